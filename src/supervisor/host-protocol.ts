@@ -1,0 +1,20 @@
+/** Messages between the supervisor and an actor host, outside the comlink control plane. */
+import type { MessagePort } from 'node:worker_threads';
+
+export interface HostWorkerData {
+  name: string;
+  moduleUrl: string;
+  options: unknown;
+  logLevel: string;
+  heartbeatIntervalMs: number;
+}
+
+export interface ActivateMessage {
+  type: 'activate';
+  incarnation: number;
+  control: SharedArrayBuffer;
+  rings: { in: Record<string, SharedArrayBuffer>; out: Record<string, SharedArrayBuffer> };
+  rpcPort: MessagePort;
+}
+
+export type HostToSupervisor = { type: 'loaded' } | { type: 'started' };

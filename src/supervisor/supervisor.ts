@@ -1,0 +1,365 @@
+/**
+ * The supervisor: owns every SharedArrayBuffer, runs each actor on its own worker thread,
+ * watches for crashes (exit/error) and hangs (a heartbeat in shared memory that stops
+ * moving), restarts with OTP strategies under a restart-intensity limit, and escalates
+ * when that limit is hit.
+ *
+ * Why the supervisor owns the rings: a ring's positions live inside its buffer, so an
+ * actor restarted onto the same buffer resumes exactly at the last committed read
+ * position (consumer) or the last published record (producer). The only records a crash
+ * can repeat are the consumer's uncommitted batch (see record-ring.ts); none are lost.
+ */
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { AnyRing } from '../shared/actor.js';
+import { RecordRing } from '../shared/record-ring.js';
+import { SlotRing } from '../shared/slot-ring.js';
+import { createActorRegistry, mergeActorMetrics, registerRingMetrics } from '../shared/metrics.js';
+import { runtimeModuleUrl } from '../shared/runtime-path.js';
+import { ActorHandle, describeExit, type ExitInfo } from './actor-handle.js';
+import { ActorState, ControlBlock } from './control-block.js';
+import type { HostWorkerData } from './host-protocol.js';
+import { Backoff, RestartIntensity } from './restart-intensity.js';
+import { resolveSupervisorSpec, type ResolvedActorSpec, type ResolvedSupervisorSpec, type SupervisorSpec } from './spec.js';
+
+export type ActorStatus = 'idle' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped';
+
+interface ActorSlot {
+  readonly spec: ResolvedActorSpec;
+  readonly index: number;
+  readonly control: ControlBlock;
+  readonly backoff: Backoff;
+  readonly moduleUrl: string;
+  handle?: ActorHandle;
+  standby?: ActorHandle;
+  status: ActorStatus;
+  incarnation: number;
+  startedAt: number;
+  lastBeat: number;
+  lastBeatAt: number;
+}
+
+interface RingEntry {
+  ring: AnyRing;
+  producer: string;
+  consumer: string;
+}
+
+export interface StopResult {
+  /** True when every actor finished its own stop() (drained and flushed) before the deadline. */
+  clean: boolean;
+  forced: string[];
+}
+
+export interface SupervisorEvents {
+  'actor-started': [actor: string, incarnation: number];
+  'actor-failed': [actor: string, reason: string];
+  'actor-restarted': [actor: string, incarnation: number, ms: number];
+  escalate: [reason: string];
+}
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  readonly spec: ResolvedSupervisorSpec;
+  readonly registry: Registry;
+  private readonly log: Logger;
+  private readonly slots: ActorSlot[];
+  private readonly rings = new Map<string, RingEntry>();
+  private readonly intensity: RestartIntensity;
+  /** Threads the supervisor killed on purpose; their exit is not a failure. */
+  private readonly intentional = new WeakSet<ActorHandle>();
+  /** Restarts run one at a time so strategies never interleave. */
+  private restartChain: Promise<void> = Promise.resolve();
+  private hangTimer?: NodeJS.Timeout;
+  private stopping = false;
+  private escalatedReason?: string;
+  private readonly restartsTotal: Counter<'actor' | 'reason'>;
+  private readonly restartSeconds: Histogram<'actor'>;
+  private readonly escalations: Counter;
+
+  constructor(spec: SupervisorSpec, log: Logger) {
+    super();
+    this.spec = resolveSupervisorSpec(spec);
+    this.log = log.child({ actor: 'supervisor' });
+    this.intensity = new RestartIntensity(this.spec.intensity, this.spec.periodMs);
+    for (const [name, ringSpec] of Object.entries(this.spec.rings)) {
+      const ring = ringSpec.kind === 'record'
+        ? RecordRing.create({ capacityBytes: ringSpec.capacityBytes, policy: ringSpec.policy, blockTimeoutMs: ringSpec.blockTimeoutMs, name })
+        : SlotRing.create({ slots: ringSpec.slots, slotBytes: ringSpec.slotBytes, mode: ringSpec.mode, policy: ringSpec.policy, name });
+      this.rings.set(name, { ring, producer: '', consumer: '' });
+    }
+    this.slots = this.spec.actors.map((actorSpec, index) => {
+      for (const r of actorSpec.out) this.rings.get(r)!.producer = actorSpec.name;
+      for (const r of actorSpec.in) {
+        const entry = this.rings.get(r)!;
+        entry.consumer = entry.consumer ? `${entry.consumer},${actorSpec.name}` : actorSpec.name;
+      }
+      return {
+        spec: actorSpec,
+        index,
+        control: new ControlBlock(),
+        backoff: new Backoff(this.spec.backoff.initialMs, this.spec.backoff.maxMs),
+        moduleUrl: runtimeModuleUrl(actorSpec.module).href,
+        status: 'idle' as ActorStatus,
+        incarnation: -1,
+        startedAt: 0,
+        lastBeat: 0,
+        lastBeatAt: 0,
+      };
+    });
+
+    this.registry = createActorRegistry('supervisor');
+    this.restartsTotal = new Counter({
+      name: 'ringcast_actor_restarts_total', help: 'Actor restarts by actor and failure reason',
+      labelNames: ['actor', 'reason'], registers: [this.registry],
+    });
+    this.restartSeconds = new Histogram({
+      name: 'ringcast_actor_restart_seconds', help: 'Time from detecting a failure until the actor runs again',
+      labelNames: ['actor'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
+    });
+    this.escalations = new Counter({ name: 'ringcast_supervisor_escalations_total', help: 'Restart-intensity escalations', registers: [this.registry] });
+    const slots = this.slots;
+    new Gauge({
+      name: 'ringcast_actor_up', help: '1 when the actor is running', labelNames: ['actor'], registers: [this.registry],
+      collect() { for (const s of slots) this.set({ actor: s.spec.name }, s.status === 'running' ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'ringcast_actor_heartbeat_age_seconds', help: 'Seconds since the actor last moved its heartbeat',
+      labelNames: ['actor'], registers: [this.registry],
+      collect() { const now = Date.now(); for (const s of slots) if (s.status === 'running') this.set({ actor: s.spec.name }, (now - s.lastBeatAt) / 1000); },
+    });
+    registerRingMetrics(this.registry, () => [...this.rings].map(([ring, e]) => ({ ring, producer: e.producer, consumer: e.consumer, stats: e.ring.stats() })));
+  }
+
+  /** Starts every actor in spec order. A failure here is fatal: nothing half-started is left running. */
+  async start(): Promise<void> {
+    try {
+      for (const slot of this.slots) await this.startActor(slot);
+    } catch (error) {
+      await this.stop(2_000);
+      throw error;
+    }
+    this.hangTimer = setInterval(() => this.checkHeartbeats(), this.spec.heartbeatIntervalMs);
+    this.hangTimer.unref();
+  }
+
+  ring<T extends AnyRing = AnyRing>(name: string): T {
+    const entry = this.rings.get(name);
+    if (!entry) throw new Error(`no ring named "${name}"`);
+    return entry.ring as T;
+  }
+
+  actorNames(): string[] {
+    return this.slots.map((s) => s.spec.name);
+  }
+
+  health(): { ok: boolean; actors: Record<string, ActorStatus> } {
+    const actors: Record<string, ActorStatus> = {};
+    for (const s of this.slots) actors[s.spec.name] = s.status;
+    const ok = !this.stopping && this.slots.every((s) => s.status === 'running');
+    return { ok, actors };
+  }
+
+  /** Calls a method of an actor's `api`; rejects (never hangs) if the actor dies meanwhile. */
+  call(actor: string, method: string, args: unknown[] = [], timeoutMs = 5_000): Promise<unknown> {
+    const slot = this.slotFor(actor);
+    if (!slot.handle || slot.status !== 'running') return Promise.reject(new Error(`actor "${actor}" is ${slot.status}`));
+    return slot.handle.call(method, args, timeoutMs);
+  }
+
+  /** Kills an actor's thread as if it had crashed (for tests and operators). */
+  async crash(actor: string, reason = 'killed by operator'): Promise<void> {
+    const slot = this.slotFor(actor);
+    await slot.handle?.kill(reason);
+  }
+
+  incarnation(actor: string): number {
+    return this.slotFor(actor).incarnation;
+  }
+
+  /** One Prometheus exposition of every thread: each series labelled by `actor`. */
+  async metrics(timeoutMs = 1_000): Promise<string> {
+    const perThread = await Promise.all(this.slots.map(async (slot) => {
+      if (!slot.handle || slot.status !== 'running') return [];
+      try {
+        return await slot.handle.metricsJson(timeoutMs);
+      } catch {
+        return []; // a dying actor must not break the scrape; its restart shows in the counters
+      }
+    }));
+    return mergeActorMetrics([await this.registry.getMetricsAsJSON(), ...perThread]);
+  }
+
+  /**
+   * Graceful stop in spec order (sources first), so that every consumer finds its
+   * upstream stopped and can drain its input rings completely before flushing.
+   */
+  async stop(deadlineMs: number): Promise<StopResult> {
+    this.stopping = true;
+    if (this.hangTimer) clearInterval(this.hangTimer);
+    const deadline = Date.now() + deadlineMs;
+    const forced: string[] = [];
+    for (const slot of this.slots) {
+      const handle = slot.handle;
+      if (slot.standby) { this.intentional.add(slot.standby); void slot.standby.kill('stop'); slot.standby = undefined; }
+      if (!handle || !handle.alive) { slot.status = 'stopped'; continue; }
+      slot.status = 'stopping';
+      this.intentional.add(handle);
+      const remaining = Math.max(1, deadline - Date.now());
+      try {
+        await handle.rpc('stop', [], remaining);
+      } catch (error) {
+        forced.push(slot.spec.name);
+        this.log.warn({ target: slot.spec.name, err: (error as Error).message }, 'actor did not stop in time; terminating its thread');
+      }
+      await handle.kill('stop');
+      slot.status = 'stopped';
+    }
+    return { clean: forced.length === 0, forced };
+  }
+
+  get escalated(): string | undefined {
+    return this.escalatedReason;
+  }
+
+  private slotFor(actor: string): ActorSlot {
+    const slot = this.slots.find((s) => s.spec.name === actor);
+    if (!slot) throw new Error(`no actor named "${actor}"`);
+    return slot;
+  }
+
+  private spawn(slot: ActorSlot): ActorHandle {
+    const workerData: HostWorkerData = {
+      name: slot.spec.name,
+      moduleUrl: slot.moduleUrl,
+      options: slot.spec.options,
+      logLevel: this.spec.logLevel,
+      heartbeatIntervalMs: Math.max(5, Math.floor(this.spec.heartbeatIntervalMs / 2)),
+    };
+    return new ActorHandle(slot.spec.name, workerData);
+  }
+
+  private ringSabs(names: string[]): Record<string, SharedArrayBuffer> {
+    const out: Record<string, SharedArrayBuffer> = {};
+    for (const n of names) out[n] = this.rings.get(n)!.ring.sab;
+    return out;
+  }
+
+  private async startActor(slot: ActorSlot): Promise<void> {
+    const handle = slot.standby ?? this.spawn(slot);
+    slot.standby = undefined;
+    slot.handle = handle;
+    slot.status = 'starting';
+    slot.incarnation += 1;
+    slot.control.setState(ActorState.Loading);
+    this.watchExit(slot, handle);
+    await handle.activate(slot.control, slot.incarnation, { in: this.ringSabs(slot.spec.in), out: this.ringSabs(slot.spec.out) }, this.spec.startTimeoutMs);
+    const now = Date.now();
+    slot.status = 'running';
+    slot.startedAt = now;
+    slot.lastBeat = slot.control.heartbeat();
+    slot.lastBeatAt = now;
+    this.emit('actor-started', slot.spec.name, slot.incarnation);
+    if (slot.spec.standby && !this.stopping) this.prepareStandby(slot);
+  }
+
+  private prepareStandby(slot: ActorSlot): void {
+    const standby = this.spawn(slot);
+    slot.standby = standby;
+    void standby.exited.then((info) => {
+      if (slot.standby === standby) {
+        slot.standby = undefined;
+        if (!this.intentional.has(standby)) this.log.warn({ target: slot.spec.name, reason: describeExit(info) }, 'standby thread died before use');
+      }
+    });
+  }
+
+  private watchExit(slot: ActorSlot, handle: ActorHandle): void {
+    void handle.exited.then((info) => {
+      if (slot.handle !== handle || this.stopping || this.intentional.has(handle) || this.escalatedReason) return;
+      this.onFailure(slot, info);
+    });
+  }
+
+  private checkHeartbeats(): void {
+    const now = Date.now();
+    for (const slot of this.slots) {
+      if (slot.status !== 'running' || !slot.handle) continue;
+      const beat = slot.control.heartbeat();
+      if (beat !== slot.lastBeat) {
+        slot.lastBeat = beat;
+        slot.lastBeatAt = now;
+        // Up for a whole intensity period: the next failure starts backoff from zero.
+        if (now - slot.startedAt > this.spec.periodMs) slot.backoff.reset();
+      } else if (now - slot.lastBeatAt > this.spec.hangTimeoutMs) {
+        this.log.warn({ target: slot.spec.name, silentMs: now - slot.lastBeatAt }, 'actor hung: heartbeat stopped; terminating its thread');
+        slot.status = 'restarting';
+        void slot.handle.kill(`hang: no heartbeat for ${now - slot.lastBeatAt} ms`);
+      }
+    }
+  }
+
+  private onFailure(slot: ActorSlot, info: ExitInfo): void {
+    const reason = describeExit(info);
+    const detectedAt = performance.now();
+    slot.status = 'restarting';
+    const reasonLabel = info.killedFor?.startsWith('hang') ? 'hang' : info.error ? 'error' : 'exit';
+    this.restartsTotal.inc({ actor: slot.spec.name, reason: reasonLabel });
+    this.log.error({ target: slot.spec.name, incarnation: slot.incarnation, reason }, 'actor failed');
+    this.emit('actor-failed', slot.spec.name, reason);
+
+    if (!this.intensity.allow(Date.now())) {
+      void this.escalate(`restart intensity exceeded: more than ${this.spec.intensity} restarts within ${this.spec.periodMs} ms (last: actor "${slot.spec.name}" ${reason})`);
+      return;
+    }
+    const affected = this.affectedBy(slot);
+    const delay = slot.backoff.next();
+    this.restartChain = this.restartChain.then(async () => {
+      if (this.stopping || this.escalatedReason) return;
+      // Siblings taken down by the strategy are stopped hard: their rings keep every
+      // committed position, so they resume where they were when restarted.
+      await Promise.all(affected.filter((s) => s !== slot && s.handle?.alive).map(async (s) => {
+        s.status = 'restarting';
+        this.intentional.add(s.handle!);
+        await s.handle!.kill(`restarted with "${slot.spec.name}" (${this.spec.strategy})`);
+      }));
+      if (delay > 0) await sleep(delay);
+      for (const s of affected) {
+        if (this.stopping || this.escalatedReason) return;
+        try {
+          await this.startActor(s);
+          if (s === slot) {
+            const ms = performance.now() - detectedAt;
+            this.restartSeconds.observe({ actor: s.spec.name }, ms / 1000);
+            this.emit('actor-restarted', s.spec.name, s.incarnation, ms);
+            this.log.info({ target: s.spec.name, incarnation: s.incarnation, restartMs: Math.round(ms * 100) / 100 }, 'actor restarted');
+          }
+        } catch (error) {
+          // A failed start is a failure like any other: it counts against intensity.
+          const handle = s.handle;
+          if (handle) { this.intentional.add(handle); await handle.kill('failed to start'); }
+          this.onFailure(s, { code: 1, error: error as Error });
+          return;
+        }
+      }
+    });
+  }
+
+  private affectedBy(slot: ActorSlot): ActorSlot[] {
+    switch (this.spec.strategy) {
+      case 'one_for_one': return [slot];
+      case 'rest_for_one': return this.slots.slice(slot.index);
+      case 'one_for_all': return [...this.slots];
+    }
+  }
+
+  private async escalate(reason: string): Promise<void> {
+    if (this.escalatedReason) return;
+    this.escalatedReason = reason;
+    this.escalations.inc();
+    this.log.fatal({ reason }, `supervisor escalating: ${reason}`);
+    await this.stop(2_000);
+    this.emit('escalate', reason);
+  }
+}
