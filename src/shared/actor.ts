@@ -46,8 +46,10 @@ export interface ActorInstance {
   /**
    * Graceful stop: stop intake, drain input rings, flush state. Called once when the
    * supervisor stops the actor; the host terminates the thread if it overruns the deadline.
+   * What it returns (structured-cloneable) reaches the supervisor as the actor's final
+   * state, for the service to flush to the state store.
    */
-  stop?(): Promise<void> | void;
+  stop?(): Promise<unknown> | unknown;
 }
 
 export interface ActorDefinition<Options = unknown> {

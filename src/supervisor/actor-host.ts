@@ -70,7 +70,7 @@ const ctx: ActorContext = {
 };
 
 const instance: ActorInstance = await definition.start(ctx);
-let stopping: Promise<void> | undefined;
+let stopping: Promise<unknown> | undefined;
 
 const hostApi = {
   ping: () => 'pong',
@@ -84,9 +84,10 @@ const hostApi = {
     stopping ??= (async () => {
       control.setState(ActorState.Stopping);
       stopController.abort();
-      await instance.stop?.();
+      const final = await instance.stop?.();
       control.setState(ActorState.Stopped);
       clearInterval(beatTimer);
+      return final;
     })();
     return stopping;
   },

@@ -51,6 +51,8 @@ export interface StopResult {
   /** True when every actor finished its own stop() (drained and flushed) before the deadline. */
   clean: boolean;
   forced: string[];
+  /** What each actor's stop() returned: its final state, for the caller to persist. */
+  finals: Record<string, unknown>;
 }
 
 export interface SupervisorEvents {
@@ -200,6 +202,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.hangTimer) clearInterval(this.hangTimer);
     const deadline = Date.now() + deadlineMs;
     const forced: string[] = [];
+    const finals: Record<string, unknown> = {};
     for (const slot of this.slots) {
       const handle = slot.handle;
       if (slot.standby) { this.intentional.add(slot.standby); void slot.standby.kill('stop'); slot.standby = undefined; }
@@ -208,7 +211,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.intentional.add(handle);
       const remaining = Math.max(1, deadline - Date.now());
       try {
-        await handle.rpc('stop', [], remaining);
+        finals[slot.spec.name] = await handle.rpc('stop', [], remaining);
       } catch (error) {
         forced.push(slot.spec.name);
         this.log.warn({ target: slot.spec.name, err: (error as Error).message }, 'actor did not stop in time; terminating its thread');
@@ -216,7 +219,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await handle.kill('stop');
       slot.status = 'stopped';
     }
-    return { clean: forced.length === 0, forced };
+    return { clean: forced.length === 0, forced, finals };
   }
 
   get escalated(): string | undefined {

@@ -70,7 +70,9 @@ export default defineActor<DemoAggregatorOptions>({
         await loop; // drains the ring to empty before returning
         clearInterval(windowTimer);
         closeWindow();
-        ctx.log.info(summary(), 'demo aggregator drained');
+        const final = summary();
+        ctx.log.info(final, 'demo aggregator drained');
+        return final;
       },
     };
   },

@@ -1,0 +1,434 @@
+/**
+ * The service's one configuration schema and the loader that layers its
+ * sources: schema defaults < JSON config file < RINGCAST_* env vars < CLI flags.
+ *
+ * Adding a section later: write a `fooSchema` next to the others, add it to
+ * `configShape`, and list its leaves in `CONFIG_OPTIONS` so they get a flag and
+ * an env var. Every leaf carries a `.describe()` text; that text is both the
+ * "what is allowed" part of error messages and the README table column, so
+ * the two cannot drift apart.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { z } from 'zod';
+import { restartStrategies } from '../supervisor/spec.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Integer field with an inclusive range, described in the words error messages use. */
+function intInRange(min: number, max: number, fallback: number, why?: string) {
+  const allowed = `an integer ${min}–${max}${why ? ` (${why})` : ''}`;
+  return z.number().int().min(min).max(max).default(fallback).describe(allowed);
+}
+
+export const restartSchema = z
+  .object({
+    strategy: z
+      .enum(restartStrategies)
+      .default('one_for_one')
+      .describe(`one of ${restartStrategies.join(', ')}`),
+    intensity: intInRange(0, 10_000, 5, 'restarts allowed within periodMs before the supervisor escalates'),
+    periodMs: intInRange(100, 3_600_000, 10_000),
+    backoffInitialMs: intInRange(0, 60_000, 10),
+    backoffMaxMs: intInRange(0, 300_000, 2000),
+    standby: z
+      .boolean()
+      .default(false)
+      .describe('true or false (keep a pre-loaded spare worker per actor so restarts skip start-up)'),
+  })
+  .strict()
+  .describe('an object with keys strategy, intensity, periodMs, backoffInitialMs, backoffMaxMs, standby');
+
+export const demoSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('true or false'),
+    ratePerSec: intInRange(0, 10_000_000, 2000),
+    recordBytes: intInRange(1, 1_048_576, 256),
+    crashEveryMs: intInRange(0, 86_400_000, 0, 'chaos knob: the demo trainer crashes this often; 0 disables'),
+  })
+  .strict()
+  .describe('an object with keys enabled, ratePerSec, recordBytes, crashEveryMs');
+
+export const configShape = {
+  host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
+  port: intInRange(0, 65535, 8080),
+  logLevel: z.enum(LOG_LEVELS).default('info').describe(`one of ${LOG_LEVELS.join(', ')}`),
+  dataDir: z.string().min(1).default('./data').describe('a non-empty directory path'),
+  // Optional in the input because its default depends on dataDir; filled in below.
+  stateDbPath: z.string().min(1).optional().describe('a non-empty file path'),
+  shutdownDeadlineMs: intInRange(
+    100,
+    9999,
+    8000,
+    'must stay below 10000 so shutdown finishes well inside systemd TimeoutStopSec',
+  ),
+  heartbeatIntervalMs: intInRange(10, 60_000, 250),
+  hangTimeoutMs: intInRange(50, 600_000, 3000),
+  metricsIntervalMs: intInRange(100, 600_000, 1000),
+  restart: restartSchema.default({}),
+  demo: demoSchema.default({}),
+};
+
+export const baseConfigSchema = z
+  .object(configShape)
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.heartbeatIntervalMs >= c.hangTimeoutMs) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['heartbeatIntervalMs'],
+        message: 'must be less than hangTimeoutMs, otherwise every healthy actor looks hung',
+        params: { related: ['hangTimeoutMs'] },
+      });
+    }
+    if (c.restart.backoffInitialMs > c.restart.backoffMaxMs) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['restart', 'backoffInitialMs'],
+        message: 'must not exceed restart.backoffMaxMs',
+        params: { related: ['restart', 'backoffMaxMs'] },
+      });
+    }
+  });
+
+export const configSchema = baseConfigSchema.transform((c) => ({
+  ...c,
+  stateDbPath: c.stateDbPath ?? join(c.dataDir, 'ringcast.db'),
+}));
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof baseConfigSchema>;
+
+type OptionKind = 'string' | 'integer' | 'boolean';
+
+/** One settable leaf of the config, with its CLI flag and env var. */
+export interface ConfigOption {
+  path: readonly string[];
+  flag: string;
+  env: string;
+  kind: OptionKind;
+}
+
+export const CONFIG_OPTIONS: readonly ConfigOption[] = [
+  { path: ['host'], flag: 'host', env: 'RINGCAST_HOST', kind: 'string' },
+  { path: ['port'], flag: 'port', env: 'RINGCAST_PORT', kind: 'integer' },
+  { path: ['logLevel'], flag: 'log-level', env: 'RINGCAST_LOG_LEVEL', kind: 'string' },
+  { path: ['dataDir'], flag: 'data-dir', env: 'RINGCAST_DATA_DIR', kind: 'string' },
+  { path: ['stateDbPath'], flag: 'state-db-path', env: 'RINGCAST_STATE_DB_PATH', kind: 'string' },
+  { path: ['shutdownDeadlineMs'], flag: 'shutdown-deadline-ms', env: 'RINGCAST_SHUTDOWN_DEADLINE_MS', kind: 'integer' },
+  { path: ['heartbeatIntervalMs'], flag: 'heartbeat-interval-ms', env: 'RINGCAST_HEARTBEAT_INTERVAL_MS', kind: 'integer' },
+  { path: ['hangTimeoutMs'], flag: 'hang-timeout-ms', env: 'RINGCAST_HANG_TIMEOUT_MS', kind: 'integer' },
+  { path: ['metricsIntervalMs'], flag: 'metrics-interval-ms', env: 'RINGCAST_METRICS_INTERVAL_MS', kind: 'integer' },
+  { path: ['restart', 'strategy'], flag: 'restart-strategy', env: 'RINGCAST_RESTART_STRATEGY', kind: 'string' },
+  { path: ['restart', 'intensity'], flag: 'restart-intensity', env: 'RINGCAST_RESTART_INTENSITY', kind: 'integer' },
+  { path: ['restart', 'periodMs'], flag: 'restart-period-ms', env: 'RINGCAST_RESTART_PERIOD_MS', kind: 'integer' },
+  { path: ['restart', 'backoffInitialMs'], flag: 'restart-backoff-initial-ms', env: 'RINGCAST_RESTART_BACKOFF_INITIAL_MS', kind: 'integer' },
+  { path: ['restart', 'backoffMaxMs'], flag: 'restart-backoff-max-ms', env: 'RINGCAST_RESTART_BACKOFF_MAX_MS', kind: 'integer' },
+  { path: ['restart', 'standby'], flag: 'restart-standby', env: 'RINGCAST_RESTART_STANDBY', kind: 'boolean' },
+  // A boolean flag: `--demo` / `--no-demo`.
+  { path: ['demo', 'enabled'], flag: 'demo', env: 'RINGCAST_DEMO_ENABLED', kind: 'boolean' },
+  { path: ['demo', 'ratePerSec'], flag: 'demo-rate', env: 'RINGCAST_DEMO_RATE', kind: 'integer' },
+  { path: ['demo', 'recordBytes'], flag: 'demo-record-bytes', env: 'RINGCAST_DEMO_RECORD_BYTES', kind: 'integer' },
+  { path: ['demo', 'crashEveryMs'], flag: 'demo-crash-every-ms', env: 'RINGCAST_DEMO_CRASH_EVERY_MS', kind: 'integer' },
+];
+
+export const CONFIG_FILE_FLAG = 'config';
+export const CONFIG_FILE_ENV = 'RINGCAST_CONFIG';
+
+export interface ConfigIssue {
+  key: string;
+  value: unknown;
+  source: string;
+  problem: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(messageOrIssues: string | ConfigIssue[]) {
+    const issues = typeof messageOrIssues === 'string' ? [] : messageOrIssues;
+    const message =
+      typeof messageOrIssues === 'string'
+        ? `invalid config: ${messageOrIssues}`
+        : issues.map(formatIssue).join('\n');
+    super(message);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+function formatIssue(issue: ConfigIssue): string {
+  const shown = issue.value === undefined ? '' : ` = ${showValue(issue.value)}`;
+  return `invalid config: ${issue.key}${shown} (from ${issue.source}): ${issue.problem}`;
+}
+
+function showValue(value: unknown): string {
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+}
+
+type Sources = Map<string, string>;
+type RawObject = Record<string, unknown>;
+
+/**
+ * Load the config for this process. Pass `process.argv.slice(2)` and `process.env`.
+ * Throws ConfigError naming the key, the offending value, where it came from and
+ * what is allowed.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const flags = parseFlags(argv);
+  const raw: RawObject = {};
+  const sources: Sources = new Map();
+
+  const fileFromFlag = flags[CONFIG_FILE_FLAG];
+  const fileFromEnv = env[CONFIG_FILE_ENV];
+  if (typeof fileFromFlag === 'string') {
+    applyFile(raw, sources, fileFromFlag, `--${CONFIG_FILE_FLAG}`);
+  } else if (fileFromEnv) {
+    applyFile(raw, sources, fileFromEnv, CONFIG_FILE_ENV);
+  }
+
+  for (const option of CONFIG_OPTIONS) {
+    const text = env[option.env];
+    if (text !== undefined && text !== '') {
+      setAtPath(raw, option.path, convertText(text, option.kind));
+      sources.set(option.path.join('.'), option.env);
+    }
+  }
+
+  for (const option of CONFIG_OPTIONS) {
+    const value = flags[option.flag];
+    if (value === undefined) continue;
+    setAtPath(raw, option.path, typeof value === 'string' ? convertText(value, option.kind) : value);
+    sources.set(option.path.join('.'), `--${option.flag}`);
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => toConfigIssue(issue, raw, sources)));
+  }
+  return result.data;
+}
+
+function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    [CONFIG_FILE_FLAG]: { type: 'string' },
+  };
+  for (const option of CONFIG_OPTIONS) {
+    options[option.flag] = { type: option.kind === 'boolean' ? 'boolean' : 'string' };
+  }
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options,
+      strict: true,
+      allowPositionals: false,
+      allowNegative: true,
+    });
+    return values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    // parseArgs' messages already name the flag ("Unknown option '--prot'");
+    // add the list of what would have been accepted.
+    const known = Object.keys(options)
+      .map((f) => `--${f}`)
+      .join(', ');
+    throw new ConfigError(`${(error as Error).message} (known flags: ${known})`);
+  }
+}
+
+/**
+ * Env vars and flags arrive as text. Convert what clearly is a number/boolean;
+ * leave anything else as the original string so the schema rejects it and the
+ * error shows exactly what the operator typed.
+ */
+function convertText(text: string, kind: OptionKind): unknown {
+  if (kind === 'integer' && /^[+-]?\d+$/.test(text.trim())) return Number(text.trim());
+  if (kind === 'boolean') {
+    const lowered = text.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
+    if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
+  }
+  return text;
+}
+
+function applyFile(raw: RawObject, sources: Sources, filePath: string, via: string): void {
+  let text: string;
+  try {
+    text = readFileSync(filePath, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
+    throw new ConfigError(`config file ${JSON.stringify(filePath)} (from ${via}) ${why}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(
+      `config file ${JSON.stringify(filePath)} (from ${via}) is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  if (!isPlainObject(parsed)) {
+    throw new ConfigError(`config file ${JSON.stringify(filePath)} (from ${via}) must contain a JSON object`);
+  }
+  Object.assign(raw, parsed);
+  markSources(parsed, [], sources, `config file ${filePath}`);
+}
+
+function markSources(value: unknown, path: string[], sources: Sources, label: string): void {
+  if (path.length > 0) sources.set(path.join('.'), label);
+  if (isPlainObject(value)) {
+    for (const [key, child] of Object.entries(value)) markSources(child, [...path, key], sources, label);
+  }
+}
+
+function toConfigIssue(issue: z.ZodIssue, raw: RawObject, sources: Sources): ConfigIssue {
+  const path = issue.path.map(String);
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+    const parentKey = path.join('.');
+    const unknown = issue.keys.map((k) => (parentKey ? `${parentKey}.${k}` : k));
+    const allowed = Object.keys(shapeAt(path) ?? {}).join(', ');
+    return {
+      key: unknown.join(', '),
+      value: undefined,
+      source: sourceOf(unknown[0].split('.'), sources),
+      problem: `unknown key${unknown.length > 1 ? 's' : ''}; allowed keys${parentKey ? ` in ${parentKey}` : ''} are ${allowed}`,
+    };
+  }
+  const problem =
+    issue.code === z.ZodIssueCode.custom
+      ? withRelatedKey(issue, raw, sources)
+      : `expected ${describeAt(path) ?? issue.message}`;
+  return {
+    key: path.join('.') || '(root)',
+    value: getAtPath(raw, path) ?? getAtPath(configDefaults(), path),
+    source: sourceOf(path, sources),
+    problem,
+  };
+}
+
+/**
+ * A cross-field rule involves two keys and either may be the one the operator
+ * got wrong, so name the other key's value and origin too.
+ */
+function withRelatedKey(issue: z.ZodIssue, raw: RawObject, sources: Sources): string {
+  const related = (issue as z.ZodCustomIssue).params?.related as string[] | undefined;
+  if (!related) return issue.message;
+  const actual = getAtPath(raw, related) ?? getAtPath(configDefaults(), related);
+  return `${issue.message} (${related.join('.')} = ${showValue(actual)} from ${sourceOf(related, sources)})`;
+}
+
+let defaultsCache: Config | undefined;
+function configDefaults(): Config {
+  defaultsCache ??= configSchema.parse({});
+  return defaultsCache;
+}
+
+function sourceOf(path: string[], sources: Sources): string {
+  for (let n = path.length; n > 0; n--) {
+    const source = sources.get(path.slice(0, n).join('.'));
+    if (source) return source;
+  }
+  return 'defaults';
+}
+
+/** Peel zod wrappers (default/optional/effects) down to the schema that validates. */
+function unwrap(schema: z.ZodTypeAny): { inner: z.ZodTypeAny; description?: string } {
+  let description = schema.description;
+  let current = schema;
+  for (;;) {
+    if (current instanceof z.ZodDefault) current = current._def.innerType;
+    else if (current instanceof z.ZodOptional) current = current._def.innerType;
+    else if (current instanceof z.ZodEffects) current = current._def.schema;
+    else break;
+    description ??= current.description;
+  }
+  return { inner: current, description };
+}
+
+function schemaAt(path: readonly string[]): { inner: z.ZodTypeAny; description?: string } | undefined {
+  let node = unwrap(baseConfigSchema);
+  for (const key of path) {
+    if (!(node.inner instanceof z.ZodObject)) return undefined;
+    const child = (node.inner.shape as Record<string, z.ZodTypeAny>)[key];
+    if (!child) return undefined;
+    node = unwrap(child);
+  }
+  return node;
+}
+
+function shapeAt(path: readonly string[]): Record<string, z.ZodTypeAny> | undefined {
+  const node = schemaAt(path);
+  return node?.inner instanceof z.ZodObject ? node.inner.shape : undefined;
+}
+
+function describeAt(path: readonly string[]): string | undefined {
+  return schemaAt(path)?.description;
+}
+
+function getAtPath(obj: unknown, path: readonly string[]): unknown {
+  let current = obj;
+  for (const key of path) {
+    if (!isPlainObject(current)) return undefined;
+    current = current[key];
+  }
+  return current;
+}
+
+function setAtPath(obj: RawObject, path: readonly string[], value: unknown): void {
+  let current = obj;
+  for (const key of path.slice(0, -1)) {
+    // A file may have put a non-object here; the flag/env value wins over it.
+    if (!isPlainObject(current[key])) current[key] = {};
+    current = current[key] as RawObject;
+  }
+  current[path[path.length - 1]] = value;
+}
+
+function isPlainObject(value: unknown): value is RawObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export interface ConfigKeyDescription {
+  key: string;
+  flag: string;
+  env: string;
+  default: string;
+  allowed: string;
+}
+
+/** Every settable key with its flag, env var, default and allowed values (for docs and --help). */
+export function describeConfig(): ConfigKeyDescription[] {
+  const defaults = configDefaults();
+  const rows: ConfigKeyDescription[] = [
+    {
+      key: '(config file)',
+      flag: `--${CONFIG_FILE_FLAG}`,
+      env: CONFIG_FILE_ENV,
+      default: '(none)',
+      allowed: 'path to a JSON file holding any of the keys below (nested as shown by the dots)',
+    },
+  ];
+  for (const option of CONFIG_OPTIONS) {
+    const key = option.path.join('.');
+    const defaultText = key === 'stateDbPath' ? '<dataDir>/ringcast.db' : showValue(getAtPath(defaults, option.path));
+    rows.push({
+      key,
+      flag: option.kind === 'boolean' ? `--${option.flag} / --no-${option.flag}` : `--${option.flag}`,
+      env: option.env,
+      default: defaultText,
+      allowed: describeAt(option.path) ?? '',
+    });
+  }
+  return rows;
+}
+
+/** describeConfig() as a Markdown table for the README. */
+export function configTableMarkdown(): string {
+  const header = '| key | flag | env | default | allowed |\n|---|---|---|---|---|';
+  const body = describeConfig()
+    .map((r) => `| \`${r.key}\` | \`${r.flag}\` | \`${r.env}\` | \`${r.default}\` | ${r.allowed} |`)
+    .join('\n');
+  return `${header}\n${body}`;
+}

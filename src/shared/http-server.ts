@@ -1,0 +1,447 @@
+/**
+ * One port for HTTP and WebSocket, served by uWebSockets.js.
+ *
+ * uWS hands us a response object that dies the moment the client goes away,
+ * and a request object that is only valid during the synchronous part of the
+ * callback. Everything below follows from those two rules: copy what we need
+ * from the request up front, attach onAborted before any async work, and only
+ * write to the response (inside cork) if it has not been aborted.
+ */
+import { STATUS_CODES } from 'node:http';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
+import type {
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  WebSocket,
+  WebSocketBehavior,
+  us_listen_socket,
+} from 'uWebSockets.js';
+
+export type UwsModule = typeof import('uWebSockets.js');
+
+export const ALLOW_UWS_FALLBACK_ENV = 'RINGCAST_ALLOW_UWS_FALLBACK';
+
+export interface LoadUwsOptions {
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Receives the `ringcast_uws_native` gauge. */
+  registry?: Registry;
+  /** How to obtain the module; tests inject fakes. Defaults to require('uWebSockets.js'). */
+  load?: () => UwsModule;
+}
+
+const requireFromHere = createRequire(import.meta.url);
+
+/**
+ * Load uWebSockets.js and insist on the native addon. When the prebuilt binary
+ * does not match this Node ABI, the package merely prints a warning and hands
+ * back a pure-JS imitation with different performance and semantics; running
+ * on that by accident would be a silent production regression. Native exports
+ * are C++ functions, so `App.toString()` contains "[native code]".
+ */
+export function loadUws(options: LoadUwsOptions = {}): { uws: UwsModule; native: boolean } {
+  const env = options.env ?? process.env;
+  const uws = (options.load ?? (() => requireFromHere('uWebSockets.js') as UwsModule))();
+  const native = String(uws.App).includes('[native code]');
+  if (!native) {
+    if (env[ALLOW_UWS_FALLBACK_ENV] !== '1') {
+      throw new Error(
+        `uWebSockets.js native addon failed to load for Node ${process.version} (ABI ${process.versions.modules}, ${process.platform}-${process.arch}); ` +
+          `the package fell back to its JavaScript implementation. Refusing to start. ` +
+          `Use a Node version the package ships binaries for, or set ${ALLOW_UWS_FALLBACK_ENV}=1 to run on the fallback anyway.`,
+      );
+    }
+    options.logger?.error(
+      { uwsNative: false },
+      `RUNNING ON THE uWebSockets.js JAVASCRIPT FALLBACK (${ALLOW_UWS_FALLBACK_ENV}=1): native addon did not load; expect lower throughput`,
+    );
+  }
+  if (options.registry) setUwsNativeGauge(options.registry, native);
+  return { uws, native };
+}
+
+function setUwsNativeGauge(registry: Registry, native: boolean): void {
+  const name = 'ringcast_uws_native';
+  const gauge =
+    (registry.getSingleMetric(name) as Gauge | undefined) ??
+    new Gauge({ name, help: '1 when uWebSockets.js runs its native addon, 0 on the JS fallback', registers: [registry] });
+  gauge.set(native ? 1 : 0);
+}
+
+/** A request as handlers see it: everything copied out of uWS's short-lived request. */
+export interface HttpRequestContext {
+  /** Upper-case, e.g. "GET". */
+  method: string;
+  /** Path without the query string, e.g. "/streams/42". */
+  path: string;
+  query: URLSearchParams;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /** Values of the route's `:name` segments, URL-decoded. */
+  params: Record<string, string>;
+  /** Raw request body (empty for GET/HEAD and friends). */
+  body: Buffer;
+  /** Parses the body as JSON; throws HttpError 400 when it is not. */
+  json<T = unknown>(): T;
+  /** Aborted when the client disconnects before we answer. */
+  signal: AbortSignal;
+}
+
+export interface HttpReply {
+  status?: number;
+  headers?: Record<string, string>;
+  /** Serialised as JSON with content-type application/json (takes precedence over body). */
+  json?: unknown;
+  body?: string | Uint8Array;
+}
+
+export type RouteHandler = (req: HttpRequestContext) => HttpReply | void | Promise<HttpReply | void>;
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'del' | 'options' | 'head' | 'any';
+
+export interface RouteOptions {
+  /** Largest accepted request body in bytes; larger requests get 413. */
+  maxBodyBytes?: number;
+}
+
+export interface RouteDefinition extends RouteOptions {
+  method: HttpMethod;
+  /** uWS pattern: static segments, `:name` parameters, trailing `/*`. */
+  path: string;
+  handler: RouteHandler;
+}
+
+/** Throw from a handler to answer with this status and `{ error: message, details }`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export interface HealthReport {
+  ok: boolean;
+  actors: Record<string, string>;
+}
+
+export interface HttpServerOptions {
+  host: string;
+  /** 0 picks a free port; the returned server reports the actual one. */
+  port: number;
+  health: () => HealthReport;
+  /** Prometheus text exposition. */
+  metrics: () => Promise<string>;
+  routes?: RouteDefinition[];
+  /** Default body limit for every route (1 MiB). */
+  maxBodyBytes?: number;
+  logger?: Logger;
+  registry?: Registry;
+  env?: NodeJS.ProcessEnv;
+  /** For tests: where uWS comes from. */
+  loadUws?: () => UwsModule;
+}
+
+export interface HttpServer {
+  readonly app: TemplatedApp;
+  readonly host: string;
+  readonly port: number;
+  readonly native: boolean;
+  route(definition: RouteDefinition): HttpServer;
+  get(path: string, handler: RouteHandler, options?: RouteOptions): HttpServer;
+  post(path: string, handler: RouteHandler, options?: RouteOptions): HttpServer;
+  put(path: string, handler: RouteHandler, options?: RouteOptions): HttpServer;
+  patch(path: string, handler: RouteHandler, options?: RouteOptions): HttpServer;
+  del(path: string, handler: RouteHandler, options?: RouteOptions): HttpServer;
+  /** A WebSocket endpoint on the same port; sockets are tracked so close() can end them. */
+  ws<UserData>(pattern: string, behavior: WebSocketBehavior<UserData>): HttpServer;
+  /** Stops listening and ends every open WebSocket and HTTP connection. */
+  close(): Promise<void>;
+}
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const { uws, native } = loadUws({
+    env: options.env,
+    logger: options.logger,
+    registry: options.registry,
+    load: options.loadUws,
+  });
+  const app = uws.App();
+  const log = options.logger;
+  const defaultMaxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const openSockets = new Set<WebSocket<unknown>>();
+
+  function route(definition: RouteDefinition): void {
+    const paramNames = [...definition.path.matchAll(/:([^/]+)/g)].map((m) => m[1]);
+    const maxBody = definition.maxBodyBytes ?? defaultMaxBody;
+    app[definition.method](definition.path, (res, req) =>
+      serveRequest(res, req, definition.handler, paramNames, maxBody, log),
+    );
+  }
+
+  route({
+    method: 'get',
+    path: '/healthz',
+    handler: () => {
+      const report = options.health();
+      return { status: report.ok ? 200 : 503, json: report };
+    },
+  });
+  route({
+    method: 'get',
+    path: '/metrics',
+    handler: async () => ({ headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await options.metrics() }),
+  });
+  for (const definition of options.routes ?? []) route(definition);
+  // Lowest priority in uWS's router (wildcard), so routes added later still win.
+  app.any('/*', (res, req) => {
+    const method = req.getMethod().toUpperCase();
+    const path = req.getUrl();
+    respond(res, { done: false, controller: new AbortController() }, { status: 404, json: { error: 'not found', method, path } });
+  });
+
+  const listenSocket = await listen(uws, app, options.host, options.port);
+  const port = uws.us_socket_local_port(listenSocket as never);
+  let closed = false;
+
+  const server: HttpServer = {
+    app,
+    host: options.host,
+    port,
+    native,
+    route(definition) {
+      route(definition);
+      return server;
+    },
+    get: (path, handler, o) => server.route({ ...o, method: 'get', path, handler }),
+    post: (path, handler, o) => server.route({ ...o, method: 'post', path, handler }),
+    put: (path, handler, o) => server.route({ ...o, method: 'put', path, handler }),
+    patch: (path, handler, o) => server.route({ ...o, method: 'patch', path, handler }),
+    del: (path, handler, o) => server.route({ ...o, method: 'del', path, handler }),
+    ws(pattern, behavior) {
+      app.ws(pattern, {
+        ...behavior,
+        open: (ws) => {
+          openSockets.add(ws as WebSocket<unknown>);
+          return behavior.open?.(ws);
+        },
+        close: (ws, code, message) => {
+          openSockets.delete(ws as WebSocket<unknown>);
+          behavior.close?.(ws, code, message);
+        },
+      });
+      return server;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      uws.us_listen_socket_close(listenSocket);
+      for (const socket of [...openSockets]) {
+        try {
+          socket.end(1001, 'server shutting down');
+        } catch {
+          // Already closing; nothing to do.
+        }
+      }
+      openSockets.clear();
+      // Native uWS (not in the typings) can also drop idle keep-alive HTTP
+      // connections, which otherwise keep the event loop alive after shutdown.
+      (app as TemplatedApp & { close?: () => void }).close?.();
+    },
+  };
+  return server;
+}
+
+function listen(uws: UwsModule, app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    // Ask for an exclusive port: some uSockets builds set SO_REUSEPORT by
+    // default, and a second ringcast would then silently share the port
+    // instead of failing to start. (This build already refuses; the flag keeps
+    // it that way across upgrades.)
+    const callback = (socket: us_listen_socket | false) => {
+      if (socket) resolve(socket);
+      else
+        reject(
+          new Error(
+            `cannot listen on ${host}:${port}: the port is already in use, or ${host} is not an address of this machine`,
+          ),
+        );
+    };
+    // The 4-argument form exists natively but is missing from the typings.
+    (app.listen as unknown as (h: string, p: number, o: number, cb: typeof callback) => void).call(
+      app,
+      host,
+      port,
+      (uws as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 0,
+      callback,
+    );
+  });
+}
+
+interface ResponseState {
+  done: boolean;
+  controller: AbortController;
+}
+
+function serveRequest(
+  res: HttpResponse,
+  req: HttpRequest,
+  handler: RouteHandler,
+  paramNames: string[],
+  maxBody: number,
+  log: Logger | undefined,
+): void {
+  const state: ResponseState = { done: false, controller: new AbortController() };
+  // Must come first: uWS terminates the process if a handler returns without
+  // answering and without an abort handler.
+  res.onAborted(() => {
+    state.done = true;
+    state.controller.abort();
+  });
+
+  const method = req.getMethod().toUpperCase();
+  const path = req.getUrl();
+  const query = new URLSearchParams(req.getQuery() ?? '');
+  const headers: Record<string, string> = {};
+  req.forEach((key, value) => {
+    headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
+  });
+  const params: Record<string, string> = {};
+  try {
+    paramNames.forEach((name, index) => {
+      params[name] = decodeURIComponent(req.getParameter(index));
+    });
+  } catch {
+    respond(res, state, errorReply(new HttpError(400, 'malformed URL encoding in path')));
+    return;
+  }
+
+  const run = (body: Buffer) => {
+    const context: HttpRequestContext = {
+      method,
+      path,
+      query,
+      headers,
+      params,
+      body,
+      json<T>() {
+        try {
+          return JSON.parse(body.toString('utf8')) as T;
+        } catch (error) {
+          throw new HttpError(400, 'request body is not valid JSON', (error as Error).message);
+        }
+      },
+      signal: state.controller.signal,
+    };
+    // The handler runs inside a promise so sync throws and async rejections
+    // take the same path.
+    Promise.resolve()
+      .then(() => handler(context))
+      .then(
+        (reply) => respond(res, state, reply ?? { status: 204 }),
+        (error: unknown) => {
+          if (!(error instanceof HttpError)) log?.error({ err: error, method, path }, 'HTTP handler failed');
+          respond(res, state, errorReply(error));
+        },
+      );
+  };
+
+  if (!METHODS_WITH_BODY.has(method)) {
+    run(Buffer.alloc(0));
+    return;
+  }
+  readBody(res, state, headers, maxBody, run);
+}
+
+function readBody(
+  res: HttpResponse,
+  state: ResponseState,
+  headers: Record<string, string>,
+  maxBody: number,
+  onBody: (body: Buffer) => void,
+): void {
+  const tooLarge = () =>
+    respond(res, state, { status: 413, json: { error: `request body exceeds ${maxBody} bytes` } }, true);
+  const declared = Number(headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBody) {
+    tooLarge();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  res.onData((chunk, isLast) => {
+    if (state.done) return;
+    received += chunk.byteLength;
+    if (received > maxBody) {
+      tooLarge();
+      return;
+    }
+    // uWS neuters the ArrayBuffer when this callback returns; copy it.
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) onBody(Buffer.concat(chunks, received));
+  });
+}
+
+function errorReply(error: unknown): HttpReply {
+  if (error instanceof HttpError) {
+    return {
+      status: error.status,
+      json: error.details === undefined ? { error: error.message } : { error: error.message, details: error.details },
+    };
+  }
+  return { status: 500, json: { error: 'internal server error' } };
+}
+
+/** Write a reply unless the client is gone or we already answered. */
+function respond(res: HttpResponse, state: ResponseState, reply: HttpReply, closeConnection = false): void {
+  if (state.done) return;
+  state.done = true;
+  let encoded: EncodedReply;
+  try {
+    encoded = encodeReply(reply);
+  } catch {
+    // e.g. a handler returned something JSON.stringify cannot handle (BigInt, cycles).
+    encoded = encodeReply({ status: 500, json: { error: 'internal server error' } });
+  }
+  res.cork(() => {
+    res.writeStatus(encoded.statusLine);
+    for (const [key, value] of encoded.headers) res.writeHeader(key, value);
+    // No arguments: passing even `undefined` makes uWS write a bogus Content-Length.
+    if (encoded.body === undefined) res.endWithoutBody();
+    else res.end(encoded.body, closeConnection);
+  });
+}
+
+interface EncodedReply {
+  statusLine: string;
+  headers: Array<[string, string]>;
+  /** undefined: no body at all (204/304), not even a Content-Length. */
+  body: string | Uint8Array | undefined;
+}
+
+function encodeReply(reply: HttpReply): EncodedReply {
+  const status = reply.status ?? 200;
+  const headers = Object.entries(reply.headers ?? {});
+  const hasContentType = headers.some(([key]) => key.toLowerCase() === 'content-type');
+  let body: string | Uint8Array | undefined;
+  if (reply.json !== undefined) {
+    body = JSON.stringify(reply.json);
+    if (!hasContentType) headers.push(['content-type', JSON_CONTENT_TYPE]);
+  } else {
+    body = reply.body ?? '';
+    if (!hasContentType && body.length > 0) headers.push(['content-type', 'text/plain; charset=utf-8']);
+  }
+  if (status === 204 || status === 304) body = undefined;
+  return { statusLine: `${status} ${STATUS_CODES[status] ?? ''}`.trimEnd(), headers, body };
+}
