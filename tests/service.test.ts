@@ -1,0 +1,119 @@
+/**
+ * The service as an operator runs it: the compiled entry point in its own process,
+ * probed over HTTP and stopped with signals.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const mainJs = path.join(root, 'dist', 'src', 'main.js');
+
+interface Run { child: ChildProcess; out: string[]; exited: Promise<{ code: number | null; signal: string | null; at: number }> }
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'ringcast-svc-'));
+  dirs.push(d);
+  return d;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const child = spawn(process.execPath, [mainJs, ...args], { env: { ...process.env, NOTIFY_SOCKET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const out: string[] = [];
+  child.stdout!.on('data', (d) => out.push(String(d)));
+  child.stderr!.on('data', (d) => out.push(String(d)));
+  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
+  });
+  return { child, out, exited };
+}
+
+async function listeningPort(r: Run, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = /"port":(\d+)[^\n]*ringcast listening/.exec(r.out.join(''));
+    if (m) return Number(m[1]);
+    if (r.child.exitCode !== null) throw new Error(`exited early: ${r.out.join('')}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  throw new Error(`never listened: ${r.out.join('')}`);
+}
+
+describe('service: npm start contract', () => {
+  it('serves /healthz 200 with every actor up, and /metrics labelled by actor', async () => {
+    const r = run(['--port', '0', '--data-dir', tempDir()]);
+    const port = await listeningPort(r);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true, actors: { 'demo-trainer': 'running', 'demo-aggregator': 'running' } });
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const actor of ['supervisor', 'demo-trainer', 'demo-aggregator']) expect(metrics).toContain(`actor="${actor}"`);
+    expect(metrics).toMatch(/nodejs_eventloop_lag_seconds\{actor="demo-aggregator"\}/);
+    expect(metrics).toMatch(/ringcast_ring_records_in_total\{[^}]*ring="demo.telemetry"/);
+    r.child.kill('SIGTERM');
+    await r.exited;
+  });
+
+  it('SIGTERM drains, flushes state and exits 0 within 10 s; the next run sees the flushed state', async () => {
+    const dataDir = tempDir();
+    const first = run(['--port', '0', '--data-dir', dataDir, '--demo-rate', '20000']);
+    const port = await listeningPort(first);
+    await new Promise((res) => setTimeout(res, 700));
+    const sent = Date.now();
+    first.child.kill('SIGTERM');
+    const { code, at } = await first.exited;
+    expect(code).toBe(0);
+    expect(at - sent).toBeLessThan(10_000);
+    const log = first.out.join('');
+    expect(log).toContain('stopped cleanly');
+    const published = Number(/"published":(\d+)[^\n]*demo trainer stopped/.exec(log)?.[1]);
+    const db = new Database(path.join(dataDir, 'ringcast.db'), { readonly: true });
+    const row = db.prepare("select value from state where ns = 'demo' and key = 'totals'").get() as { value: string };
+    db.close();
+    const totals = JSON.parse(row.value);
+    // Drained: every record the trainer published reached the aggregator before exit.
+    expect(totals.records).toBe(published);
+    expect(totals.lastSeq).toBe(published - 1);
+    expect(port).toBeGreaterThan(0);
+
+    const second = run(['--port', '0', '--data-dir', dataDir]);
+    await listeningPort(second);
+    expect(second.out.join('')).toContain('demo totals from the previous run');
+    second.child.kill('SIGINT');
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it('--port nope exits non-zero with a message naming port', async () => {
+    const r = run(['--port', 'nope']);
+    const { code } = await r.exited;
+    expect(code).not.toBe(0);
+    expect(r.out.join('')).toMatch(/port = "nope".*expected an integer 0–65535/);
+  });
+
+  it('RINGCAST_PORT out of range is refused, naming the key and the source', async () => {
+    const r = run([], { RINGCAST_PORT: '70000' });
+    const { code } = await r.exited;
+    expect(code).toBe(2);
+    expect(r.out.join('')).toMatch(/port = .*70000.*RINGCAST_PORT/);
+  });
+
+  it('escalates and exits 1 with a fatal line when the demo trainer keeps crashing', async () => {
+    const r = run(['--port', '0', '--data-dir', tempDir(), '--demo-crash-every-ms', '30', '--restart-intensity', '2', '--restart-period-ms', '60000']);
+    const { code } = await r.exited;
+    expect(code).toBe(1);
+    const log = r.out.join('');
+    expect(log).toMatch(/"level":60[^\n]*restart intensity exceeded/);
+  });
+});
