@@ -29,11 +29,11 @@ export function demoTopology(config: Config): SupervisorSpec {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     hangTimeoutMs: config.hangTimeoutMs,
     logLevel: config.logLevel,
-    rings: {
+    rings: !config.demo.enabled ? {} : {
       // 4 MiB holds ~2 s of the default rate even if the aggregator stalls.
       [DEMO_RING]: { kind: 'record', capacityBytes: 4 << 20, policy: 'drop-newest' },
     },
-    actors: [
+    actors: !config.demo.enabled ? [] : [
       { name: DEMO_TRAINER, module: new URL('./actors/demo-trainer/index.js', import.meta.url), out: [DEMO_RING], options: trainer, standby: config.restart.standby },
       { name: DEMO_AGGREGATOR, module: new URL('./actors/demo-aggregator/index.js', import.meta.url), in: [DEMO_RING], options: aggregator, standby: config.restart.standby },
     ],

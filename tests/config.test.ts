@@ -35,7 +35,6 @@ describe('loadConfig', () => {
       shutdownDeadlineMs: 8000,
       heartbeatIntervalMs: 250,
       hangTimeoutMs: 3000,
-      metricsIntervalMs: 1000,
       restart: {
         strategy: 'one_for_one',
         intensity: 5,

@@ -66,7 +66,6 @@ export const configShape = {
   ),
   heartbeatIntervalMs: intInRange(10, 60_000, 250),
   hangTimeoutMs: intInRange(50, 600_000, 3000),
-  metricsIntervalMs: intInRange(100, 600_000, 1000),
   restart: restartSchema.default({}),
   demo: demoSchema.default({}),
 };
@@ -120,7 +119,6 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['shutdownDeadlineMs'], flag: 'shutdown-deadline-ms', env: 'RINGCAST_SHUTDOWN_DEADLINE_MS', kind: 'integer' },
   { path: ['heartbeatIntervalMs'], flag: 'heartbeat-interval-ms', env: 'RINGCAST_HEARTBEAT_INTERVAL_MS', kind: 'integer' },
   { path: ['hangTimeoutMs'], flag: 'hang-timeout-ms', env: 'RINGCAST_HANG_TIMEOUT_MS', kind: 'integer' },
-  { path: ['metricsIntervalMs'], flag: 'metrics-interval-ms', env: 'RINGCAST_METRICS_INTERVAL_MS', kind: 'integer' },
   { path: ['restart', 'strategy'], flag: 'restart-strategy', env: 'RINGCAST_RESTART_STRATEGY', kind: 'string' },
   { path: ['restart', 'intensity'], flag: 'restart-intensity', env: 'RINGCAST_RESTART_INTENSITY', kind: 'integer' },
   { path: ['restart', 'periodMs'], flag: 'restart-period-ms', env: 'RINGCAST_RESTART_PERIOD_MS', kind: 'integer' },

@@ -59,7 +59,7 @@ export const supervisorSpecSchema = z.object({
   startTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   rings: z.record(name, ringSpecSchema).default({}),
-  actors: z.array(actorSpecSchema).min(1),
+  actors: z.array(actorSpecSchema),
 }).strict().superRefine((spec, ctx) => {
   const seen = new Set<string>();
   const producers = new Map<string, string>();
