@@ -11,8 +11,8 @@
  *                i32[6] overflow policy code  i32[7] blockTimeoutMs  i32[8] name length
  *                i32[9] meta offset  i32[10] data offset  i32[11] slot stride
  *   line 1   64  name, UTF-8, at most 64 bytes
- *   line 2  128  i32 head: queue = publish position in [0, 2N); latest = newest slot (-1 none)
- *   line 3  192  i32 tail: queue = consume position in [0, 2N)
+ *   line 2  128  i32 head: queue = publish position in [0, M); latest = newest slot (-1 none)
+ *   line 3  192  i32 tail: queue = consume position in [0, M)
  *   line 4  256  f64 frames published                        (producer)
  *   line 5  320  f64 frames delivered (queue), f64 consumer wait ms   (consumer)
  *   line 6  384  f64 drops: drop-newest, overwrite-oldest, block-timeout, too-large;
@@ -35,8 +35,12 @@
  * parity are ever tested, so the wrap is harmless. Frame numbers themselves are f64.
  *
  * queue mode: a single-producer / single-consumer FIFO of slots. head and tail count
- * modulo 2N (not N) so that "full" (head - tail == N) and "empty" (head == tail) are
- * distinguishable without a separate counter, and they can never overflow. The
+ * frames modulo M = N * floor(2^30 / N), the largest multiple of N that fits easily in
+ * an i32: being a multiple of N keeps `pos % N` continuous across the wrap, and being
+ * far larger than N keeps "full" (head - tail == N) and "empty" (head == tail) apart
+ * and makes the overwrite-oldest CAS on tail immune to ABA (tail would have to come
+ * round to the same value, ~2^30 overwrites, during one frame copy; with counters
+ * modulo 2N that took only 2N overwrites while a preempted consumer copied). The
  * consumer handles frames in place and stores tail once per batch, after its
  * handlers, so a crashed consumer gets the uncommitted batch again (at-least-once).
  * Overflow policies as in RecordRing: drop-newest refuses acquire(); block waits up to
@@ -159,7 +163,7 @@ export class SlotRing {
   private readonly views: Uint8Array[];
   private readonly viewsI32: Int32Array[];
   private readonly viewsF32: Float32Array[];
-  private readonly twoN: number;
+  private readonly span: number; // M, see the header comment
   private readonly policyCode: number;
   private readonly isLatest: boolean;
   private readonly meta: SlotMeta = { slot: 0, length: 0, tag: 0, timestamp: 0, frame: 0 };
@@ -235,7 +239,7 @@ export class SlotRing {
     this.policy = policyFromCode(this.policyCode);
     this.blockTimeoutMs = hdr[I_BLOCK_MS];
     this.name = readName(sab, hdr[I_NAME_LEN]);
-    this.twoN = 2 * this.slots;
+    this.span = this.slots * Math.floor(2 ** 30 / this.slots);
     this.metaI32 = new Int32Array(sab, HEADER_BYTES, (this.slots * META_BYTES) >> 2);
     this.metaF64 = new Float64Array(sab, HEADER_BYTES, (this.slots * META_BYTES) >> 3);
     this.views = [];
@@ -291,10 +295,10 @@ export class SlotRing {
     } else {
       const h = Atomics.load(hdr, I_HEAD);
       // Always load tail (one load per frame is nothing next to a frame): a cached copy
-      // could be 2N frames stale if another instance produced meanwhile, and mod-2N
+      // could be M frames stale if another instance produced meanwhile, and mod-M
       // arithmetic would then take a full queue for an empty one.
       if (this.queued(h, Atomics.load(hdr, I_TAIL)) >= this.slots && !this.makeRoom(h)) return -1;
-      i = h >= this.slots ? h - this.slots : h;
+      i = h % this.slots;
     }
     const frame = this.hdrF64[F_WRITTEN] + 1;
     // Odd seq before the first payload byte: a reader that overlaps us sees it change.
@@ -329,7 +333,7 @@ export class SlotRing {
       Atomics.store(this.hdr, I_HEAD, i);
     } else {
       const h = Atomics.load(this.hdr, I_HEAD) + 1;
-      Atomics.store(this.hdr, I_HEAD, h === this.twoN ? 0 : h);
+      Atomics.store(this.hdr, I_HEAD, h === this.span ? 0 : h);
     }
     wake(this.hdr, I_R_WAITERS, I_R_FUTEX);
   }
@@ -341,7 +345,7 @@ export class SlotRing {
 
   private queued(h: number, t: number): number {
     const d = h - t;
-    return d < 0 ? d + this.twoN : d;
+    return d < 0 ? d + this.span : d;
   }
 
   /** Slow path of acquire(): the queue looked full. */
@@ -356,7 +360,7 @@ export class SlotRing {
     if (code === P_OVERWRITE) {
       // Take the oldest slot unless the consumer frees one first (then the CAS fails
       // and that freed slot is ours).
-      const next = t + 1 === this.twoN ? 0 : t + 1;
+      const next = t + 1 === this.span ? 0 : t + 1;
       if (Atomics.compareExchange(this.hdr, I_TAIL, t, next) === t) this.hdrF64[F_OVERWRITTEN] += 1;
       return true;
     }
@@ -386,10 +390,10 @@ export class SlotRing {
     let t = t0;
     let n = 0;
     while (t !== h && n < max) {
-      const i = t >= this.slots ? t - this.slots : t;
+      const i = t % this.slots;
       this.fillMeta(i);
       handler(this.views[i], this.meta.frame, this.meta);
-      t = t + 1 === this.twoN ? 0 : t + 1;
+      t = t + 1 === this.span ? 0 : t + 1;
       n++;
     }
     if (n > 0) {
@@ -407,11 +411,11 @@ export class SlotRing {
     while (n < max) {
       const t = Atomics.load(hdr, I_TAIL);
       if (t === Atomics.load(hdr, I_HEAD)) break;
-      const i = t >= this.slots ? t - this.slots : t;
+      const i = t % this.slots;
       this.fillMeta(i);
       const length = Math.min(this.meta.length >>> 0, this.slotBytes);
       this.scratch.set(length === this.slotBytes ? this.views[i] : this.views[i].subarray(0, length));
-      const next = t + 1 === this.twoN ? 0 : t + 1;
+      const next = t + 1 === this.span ? 0 : t + 1;
       // Success means tail stayed at t while we copied: the producer did not touch slot i.
       if (Atomics.compareExchange(hdr, I_TAIL, t, next) !== t) continue;
       this.hdrF64[F_READ] += 1;

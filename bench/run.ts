@@ -1,0 +1,100 @@
+/**
+ * Benchmark harness: `node dist/bench/run.js <name> [--quick]`.
+ *
+ * Runs the module dist/bench/<name>.js (compiled from bench/<name>.ts), which exports
+ * `async function run({ quick }): Promise<BenchResult>`, and writes
+ * bench/results/<name>.json:
+ *
+ *   { name, machine: { cpus, cpuModel, totalMemGiB, node, platform, date },
+ *     figures, baseline, ratios, notes? }
+ *
+ * `baseline[k]` is what figure k was measured against (e.g. postMessage for the same
+ * workload) and `ratios[k] = figures[k] / baseline[k]` for every k present in both.
+ * The JSON is printed, followed by a readable table.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { human, sig, table } from './lib/stats.js';
+import type { BenchModule, BenchResult } from './lib/types.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // <root>/dist/bench
+const projectRoot = path.resolve(here, '..', '..');
+const resultsDir = path.join(projectRoot, 'bench', 'results');
+
+/** Compiled modules next to this one that export run(). */
+function availableBenches(): string[] {
+  return readdirSync(here)
+    .filter((f) => f.endsWith('.js') && f !== 'run.js')
+    .filter((f) => /export\s+(async\s+)?function\s+run\s*\(/.test(readFileSync(path.join(here, f), 'utf8')))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+function usage(message: string): never {
+  const names = availableBenches();
+  console.error(`${message}\nusage: node dist/bench/run.js <name> [--quick]\navailable benchmarks: ${names.length ? names.join(', ') : '(none compiled: run npx tsc -p tsconfig.json)'}`);
+  process.exit(1);
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
+    totalMemGiB: sig(os.totalmem() / 2 ** 30, 3),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const unknownFlags = args.filter((a) => a.startsWith('-') && a !== '--quick');
+  if (unknownFlags.length) usage(`unknown option ${unknownFlags.join(' ')}`);
+  const name = args.find((a) => !a.startsWith('-'));
+  if (!name) usage('no benchmark named');
+  if (!/^[\w-]+$/.test(name) || !availableBenches().includes(name)) usage(`unknown benchmark "${name}"`);
+
+  const mod = (await import(pathToFileURL(path.join(here, `${name}.js`)).href)) as BenchModule;
+  const started = performance.now();
+  const result: BenchResult = await mod.run({ quick });
+  const seconds = (performance.now() - started) / 1000;
+
+  const figures: Record<string, number> = {};
+  for (const [k, v] of Object.entries(result.figures)) figures[k] = sig(v);
+  const baseline: Record<string, number> = {};
+  for (const [k, v] of Object.entries(result.baseline ?? {})) baseline[k] = sig(v);
+  const ratios: Record<string, number> = {};
+  for (const k of Object.keys(baseline)) {
+    if (k in figures && baseline[k] !== 0 && Number.isFinite(baseline[k])) ratios[k] = sig(figures[k] / baseline[k], 3);
+  }
+  const notes = [...(result.notes ?? []), `${quick ? 'quick' : 'full'} run took ${seconds.toFixed(1)} s`];
+  const out = { name, machine: machine(), figures, baseline, ratios, notes };
+
+  if (!existsSync(resultsDir)) mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+
+  console.log(JSON.stringify(out, null, 2));
+  const rows = [['figure', 'value', 'baseline', 'ratio']];
+  for (const [k, v] of Object.entries(figures)) {
+    rows.push([k, human(v), k in baseline ? human(baseline[k]) : '', k in ratios ? `${ratios[k]}x` : '']);
+  }
+  console.log(`\n${name} (${quick ? 'quick' : 'full'}, ${out.machine.cpus} cpus, ${out.machine.cpuModel}, node ${out.machine.node})`);
+  console.log(table(rows));
+  for (const n of notes) console.log(`- ${n}`);
+  console.log(`\nwritten to ${path.relative(process.cwd(), file) || file}`);
+}
+
+main().then(
+  // Benchmarks may leave idle workers or timers behind; results are written, so leave.
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
