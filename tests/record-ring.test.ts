@@ -155,6 +155,26 @@ describe('RecordRing in one thread', () => {
     expect(got).toEqual([1, 2]);
   });
 
+  it('overwrite-oldest hands out a private copy at the same offsets and keeps the newest records', () => {
+    const ring = RecordRing.create({ capacityBytes: 256, policy: 'overwrite-oldest' });
+    for (let i = 0; i < 40; i++) {
+      const at = ring.reserve(20);
+      writeRecord(ring.data, at, 20, i, 0);
+      ring.commit();
+    }
+    const seqs: number[] = [];
+    ring.poll((data, at, len) => {
+      expect(data).not.toBe(ring.data);
+      expect(checksumOk(data, at, len)).toBe(true);
+      expect(get32(ring.data, at)).toBe(get32(data, at)); // same offset, nothing overwrote it yet
+      seqs.push(get32(data, at));
+    });
+    expect(seqs.length).toBeGreaterThan(0);
+    expect(seqs[seqs.length - 1]).toBe(39);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, k) => 40 - seqs.length + k));
+    expect(ring.stats().drops['overwrite-oldest']).toBe(40 - seqs.length);
+  });
+
   it('readInto copies one record out and commits it', () => {
     const ring = RecordRing.create({ capacityBytes: 1024 });
     ring.tryWrite(new Uint8Array([7, 8, 9]));

@@ -23,8 +23,7 @@
  * slice. Every wait is bounded by the caller's timeout. waitReadableAsync() has no such
  * limit: it waits on all rings' futexes at once (Atomics.waitAsync + Promise.race).
  */
-import type { RecordRing } from './record-ring.js';
-import { RecordRing as RecordRingClass } from './record-ring.js';
+import { RecordRing } from './record-ring.js';
 import { checkTimeout, emptyDrops, type RingStats } from './ring-stats.js';
 import { DEFAULT_SPIN_US, waitAsync } from './wait.js';
 
@@ -58,13 +57,13 @@ export class MergedReader {
   /** Attach to the producers' rings by their buffers (index = source number in handlers). */
   static attach(sabs: readonly SharedArrayBuffer[], opts: MergedReaderOptions = {}): MergedReader {
     if (!Array.isArray(sabs)) throw new TypeError('MergedReader.attach: expected an array of SharedArrayBuffers');
-    return new MergedReader(sabs.map((s) => RecordRingClass.attach(s)), opts);
+    return new MergedReader(sabs.map((s) => RecordRing.attach(s)), opts);
   }
 
   constructor(rings: readonly RecordRing[], opts: MergedReaderOptions = {}) {
     if (!Array.isArray(rings) || rings.length === 0) throw new TypeError('MergedReader: needs a non-empty array of RecordRings');
     for (const r of rings) {
-      if (!(r instanceof RecordRingClass)) throw new TypeError('MergedReader: every source must be a RecordRing');
+      if (!(r instanceof RecordRing)) throw new TypeError('MergedReader: every source must be a RecordRing');
     }
     if (new Set(rings.map((r) => r.sab)).size !== rings.length) throw new Error('MergedReader: the same ring is listed twice');
     const batch = opts.batchPerRing ?? 256;

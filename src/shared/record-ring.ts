@@ -66,8 +66,10 @@
  *                     read position with compareExchange(read, old, new). If the CAS
  *                     fails the producer reclaimed (and counted) some of those records
  *                     while we copied, so the copy is discarded and the batch retried.
- *                     Handlers then see the scratch buffer (the `data` argument), and
- *                     a batch is committed before its handlers run, so delivered +
+ *                     Handlers then see the scratch buffer (the `data` argument; a
+ *                     record sits at the same offset there as in the ring, but only
+ *                     the copy is stable), and a batch is committed before its
+ *                     handlers run, so delivered +
  *                     overwritten == published holds exactly, at the cost of losing
  *                     that batch if the consumer crashes mid-handler (this policy is
  *                     lossy by design anyway). The CAS could be fooled only if the
@@ -282,7 +284,10 @@ export class RecordRing {
     let w = this.wLocal;
     let off = w & this.mask;
     const need = off + size > cap ? size + (cap - off) : size;
-    if (((w - this.rCache) >>> 0) + need > cap && !this.makeRoom(need)) return -1;
+    if (((w - this.rCache) >>> 0) + need > cap && !this.makeRoom(need)) {
+      this.reservedEnd = -1;
+      return -1;
+    }
     if (need !== size) {
       // Not enough room before the end: mark the tail as skipped and start at 0,
       // so the payload stays contiguous.
@@ -335,6 +340,7 @@ export class RecordRing {
   }
 
   private refuseLength(length: number): number {
+    this.reservedEnd = -1; // a stray commit() after a refusal must not publish an older reservation
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
       throw new TypeError(`RecordRing "${this.name}": record length must be a non-negative integer (got ${String(length)})`);
     }
@@ -413,7 +419,8 @@ export class RecordRing {
    * order, then commits the read position once. Returns how many were handled. The
    * views are valid only during the handler. If the handler throws, nothing of the
    * batch is committed and it is delivered again by the next poll (at-least-once).
-   * In overwrite-oldest mode `data` is a private copy (see the header comment).
+   * In overwrite-oldest mode `data` is a private copy (see the header comment) whose
+   * offsets match the ring's: always read through the `data` argument, not `ring.data`.
    */
   poll(handler: RecordHandler, maxRecords = 0x7fffffff): number {
     if (this.policyCode === P_OVERWRITE) return this.pollCopy(handler, maxRecords);
@@ -564,30 +571,32 @@ export class RecordRing {
         }
         continue; // the producer reclaimed under us: retry from the new read position
       }
-      // 2. Copy positions [r0, r) linearly into scratch (two pieces when they cross the end).
+      // 2. Copy positions [r0, r) into scratch at the SAME offsets as in the ring (two
+      //    pieces when they cross the end), so handler offsets mean the same in both.
       const span = (r - r0) >>> 0;
       const off0 = r0 & mask;
       if (off0 + span <= cap) {
-        scratch.set(this.data.subarray(off0, off0 + span), 0);
+        scratch.set(this.data.subarray(off0, off0 + span), off0);
       } else {
-        scratch.set(this.data.subarray(off0, cap), 0);
-        scratch.set(this.data.subarray(0, span - (cap - off0)), cap - off0);
+        scratch.set(this.data.subarray(off0, cap), off0);
+        scratch.set(this.data.subarray(0, span - (cap - off0)), 0);
       }
       // 3. Commit. Success means READ stayed at r0 all along, so the producer wrote
       //    nothing into [r0, r) while we copied, and the copy is exact.
       if ((Atomics.compareExchange(hdr, I_READ, r0 | 0, r | 0) >>> 0) !== r0) continue;
       this.hdrF64[F_READ] += n;
       wake(hdr, I_S_WAITERS, I_S_FUTEX);
-      // 4. Hand out records from the copy; scratch offset p is position r0 + p.
-      let p = 0;
-      while (p < span) {
-        const len = sWords[p >> 2];
+      // 4. Hand out the records from the copy, walking it exactly like poll() walks the ring.
+      let p = r0;
+      while (p !== r) {
+        const off = p & mask;
+        const len = sWords[off >> 2];
         if (len === WRAP) {
-          p += cap - ((r0 + p) & mask);
+          p = (p + (cap - off)) >>> 0;
           continue;
         }
-        handler(scratch, p + RECORD_HEADER, len);
-        p += recordSize(len);
+        p = (p + recordSize(len)) >>> 0;
+        handler(scratch, off + RECORD_HEADER, len);
       }
       return n;
     }

@@ -19,8 +19,10 @@
  *                f64 producer wait ms                           (producer)
  *   line 7  448  i32 readable-waiters, i32 readable futex
  *   line 8  512  i32 space-waiters, i32 space futex
- *   line 9  576  i64 latest-mode reader totals: frames read, torn, skipped, wait µs
- *                (several readers: Atomics.add, off the per-byte path)
+ *   line 9  576  latest-mode reader totals, each a (lo, hi) pair of u32 words:
+ *                frames read, torn, skipped, wait µs. Several readers add to them,
+ *                so they need Atomics.add; a BigInt64 counter would allocate a BigInt
+ *                per add, so the 64-bit value is a u32 plus a carry word instead.
  *   1024         per-slot metadata, one 64-byte line per slot:
  *                i32 seq, i32 payload length, u32 tag, i32 reserved,
  *                f64 timestamp (+16), f64 frame number (+24)
@@ -114,10 +116,11 @@ const F_OVERWRITTEN = F_DROP_NEWEST + 1;
 const F_BLOCK_TIMEOUT = F_DROP_NEWEST + 2;
 const F_TOO_LARGE = F_DROP_NEWEST + 3;
 const F_PRODUCER_WAIT = F_DROP_NEWEST + 4;
-const B_READS = (9 * CACHE_LINE) >> 3;
-const B_TORN = B_READS + 1;
-const B_SKIPPED = B_READS + 2;
-const B_WAIT_US = B_READS + 3;
+// i32 indexes of (lo, hi) pairs
+const W_READS = (9 * CACHE_LINE) >> 2;
+const W_TORN = W_READS + 2;
+const W_SKIPPED = W_READS + 4;
+const W_WAIT_US = W_READS + 6;
 
 const HEADER_BYTES = 1024;
 const META_BYTES = CACHE_LINE;
@@ -135,6 +138,25 @@ const MAX_SLOTS = 65536;
 const P_BLOCK = policyCode('block');
 const P_DROP = policyCode('drop-newest');
 const P_OVERWRITE = policyCode('overwrite-oldest');
+
+/** Adds v (0 <= v < 2^32) to the wide counter at i32[idx] (lo) / i32[idx + 1] (hi). */
+function addWide(i32: Int32Array, idx: number, v: number): void {
+  const old = Atomics.add(i32, idx, v) >>> 0;
+  if (old + v > 0xffffffff) Atomics.add(i32, idx + 1, 1);
+}
+
+/**
+ * Reads a wide counter. Retries if the carry word moved while reading; in the instant
+ * between a wrap of lo and the carry add a reader can see a value 2^32 low (once per
+ * 4 billion events; these are statistics).
+ */
+function loadWide(i32: Int32Array, idx: number): number {
+  for (;;) {
+    const hi = Atomics.load(i32, idx + 1) >>> 0;
+    const lo = Atomics.load(i32, idx) >>> 0;
+    if ((Atomics.load(i32, idx + 1) >>> 0) === hi) return hi * 4294967296 + lo;
+  }
+}
 
 function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
@@ -157,7 +179,6 @@ export class SlotRing {
 
   private readonly hdr: Int32Array;
   private readonly hdrF64: Float64Array;
-  private readonly hdrBig: BigInt64Array;
   private readonly metaI32: Int32Array;
   private readonly metaF64: Float64Array;
   private readonly views: Uint8Array[];
@@ -224,7 +245,6 @@ export class SlotRing {
     this.sab = sab;
     const hdr = (this.hdr = new Int32Array(sab, 0, HEADER_BYTES >> 2));
     this.hdrF64 = new Float64Array(sab, 0, HEADER_BYTES >> 3);
-    this.hdrBig = new BigInt64Array(sab, 0, HEADER_BYTES >> 3);
     this.slots = hdr[I_SLOTS];
     this.slotBytes = hdr[I_SLOT_BYTES];
     const stride = hdr[I_STRIDE];
@@ -452,18 +472,18 @@ export class SlotRing {
       handler(this.views[i], frame, this.meta);
       if (Atomics.load(meta, m) !== s1) {
         this.torn++;
-        Atomics.add(this.hdrBig, B_TORN, 1n);
+        addWide(hdr, W_TORN, 1);
         return false;
       }
       this.lastSeq = s1;
       if (this.lastFrame > 0 && frame > this.lastFrame + 1) {
         const missed = frame - this.lastFrame - 1;
         this.skipped += missed;
-        Atomics.add(this.hdrBig, B_SKIPPED, BigInt(missed));
+        addWide(hdr, W_SKIPPED, missed > 0xffffffff ? 0xffffffff : missed);
       }
       this.lastFrame = frame;
       this.reads++;
-      Atomics.add(this.hdrBig, B_READS, 1n);
+      addWide(hdr, W_READS, 1);
       return true;
     }
     return false;
@@ -472,9 +492,9 @@ export class SlotRing {
   /** Ring-wide latest-mode reader totals (all readers). */
   latestTotals(): { reads: number; torn: number; skipped: number } {
     return {
-      reads: Number(Atomics.load(this.hdrBig, B_READS)),
-      torn: Number(Atomics.load(this.hdrBig, B_TORN)),
-      skipped: Number(Atomics.load(this.hdrBig, B_SKIPPED)),
+      reads: loadWide(this.hdr, W_READS),
+      torn: loadWide(this.hdr, W_TORN),
+      skipped: loadWide(this.hdr, W_SKIPPED),
     };
   }
 
@@ -506,14 +526,14 @@ export class SlotRing {
 
   stats(): RingStats {
     const f = this.hdrF64;
-    const latestWaitMs = Number(Atomics.load(this.hdrBig, B_WAIT_US)) / 1000;
+    const latestWaitMs = loadWide(this.hdr, W_WAIT_US) / 1000;
     return {
       kind: 'slot',
       name: this.name,
       capacity: this.slots,
       depth: this.available(),
       recordsIn: f[F_WRITTEN],
-      recordsOut: this.isLatest ? Number(Atomics.load(this.hdrBig, B_READS)) : f[F_READ],
+      recordsOut: this.isLatest ? loadWide(this.hdr, W_READS) : f[F_READ],
       drops: {
         'drop-newest': f[F_DROP_NEWEST],
         'overwrite-oldest': f[F_OVERWRITTEN],
@@ -526,7 +546,7 @@ export class SlotRing {
 
   private addWait(ms: number): void {
     // latest mode may have several readers, so their total needs an atomic add.
-    if (this.isLatest) Atomics.add(this.hdrBig, B_WAIT_US, BigInt(Math.round(ms * 1000)));
+    if (this.isLatest) addWide(this.hdr, W_WAIT_US, Math.min(0xffffffff, Math.round(ms * 1000)));
     else this.hdrF64[F_CONSUMER_WAIT] += ms;
   }
 
