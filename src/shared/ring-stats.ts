@@ -45,6 +45,25 @@ export const CACHE_LINE = 64;
 /** Longest ring name, in UTF-8 bytes (it lives in one header line). */
 export const MAX_NAME_BYTES = CACHE_LINE;
 
+/**
+ * Header words both ring kinds keep at the same place (each group on its own cache line):
+ * line 4 published count (producer), line 5 delivered count + consumer wait ms (consumer),
+ * line 6 drop counters + producer wait ms (producer), line 7 readable waiters/futex,
+ * line 8 space waiters/futex. I_* index an Int32Array, F_* a Float64Array over the header.
+ */
+export const I_R_WAITERS = (7 * CACHE_LINE) >> 2;
+export const I_R_FUTEX = I_R_WAITERS + 1;
+export const I_S_WAITERS = (8 * CACHE_LINE) >> 2;
+export const I_S_FUTEX = I_S_WAITERS + 1;
+export const F_WRITTEN = (4 * CACHE_LINE) >> 3;
+export const F_READ = (5 * CACHE_LINE) >> 3;
+export const F_CONSUMER_WAIT = F_READ + 1;
+export const F_DROP_NEWEST = (6 * CACHE_LINE) >> 3;
+export const F_OVERWRITTEN = F_DROP_NEWEST + 1;
+export const F_BLOCK_TIMEOUT = F_DROP_NEWEST + 2;
+export const F_TOO_LARGE = F_DROP_NEWEST + 3;
+export const F_PRODUCER_WAIT = F_DROP_NEWEST + 4;
+
 const POLICIES: readonly OverflowPolicy[] = ['block', 'drop-newest', 'overwrite-oldest'];
 
 export function policyCode(policy: OverflowPolicy): number {
@@ -128,4 +147,14 @@ export function peekKind(sab: unknown): number {
 
 export function emptyDrops(): Record<DropReason, number> {
   return { 'drop-newest': 0, 'overwrite-oldest': 0, 'block-timeout': 0, 'too-large': 0 };
+}
+
+/** Drop counters as both ring kinds keep them in header line 6. */
+export function dropsFromHeader(f: Float64Array): RingStats['drops'] {
+  return {
+    'drop-newest': f[F_DROP_NEWEST],
+    'overwrite-oldest': f[F_OVERWRITTEN],
+    'block-timeout': f[F_BLOCK_TIMEOUT],
+    'too-large': f[F_TOO_LARGE],
+  };
 }

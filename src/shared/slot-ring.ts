@@ -66,7 +66,8 @@
 import {
   CACHE_LINE, KIND_SLOT, RING_LAYOUT_VERSION, RING_MAGIC, H_KIND, H_MAGIC, H_VERSION,
   checkHeader, checkPolicy, checkTimeout, policyCode, policyFromCode, readName, writeName,
-  type OverflowPolicy, type RingStats,
+  type OverflowPolicy, type RingStats, dropsFromHeader,
+  I_R_WAITERS, I_R_FUTEX, I_S_WAITERS, I_S_FUTEX, F_WRITTEN, F_READ, F_CONSUMER_WAIT, F_DROP_NEWEST, F_OVERWRITTEN, F_BLOCK_TIMEOUT, F_TOO_LARGE, F_PRODUCER_WAIT,
 } from './ring-stats.js';
 import { DEFAULT_SPIN_US, spinThenWait, spinThenWaitAsync, wake } from './wait.js';
 
@@ -104,18 +105,6 @@ const I_DATA_OFFSET = 10;
 const I_STRIDE = 11;
 const I_HEAD = (2 * CACHE_LINE) >> 2;
 const I_TAIL = (3 * CACHE_LINE) >> 2;
-const I_R_WAITERS = (7 * CACHE_LINE) >> 2;
-const I_R_FUTEX = I_R_WAITERS + 1;
-const I_S_WAITERS = (8 * CACHE_LINE) >> 2;
-const I_S_FUTEX = I_S_WAITERS + 1;
-const F_WRITTEN = (4 * CACHE_LINE) >> 3;
-const F_READ = (5 * CACHE_LINE) >> 3;
-const F_CONSUMER_WAIT = F_READ + 1;
-const F_DROP_NEWEST = (6 * CACHE_LINE) >> 3;
-const F_OVERWRITTEN = F_DROP_NEWEST + 1;
-const F_BLOCK_TIMEOUT = F_DROP_NEWEST + 2;
-const F_TOO_LARGE = F_DROP_NEWEST + 3;
-const F_PRODUCER_WAIT = F_DROP_NEWEST + 4;
 // i32 indexes of (lo, hi) pairs
 const W_READS = (9 * CACHE_LINE) >> 2;
 const W_TORN = W_READS + 2;
@@ -534,12 +523,7 @@ export class SlotRing {
       depth: this.available(),
       recordsIn: f[F_WRITTEN],
       recordsOut: this.isLatest ? loadWide(this.hdr, W_READS) : f[F_READ],
-      drops: {
-        'drop-newest': f[F_DROP_NEWEST],
-        'overwrite-oldest': f[F_OVERWRITTEN],
-        'block-timeout': f[F_BLOCK_TIMEOUT],
-        'too-large': f[F_TOO_LARGE],
-      },
+      drops: dropsFromHeader(f),
       waitMs: f[F_CONSUMER_WAIT] + f[F_PRODUCER_WAIT] + latestWaitMs,
     };
   }
