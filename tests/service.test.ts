@@ -95,6 +95,19 @@ describe('service: npm start contract', () => {
     expect((await second.exited).code).toBe(0);
   });
 
+  it('npm start forwards SIGTERM to the service and exits 0 (the start script execs node)', async () => {
+    const child = spawn('npm', ['start', '--', '--port', '0', '--data-dir', tempDir()], { cwd: root, env: { ...process.env, NOTIFY_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const out: string[] = [];
+    child.stdout!.on('data', (d) => out.push(String(d)));
+    child.stderr!.on('data', (d) => out.push(String(d)));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    await listeningPort({ child, out, exited: exited.then((e) => ({ ...e, at: Date.now() })) }, 60_000);
+    child.kill('SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(out.join('')).toContain('stopped cleanly');
+  });
+
   it('--port nope exits non-zero with a message naming port', async () => {
     const r = run(['--port', 'nope']);
     const { code } = await r.exited;
