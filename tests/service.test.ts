@@ -95,8 +95,8 @@ describe('service: npm start contract', () => {
     expect((await second.exited).code).toBe(0);
   });
 
-  it('npm start forwards SIGTERM to the service and exits 0 (the start script execs node)', async () => {
-    const child = spawn('npm', ['start', '--', '--port', '0', '--data-dir', tempDir()], { cwd: root, env: { ...process.env, NOTIFY_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  it('npm start forwards SIGTERM to the service and exits 0 (the start script execs node; prestart build skipped: dist is built)', async () => {
+    const child = spawn('npm', ['start', '--ignore-scripts', '--', '--port', '0', '--data-dir', tempDir()], { cwd: root, env: { ...process.env, NOTIFY_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     const out: string[] = [];
     child.stdout!.on('data', (d) => out.push(String(d)));
