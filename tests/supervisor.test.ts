@@ -77,7 +77,7 @@ describe('supervisor: restart strategies', () => {
   it('a pre-spawned standby takes over after a crash', async () => {
     const { supervisor } = await startSeq({ total: 1_000_000, standby: true });
     const restarted = new Promise<number>((resolve) => supervisor.once('actor-restarted', (_a, _i, ms) => resolve(ms)));
-    await until(() => (supervisor as unknown as { slots: Array<{ standby?: unknown }> }).slots.every((s) => s.standby), 5_000, 'standbys spawned');
+    await until(() => supervisor.hasStandby('producer') && supervisor.hasStandby('consumer'), 5_000, 'standbys spawned');
     await supervisor.crash('consumer');
     const ms = await restarted;
     expect(ms).toBeGreaterThan(0);

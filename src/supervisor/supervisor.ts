@@ -176,6 +176,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await slot.handle?.kill(reason);
   }
 
+  /** True while a pre-spawned standby thread is loaded and waiting to take over. */
+  hasStandby(actor: string): boolean {
+    return this.slotFor(actor).standby?.alive === true;
+  }
+
   incarnation(actor: string): number {
     return this.slotFor(actor).incarnation;
   }
