@@ -45,15 +45,7 @@ export class ControlBlock {
     Atomics.store(this.words, STATE, state);
   }
 
-  state(): ActorState {
-    return Atomics.load(this.words, STATE) as ActorState;
-  }
-
   setIncarnation(n: number): void {
     Atomics.store(this.words, INCARNATION, n);
-  }
-
-  incarnation(): number {
-    return Atomics.load(this.words, INCARNATION);
   }
 }

@@ -15,11 +15,6 @@ export class RestartIntensity {
     this.times.push(now);
     return this.times.length <= this.intensity;
   }
-
-  recentCount(now: number): number {
-    const cutoff = now - this.periodMs;
-    return this.times.filter((t) => t > cutoff).length;
-  }
 }
 
 /**
