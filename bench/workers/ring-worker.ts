@@ -241,18 +241,25 @@ function consumeRing(): void {
     if (length !== size || !check(i32, offset >> 2, size, expect)) errors++;
     expect++;
   };
+  const tLast = drainUntilTotal(() => ring.poll(handler, 8192), (ms) => ring.waitReadable(ms), () => expect);
+  done({ received: expect, errors, tStartUs: ctlF64[F_START], tLastUs: tLast });
+}
+
+/**
+ * Polls until the producer has announced its total (C_TOTAL) and that many records were
+ * received; returns the time of the last delivery, which ends the throughput window.
+ */
+function drainUntilTotal(poll: () => number, waitReadable: (ms: number) => boolean, received: () => number): number {
   let tLast = 0;
   for (;;) {
-    const n = ring.poll(handler, 8192);
-    if (n > 0) {
+    if (poll() > 0) {
       tLast = nowUs();
       continue;
     }
     const total = Atomics.load(ctl, C_TOTAL);
-    if (total >= 0 && expect >= total) break;
-    ring.waitReadable(20);
+    if (total >= 0 && received() >= total) return tLast;
+    waitReadable(20);
   }
-  done({ received: expect, errors, tStartUs: ctlF64[F_START], tLastUs: tLast });
 }
 
 function consumeSlot(): void {
@@ -264,17 +271,7 @@ function consumeSlot(): void {
     if (meta.length !== size || !check(ring.slotI32(meta.slot), 0, size, expect)) errors++;
     expect++;
   };
-  let tLast = 0;
-  for (;;) {
-    const n = ring.poll(handler);
-    if (n > 0) {
-      tLast = nowUs();
-      continue;
-    }
-    const total = Atomics.load(ctl, C_TOTAL);
-    if (total >= 0 && expect >= total) break;
-    ring.waitReadable(20);
-  }
+  const tLast = drainUntilTotal(() => ring.poll(handler), (ms) => ring.waitReadable(ms), () => expect);
   done({ received: expect, errors, tStartUs: ctlF64[F_START], tLastUs: tLast });
 }
 
