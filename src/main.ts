@@ -19,6 +19,25 @@ try {
 }
 
 const log = createLogger(config.logLevel);
+const deadlineMs = config.shutdownDeadlineMs;
+
+// Signal handlers go in before start-up: a SIGTERM that lands while actors are still
+// starting (or right after the "listening" line) must mean a graceful stop, not
+// Node's default instant death.
+let stopSignal: NodeJS.Signals | undefined;
+let stopService: ((reason: string) => Promise<number>) | undefined;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    stopSignal ??= signal;
+    // Backstop: if a bug keeps stop() from finishing, still exit inside systemd's TimeoutStopSec.
+    setTimeout(() => {
+      log.error({ deadlineMs }, 'graceful stop overran its deadline; exiting anyway');
+      process.exit(1);
+    }, deadlineMs + 1_500).unref();
+    void stopService?.(signal);
+  });
+}
+
 let service;
 try {
   service = await startService(config, log);
@@ -26,18 +45,8 @@ try {
   log.fatal({ err: error }, `ringcast failed to start: ${(error as Error).message}`);
   process.exit(1);
 }
-
-const running = service;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    // Backstop: if a bug keeps stop() from finishing, still exit inside systemd's TimeoutStopSec.
-    setTimeout(() => {
-      log.error({ deadlineMs: config.shutdownDeadlineMs }, 'graceful stop overran its deadline; exiting anyway');
-      process.exit(1);
-    }, config.shutdownDeadlineMs + 1_500).unref();
-    void running.stop(signal);
-  });
-}
+stopService = service.stop;
+if (stopSignal) void service.stop(stopSignal);
 // A second signal, or a stop that overruns the deadline, must not leave the process hanging.
-const code = await running.done;
+const code = await service.done;
 process.exit(code);

@@ -108,6 +108,17 @@ describe('service: npm start contract', () => {
     expect(out.join('')).toContain('stopped cleanly');
   });
 
+  it('SIGTERM the instant the listening line appears still stops gracefully with exit 0', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = run(['--port', '0', '--data-dir', tempDir()]);
+      await listeningPort(r);
+      r.child.kill('SIGTERM');
+      const { code, signal } = await r.exited;
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(r.out.join('')).toContain('stopped cleanly');
+    }
+  });
+
   it('--port nope exits non-zero with a message naming port', async () => {
     const r = run(['--port', 'nope']);
     const { code } = await r.exited;
