@@ -51,6 +51,89 @@ export const demoSchema = z
   .strict()
   .describe('an object with keys enabled, ratePerSec, recordBytes, crashEveryMs');
 
+/** Float field with an inclusive range. */
+function numberInRange(min: number, max: number, fallback: number, why?: string) {
+  const allowed = `a number ${min}–${max}${why ? ` (${why})` : ''}`;
+  return z.number().min(min).max(max).default(fallback).describe(allowed);
+}
+
+const optionalSecret = (what: string) =>
+  z.string().min(8).optional().describe(`${what}: at least 8 characters; unset means a random one is generated and written to <dataDir>/tokens.json (mode 0600)`);
+
+export const authSchema = z
+  .object({
+    ingestToken: optionalSecret('token producers (trainers, experience consumers) present'),
+    adminToken: optionalSecret('token admin calls and the streamer control page present'),
+  })
+  .strict()
+  .describe('an object with keys ingestToken, adminToken');
+
+export const ingestSchema = z
+  .object({
+    tcpPort: intInRange(-1, 65535, 8081, 'TCP port for length-prefixed producer frames; 0 picks a free port, -1 disables'),
+    // Optional because its default depends on dataDir; filled in below.
+    unixPath: z.string().optional().describe('Unix socket path for producers; "" disables (default <dataDir>/ingest.sock)'),
+    maxFrameBytes: intInRange(1024, 256 * 1024 * 1024, 16 * 1024 * 1024, 'largest producer frame accepted'),
+    maxConnections: intInRange(1, 100_000, 1024, 'open producer connections per transport'),
+  })
+  .strict()
+  .describe('an object with keys tcpPort, unixPath, maxFrameBytes, maxConnections');
+
+export const fanoutSchema = z
+  .object({
+    threads: intInRange(0, 64, 0, 'gateway threads sharing the port; 0 means one per CPU core'),
+    softLimitBytes: intInRange(1024, 1 << 30, 256 * 1024, 'buffered bytes past which a client skips conflatable updates'),
+    hardLimitBytes: intInRange(4096, 1 << 30, 8 * 1024 * 1024, 'buffered bytes past which a client is disconnected'),
+    maxFps: intInRange(1, 240, 60, 'ceiling on a client\'s max_fps'),
+    maxClients: intInRange(1, 1_000_000, 50_000, 'overlay clients per gateway thread'),
+  })
+  .strict()
+  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients');
+
+export const healthThresholdsSchema = z
+  .object({
+    klHealthy: numberInRange(0, 10, 0.01, 'KL below this (and clip below clipHealthy) is healthy'),
+    clipHealthy: numberInRange(0, 1, 0.1),
+    klLearning: numberInRange(0, 10, 0.05, 'KL below this is learning; above, exploring'),
+  })
+  .strict()
+  .describe('an object with keys klHealthy, clipHealthy, klLearning');
+
+export const milestoneRulesSchema = z
+  .object({
+    klSettledBelow: numberInRange(0, 10, 0.01, 'KL under this for klSettledWindows windows in a row is "KL settled"'),
+    klSettledWindows: intInRange(1, 100_000, 30),
+    entropyCollapseBelow: numberInRange(0, 100, 0.5, 'entropy under this is "entropy collapse"'),
+    lossPlateauWindows: intInRange(2, 100_000, 100, 'windows of near-zero policy-loss slope that make a plateau'),
+    lossPlateauSlope: numberInRange(0, 1, 1e-5, 'absolute slope per step under which the loss counts as flat'),
+    gameMarks: z.array(z.number().int().positive()).default([10, 100, 1000, 10_000, 100_000]).describe('an array of positive integers (games played)'),
+    bestWinRate: z.boolean().default(true).describe('true or false (announce a new best win rate)'),
+  })
+  .strict()
+  .describe('an object with keys klSettledBelow, klSettledWindows, entropyCollapseBelow, lossPlateauWindows, lossPlateauSlope, gameMarks, bestWinRate');
+
+export const aggregateSchema = z
+  .object({
+    windowMs: intInRange(10, 60_000, 100, 'aggregation window; updates go out once per window'),
+    seriesPoints: intInRange(10, 10_000, 100, 'points kept per metric series'),
+    smoothingAlpha: numberInRange(0.001, 1, 0.2, 'EMA factor of the smoothed series'),
+    attentionAlpha: numberInRange(0.001, 1, 0.3, 'EMA factor of attention smoothing'),
+    focusSquares: intInRange(1, 81, 5, 'top-k focus squares reported with the heatmap'),
+    health: healthThresholdsSchema.default({}),
+    milestones: milestoneRulesSchema.default({}),
+  })
+  .strict()
+  .describe('an object with keys windowMs, seriesPoints, smoothingAlpha, attentionAlpha, focusSquares, health, milestones');
+
+export const experienceSchema = z
+  .object({
+    batchSize: intInRange(1, 65_536, 32),
+    timeoutMs: intInRange(1, 60_000, 100, 'a partial batch is sent after this long'),
+    queueBatches: intInRange(1, 65_536, 64, 'batches queued per consumer before the oldest are dropped'),
+  })
+  .strict()
+  .describe('an object with keys batchSize, timeoutMs, queueBatches');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -68,6 +151,11 @@ export const configShape = {
   hangTimeoutMs: intInRange(50, 600_000, 3000),
   restart: restartSchema.default({}),
   demo: demoSchema.default({}),
+  auth: authSchema.default({}),
+  ingest: ingestSchema.default({}),
+  fanout: fanoutSchema.default({}),
+  aggregate: aggregateSchema.default({}),
+  experience: experienceSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -80,6 +168,22 @@ export const baseConfigSchema = z
         path: ['heartbeatIntervalMs'],
         message: 'must be less than hangTimeoutMs, otherwise every healthy actor looks hung',
         params: { related: ['hangTimeoutMs'] },
+      });
+    }
+    if (c.fanout.softLimitBytes >= c.fanout.hardLimitBytes) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['fanout', 'softLimitBytes'],
+        message: 'must be less than fanout.hardLimitBytes',
+        params: { related: ['fanout', 'hardLimitBytes'] },
+      });
+    }
+    if (c.aggregate.health.klHealthy > c.aggregate.health.klLearning) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['aggregate', 'health', 'klHealthy'],
+        message: 'must not exceed aggregate.health.klLearning',
+        params: { related: ['aggregate', 'health', 'klLearning'] },
       });
     }
     if (c.restart.backoffInitialMs > c.restart.backoffMaxMs) {
@@ -95,12 +199,13 @@ export const baseConfigSchema = z
 export const configSchema = baseConfigSchema.transform((c) => ({
   ...c,
   stateDbPath: c.stateDbPath ?? join(c.dataDir, 'ringcast.db'),
+  ingest: { ...c.ingest, unixPath: c.ingest.unixPath ?? join(c.dataDir, 'ingest.sock') },
 }));
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof baseConfigSchema>;
 
-type OptionKind = 'string' | 'integer' | 'boolean';
+type OptionKind = 'string' | 'integer' | 'number' | 'boolean';
 
 /** One settable leaf of the config, with its CLI flag and env var. */
 export interface ConfigOption {
@@ -130,6 +235,26 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['demo', 'ratePerSec'], flag: 'demo-rate', env: 'RINGCAST_DEMO_RATE', kind: 'integer' },
   { path: ['demo', 'recordBytes'], flag: 'demo-record-bytes', env: 'RINGCAST_DEMO_RECORD_BYTES', kind: 'integer' },
   { path: ['demo', 'crashEveryMs'], flag: 'demo-crash-every-ms', env: 'RINGCAST_DEMO_CRASH_EVERY_MS', kind: 'integer' },
+  { path: ['auth', 'ingestToken'], flag: 'ingest-token', env: 'RINGCAST_INGEST_TOKEN', kind: 'string' },
+  { path: ['auth', 'adminToken'], flag: 'admin-token', env: 'RINGCAST_ADMIN_TOKEN', kind: 'string' },
+  { path: ['ingest', 'tcpPort'], flag: 'ingest-tcp-port', env: 'RINGCAST_INGEST_TCP_PORT', kind: 'integer' },
+  { path: ['ingest', 'unixPath'], flag: 'ingest-unix-path', env: 'RINGCAST_INGEST_UNIX_PATH', kind: 'string' },
+  { path: ['ingest', 'maxFrameBytes'], flag: 'ingest-max-frame-bytes', env: 'RINGCAST_INGEST_MAX_FRAME_BYTES', kind: 'integer' },
+  { path: ['ingest', 'maxConnections'], flag: 'ingest-max-connections', env: 'RINGCAST_INGEST_MAX_CONNECTIONS', kind: 'integer' },
+  { path: ['fanout', 'threads'], flag: 'fanout-threads', env: 'RINGCAST_FANOUT_THREADS', kind: 'integer' },
+  { path: ['fanout', 'softLimitBytes'], flag: 'fanout-soft-limit-bytes', env: 'RINGCAST_FANOUT_SOFT_LIMIT_BYTES', kind: 'integer' },
+  { path: ['fanout', 'hardLimitBytes'], flag: 'fanout-hard-limit-bytes', env: 'RINGCAST_FANOUT_HARD_LIMIT_BYTES', kind: 'integer' },
+  { path: ['fanout', 'maxFps'], flag: 'fanout-max-fps', env: 'RINGCAST_FANOUT_MAX_FPS', kind: 'integer' },
+  { path: ['fanout', 'maxClients'], flag: 'fanout-max-clients', env: 'RINGCAST_FANOUT_MAX_CLIENTS', kind: 'integer' },
+  { path: ['aggregate', 'windowMs'], flag: 'window-ms', env: 'RINGCAST_WINDOW_MS', kind: 'integer' },
+  { path: ['aggregate', 'seriesPoints'], flag: 'series-points', env: 'RINGCAST_SERIES_POINTS', kind: 'integer' },
+  { path: ['aggregate', 'smoothingAlpha'], flag: 'smoothing-alpha', env: 'RINGCAST_SMOOTHING_ALPHA', kind: 'number' },
+  { path: ['aggregate', 'health', 'klHealthy'], flag: 'health-kl-healthy', env: 'RINGCAST_HEALTH_KL_HEALTHY', kind: 'number' },
+  { path: ['aggregate', 'health', 'clipHealthy'], flag: 'health-clip-healthy', env: 'RINGCAST_HEALTH_CLIP_HEALTHY', kind: 'number' },
+  { path: ['aggregate', 'health', 'klLearning'], flag: 'health-kl-learning', env: 'RINGCAST_HEALTH_KL_LEARNING', kind: 'number' },
+  { path: ['experience', 'batchSize'], flag: 'experience-batch-size', env: 'RINGCAST_EXPERIENCE_BATCH_SIZE', kind: 'integer' },
+  { path: ['experience', 'timeoutMs'], flag: 'experience-timeout-ms', env: 'RINGCAST_EXPERIENCE_TIMEOUT_MS', kind: 'integer' },
+  { path: ['experience', 'queueBatches'], flag: 'experience-queue-batches', env: 'RINGCAST_EXPERIENCE_QUEUE_BATCHES', kind: 'integer' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';
@@ -242,6 +367,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | boolean | 
  */
 function convertText(text: string, kind: OptionKind): unknown {
   if (kind === 'integer' && /^[+-]?\d+$/.test(text.trim())) return Number(text.trim());
+  if (kind === 'number' && text.trim() !== '' && Number.isFinite(Number(text.trim()))) return Number(text.trim());
   if (kind === 'boolean') {
     const lowered = text.trim().toLowerCase();
     if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;

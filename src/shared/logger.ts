@@ -27,6 +27,8 @@ export const REDACTED_FIELDS = [
   'authorization',
   'cookie',
   'oauth',
+  'ingestToken',
+  'adminToken',
 ] as const;
 
 const REDACT_PATHS = REDACTED_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
