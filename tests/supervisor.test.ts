@@ -151,3 +151,17 @@ describe('supervisor: spec validation', () => {
     expect(() => new Supervisor({ strategy: 'sometimes' as never, actors: [{ name: 'a', module: producerModule }] }, logger)).toThrow(/strategy/);
   });
 });
+
+describe('supervisor: upcalls from actors to main-thread services', () => {
+  it('an actor calls a provided service and gets its result; an unknown service rejects with its name', async () => {
+    const { logger } = capturingLogger();
+    const supervisor = new Supervisor({ actors: [{ name: 'asker', module: new URL('./fixtures/upcall-actor.ts', import.meta.url) }] }, logger);
+    running = supervisor;
+    supervisor.provide('add', (a: number, b: number) => a + b);
+    supervisor.provide('later', async (x: string) => `main saw ${x}`);
+    await supervisor.start();
+    expect(await supervisor.call('asker', 'askMain', ['add', 2, 3])).toBe(5);
+    expect(await supervisor.call('asker', 'askMain', ['later', 'hi'])).toBe('main saw hi');
+    await expect(supervisor.call('asker', 'askMain', ['nope'])).rejects.toThrow(/no main-thread service "nope"/);
+  });
+});

@@ -38,6 +38,11 @@ export interface ActorContext<Options = unknown> {
    * stops beating and is treated as hung.
    */
   heartbeat(): void;
+  /**
+   * Call a service the main thread registered with `Supervisor.provide(method, fn)`.
+   * Rejects when no such service exists. Arguments and result must be structured-cloneable.
+   */
+  callMain<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
 }
 
 export interface ActorInstance {

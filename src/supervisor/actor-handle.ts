@@ -10,7 +10,7 @@ import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { HostApi } from './actor-host.js';
-import type { ActivateMessage, HostToSupervisor, HostWorkerData } from './host-protocol.js';
+import type { ActivateMessage, UpcallApi, HostToSupervisor, HostWorkerData } from './host-protocol.js';
 import type { ControlBlock } from './control-block.js';
 import { runtimeModuleUrl } from '../shared/runtime-path.js';
 
@@ -41,6 +41,7 @@ export class ActorHandle {
   private readonly death: Promise<never>;
   private remote?: Comlink.Remote<HostApi>;
   private rpcPort?: MessagePort;
+  private upcallPort?: MessagePort;
   private firstError?: Error;
   private killReason?: string;
   private isAlive = true;
@@ -59,6 +60,7 @@ export class ActorHandle {
       this.worker.once('exit', (code) => {
         this.isAlive = false;
         this.rpcPort?.close();
+        this.upcallPort?.close();
         resolve({ code, error: this.firstError, killedFor: this.killReason });
       });
     });
@@ -74,14 +76,18 @@ export class ActorHandle {
   }
 
   /** Hands the rings and control block over and waits until the actor's start() returned. */
-  async activate(control: ControlBlock, incarnation: number, rings: ActivateMessage['rings'], timeoutMs: number): Promise<void> {
+  async activate(control: ControlBlock, incarnation: number, rings: ActivateMessage['rings'], timeoutMs: number, upcalls?: UpcallApi): Promise<void> {
     await this.raceDeath(this.loaded, timeoutMs, 'load');
     const channel = new MessageChannel();
     this.rpcPort = channel.port1;
+    const upcall = new MessageChannel();
+    this.upcallPort = upcall.port1;
+    Comlink.expose(upcalls ?? { call: async (method: string) => { throw new Error(`no main-thread service "${method}"`); } }, upcall.port1 as unknown as Comlink.Endpoint);
+    (upcall.port1 as MessagePort).unref();
     control.setIncarnation(incarnation);
     const started = new Promise<void>((resolve) => { this.startedResolve = resolve; });
-    const message: ActivateMessage = { type: 'activate', incarnation, control: control.sab, rings, rpcPort: channel.port2 };
-    this.worker.postMessage(message, [channel.port2]);
+    const message: ActivateMessage = { type: 'activate', incarnation, control: control.sab, rings, rpcPort: channel.port2, upcallPort: upcall.port2 };
+    this.worker.postMessage(message, [channel.port2, upcall.port2]);
     this.remote = Comlink.wrap<HostApi>(channel.port1 as unknown as Comlink.Endpoint);
     await this.raceDeath(started, timeoutMs, 'start');
   }

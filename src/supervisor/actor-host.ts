@@ -19,7 +19,7 @@ import { attachRing } from '../shared/rings.js';
 import { childLoggerFor } from '../shared/logger.js';
 import { createActorRegistry } from '../shared/metrics.js';
 import { ActorState, ControlBlock } from './control-block.js';
-import type { ActivateMessage, HostToSupervisor, HostWorkerData } from './host-protocol.js';
+import type { ActivateMessage, HostToSupervisor, HostWorkerData, UpcallApi } from './host-protocol.js';
 
 if (!parentPort) throw new Error('actor-host must run inside a worker thread');
 const port = parentPort;
@@ -57,6 +57,11 @@ function attachAll(sabs: Record<string, SharedArrayBuffer>): Record<string, AnyR
 const beatTimer = setInterval(() => control.beat(), data.heartbeatIntervalMs);
 control.beat();
 
+const upcallPort = activation.upcallPort as MessagePort;
+const upcall = Comlink.wrap<UpcallApi>(upcallPort as unknown as Comlink.Endpoint);
+// Idle upcall port must not keep a stopping actor alive.
+upcallPort.unref();
+
 const ctx: ActorContext = {
   name: data.name,
   incarnation: activation.incarnation,
@@ -67,6 +72,7 @@ const ctx: ActorContext = {
   metrics,
   signal: stopController.signal,
   heartbeat: () => control.beat(),
+  callMain: <T>(method: string, ...args: unknown[]) => upcall.call(method, args) as Promise<T>,
 };
 
 const instance: ActorInstance = await definition.start(ctx);

@@ -15,6 +15,13 @@ export interface ActivateMessage {
   control: SharedArrayBuffer;
   rings: { in: Record<string, SharedArrayBuffer>; out: Record<string, SharedArrayBuffer> };
   rpcPort: MessagePort;
+  /** The reverse direction: the actor calls services the main thread provides (Supervisor.provide). */
+  upcallPort: MessagePort;
+}
+
+/** What the supervisor exposes on the upcall port. */
+export interface UpcallApi {
+  call(method: string, args: unknown[]): Promise<unknown>;
 }
 
 export type HostToSupervisor = { type: 'loaded' } | { type: 'started' };

@@ -19,6 +19,7 @@ import { SlotRing } from '../shared/slot-ring.js';
 import { createActorRegistry, mergeActorMetrics, registerRingMetrics } from '../shared/metrics.js';
 import { runtimeModuleUrl } from '../shared/runtime-path.js';
 import { ActorHandle, describeExit, type ExitInfo } from './actor-handle.js';
+import type { UpcallApi } from './host-protocol.js';
 import { ActorState, ControlBlock } from './control-block.js';
 import type { HostWorkerData } from './host-protocol.js';
 import { Backoff, RestartIntensity } from './restart-intensity.js';
@@ -237,6 +238,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return slot;
   }
 
+  /**
+   * Offer a main-thread service to actors (`ctx.callMain(method, ...args)`), e.g. the
+   * HTTP routes only the main thread can answer. Registering again replaces the handler.
+   */
+  provide(method: string, handler: (...args: never[]) => unknown): this {
+    this.services.set(method, handler as (...args: unknown[]) => unknown);
+    return this;
+  }
+
+  private readonly services = new Map<string, (...args: unknown[]) => unknown>();
+  private readonly upcalls: UpcallApi = {
+    call: async (method, args) => {
+      const handler = this.services.get(method);
+      if (!handler) throw new Error(`no main-thread service "${method}" (provided: ${[...this.services.keys()].join(', ') || 'none'})`);
+      return handler(...args);
+    },
+  };
+
   private spawn(slot: ActorSlot): ActorHandle {
     const workerData: HostWorkerData = {
       name: slot.spec.name,
@@ -262,7 +281,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.incarnation += 1;
     slot.control.setState(ActorState.Loading);
     this.watchExit(slot, handle);
-    await handle.activate(slot.control, slot.incarnation, { in: this.ringSabs(slot.spec.in), out: this.ringSabs(slot.spec.out) }, this.spec.startTimeoutMs);
+    await handle.activate(slot.control, slot.incarnation, { in: this.ringSabs(slot.spec.in), out: this.ringSabs(slot.spec.out) }, this.spec.startTimeoutMs, this.upcalls);
     const now = Date.now();
     slot.status = 'running';
     slot.startedAt = now;
