@@ -1,0 +1,43 @@
+/**
+ * Ingest and admin tokens. Taken from config (file, RINGCAST_INGEST_TOKEN /
+ * RINGCAST_ADMIN_TOKEN, flags); a token left unset is generated once and kept in
+ * `<dataDir>/tokens.json` (mode 0600) so producers keep working across restarts. The log
+ * names the file, never the token.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+
+export interface Tokens {
+  ingestToken: string;
+  adminToken: string;
+  /** Where generated tokens live, when any were generated. */
+  file?: string;
+}
+
+export function resolveTokens(config: Config, log?: Logger): Tokens {
+  const { ingestToken, adminToken } = config.auth;
+  if (ingestToken && adminToken) return { ingestToken, adminToken };
+  const file = join(config.dataDir, 'tokens.json');
+  let stored: Partial<Tokens> = {};
+  if (existsSync(file)) {
+    try {
+      stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<Tokens>;
+    } catch (error) {
+      throw new Error(`${file} is not valid JSON (${(error as Error).message}); delete it to generate new tokens`);
+    }
+  }
+  const generated = {
+    ingestToken: typeof stored.ingestToken === 'string' && stored.ingestToken.length >= 8 ? stored.ingestToken : randomBytes(24).toString('base64url'),
+    adminToken: typeof stored.adminToken === 'string' && stored.adminToken.length >= 8 ? stored.adminToken : randomBytes(24).toString('base64url'),
+  };
+  if (generated.ingestToken !== stored.ingestToken || generated.adminToken !== stored.adminToken) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  log?.info({ file, ingestFromConfig: Boolean(ingestToken), adminFromConfig: Boolean(adminToken) }, `tokens not set in config are kept in ${file}`);
+  return { ingestToken: ingestToken ?? generated.ingestToken, adminToken: adminToken ?? generated.adminToken, file };
+}
