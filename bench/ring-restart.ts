@@ -1,7 +1,7 @@
 /**
  * Actor restart after a crash, measured end to end: from the moment the consumer's
  * thread is killed until records flow out of its input ring again (the ring's
- * records-out counter moves). The demo trainer keeps publishing throughout, so the
+ * records-out counter moves). The demo trainer keeps publishing into the aggregator's ring, so the
  * restarted consumer finds a backlog and the figure is "rings re-attached and flowing".
  *
  * Two supervisors in the same run: one with a pre-spawned standby per actor (the
@@ -15,7 +15,13 @@ import type { SupervisorSpec } from '../src/supervisor/spec.js';
 import type { RecordRing } from '../src/shared/record-ring.js';
 import { percentile } from './lib/stats.js';
 
-const RING = 'demo.telemetry';
+const RING = 'ingest.demo';
+
+const aggregatorOptions = {
+  inRings: [RING], outRings: [], windowMs: 100, seriesPoints: 100, smoothingAlpha: 0.2, attentionAlpha: 0.3, focusSquares: 5,
+  health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 },
+  milestones: { klSettledBelow: 0.01, klSettledWindows: 30, entropyCollapseBelow: 0.5, lossPlateauWindows: 100, lossPlateauSlope: 1e-5, gameMarks: [10, 100], bestWinRate: true },
+};
 
 function spec(standby: boolean): SupervisorSpec {
   return {
@@ -28,8 +34,8 @@ function spec(standby: boolean): SupervisorSpec {
     logLevel: 'error',
     rings: { [RING]: { kind: 'record', capacityBytes: 8 << 20, policy: 'drop-newest' } },
     actors: [
-      { name: 'demo-trainer', module: new URL('../src/actors/demo-trainer/index.js', import.meta.url), out: [RING], options: { ring: RING, ratePerSec: 50_000, recordBytes: 64, crashEveryMs: 0 } },
-      { name: 'demo-aggregator', module: new URL('../src/actors/demo-aggregator/index.js', import.meta.url), in: [RING], standby, options: { ring: RING, windowMs: 100 } },
+      { name: 'demo-trainer', module: new URL('../src/actors/demo-trainer/index.js', import.meta.url), out: [RING], options: { ring: RING, run: 'bench', stepsPerSec: 5_000, movesPerSec: 200, crashEveryMs: 0 } },
+      { name: 'aggregator', module: new URL('../src/actors/aggregator/index.js', import.meta.url), in: [RING], standby, options: aggregatorOptions },
     ],
   };
 }
@@ -53,7 +59,7 @@ async function measure(standby: boolean, restarts: number): Promise<number[]> {
       await new Promise((r) => setTimeout(r, standby ? 120 : 30));
       await waitFor(() => supervisor.health().ok, 5_000);
       const t0 = performance.now();
-      await supervisor.crash('demo-aggregator', 'bench');
+      await supervisor.crash('aggregator', 'bench');
       const outAtCrash = ring.stats().recordsOut;
       await waitFor(() => ring.stats().recordsOut > outAtCrash, 5_000);
       samples.push(performance.now() - t0);

@@ -43,16 +43,21 @@ describe('loadConfig', () => {
         backoffMaxMs: 2000,
         standby: false,
       },
-      demo: { enabled: true, ratePerSec: 2000, recordBytes: 256, crashEveryMs: 0 },
+      demo: { enabled: true, run: 'demo', stepsPerSec: 10, movesPerSec: 3, crashEveryMs: 0 },
+      auth: {},
+      ingest: { tcpPort: 8081, unixPath: join('./data', 'ingest.sock'), maxFrameBytes: 16 * 1024 * 1024, maxConnections: 1024 },
+      fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000 },
+      aggregate: expect.objectContaining({ windowMs: 100, health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 } }),
+      experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
     });
   });
 
   it('layers file < env < flags, key by key', () => {
     const file = writeConfigFile(
       'layers.json',
-      JSON.stringify({ port: 1111, host: '10.0.0.1', logLevel: 'warn', demo: { ratePerSec: 5 } }),
+      JSON.stringify({ port: 1111, host: '10.0.0.1', logLevel: 'warn', demo: { stepsPerSec: 5 } }),
     );
-    const config = loadConfig(['--port=3333', '--demo-rate', '7'], {
+    const config = loadConfig(['--port=3333', '--demo-steps-per-sec', '7'], {
       RINGCAST_CONFIG: file,
       RINGCAST_PORT: '2222',
       RINGCAST_HOST: '10.0.0.2',
@@ -61,7 +66,7 @@ describe('loadConfig', () => {
     expect(config.port).toBe(3333); // flag beats env and file
     expect(config.host).toBe('10.0.0.2'); // env beats file
     expect(config.logLevel).toBe('warn'); // file beats default
-    expect(config.demo).toEqual({ enabled: true, ratePerSec: 7, recordBytes: 256, crashEveryMs: 0 }); // nested merge keeps defaults
+    expect(config.demo).toEqual({ enabled: true, run: 'demo', stepsPerSec: 7, movesPerSec: 3, crashEveryMs: 0 }); // nested merge keeps defaults
     expect(config.stateDbPath).toBe(join('/srv/ringcast', 'ringcast.db'));
   });
 
@@ -111,6 +116,17 @@ describe('loadConfig', () => {
     expect(loadError(['--shutdown-deadline-ms', '10000']).message).toContain(
       'shutdownDeadlineMs = 10000 (from --shutdown-deadline-ms)',
     );
+  });
+
+  it('takes fractional thresholds from flags and env, and checks cross-key rules of the new sections', () => {
+    const config = loadConfig(['--health-kl-healthy', '0.02'], { RINGCAST_SMOOTHING_ALPHA: '0.5', RINGCAST_INGEST_TOKEN: 'abcdefgh12' });
+    expect(config.aggregate.health.klHealthy).toBe(0.02);
+    expect(config.aggregate.smoothingAlpha).toBe(0.5);
+    expect(config.auth.ingestToken).toBe('abcdefgh12');
+    expect(loadError(['--health-kl-healthy', '0.5']).message).toMatch(/aggregate\.health\.klHealthy = 0\.5.*must not exceed aggregate\.health\.klLearning \(aggregate\.health\.klLearning = 0\.05 from defaults\)/);
+    expect(loadError(['--fanout-soft-limit-bytes', '9000000']).message).toMatch(/fanout\.softLimitBytes = 9000000.*must be less than fanout\.hardLimitBytes/);
+    expect(loadError(['--smoothing-alpha', 'lots']).message).toMatch(/aggregate\.smoothingAlpha = "lots".*expected a number 0\.001–1/);
+    expect(loadError([], { RINGCAST_ADMIN_TOKEN: 'short' }).message).toMatch(/auth\.adminToken.*RINGCAST_ADMIN_TOKEN.*at least 8 characters/);
   });
 
   it('describes every key with a flag, env var and default', () => {

@@ -44,12 +44,17 @@ export const restartSchema = z
 export const demoSchema = z
   .object({
     enabled: z.boolean().default(true).describe('true or false'),
-    ratePerSec: intInRange(0, 10_000_000, 2000),
-    recordBytes: intInRange(1, 1_048_576, 256),
+    run: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .default('demo')
+      .describe('run name the demo trainer reports under: 1–64 of A–Z a–z 0–9 . _ -'),
+    stepsPerSec: intInRange(0, 10_000, 10, 'simulated PPO updates per second, each emitting one metrics event'),
+    movesPerSec: intInRange(0, 1_000, 3, 'self-play shogi moves per second'),
     crashEveryMs: intInRange(0, 86_400_000, 0, 'chaos knob: the demo trainer crashes this often; 0 disables'),
   })
   .strict()
-  .describe('an object with keys enabled, ratePerSec, recordBytes, crashEveryMs');
+  .describe('an object with keys enabled, run, stepsPerSec, movesPerSec, crashEveryMs');
 
 /** Float field with an inclusive range. */
 function numberInRange(min: number, max: number, fallback: number, why?: string) {
@@ -232,8 +237,9 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['restart', 'standby'], flag: 'restart-standby', env: 'RINGCAST_RESTART_STANDBY', kind: 'boolean' },
   // A boolean flag: `--demo` / `--no-demo`.
   { path: ['demo', 'enabled'], flag: 'demo', env: 'RINGCAST_DEMO_ENABLED', kind: 'boolean' },
-  { path: ['demo', 'ratePerSec'], flag: 'demo-rate', env: 'RINGCAST_DEMO_RATE', kind: 'integer' },
-  { path: ['demo', 'recordBytes'], flag: 'demo-record-bytes', env: 'RINGCAST_DEMO_RECORD_BYTES', kind: 'integer' },
+  { path: ['demo', 'run'], flag: 'demo-run', env: 'RINGCAST_DEMO_RUN', kind: 'string' },
+  { path: ['demo', 'stepsPerSec'], flag: 'demo-steps-per-sec', env: 'RINGCAST_DEMO_STEPS_PER_SEC', kind: 'integer' },
+  { path: ['demo', 'movesPerSec'], flag: 'demo-moves-per-sec', env: 'RINGCAST_DEMO_MOVES_PER_SEC', kind: 'integer' },
   { path: ['demo', 'crashEveryMs'], flag: 'demo-crash-every-ms', env: 'RINGCAST_DEMO_CRASH_EVERY_MS', kind: 'integer' },
   { path: ['auth', 'ingestToken'], flag: 'ingest-token', env: 'RINGCAST_INGEST_TOKEN', kind: 'string' },
   { path: ['auth', 'adminToken'], flag: 'admin-token', env: 'RINGCAST_ADMIN_TOKEN', kind: 'string' },

@@ -1,66 +1,107 @@
 /**
- * Demo trainer: stands in for a live PPO trainer until the real ingest actor lands.
- * Publishes fixed-layout binary metric records (see demo-record.ts) into its output ring
- * at a configured rate, the way a trainer's telemetry would arrive: no JSON on the hot path.
+ * Demo trainer actor: a built-in stand-in for a live Keisei PPO trainer, so a fresh ringcast
+ * has something real to show. It plays legal shogi games (learner vs. baseline, see
+ * trainer.ts) and emits PPO metrics, predictions, heatmaps, game states, SE attention,
+ * milestones and optionally experience into its ingest ring through the in-process
+ * RingProducer: the same event bytes a network trainer sends.
  *
- * Its sequence number is the ring's published-record count, so after a crash and
- * restart it continues where it stopped with no gap and no repeat.
+ * Rates: one ticker drives three accumulators (updates at stepsPerSec, SE attention at
+ * stepsPerSec / 2, moves at movesPerSec). After a stall (GC, a busy core) the backlog is
+ * capped rather than replayed in a burst, as a real trainer would not catch up either.
+ *
+ * A restarted incarnation starts a new seed and game-id prefix (its games and curves begin
+ * again, like a trainer restarted without a checkpoint).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter } from 'prom-client';
 import { defineActor } from '../../shared/actor.js';
 import type { RecordRing } from '../../shared/record-ring.js';
-import { DEMO_RECORD_MIN_BYTES, writeDemoRecord } from './demo-record.js';
+import { RingProducer } from '../../sdk/ring-producer.js';
+import { seedFromString } from './rng.js';
+import { DemoTrainerCore, type TrainerSummary } from './trainer.js';
 
 export interface DemoTrainerOptions {
+  /** Output ingest ring. */
   ring: string;
-  ratePerSec: number;
-  recordBytes: number;
+  /** Run name every event is reported under. */
+  run: string;
+  /** PPO updates per second (one metrics event each). */
+  stepsPerSec: number;
+  /** Self-play moves per second. */
+  movesPerSec: number;
   /** Chaos knob: crash this often (ms) to watch supervision work; 0 disables. */
   crashEveryMs: number;
+  /** Emit experience records (default false). */
+  experience?: boolean;
+  /** Seed for games and curves (default: derived from the run name); the same seed replays the same run. */
+  seed?: number;
+  /** Move cap per game, a draw when reached (default 256). */
+  maxMoves?: number;
 }
 
-const TICK_MS = 10;
+const TICK_MS = 20;
+/** Most work one tick may do, so a stall is not followed by a long synchronous burst. */
+const MAX_STEPS_PER_TICK = 500;
+const MAX_MOVES_PER_TICK = 40;
+/** In-process producers use small fixed ids; network connections are numbered from a higher range by the ingest side. */
+export const DEMO_PRODUCER_ID = 1;
 
 export default defineActor<DemoTrainerOptions>({
   start(ctx) {
-    const { ratePerSec, crashEveryMs } = ctx.options;
-    const recordBytes = Math.max(DEMO_RECORD_MIN_BYTES, ctx.options.recordBytes);
-    const ring = ctx.out[ctx.options.ring] as RecordRing;
-    const view = new DataView(ring.data.buffer, ring.data.byteOffset, ring.data.byteLength);
-    const published = new Counter({ name: 'ringcast_demo_records_published_total', help: 'Records the demo trainer published', registers: [ctx.metrics] });
-    const refused = new Counter({ name: 'ringcast_demo_records_refused_total', help: 'Records the ring refused (full)', registers: [ctx.metrics] });
+    const { stepsPerSec, movesPerSec, crashEveryMs } = ctx.options;
+    const ring = ctx.out[ctx.options.ring] as RecordRing | undefined;
+    if (!ring) throw new Error(`demo trainer: no output ring "${ctx.options.ring}" (have: ${Object.keys(ctx.out).join(', ') || 'none'})`);
+    const producer = new RingProducer({ ring, run: ctx.options.run, producerId: DEMO_PRODUCER_ID, metrics: ctx.metrics });
+    const baseSeed = ctx.options.seed ?? seedFromString(ctx.options.run);
+    const core = new DemoTrainerCore(producer, {
+      seed: (baseSeed + ctx.incarnation * 0x9e3779b1) >>> 0,
+      experience: ctx.options.experience ?? false,
+      maxMoves: ctx.options.maxMoves,
+      gameIdPrefix: ctx.incarnation > 0 ? `r${ctx.incarnation}-` : '',
+    });
+    const games = new Counter({ name: 'ringcast_demo_games_total', help: 'Self-play games the demo trainer finished', registers: [ctx.metrics] });
+    const moves = new Counter({ name: 'ringcast_demo_moves_total', help: 'Self-play moves the demo trainer played', registers: [ctx.metrics] });
+    const steps = new Counter({ name: 'ringcast_demo_steps_total', help: 'Simulated PPO updates the demo trainer emitted', registers: [ctx.metrics] });
+
+    let crashTimer: NodeJS.Timeout | undefined;
     if (crashEveryMs > 0) {
-      setTimeout(() => { throw new Error(`demo trainer chaos crash after ${crashEveryMs} ms`); }, crashEveryMs);
+      crashTimer = setTimeout(() => { throw new Error(`demo trainer chaos crash after ${crashEveryMs} ms`); }, crashEveryMs);
     }
-    let running = true;
-    const loop = (async () => {
-      let seq = ring.stats().recordsIn;
-      let carry = 0;
-      let last = performance.now();
-      while (running) {
-        await sleep(TICK_MS);
-        const now = performance.now();
-        carry += ((now - last) / 1000) * ratePerSec;
-        last = now;
-        const due = Math.floor(carry);
-        carry -= due;
-        let sent = 0;
-        for (; sent < due; sent++) {
-          const at = ring.reserve(recordBytes);
-          if (at < 0) { refused.inc(due - sent); break; }
-          writeDemoRecord(view, at, seq, now);
-          ring.commit();
-          seq += 1;
-        }
-        published.inc(sent);
-      }
-    })();
+
+    let last = performance.now();
+    let stepCarry = 0;
+    let attentionCarry = 0;
+    let moveCarry = 0;
+    const tick = () => {
+      const now = performance.now();
+      const dt = (now - last) / 1000;
+      last = now;
+      stepCarry = Math.min(stepCarry + dt * stepsPerSec, MAX_STEPS_PER_TICK);
+      attentionCarry = Math.min(attentionCarry + (dt * stepsPerSec) / 2, MAX_STEPS_PER_TICK);
+      moveCarry = Math.min(moveCarry + dt * movesPerSec, MAX_MOVES_PER_TICK);
+      let n = 0;
+      for (; stepCarry >= 1; stepCarry--, n++) core.trainStep();
+      steps.inc(n);
+      for (; attentionCarry >= 1; attentionCarry--) core.emitAttention();
+      const gamesBefore = core.games;
+      n = 0;
+      for (; moveCarry >= 1; moveCarry--, n++) core.playMove();
+      moves.inc(n);
+      games.inc(core.games - gamesBefore);
+    };
+    const ticker = setInterval(tick, TICK_MS);
+
     return {
-      async stop() {
-        running = false; // stop intake first; the aggregator drains what is queued
-        await loop;
-        ctx.log.info({ published: ring.stats().recordsIn }, 'demo trainer stopped');
+      api: {
+        summary: (): TrainerSummary => core.summary(),
+        producerStats: () => producer.stats(),
+      },
+      async stop(): Promise<TrainerSummary> {
+        clearInterval(ticker);
+        if (crashTimer) clearTimeout(crashTimer);
+        await producer.close();
+        const summary = core.summary();
+        ctx.log.info({ ...summary, producer: producer.stats() }, 'demo trainer stopped');
+        return summary;
       },
     };
   },

@@ -1,0 +1,558 @@
+/**
+ * Network producer: a trainer process streams telemetry to ringcast over
+ * `tcp://host:port`, `unix:///path/to/ingest.sock` (the ingest actor) or
+ * `ws://host:port/ingest` (a gateway). Same contract as the Python client:
+ *
+ *   - every emit* encodes and enqueues in microseconds, never throws, never blocks;
+ *   - the queue is bounded (events and bytes); when full it drops the lowest-priority,
+ *     oldest event first (`EVENT_PRIORITY`: experience first, milestones last), counted
+ *     per kind in stats().dropped;
+ *   - events go out batched into frames (batchMaxEvents / batchMaxBytes, or every
+ *     flushIntervalMs), the first frame on each connection being the hello;
+ *   - a lost connection reconnects with exponential backoff and jitter; after
+ *     `failureThreshold` consecutive failures the circuit breaker opens (no attempts for
+ *     `openMs`), then half-opens (one trial connection) and closes on the server's Ack;
+ *   - Error events from the server are read and counted (stats().errorsFromServer).
+ *
+ * Example, hooking a PPO learn() call:
+ *
+ *   import { createProducer } from 'ringcast/sdk';
+ *   const telemetry = createProducer('tcp://127.0.0.1:8081', { token: process.env.RINGCAST_INGEST_TOKEN!, run: 'ppo-42' });
+ *   const learn = agent.learn.bind(agent);
+ *   agent.learn = (batch, globalStep) => {
+ *     const out = learn(batch, globalStep);          // { policyLoss, valueLoss, entropy, klDivergence, ... }
+ *     telemetry.emitPpoMetrics({ 'ppo/policy_loss': out.policyLoss, 'ppo/value_loss': out.valueLoss,
+ *       'ppo/entropy': out.entropy, 'ppo/kl_divergence_approx': out.klDivergence }, globalStep);
+ *     return out;
+ *   };
+ *   process.once('beforeExit', () => void telemetry.close(2000)); // flush what is queued
+ *
+ * Timers and sockets are unref'd: the producer never keeps a finished trainer alive, so
+ * call close() at the end to flush what is still queued. stats().state: 'connected',
+ * 'disconnected' (reconnecting), 'open' / 'half-open' (breaker), 'closed' (after close()).
+ */
+import net from 'node:net';
+import { Counter, type Registry } from 'prom-client';
+import { decodeFrame, encodeEvent, EventKind, type ControlEvent } from '../shared/telemetry/event-codec.js';
+import { StreamFramer } from '../actors/ingest/stream-framer.js';
+import {
+  EncodeScratch, encodeAttentionEvent, encodeExperienceEvent, encodeGameStateEvent, encodeHeatmapEvent,
+  encodeMetricsEvent, encodeMilestoneEvent, encodePredictionsEvent,
+} from './encode.js';
+import { PriorityDropQueue } from './priority-queue.js';
+import {
+  EVENT_PRIORITY, type EventKindName, type ExperienceInput, type GameStateInput, type MilestoneInput,
+  type ProducerStats, type TelemetryProducer, type TensorInput, type TopMoveInput,
+} from './types.js';
+import { WsClient } from './ws-client.js';
+
+export interface ProducerOptions {
+  /** Ingest token (auth.ingestToken on the server). */
+  token: string;
+  /** Run the events belong to; the server's default run when omitted. */
+  run?: string;
+  /** Free-form client name sent in the hello (shows in server logs). */
+  client?: string;
+  /** Most events queued while disconnected or slow. Default 10000. */
+  queueSize?: number;
+  /** Most bytes queued. Default 32 MiB. */
+  queueMaxBytes?: number;
+  /** Events per frame. Default 512. */
+  batchMaxEvents?: number;
+  /** Bytes per frame; keep it under the server's maxFrameBytes. Default 1 MiB. */
+  batchMaxBytes?: number;
+  /** A partial batch waits at most this long. Default 20 ms. */
+  flushIntervalMs?: number;
+  /** Stop handing frames to the socket while it holds this many unsent bytes. Default 4 MiB. */
+  writeBufferBytes?: number;
+  /** Connect (and WebSocket upgrade) timeout. Default 3000 ms. */
+  connectTimeoutMs?: number;
+  /** Reconnect backoff: initialMs × 2^(failures-1), capped at maxMs, times a jitter in [0.5, 1). */
+  reconnect?: { initialMs?: number; maxMs?: number };
+  /** Consecutive failures that open the breaker, and how long it stays open. */
+  breaker?: { failureThreshold?: number; openMs?: number };
+  /** Optional prom-client registry for `ringcast_producer_*` series. */
+  metrics?: Registry;
+  /** Hears state changes (for logging and tests). */
+  onStateChange?: (state: ProducerStats['state']) => void;
+  /** Hears server Error events and transport errors (for logging). Never called synchronously from emit*. */
+  onError?: (message: string) => void;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface NetworkProducerStats extends ProducerStats {
+  breaker: BreakerState;
+  queuedBytes: number;
+  /** Successful connections (hello acknowledged). */
+  connections: number;
+  /** Connect attempts that failed or connections lost before the server's Ack. */
+  connectFailures: number;
+  lastTransportError?: string;
+}
+
+type Target = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'ws'; url: URL };
+
+/** A connected transport. Frames are built with 4 bytes of room in front for the stream length prefix. */
+interface Link {
+  readonly ready: boolean;
+  readonly buffered: number;
+  /** `framed` = 4 spare bytes + the frame (one or more events). */
+  send(framed: Uint8Array): void;
+  end(): void;
+  destroy(): void;
+}
+
+interface LinkHandlers {
+  onOpen(): void;
+  onFrame(frame: Uint8Array): void;
+  onDrain(): void;
+  onClose(reason: string): void;
+}
+
+const PRIORITY_LEVELS = Math.max(...Object.values(EVENT_PRIORITY)) + 1;
+const MAX_REPLY_FRAME = 1 << 20;
+
+export function parseProducerUrl(url: string): Target {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`createProducer: "${url}" is not a URL (expected tcp://host:port, unix:///path or ws://host:port/ingest)`);
+  }
+  switch (u.protocol) {
+    case 'tcp:': {
+      const port = Number(u.port);
+      if (!u.hostname || !Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`createProducer: ${url} needs a host and a port (tcp://host:port)`);
+      return { kind: 'tcp', host: u.hostname.replace(/^\[|\]$/g, ''), port };
+    }
+    case 'unix:':
+      if (!u.pathname || u.pathname === '/') throw new TypeError(`createProducer: ${url} needs a socket path (unix:///path/to/ingest.sock)`);
+      return { kind: 'unix', path: decodeURIComponent(u.pathname) };
+    case 'ws:':
+    case 'wss:':
+      return { kind: 'ws', url: u };
+    default:
+      throw new TypeError(`createProducer: unsupported scheme "${u.protocol}" in ${url} (tcp:, unix:, ws:, wss:)`);
+  }
+}
+
+function streamLink(target: Extract<Target, { kind: 'tcp' | 'unix' }>, h: LinkHandlers, timeoutMs: number): Link {
+  const socket = target.kind === 'tcp' ? net.connect({ host: target.host, port: target.port }) : net.connect({ path: target.path });
+  socket.unref();
+  let ready = false;
+  let reason = 'connection closed by the server';
+  const timer = setTimeout(() => { reason = `connect timed out after ${timeoutMs} ms`; socket.destroy(); }, timeoutMs);
+  timer.unref();
+  const framer = new StreamFramer(MAX_REPLY_FRAME);
+  socket.once('connect', () => {
+    clearTimeout(timer);
+    socket.setNoDelay(true);
+    ready = true;
+    h.onOpen();
+  });
+  socket.on('data', (chunk: Buffer) => {
+    const error = framer.push(chunk, h.onFrame);
+    if (error !== undefined) { reason = `server reply stream out of step: ${error}`; socket.destroy(); }
+  });
+  socket.on('drain', () => h.onDrain());
+  socket.on('error', (error) => { reason = error.message; });
+  socket.on('close', () => { clearTimeout(timer); ready = false; h.onClose(reason); });
+  return {
+    get ready() { return ready && socket.writable; },
+    get buffered() { return socket.writableLength; },
+    send(framed) {
+      new DataView(framed.buffer, framed.byteOffset, 4).setUint32(0, framed.byteLength - 4, true);
+      socket.write(framed);
+    },
+    end: () => socket.end(),
+    destroy: () => socket.destroy(),
+  };
+}
+
+function wsLink(url: URL, token: string, h: LinkHandlers, timeoutMs: number): Link {
+  // The hello authenticates too; the header lets a gateway refuse at the upgrade already.
+  const ws = new WsClient(url, { headers: { Authorization: `Bearer ${token}` }, handshakeTimeoutMs: timeoutMs });
+  ws.unref();
+  let reason = 'connection closed by the server';
+  ws.on('open', () => h.onOpen());
+  ws.on('message', (data: Uint8Array, binary: boolean) => { if (binary) h.onFrame(data); });
+  ws.on('drain', () => h.onDrain());
+  ws.on('error', (error: Error) => { reason = error.message; });
+  ws.on('close', (code: number, why: string) => h.onClose(why ? `${reason === 'connection closed by the server' ? 'closed by the server' : reason} (${code} ${why})` : reason));
+  return {
+    get ready() { return ws.isOpen; },
+    get buffered() { return ws.bufferedAmount; },
+    send: (framed) => { ws.send(framed.subarray(4)); },
+    end: () => ws.close(1000, 'producer closing'),
+    destroy: () => ws.terminate(),
+  };
+}
+
+export class NetworkProducer implements TelemetryProducer {
+  private readonly target: Target;
+  private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker'>> & {
+    reconnectInitialMs: number; reconnectMaxMs: number; failureThreshold: number; openMs: number;
+  };
+  private readonly options: ProducerOptions;
+  private readonly queue: PriorityDropQueue<EventKindName>;
+  private readonly scratch = new EncodeScratch(16 * 1024);
+  private readonly encodeOptions: { copy: true; timestamp?: number } = { copy: true };
+  private readonly hello: Uint8Array;
+  private readonly batch: Uint8Array[] = [];
+  private readonly onDropTag = (kind: EventKindName) => this.count(kind, 'queue_full');
+
+  private link: Link | undefined;
+  private acked = false;
+  private breaker: BreakerState = 'closed';
+  private failures = 0;
+  private lastState: ProducerStats['state'] = 'disconnected';
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly flushTimer: NodeJS.Timeout;
+  private closing = false;
+  private stopped = false;
+  private closePromise: Promise<void> | undefined;
+
+  private sent = 0;
+  private readonly dropped: Record<string, number> = {};
+  private errorsFromServer = 0;
+  private lastServerError: string | undefined;
+  private lastTransportError: string | undefined;
+  private inputError: string | undefined;
+  private connections = 0;
+  private connectFailures = 0;
+  private skippedSeen = 0;
+  private readonly m: ProducerMetrics | undefined;
+
+  constructor(url: string, options: ProducerOptions) {
+    this.target = parseProducerUrl(url);
+    if (!options || typeof options.token !== 'string' || options.token.length === 0) throw new TypeError('createProducer: options.token (the ingest token) is required');
+    this.options = options;
+    const positive = (v: number | undefined, fallback: number, what: string) => {
+      const n = v ?? fallback;
+      if (!Number.isFinite(n) || n <= 0) throw new RangeError(`createProducer: ${what} must be a positive number (got ${String(v)})`);
+      return n;
+    };
+    this.o = {
+      token: options.token,
+      queueSize: Math.floor(positive(options.queueSize, 10_000, 'queueSize')),
+      queueMaxBytes: Math.floor(positive(options.queueMaxBytes, 32 << 20, 'queueMaxBytes')),
+      batchMaxEvents: Math.floor(positive(options.batchMaxEvents, 512, 'batchMaxEvents')),
+      batchMaxBytes: Math.floor(positive(options.batchMaxBytes, 1 << 20, 'batchMaxBytes')),
+      flushIntervalMs: positive(options.flushIntervalMs, 20, 'flushIntervalMs'),
+      writeBufferBytes: positive(options.writeBufferBytes, 4 << 20, 'writeBufferBytes'),
+      connectTimeoutMs: positive(options.connectTimeoutMs, 3000, 'connectTimeoutMs'),
+      reconnectInitialMs: positive(options.reconnect?.initialMs, 100, 'reconnect.initialMs'),
+      reconnectMaxMs: positive(options.reconnect?.maxMs, 10_000, 'reconnect.maxMs'),
+      failureThreshold: Math.floor(positive(options.breaker?.failureThreshold, 5, 'breaker.failureThreshold')),
+      openMs: positive(options.breaker?.openMs, 5_000, 'breaker.openMs'),
+    };
+    this.queue = new PriorityDropQueue(this.o.queueSize, this.o.queueMaxBytes, PRIORITY_LEVELS);
+    const helloMeta: Record<string, unknown> = { token: options.token };
+    if (options.run !== undefined) helloMeta.run = options.run;
+    helloMeta.client = options.client ?? `ringcast-sdk-node/${process.version}`;
+    this.hello = encodeEvent(EventKind.Hello, helloMeta);
+    this.m = options.metrics ? producerMetrics(options.metrics) : undefined;
+    this.flushTimer = setInterval(() => this.flush(), this.o.flushIntervalMs);
+    this.flushTimer.unref();
+    this.connect();
+  }
+
+  // ───────────────────────────── emit* ─────────────────────────────
+
+  emitPpoMetrics(metrics: Record<string, number>, globalStep: number): void {
+    if (!this.accepting('metrics')) return;
+    try {
+      this.enqueue('metrics', encodeMetricsEvent(metrics, globalStep, this.scratch, this.encodeOptions));
+    } catch (error) {
+      this.invalid('metrics', error);
+    }
+    if (this.scratch.skipped !== this.skippedSeen) {
+      // Single non-finite values were skipped; the rest of the step went out.
+      for (; this.skippedSeen < this.scratch.skipped; this.skippedSeen++) this.count('metrics', 'invalid_value');
+      this.inputError = this.scratch.lastSkip;
+    }
+  }
+
+  emitPredictions(topMoves: TopMoveInput[], position?: string, value?: number, step?: number): void {
+    if (!this.accepting('policy')) return;
+    try {
+      this.enqueue('policy', encodePredictionsEvent(topMoves, position, value, step, this.scratch, this.encodeOptions));
+    } catch (error) {
+      this.invalid('policy', error);
+    }
+  }
+
+  cacheAttentionWeights(weights: TensorInput, layerId?: number, step?: number): void {
+    if (!this.accepting('se_attention')) return;
+    try {
+      this.enqueue('se_attention', encodeAttentionEvent(weights, layerId, step, this.scratch, this.encodeOptions));
+    } catch (error) {
+      this.invalid('se_attention', error);
+    }
+  }
+
+  emitBoardHeatmap(grid: TensorInput, step?: number): void {
+    if (!this.accepting('board_heatmap')) return;
+    try {
+      this.enqueue('board_heatmap', encodeHeatmapEvent(grid, step, this.scratch, this.encodeOptions));
+    } catch (error) {
+      this.invalid('board_heatmap', error);
+    }
+  }
+
+  emitGameState(state: GameStateInput): void {
+    if (!this.accepting('game_state')) return;
+    try {
+      this.enqueue('game_state', encodeGameStateEvent(state, this.scratch, this.encodeOptions));
+    } catch (error) {
+      this.invalid('game_state', error);
+    }
+  }
+
+  emitMilestone(milestone: MilestoneInput): void {
+    if (!this.accepting('milestone')) return;
+    try {
+      this.enqueue('milestone', encodeMilestoneEvent(milestone, this.scratch, this.encodeOptions));
+    } catch (error) {
+      this.invalid('milestone', error);
+    }
+  }
+
+  emitExperience(experience: ExperienceInput): void {
+    if (!this.accepting('experience')) return;
+    try {
+      this.enqueue('experience', encodeExperienceEvent(experience, this.scratch, this.encodeOptions));
+    } catch (error) {
+      this.invalid('experience', error);
+    }
+  }
+
+  /**
+   * `dropped` keys: `<kind>` (queue overflow), `invalid_<kind>` (input that could not be
+   * encoded; the reason is lastInputError()), `metrics_invalid_value` (single non-finite
+   * metric values skipped), `closed_<kind>` (emitted after close()), `unsent_<kind>`
+   * (still queued when close() gave up).
+   */
+  stats(): NetworkProducerStats {
+    return {
+      sent: this.sent,
+      dropped: { ...this.dropped },
+      queued: this.queue.length,
+      queuedBytes: this.queue.bytes,
+      errorsFromServer: this.errorsFromServer,
+      lastServerError: this.lastServerError,
+      state: this.state(),
+      breaker: this.breaker,
+      connections: this.connections,
+      connectFailures: this.connectFailures,
+      lastTransportError: this.lastTransportError,
+    };
+  }
+
+  /** Why the last emit was refused as invalid (or a metric value skipped), if one was. */
+  lastInputError(): string | undefined {
+    return this.inputError;
+  }
+
+  /**
+   * Stops taking events, sends what is queued (waiting for a connection if need be) for at
+   * most `timeoutMs`, then closes the connection. What could not be sent is counted as
+   * `unsent_<kind>`.
+   */
+  close(timeoutMs = 5000): Promise<void> {
+    this.closePromise ??= this.shutdown(timeoutMs);
+    return this.closePromise;
+  }
+
+  // ───────────────────────────── internals ─────────────────────────────
+
+  private accepting(kind: EventKindName): boolean {
+    if (!this.closing) return true;
+    this.count(kind, 'closed');
+    return false;
+  }
+
+  private enqueue(kind: EventKindName, bytes: Uint8Array): void {
+    this.queue.push(bytes, EVENT_PRIORITY[kind], kind, this.onDropTag);
+    // A full batch goes out now rather than at the next tick: a trainer loop that does
+    // not yield for a while still gets its events into the kernel's socket buffer.
+    if (this.queue.length >= this.o.batchMaxEvents) this.flush();
+  }
+
+  private invalid(kind: EventKindName, error: unknown): void {
+    this.inputError = error instanceof Error ? error.message : String(error);
+    this.count(kind, 'invalid');
+  }
+
+  /** reason: queue_full → `<kind>`, otherwise `<reason>_<kind>` (see stats()). */
+  private count(kind: EventKindName, reason: 'queue_full' | 'invalid' | 'invalid_value' | 'closed' | 'unsent'): void {
+    const key = reason === 'queue_full' ? kind : reason === 'invalid_value' ? 'metrics_invalid_value' : `${reason}_${kind}`;
+    this.dropped[key] = (this.dropped[key] ?? 0) + 1;
+    this.m?.dropped.inc({ kind, reason });
+  }
+
+  private state(): ProducerStats['state'] {
+    if (this.stopped) return 'closed';
+    if (this.breaker !== 'closed') return this.breaker;
+    return this.link?.ready ? 'connected' : 'disconnected';
+  }
+
+  private noteState(): void {
+    const s = this.state();
+    if (s === this.lastState) return;
+    this.lastState = s;
+    this.options.onStateChange?.(s);
+  }
+
+  /** Hands queued events to the socket in frames until the queue is empty or the socket is full. */
+  private flush(): void {
+    const link = this.link;
+    if (!link?.ready) return;
+    const { batchMaxEvents, batchMaxBytes, writeBufferBytes } = this.o;
+    while (this.queue.length > 0 && link.buffered < writeBufferBytes) {
+      const batch = this.batch;
+      let bytes = 0;
+      // Always take at least one event, so an event larger than batchMaxBytes still goes.
+      while (batch.length < batchMaxEvents && this.queue.length > 0 && (batch.length === 0 || bytes + this.queue.peekBytes() <= batchMaxBytes)) {
+        const entry = this.queue.shift()!;
+        batch.push(entry.bytes);
+        bytes += entry.bytes.byteLength;
+        this.m?.sent.inc({ kind: entry.tag });
+      }
+      const framed = new Uint8Array(4 + bytes);
+      let p = 4;
+      for (const e of batch) { framed.set(e, p); p += e.byteLength; }
+      this.sent += batch.length;
+      batch.length = 0;
+      link.send(framed);
+    }
+  }
+
+  private connect(): void {
+    if (this.stopped || this.link) return;
+    this.reconnectTimer = undefined;
+    this.acked = false;
+    let link: Link | undefined;
+    const handlers: LinkHandlers = {
+      onOpen: () => {
+        if (this.link !== link) return;
+        // The hello is always the first frame on a connection.
+        const framed = new Uint8Array(4 + this.hello.byteLength);
+        framed.set(this.hello, 4);
+        link!.send(framed);
+        this.flush();
+        this.noteState();
+      },
+      onFrame: (frame) => this.onServerFrame(frame),
+      onDrain: () => this.flush(),
+      onClose: (reason) => {
+        if (this.link !== link) return;
+        this.link = undefined;
+        this.lastTransportError = reason;
+        if (!this.acked) this.failed(reason);
+        else this.scheduleReconnect(this.o.reconnectInitialMs);
+        this.noteState();
+      },
+    };
+    const t = this.target;
+    link = t.kind === 'ws' ? wsLink(t.url, this.o.token, handlers, this.o.connectTimeoutMs) : streamLink(t, handlers, this.o.connectTimeoutMs);
+    this.link = link;
+  }
+
+  private onServerFrame(frame: Uint8Array): void {
+    decodeFrame(frame, (event) => {
+      if (event.kind === EventKind.Ack) {
+        if (!this.acked) {
+          this.acked = true;
+          this.failures = 0;
+          this.connections++;
+          this.m?.connections.inc();
+          if (this.breaker !== 'closed') this.breaker = 'closed';
+          this.noteState();
+        }
+      } else if (event.kind === EventKind.Error) {
+        const meta = (event as ControlEvent).meta;
+        const message = `${typeof meta.error === 'string' ? meta.error : JSON.stringify(meta)}${typeof meta.kind === 'string' ? ` (${meta.kind}${typeof meta.index === 'number' ? ` #${meta.index}` : ''})` : ''}`;
+        this.errorsFromServer++;
+        this.lastServerError = message;
+        this.m?.serverErrors.inc();
+        this.options.onError?.(`server: ${message}`);
+      }
+    }, () => { /* a reply we cannot read is the server's problem; nothing to act on */ });
+  }
+
+  /** A connect attempt failed or a connection died before the server acknowledged it. */
+  private failed(reason: string): void {
+    this.failures++;
+    this.connectFailures++;
+    this.options.onError?.(`connection: ${reason}`);
+    if (this.stopped) return;
+    if (this.breaker === 'half-open' || this.failures >= this.o.failureThreshold) {
+      this.breaker = 'open';
+      this.scheduleReconnect(this.o.openMs, true);
+      return;
+    }
+    const backoff = Math.min(this.o.reconnectMaxMs, this.o.reconnectInitialMs * 2 ** (this.failures - 1));
+    this.scheduleReconnect(backoff * (0.5 + Math.random() * 0.5));
+  }
+
+  private scheduleReconnect(delayMs: number, halfOpenAfter = false): void {
+    if (this.stopped) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      if (halfOpenAfter) this.breaker = 'half-open';
+      this.connect();
+      this.noteState();
+    }, delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    const deadline = Date.now() + timeoutMs;
+    // Keep (re)connecting and flushing until everything went out or time is up.
+    while (Date.now() < deadline) {
+      const link = this.link;
+      if (this.queue.length === 0 && (!link?.ready || link.buffered === 0)) break;
+      this.flush();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    this.stopped = true;
+    clearInterval(this.flushTimer);
+    clearTimeout(this.reconnectTimer);
+    for (let e = this.queue.shift(); e; e = this.queue.shift()) this.count(e.tag, 'unsent');
+    const link = this.link;
+    if (link) {
+      const gone = new Promise<void>((resolve) => {
+        const poll = setInterval(() => { if (this.link !== link || Date.now() >= deadline + 200) { clearInterval(poll); resolve(); } }, 5);
+      });
+      link.end();
+      await gone;
+      link.destroy();
+      this.link = undefined;
+    }
+    this.noteState();
+  }
+}
+
+export function createProducer(url: string, options: ProducerOptions): NetworkProducer {
+  return new NetworkProducer(url, options);
+}
+
+interface ProducerMetrics {
+  sent: Counter<'kind'>;
+  dropped: Counter<'kind' | 'reason'>;
+  serverErrors: Counter<string>;
+  connections: Counter<string>;
+}
+
+function producerMetrics(registry: Registry): ProducerMetrics {
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+  return {
+    sent: get('ringcast_producer_events_sent_total', () => new Counter({ name: 'ringcast_producer_events_sent_total', help: 'Events the network producer handed to its connection, by kind', labelNames: ['kind'], registers: [registry] })),
+    dropped: get('ringcast_producer_dropped_total', () => new Counter({ name: 'ringcast_producer_dropped_total', help: 'Events the network producer dropped, by kind and reason (queue_full, invalid, invalid_value, closed, unsent)', labelNames: ['kind', 'reason'], registers: [registry] })),
+    serverErrors: get('ringcast_producer_server_errors_total', () => new Counter({ name: 'ringcast_producer_server_errors_total', help: 'Error events the server sent back', registers: [registry] })),
+    connections: get('ringcast_producer_connections_total', () => new Counter({ name: 'ringcast_producer_connections_total', help: 'Connections the server acknowledged', registers: [registry] })),
+  };
+}
