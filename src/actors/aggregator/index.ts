@@ -1,0 +1,307 @@
+/**
+ * The aggregator actor: drains every ingest ring, keeps per-run state, and once per window
+ * publishes ready-to-send messages into one fan-out ring per gateway.
+ *
+ *   ingest.* rings ──► decode ──► RunState (per run) ──window──► messages ──► fanout.gw<i> rings
+ *                          └── experience events: forwarded as is, at once, no batching
+ *                          └── milestones (trainer-sent and detected): written at once, critical
+ *
+ * Why windows: trainers emit metrics per step and tensors at whatever rate they like; an
+ * overlay needs at most ~10 updates a second per channel. A window conflates everything a
+ * channel received into one message, serialised once per level variant (messages.ts), so
+ * the cost of the fan-out no longer depends on the producer's rate. Milestones and game
+ * results are the exception: they are rare, and must never be conflated away.
+ *
+ * Input is at-least-once (a restarted aggregator sees its last uncommitted batch again);
+ * milestone ids are stable (milestones.ts) so clients de-duplicate the replays. The event
+ * handler never throws: a throwing handler would make the ring re-deliver the same batch
+ * forever, so a bad record is counted and skipped instead.
+ */
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { defineActor, type ActorContext } from '../../shared/actor.js';
+import { consumeLoop } from '../../shared/consume-loop.js';
+import { RecordRing } from '../../shared/record-ring.js';
+import { channelId, type Channel } from '../../shared/telemetry/channels.js';
+import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
+import { FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import {
+  boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, seAttentionData, snapshotKey, type LevelData,
+} from './messages.js';
+import { checkRules, type Milestone, type MilestoneRules } from './milestones.js';
+import { checkThresholds, type HealthThresholds } from './ppo-health.js';
+import { RunState, type DropReason, type RunSettings } from './run-state.js';
+import { runSnapshot, runSummary, type RunSummary } from './snapshot.js';
+
+export interface AggregatorOptions {
+  /** Ingest rings (records per ring-records.ts writeIngestRecord layout). */
+  inRings: string[];
+  /** One fan-out ring per gateway; every message is written to each. */
+  outRings: string[];
+  windowMs: number;
+  seriesPoints: number;
+  smoothingAlpha: number;
+  attentionAlpha: number;
+  focusSquares: number;
+  health: HealthThresholds;
+  milestones: MilestoneRules;
+}
+
+/** Most runs tracked at once; the least recently seen is evicted (and counted) beyond this. */
+export const MAX_RUNS = 64;
+export const DEFAULT_RUN = 'default';
+
+const KINDS = ['metrics', 'se_attention', 'board_heatmap', 'policy', 'game_state', 'milestone', 'experience', 'other'] as const;
+
+function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
+  const o = ctx.options;
+  const who = `aggregator "${ctx.name}"`;
+  if (o === null || typeof o !== 'object') throw new TypeError(`${who}: options object required`);
+  for (const [field, rings, dir] of [['inRings', ctx.in, 'in'], ['outRings', ctx.out, 'out']] as const) {
+    const names = o[field];
+    if (!Array.isArray(names) || (field === 'inRings' && names.length === 0)) throw new TypeError(`${who}: options.${field} must be an array of ring names${field === 'inRings' ? ' (at least one)' : ''}`);
+    for (const n of names) {
+      if (!(rings[n] instanceof RecordRing)) throw new Error(`${who}: options.${field} names "${n}", which is not one of its ${dir} record rings (${Object.keys(rings).join(', ') || 'none'})`);
+    }
+  }
+  const int = (k: 'windowMs' | 'seriesPoints' | 'focusSquares', min: number, max: number) => {
+    if (!Number.isInteger(o[k]) || o[k] < min || o[k] > max) throw new RangeError(`${who}: options.${k} must be an integer ${min}..${max} (got ${String(o[k])})`);
+  };
+  int('windowMs', 1, 60_000);
+  int('seriesPoints', 2, 100_000);
+  int('focusSquares', 1, 81);
+  for (const k of ['smoothingAlpha', 'attentionAlpha'] as const) {
+    if (!(o[k] > 0 && o[k] <= 1)) throw new RangeError(`${who}: options.${k} must be in (0, 1] (got ${String(o[k])})`);
+  }
+  checkThresholds(o.health);
+  checkRules(o.milestones);
+  return o;
+}
+
+export default defineActor<AggregatorOptions>({
+  start(ctx) {
+    const opts = validate(ctx);
+    const inRings = opts.inRings.map((n) => ctx.in[n] as RecordRing);
+    const outRings = opts.outRings.map((n) => ({ name: n, ring: ctx.out[n] as RecordRing }));
+
+    // ── metrics ──
+    const eventsTotal = new Counter({ name: 'ringcast_aggregator_events_total', help: 'Ingest events consumed, by kind', labelNames: ['kind'], registers: [ctx.metrics] });
+    const decodeFailures = new Counter({ name: 'ringcast_aggregator_decode_failures_total', help: 'Ingest records that could not be read or decoded (skipped)', registers: [ctx.metrics] });
+    const messagesTotal = new Counter({ name: 'ringcast_aggregator_messages_total', help: 'Fan-out records written (per ring, per level variant), by message type', labelNames: ['type'], registers: [ctx.metrics] });
+    const fanoutDrops = new Counter({ name: 'ringcast_aggregator_fanout_drops_total', help: 'Fan-out records a gateway ring refused (full or too large)', labelNames: ['ring'], registers: [ctx.metrics] });
+    const dropped = new Counter({ name: 'ringcast_aggregator_dropped_total', help: 'State the aggregator discarded to stay bounded, by reason', labelNames: ['reason'], registers: [ctx.metrics] });
+    const windowSeconds = new Histogram({
+      name: 'ringcast_aggregator_window_seconds', help: 'Time to close one window: summarise, serialise and write every message',
+      buckets: [1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1], registers: [ctx.metrics],
+    });
+    const runs = new Map<string, RunState>();
+    new Gauge({ name: 'ringcast_aggregator_runs', help: 'Runs currently tracked', registers: [ctx.metrics], collect() { this.set(runs.size); } });
+    for (const k of KINDS) eventsTotal.inc({ kind: k }, 0);
+    for (const r of outRings) fanoutDrops.inc({ ring: r.name }, 0);
+
+    const counts = {
+      events: 0, byKind: Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<string, number>,
+      decodeFailures: 0, messages: 0, fanoutDrops: 0, windows: 0, evictedRuns: 0,
+      dropped: {} as Record<string, number>, lastWindowMs: 0,
+    };
+    const drop = (reason: DropReason | 'run_evicted' | 'process_error') => {
+      counts.dropped[reason] = (counts.dropped[reason] ?? 0) + 1;
+      dropped.inc({ reason });
+    };
+
+    const settings: RunSettings = {
+      seriesPoints: opts.seriesPoints,
+      smoothingAlpha: opts.smoothingAlpha,
+      attentionAlpha: opts.attentionAlpha,
+      health: opts.health,
+      milestones: opts.milestones,
+      // 20 windows (2 s at the default 100 ms): a trainer that sends heatmaps less often
+      // than that is treated as not sending them, and the policy-derived one shows instead.
+      heatmapFreshMs: Math.max(1000, 20 * opts.windowMs),
+    };
+
+    function runFor(name: string, now: number): RunState {
+      let r = runs.get(name);
+      if (r) return r;
+      if (runs.size >= MAX_RUNS) {
+        let oldest: RunState | undefined;
+        for (const s of runs.values()) if (!oldest || s.lastSeenMs < oldest.lastSeenMs) oldest = s;
+        runs.delete(oldest!.run);
+        counts.evictedRuns++;
+        drop('run_evicted');
+        ctx.log.warn({ evicted: oldest!.run, maxRuns: MAX_RUNS }, 'aggregator: too many runs, evicted the least recently seen');
+      }
+      r = new RunState(name, now, settings, drop);
+      runs.set(name, r);
+      return r;
+    }
+
+    // ── output ──
+    function account(ok: boolean, type: string, ring: string): void {
+      if (ok) {
+        counts.messages++;
+        messagesTotal.inc({ type });
+      } else {
+        counts.fanoutDrops++;
+        fanoutDrops.inc({ ring });
+      }
+    }
+
+    function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number): void {
+      const variants = encode(type, now, data);
+      const ch = channelId(channel);
+      for (const out of outRings) {
+        for (const v of variants) {
+          // Published by the caller's flushAll(): one atomic store per ring per window.
+          account(writeFanoutRecord(out.ring, { type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp: now, body: v.body }, false), type, out.name);
+        }
+      }
+    }
+    const flushAll = () => { for (const out of outRings) out.ring.flush(); };
+
+    function publishMilestones(run: RunState, found: Milestone[], now: number): void {
+      if (found.length === 0) return;
+      for (const m of found) {
+        run.remember(m);
+        write('milestone', 'milestones', snapshotKey('milestone', run.run), FanoutFlag.Critical | FanoutFlag.Retain, milestoneData(m), now);
+        ctx.log.debug({ milestone: m.id, message: m.message }, 'milestone'); // debug: a trainer decides how many it sends
+      }
+      flushAll(); // at once, not at the window
+    }
+
+    // ── input ──
+    let failureLogs = 0;
+    const noteFailure = (error: unknown, ring: string, what: string) => {
+      // The first few, then 1 in 1000: a producer spraying garbage must not flood the log.
+      if (failureLogs++ < 5 || failureLogs % 1000 === 0) ctx.log.warn({ ring, err: (error as Error)?.message ?? String(error), failures: failureLogs }, what);
+    };
+
+    function forwardExperience(source: Uint8Array, offset: number, length: number, receivedAt: number): void {
+      const body = source.subarray(offset, offset + length);
+      for (const out of outRings) {
+        // Stamped with the receipt time: experience latency is measured from the ingest edge.
+        account(writeFanoutRecord(out.ring, { type: FanoutType.Experience, channel: 0, levelMask: 7, flags: 0, key: '', stamp: receivedAt, body }), 'experience', out.name);
+      }
+    }
+
+    function apply(event: TelemetryEvent, runName: string, receivedAt: number): void {
+      const now = Date.now();
+      switch (event.kind) {
+        case EventKind.Metrics: { const run = runFor(runName, now); publishMilestones(run, run.applyMetrics(event, now), now); break; }
+        case EventKind.SeAttention: runFor(runName, now).applyAttention(event, now); break;
+        case EventKind.BoardHeatmap: runFor(runName, now).applyHeatmap(event, now); break;
+        case EventKind.Policy: runFor(runName, now).applyPolicy(event, now); break;
+        case EventKind.GameState: { const run = runFor(runName, now); publishMilestones(run, run.applyGame(event, now), now); break; }
+        case EventKind.Milestone: { const run = runFor(runName, now); publishMilestones(run, [run.applyMilestone(event, receivedAt, now)], now); break; }
+        default: break; // hello/ack/error are transport events and never belong in an ingest ring: counted as "other", no run made
+      }
+    }
+
+    const handlerFor = (ringName: string) => (data: Uint8Array, offset: number, length: number) => {
+      let event: TelemetryEvent | undefined;
+      let runName = DEFAULT_RUN;
+      let receivedAt = 0;
+      let kind = 'other';
+      try {
+        const rec = readIngestRecord(data, offset, length);
+        if (rec.eventLength < EVENT_HEADER_BYTES || data[rec.eventOffset] !== EVENT_MAGIC) throw new Error(`record of ${length} bytes holds no event (bad length or magic)`);
+        receivedAt = rec.receivedAt;
+        // Experience is the bulk path: forward the bytes ingest already validated, undecoded.
+        if (data[rec.eventOffset + 1] === EventKind.Experience) {
+          kind = 'experience';
+          forwardExperience(data, rec.eventOffset, rec.eventLength, rec.receivedAt);
+        } else {
+          event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
+          const name = EVENT_KIND_NAMES[event.kind];
+          if ((KINDS as readonly string[]).includes(name)) kind = name;
+          runName = rec.run || event.run || DEFAULT_RUN;
+        }
+      } catch (error) {
+        counts.decodeFailures++;
+        decodeFailures.inc();
+        noteFailure(error, ringName, 'aggregator: skipped an undecodable ingest record');
+        return;
+      }
+      counts.events++;
+      counts.byKind[kind]++;
+      eventsTotal.inc({ kind });
+      if (event === undefined) return;
+      try {
+        apply(event, runName, receivedAt);
+      } catch (error) {
+        drop('process_error');
+        noteFailure(error, ringName, 'aggregator: an event could not be applied');
+      }
+    };
+
+    // ── window ──
+    function closeWindow(): void {
+      const t0 = performance.now();
+      const now = Date.now();
+      for (const run of runs.values()) {
+        // Per run: one run's bad state must not keep the others' updates from going out.
+        try {
+          publishMilestones(run, run.closeWindow(now), now);
+          const d = run.dirty;
+          if (d.metrics) write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.Retain, ppoMetricsData(run, opts.health), now);
+          if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now);
+          if (d.heatmap && run.heatmap) write('board_heatmap', 'attention', snapshotKey('board_heatmap', run.run), FanoutFlag.Retain, boardHeatmapData(run, opts.focusSquares), now);
+          if (d.prediction && run.prediction) write('move_prediction', 'predictions', snapshotKey('move_prediction', run.run), FanoutFlag.Retain, movePredictionData(run), now);
+          if (d.game) {
+            const key = snapshotKey('game_state', run.run);
+            for (const g of run.pendingResults) write('game_state', 'game', key, FanoutFlag.Critical | FanoutFlag.Retain, gameStateData(run, g), now);
+            // The latest state, unless it is a result (already written above).
+            if (run.game && run.game.result === null) write('game_state', 'game', key, FanoutFlag.Retain, gameStateData(run, run.game), now);
+          }
+        } catch (error) {
+          drop('process_error');
+          noteFailure(error, '-', `aggregator: window failed for run "${run.run}"`);
+        } finally {
+          // Cleared even after a failure, so a bad state is not retried every window.
+          run.clearDirty();
+        }
+      }
+      flushAll();
+      counts.windows++;
+      const ms = performance.now() - t0;
+      counts.lastWindowMs = ms;
+      windowSeconds.observe(ms / 1000);
+    }
+    const timer = setInterval(closeWindow, opts.windowMs);
+
+    const loops = inRings.map((ring, i) => consumeLoop(ring, handlerFor(opts.inRings[i]), ctx.signal, { batch: 512 }));
+
+    const runList = (): RunSummary[] => [...runs.values()].map(runSummary);
+    const stats = () => ({
+      events: counts.events,
+      eventsByKind: { ...counts.byKind },
+      decodeFailures: counts.decodeFailures,
+      messagesWritten: counts.messages,
+      fanoutDrops: counts.fanoutDrops,
+      windows: counts.windows,
+      lastWindowMs: counts.lastWindowMs,
+      runs: runs.size,
+      evictedRuns: counts.evictedRuns,
+      dropped: { ...counts.dropped },
+      inRings: inRings.map((r) => r.stats()),
+      outRings: outRings.map((r) => r.ring.stats()),
+    });
+    const snapshot = () => ({
+      timestamp: Date.now(),
+      windowMs: opts.windowMs,
+      runs: Object.fromEntries([...runs.values()].map((r) => [r.run, runSnapshot(r, opts.focusSquares)])),
+    });
+
+    ctx.log.info({ inRings: opts.inRings, outRings: opts.outRings, windowMs: opts.windowMs, incarnation: ctx.incarnation }, 'aggregator started');
+    return {
+      api: { snapshot, runs: runList, stats },
+      async stop() {
+        await Promise.all(loops); // each drains its ring to empty once the signal fired
+        clearInterval(timer);
+        closeWindow(); // publish what the drain brought in
+        const final = { runs: runList(), events: counts.events };
+        ctx.log.info({ events: counts.events, runs: runs.size, decodeFailures: counts.decodeFailures, fanoutDrops: counts.fanoutDrops }, 'aggregator drained');
+        return final;
+      },
+    };
+  },
+});

@@ -1,0 +1,128 @@
+/**
+ * Fan-out messages: `{"type", "timestamp", "data"}` JSON, serialised once per level variant.
+ *
+ * A builder returns either one data object for every level or one per level; encode()
+ * serialises each distinct variant once and merges levels whose JSON is identical into one
+ * level mask, so gateways never serialise per client and identical bytes are never sent twice.
+ *
+ * Level policy: beginner gets the light view (no series, per-block attention summaries),
+ * intermediate adds smoothed series, advanced gets raw series and full attention rows.
+ */
+import { LEVELS, LEVEL_BIT, type Level } from '../../shared/telemetry/channels.js';
+import { explainMetrics, explainPrediction } from './explanations.js';
+import { focusSquares, toRows } from './heatmap-from-policy.js';
+import type { MetricSummary } from './metric-window.js';
+import type { Milestone } from './milestones.js';
+import type { HealthThresholds } from './ppo-health.js';
+import type { GameState, RunState } from './run-state.js';
+
+export type LevelData = { all: unknown } | Readonly<Record<Level, unknown>>;
+
+export interface EncodedVariant {
+  levelMask: number;
+  body: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+/** Serialises the envelope once per distinct variant; identical variants share one level mask. */
+export function encode(type: string, timestamp: number, data: LevelData): EncodedVariant[] {
+  if ('all' in data) return [{ levelMask: 7, body: encoder.encode(JSON.stringify({ type, timestamp, data: data.all })) }];
+  const byJson = new Map<string, number>();
+  for (const level of LEVELS) {
+    const json = JSON.stringify({ type, timestamp, data: data[level] });
+    byJson.set(json, (byJson.get(json) ?? 0) | LEVEL_BIT[level]);
+  }
+  return [...byJson].map(([json, levelMask]) => ({ levelMask, body: encoder.encode(json) }));
+}
+
+/**
+ * Tensors go out with 4 significant digits: float32 inputs carry ~7, an overlay can show
+ * at most 3, and full doubles would triple the size of a 9×256 attention message.
+ */
+export function round4(x: number): number {
+  return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(4));
+}
+
+/** Window statistics of a metric that has not had a full window yet are null, not NaN (JSON has no NaN). */
+function orNull(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+/**
+ * The smoothed series is ours, not the trainer's, so it can be rounded (6 significant
+ * digits, far below what a chart shows) to keep the message small; raw values never are.
+ */
+function round6(x: number): number {
+  return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(6));
+}
+
+/** The three views of one metric, built once and shared by the level variants. */
+function metricViews(s: MetricSummary): Record<Level, Record<string, unknown>> {
+  const beginner = { latest: s.latest, mean: orNull(s.mean), min: orNull(s.min), max: orNull(s.max), trend: s.trend, count: s.count };
+  const intermediate = { ...beginner, smoothed: s.smoothed.map(round6), steps: s.steps };
+  return { beginner, intermediate, advanced: { ...intermediate, series: s.series } };
+}
+
+export function ppoMetricsData(run: RunState, thresholds: HealthThresholds): LevelData {
+  const summaries = run.metricSummaries();
+  const values: Record<string, number> = {};
+  for (const [name, v] of run.values) values[name] = v;
+  const explainInput = { step: run.step, health: run.health, thresholds, metrics: summaries };
+  const byLevel = { beginner: {} as Record<string, unknown>, intermediate: {} as Record<string, unknown>, advanced: {} as Record<string, unknown> };
+  for (const [name, s] of summaries) {
+    const views = metricViews(s);
+    for (const level of LEVELS) byLevel[level][name] = views[level];
+  }
+  const forLevel = (level: Level) => ({ run: run.run, step: run.step, values, metrics: byLevel[level], health: run.health, explanation: explainMetrics(level, explainInput) });
+  return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };
+}
+
+const TOP_CHANNELS = 5;
+
+export function seAttentionData(run: RunState): LevelData {
+  const a = run.attention;
+  const head = { run: run.run, step: a.step ?? run.step, blocks: a.blocks, channels: a.channels };
+  const summary = { ...head, summary: a.summaries(TOP_CHANNELS, round4) };
+  return { beginner: summary, intermediate: summary, advanced: { ...head, weights: a.rows(round4) } };
+}
+
+export function boardHeatmapData(run: RunState, focusCount: number): LevelData {
+  const h = run.heatmap!;
+  return {
+    all: {
+      run: run.run,
+      step: h.step ?? run.step,
+      source: h.source,
+      detail: h.detail,
+      grid: toRows(h.grid, round4),
+      focus: focusSquares(h.grid, focusCount),
+    },
+  };
+}
+
+export function movePredictionData(run: RunState): LevelData {
+  const p = run.prediction!;
+  const forLevel = (level: Level) => ({
+    run: run.run,
+    step: p.step ?? run.step,
+    top_moves: p.topMoves,
+    value: p.value,
+    position: p.position,
+    explanation: explainPrediction(level, { topMoves: p.topMoves, value: p.value ?? undefined }),
+  });
+  return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };
+}
+
+export function gameStateData(run: RunState, game: GameState): LevelData {
+  return { all: { run: run.run, ...game, games_finished: run.gamesFinished } };
+}
+
+export function milestoneData(m: Milestone): LevelData {
+  return { all: { ...m, critical: true } };
+}
+
+/** Snapshot key of a message type for one run: a later message with the same key replaces the retained one. */
+export function snapshotKey(type: string, run: string): string {
+  return `${type}:${run}`;
+}

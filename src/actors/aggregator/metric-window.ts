@@ -1,0 +1,162 @@
+/**
+ * One metric of one run: its bounded history and the statistics of the current window.
+ *
+ * The history is a fixed-size circular buffer of (step, raw value, smoothed value), so
+ * memory per metric is `3 × seriesPoints` doubles no matter how long a run trains.
+ * Window statistics (mean/min/max/count) cover the values received since the last
+ * `closeWindow()`; when a window received nothing, the previous window's numbers are kept
+ * (count 0) so a quiet metric still shows its last known state rather than zeros.
+ */
+
+/** Exponential moving average step: `alpha` weighs the new value. */
+export function ema(previous: number | undefined, value: number, alpha: number): number {
+  return previous === undefined ? value : previous + alpha * (value - previous);
+}
+
+/**
+ * Least-squares slope of ys over xs (units of y per unit of x). 0 when there are fewer
+ * than two points or every x is the same (no spread, so no direction can be told).
+ */
+export function slope(xs: ArrayLike<number>, ys: ArrayLike<number>, n = Math.min(xs.length, ys.length)): number {
+  if (n < 2) return 0;
+  let sx = 0;
+  let sy = 0;
+  for (let i = 0; i < n; i++) { sx += xs[i]; sy += ys[i]; }
+  const mx = sx / n;
+  const my = sy / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = xs[i] - mx;
+    sxy += dx * (ys[i] - my);
+    sxx += dx * dx;
+  }
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+export interface MetricSummary {
+  latest: number;
+  /** Step of the latest value. */
+  step: number;
+  mean: number;
+  min: number;
+  max: number;
+  /** Least-squares slope over the kept series, per training step. */
+  trend: number;
+  /** Values received in the last closed window. */
+  count: number;
+  /** Values received since the metric was first seen. */
+  total: number;
+  smoothed: number[];
+  series: number[];
+  steps: number[];
+}
+
+export class MetricWindow {
+  readonly capacity: number;
+  readonly alpha: number;
+  private readonly stepsBuf: Float64Array;
+  private readonly rawBuf: Float64Array;
+  private readonly smoothBuf: Float64Array;
+  private head = 0; // next write slot
+  private size = 0;
+  private smoothedLast: number | undefined;
+  latest = NaN;
+  latestStep = 0;
+  total = 0;
+  // current (open) window
+  private wSum = 0;
+  private wCount = 0;
+  private wMin = Infinity;
+  private wMax = -Infinity;
+  // last closed window that had data
+  private closed = { mean: NaN, min: NaN, max: NaN, count: 0 };
+
+  constructor(seriesPoints: number, smoothingAlpha: number) {
+    if (!Number.isInteger(seriesPoints) || seriesPoints < 1) throw new RangeError(`MetricWindow: seriesPoints must be a positive integer (got ${seriesPoints})`);
+    if (!(smoothingAlpha > 0 && smoothingAlpha <= 1)) throw new RangeError(`MetricWindow: smoothingAlpha must be in (0, 1] (got ${smoothingAlpha})`);
+    this.capacity = seriesPoints;
+    this.alpha = smoothingAlpha;
+    this.stepsBuf = new Float64Array(seriesPoints);
+    this.rawBuf = new Float64Array(seriesPoints);
+    this.smoothBuf = new Float64Array(seriesPoints);
+  }
+
+  add(step: number, value: number): void {
+    this.smoothedLast = ema(this.smoothedLast, value, this.alpha);
+    this.stepsBuf[this.head] = step;
+    this.rawBuf[this.head] = value;
+    this.smoothBuf[this.head] = this.smoothedLast;
+    this.head = (this.head + 1) % this.capacity;
+    if (this.size < this.capacity) this.size++;
+    this.latest = value;
+    this.latestStep = step;
+    this.total++;
+    this.wSum += value;
+    this.wCount++;
+    if (value < this.wMin) this.wMin = value;
+    if (value > this.wMax) this.wMax = value;
+  }
+
+  /** Values received in the open window. */
+  get pending(): number {
+    return this.wCount;
+  }
+
+  /** Ends the open window; its statistics become what summary() reports. */
+  closeWindow(): void {
+    this.closed = this.wCount > 0
+      ? { mean: this.wSum / this.wCount, min: this.wMin, max: this.wMax, count: this.wCount }
+      : { ...this.closed, count: 0 };
+    this.wSum = 0;
+    this.wCount = 0;
+    this.wMin = Infinity;
+    this.wMax = -Infinity;
+  }
+
+  /** The kept points, oldest first. */
+  private ordered(buf: Float64Array): number[] {
+    const out = new Array<number>(this.size);
+    const start = (this.head - this.size + this.capacity) % this.capacity;
+    for (let i = 0; i < this.size; i++) out[i] = buf[(start + i) % this.capacity];
+    return out;
+  }
+
+  trend(): number {
+    return slope(this.ordered(this.stepsBuf), this.ordered(this.rawBuf));
+  }
+
+  summary(): MetricSummary {
+    const steps = this.ordered(this.stepsBuf);
+    const series = this.ordered(this.rawBuf);
+    return {
+      latest: this.latest,
+      step: this.latestStep,
+      mean: this.closed.mean,
+      min: this.closed.min,
+      max: this.closed.max,
+      trend: slope(steps, series),
+      count: this.closed.count,
+      total: this.total,
+      smoothed: this.ordered(this.smoothBuf),
+      series,
+      steps,
+    };
+  }
+}
+
+/**
+ * Which way a metric is heading, judged by how much the fitted line moves over the kept
+ * steps relative to the metric's size: a slope that changes the value by under 2 % across
+ * the series is "flat" (noise), whatever its sign.
+ */
+export type TrendDirection = 'rising' | 'falling' | 'flat';
+
+export function trendDirection(s: Pick<MetricSummary, 'trend' | 'steps' | 'mean' | 'latest'>, relativeThreshold = 0.02): TrendDirection {
+  if (s.steps.length < 2 || s.trend === 0) return 'flat';
+  const span = s.steps[s.steps.length - 1] - s.steps[0];
+  const scale = Math.max(Math.abs(Number.isFinite(s.mean) ? s.mean : s.latest), Math.abs(s.latest), 1e-9);
+  const change = (s.trend * span) / scale;
+  if (Math.abs(change) < relativeThreshold) return 'flat';
+  return change > 0 ? 'rising' : 'falling';
+}

@@ -1,0 +1,60 @@
+/**
+ * PPO training health from the latest KL divergence and clip fraction.
+ *
+ *   KL < klHealthy and clip < clipHealthy  → healthy   (small, controlled policy updates)
+ *   KL < klLearning                        → learning  (the policy is still moving noticeably)
+ *   otherwise                              → exploring (large updates; unstable or early)
+ *
+ * A trainer that sends no KL (Keisei gen 2 reports losses, entropy and gradient norm only)
+ * gets status "unknown" with a reason, never a guess. Without a clip fraction (gen 1 omits
+ * it for an empty batch) the verdict rests on KL alone, and the reason says so.
+ */
+import { findRole } from './metric-roles.js';
+
+export interface HealthThresholds {
+  klHealthy: number;
+  clipHealthy: number;
+  klLearning: number;
+}
+
+export type HealthStatus = 'healthy' | 'learning' | 'exploring' | 'unknown';
+
+export interface PpoHealth {
+  status: HealthStatus;
+  kl: number | null;
+  clip_fraction: number | null;
+  /** Which metric names the verdict used (null when absent). */
+  kl_metric: string | null;
+  clip_metric: string | null;
+  reason: string;
+}
+
+export function checkThresholds(t: HealthThresholds): void {
+  for (const key of ['klHealthy', 'clipHealthy', 'klLearning'] as const) {
+    if (typeof t?.[key] !== 'number' || !Number.isFinite(t[key]) || t[key] < 0) {
+      throw new RangeError(`health.${key} must be a finite number >= 0 (got ${String(t?.[key])})`);
+    }
+  }
+  if (t.klHealthy > t.klLearning) throw new RangeError(`health.klHealthy (${t.klHealthy}) must not exceed health.klLearning (${t.klLearning})`);
+}
+
+/** `latest` maps metric name → its latest value. */
+export function assessHealth(latest: ReadonlyMap<string, number>, t: HealthThresholds): PpoHealth {
+  const klName = findRole(latest.keys(), 'kl');
+  const clipName = findRole(latest.keys(), 'clip');
+  const kl = klName === undefined ? null : latest.get(klName)!;
+  const clip = clipName === undefined ? null : latest.get(clipName)!;
+  const base = { kl, clip_fraction: clip, kl_metric: klName ?? null, clip_metric: clipName ?? null };
+  if (kl === null) {
+    return { ...base, status: 'unknown', reason: 'no KL divergence metric received (this trainer does not report one, e.g. Keisei gen 2), so policy-update size cannot be judged' };
+  }
+  const clipNote = clip === null ? ' (no clip fraction received; judged on KL alone)' : '';
+  if (kl < t.klHealthy && (clip === null || clip < t.clipHealthy)) {
+    return { ...base, status: 'healthy', reason: `KL ${kl} < ${t.klHealthy}${clip === null ? '' : ` and clip fraction ${clip} < ${t.clipHealthy}`}${clipNote}` };
+  }
+  if (kl < t.klLearning) {
+    const why = kl >= t.klHealthy ? `KL ${kl} is between ${t.klHealthy} and ${t.klLearning}` : `KL ${kl} < ${t.klHealthy} but clip fraction ${clip} >= ${t.clipHealthy}`;
+    return { ...base, status: 'learning', reason: `${why}${clipNote}` };
+  }
+  return { ...base, status: 'exploring', reason: `KL ${kl} >= ${t.klLearning}${clipNote}` };
+}

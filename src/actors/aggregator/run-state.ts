@@ -1,0 +1,236 @@
+/**
+ * Everything the aggregator knows about one training run, updated per event and read
+ * once per window. It has no I/O: index.ts feeds it decoded events and turns what it
+ * reports (dirty channels, milestones) into fan-out messages.
+ *
+ * Memory is bounded per run: at most MAX_METRICS_PER_RUN metric series of seriesPoints
+ * each, one attention matrix (bounded by MAX_ATTENTION_VALUES), one heatmap, the latest
+ * policy (its full distribution is reduced to a heatmap on arrival and not kept), the
+ * latest game plus at most MAX_PENDING_RESULTS finished games awaiting the next window,
+ * and the last MAX_RECENT_MILESTONES milestones.
+ */
+import type {
+  BoardHeatmapEvent, GameStateEvent, MetricsEvent, MilestoneEvent, PolicyEvent, SeAttentionEvent, TopMove,
+} from '../../shared/telemetry/event-codec.js';
+import { AttentionState } from './attention.js';
+import { heatmapFromKeiseiV1, heatmapFromTopMoves } from './heatmap-from-policy.js';
+import { MetricWindow, type MetricSummary } from './metric-window.js';
+import { MilestoneDetector, type Milestone, type MilestoneRules, type WindowMetric } from './milestones.js';
+import { assessHealth, type HealthThresholds, type PpoHealth } from './ppo-health.js';
+
+export const MAX_METRICS_PER_RUN = 512;
+export const MAX_PENDING_RESULTS = 32;
+export const MAX_RECENT_MILESTONES = 32;
+
+export interface RunSettings {
+  seriesPoints: number;
+  smoothingAlpha: number;
+  attentionAlpha: number;
+  health: HealthThresholds;
+  milestones: MilestoneRules;
+  /** A trainer heatmap newer than this wins over one derived from the policy. */
+  heatmapFreshMs: number;
+}
+
+export type DropReason = 'metric_limit' | 'attention_too_large' | 'pending_results';
+
+export interface HeatmapState {
+  grid: Float64Array;
+  source: 'trainer' | 'policy';
+  /** What the trainer called its heatmap (`meta.source`), or how it was derived. */
+  detail: string;
+  step: number | null;
+}
+
+export interface PredictionState {
+  step: number | null;
+  topMoves: TopMove[];
+  value: number | null;
+  position: string | null;
+  actionSpace: string | null;
+}
+
+export interface GameState {
+  game_id: string;
+  sfen: string | null;
+  moves: string[] | null;
+  last_move: string | null;
+  result: string | null;
+  move_count: number | null;
+}
+
+/** Channels with news since the last window. */
+export interface Dirty {
+  metrics: boolean;
+  attention: boolean;
+  heatmap: boolean;
+  prediction: boolean;
+  game: boolean;
+}
+
+function toGame(e: GameStateEvent): GameState {
+  return {
+    game_id: e.gameId,
+    sfen: e.sfen ?? null,
+    moves: e.moves ?? null,
+    last_move: e.lastMove ?? null,
+    result: e.result ?? null,
+    move_count: e.moveCount ?? (e.moves ? e.moves.length : null),
+  };
+}
+
+export class RunState {
+  readonly run: string;
+  readonly firstSeenMs: number;
+  lastSeenMs: number;
+  events = 0;
+  /** The trainer's latest step (from metrics events, else any event that names one). */
+  step = 0;
+  readonly metrics = new Map<string, MetricWindow>();
+  /** name → latest value exactly as sent. */
+  readonly values = new Map<string, number>();
+  health: PpoHealth;
+  readonly attention: AttentionState;
+  heatmap: HeatmapState | null = null;
+  private trainerHeatmapAt = -Infinity;
+  private policyGrid: HeatmapState | null = null;
+  prediction: PredictionState | null = null;
+  game: GameState | null = null;
+  /** Finished games since the last window, so a result is never conflated away by the next game. */
+  readonly pendingResults: GameState[] = [];
+  readonly milestones: MilestoneDetector;
+  readonly recentMilestones: Milestone[] = [];
+  readonly dirty: Dirty = { metrics: false, attention: false, heatmap: false, prediction: false, game: false };
+  private readonly settings: RunSettings;
+  private readonly onDrop: (reason: DropReason) => void;
+
+  constructor(run: string, now: number, settings: RunSettings, onDrop: (reason: DropReason) => void = () => undefined) {
+    this.run = run;
+    this.firstSeenMs = now;
+    this.lastSeenMs = now;
+    this.settings = settings;
+    this.onDrop = onDrop;
+    this.attention = new AttentionState(settings.attentionAlpha);
+    this.milestones = new MilestoneDetector(run, settings.milestones);
+    this.health = assessHealth(this.values, settings.health);
+  }
+
+  private touch(now: number, step?: number): void {
+    this.lastSeenMs = now;
+    this.events++;
+    if (step !== undefined && step > this.step) this.step = step;
+  }
+
+  /** Returns milestones detected on arrival (best win rate). */
+  applyMetrics(e: MetricsEvent, now: number): Milestone[] {
+    this.touch(now);
+    this.step = e.step; // metrics carry the trainer's authoritative step, even if it went back (a resumed run)
+    const found: Milestone[] = [];
+    for (let i = 0; i < e.names.length; i++) {
+      const name = e.names[i];
+      let w = this.metrics.get(name);
+      if (!w) {
+        if (this.metrics.size >= MAX_METRICS_PER_RUN) { this.onDrop('metric_limit'); continue; }
+        w = new MetricWindow(this.settings.seriesPoints, this.settings.smoothingAlpha);
+        this.metrics.set(name, w);
+      }
+      w.add(e.step, e.values[i]);
+      this.values.set(name, e.values[i]);
+      found.push(...this.milestones.onMetric(name, e.values[i], e.step));
+    }
+    this.dirty.metrics = true;
+    return found;
+  }
+
+  applyAttention(e: SeAttentionEvent, now: number): void {
+    this.touch(now, e.step);
+    if (this.attention.update(e.weights, e.blocks, e.channels, e.layerId ?? 0, e.step)) this.dirty.attention = true;
+    else this.onDrop('attention_too_large');
+  }
+
+  applyHeatmap(e: BoardHeatmapEvent, now: number): void {
+    this.touch(now, e.step);
+    this.trainerHeatmapAt = now;
+    this.heatmap = { grid: Float64Array.from(e.grid), source: 'trainer', detail: e.source ?? 'trainer', step: e.step ?? null };
+    this.dirty.heatmap = true;
+  }
+
+  applyPolicy(e: PolicyEvent, now: number): void {
+    this.touch(now, e.step);
+    this.prediction = { step: e.step ?? null, topMoves: e.topMoves, value: e.value ?? null, position: e.position ?? null, actionSpace: e.actionSpace ?? null };
+    this.dirty.prediction = true;
+    // Reduce a full distribution to its heatmap now: 13527 floats are not worth keeping.
+    const grid = e.actionSpace === 'keisei-v1' && e.distribution
+      ? { grid: heatmapFromKeiseiV1(e.distribution), detail: 'keisei-v1 distribution, mass per to-square' }
+      : { grid: heatmapFromTopMoves(e.topMoves).grid, detail: 'top moves, probability per destination square' };
+    this.policyGrid = { ...grid, source: 'policy', step: e.step ?? null };
+    if (now - this.trainerHeatmapAt > this.settings.heatmapFreshMs) {
+      this.heatmap = this.policyGrid;
+      this.dirty.heatmap = true;
+    }
+  }
+
+  /** Returns game-count milestones when this event finishes a game. */
+  applyGame(e: GameStateEvent, now: number): Milestone[] {
+    this.touch(now);
+    const g = toGame(e);
+    this.game = g;
+    this.dirty.game = true;
+    if (g.result === null) return [];
+    const { counted, milestones } = this.milestones.onGameFinished(g.game_id, this.step);
+    // A game already counted is not a new result: it must not go out as critical again.
+    if (counted) {
+      if (this.pendingResults.length >= MAX_PENDING_RESULTS) { this.pendingResults.shift(); this.onDrop('pending_results'); }
+      this.pendingResults.push(g);
+    }
+    return milestones;
+  }
+
+  /** A trainer-sent milestone. */
+  applyMilestone(e: MilestoneEvent, receivedAt: number, now: number): Milestone {
+    this.touch(now, e.step);
+    return this.milestones.fromTrainer(e, receivedAt);
+  }
+
+  get gamesFinished(): number {
+    return this.milestones.gamesFinished;
+  }
+
+  /** Keeps a milestone in the bounded recent list (for snapshots). */
+  remember(m: Milestone): void {
+    this.recentMilestones.push(m);
+    if (this.recentMilestones.length > MAX_RECENT_MILESTONES) this.recentMilestones.shift();
+  }
+
+  /**
+   * Closes the window: freezes window statistics, recomputes health, runs the window
+   * milestone rules. The caller reads `dirty` and the state before calling clearDirty().
+   */
+  closeWindow(now: number): Milestone[] {
+    // A policy-derived heatmap takes over again once the trainer's has gone stale.
+    if (this.heatmap?.source === 'trainer' && this.policyGrid && now - this.trainerHeatmapAt > this.settings.heatmapFreshMs) {
+      this.heatmap = this.policyGrid;
+      this.dirty.heatmap = true;
+    }
+    if (!this.dirty.metrics) return [];
+    const window = new Map<string, WindowMetric>();
+    for (const [name, w] of this.metrics) {
+      const count = w.pending;
+      w.closeWindow();
+      window.set(name, { latest: w.latest, trend: w.trend(), count, points: Math.min(w.total, w.capacity) });
+    }
+    this.health = assessHealth(this.values, this.settings.health);
+    return this.milestones.onWindow(window, this.step);
+  }
+
+  clearDirty(): void {
+    this.dirty.metrics = this.dirty.attention = this.dirty.heatmap = this.dirty.prediction = this.dirty.game = false;
+    this.pendingResults.length = 0;
+  }
+
+  metricSummaries(): Map<string, MetricSummary> {
+    const out = new Map<string, MetricSummary>();
+    for (const [name, w] of this.metrics) out.set(name, w.summary());
+    return out;
+  }
+}

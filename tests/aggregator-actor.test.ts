@@ -1,0 +1,144 @@
+/**
+ * The aggregator actor under a real Supervisor: ingest records in, fan-out records out.
+ * Needs the compiled actor: run `npx tsc -p .` first.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { Supervisor } from '../src/supervisor/supervisor.js';
+import type { RecordRing } from '../src/shared/record-ring.js';
+import { EventKind, encodeEvent, encodeMetrics, float32Bytes } from '../src/shared/telemetry/event-codec.js';
+import { FanoutFlag, FanoutType, readFanoutRecord, writeIngestRecord } from '../src/shared/telemetry/ring-records.js';
+import { channelId } from '../src/shared/telemetry/channels.js';
+import { MAX_RUNS, type AggregatorOptions } from '../src/actors/aggregator/index.js';
+import type { RunSummary } from '../src/actors/aggregator/snapshot.js';
+
+const WINDOW_MS = 100;
+const options: AggregatorOptions = {
+  inRings: ['ingest.x'], outRings: ['fanout.x'],
+  windowMs: WINDOW_MS, seriesPoints: 50, smoothingAlpha: 0.2, attentionAlpha: 0.3, focusSquares: 3,
+  health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 },
+  milestones: { klSettledBelow: 0.01, klSettledWindows: 30, entropyCollapseBelow: 0.5, lossPlateauWindows: 100, lossPlateauSlope: 1e-5, gameMarks: [10], bestWinRate: true },
+};
+
+interface Out { arrivedAt: number; type: number; channel: number; levelMask: number; flags: number; key: string; stamp: number; body: Uint8Array; msg?: { type: string; timestamp: number; data: Record<string, any> } }
+
+let running: Supervisor | undefined;
+afterEach(async () => {
+  await running?.stop(3_000);
+  running = undefined;
+});
+
+async function start() {
+  const supervisor = new Supervisor({
+    heartbeatIntervalMs: 50, hangTimeoutMs: 2_000, logLevel: 'error',
+    rings: { 'ingest.x': { kind: 'record', capacityBytes: 1 << 20 }, 'fanout.x': { kind: 'record', capacityBytes: 1 << 22 } },
+    actors: [{ name: 'aggregator', module: new URL('../src/actors/aggregator/index.ts', import.meta.url), in: ['ingest.x'], out: ['fanout.x'], options }],
+  }, pino({ level: 'warn' }));
+  running = supervisor;
+  await supervisor.start();
+  const ingest = supervisor.ring<RecordRing>('ingest.x');
+  const fanout = supervisor.ring<RecordRing>('fanout.x');
+  const seen: Out[] = [];
+  const drain = () => {
+    fanout.poll((data, offset, length) => {
+      const r = readFanoutRecord(data, offset, length);
+      const body = data.slice(r.bodyOffset, r.bodyOffset + r.bodyLength);
+      seen.push({ ...r, arrivedAt: Date.now(), body, msg: r.type === FanoutType.Update ? JSON.parse(new TextDecoder().decode(body)) : undefined });
+    });
+  };
+  const send = (run: string, event: Uint8Array) => {
+    expect(writeIngestRecord(ingest, Date.now(), 7, run, event, 0, event.byteLength)).toBe(true);
+  };
+  const waitFor = async (pred: (o: Out) => boolean, what: string, timeoutMs = 5_000): Promise<Out> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      drain();
+      const hit = seen.find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; saw ${seen.map((o) => o.msg?.type ?? o.type).join(',')}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+  return { supervisor, send, waitFor, seen, drain };
+}
+
+describe('aggregator actor', () => {
+  it('turns ingest records into ppo_metrics per level, milestones at once, experience forwarded as is', async () => {
+    const { supervisor, send, waitFor, seen } = await start();
+    const values = { 'ppo/kl_divergence_approx': 0.0042, 'ppo/clip_fraction': 0.03, 'ppo/policy_loss': 0.731, my_custom: 12.5 };
+    send('run-a', encodeMetrics(1234, values));
+
+    const first = await waitFor((o) => o.msg?.type === 'ppo_metrics', 'ppo_metrics');
+    const window = seen.filter((o) => o.msg?.type === 'ppo_metrics' && o.stamp === first.stamp);
+    expect(window.reduce((m, o) => m | o.levelMask, 0)).toBe(7); // every level got a variant
+    for (const o of window) {
+      expect(o).toMatchObject({ type: FanoutType.Update, channel: channelId('metrics'), flags: FanoutFlag.Retain, key: 'ppo_metrics:run-a' });
+      expect(o.msg!.data).toMatchObject({ run: 'run-a', step: 1234, values, health: { status: 'healthy', kl: 0.0042 } });
+      expect(o.msg!.timestamp).toBe(o.stamp);
+    }
+
+    // A milestone goes out as soon as it is read, not at the next window boundary.
+    const sentAt = Date.now();
+    send('run-a', encodeEvent(EventKind.Milestone, { name: 'checkpoint', message: 'checkpoint saved', step: 1234 }));
+    const m = await waitFor((o) => o.msg?.type === 'milestone', 'milestone');
+    expect(m).toMatchObject({ channel: channelId('milestones'), flags: FanoutFlag.Critical | FanoutFlag.Retain, levelMask: 7, key: 'milestone:run-a' });
+    expect(m.msg!.data).toMatchObject({ id: 'run-a:trainer:checkpoint:s1234', name: 'checkpoint', message: 'checkpoint saved', critical: true });
+    expect(m.stamp).toBeGreaterThanOrEqual(sentAt - 1);
+    // Read here before the next window could have closed: windows close every WINDOW_MS after
+    // first.stamp (a timer never fires early; 2 ms for millisecond rounding), so a milestone
+    // held back until a window would arrive at first.stamp + WINDOW_MS or later.
+    expect(m.arrivedAt - first.stamp).toBeLessThan(WINDOW_MS - 2);
+
+    // Experience: forwarded byte for byte, no JSON.
+    const exp = encodeEvent(EventKind.Experience, { game_id: 'g', player_id: 'p', turn: 1, action: 5, reward: 0, done: false, state_shape: [2] }, float32Bytes([1, 2]));
+    send('run-a', exp);
+    const fwd = await waitFor((o) => o.type === FanoutType.Experience, 'experience');
+    expect(fwd).toMatchObject({ channel: 0, levelMask: 7, flags: 0, key: '' });
+    expect([...fwd.body]).toEqual([...exp]);
+
+    const runs = (await supervisor.call('aggregator', 'runs')) as RunSummary[];
+    expect(runs).toEqual([expect.objectContaining({ run: 'run-a', step: 1234, events: 2, metrics: Object.keys(values), games: 0 })]);
+  });
+
+  it('gen-2 metrics on the default run, a bad record skipped and counted, state over RPC', async () => {
+    const { supervisor, send, waitFor } = await start();
+    send('', encodeEvent(EventKind.Metrics, undefined, new Uint8Array([1, 2, 3]))); // truncated payload
+    send('', encodeMetrics(77, { policy_loss: 1.5, gradient_norm: 0.9 }));
+    const msg = await waitFor((o) => o.msg?.type === 'ppo_metrics' && o.levelMask === 1, 'beginner ppo_metrics');
+    expect(msg.key).toBe('ppo_metrics:default');
+    expect(msg.msg!.data).toMatchObject({ run: 'default', step: 77, values: { policy_loss: 1.5, gradient_norm: 0.9 }, health: { status: 'unknown', kl: null } });
+    expect(msg.msg!.data.explanation).toMatch(/does not send/);
+    const stats = (await supervisor.call('aggregator', 'stats')) as { decodeFailures: number; events: number; eventsByKind: Record<string, number> };
+    expect(stats.decodeFailures).toBe(1);
+    expect(stats.events).toBe(1);
+    expect(stats.eventsByKind.metrics).toBe(1);
+    const snap = (await supervisor.call('aggregator', 'snapshot')) as { runs: Record<string, any> };
+    expect(snap.runs.default).toMatchObject({ step: 77, values: { policy_loss: 1.5 }, health: { status: 'unknown' } });
+    expect(await supervisor.metrics()).toMatch(/ringcast_aggregator_decode_failures_total\{actor="aggregator"\} 1/);
+
+    // A policy without a trainer heatmap yields a move prediction and a policy-derived heatmap.
+    send('', encodeEvent(EventKind.Policy, { top_moves: [{ move: '7g7f', prob: 0.5 }, { move: 'P*5e', prob: 0.2 }], value: 0.1, step: 78 }));
+    const heat = await waitFor((o) => o.msg?.type === 'board_heatmap', 'board_heatmap');
+    expect(heat).toMatchObject({ channel: channelId('attention'), levelMask: 7, key: 'board_heatmap:default' });
+    expect(heat.msg!.data).toMatchObject({ source: 'policy', focus: ['7f', '5e'], step: 78 });
+    const pred = await waitFor((o) => o.msg?.type === 'move_prediction' && o.levelMask === 2, 'move_prediction');
+    expect(pred.msg!.data).toMatchObject({ step: 78, value: 0.1, top_moves: [{ move: '7g7f', prob: 0.5 }, { move: 'P*5e', prob: 0.2 }] });
+    expect(pred.msg!.data.explanation).toMatch(/7g7f \(50%\)/);
+
+    const { finals } = await supervisor.stop(3_000);
+    running = undefined;
+    expect(finals.aggregator).toMatchObject({ events: 2, runs: [expect.objectContaining({ run: 'default', step: 78 })] });
+  });
+
+  it(`tracks at most ${MAX_RUNS} runs, evicting the least recently seen`, async () => {
+    const { supervisor, send, waitFor } = await start();
+    for (let i = 0; i <= MAX_RUNS; i++) send(`run-${i}`, encodeMetrics(i, { loss: i }));
+    await waitFor((o) => o.key === `ppo_metrics:run-${MAX_RUNS}`, 'the last run\'s metrics');
+    const runs = (await supervisor.call('aggregator', 'runs')) as RunSummary[];
+    expect(runs).toHaveLength(MAX_RUNS);
+    expect(runs.map((r) => r.run)).not.toContain('run-0');
+    const stats = (await supervisor.call('aggregator', 'stats')) as { evictedRuns: number; dropped: Record<string, number> };
+    expect(stats.evictedRuns).toBe(1);
+    expect(stats.dropped.run_evicted).toBe(1);
+  });
+});
