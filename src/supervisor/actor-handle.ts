@@ -10,7 +10,10 @@ import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { HostApi } from './actor-host.js';
-import type { ActivateMessage, UpcallApi, HostToSupervisor, HostWorkerData } from './host-protocol.js';
+import type { ActivateMessage, UpcallApi, HostToSupervisor, HostWorkerData, SupervisorToHost } from './host-protocol.js';
+
+/** How long a thread asked to exit gets before it is terminated outright. */
+const KILL_GRACE_MS = 250;
 import type { ControlBlock } from './control-block.js';
 import { runtimeModuleUrl } from '../shared/runtime-path.js';
 
@@ -108,10 +111,25 @@ export class ActorHandle {
     return this.rpc('metricsJson', [], timeoutMs) as Promise<MetricObjectWithValues<MetricValue<string>>[]>;
   }
 
-  async kill(reason: string): Promise<ExitInfo> {
+  /**
+   * Ends the thread. It is first asked to exit by itself (`process.exit` inside the worker
+   * runs its 'exit' handlers), because `terminate()` runs no JavaScript at all: a thread
+   * holding native handles (uWS sockets) that is terminated aborts the whole process.
+   * Only a thread that does not exit within `graceMs` (a blocked event loop) is terminated.
+   */
+  async kill(reason: string, graceMs = KILL_GRACE_MS): Promise<ExitInfo> {
     if (this.isAlive) {
       this.killReason ??= reason;
-      await this.worker.terminate();
+      try {
+        this.worker.postMessage({ type: 'exit-now' } satisfies SupervisorToHost);
+      } catch {
+        // The thread is already going away.
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), graceMs); });
+      const outcome = await Promise.race([this.exited, graceOver]);
+      clearTimeout(timer);
+      if (outcome === 'timeout' && this.isAlive) await this.worker.terminate();
     }
     return this.exited;
   }

@@ -19,7 +19,7 @@ import { attachRing } from '../shared/rings.js';
 import { childLoggerFor } from '../shared/logger.js';
 import { createActorRegistry } from '../shared/metrics.js';
 import { ActorState, ControlBlock } from './control-block.js';
-import type { ActivateMessage, HostToSupervisor, HostWorkerData, UpcallApi } from './host-protocol.js';
+import type { ActivateMessage, HostToSupervisor, HostWorkerData, SupervisorToHost, UpcallApi } from './host-protocol.js';
 
 if (!parentPort) throw new Error('actor-host must run inside a worker thread');
 const port = parentPort;
@@ -36,9 +36,16 @@ if (!definition || typeof definition.start !== 'function') {
 }
 send({ type: 'loaded' });
 
+// `exit-now` may come at any time (a kill, even before activation): exiting from inside
+// the thread runs the actor's 'exit' handlers, which a bare terminate() would skip.
 const activation = await new Promise<ActivateMessage>((resolve) => {
-  port.once('message', (message: ActivateMessage) => resolve(message));
+  port.on('message', (message: ActivateMessage | SupervisorToHost) => {
+    if (message?.type === 'exit-now') process.exit(1);
+    else if (message?.type === 'activate') resolve(message);
+  });
 });
+// Waiting for activation had to keep the thread alive; the exit-now listener must not.
+port.unref();
 
 const control = new ControlBlock(activation.control);
 control.setState(ActorState.Starting);

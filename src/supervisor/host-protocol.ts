@@ -25,3 +25,6 @@ export interface UpcallApi {
 }
 
 export type HostToSupervisor = { type: 'loaded' } | { type: 'started' };
+
+/** Outside activation: the supervisor asks the thread to end itself (see ActorHandle.kill). */
+export type SupervisorToHost = { type: 'exit-now' };

@@ -1,0 +1,412 @@
+/**
+ * Overlay fan-out over uWS pub/sub.
+ *
+ * Topics: `u/<channel>/<level>/<tier>` carries conflatable updates, `c/<channel>/<level>`
+ * carries criticals. A healthy client subscribes to one update topic and the critical
+ * topic per channel it wants. Each fan-out record is published once per topic: uWS then
+ * copies the same bytes into every subscriber's buffer natively and batches a client's
+ * messages into one write per loop iteration, so JavaScript does no per-client work.
+ *
+ * Slow clients (checked every slowCheckMs and on every drain):
+ *   buffered > soft limit        → unsubscribed from every topic; criticals are queued for
+ *                                  it (bounded) and sent as it drains; updates are skipped
+ *                                  (counted per publish from a per-topic slow count).
+ *   buffered < soft / 2, queue empty → resubscribed, and sent the latest value of every key
+ *                                  of its channels, so it catches up with current state.
+ *   buffered > hard limit, or critical queue full → closed with 4008 and a reason.
+ * uWS's own maxBackpressure is set above the hard limit, so uWS never silently drops a
+ * message before we decide; the hard limit plus maxBackpressure bound memory per client.
+ */
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import { AVAILABLE_CHANNELS, CHANNELS, LEVELS, levelId } from '../../shared/telemetry/channels.js';
+import { FanoutFlag, FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import type { GatewayMetrics, DisconnectReason } from './gateway-metrics.js';
+import type { FpsTier, TierPlan } from './fps-tiers.js';
+import { LatestMessages } from './latest-messages.js';
+import { parseSubscription, type Subscription } from './subscription.js';
+
+export const CLOSE_TOO_SLOW = 4008;
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** How long a client we closed may take to answer the close frame before it is cut off. */
+const END_GRACE_MS = 1000;
+const MAX_STATE_KEYS = 4096;
+
+export interface OverlayClient {
+  readonly endpoint: 'overlay';
+  readonly id: string;
+  sub?: Subscription;
+  tier?: FpsTier;
+  /** Topics currently subscribed (empty while slow). */
+  topics: string[];
+  slow: boolean;
+  criticalQueue: Uint8Array[];
+  /** Set once we decided to close it, with why; the close handler counts it. */
+  closeReason?: DisconnectReason;
+  endedAt?: number;
+  closed: boolean;
+}
+
+export interface FanoutHubOptions {
+  app: TemplatedApp;
+  index: number;
+  plan: TierPlan;
+  maxFps: number;
+  softLimitBytes: number;
+  hardLimitBytes: number;
+  maxClients: number;
+  criticalQueueLimit: number;
+  metrics: GatewayMetrics;
+}
+
+export class FanoutHub {
+  private readonly app: TemplatedApp;
+  private readonly o: FanoutHubOptions;
+  private readonly latest = new LatestMessages(MAX_STATE_KEYS);
+  private readonly clients = new Set<WebSocket<OverlayClient>>();
+  private readonly slowClients = new Set<WebSocket<OverlayClient>>();
+  private readonly ending = new Set<WebSocket<OverlayClient>>();
+  /** Subscribers a topic would have if its slow clients were healthy. */
+  private readonly slowPerTopic = new Map<string, number>();
+  /** Store sequence each conflated tier flushed up to. */
+  private readonly tierFlushedSeq = new Map<FpsTier, number>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly updateTopics: string[][][]; // [channel][level][tierIndex]
+  private readonly criticalTopics: string[][]; // [channel][level]
+  private readonly channelCounters;
+  private nextClient = 0;
+  private stopping = false;
+  private counts = { published: 0, deliveries: 0, skippedSlow: 0, disconnectsTooSlow: 0, protocolErrors: 0, refused: 0, criticalQueued: 0, resubscribed: 0, maxBufferedSeen: 0 };
+
+  constructor(options: FanoutHubOptions) {
+    this.o = options;
+    this.app = options.app;
+    this.updateTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => options.plan.tiers.map((t) => `u/${ch}/${lv}/${t.name}`)));
+    this.criticalTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => `c/${ch}/${lv}`));
+    this.channelCounters = CHANNELS.map((name) => ({
+      published: options.metrics.published.labels(name),
+      deliveries: options.metrics.deliveries.labels(name),
+      subscriptions: options.metrics.subscriptions.labels(name),
+    }));
+    for (const tier of options.plan.tiers) {
+      if (tier.live) continue;
+      this.tierFlushedSeq.set(tier, 0);
+      const timer = setInterval(() => this.flushTier(tier), tier.intervalMs);
+      this.timers.push(timer);
+    }
+  }
+
+  stats() {
+    return { clients: this.clients.size, slowClients: this.slowClients.size, stateKeys: this.latest.size, ...this.counts };
+  }
+
+  stop(): void {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+  }
+
+  // ------------------------------------------------------------ connections
+
+  newClientData(): OverlayClient {
+    return { endpoint: 'overlay', id: `gw${this.o.index}-${++this.nextClient}`, topics: [], slow: false, criticalQueue: [], closed: false };
+  }
+
+  open(ws: WebSocket<OverlayClient>): void {
+    if (this.clients.size >= this.o.maxClients) {
+      this.counts.refused++;
+      this.closeWith(ws, 'server_full', CLOSE_TRY_AGAIN_LATER, `server full: ${this.o.maxClients} overlay clients on this gateway thread; retry later`);
+      return;
+    }
+    this.clients.add(ws);
+    this.o.metrics.clients.inc({ endpoint: 'overlay' });
+    // Nothing is sent until the client subscribes: it may only want some channels.
+  }
+
+  message(ws: WebSocket<OverlayClient>, message: ArrayBuffer, isBinary: boolean): void {
+    const client = ws.getUserData();
+    if (client.closed || client.closeReason) return;
+    if (isBinary) {
+      this.protocolError(ws, 'binary messages are not accepted on /ws: send the subscription as a JSON text message');
+      return;
+    }
+    const parsed = parseSubscription(Buffer.from(message).toString('utf8'), this.o.maxFps);
+    if (!parsed.ok) {
+      this.protocolError(ws, parsed.error);
+      return;
+    }
+    const first = client.sub === undefined;
+    this.unsubscribeAll(ws, client);
+    if (client.sub) for (const ch of client.sub.channels) this.channelCounters[ch].subscriptions.dec();
+    client.sub = parsed.sub;
+    client.tier = this.o.plan.tierFor(parsed.sub.maxFps);
+    for (const ch of parsed.sub.channels) this.channelCounters[ch].subscriptions.inc();
+    const channels = parsed.sub.channels.map((c) => CHANNELS[c]);
+    ws.cork(() => {
+      if (first) {
+        ws.send(JSON.stringify({ type: 'connection_established', client_id: client.id, server_time: Date.now(), available_channels: AVAILABLE_CHANNELS }), false);
+      } else {
+        ws.send(JSON.stringify({ type: 'subscribed', channels, level: parsed.sub.level, max_fps: parsed.sub.maxFps, tier: client.tier!.name }), false);
+      }
+      this.sendState(ws, client, true);
+    });
+    if (!client.slow) this.subscribeAll(ws, client);
+    // A slow client stays slow until it drains; it got its snapshot queued like any send.
+  }
+
+  drain(ws: WebSocket<OverlayClient>): void {
+    const client = ws.getUserData();
+    if (client.slow && !client.closed) this.serviceSlow(ws, client, ws.getBufferedAmount());
+  }
+
+  close(ws: WebSocket<OverlayClient>): void {
+    const client = ws.getUserData();
+    client.closed = true;
+    this.ending.delete(ws);
+    if (this.clients.delete(ws)) {
+      this.o.metrics.clients.dec({ endpoint: 'overlay' });
+      if (client.sub) for (const ch of client.sub.channels) this.channelCounters[ch].subscriptions.dec();
+    }
+    if (client.slow) this.setHealthyCounts(client);
+    this.slowClients.delete(ws);
+    client.criticalQueue.length = 0;
+    this.o.metrics.disconnects.inc({ endpoint: 'overlay', reason: client.closeReason ?? (this.stopping ? 'shutdown' : 'client') });
+  }
+
+  // ------------------------------------------------------------ fan-out records
+
+  /** Handles one fan-out ring record of type Update or Reset (the caller routes Experience). */
+  onRecord(data: Uint8Array, offset: number, length: number): void {
+    const rec = readFanoutRecord(data, offset, length);
+    if (rec.channel >= CHANNELS.length || rec.bodyLength < 0) return;
+    // One copy out of the ring (the ring reuses these bytes); every publish shares it.
+    const body = data.slice(rec.bodyOffset, rec.bodyOffset + rec.bodyLength);
+    if (rec.type === FanoutType.Reset) {
+      this.latest.reset(rec.channel, rec.key);
+      this.o.metrics.stateKeys.set(this.latest.size);
+      if (body.byteLength > 0) this.publishCritical(rec.channel, rec.levelMask, body);
+      return;
+    }
+    if (rec.type !== FanoutType.Update) return;
+    const critical = (rec.flags & FanoutFlag.Critical) !== 0;
+    const retain = (rec.flags & FanoutFlag.Retain) !== 0;
+    if (!this.latest.put(rec.channel, rec.key, rec.levelMask, body, retain, critical)) this.o.metrics.stateKeysRefused.inc();
+    this.o.metrics.stateKeys.set(this.latest.size);
+    if (critical) {
+      this.publishCritical(rec.channel, rec.levelMask, body);
+      return;
+    }
+    const live = this.o.plan.live;
+    if (!live) return; // every tier is conflated: the tier timers publish it
+    const tierIndex = this.o.plan.tiers.indexOf(live);
+    for (let level = 0; level < LEVELS.length; level++) {
+      if (rec.levelMask & (1 << level)) this.publish(this.updateTopics[rec.channel][level][tierIndex], body, rec.channel);
+    }
+  }
+
+  /** Retained messages at one level, as a JSON object text keyed by message key (for GET /api/state). */
+  stateJson(level: (typeof LEVELS)[number]): string {
+    const lv = levelId(level);
+    const parts: string[] = [];
+    const decoder = new TextDecoder();
+    for (const entry of this.latest.values()) {
+      const bytes = entry.bytes[lv];
+      if (!entry.retain || !bytes) continue;
+      parts.push(`${JSON.stringify(entry.key)}:${decoder.decode(bytes)}`);
+    }
+    return `{${parts.join(',')}}`;
+  }
+
+  // ------------------------------------------------------------ slow clients
+
+  /** Periodic check of every client's buffered amount. */
+  checkBackpressure(now = Date.now()): void {
+    for (const ws of this.ending) {
+      const client = ws.getUserData();
+      if (!client.closed && client.endedAt !== undefined && now - client.endedAt > END_GRACE_MS) {
+        try { ws.close(); } catch { /* already gone */ }
+      }
+    }
+    const soft = this.o.softLimitBytes;
+    for (const ws of this.clients) {
+      const client = ws.getUserData();
+      if (client.closeReason || !client.sub) continue;
+      const buffered = ws.getBufferedAmount();
+      if (buffered > this.counts.maxBufferedSeen) this.counts.maxBufferedSeen = buffered;
+      if (buffered > this.o.hardLimitBytes) {
+        this.counts.disconnectsTooSlow++;
+        this.closeWith(ws, 'too_slow', CLOSE_TOO_SLOW, `too slow: ${buffered} bytes waiting to be sent, limit ${this.o.hardLimitBytes}`);
+      } else if (client.slow) {
+        this.serviceSlow(ws, client, buffered);
+      } else if (buffered > soft) {
+        this.makeSlow(ws, client);
+      }
+    }
+  }
+
+  private makeSlow(ws: WebSocket<OverlayClient>, client: OverlayClient): void {
+    const topics = client.topics;
+    this.unsubscribeAll(ws, client);
+    client.slow = true;
+    this.slowClients.add(ws);
+    this.o.metrics.slowClients.set(this.slowClients.size);
+    // Topics keep the list so skipped publishes can be counted and resubscription restores them.
+    client.topics = topics;
+    for (const t of topics) this.slowPerTopic.set(t, (this.slowPerTopic.get(t) ?? 0) + 1);
+  }
+
+  private setHealthyCounts(client: OverlayClient): void {
+    for (const t of client.topics) {
+      const n = (this.slowPerTopic.get(t) ?? 1) - 1;
+      if (n <= 0) this.slowPerTopic.delete(t);
+      else this.slowPerTopic.set(t, n);
+    }
+    client.topics = [];
+  }
+
+  /** Sends queued criticals while under the soft limit; back to healthy once drained to half of it. */
+  private serviceSlow(ws: WebSocket<OverlayClient>, client: OverlayClient, buffered: number): void {
+    const soft = this.o.softLimitBytes;
+    if (client.criticalQueue.length > 0 && buffered < soft) {
+      ws.cork(() => {
+        while (client.criticalQueue.length > 0 && ws.getBufferedAmount() < soft) ws.send(client.criticalQueue.shift()!, false);
+      });
+    }
+    if (client.criticalQueue.length === 0 && ws.getBufferedAmount() < soft / 2) {
+      this.setHealthyCounts(client);
+      client.slow = false;
+      this.slowClients.delete(ws);
+      this.o.metrics.slowClients.set(this.slowClients.size);
+      this.subscribeAll(ws, client);
+      this.counts.resubscribed++;
+      // Catch up: the latest value of every key replaces everything it skipped.
+      ws.cork(() => this.sendState(ws, client, false));
+    }
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private closeWith(ws: WebSocket<OverlayClient>, reason: DisconnectReason, code: number, text: string): void {
+    const client = ws.getUserData();
+    if (client.closeReason || client.closed) return;
+    client.closeReason = reason;
+    client.endedAt = Date.now();
+    client.criticalQueue.length = 0;
+    if (client.slow) {
+      this.setHealthyCounts(client);
+      this.slowClients.delete(ws);
+      this.o.metrics.slowClients.set(this.slowClients.size);
+      client.slow = false;
+    } else {
+      this.unsubscribeAll(ws, client);
+    }
+    this.ending.add(ws);
+    // The close reason is limited to 123 bytes by the protocol.
+    ws.end(code, text.length > 120 ? text.slice(0, 120) : text);
+  }
+
+  private protocolError(ws: WebSocket<OverlayClient>, error: string): void {
+    this.counts.protocolErrors++;
+    this.o.metrics.protocolErrors.inc({ endpoint: 'overlay' });
+    ws.send(JSON.stringify({ type: 'error', error }), false);
+  }
+
+  private subscribeAll(ws: WebSocket<OverlayClient>, client: OverlayClient): void {
+    const sub = client.sub;
+    if (!sub || !client.tier) return;
+    const lv = levelId(sub.level);
+    const tierIndex = this.o.plan.tiers.indexOf(client.tier);
+    const topics: string[] = [];
+    for (const ch of sub.channels) topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
+    for (const t of topics) ws.subscribe(t);
+    client.topics = topics;
+  }
+
+  private unsubscribeAll(ws: WebSocket<OverlayClient>, client: OverlayClient): void {
+    if (client.slow) {
+      this.setHealthyCounts(client);
+      // Re-subscription while slow: the new topics are registered as slow ones below.
+      return;
+    }
+    for (const t of client.topics) ws.unsubscribe(t);
+    client.topics = [];
+  }
+
+  /**
+   * Sends the client's state: retained messages (a new subscription) or the latest value
+   * of every key (a slow client catching up). Criticals are only part of it when retained.
+   */
+  private sendState(ws: WebSocket<OverlayClient>, client: OverlayClient, retainedOnly: boolean): void {
+    const sub = client.sub;
+    if (!sub) return;
+    const lv = levelId(sub.level);
+    const wanted = new Set(sub.channels);
+    for (const entry of this.latest.values()) {
+      const bytes = entry.bytes[lv];
+      if (!bytes || !wanted.has(entry.channel)) continue;
+      if (entry.retain || (!retainedOnly && !entry.critical)) ws.send(bytes, false);
+    }
+    if (client.slow) {
+      // Registered as slow with the new topic set (see unsubscribeAll).
+      const tierIndex = this.o.plan.tiers.indexOf(client.tier!);
+      const topics: string[] = [];
+      for (const ch of sub.channels) topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
+      client.topics = topics;
+      for (const t of topics) this.slowPerTopic.set(t, (this.slowPerTopic.get(t) ?? 0) + 1);
+    }
+  }
+
+  private publish(topic: string, body: Uint8Array, channel: number): void {
+    const skipped = this.slowPerTopic.get(topic);
+    if (skipped) {
+      this.counts.skippedSlow += skipped;
+      this.o.metrics.skippedSlow.inc(skipped);
+    }
+    const subscribers = this.app.numSubscribers(topic);
+    if (subscribers === 0) return;
+    this.app.publish(topic, body, false);
+    this.counts.published++;
+    this.counts.deliveries += subscribers;
+    const c = this.channelCounters[channel];
+    c.published.inc();
+    c.deliveries.inc(subscribers);
+  }
+
+  private publishCritical(channel: number, levelMask: number, body: Uint8Array): void {
+    for (let level = 0; level < LEVELS.length; level++) {
+      if (levelMask & (1 << level)) this.publish(this.criticalTopics[channel][level], body, channel);
+    }
+    // Slow clients are off the topics: criticals go to them through their bounded queue.
+    for (const ws of this.slowClients) {
+      const client = ws.getUserData();
+      const sub = client.sub;
+      if (!sub || !(levelMask & (1 << levelId(sub.level))) || !sub.channels.includes(channel)) continue;
+      if (client.criticalQueue.length >= this.o.criticalQueueLimit) {
+        this.o.metrics.criticalDropped.inc();
+        this.counts.disconnectsTooSlow++;
+        this.closeWith(ws, 'critical_queue_full', CLOSE_TOO_SLOW, `too slow: ${this.o.criticalQueueLimit} critical messages waiting`);
+        continue;
+      }
+      client.criticalQueue.push(body);
+      this.counts.criticalQueued++;
+      this.o.metrics.criticalQueued.inc();
+      this.serviceSlow(ws, client, ws.getBufferedAmount());
+    }
+  }
+
+  /** A conflated tier's tick: the latest value of every key changed since its last flush. */
+  private flushTier(tier: FpsTier): void {
+    const since = this.tierFlushedSeq.get(tier) ?? 0;
+    const now = this.latest.seq;
+    if (now === since) return;
+    this.tierFlushedSeq.set(tier, now);
+    const tierIndex = this.o.plan.tiers.indexOf(tier);
+    for (const entry of this.latest.values()) {
+      if (entry.critical) continue;
+      for (let level = 0; level < LEVELS.length; level++) {
+        const bytes = entry.bytes[level];
+        if (bytes && entry.seq[level] > since) this.publish(this.updateTopics[entry.channel][level][tierIndex], bytes, entry.channel);
+      }
+    }
+  }
+}
+

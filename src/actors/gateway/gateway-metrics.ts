@@ -1,0 +1,45 @@
+/** Prometheus metrics of one gateway thread (every series also carries `actor="gateway-<i>"`). */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export type DisconnectReason = 'client' | 'too_slow' | 'critical_queue_full' | 'server_full' | 'auth' | 'fatal' | 'shutdown';
+
+export interface GatewayMetrics {
+  clients: Gauge<'endpoint'>;
+  subscriptions: Gauge<'channel'>;
+  published: Counter<'channel'>;
+  deliveries: Counter<'channel'>;
+  skippedSlow: Counter;
+  slowClients: Gauge;
+  criticalQueued: Counter;
+  criticalDropped: Counter;
+  disconnects: Counter<'endpoint' | 'reason'>;
+  protocolErrors: Counter<'endpoint'>;
+  stateKeys: Gauge;
+  stateKeysRefused: Counter;
+  experienceBatches: Counter<'outcome'>;
+  experienceRecords: Counter<'outcome'>;
+  httpRequests: Counter<'route' | 'outcome'>;
+  recordErrors: Counter;
+}
+
+export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+  const r = [registry];
+  return {
+    clients: new Gauge({ name: 'ringcast_gateway_clients', help: 'Open WebSocket connections on this gateway thread, by endpoint (overlay, ingest, experience)', labelNames: ['endpoint'], registers: r }),
+    subscriptions: new Gauge({ name: 'ringcast_gateway_subscriptions', help: 'Overlay clients subscribed to each channel', labelNames: ['channel'], registers: r }),
+    published: new Counter({ name: 'ringcast_gateway_messages_published_total', help: 'Topic publishes (one per message per fps tier and level), by channel', labelNames: ['channel'], registers: r }),
+    deliveries: new Counter({ name: 'ringcast_gateway_deliveries_total', help: 'Estimated messages delivered to clients: per publish, the topic\'s subscriber count', labelNames: ['channel'], registers: r }),
+    skippedSlow: new Counter({ name: 'ringcast_gateway_skipped_slow_total', help: 'Conflatable updates not sent to clients over the soft limit (they get the latest state once drained)', registers: r }),
+    slowClients: new Gauge({ name: 'ringcast_gateway_slow_clients', help: 'Overlay clients currently over the soft limit (criticals only)', registers: r }),
+    criticalQueued: new Counter({ name: 'ringcast_gateway_critical_queued_total', help: 'Critical messages queued for slow clients', registers: r }),
+    criticalDropped: new Counter({ name: 'ringcast_gateway_critical_dropped_total', help: 'Critical messages lost because a slow client\'s queue was full (the client is disconnected)', registers: r }),
+    disconnects: new Counter({ name: 'ringcast_gateway_disconnects_total', help: 'Connections closed, by endpoint and reason (client, too_slow, critical_queue_full, server_full, auth, fatal, shutdown)', labelNames: ['endpoint', 'reason'], registers: r }),
+    protocolErrors: new Counter({ name: 'ringcast_gateway_protocol_errors_total', help: 'Bad client messages answered with an error (malformed subscription, text on /ingest, ...)', labelNames: ['endpoint'], registers: r }),
+    stateKeys: new Gauge({ name: 'ringcast_gateway_state_keys', help: 'Message keys held for snapshots and conflation', registers: r }),
+    stateKeysRefused: new Counter({ name: 'ringcast_gateway_state_keys_refused_total', help: 'Updates with a new key not retained because the key table is full (still published live)', registers: r }),
+    experienceBatches: new Counter({ name: 'ringcast_gateway_experience_batches_total', help: 'Experience batches, by outcome (sent, dropped)', labelNames: ['outcome'], registers: r }),
+    experienceRecords: new Counter({ name: 'ringcast_gateway_experience_records_total', help: 'Experience records, by outcome (sent, dropped)', labelNames: ['outcome'], registers: r }),
+    httpRequests: new Counter({ name: 'ringcast_gateway_http_requests_total', help: 'HTTP requests, by route (ingest, state, forward) and outcome (ok, client_error, too_large, upstream_error)', labelNames: ['route', 'outcome'], registers: r }),
+    recordErrors: new Counter({ name: 'ringcast_gateway_record_errors_total', help: 'Fan-out records skipped because handling them threw (a bug; see the log)', registers: r }),
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * Gateway actor: one of N worker threads that share the public port (uWS listen option 0,
+ * SO_REUSEPORT, so the kernel spreads connections over them). Each serves
+ *   /ws           overlay fan-out from its `fanout.gw<i>` ring (fanout-hub.ts)
+ *   /ingest       producer WebSocket into its `ingest.gw<i>` ring (ingest-endpoints.ts)
+ *   /experience   RL experience batches (experience-stream.ts)
+ *   POST /api/ingest, GET /api/state (retained overlay state, answered locally)
+ *   anything else forwarded to the main thread (http-forward.ts).
+ * Every uWS handle is tracked so that stop and crash close them all before the thread
+ * exits (uws-lifecycle.ts explains why that matters).
+ */
+import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import { defineActor } from '../../shared/actor.js';
+import { consumeLoop } from '../../shared/consume-loop.js';
+import { loadUws } from '../../shared/http-server.js';
+import type { RecordRing } from '../../shared/record-ring.js';
+import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import { IngestAcceptor } from '../ingest/acceptor.js';
+import { ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './experience-stream.js';
+import { FanoutHub, type OverlayClient } from './fanout-hub.js';
+import { planTiers } from './fps-tiers.js';
+import { createGatewayMetrics } from './gateway-metrics.js';
+import { forwardHttp } from './http-forward.js';
+import { reply, requestToken } from './http-io.js';
+import { registerIngestEndpoints } from './ingest-endpoints.js';
+import {
+  DEFAULT_CRITICAL_QUEUE, DEFAULT_EXPERIENCE_STATUS_MS, DEFAULT_SLOW_CHECK_MS, validateGatewayOptions, type GatewayOptions,
+} from './options.js';
+import { UwsHandles, installCrashGuard } from './uws-lifecycle.js';
+
+export type { GatewayOptions, ExperienceOptions } from './options.js';
+export { decodeExperienceBatch, encodeExperienceBatch } from './experience-stream.js';
+export { CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER } from './fanout-hub.js';
+
+/** Overlay messages are tiny JSON subscriptions: anything bigger is a misbehaving client. */
+const OVERLAY_MAX_PAYLOAD = 16 * 1024;
+const IDLE_TIMEOUT_S = 120;
+/** How long a graceful stop waits for clients to answer close frames before cutting them off. */
+const STOP_GRACE_MS = 500;
+
+export interface GatewayStats {
+  index: number;
+  port: number;
+  overlay: ReturnType<FanoutHub['stats']>;
+  experience: ReturnType<ExperienceHub['stats']>;
+  openSockets: number;
+  recordsConsumed: number;
+  /** Records skipped because handling them threw (should stay 0). */
+  recordErrors: number;
+}
+
+function listen(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    // Options 0 = shared port: every gateway thread binds the same port (SO_REUSEPORT).
+    (app.listen as unknown as (h: string, p: number, o: number, cb: (s: us_listen_socket | false) => void) => void).call(app, host, port, 0, (socket) => {
+      if (socket) resolve(socket);
+      else reject(new Error(`gateway: cannot listen on ${host}:${port}: the port is taken by another program (or not shareable), or ${host} is not an address of this machine`));
+    });
+  });
+}
+
+export default defineActor<GatewayOptions>({
+  async start(ctx) {
+    const o = validateGatewayOptions(ctx.options);
+    const inRing = ctx.in[o.inRing] as RecordRing | undefined;
+    const outRing = ctx.out[o.outRing] as RecordRing | undefined;
+    if (!inRing) throw new Error(`gateway ${o.index}: fan-out ring "${o.inRing}" is not among this actor's input rings`);
+    if (!outRing) throw new Error(`gateway ${o.index}: ingest ring "${o.outRing}" is not among this actor's output rings`);
+
+    const { uws } = loadUws({ logger: ctx.log, registry: ctx.metrics });
+    const app = uws.App();
+    const handles = new UwsHandles(uws, app);
+    const uninstallGuard = installCrashGuard(handles, (error, origin) => {
+      ctx.log.fatal({ err: error, origin }, 'gateway crashed: closing every connection, then exiting the thread');
+    });
+    const metrics = createGatewayMetrics(ctx.metrics);
+
+    const hub = new FanoutHub({
+      app, index: o.index, plan: planTiers(o.maxFps, o.tickMs), maxFps: o.maxFps,
+      softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes, maxClients: o.maxClients,
+      criticalQueueLimit: o.criticalQueueLimit ?? DEFAULT_CRITICAL_QUEUE, metrics,
+    });
+    const experience = new ExperienceHub({
+      queueBatches: o.experience.queueBatches, softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes,
+      statusEveryMs: o.experienceStatusMs ?? DEFAULT_EXPERIENCE_STATUS_MS, metrics,
+    });
+    // Producer ids: ws sessions from (index+1)<<24, HTTP requests from (index+129)<<24: unique across threads and transports.
+    const acceptor = new IngestAcceptor({ ring: outRing, token: o.ingestToken, transport: 'ws', producerIdBase: ((o.index + 1) << 24) >>> 0, metrics: ctx.metrics });
+    const httpAcceptor = new IngestAcceptor({ ring: outRing, token: o.ingestToken, transport: 'http', producerIdBase: ((o.index + 129) << 24) >>> 0, metrics: ctx.metrics });
+
+    app.ws<OverlayClient>('/ws', {
+      maxPayloadLength: OVERLAY_MAX_PAYLOAD,
+      // Above the hard limit: uWS must never drop silently before our check closes the client.
+      maxBackpressure: o.hardLimitBytes + Math.max(o.softLimitBytes, 1024 * 1024),
+      idleTimeout: IDLE_TIMEOUT_S,
+      sendPingsAutomatically: true,
+      upgrade(res, req, context) {
+        res.upgrade<OverlayClient>(hub.newClientData(), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      },
+      open(ws) {
+        handles.add(ws as WebSocket<unknown>);
+        hub.open(ws);
+      },
+      message: (ws, message, isBinary) => hub.message(ws, message, isBinary),
+      drain: (ws) => hub.drain(ws),
+      close(ws) {
+        handles.delete(ws as WebSocket<unknown>);
+        hub.close(ws);
+      },
+    });
+
+    app.ws<ExperienceConsumer>('/experience', {
+      maxPayloadLength: 4 * 1024,
+      maxBackpressure: o.hardLimitBytes + Math.max(o.softLimitBytes, 1024 * 1024),
+      idleTimeout: IDLE_TIMEOUT_S,
+      sendPingsAutomatically: true,
+      upgrade(res, req, context) {
+        const query = new URLSearchParams(req.getQuery() ?? '');
+        const token = requestToken(req.getHeader('authorization') || undefined, query);
+        const key = req.getHeader('sec-websocket-key');
+        const protocol = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const refuse = (status: number, error: string) => {
+          metrics.protocolErrors.inc({ endpoint: 'experience' });
+          reply(res, { done: false }, status, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify({ error }), true);
+        };
+        if (!acceptor.tokenMatches(token)) return refuse(401, 'missing or wrong ingest token (Authorization: Bearer <token> or ?token=)');
+        const parsed = parseExperienceQuery(query, o.experience);
+        if (!parsed.ok) return refuse(400, parsed.error);
+        res.upgrade<ExperienceConsumer>(experience.newConsumerData(parsed.filter), key, protocol, extensions, context);
+      },
+      open(ws) {
+        handles.add(ws as WebSocket<unknown>);
+        experience.open(ws);
+      },
+      message(ws) {
+        // The stream is one-way; a message is a confused client, not a reason to close.
+        metrics.protocolErrors.inc({ endpoint: 'experience' });
+        ws.send(JSON.stringify({ type: 'error', error: '/experience is send-only: filters go in the URL query (game, player, min_turn, batch_size, timeout_ms)' }), false);
+      },
+      drain: (ws) => experience.drain(ws),
+      close(ws) {
+        handles.delete(ws as WebSocket<unknown>);
+        experience.close(ws);
+      },
+    });
+
+    let stopping = false;
+    registerIngestEndpoints({ app, acceptor, httpAcceptor, maxFrameBytes: o.maxFrameBytes, handles, metrics, stopping: () => stopping });
+
+    // The retained overlay state at level intermediate, answered here without a main-thread hop.
+    app.get('/api/state', (res) => {
+      metrics.httpRequests.inc({ route: 'state', outcome: 'ok' });
+      const body = `{"gateway":${o.index},"level":"intermediate","generated_at":${Date.now()},"messages":${hub.stateJson('intermediate')}}`;
+      reply(res, { done: false }, 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
+    });
+    app.any('/*', (res, req) => forwardHttp(res, req, ctx.callMain, metrics, ctx.log));
+
+    let listenSocket: us_listen_socket;
+    try {
+      listenSocket = await listen(app, o.host, o.port);
+    } catch (error) {
+      handles.closeAll();
+      hub.stop();
+      experience.stop();
+      uninstallGuard();
+      throw error;
+    }
+    handles.setListenSocket(listenSocket);
+    const port = uws.us_socket_local_port(listenSocket as never);
+    ctx.log.info({ host: o.host, port, index: o.index }, 'gateway listening');
+
+    const slowTimer = setInterval(() => hub.checkBackpressure(), o.slowCheckMs ?? DEFAULT_SLOW_CHECK_MS);
+    let recordsConsumed = 0;
+    let recordErrors = 0;
+    const onRecord = (data: Uint8Array, offset: number, length: number) => {
+      recordsConsumed++;
+      // A throw here would leave the batch uncommitted and replay it forever: contain it.
+      try {
+        if (data[offset] === FanoutType.Experience) {
+          const rec = readFanoutRecord(data, offset, length);
+          experience.onExperience(data, rec.bodyOffset, rec.bodyLength);
+        } else {
+          hub.onRecord(data, offset, length);
+        }
+      } catch (error) {
+        metrics.recordErrors.inc();
+        if (recordErrors++ % 1000 === 0) ctx.log.error({ err: error, recordErrors }, 'gateway failed to fan out a record (skipped)');
+      }
+    };
+    const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 256 });
+
+    const stats = (): GatewayStats => ({ index: o.index, port, overlay: hub.stats(), experience: experience.stats(), openSockets: handles.openSockets, recordsConsumed, recordErrors });
+
+    const api: Record<string, (...args: never[]) => unknown> = { stats };
+    if (o.testHooks) {
+      // Test hooks: an uncaught exception on the event loop (the crash guard's path), and a
+      // plain process.exit() of this thread (the exit hook's path).
+      api.crash = () => { setTimeout(() => { throw new Error('gateway test hook: crash'); }, 0); return 'crashing'; };
+      api.exit = () => { setTimeout(() => process.exit(1), 0); return 'exiting'; };
+    }
+
+    return {
+      api,
+      async stop() {
+        // Stop taking connections first; the other gateway threads keep the port open.
+        stopping = true;
+        handles.closeListen();
+        clearInterval(slowTimer);
+        await loop;
+        hub.stop();
+        experience.stop();
+        handles.endAll(1001, 'server shutting down');
+        const deadline = Date.now() + STOP_GRACE_MS;
+        while (handles.openSockets > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        handles.closeAll();
+        // Let uWS process the closes before the host may terminate this thread.
+        await new Promise((r) => setTimeout(r, 0));
+        // The crash guard stays installed: its exit hook still protects the thread's last moments.
+        const final = stats();
+        ctx.log.info(final, 'gateway stopped');
+        return final;
+      },
+    };
+  },
+});

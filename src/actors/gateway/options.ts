@@ -1,0 +1,97 @@
+/**
+ * Gateway actor options. The lead's topology fills them from config (`fanout`, `auth`,
+ * `ingest.maxFrameBytes`, `aggregate.windowMs`, `experience`); tests build them directly.
+ * Validated once at start so a bad value fails the actor's start with a message naming
+ * the field, instead of surfacing later as a confusing uWS behaviour.
+ */
+export interface ExperienceOptions {
+  /** Records per batch sent to an RL consumer unless it asks for another `batch_size`. */
+  batchSize: number;
+  /** A partial batch is sent this long after its first record. */
+  timeoutMs: number;
+  /** Batches queued per consumer (while it is over the soft limit) before the oldest are dropped. */
+  queueBatches: number;
+}
+
+export interface GatewayOptions {
+  /** Gateway number i: names the rings (`fanout.gw<i>`, `ingest.gw<i>`) and the producer id range. */
+  index: number;
+  host: string;
+  /** Shared by every gateway thread (SO_REUSEPORT); must be a fixed port when there is more than one thread. */
+  port: number;
+  /** Fan-out ring this gateway consumes (`fanout.gw<i>`). */
+  inRing: string;
+  /** Ingest ring this gateway produces into (`ingest.gw<i>`). */
+  outRing: string;
+  ingestToken: string;
+  adminToken: string;
+  /** Buffered bytes past which an overlay client stops getting conflatable updates. */
+  softLimitBytes: number;
+  /** Buffered bytes past which a client is disconnected (4008). */
+  hardLimitBytes: number;
+  /** Ceiling on a client's max_fps; also the default max_fps. */
+  maxFps: number;
+  /** Overlay clients per gateway thread; more are refused with close code 1013. */
+  maxClients: number;
+  /** Largest producer WebSocket message / POST body on the ingest paths. */
+  maxFrameBytes: number;
+  /** Aggregation window (ms): fps tiers at or above 1000/tickMs get every update live. */
+  tickMs: number;
+  experience: ExperienceOptions;
+  /** Enables the `crash()` and `hang()` RPCs (tests only). */
+  testHooks?: boolean;
+  /** How often buffered amounts are checked (default 100 ms). */
+  slowCheckMs?: number;
+  /** Criticals held per slow client before it is disconnected (default 64). */
+  criticalQueueLimit?: number;
+  /** Period of the experience status message (default 1000 ms). */
+  experienceStatusMs?: number;
+}
+
+export const DEFAULT_SLOW_CHECK_MS = 100;
+export const DEFAULT_CRITICAL_QUEUE = 64;
+export const DEFAULT_EXPERIENCE_STATUS_MS = 1000;
+
+function int(o: Record<string, unknown>, key: string, min: number, max: number): void {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`gateway options: ${key} must be an integer in ${min} .. ${max} (got ${JSON.stringify(v)})`);
+  }
+}
+
+function str(o: Record<string, unknown>, key: string, minLength = 1): void {
+  const v = o[key];
+  if (typeof v !== 'string' || v.length < minLength) {
+    throw new TypeError(`gateway options: ${key} must be a string of at least ${minLength} characters`);
+  }
+}
+
+export function validateGatewayOptions(options: GatewayOptions): GatewayOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('gateway options: an object is required');
+  const o = options as unknown as Record<string, unknown>;
+  int(o, 'index', 0, 126);
+  str(o, 'host');
+  int(o, 'port', 0, 65535);
+  str(o, 'inRing');
+  str(o, 'outRing');
+  str(o, 'ingestToken', 8);
+  str(o, 'adminToken', 8);
+  int(o, 'softLimitBytes', 1024, 2 ** 30);
+  int(o, 'hardLimitBytes', 4096, 2 ** 30);
+  if (options.softLimitBytes >= options.hardLimitBytes) {
+    throw new RangeError(`gateway options: softLimitBytes (${options.softLimitBytes}) must be less than hardLimitBytes (${options.hardLimitBytes})`);
+  }
+  int(o, 'maxFps', 1, 240);
+  int(o, 'maxClients', 1, 1_000_000);
+  int(o, 'maxFrameBytes', 1024, 256 * 1024 * 1024);
+  int(o, 'tickMs', 1, 60_000);
+  const e = options.experience as unknown as Record<string, unknown>;
+  if (e === null || typeof e !== 'object') throw new TypeError('gateway options: experience must be an object {batchSize, timeoutMs, queueBatches}');
+  int(e, 'batchSize', 1, 65_536);
+  int(e, 'timeoutMs', 1, 60_000);
+  int(e, 'queueBatches', 1, 65_536);
+  if (options.slowCheckMs !== undefined) int(o, 'slowCheckMs', 5, 10_000);
+  if (options.criticalQueueLimit !== undefined) int(o, 'criticalQueueLimit', 1, 65_536);
+  if (options.experienceStatusMs !== undefined) int(o, 'experienceStatusMs', 10, 600_000);
+  return options;
+}

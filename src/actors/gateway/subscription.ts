@@ -1,0 +1,64 @@
+/**
+ * The overlay subscription message, parsed and checked.
+ *
+ * Protocol (kept as the overlays speak it): `{"channels": [...], "level": "...", "max_fps": N}`,
+ * every field optional (defaults: every channel, intermediate, the server's maxFps). Anything
+ * wrong yields one error string naming the problem; the connection stays up.
+ */
+import { ALL_CHANNELS, AVAILABLE_CHANNELS, CHANNELS, DEFAULT_LEVEL, LEVELS, type Level } from '../../shared/telemetry/channels.js';
+
+export interface Subscription {
+  /** Channel ids (indexes into CHANNELS), sorted, without duplicates. */
+  channels: number[];
+  level: Level;
+  /** Requested rate, already capped at the server's maxFps. */
+  maxFps: number;
+}
+
+export type ParsedSubscription = { ok: true; sub: Subscription } | { ok: false; error: string };
+
+export function parseSubscription(text: string, serverMaxFps: number): ParsedSubscription {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, error: `invalid JSON: ${(error as Error).message}` };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, error: 'subscription must be a JSON object like {"channels": ["all"], "level": "intermediate", "max_fps": 30}' };
+  }
+  const msg = raw as Record<string, unknown>;
+
+  let channels: number[] = CHANNELS.map((_, i) => i);
+  if (msg.channels !== undefined) {
+    if (!Array.isArray(msg.channels) || msg.channels.some((c) => typeof c !== 'string')) {
+      return { ok: false, error: 'channels must be an array of channel names' };
+    }
+    const unknown = (msg.channels as string[]).filter((c) => !AVAILABLE_CHANNELS.includes(c));
+    if (unknown.length > 0) {
+      return { ok: false, error: `unknown channel(s) ${unknown.map((c) => JSON.stringify(c)).join(', ')}; available: ${AVAILABLE_CHANNELS.join(', ')}` };
+    }
+    const names = msg.channels as string[];
+    if (names.length === 0) return { ok: false, error: 'channels must name at least one channel (or "all")' };
+    if (!names.includes(ALL_CHANNELS)) {
+      channels = [...new Set(names.map((c) => CHANNELS.indexOf(c as (typeof CHANNELS)[number])))].sort((a, b) => a - b);
+    }
+  }
+
+  let level: Level = DEFAULT_LEVEL;
+  if (msg.level !== undefined) {
+    if (typeof msg.level !== 'string' || !(LEVELS as readonly string[]).includes(msg.level)) {
+      return { ok: false, error: `level must be one of ${LEVELS.join(', ')} (got ${JSON.stringify(msg.level)})` };
+    }
+    level = msg.level as Level;
+  }
+
+  let maxFps = serverMaxFps;
+  if (msg.max_fps !== undefined) {
+    if (typeof msg.max_fps !== 'number' || !Number.isFinite(msg.max_fps) || msg.max_fps <= 0) {
+      return { ok: false, error: `max_fps must be a positive number (got ${JSON.stringify(msg.max_fps)})` };
+    }
+    maxFps = Math.min(msg.max_fps, serverMaxFps);
+  }
+  return { ok: true, sub: { channels, level, maxFps } };
+}
