@@ -1,26 +1,125 @@
 /**
- * The embedded default topology that `npm start` runs until the real actors land:
- * a demo trainer publishing binary telemetry records into a ring, drained by a demo
- * aggregator that keeps 100 ms windows. It exercises the whole runtime: rings,
- * supervision, metrics, graceful drain.
+ * The service's actor topology.
+ *
+ *   demo-trainer ──ingest.demo──┐
+ *   ingest (TCP/Unix) ─ingest.net─┤
+ *   gateway-i (WS/HTTP) ─ingest.gw<i>─┼─▶ aggregator ──fanout.gw<i>──▶ gateway-i ──▶ /ws clients
+ *   main thread (admin) ─ingest.main─┘
+ *
+ * Every ring has one producer and one consumer; the aggregator writes each message into
+ * every gateway's ring (fan-out rings are cheap: 10 Hz × a few channels).
+ *
+ * Order matters for a graceful stop, which runs in spec order: producers first (intake
+ * stops), the aggregator last, so it drains what is already in its rings.
  */
+import { availableParallelism } from 'node:os';
 import type { Config } from './shared/config.js';
 import type { SupervisorSpec } from './supervisor/spec.js';
+import type { Tokens } from './shared/tokens.js';
+import type { AggregatorOptions } from './actors/aggregator/index.js';
+import type { GatewayOptions } from './actors/gateway/index.js';
+import type { IngestOptions } from './actors/ingest/index.js';
 import type { DemoTrainerOptions } from './actors/demo-trainer/index.js';
-import type { DemoAggregatorOptions } from './actors/demo-aggregator/index.js';
 
+export const AGGREGATOR = 'aggregator';
+export const INGEST = 'ingest';
 export const DEMO_TRAINER = 'demo-trainer';
-export const DEMO_AGGREGATOR = 'demo-aggregator';
-export const DEMO_RING = 'demo.telemetry';
+export const gatewayName = (i: number) => `gateway-${i}`;
+export const RING_DEMO = 'ingest.demo';
+export const RING_NET = 'ingest.net';
+export const RING_MAIN = 'ingest.main';
+export const ingestRing = (i: number) => `ingest.gw${i}`;
+export const fanoutRing = (i: number) => `fanout.gw${i}`;
 
-export function demoTopology(config: Config): SupervisorSpec {
-  const trainer: DemoTrainerOptions = {
-    ring: DEMO_RING,
-    ratePerSec: config.demo.ratePerSec,
-    recordBytes: config.demo.recordBytes,
-    crashEveryMs: config.demo.crashEveryMs,
+/** Gateway threads: one per core unless configured (they share the port via SO_REUSEPORT). */
+export function gatewayCount(config: Config): number {
+  return config.fanout.threads > 0 ? config.fanout.threads : Math.max(1, Math.min(16, availableParallelism()));
+}
+
+export interface TopologyInputs {
+  tokens: Tokens;
+  /** The port the gateways listen on (already resolved when config.port was 0). */
+  port: number;
+}
+
+const MiB = 1 << 20;
+
+export function serviceTopology(config: Config, inputs: TopologyInputs): SupervisorSpec {
+  const gateways = gatewayCount(config);
+  const rings: NonNullable<SupervisorSpec['rings']> = {
+    // Producers hear about a full ring (Error event) and the ring counts the drop.
+    [RING_NET]: { kind: 'record', capacityBytes: 16 * MiB, policy: 'drop-newest' },
+    [RING_MAIN]: { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' },
   };
-  const aggregator: DemoAggregatorOptions = { ring: DEMO_RING, windowMs: 100 };
+  const ingestRings = [RING_NET, RING_MAIN];
+  for (let i = 0; i < gateways; i++) {
+    rings[ingestRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    rings[fanoutRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    ingestRings.push(ingestRing(i));
+  }
+  if (config.demo.enabled) {
+    rings[RING_DEMO] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    ingestRings.push(RING_DEMO);
+  }
+  const fanoutRings = Array.from({ length: gateways }, (_, i) => fanoutRing(i));
+  const standby = config.restart.standby;
+
+  const aggregator: AggregatorOptions = {
+    inRings: ingestRings,
+    outRings: fanoutRings,
+    windowMs: config.aggregate.windowMs,
+    seriesPoints: config.aggregate.seriesPoints,
+    smoothingAlpha: config.aggregate.smoothingAlpha,
+    attentionAlpha: config.aggregate.attentionAlpha,
+    focusSquares: config.aggregate.focusSquares,
+    health: config.aggregate.health,
+    milestones: config.aggregate.milestones,
+  };
+  const ingest: IngestOptions = {
+    ring: RING_NET,
+    host: config.host,
+    tcpPort: config.ingest.tcpPort,
+    unixPath: config.ingest.unixPath,
+    token: inputs.tokens.ingestToken,
+    maxFrameBytes: config.ingest.maxFrameBytes,
+    maxConnections: config.ingest.maxConnections,
+  };
+  const actors: SupervisorSpec['actors'] = [];
+  if (config.demo.enabled) {
+    const demo: DemoTrainerOptions = {
+      ring: RING_DEMO,
+      run: config.demo.run,
+      stepsPerSec: config.demo.stepsPerSec,
+      movesPerSec: config.demo.movesPerSec,
+      crashEveryMs: config.demo.crashEveryMs,
+      experience: true,
+    };
+    actors.push({ name: DEMO_TRAINER, module: new URL('./actors/demo-trainer/index.js', import.meta.url), out: [RING_DEMO], options: demo, standby });
+  }
+  if (config.ingest.tcpPort >= 0 || config.ingest.unixPath !== '') {
+    actors.push({ name: INGEST, module: new URL('./actors/ingest/index.js', import.meta.url), out: [RING_NET], options: ingest, standby });
+  }
+  for (let i = 0; i < gateways; i++) {
+    const gateway: GatewayOptions = {
+      index: i,
+      host: config.host,
+      port: inputs.port,
+      inRing: fanoutRing(i),
+      outRing: ingestRing(i),
+      ingestToken: inputs.tokens.ingestToken,
+      adminToken: inputs.tokens.adminToken,
+      softLimitBytes: config.fanout.softLimitBytes,
+      hardLimitBytes: config.fanout.hardLimitBytes,
+      maxFps: config.fanout.maxFps,
+      maxClients: config.fanout.maxClients,
+      maxFrameBytes: config.ingest.maxFrameBytes,
+      tickMs: config.aggregate.windowMs,
+      experience: config.experience,
+    };
+    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i)], out: [ingestRing(i)], options: gateway, standby });
+  }
+  actors.push({ name: AGGREGATOR, module: new URL('./actors/aggregator/index.js', import.meta.url), in: ingestRings, out: fanoutRings, options: aggregator, standby });
+
   return {
     strategy: config.restart.strategy,
     intensity: config.restart.intensity,
@@ -29,13 +128,7 @@ export function demoTopology(config: Config): SupervisorSpec {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     hangTimeoutMs: config.hangTimeoutMs,
     logLevel: config.logLevel,
-    rings: !config.demo.enabled ? {} : {
-      // 4 MiB holds ~2 s of the default rate even if the aggregator stalls.
-      [DEMO_RING]: { kind: 'record', capacityBytes: 4 << 20, policy: 'drop-newest' },
-    },
-    actors: !config.demo.enabled ? [] : [
-      { name: DEMO_TRAINER, module: new URL('./actors/demo-trainer/index.js', import.meta.url), out: [DEMO_RING], options: trainer, standby: config.restart.standby },
-      { name: DEMO_AGGREGATOR, module: new URL('./actors/demo-aggregator/index.js', import.meta.url), in: [DEMO_RING], options: aggregator, standby: config.restart.standby },
-    ],
+    rings,
+    actors,
   };
 }

@@ -11,12 +11,13 @@
  *     flushIntervalMs), the first frame on each connection being the hello;
  *   - a lost connection reconnects with exponential backoff and jitter; after
  *     `failureThreshold` consecutive failures the circuit breaker opens (no attempts for
- *     `openMs`), then half-opens (one trial connection) and closes on the server's Ack;
+ *     `openMs`, doubling per failed trial), then half-opens (one trial connection) and
+ *     closes on the server's Ack (or a connection that stays up `healthyAfterMs`);
  *   - Error events from the server are read and counted (stats().errorsFromServer).
  *
  * Example, hooking a PPO learn() call:
  *
- *   import { createProducer } from 'ringcast/sdk';
+ *   import { createProducer } from 'ringcast/dist/src/sdk/index.js'; // this module, compiled
  *   const telemetry = createProducer('tcp://127.0.0.1:8081', { token: process.env.RINGCAST_INGEST_TOKEN!, run: 'ppo-42' });
  *   const learn = agent.learn.bind(agent);
  *   agent.learn = (batch, globalStep) => {
@@ -53,24 +54,31 @@ export interface ProducerOptions {
   run?: string;
   /** Free-form client name sent in the hello (shows in server logs). */
   client?: string;
-  /** Most events queued while disconnected or slow. Default 10000. */
+  // Defaults match the Python client (clients/python/ringcast_client.py).
+  /** Most events queued while disconnected or slow. Default 4096. */
   queueSize?: number;
-  /** Most bytes queued. Default 32 MiB. */
+  /** Most bytes queued. Default 64 MiB. */
   queueMaxBytes?: number;
-  /** Events per frame. Default 512. */
+  /** Events per frame; a full batch goes out at once. Default 256. */
   batchMaxEvents?: number;
-  /** Bytes per frame; keep it under the server's maxFrameBytes. Default 1 MiB. */
+  /** Bytes per frame; keep it under the server's maxFrameBytes (one larger event still goes alone). Default 1 MiB. */
   batchMaxBytes?: number;
-  /** A partial batch waits at most this long. Default 20 ms. */
+  /** A partial batch waits at most this long. Default 50 ms. */
   flushIntervalMs?: number;
   /** Stop handing frames to the socket while it holds this many unsent bytes. Default 4 MiB. */
   writeBufferBytes?: number;
-  /** Connect (and WebSocket upgrade) timeout. Default 3000 ms. */
+  /** Connect (and WebSocket upgrade) timeout. Default 2000 ms. */
   connectTimeoutMs?: number;
-  /** Reconnect backoff: initialMs × 2^(failures-1), capped at maxMs, times a jitter in [0.5, 1). */
+  /** Reconnect backoff: initialMs × 2^(failures-1), capped at maxMs, times a jitter in [0.5, 1). Default 100 / 10000 ms. */
   reconnect?: { initialMs?: number; maxMs?: number };
-  /** Consecutive failures that open the breaker, and how long it stays open. */
+  /**
+   * Consecutive failures that open the breaker (default 3), and its first open period
+   * (default 1000 ms; doubles on every failed half-open trial up to reconnect.maxMs,
+   * jittered ±20%, reset by a success).
+   */
   breaker?: { failureThreshold?: number; openMs?: number };
+  /** A connection that lived this long counts as a success even without an Ack. Default 2000 ms. */
+  healthyAfterMs?: number;
   /** Optional prom-client registry for `ringcast_producer_*` series. */
   metrics?: Registry;
   /** Hears state changes (for logging and tests). */
@@ -179,7 +187,7 @@ function wsLink(url: URL, token: string, h: LinkHandlers, timeoutMs: number): Li
   ws.on('message', (data: Uint8Array, binary: boolean) => { if (binary) h.onFrame(data); });
   ws.on('drain', () => h.onDrain());
   ws.on('error', (error: Error) => { reason = error.message; });
-  ws.on('close', (code: number, why: string) => h.onClose(why ? `${reason === 'connection closed by the server' ? 'closed by the server' : reason} (${code} ${why})` : reason));
+  ws.on('close', (code: number, why: string) => h.onClose(why ? `${reason} (close ${code}: ${why})` : reason));
   return {
     get ready() { return ws.isOpen; },
     get buffered() { return ws.bufferedAmount; },
@@ -191,8 +199,8 @@ function wsLink(url: URL, token: string, h: LinkHandlers, timeoutMs: number): Li
 
 export class NetworkProducer implements TelemetryProducer {
   private readonly target: Target;
-  private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker'>> & {
-    reconnectInitialMs: number; reconnectMaxMs: number; failureThreshold: number; openMs: number;
+  private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker' | 'healthyAfterMs'>> & {
+    reconnectInitialMs: number; reconnectMaxMs: number; failureThreshold: number; openMs: number; healthyAfterMs: number;
   };
   private readonly options: ProducerOptions;
   private readonly queue: PriorityDropQueue<EventKindName>;
@@ -206,6 +214,9 @@ export class NetworkProducer implements TelemetryProducer {
   private acked = false;
   private breaker: BreakerState = 'closed';
   private failures = 0;
+  /** The next open period; doubles per failed trial, back to openMs on success. */
+  private cooldownMs = 0;
+  private openedAt = 0;
   private lastState: ProducerStats['state'] = 'disconnected';
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly flushTimer: NodeJS.Timeout;
@@ -235,18 +246,20 @@ export class NetworkProducer implements TelemetryProducer {
     };
     this.o = {
       token: options.token,
-      queueSize: Math.floor(positive(options.queueSize, 10_000, 'queueSize')),
-      queueMaxBytes: Math.floor(positive(options.queueMaxBytes, 32 << 20, 'queueMaxBytes')),
-      batchMaxEvents: Math.floor(positive(options.batchMaxEvents, 512, 'batchMaxEvents')),
+      queueSize: Math.floor(positive(options.queueSize, 4096, 'queueSize')),
+      queueMaxBytes: Math.floor(positive(options.queueMaxBytes, 64 << 20, 'queueMaxBytes')),
+      batchMaxEvents: Math.floor(positive(options.batchMaxEvents, 256, 'batchMaxEvents')),
       batchMaxBytes: Math.floor(positive(options.batchMaxBytes, 1 << 20, 'batchMaxBytes')),
-      flushIntervalMs: positive(options.flushIntervalMs, 20, 'flushIntervalMs'),
+      flushIntervalMs: positive(options.flushIntervalMs, 50, 'flushIntervalMs'),
       writeBufferBytes: positive(options.writeBufferBytes, 4 << 20, 'writeBufferBytes'),
-      connectTimeoutMs: positive(options.connectTimeoutMs, 3000, 'connectTimeoutMs'),
+      connectTimeoutMs: positive(options.connectTimeoutMs, 2000, 'connectTimeoutMs'),
       reconnectInitialMs: positive(options.reconnect?.initialMs, 100, 'reconnect.initialMs'),
       reconnectMaxMs: positive(options.reconnect?.maxMs, 10_000, 'reconnect.maxMs'),
-      failureThreshold: Math.floor(positive(options.breaker?.failureThreshold, 5, 'breaker.failureThreshold')),
-      openMs: positive(options.breaker?.openMs, 5_000, 'breaker.openMs'),
+      failureThreshold: Math.floor(positive(options.breaker?.failureThreshold, 3, 'breaker.failureThreshold')),
+      openMs: positive(options.breaker?.openMs, 1000, 'breaker.openMs'),
+      healthyAfterMs: positive(options.healthyAfterMs, 2000, 'healthyAfterMs'),
     };
+    this.cooldownMs = this.o.openMs;
     this.queue = new PriorityDropQueue(this.o.queueSize, this.o.queueMaxBytes, PRIORITY_LEVELS);
     const helloMeta: Record<string, unknown> = { token: options.token };
     if (options.run !== undefined) helloMeta.run = options.run;
@@ -433,10 +446,12 @@ export class NetworkProducer implements TelemetryProducer {
     if (this.stopped || this.link) return;
     this.reconnectTimer = undefined;
     this.acked = false;
+    this.openedAt = 0;
     let link: Link | undefined;
     const handlers: LinkHandlers = {
       onOpen: () => {
         if (this.link !== link) return;
+        this.openedAt = Date.now();
         // The hello is always the first frame on a connection.
         const framed = new Uint8Array(4 + this.hello.byteLength);
         framed.set(this.hello, 4);
@@ -450,8 +465,13 @@ export class NetworkProducer implements TelemetryProducer {
         if (this.link !== link) return;
         this.link = undefined;
         this.lastTransportError = reason;
-        if (!this.acked) this.failed(reason);
-        else this.scheduleReconnect(this.o.reconnectInitialMs);
+        const healthy = this.acked || (this.openedAt > 0 && Date.now() - this.openedAt >= this.o.healthyAfterMs);
+        if (healthy) {
+          this.succeeded();
+          this.scheduleReconnect(this.o.reconnectInitialMs * (0.5 + Math.random() * 0.5));
+        } else {
+          this.failed(reason);
+        }
         this.noteState();
       },
     };
@@ -465,10 +485,9 @@ export class NetworkProducer implements TelemetryProducer {
       if (event.kind === EventKind.Ack) {
         if (!this.acked) {
           this.acked = true;
-          this.failures = 0;
           this.connections++;
           this.m?.connections.inc();
-          if (this.breaker !== 'closed') this.breaker = 'closed';
+          this.succeeded();
           this.noteState();
         }
       } else if (event.kind === EventKind.Error) {
@@ -482,7 +501,13 @@ export class NetworkProducer implements TelemetryProducer {
     }, () => { /* a reply we cannot read is the server's problem; nothing to act on */ });
   }
 
-  /** A connect attempt failed or a connection died before the server acknowledged it. */
+  private succeeded(): void {
+    this.failures = 0;
+    this.cooldownMs = this.o.openMs;
+    this.breaker = 'closed';
+  }
+
+  /** A connect attempt failed, or a connection died before the server acknowledged it (or lived healthyAfterMs). */
   private failed(reason: string): void {
     this.failures++;
     this.connectFailures++;
@@ -490,7 +515,8 @@ export class NetworkProducer implements TelemetryProducer {
     if (this.stopped) return;
     if (this.breaker === 'half-open' || this.failures >= this.o.failureThreshold) {
       this.breaker = 'open';
-      this.scheduleReconnect(this.o.openMs, true);
+      this.scheduleReconnect(this.cooldownMs * (0.8 + Math.random() * 0.4), true);
+      this.cooldownMs = Math.min(Math.max(this.o.reconnectMaxMs, this.o.openMs), this.cooldownMs * 2);
       return;
     }
     const backoff = Math.min(this.o.reconnectMaxMs, this.o.reconnectInitialMs * 2 ** (this.failures - 1));

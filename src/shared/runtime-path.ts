@@ -18,7 +18,10 @@ export function runtimeModuleUrl(moduleRef: string | URL): URL {
   const url = typeof moduleRef === 'string'
     ? (moduleRef.startsWith('file:') ? new URL(moduleRef) : pathToFileURL(path.resolve(moduleRef)))
     : moduleRef;
-  const file = fileURLToPath(url);
+  let file = fileURLToPath(url);
+  // `new URL('./x.js', import.meta.url)` written in a module that vitest runs from source
+  // names a .js file next to the .ts one, which only exists in dist/.
+  if (file.endsWith('.js') && !existsSync(file) && existsSync(file.replace(/\.js$/, '.ts'))) file = file.replace(/\.js$/, '.ts');
   if (!file.endsWith('.ts')) return url;
   const rel = path.relative(projectRoot, file);
   if (rel.startsWith('..') || rel.startsWith(`dist${path.sep}`)) return url;

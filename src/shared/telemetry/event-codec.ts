@@ -388,7 +388,9 @@ function decodeMetrics(bytes: Uint8Array, view: DataView, at: number, len: numbe
     p += 1 + nameLen + 8;
   }
   if (p !== end) throw new EventFormatError(`metrics: ${end - p} unexpected bytes after ${count} metrics`);
-  return { ...base, kind: EventKind.Metrics, step, names, values };
+  // Fields spelled out, not `...base`: object spread here cost ~7x the whole metrics decode
+  // (measured in bench/ingest: ~150k vs ~1M events/s on one thread).
+  return { timestamp: base.timestamp, offset: base.offset, length: base.length, run: base.run, kind: EventKind.Metrics, step, names, values };
 }
 
 function decodePolicy(bytes: Uint8Array, meta: Record<string, unknown>, at: number, len: number, base: Base): PolicyEvent {

@@ -1,0 +1,510 @@
+/**
+ * Fan-out capacity: N overlay clients, each subscribed to metrics, attention and
+ * predictions, with one update per channel at 10 Hz, served by
+ *
+ *   ours      the ringcast service (serialise once per channel and level, uWS publish
+ *             from the gateway threads), or its uWS stand-in until the service serves /ws;
+ *   baseline  the naive design: `ws`, JSON.stringify and send per client per message.
+ *
+ * Per client count: deliveries/s against expected (clients × 3 × 10/s), latency from the
+ * server's stamp to client receipt (p50/p99), server CPU µs per delivered message, server
+ * RSS, and the load generator's own CPU, so a saturated generator is not mistaken for a
+ * saturated server.
+ *
+ * Layout: the server runs in a child process (bench/fanout/server-child.ts) so that its
+ * process.cpuUsage() and RSS are its own; the clients are raw-TCP WebSocket clients on
+ * worker threads of this process (bench/fanout/loadgen-worker.ts). Everyone snapshots the
+ * same wall-clock window [t0, t1], placed half a tick after a tick so no message is in
+ * flight at either edge, which makes "delivered / expected" exact instead of ±1 tick.
+ *
+ * Env knobs: RINGCAST_BENCH_FANOUT_LOADGEN_THREADS (default 2), RINGCAST_BENCH_FANOUT_COUNTS
+ * (comma list for ours), RINGCAST_BENCH_FANOUT_STANDIN=1 (skip the real service).
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { percentile, sig, table } from './lib/stats.js';
+import type { BenchOptions, BenchResult } from './lib/types.js';
+import type { FromLoadgen, FromServer, LoadgenConnected, LoadgenJob, LoadgenResult, ServerKind, ServerReady, ServerWindowResult, ToLoadgen, ToServer } from './fanout/ipc.js';
+import { MESSAGES_PER_TICK, SUBSCRIBED_CHANNELS, SUBSCRIPTION, TICK_HZ, TICK_MS, wallMs } from './fanout/payloads.js';
+import { Probe, writeTemplates } from './fanout/probe.js';
+import { CHANNEL_MESSAGE_TYPES } from '../src/shared/telemetry/channels.js';
+
+const SERVER_SCRIPT = new URL('./fanout/server-child.js', import.meta.url);
+const LOADGEN_SCRIPT = new URL('./fanout/loadgen-worker.js', import.meta.url);
+const HOST = '127.0.0.1';
+const FANOUT_THREADS = 2;
+/** Bars from the issue. */
+const HOLD_DELIVERED_PCT = 99;
+const HOLD_P99_MS = 50;
+/** The baseline stops escalating below this. */
+const BASELINE_MIN_DELIVERED_PCT = 90;
+/** A generator thread this busy may be what limits the numbers. */
+const GENERATOR_SATURATED_ELU = 0.9;
+/** fds this process and the server need beyond one per client. */
+const FD_MARGIN = 256;
+/** A message stamped in the window counts if it arrives at most this long after the window. */
+const COLLECT_GRACE_MS = 1000;
+/** Message types that count as deliveries on the subscribed channels. */
+const DELIVERY_TYPES = SUBSCRIBED_CHANNELS.flatMap((c) => [...CHANNEL_MESSAGE_TYPES[c]]);
+
+/** Shared across the points of one run: where the baseline finds the real service's messages. */
+interface RunContext {
+  tmpDir: string;
+  templatesFile?: string;
+  templateNote?: string;
+}
+
+interface Plan {
+  ours: number[];
+  baseline: number[];
+  warmupMs: number;
+  measureMs: number;
+  loadgenThreads: number;
+}
+
+export interface Point {
+  kind: ServerKind;
+  impl: string;
+  clients: number;
+  connected: number;
+  connectFailed: number;
+  expected: number;
+  delivered: number;
+  /** Deliveries stamped in the window (arriving up to COLLECT_GRACE_MS late) / expected. */
+  deliveredPct: number;
+  deliveriesPerSec: number;
+  /** Messages that arrived inside the receipt window / expected: throughput as the clients saw it. */
+  receivedPct: number;
+  p50Ms: number;
+  p99Ms: number;
+  latencySamples: number;
+  usPerDelivery: number;
+  /** The user / kernel split of usPerDelivery (loopback TCP sends are kernel time). */
+  userUsPerDelivery: number;
+  sysUsPerDelivery: number;
+  serverCpuPct: number;
+  serverRssMiB: number;
+  loadgenCpuPct: number;
+  loadgenEluMax: number;
+  /** CPU that other processes used during the window, % of one core (machine busy − server − generator). */
+  otherCpuPct: number;
+  generatorSaturated: boolean;
+  bytesPerMessage: number;
+  /** Messages per tick the probe client received (what the server published). */
+  publishedPerTick: number;
+  /** delivered / (clients × what the probe received): the fan-out's own delivery ratio. */
+  deliveredOfPublishedPct: number;
+  /** Deliveries per client per tick, by message type. */
+  perClientTick: Record<string, number>;
+  /** Messages of other types per client per tick (not counted as deliveries). */
+  otherPerClientTick: number;
+  otherTypes: Record<string, number>;
+  ticksMissed: number;
+  snapshotLateMs: number;
+  closes: number;
+  holds: boolean;
+  note?: string;
+  errors: string[];
+}
+
+function plan(quick: boolean): Plan {
+  const fromEnv = process.env.RINGCAST_BENCH_FANOUT_COUNTS?.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
+  const threads = Number(process.env.RINGCAST_BENCH_FANOUT_LOADGEN_THREADS ?? 2);
+  return {
+    ours: fromEnv?.length ? fromEnv : quick ? [1000, 2000, 5000, 10000] : [1000, 2000, 3000, 5000, 7500, 10000],
+    baseline: quick ? [1000, 2000, 5000] : [1000, 2000, 3000, 5000],
+    warmupMs: quick ? 1500 : 2000,
+    measureMs: quick ? 3000 : 5000,
+    loadgenThreads: Number.isInteger(threads) && threads >= 1 && threads <= 8 ? threads : 2,
+  };
+}
+
+/**
+ * The descriptor limit the processes here run with. Node raises its soft limit to the
+ * hard limit at start-up, and children inherit that, so the hard limit is what counts.
+ */
+function fdLimit(): number {
+  try {
+    const out = execFileSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim();
+    return out === 'unlimited' ? Infinity : Number(out);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Busy CPU time of the whole machine so far (ms, all cores), from /proc/stat; NaN where
+ * unavailable. Minus the server's and the generator's own CPU it shows how much other
+ * work shared the machine during a window, i.e. how far the figures can be trusted.
+ */
+function machineBusyMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+    const busy = f.slice(0, 8).reduce((s, x) => s + x, 0) - f[3] - f[4];
+    return (busy * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms); }),
+  ]);
+}
+
+/** Resolves with the next IPC message of `type` from the child; rejects if it fails or exits first. */
+function fromChild<T extends FromServer['type']>(child: ChildProcess, type: T): Promise<Extract<FromServer, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromServer) => {
+      if (m.type === type) { off(); resolve(m as Extract<FromServer, { type: T }>); }
+      else if (m.type === 'failed') { off(); reject(new Error(`server child failed: ${m.error}`)); }
+    };
+    const onExit = (code: number | null, signal: string | null) => { off(); reject(new Error(`server child exited (code ${code}, signal ${signal}) before "${type}"`)); };
+    const off = () => { child.off('message', onMessage); child.off('exit', onExit); };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+function fromWorker<T extends FromLoadgen['type']>(worker: Worker, type: T): Promise<Extract<FromLoadgen, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromLoadgen) => {
+      if (m.type === type) { off(); resolve(m as Extract<FromLoadgen, { type: T }>); }
+      else if (m.type === 'fatal') { off(); reject(new Error(`load generator failed: ${m.error}`)); }
+    };
+    const onError = (err: Error) => { off(); reject(err); };
+    const onExit = (code: number) => { off(); reject(new Error(`load generator exited (code ${code}) before "${type}"`)); };
+    const off = () => { worker.off('message', onMessage); worker.off('error', onError); worker.off('exit', onExit); };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try { child.send({ type: 'stop' } satisfies ToServer); } catch { /* channel already closed */ }
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function stopWorkers(workers: Worker[]): Promise<void> {
+  await Promise.all(workers.map(async (w) => {
+    try {
+      const closed = fromWorker(w, 'closed');
+      w.postMessage({ type: 'close' } satisfies ToLoadgen);
+      await withTimeout(closed, 5_000, 'load generator close');
+    } catch { /* terminate below regardless */ }
+    await w.terminate();
+  }));
+}
+
+/** The first instant ≥ `after` that lies half a tick after a tick of the server's grid. */
+function midTick(after: number, origin: number): number {
+  const k = Math.ceil((after - origin - TICK_MS / 2) / TICK_MS);
+  return origin + k * TICK_MS + TICK_MS / 2;
+}
+
+async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunContext): Promise<Point> {
+  const port = await freePort();
+  const args = [kind, HOST, String(port), String(FANOUT_THREADS), kind === 'baseline' ? ctx.templatesFile ?? '' : ''];
+  const child = fork(SERVER_SCRIPT, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const workers: Worker[] = [];
+  let probe: Probe | undefined;
+  try {
+    const ready: ServerReady = await withTimeout(fromChild(child, 'ready'), 60_000, `${kind} server start`);
+    const per = Array.from({ length: p.loadgenThreads }, (_v, i) => Math.floor(clients / p.loadgenThreads) + (i < clients % p.loadgenThreads ? 1 : 0));
+    const connectTimeoutMs = 20_000 + clients * 2;
+    for (const n of per) {
+      const job: LoadgenJob = {
+        host: HOST, port: ready.port, clients: n, subscription: SUBSCRIPTION, sampleEvery: 32,
+        connectConcurrency: 128, latencyCap: 1 << 18, connectTimeoutMs, types: DELIVERY_TYPES,
+      };
+      workers.push(new Worker(LOADGEN_SCRIPT, { workerData: job }));
+    }
+    const connected: LoadgenConnected[] = await withTimeout(Promise.all(workers.map((w) => fromWorker(w, 'connected'))), connectTimeoutMs + 30_000, `${clients} clients connecting`);
+    // The probe connects last, so it is the (N+1)th client, not counted in the deliveries.
+    probe = new Probe(`ws://${HOST}:${ready.port}/ws`, SUBSCRIPTION, DELIVERY_TYPES, TICK_MS);
+    await withTimeout(probe.ready, 15_000, 'probe client subscribing');
+    const ok = connected.reduce((s, c) => s + c.ok, 0);
+    const failed = connected.reduce((s, c) => s + c.failed, 0);
+    const errors = [...new Set(connected.flatMap((c) => c.errors))].slice(0, 5);
+
+    const started = fromChild(child, 'started');
+    child.send({ type: 'start' } satisfies ToServer);
+    const { tickOrigin } = await withTimeout(started, 10_000, `${kind} server starting its ticks`);
+
+    await sleep(p.warmupMs);
+    // Receipt window on our tick grid; stamp window on the grid the server stamps on.
+    const t0 = midTick(wallMs() + 200, tickOrigin);
+    const t1 = t0 + p.measureMs;
+    const phase = probe.stampPhase();
+    const s0 = midTick(t0 - TICK_MS / 2, Number.isFinite(phase) ? phase : tickOrigin);
+    const s1 = s0 + p.measureMs;
+    const collectAt = Math.max(t1, s1) + COLLECT_GRACE_MS;
+    const serverResult = fromChild(child, 'window-result');
+    const workerResults = workers.map((w) => fromWorker(w, 'result'));
+    probe.window(s0, s1);
+    const window = { type: 'window', t0, t1, s0, s1, collectAt } as const;
+    child.send(window satisfies ToServer);
+    for (const w of workers) w.postMessage(window satisfies ToLoadgen);
+    // This process is the load generator (its main thread only waits), so its CPU is the generator's.
+    let cpu0: NodeJS.CpuUsage | undefined;
+    let wall0 = 0;
+    let busy0 = NaN;
+    setTimeout(() => { cpu0 = process.cpuUsage(); wall0 = wallMs(); busy0 = machineBusyMs(); }, t0 - wallMs());
+    const cpuDone = new Promise<{ cpuUs: number; wallMs: number; busyMs: number }>((resolve) => {
+      setTimeout(() => { const c = process.cpuUsage(cpu0); resolve({ cpuUs: c.user + c.system, wallMs: wallMs() - wall0, busyMs: machineBusyMs() - busy0 }); }, t1 - wallMs());
+    });
+    const deadline = collectAt - wallMs() + 30_000;
+    const [srv, gens, gen] = await withTimeout(Promise.all([serverResult, Promise.all(workerResults), cpuDone]), deadline, `${kind} ${clients}-client window`) as [ServerWindowResult, LoadgenResult[], { cpuUs: number; wallMs: number; busyMs: number }];
+
+    probe.close();
+    const published = probe.windowCounts();
+    if (kind === 'ours' && ready.impl === 'service') {
+      // What the real service sent in this window is what the baseline at this count must send.
+      const templates = probe.templates();
+      if (templates.length > 0) {
+        ctx.templatesFile = path.join(ctx.tmpDir, 'templates.json');
+        writeTemplates(ctx.templatesFile, templates);
+        ctx.templateNote = undefined;
+      } else if (!ctx.templatesFile) {
+        ctx.templateNote = 'the probe saw no messages from the real service; the baseline sends the stand-in payloads';
+      }
+    }
+    const delivered = gens.reduce((s, g) => s + g.messages, 0);
+    const bytes = gens.reduce((s, g) => s + g.bytes, 0);
+    const samples = new Float64Array(gens.reduce((s, g) => s + g.latencies.length, 0));
+    let at = 0;
+    for (const g of gens) { samples.set(g.latencies, at); at += g.latencies.length; }
+    const expected = clients * MESSAGES_PER_TICK * TICK_HZ * (p.measureMs / 1000);
+    const deliveredPct = (delivered / expected) * 100;
+    const p99 = percentile(samples, 99);
+    const eluMax = Math.max(...gens.map((g) => g.elu));
+    const loadgenCpuPct = (gen.cpuUs / 1000 / gen.wallMs / p.loadgenThreads) * 100;
+    const srvCpuUs = srv.cpuUserUs + srv.cpuSystemUs;
+    const ticksInWindow = p.measureMs / TICK_MS;
+    const publishedTotal = Object.values(published).reduce((s, n) => s + n, 0);
+    const perClientTick: Record<string, number> = {};
+    DELIVERY_TYPES.forEach((t, i) => {
+      const n = gens.reduce((s, g) => s + g.byType[i], 0);
+      if (n > 0) perClientTick[t] = n / clients / ticksInWindow;
+    });
+    const otherTypes: Record<string, number> = {};
+    for (const g of gens) for (const [t, n] of Object.entries(g.otherTypes)) otherTypes[t] = (otherTypes[t] ?? 0) + n;
+    return {
+      kind,
+      impl: ready.impl,
+      clients,
+      connected: ok,
+      connectFailed: failed,
+      expected,
+      delivered,
+      deliveredPct,
+      deliveriesPerSec: delivered / (p.measureMs / 1000),
+      receivedPct: (gens.reduce((s, g) => s + g.received, 0) / expected) * 100,
+      p50Ms: percentile(samples, 50),
+      p99Ms: p99,
+      latencySamples: samples.length,
+      usPerDelivery: delivered > 0 ? srvCpuUs / delivered : NaN,
+      userUsPerDelivery: delivered > 0 ? srv.cpuUserUs / delivered : NaN,
+      sysUsPerDelivery: delivered > 0 ? srv.cpuSystemUs / delivered : NaN,
+      serverCpuPct: (srvCpuUs / 1000 / srv.wallMs) * 100,
+      serverRssMiB: srv.rssMaxBytes / 2 ** 20,
+      loadgenCpuPct,
+      loadgenEluMax: eluMax,
+      otherCpuPct: ((gen.busyMs - gen.cpuUs / 1000 - srvCpuUs / 1000) / gen.wallMs) * 100,
+      generatorSaturated: eluMax >= GENERATOR_SATURATED_ELU || loadgenCpuPct >= GENERATOR_SATURATED_ELU * 100,
+      bytesPerMessage: delivered > 0 ? bytes / delivered : NaN,
+      perClientTick,
+      publishedPerTick: publishedTotal / ticksInWindow,
+      deliveredOfPublishedPct: publishedTotal > 0 ? (delivered / (clients * publishedTotal)) * 100 : NaN,
+      otherPerClientTick: gens.reduce((s, g) => s + g.otherMessages, 0) / clients / ticksInWindow,
+      otherTypes,
+      ticksMissed: srv.ticksMissed,
+      snapshotLateMs: Math.max(...gens.map((g) => g.snapshotLateMs)),
+      closes: gens.reduce((s, g) => s + g.closes, 0),
+      holds: deliveredPct >= HOLD_DELIVERED_PCT && p99 < HOLD_P99_MS,
+      note: [...new Set([ready.note, srv.note].filter(Boolean))].join('; ') || undefined,
+      errors,
+    };
+  } finally {
+    probe?.close();
+    // Server first: it closes its side, so TIME_WAIT lands on its (fresh, per-point) port.
+    await stopChild(child);
+    await stopWorkers(workers);
+  }
+}
+
+function failedPoint(kind: ServerKind, clients: number, error: unknown): Point {
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    kind, impl: '?', clients, connected: 0, connectFailed: clients, expected: 0, delivered: 0, deliveredPct: 0, deliveriesPerSec: 0, receivedPct: 0,
+    p50Ms: NaN, p99Ms: NaN, latencySamples: 0, usPerDelivery: NaN, userUsPerDelivery: NaN, sysUsPerDelivery: NaN, serverCpuPct: NaN, serverRssMiB: NaN, loadgenCpuPct: NaN,
+    loadgenEluMax: NaN, otherCpuPct: NaN, generatorSaturated: false, bytesPerMessage: NaN, publishedPerTick: NaN, deliveredOfPublishedPct: NaN, perClientTick: {}, otherPerClientTick: 0, otherTypes: {}, ticksMissed: 0, snapshotLateMs: 0, closes: 0, holds: false, errors: [message],
+  };
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+
+function printTable(points: Point[]): void {
+  const rows = [['server', 'clients', 'conn', 'deliv/s', 'expected/s', 'deliv %', 'recv %', 'of pub %', 'pub/tick', 'p50 ms', 'p99 ms', 'µs/deliv', 'usr+sys', 'srv cpu %', 'srv RSS MiB', 'gen cpu %', 'gen ELU', 'other cpu %', 'B/msg', 'holds']];
+  for (const pt of points) {
+    rows.push([
+      pt.impl, String(pt.clients), String(pt.connected), String(Math.round(pt.deliveriesPerSec)), String(pt.clients * MESSAGES_PER_TICK * TICK_HZ),
+      f1(pt.deliveredPct), f1(pt.receivedPct), f1(pt.deliveredOfPublishedPct), f2(pt.publishedPerTick), f2(pt.p50Ms), f2(pt.p99Ms), f2(pt.usPerDelivery), `${f2(pt.userUsPerDelivery)}+${f2(pt.sysUsPerDelivery)}`, f1(pt.serverCpuPct), f1(pt.serverRssMiB),
+      f1(pt.loadgenCpuPct), f2(pt.loadgenEluMax), f1(pt.otherCpuPct), f1(pt.bytesPerMessage), pt.holds ? 'yes' : 'no',
+    ]);
+  }
+  console.log(`\nfan-out points (${MESSAGES_PER_TICK} channels × ${TICK_HZ} Hz per client):`);
+  console.log(table(rows));
+}
+
+export async function run({ quick }: BenchOptions): Promise<BenchResult> {
+  const p = plan(quick);
+  const notes: string[] = [];
+  const limit = fdLimit();
+  const maxClients = Number.isFinite(limit) ? limit - FD_MARGIN : Infinity;
+  if (Number.isFinite(limit)) {
+    const capped = p.ours.filter((n) => n > maxClients);
+    if (capped.length) notes.push(`fd hard limit ${limit}: client counts ${capped.join(', ')} skipped (each process needs one fd per client plus ${FD_MARGIN}); raise the hard limit (ulimit -Hn / LimitNOFILE) to run them`);
+    p.ours = p.ours.filter((n) => n <= maxClients);
+    p.baseline = p.baseline.filter((n) => n <= maxClients);
+  } else {
+    notes.push('could not read the fd limit; running every client count');
+  }
+
+  const points: Point[] = [];
+  const ctx: RunContext = { tmpDir: mkdtempSync(path.join(os.tmpdir(), 'ringcast-bench-fanout-')) };
+  const runOne = async (kind: ServerKind, n: number): Promise<Point> => {
+    process.stderr.write(`fanout: ${kind} ${n} clients ...`);
+    let pt: Point;
+    try { pt = await runPoint(kind, n, p, ctx); } catch (error) { pt = failedPoint(kind, n, error); }
+    process.stderr.write(` ${pt.impl}: ${f1(pt.deliveredPct)}% delivered, p99 ${f2(pt.p99Ms)} ms, ${f2(pt.usPerDelivery)} µs/delivery${pt.errors.length ? ` (${pt.errors.join('; ')})` : ''}\n`);
+    points.push(pt);
+    return pt;
+  };
+
+  // Side by side: at each client count the baseline runs right after ours, under the same conditions.
+  let baselineDone = false;
+  const counts = [...new Set([...p.ours, ...p.baseline])].sort((a, b) => a - b);
+  for (const n of counts) {
+    if (p.ours.includes(n)) await runOne('ours', n);
+    if (!baselineDone && p.baseline.includes(n)) {
+      const b = await runOne('baseline', n);
+      if (!(b.deliveredPct >= BASELINE_MIN_DELIVERED_PCT)) {
+        baselineDone = true;
+        notes.push(`baseline stopped escalating at ${n} clients: ${f1(b.deliveredPct)}% delivered (< ${BASELINE_MIN_DELIVERED_PCT}%)`);
+      }
+    }
+  }
+  rmSync(ctx.tmpDir, { recursive: true, force: true });
+  printTable(points);
+
+  const ours = points.filter((x) => x.kind === 'ours');
+  const base = points.filter((x) => x.kind === 'baseline');
+  const figures: Record<string, number> = {};
+  const baseline: Record<string, number> = {};
+
+  // CPU per delivery compared at the largest client count where the baseline still
+  // delivered ≥ 90% (beyond that its µs/delivery describes a server that is dropping work).
+  // When it kept up nowhere (a loaded machine), fall back to the smallest common count and say so.
+  const common = base.filter((b) => b.delivered > 0 && ours.some((o) => o.clients === b.clients && o.delivered > 0));
+  const comparable = common.filter((b) => b.deliveredPct >= BASELINE_MIN_DELIVERED_PCT);
+  const at = comparable.length ? comparable[comparable.length - 1] : common[0];
+  if (at && !comparable.length) notes.push(`CPU per delivery compared at ${at.clients} clients although the baseline delivered only ${f1(at.deliveredPct)}% there`);
+  const oursAt = at ? ours.find((o) => o.clients === at.clients) : undefined;
+  if (at && oursAt) {
+    figures.us_per_delivery = oursAt.usPerDelivery;
+    figures.baseline_us_per_delivery = at.usPerDelivery;
+    figures.ratio_vs_baseline = at.usPerDelivery / oursAt.usPerDelivery;
+    figures.compared_at_clients = at.clients;
+    baseline.us_per_delivery = at.usPerDelivery;
+  } else {
+    notes.push('no client count where both servers delivered enough to compare CPU per delivery');
+  }
+  const holding = ours.filter((o) => o.holds);
+  figures.clients_at_p99_50ms = holding.length ? Math.max(...holding.map((o) => o.clients)) : 0;
+  const o5k = ours.find((o) => o.clients === 5000);
+  if (o5k) {
+    figures.p99_ms_at_5k = o5k.p99Ms;
+    figures.delivered_pct_at_5k = o5k.deliveredPct;
+  } else {
+    notes.push('5k clients not measured (fd limit or plan)');
+  }
+  const baseHolding = base.filter((b) => b.holds);
+  figures.baseline_clients_at_p99_50ms = baseHolding.length ? Math.max(...baseHolding.map((b) => b.clients)) : 0;
+
+  for (const pt of points) {
+    const key = `${pt.kind}_${pt.clients}`;
+    figures[`${key}_delivered_pct`] = pt.deliveredPct;
+    figures[`${key}_p50_ms`] = pt.p50Ms;
+    figures[`${key}_p99_ms`] = pt.p99Ms;
+    figures[`${key}_us_per_delivery`] = pt.usPerDelivery;
+    figures[`${key}_sys_us_per_delivery`] = pt.sysUsPerDelivery;
+    figures[`${key}_server_rss_mib`] = pt.serverRssMiB;
+    figures[`${key}_loadgen_cpu_pct`] = pt.loadgenCpuPct;
+    figures[`${key}_other_cpu_pct`] = pt.otherCpuPct;
+    if (pt.kind === 'ours') {
+      const b = base.find((x) => x.clients === pt.clients);
+      if (b) baseline[`${key}_us_per_delivery`] = b.usPerDelivery;
+    }
+  }
+
+  notes.push(`fd hard limit ${Number.isFinite(limit) ? limit : 'unlimited'} (Node raises its soft limit to it; server and generator are separate processes, each needs one fd per client)`);
+  const busiest = Math.max(...points.map((x) => x.otherCpuPct).filter(Number.isFinite));
+  if (busiest > 20) notes.push(`other processes used up to ${f1(busiest)}% of a core during the windows (column "other cpu %"): this machine was shared, so capacity figures understate the server`);
+  const impls = [...new Set(ours.map((o) => o.impl))];
+  notes.push(`ours ran as: ${impls.join(', ')}${impls.includes('uws-standin') ? ' (the real service did not serve /ws yet; see the point notes)' : ''}`);
+  for (const n of new Set(points.map((x) => x.note).filter(Boolean))) notes.push(String(n));
+  if (ctx.templateNote) notes.push(ctx.templateNote);
+  const mix = (xs: Point[]) => {
+    const last = xs.filter((x) => x.delivered > 0).at(-1);
+    return last ? `${Object.entries(last.perClientTick).map(([t, r]) => `${t} ${r.toFixed(3)}`).join(', ')} per client per tick at ${last.clients}` : 'nothing delivered';
+  };
+  notes.push(`delivery mix: ours ${mix(ours)}; baseline ${mix(base)} (expected ${MESSAGES_PER_TICK} per tick in all)`);
+  for (const pt of points) {
+    if (pt.otherPerClientTick > 0) notes.push(`${pt.kind} ${pt.clients}: ${pt.otherPerClientTick.toFixed(3)} messages of other types per client per tick, not counted (${Object.keys(pt.otherTypes).join(', ')})`);
+  }
+  const saturated = points.filter((x) => x.generatorSaturated);
+  notes.push(saturated.length
+    ? `load generator near saturation (ELU ≥ ${GENERATOR_SATURATED_ELU} or CPU ≥ ${GENERATOR_SATURATED_ELU * 100}% of its ${p.loadgenThreads} threads) at: ${saturated.map((x) => `${x.kind} ${x.clients}`).join(', ')}; those points may understate the server`
+    : `load generator never near saturation (max ELU ${f2(Math.max(...points.map((x) => x.loadgenEluMax).filter(Number.isFinite)))})`);
+  for (const pt of points) {
+    if (pt.connectFailed > 0 || pt.errors.length) notes.push(`${pt.kind} ${pt.clients}: ${pt.connectFailed} clients failed to connect/subscribe${pt.errors.length ? `: ${pt.errors.join('; ')}` : ''}`);
+    if (pt.closes > 0) notes.push(`${pt.kind} ${pt.clients}: ${pt.closes} connections closed during the window`);
+    if (pt.snapshotLateMs > TICK_MS / 2 - 10) notes.push(`${pt.kind} ${pt.clients}: a load-generator thread took its window snapshot ${f1(pt.snapshotLateMs)} ms late (it was starved or saturated); its latency samples and "recv %" cover a shifted window`);
+    if (pt.ticksMissed > 0) notes.push(`${pt.kind} ${pt.clients}: the server's event loop skipped ${pt.ticksMissed} tick slots`);
+  }
+  notes.push(
+    `each point: ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; latency = client receipt − server stamp on 1 in 32 messages per client; ` +
+      `server in a child process (CPU = its process.cpuUsage, all threads), ${p.loadgenThreads} load-generator threads on the same ${FANOUT_THREADS === 2 ? '' : ''}machine`,
+  );
+  for (const k of Object.keys(figures)) figures[k] = sig(figures[k]);
+  return { figures, baseline, notes };
+}

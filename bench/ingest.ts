@@ -1,0 +1,162 @@
+/**
+ * Ingest benchmark: metric events per second from producer threads over TCP / a Unix
+ * socket, through the ingest actor, into the `ingest.net` ring and out to a consumer actor.
+ *
+ * A Supervisor runs the real ingest actor (src/actors/ingest) and a counting consumer
+ * (bench/workers/ingest-counter.ts) on the ring. Producer threads (bench/workers/
+ * ingest-producer.ts) write pre-encoded frames of metric events (6 metrics each, the
+ * shape of a PPO step) as fast as the socket drains. Figures, each over a `durationMs`
+ * window after a warm-up, from the ring's own counters:
+ *
+ *   events_per_s              TCP, 1 producer: events accepted into the ring per second
+ *   tcp_2p_events_per_s       TCP, 2 producers
+ *   unix_events_per_s         Unix socket, 1 producer
+ *   sdk_events_per_s          TCP, 1 producer using createProducer (per-event encoding included)
+ *   *_consumed_per_s          what the consumer read in the same window
+ *   *_drops                   events lost in the window (ring full)
+ *
+ * Baseline (ratio printed by the harness): the same events as newline-delimited JSON over
+ * TCP into a worker thread that JSON.parses and checks each (bench/workers/ingest-json-server.ts),
+ * same producer count. The bar: events_per_s >= 500k.
+ */
+import { Worker } from 'node:worker_threads';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { Supervisor } from '../src/supervisor/supervisor.js';
+import type { RecordRing } from '../src/shared/record-ring.js';
+import type { IngestAddress, IngestOptions } from '../src/actors/ingest/index.js';
+import { encodeMetrics } from '../src/shared/telemetry/event-codec.js';
+import { sig } from './lib/stats.js';
+import type { BenchOptions, BenchResult } from './lib/types.js';
+import type { IngestProducerJob } from './workers/ingest-producer.js';
+import type { IngestCount } from './workers/ingest-counter.js';
+import { jsonLine, METRICS } from './workers/ingest-payload.js';
+
+const TOKEN = 'bench-ingest-token';
+const EVENTS_PER_FRAME = 256;
+const PRODUCER_URL = new URL('./workers/ingest-producer.js', import.meta.url);
+const JSON_SERVER_URL = new URL('./workers/ingest-json-server.js', import.meta.url);
+
+interface Window { events: number; consumed: number; drops: number; seconds: number; sent: number }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (s: string) => process.stderr.write(`  ${s}\n`);
+
+/** Starts producer threads, waits out the warm-up, samples `read()` over the window, stops them. */
+async function drive(
+  jobs: Omit<IngestProducerJob, 'ctl'>[],
+  warmupMs: number,
+  durationMs: number,
+  read: () => { in: number; out: number; drops: number },
+): Promise<Window> {
+  const ctl = new SharedArrayBuffer(4);
+  const workers = jobs.map((job) => new Worker(PRODUCER_URL, { workerData: { ...job, ctl } }));
+  const results = workers.map((w) => new Promise<number>((resolve, reject) => {
+    w.once('message', (m: { sent?: number; error?: string }) => (m.error ? reject(new Error(`bench producer: ${m.error}`)) : resolve(m.sent!)));
+    w.once('error', reject);
+  }));
+  try {
+    await sleep(warmupMs);
+    const a = read();
+    const t0 = performance.now();
+    await sleep(durationMs);
+    const b = read();
+    const seconds = (performance.now() - t0) / 1000;
+    Atomics.store(new Int32Array(ctl), 0, 1);
+    const sent = (await Promise.all(results)).reduce((s, n) => s + n, 0);
+    return { events: (b.in - a.in) / seconds, consumed: (b.out - a.out) / seconds, drops: b.drops - a.drops, seconds, sent };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+async function withIngest<T>(fn: (address: IngestAddress, read: () => { in: number; out: number; drops: number }, supervisor: Supervisor) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ringcast-bench-ingest-'));
+  const options: IngestOptions = {
+    ring: 'ingest.net', host: '127.0.0.1', tcpPort: 0, unixPath: path.join(dir, 'ingest.sock'),
+    token: TOKEN, maxFrameBytes: 16 << 20, maxConnections: 16,
+  };
+  const supervisor = new Supervisor({
+    logLevel: 'warn',
+    rings: { 'ingest.net': { kind: 'record', capacityBytes: 16 << 20, policy: 'drop-newest' } },
+    actors: [
+      { name: 'ingest', module: new URL('../src/actors/ingest/index.js', import.meta.url), out: ['ingest.net'], options },
+      { name: 'counter', module: new URL('./workers/ingest-counter.js', import.meta.url), in: ['ingest.net'], options: { ring: 'ingest.net' } },
+    ],
+  }, pino({ level: 'warn' }));
+  await supervisor.start();
+  try {
+    const ring = supervisor.ring<RecordRing>('ingest.net');
+    const read = () => {
+      const s = ring.stats();
+      return { in: s.recordsIn, out: s.recordsOut, drops: s.drops['drop-newest'] ?? 0 };
+    };
+    const address = (await supervisor.call('ingest', 'address')) as IngestAddress;
+    return await fn(address, read, supervisor);
+  } finally {
+    await supervisor.stop(5_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function jsonBaseline(producers: number, warmupMs: number, durationMs: number): Promise<Window & { rejected: number }> {
+  const counterSab = new SharedArrayBuffer(16);
+  const counter = new Float64Array(counterSab);
+  const server = new Worker(JSON_SERVER_URL, { workerData: { counter: counterSab } });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('message', (m: { port: number }) => resolve(m.port));
+      server.once('error', reject);
+    });
+    const jobs = Array.from({ length: producers }, () => ({ mode: 'json' as const, target: { host: '127.0.0.1', port }, token: TOKEN, eventsPerFrame: EVENTS_PER_FRAME }));
+    const w = await drive(jobs, warmupMs, durationMs, () => ({ in: counter[0], out: counter[0], drops: 0 }));
+    return { ...w, rejected: counter[1] };
+  } finally {
+    await server.terminate();
+  }
+}
+
+export async function run(opts: BenchOptions): Promise<BenchResult> {
+  const warmupMs = opts.quick ? 500 : 1000;
+  const durationMs = opts.quick ? 2000 : 5000;
+  const figures: Record<string, number> = {};
+  const baseline: Record<string, number> = {};
+  const notes: string[] = [];
+
+  await withIngest(async (address, read, supervisor) => {
+    const tcp = { host: '127.0.0.1', port: address.tcpPort };
+    const runs: Array<[string, Omit<IngestProducerJob, 'ctl'>[]]> = [
+      ['tcp', [{ mode: 'binary', target: tcp, token: TOKEN, eventsPerFrame: EVENTS_PER_FRAME }]],
+      ['tcp_2p', [0, 1].map(() => ({ mode: 'binary' as const, target: tcp, token: TOKEN, eventsPerFrame: EVENTS_PER_FRAME }))],
+      ['unix', [{ mode: 'binary', target: { path: address.unixPath }, token: TOKEN, eventsPerFrame: EVENTS_PER_FRAME }]],
+      ['sdk', [{ mode: 'sdk', target: tcp, token: TOKEN, eventsPerFrame: EVENTS_PER_FRAME }]],
+    ];
+    for (const [name, jobs] of runs) {
+      const w = await drive(jobs, warmupMs, durationMs, read);
+      const key = name === 'tcp' ? 'events_per_s' : `${name}_events_per_s`;
+      figures[key] = w.events;
+      figures[`${name}_consumed_per_s`] = w.consumed;
+      figures[`${name}_drops`] = w.drops;
+      log(`${name}: ${sig(w.events / 1e3, 4)} k events/s into the ring, ${sig(w.consumed / 1e3, 4)} k/s consumed, ${w.drops} dropped (ring full)`);
+      // Let the consumer finish the backlog so the next run starts from an empty ring.
+      for (let i = 0; i < 200 && read().in !== read().out; i++) await sleep(10);
+    }
+    const count = (await supervisor.call('counter', 'count')) as IngestCount;
+    if (count.badHeaders > 0) throw new Error(`bench ingest: the consumer saw ${count.badHeaders} records without a whole event`);
+    notes.push(`consumer read ${count.records} records in all, ${count.badHeaders} malformed`);
+  });
+
+  const json = await jsonBaseline(1, warmupMs, durationMs);
+  if (json.rejected > 0) throw new Error(`bench ingest: the JSON baseline rejected ${json.rejected} lines`);
+  log(`json baseline: ${sig(json.events / 1e3, 4)} k events/s parsed`);
+  figures.json_events_per_s = json.events;
+  baseline.events_per_s = json.events;
+
+  notes.push(`${EVENTS_PER_FRAME} events per frame, 6 metrics per event (${encodeMetrics(1, METRICS(1)).byteLength} bytes binary, ~${jsonLine(1).length} bytes JSON); window ${durationMs} ms after ${warmupMs} ms warm-up`);
+  notes.push('events_per_s: TCP, 1 producer thread; baseline: the same events as NDJSON over TCP, JSON.parse per line on a worker thread');
+  notes.push(`bar: events_per_s >= 500000 (${figures.events_per_s >= 500_000 ? 'met' : 'NOT met'})`);
+  return { figures, baseline, notes };
+}
+
