@@ -105,6 +105,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
     return { json: supervisor.health() };
   });
   supervisor.provide('http', (request: ForwardedRequest) => router.dispatch(request));
+  // A restarted gateway seeds its snapshot from the aggregator's retained messages.
+  supervisor.provide('retained', () => supervisor.call(AGGREGATOR, 'retained'));
 
   try {
     await supervisor.start();

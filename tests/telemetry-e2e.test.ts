@@ -118,6 +118,22 @@ describe('telemetry end to end', () => {
     expect(fired.status).toBe(202);
   }, 20_000);
 
+  it('a restarted gateway still gives new clients the full snapshot', async () => {
+    for (const gateway of ['gateway-0', 'gateway-1']) {
+      const before = h.service.supervisor.incarnation(gateway);
+      await h.service.supervisor.crash(gateway, 'test: snapshot after restart');
+      const deadline = Date.now() + 10_000;
+      while (!(h.service.supervisor.incarnation(gateway) === before + 1 && h.service.supervisor.health().ok) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    }
+    const client = await OverlayClient.connect(h.service.port, { channels: ['metrics'], level: 'advanced', max_fps: 30 });
+    try {
+      const update = await client.waitFor((m) => m.type === 'ppo_metrics' && m.data?.run === 'e2e-tcp', 3_000, 'retained ppo_metrics of e2e-tcp');
+      expect((update.data!.values as Record<string, number>)['ppo/policy_loss']).toBe(0.25);
+    } finally {
+      client.close();
+    }
+  }, 30_000);
+
   it('restarting the aggregator mid-stream loses no milestone', async () => {
     const client = await OverlayClient.connect(h.service.port, { channels: ['milestones'], level: 'intermediate', max_fps: 60 });
     try {

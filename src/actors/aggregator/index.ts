@@ -23,7 +23,7 @@ import { consumeLoop } from '../../shared/consume-loop.js';
 import { RecordRing } from '../../shared/record-ring.js';
 import { channelId, type Channel } from '../../shared/telemetry/channels.js';
 import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
-import { FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import {
   boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, seAttentionData, snapshotKey, type LevelData,
 } from './messages.js';
@@ -146,9 +146,23 @@ export default defineActor<AggregatorOptions>({
       }
     }
 
+    // The last retained message per (key, level variant), as standalone fan-out records: a
+    // gateway that restarts asks for these (via the main thread) so its new clients still get
+    // a full snapshot. Bounded like the runs they belong to (MAX_RUNS × a few keys × 3 levels).
+    const retained = new Map<string, Uint8Array>();
+    function retain(key: string, levelMask: number, record: Uint8Array): void {
+      const id = `${key}\u0000${levelMask}`;
+      retained.delete(id);
+      retained.set(id, record);
+      if (retained.size > MAX_RUNS * 8 * 3) retained.delete(retained.keys().next().value as string);
+    }
+
     function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number): void {
       const variants = encode(type, now, data);
       const ch = channelId(channel);
+      if (flags & FanoutFlag.Retain) {
+        for (const v of variants) retain(key, v.levelMask, encodeFanoutRecord({ type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp: now, body: v.body }));
+      }
       for (const out of outRings) {
         for (const v of variants) {
           // Published by the caller's flushAll(): one atomic store per ring per window.
@@ -293,7 +307,7 @@ export default defineActor<AggregatorOptions>({
 
     ctx.log.info({ inRings: opts.inRings, outRings: opts.outRings, windowMs: opts.windowMs, incarnation: ctx.incarnation }, 'aggregator started');
     return {
-      api: { snapshot, runs: runList, stats },
+      api: { snapshot, runs: runList, stats, retained: () => [...retained.values()] },
       async stop() {
         await Promise.all(loops); // each drains its ring to empty once the signal fired
         clearInterval(timer);

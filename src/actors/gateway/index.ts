@@ -188,6 +188,17 @@ export default defineActor<GatewayOptions>({
         if (recordErrors++ % 1000 === 0) ctx.log.error({ err: error, recordErrors }, 'gateway failed to fan out a record (skipped)');
       }
     };
+    // A restarted gateway starts with an empty snapshot; the aggregator keeps the last
+    // retained message per key, so seed from it before taking live records (which win).
+    if (ctx.incarnation > 0) {
+      try {
+        const records = await ctx.callMain<Uint8Array[]>('retained');
+        for (const record of records) onRecord(record, 0, record.byteLength);
+        ctx.log.info({ records: records.length }, 'snapshot seeded from the aggregator after a restart');
+      } catch (error) {
+        ctx.log.warn({ err: (error as Error).message }, 'could not seed the snapshot after a restart; clients get keys as they are republished');
+      }
+    }
     const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 256 });
 
     const stats = (): GatewayStats => ({ index: o.index, port, overlay: hub.stats(), experience: experience.stats(), openSockets: handles.openSockets, recordsConsumed, recordErrors });

@@ -150,6 +150,22 @@ export function writeFanoutRecord(ring: RecordRing, input: FanoutRecordInput, pu
   return true;
 }
 
+/** The same record as a standalone buffer (for retained state handed over outside the ring). */
+export function encodeFanoutRecord(input: FanoutRecordInput): Uint8Array {
+  const keyBytes = encoder.encode(input.key);
+  const out = new Uint8Array(FANOUT_HEADER_BYTES + keyBytes.byteLength + input.body.byteLength);
+  const view = new DataView(out.buffer);
+  view.setUint8(0, input.type);
+  view.setUint8(1, input.channel);
+  view.setUint8(2, input.levelMask);
+  view.setUint8(3, input.flags);
+  view.setUint16(4, keyBytes.byteLength, true);
+  view.setFloat64(8, input.stamp, true);
+  out.set(keyBytes, FANOUT_HEADER_BYTES);
+  out.set(input.body, FANOUT_HEADER_BYTES + keyBytes.byteLength);
+  return out;
+}
+
 export function readFanoutRecord(data: Uint8Array, offset: number, length: number): FanoutRecordView {
   const view = new DataView(data.buffer, data.byteOffset + offset, FANOUT_HEADER_BYTES);
   const keyLen = view.getUint16(4, true);
