@@ -136,3 +136,14 @@ describe('loadConfig', () => {
     expect(rows.map((r) => r.key)).toContain('restart.backoffMaxMs');
   });
 });
+
+describe('README', () => {
+  it('documents every config key exactly as the schema describes it', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const start = readme.indexOf('<!-- config-table:start -->\n') + '<!-- config-table:start -->\n'.length;
+    const end = readme.indexOf('<!-- config-table:end -->');
+    const { configTableMarkdown } = await import('../src/shared/config.js');
+    expect(readme.slice(start, end).trim()).toBe(configTableMarkdown());
+  });
+});
