@@ -13,9 +13,19 @@
  *
  * Layout: the server runs in a child process (bench/fanout/server-child.ts) so that its
  * process.cpuUsage() and RSS are its own; the clients are raw-TCP WebSocket clients on
- * worker threads of this process (bench/fanout/loadgen-worker.ts). Everyone snapshots the
- * same wall-clock window [t0, t1], placed half a tick after a tick so no message is in
- * flight at either edge, which makes "delivered / expected" exact instead of ±1 tick.
+ * worker threads of this process (bench/fanout/loadgen-worker.ts), plus one ordinary `ws`
+ * probe client (bench/fanout/probe.ts) that sees what the server published.
+ *
+ * Counting: a delivery counts when its server stamp lies in the stamp window [s0, s1) and
+ * it arrives by collectAt (1 s later). s0/s1 sit half a tick between the server's stamps
+ * (phase seen by the probe), so exactly measureMs / 100 ticks are expected, whatever the
+ * receive delays and however late a busy generator thread gets to its timers; counting
+ * what arrived inside a receipt window instead would be off by a tick (3 % of a 3 s window)
+ * at either edge. CPU, RSS, event-loop use and latency samples use the receipt window
+ * [t0, t1] of the same length, which every process snapshots on its own timers.
+ *
+ * Latency is receipt (wall ms, sub-ms) minus the message's `timestamp`. The real service
+ * stamps with Date.now() (whole ms), which adds up to 1 ms (0.5 ms on average).
  *
  * Env knobs: RINGCAST_BENCH_FANOUT_LOADGEN_THREADS (default 2), RINGCAST_BENCH_FANOUT_COUNTS
  * (comma list for ours), RINGCAST_BENCH_FANOUT_STANDIN=1 (skip the real service).
@@ -40,7 +50,9 @@ const FANOUT_THREADS = 2;
 /** Bars from the issue. */
 const HOLD_DELIVERED_PCT = 99;
 const HOLD_P99_MS = 50;
-/** The baseline stops escalating below this. */
+/** The baseline always runs at these counts (to have a side-by-side point)... */
+const BASELINE_ALWAYS = 2000;
+/** ...and beyond them stops escalating once it delivers less than this. */
 const BASELINE_MIN_DELIVERED_PCT = 90;
 /** A generator thread this busy may be what limits the numbers. */
 const GENERATOR_SATURATED_ELU = 0.9;
@@ -104,6 +116,8 @@ export interface Point {
   otherPerClientTick: number;
   otherTypes: Record<string, number>;
   ticksMissed: number;
+  /** Deliveries counted by receipt time because their stamp was split across TCP reads. */
+  unstamped: number;
   snapshotLateMs: number;
   closes: number;
   holds: boolean;
@@ -112,14 +126,25 @@ export interface Point {
 }
 
 function plan(quick: boolean): Plan {
-  const fromEnv = process.env.RINGCAST_BENCH_FANOUT_COUNTS?.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
-  const threads = Number(process.env.RINGCAST_BENCH_FANOUT_LOADGEN_THREADS ?? 2);
+  const countsText = process.env.RINGCAST_BENCH_FANOUT_COUNTS;
+  let counts: number[] | undefined;
+  if (countsText !== undefined && countsText.trim() !== '') {
+    counts = countsText.split(',').map((s) => Number(s.trim()));
+    if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000)) {
+      throw new Error(`RINGCAST_BENCH_FANOUT_COUNTS=${JSON.stringify(countsText)}: expected a comma-separated list of client counts, integers 1–100000`);
+    }
+  }
+  const threadsText = process.env.RINGCAST_BENCH_FANOUT_LOADGEN_THREADS ?? '2';
+  const threads = Number(threadsText);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 8) {
+    throw new Error(`RINGCAST_BENCH_FANOUT_LOADGEN_THREADS=${JSON.stringify(threadsText)}: expected an integer 1–8`);
+  }
   return {
-    ours: fromEnv?.length ? fromEnv : quick ? [1000, 2000, 5000, 10000] : [1000, 2000, 3000, 5000, 7500, 10000],
+    ours: counts ?? (quick ? [1000, 2000, 5000, 10000] : [1000, 2000, 3000, 5000, 7500, 10000]),
     baseline: quick ? [1000, 2000, 5000] : [1000, 2000, 3000, 5000],
     warmupMs: quick ? 1500 : 2000,
     measureMs: quick ? 3000 : 5000,
-    loadgenThreads: Number.isInteger(threads) && threads >= 1 && threads <= 8 ? threads : 2,
+    loadgenThreads: threads,
   };
 }
 
@@ -347,6 +372,7 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
       otherTypes,
       ticksMissed: srv.ticksMissed,
       snapshotLateMs: Math.max(...gens.map((g) => g.snapshotLateMs)),
+      unstamped: gens.reduce((s, g) => s + g.unstamped, 0),
       closes: gens.reduce((s, g) => s + g.closes, 0),
       holds: deliveredPct >= HOLD_DELIVERED_PCT && p99 < HOLD_P99_MS,
       note: [...new Set([ready.note, srv.note].filter(Boolean))].join('; ') || undefined,
@@ -365,8 +391,18 @@ function failedPoint(kind: ServerKind, clients: number, error: unknown): Point {
   return {
     kind, impl: '?', clients, connected: 0, connectFailed: clients, expected: 0, delivered: 0, deliveredPct: 0, deliveriesPerSec: 0, receivedPct: 0,
     p50Ms: NaN, p99Ms: NaN, latencySamples: 0, usPerDelivery: NaN, userUsPerDelivery: NaN, sysUsPerDelivery: NaN, serverCpuPct: NaN, serverRssMiB: NaN, loadgenCpuPct: NaN,
-    loadgenEluMax: NaN, otherCpuPct: NaN, generatorSaturated: false, bytesPerMessage: NaN, publishedPerTick: NaN, deliveredOfPublishedPct: NaN, perClientTick: {}, otherPerClientTick: 0, otherTypes: {}, ticksMissed: 0, snapshotLateMs: 0, closes: 0, holds: false, errors: [message],
+    loadgenEluMax: NaN, otherCpuPct: NaN, generatorSaturated: false, bytesPerMessage: NaN, publishedPerTick: NaN, deliveredOfPublishedPct: NaN, perClientTick: {}, otherPerClientTick: 0, otherTypes: {}, ticksMissed: 0, unstamped: 0, snapshotLateMs: 0, closes: 0, holds: false, errors: [message],
   };
+}
+
+function slope(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((s, x) => s + x, 0) / n;
+  const my = ys.reduce((s, y) => s + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) { sxy += (xs[i] - mx) * (ys[i] - my); sxx += (xs[i] - mx) ** 2; }
+  return sxx === 0 ? NaN : sxy / sxx;
 }
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
@@ -417,9 +453,10 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     if (p.ours.includes(n)) await runOne('ours', n);
     if (!baselineDone && p.baseline.includes(n)) {
       const b = await runOne('baseline', n);
-      if (!(b.deliveredPct >= BASELINE_MIN_DELIVERED_PCT)) {
+      if (!(b.deliveredPct >= BASELINE_MIN_DELIVERED_PCT) && n >= BASELINE_ALWAYS) {
         baselineDone = true;
-        notes.push(`baseline stopped escalating at ${n} clients: ${f1(b.deliveredPct)}% delivered (< ${BASELINE_MIN_DELIVERED_PCT}%)`);
+        const skipped = p.baseline.filter((c) => c > n);
+        if (skipped.length) notes.push(`baseline stopped escalating at ${n} clients: ${f1(b.deliveredPct)}% delivered (< ${BASELINE_MIN_DELIVERED_PCT}%); not run at ${skipped.join(', ')}`);
       }
     }
   }
@@ -445,8 +482,20 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     figures.ratio_vs_baseline = at.usPerDelivery / oursAt.usPerDelivery;
     figures.compared_at_clients = at.clients;
     baseline.us_per_delivery = at.usPerDelivery;
+    // Kernel time (loopback TCP send of the same bytes) is a floor both pay; user time is
+    // what the fan-out design itself costs.
+    figures.user_us_per_delivery = oursAt.userUsPerDelivery;
+    figures.baseline_user_us_per_delivery = at.userUsPerDelivery;
+    figures.user_ratio_vs_baseline = at.userUsPerDelivery / oursAt.userUsPerDelivery;
+    baseline.user_us_per_delivery = at.userUsPerDelivery;
   } else {
     notes.push('no client count where both servers delivered enough to compare CPU per delivery');
+  }
+  // The cost of one more delivery, without the fixed per-process costs that dominate at
+  // small counts: least-squares slope of server CPU (µs/s) over deliveries/s.
+  const measured = ours.filter((o) => o.delivered > 0 && Number.isFinite(o.serverCpuPct));
+  if (measured.length >= 2) {
+    figures.marginal_us_per_delivery = slope(measured.map((o) => o.deliveriesPerSec), measured.map((o) => o.serverCpuPct * 1e4));
   }
   const holding = ours.filter((o) => o.holds);
   figures.clients_at_p99_50ms = holding.length ? Math.max(...holding.map((o) => o.clients)) : 0;
@@ -480,7 +529,10 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const busiest = Math.max(...points.map((x) => x.otherCpuPct).filter(Number.isFinite));
   if (busiest > 20) notes.push(`other processes used up to ${f1(busiest)}% of a core during the windows (column "other cpu %"): this machine was shared, so capacity figures understate the server`);
   const impls = [...new Set(ours.map((o) => o.impl))];
-  notes.push(`ours ran as: ${impls.join(', ')}${impls.includes('uws-standin') ? ' (the real service did not serve /ws yet; see the point notes)' : ''}`);
+  notes.push(`ours ran as: ${impls.join(', ')}${impls.includes('uws-standin') ? ' (why the stand-in: see the next note)' : ''}`);
+  if (impls.includes('service')) {
+    notes.push('service: fed 3 ingest events per tick (metrics, board heatmap, policy) into its main-thread ingest ring; latency runs from the aggregator\'s stamp (window close) to the client, so it covers ring hop, gateway publish and TCP, not the wait of up to one window before aggregation');
+  }
   for (const n of new Set(points.map((x) => x.note).filter(Boolean))) notes.push(String(n));
   if (ctx.templateNote) notes.push(ctx.templateNote);
   const mix = (xs: Point[]) => {
@@ -497,13 +549,18 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     : `load generator never near saturation (max ELU ${f2(Math.max(...points.map((x) => x.loadgenEluMax).filter(Number.isFinite)))})`);
   for (const pt of points) {
     if (pt.connectFailed > 0 || pt.errors.length) notes.push(`${pt.kind} ${pt.clients}: ${pt.connectFailed} clients failed to connect/subscribe${pt.errors.length ? `: ${pt.errors.join('; ')}` : ''}`);
+    if (pt.unstamped > pt.delivered * 0.001) notes.push(`${pt.kind} ${pt.clients}: ${pt.unstamped} deliveries had their stamp split across TCP reads and were counted by receipt time instead`);
     if (pt.closes > 0) notes.push(`${pt.kind} ${pt.clients}: ${pt.closes} connections closed during the window`);
     if (pt.snapshotLateMs > TICK_MS / 2 - 10) notes.push(`${pt.kind} ${pt.clients}: a load-generator thread took its window snapshot ${f1(pt.snapshotLateMs)} ms late (it was starved or saturated); its latency samples and "recv %" cover a shifted window`);
-    if (pt.ticksMissed > 0) notes.push(`${pt.kind} ${pt.clients}: the server's event loop skipped ${pt.ticksMissed} tick slots`);
+    if (pt.impl === 'service' && pt.ticksMissed === 0 && pt.deliveredPct < HOLD_DELIVERED_PCT && pt.deliveredOfPublishedPct >= HOLD_DELIVERED_PCT) {
+      notes.push(`${pt.kind} ${pt.clients}: the shortfall is upstream of the gateways: the feed kept 10 Hz, but the probe client saw ${f2(pt.publishedPerTick)} messages per tick (not ${MESSAGES_PER_TICK}), ` +
+        `so the aggregator merged ticks (windows longer than 100 ms); the clients got ${f1(pt.deliveredOfPublishedPct)}% of what was published`);
+    }
+    if (pt.ticksMissed > 0) notes.push(`${pt.kind} ${pt.clients}: the server's event loop was too late for ${pt.ticksMissed} tick slots, so those updates were never produced (10 Hz not kept)`);
   }
   notes.push(
     `each point: ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; latency = client receipt − server stamp on 1 in 32 messages per client; ` +
-      `server in a child process (CPU = its process.cpuUsage, all threads), ${p.loadgenThreads} load-generator threads on the same ${FANOUT_THREADS === 2 ? '' : ''}machine`,
+      `server in a child process (CPU = its process.cpuUsage, all threads; --fanout-threads ${FANOUT_THREADS}), ${p.loadgenThreads} load-generator threads on the same machine`,
   );
   for (const k of Object.keys(figures)) figures[k] = sig(figures[k]);
   return { figures, baseline, notes };

@@ -147,7 +147,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       notes.push(
         `${loop} loop: overhead ${est.toFixed(2)} ± ${se.toFixed(2)} % (median of ${blockOverheads.length} adjacent on/off block pairs; ${verdict} the ${OVERHEAD_BAR_PCT} % bar), ` +
           `${figures[`${loop}_overhead_pct_cpu`].toFixed(2)} % per CPU-second; the client's own CPU (emit calls + sender thread) ${figures[`${loop}_client_cpu_pct`].toFixed(2)} % of the loop's time; ` +
-          `separate processes: ${figures[`${loop}_overhead_pct_process`].toFixed(2)} %, but their run-to-run noise is ${figures[`${loop}_noise_pct`].toFixed(1)} %, so that figure only bounds gross regressions`,
+          `separate processes: ${figures[`${loop}_overhead_pct_process`].toFixed(2)} % (WITHOUT runs spread ${figures[`${loop}_noise_pct`].toFixed(1)} % over ${pairs} runs; ` +
+          'whole runs on a shared machine see different load, so this is a coarse cross-check, not the estimate)',
       );
     }
     const first = loops[0];

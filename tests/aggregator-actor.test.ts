@@ -70,9 +70,14 @@ describe('aggregator actor', () => {
 
     const first = await waitFor((o) => o.msg?.type === 'ppo_metrics', 'ppo_metrics');
     const window = seen.filter((o) => o.msg?.type === 'ppo_metrics' && o.stamp === first.stamp);
-    expect(window.reduce((m, o) => m | o.levelMask, 0)).toBe(7); // every level got a variant
+    // Each window writes the full-series state (retained, not live) and the live tail update.
+    const full = window.filter((o) => (o.msg!.data as { series: string }).series === 'full');
+    const tail = window.filter((o) => (o.msg!.data as { series: string }).series === 'tail');
+    expect(full.reduce((m, o) => m | o.levelMask, 0)).toBe(7); // every level got a variant
+    expect(tail.reduce((m, o) => m | o.levelMask, 0)).toBe(7);
     for (const o of window) {
-      expect(o).toMatchObject({ type: FanoutType.Update, channel: channelId('metrics'), flags: FanoutFlag.Retain, key: 'ppo_metrics:run-a' });
+      const flags = (o.msg!.data as { series: string }).series === 'full' ? FanoutFlag.Retain | FanoutFlag.NoLive : FanoutFlag.LiveOnly;
+      expect(o).toMatchObject({ type: FanoutType.Update, channel: channelId('metrics'), flags, key: 'ppo_metrics:run-a' });
       expect(o.msg!.data).toMatchObject({ run: 'run-a', step: 1234, values, health: { status: 'healthy', kl: 0.0042 } });
       expect(o.msg!.timestamp).toBe(o.stamp);
     }

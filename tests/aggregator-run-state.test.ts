@@ -94,3 +94,24 @@ describe('aggregator run state and messages', () => {
     expect(drops).toEqual(['metric_limit', 'metric_limit', 'metric_limit']);
   });
 });
+
+describe('ppo_metrics series modes', () => {
+  it('the retained message carries the whole kept series; the live one only the last window', async () => {
+    const { ppoMetricsData } = await import('../src/actors/aggregator/messages.js');
+    const r = new RunState('default', 0, SETTINGS);
+    let step = 0;
+    for (let w = 0; w < 30; w++) {
+      for (let i = 0; i < 5; i++) r.applyMetrics(dec(encodeMetrics(++step, { 'ppo/entropy': 3 - step / 100 })), w);
+      r.closeWindow(w);
+    }
+    const thresholds = { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 };
+    const full = ppoMetricsData(r, thresholds, 'full') as Record<string, { metrics: Record<string, { steps?: number[]; series?: number[]; smoothed?: number[] }> }>;
+    const tail = ppoMetricsData(r, thresholds, 'tail') as typeof full;
+    const points = SETTINGS.seriesPoints;
+    expect(full.advanced.metrics['ppo/entropy'].series).toHaveLength(Math.min(points, 150));
+    expect(tail.advanced.metrics['ppo/entropy'].steps).toEqual([146, 147, 148, 149, 150]);
+    expect(tail.intermediate.metrics['ppo/entropy'].smoothed).toHaveLength(5);
+    expect(tail.beginner.metrics['ppo/entropy'].series).toBeUndefined();
+    expect(JSON.stringify(tail.advanced.metrics).length).toBeLessThan(JSON.stringify(full.advanced.metrics).length / 1.8);
+  });
+});

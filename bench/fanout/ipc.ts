@@ -118,7 +118,7 @@ export interface LoadgenResult {
   received: number;
   /** Per expected type (same order as LoadgenJob.types). */
   byType: number[];
-  /** Data messages of other types inside the window (all clients), and their names as seen by the first client. */
+  /** Data messages of other types inside the window (all clients), and their names as seen by this thread's first client. */
   otherMessages: number;
   otherTypes: Record<string, number>;
   /** Receipt − server stamp, ms, for sampled messages received inside the window. */

@@ -3,9 +3,10 @@
  *
  * Cheap by construction, because it shares the machine with the server it measures:
  * sockets read into ONE static buffer per thread (net `onread`, no Buffer per read),
- * frames are followed by their headers only, and only one data message in
- * `sampleEvery` per client has its `"timestamp"` read for latency. The receipt time is
- * taken once per TCP read, not per frame.
+ * frames are followed by their headers only, and of each message only the opening
+ * `{"type":"<name>","timestamp":<ms>` is looked at, in place, to classify and count it by
+ * its stamp. One message in `sampleEvery` per client becomes a latency sample. The
+ * receipt time is taken once per TCP read, not per frame.
  *
  * Protocol with the orchestrator: see ipc.ts (connected → window → result → close → closed).
  */
@@ -49,8 +50,7 @@ function closingQuote(buf: Buffer, p: number, end: number): number {
   return -1;
 }
 
-// Counters: cumulative; the window result is the difference of snapshots at t0 and t1.
-// Deliveries are counted directly into these while a window is set (see runWindow).
+// Deliveries are counted directly into these while a stamp window is set (see runWindow).
 let messages = 0;
 let bytes = 0;
 let unstamped = 0;

@@ -77,7 +77,11 @@ function measureWindow(server: FanoutServer, ticker: Ticker | undefined, req: Wi
 async function main(): Promise<void> {
   const [kindArg, host = '127.0.0.1', portArg = '0', threadsArg = '2', templatesFile] = process.argv.slice(2);
   if (kindArg !== 'ours' && kindArg !== 'baseline') throw new Error(`server-child: first argument must be "ours" or "baseline", got ${JSON.stringify(kindArg)}`);
-  const server = await startServer(kindArg, host, Number(portArg), Number(threadsArg), templatesFile || undefined);
+  const port = Number(portArg);
+  const threads = Number(threadsArg);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`server-child: port must be an integer 0–65535, got ${JSON.stringify(portArg)}`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`server-child: fanoutThreads must be an integer 1–64, got ${JSON.stringify(threadsArg)}`);
+  const server = await startServer(kindArg, host, port, threads, templatesFile || undefined);
   let ticker: Ticker | undefined;
   let stopping = false;
   const stop = () => {

@@ -11,11 +11,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/shared/config.js';
+import { loadConfig, type Config } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { RecordRing } from '../../src/shared/record-ring.js';
 import { writeIngestRecord } from '../../src/shared/telemetry/ring-records.js';
-import { startService } from '../../src/service.js';
+import { startService, type Service } from '../../src/service.js';
 import type { FanoutServer } from './server-types.js';
 import { ingestEvents, tickData } from './payloads.js';
 
@@ -33,9 +33,16 @@ export async function startRealService(host: string, port: number, fanoutThreads
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
   const argv = ['--no-demo', '--host', host, '--port', String(port), '--fanout-threads', String(fanoutThreads),
     '--log-level', 'warn', '--ingest-tcp-port=-1', '--ingest-unix-path=', '--data-dir', dataDir];
-  // An empty environment: RINGCAST_* variables of the calling shell must not change what is measured.
-  const config = loadConfig(argv, {});
-  const service = await startService(config, createLogger(config.logLevel));
+  let config: Config;
+  let service: Service;
+  try {
+    // An empty environment: RINGCAST_* variables of the calling shell must not change what is measured.
+    config = loadConfig(argv, {});
+    service = await startService(config, createLogger(config.logLevel));
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
   const actors = service.supervisor.actorNames();
   let ring: RecordRing | undefined;
   let ringName = '';

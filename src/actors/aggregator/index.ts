@@ -256,7 +256,11 @@ export default defineActor<AggregatorOptions>({
         try {
           publishMilestones(run, run.closeWindow(now), now);
           const d = run.dirty;
-          if (d.metrics) write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.Retain, ppoMetricsData(run, opts.health), now);
+          if (d.metrics) {
+            // Full series for snapshots and conflated tiers (not sent live), then the light live update.
+            write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health, 'full'), now);
+            write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.LiveOnly, ppoMetricsData(run, opts.health, 'tail'), now);
+          }
           if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now);
           if (d.heatmap && run.heatmap) write('board_heatmap', 'attention', snapshotKey('board_heatmap', run.run), FanoutFlag.Retain, boardHeatmapData(run, opts.focusSquares), now);
           if (d.prediction && run.prediction) write('move_prediction', 'predictions', snapshotKey('move_prediction', run.run), FanoutFlag.Retain, movePredictionData(run), now);

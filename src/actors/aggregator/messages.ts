@@ -57,24 +57,35 @@ function round6(x: number): number {
   return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(6));
 }
 
+/**
+ * How much of each metric's history a ppo_metrics message carries:
+ *   - 'full': the whole kept series (seriesPoints). This is the retained message: what a new
+ *     client gets as its snapshot and what conflated (slower-than-window) tiers are sent.
+ *   - 'tail': only the points of the last window. This is the live 10 Hz message: re-sending a
+ *     100-point series every 100 ms made it ~11 KB, and bytes on the wire dominate fan-out cost.
+ * A client keeps the series from the snapshot and appends tail points with newer steps.
+ */
+export type SeriesMode = 'full' | 'tail';
+
 /** The three views of one metric, built once and shared by the level variants. */
-function metricViews(s: MetricSummary): Record<Level, Record<string, unknown>> {
+function metricViews(s: MetricSummary, mode: SeriesMode): Record<Level, Record<string, unknown>> {
   const beginner = { latest: s.latest, mean: orNull(s.mean), min: orNull(s.min), max: orNull(s.max), trend: s.trend, count: s.count };
-  const intermediate = { ...beginner, smoothed: s.smoothed.map(round6), steps: s.steps };
-  return { beginner, intermediate, advanced: { ...intermediate, series: s.series } };
+  const from = mode === 'full' ? 0 : Math.max(0, s.steps.length - Math.max(1, s.count));
+  const intermediate = { ...beginner, smoothed: s.smoothed.slice(from).map(round6), steps: s.steps.slice(from) };
+  return { beginner, intermediate, advanced: { ...intermediate, series: s.series.slice(from) } };
 }
 
-export function ppoMetricsData(run: RunState, thresholds: HealthThresholds): LevelData {
+export function ppoMetricsData(run: RunState, thresholds: HealthThresholds, mode: SeriesMode = 'full'): LevelData {
   const summaries = run.metricSummaries();
   const values: Record<string, number> = {};
   for (const [name, v] of run.values) values[name] = v;
   const explainInput = { step: run.step, health: run.health, thresholds, metrics: summaries };
   const byLevel = { beginner: {} as Record<string, unknown>, intermediate: {} as Record<string, unknown>, advanced: {} as Record<string, unknown> };
   for (const [name, s] of summaries) {
-    const views = metricViews(s);
+    const views = metricViews(s, mode);
     for (const level of LEVELS) byLevel[level][name] = views[level];
   }
-  const forLevel = (level: Level) => ({ run: run.run, step: run.step, values, metrics: byLevel[level], health: run.health, explanation: explainMetrics(level, explainInput) });
+  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, values, metrics: byLevel[level], health: run.health, explanation: explainMetrics(level, explainInput) });
   return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };
 }
 

@@ -189,12 +189,17 @@ export class FanoutHub {
     if (rec.type !== FanoutType.Update) return;
     const critical = (rec.flags & FanoutFlag.Critical) !== 0;
     const retain = (rec.flags & FanoutFlag.Retain) !== 0;
-    if (!this.latest.put(rec.channel, rec.key, rec.levelMask, body, retain, critical)) this.o.metrics.stateKeysRefused.inc();
-    this.o.metrics.stateKeys.set(this.latest.size);
+    // A live-only delta is meaningless as state; a no-live record is state that full-rate
+    // clients already follow through the deltas.
+    if ((rec.flags & FanoutFlag.LiveOnly) === 0) {
+      if (!this.latest.put(rec.channel, rec.key, rec.levelMask, body, retain, critical)) this.o.metrics.stateKeysRefused.inc();
+      this.o.metrics.stateKeys.set(this.latest.size);
+    }
     if (critical) {
       this.publishCritical(rec.channel, rec.levelMask, body);
       return;
     }
+    if (rec.flags & FanoutFlag.NoLive) return;
     const live = this.o.plan.live;
     if (!live) return; // every tier is conflated: the tier timers publish it
     const tierIndex = this.o.plan.tiers.indexOf(live);

@@ -13,7 +13,8 @@
  *   0   u8   type        1 = update, 2 = experience (raw experience event follows), 3 = reset (drop retained state)
  *   1   u8   channel     index in CHANNELS
  *   2   u8   levelMask   LEVEL_BIT bits this serialisation is for (7 = identical for every level)
- *   3   u8   flags       1 = critical (never skipped for a slow client), 2 = retain (part of the snapshot a new client gets)
+ *   3   u8   flags       1 = critical (never skipped for a slow client), 2 = retain (part of the snapshot a new client gets),
+ *                        4 = no-live (stored, not published at full rate), 8 = live-only (published, not stored)
  *   4   u16  keyLen      snapshot key, e.g. "ppo_metrics" — a new update with the same key replaces the retained one
  *   6   u16  reserved
  *   8   f64  stamp       server time the message was produced (ms since epoch); latency is measured from here
@@ -105,7 +106,12 @@ export function readIngestRecord(data: Uint8Array, offset: number, length: numbe
 
 export const FANOUT_HEADER_BYTES = 16;
 export const FanoutType = { Update: 1, Experience: 2, Reset: 3 } as const;
-export const FanoutFlag = { Critical: 1, Retain: 2 } as const;
+/**
+ * Critical: never skipped for a slow client. Retain: part of the snapshot a new client gets.
+ * NoLive: stored (snapshot, conflated tiers) but not published to full-rate clients.
+ * LiveOnly: published to full-rate clients, not stored (a delta that only makes sense live).
+ */
+export const FanoutFlag = { Critical: 1, Retain: 2, NoLive: 4, LiveOnly: 8 } as const;
 
 export interface FanoutRecordView {
   type: number;

@@ -1,0 +1,1110 @@
+"""ringcast_client: stream live training telemetry from a Python trainer to ringcast.
+
+Standard library only. numpy and torch are used when the caller hands them in (a tensor
+is converted with ``.detach().cpu().numpy()``, an ndarray through the buffer protocol),
+never imported by this module. Hook a PPO ``learn()`` call like this::
+
+    from ringcast_client import StreamingHook
+
+    hook = StreamingHook("tcp://127.0.0.1:8081", token=os.environ["RINGCAST_INGEST_TOKEN"], run="keisei-7")
+    for update in range(num_updates):
+        collect_rollouts(env, agent, buffer)
+        metrics = agent.learn(buffer)                 # {"ppo/kl_divergence_approx": ..., ...}
+        hook.emit_ppo_metrics(metrics, global_step)   # returns in microseconds, never raises
+        hook.cache_attention_weights(agent.model.se_weights())   # [blocks][channels]
+        global_step += steps_per_update
+    hook.close()
+
+Every ``emit_*`` encodes one event (the binary format of ringcast's
+``src/shared/telemetry/event-codec.ts``) and appends it to a bounded in-memory queue; a
+daemon thread batches queued events into frames and sends them. The training loop is
+never blocked and never sees an exception: bad input is counted in ``stats()['invalid']``,
+an overflowing queue drops the lowest-priority oldest events first (counted per kind in
+``stats()['dropped']``), and an unreachable server opens a circuit breaker that retries
+with exponential backoff and jitter while events keep queueing (bounded).
+
+URLs: ``ws://host:port/ingest`` (``wss://`` too), ``tcp://host:port``, ``unix:///path``.
+"""
+
+import atexit
+import base64
+import collections
+import hashlib
+import json
+import logging
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+import weakref
+from array import array
+from urllib.parse import urlsplit
+
+__all__ = ["StreamingHook", "InvalidEvent", "KIND", "PRIORITY", "encode_event", "encode_metrics_payload"]
+__version__ = "0.1.0"
+
+log = logging.getLogger("ringcast_client")
+log.addHandler(logging.NullHandler())  # library convention: the application decides where logs go
+
+# ─────────────────────────────── wire format ───────────────────────────────
+
+MAGIC = 0x52
+KIND = {
+    "metrics": 1,
+    "se_attention": 2,
+    "board_heatmap": 3,
+    "policy": 4,
+    "game_state": 5,
+    "milestone": 6,
+    "experience": 7,
+    "hello": 16,
+    "error": 17,
+    "ack": 18,
+}
+KIND_NAME = {v: k for k, v in KIND.items()}
+TELEMETRY_KINDS = ("metrics", "se_attention", "board_heatmap", "policy", "game_state", "milestone", "experience")
+# Higher survives overflow longer (same table as src/sdk/types.ts EVENT_PRIORITY).
+PRIORITY = {
+    "experience": 0,
+    "se_attention": 1,
+    "board_heatmap": 1,
+    "policy": 2,
+    "metrics": 3,
+    "game_state": 3,
+    "milestone": 4,
+}
+_PRIO_BY_KIND = {KIND[k]: p for k, p in PRIORITY.items()}
+_LEVELS = 5
+
+# Precomputed formats: struct.Struct parses the format once, pack() is then a single C call.
+_HEADER = struct.Struct("<BBHId")  # magic, kind, metaLen, payloadLen, timestamp ms
+_U32 = struct.Struct("<I")
+_F64 = struct.Struct("<d")
+_METRICS_HEAD = struct.Struct("<dH")  # step, count
+_WS_LEN16 = struct.Struct("!H")
+_WS_LEN64 = struct.Struct("!Q")
+_HEADER_BYTES = 16
+MAX_META_BYTES = 0xFFFF
+MAX_FRAME_BYTES = 16 << 20  # the server's default ingest.maxFrameBytes
+_INF = float("inf")
+_LITTLE = sys.byteorder == "little"
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class InvalidEvent(ValueError):
+    """Input this client cannot turn into a valid event (counted, never raised to callers of emit_*)."""
+
+
+def _json_default(obj):
+    # numpy / torch scalars and arrays, sets: anything with an obvious JSON shape.
+    item = getattr(obj, "item", None)
+    if callable(item) and getattr(obj, "ndim", 0) == 0:
+        return item()
+    tolist = getattr(obj, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return base64.b64encode(bytes(obj)).decode("ascii")
+    return str(obj)
+
+
+_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default).encode
+
+
+def _finite_or_none(value):
+    """JSON has no NaN/Infinity and the server's JSON.parse rejects them: send null instead."""
+    if isinstance(value, float):
+        return value if value - value == 0.0 else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _meta_bytes(meta):
+    if not meta:
+        return b""
+    try:
+        text = _json_encode(meta)
+    except ValueError:
+        text = _json_encode(_finite_or_none(json.loads(json.dumps(meta, default=_json_default))))
+    data = text.encode("utf-8")
+    if len(data) > MAX_META_BYTES:
+        raise InvalidEvent("event meta is %d bytes of JSON; the limit is %d" % (len(data), MAX_META_BYTES))
+    return data
+
+
+def encode_event(kind, meta=None, payload=b"", timestamp_ms=None):
+    """One event: 16-byte header, UTF-8 JSON meta, binary payload. Returns bytes."""
+    mb = _meta_bytes(meta)
+    ts = time.time() * 1000.0 if timestamp_ms is None else float(timestamp_ms)
+    return b"".join((_HEADER.pack(MAGIC, kind, len(mb), len(payload), ts), mb, payload))
+
+
+_name_cache = {}
+
+
+def _name_prefix(name):
+    """u8 length + UTF-8 bytes of a metric name; names repeat every step, so cache (bounded)."""
+    prefix = _name_cache.get(name)
+    if prefix is None:
+        raw = (name if isinstance(name, str) else str(name)).encode("utf-8")
+        if not 0 < len(raw) <= 255:
+            raise InvalidEvent("metric names must be 1-255 UTF-8 bytes, got %r" % (name,))
+        prefix = bytes((len(raw),)) + raw
+        if len(_name_cache) < 4096:
+            _name_cache[name] = prefix
+    return prefix
+
+
+def encode_metrics_payload(step, metrics):
+    """Binary metrics payload: f64 step | u16 count | count x (u8 nameLen | name | f64 value).
+
+    Returns (payload, skipped): values that are not finite numbers are skipped, because
+    the wire format (and every chart downstream) only holds finite numbers.
+    """
+    step = float(step)
+    if not (step >= 0.0 and step - step == 0.0):
+        raise InvalidEvent("global_step must be a finite, non-negative number, got %r" % (step,))
+    parts = [b""]
+    skipped = 0
+    pack = _F64.pack
+    for name, value in metrics.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            skipped += 1
+            continue
+        if value - value != 0.0:  # NaN or +-inf
+            skipped += 1
+            continue
+        parts.append(_name_prefix(name))
+        parts.append(pack(value))
+    count = (len(parts) - 1) // 2
+    if count == 0:
+        raise InvalidEvent("no finite metric values to send (%d skipped)" % skipped)
+    if count > 0xFFFF:
+        raise InvalidEvent("too many metrics in one event (%d; the limit is 65535)" % count)
+    parts[0] = _METRICS_HEAD.pack(step, count)
+    return b"".join(parts), skipped
+
+
+def _is_seq(x):
+    return isinstance(x, (list, tuple, array)) or (hasattr(x, "__len__") and hasattr(x, "__getitem__") and not isinstance(x, (str, bytes, bytearray, dict)))
+
+
+def _as_float32(x, max_dims=2):
+    """Tensor-like input -> (little-endian float32 buffer, shape tuple).
+
+    ndarray / torch tensor: one contiguous float32 copy through numpy (already imported by
+    the caller, so this module never imports it). Plain (nested) sequences: array('f').
+    Rejects non-finite values, which the server would reject anyway.
+    """
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        # .float() first: numpy has no bfloat16, and the wire wants float32 anyway.
+        x = x.detach().float().cpu().numpy()
+        mod = type(x).__module__
+    np = sys.modules.get("numpy") if mod.startswith("numpy") or hasattr(x, "__array_interface__") else None
+    if np is not None:
+        a = np.ascontiguousarray(x, dtype="<f4")
+        if a.ndim == 0 or a.ndim > max_dims:
+            raise InvalidEvent("expected a tensor of 1-%d dimensions, got shape %s" % (max_dims, a.shape))
+        if a.size == 0:
+            raise InvalidEvent("empty tensor")
+        total = float(a.sum(dtype=np.float64))  # finite iff every value is (see below)
+        if total - total != 0.0:
+            raise InvalidEvent("tensor holds NaN or infinite values")
+        return memoryview(a).cast("B"), tuple(int(d) for d in a.shape)
+    if isinstance(x, array) and x.typecode == "f":
+        flat, shape = x, (len(x),)
+    else:
+        if not _is_seq(x) or len(x) == 0:
+            raise InvalidEvent("expected a non-empty sequence of numbers, got %s" % type(x).__name__)
+        shape = []
+        probe = x
+        while _is_seq(probe):
+            if len(probe) == 0:
+                raise InvalidEvent("empty dimension in nested sequence")
+            shape.append(len(probe))
+            probe = probe[0]
+        if len(shape) > max_dims:
+            raise InvalidEvent("expected 1-%d dimensions, got %d" % (max_dims, len(shape)))
+        flat = array("f")
+        _flatten_into(flat, x, shape, 0)
+        shape = tuple(shape)
+    total = sum(flat)  # float32 values cannot overflow a float64 sum: finite iff all finite
+    if total - total != 0.0:
+        raise InvalidEvent("tensor holds NaN or infinite values")
+    if not _LITTLE:
+        flat = array("f", flat)
+        flat.byteswap()
+    return memoryview(flat).cast("B"), shape
+
+
+def _flatten_into(out, x, shape, depth):
+    if len(x) != shape[depth]:
+        raise InvalidEvent("ragged nested sequence: dimension %d has lengths %d and %d" % (depth, shape[depth], len(x)))
+    if depth == len(shape) - 1:
+        out.extend(x if isinstance(x, array) else array("f", x))
+        return
+    for row in x:
+        _flatten_into(out, row, shape, depth + 1)
+
+
+def _pack_mask(mask):
+    """Legal-action mask -> (bitset bytes, count): bit i is byte i>>3, bit i&7 (LSB first)."""
+    mod = type(mask).__module__
+    if mod.startswith("torch"):
+        mask = mask.detach().cpu().numpy()
+        mod = type(mask).__module__
+    np = sys.modules.get("numpy") if mod.startswith("numpy") else None
+    if np is not None:
+        m = np.asarray(mask).reshape(-1).astype(bool)
+        return np.packbits(m, bitorder="little").tobytes(), int(m.size)
+    bits = bytearray((len(mask) + 7) >> 3)
+    for i, v in enumerate(mask):
+        if v:
+            bits[i >> 3] |= 1 << (i & 7)
+    return bytes(bits), len(mask)
+
+
+def _scalar(v):
+    return v.item() if hasattr(v, "item") and callable(v.item) else v
+
+
+def _put_number(meta, key, v):
+    """meta[key] = v as a JSON number; a NaN step or value is left out rather than losing the event."""
+    if v is None:
+        return
+    v = float(_scalar(v))
+    if v - v != 0.0:
+        return
+    meta[key] = int(v) if key == "step" and v.is_integer() else v
+
+
+# ─────────────────────────────── transports ───────────────────────────────
+
+
+class _Connection:
+    """One open socket to the server, TCP/Unix (u32 LE length prefix) or WebSocket."""
+
+    def __init__(self, sock, ws, leftover=b""):
+        self.sock = sock
+        self.ws = ws
+        self.buf = bytearray(leftover)
+        self.send_lock = threading.Lock()
+        self.dead = False
+        self.opened = time.monotonic()
+        self.acked = False
+        # Set by the reader at the server's first answer to the hello (Ack or Error) or at EOF.
+        self.answered = threading.Event()
+        self.refusal = None
+        self.eof = threading.Event()
+
+    def send_frame(self, events):
+        if self.ws:
+            self._ws_send(0x2, b"".join(events))
+        else:
+            data = b"".join([_U32.pack(sum(len(e) for e in events))] + list(events))
+            with self.send_lock:
+                self.sock.sendall(data)
+
+    def _ws_send(self, opcode, payload):
+        n = len(payload)
+        if n < 126:
+            head = bytes((0x80 | opcode, 0x80 | n))
+        elif n < 65536:
+            head = bytes((0x80 | opcode, 0x80 | 126)) + _WS_LEN16.pack(n)
+        else:
+            head = bytes((0x80 | opcode, 0x80 | 127)) + _WS_LEN64.pack(n)
+        key = os.urandom(4)
+        with self.send_lock:
+            self.sock.sendall(head + key + _ws_mask(payload, key))
+
+    def close(self, graceful):
+        self.dead = True
+        try:
+            if graceful and self.ws:
+                self._ws_send(0x8, struct.pack("!H", 1000))
+        except OSError:
+            pass
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # Reading (server -> producer). Returns bytes of one ringcast frame, or None at EOF.
+    def _recv_exact(self, n):
+        while len(self.buf) < n:
+            try:
+                chunk = self.sock.recv(max(65536, n - len(self.buf)))
+            except socket.timeout:
+                if self.dead:
+                    return None
+                continue
+            if not chunk:
+                return None
+            self.buf += chunk
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_frame(self, max_bytes):
+        if not self.ws:
+            head = self._recv_exact(4)
+            if head is None:
+                return None
+            (n,) = _U32.unpack(head)
+            if n > max_bytes:
+                raise ConnectionError("server frame of %d bytes exceeds %d" % (n, max_bytes))
+            return self._recv_exact(n)
+        message = bytearray()
+        while True:
+            head = self._recv_exact(2)
+            if head is None:
+                return None
+            fin, opcode, masked, n = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x80, head[1] & 0x7F
+            if n == 126:
+                ext = self._recv_exact(2)
+                if ext is None:
+                    return None
+                (n,) = _WS_LEN16.unpack(ext)
+            elif n == 127:
+                ext = self._recv_exact(8)
+                if ext is None:
+                    return None
+                (n,) = _WS_LEN64.unpack(ext)
+            if n > max_bytes:
+                raise ConnectionError("server WebSocket frame of %d bytes exceeds %d" % (n, max_bytes))
+            key = self._recv_exact(4) if masked else None
+            payload = self._recv_exact(n) if n else b""
+            if payload is None or (masked and key is None):
+                return None
+            if key:
+                payload = _ws_mask(payload, key)
+            if opcode == 0x9:  # ping: answer with the same payload
+                self._ws_send(0xA, payload)
+            elif opcode == 0x8:  # close: echo it, then treat as EOF
+                try:
+                    self._ws_send(0x8, payload[:2])
+                except OSError:
+                    pass
+                return None
+            elif opcode in (0x0, 0x1, 0x2):
+                message += payload
+                if len(message) > max_bytes:
+                    raise ConnectionError("server WebSocket message exceeds %d bytes" % max_bytes)
+                if fin:
+                    if opcode == 0x1 or (opcode == 0x0 and not message):
+                        message = bytearray()  # text messages are not ringcast frames
+                        continue
+                    return bytes(message)
+            # 0xA pong and unknown opcodes: ignore
+
+
+def _ws_mask(data, key):
+    """XOR with the 4-byte key, done as one big-integer XOR (C speed, no Python loop)."""
+    n = len(data)
+    if n == 0:
+        return b""
+    stream = (key * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+
+
+def _parse_url(url):
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "unix":
+        path = (parts.netloc + parts.path) if parts.netloc else parts.path
+        if not path:
+            raise ValueError("unix URL needs a socket path: unix:///path/to/ingest.sock")
+        return {"scheme": "unix", "path": path}
+    if scheme in ("tcp", "ws", "wss"):
+        if not parts.hostname or parts.port is None:
+            raise ValueError("%s URL needs host and port: %s://host:port%s" % (scheme, scheme, "/ingest" if scheme != "tcp" else ""))
+        target = {"scheme": scheme, "host": parts.hostname, "port": parts.port}
+        if scheme != "tcp":
+            target["path"] = (parts.path or "/ingest") + ("?" + parts.query if parts.query else "")
+        return target
+    raise ValueError("unsupported URL %r: use ws://host:port/ingest, tcp://host:port or unix:///path" % (url,))
+
+
+def _open(target, token, timeout):
+    if target["scheme"] == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(target["path"])
+        except BaseException:
+            sock.close()
+            raise
+        return _Connection(sock, ws=False)
+    sock = socket.create_connection((target["host"], target["port"]), timeout=timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target["scheme"] == "tcp":
+            return _Connection(sock, ws=False)
+        if target["scheme"] == "wss":
+            import ssl  # stdlib; only needed for wss://
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=target["host"])
+        leftover = _ws_handshake(sock, target, token)
+        return _Connection(sock, ws=True, leftover=leftover)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _ws_handshake(sock, target, token):
+    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    host = target["host"] if ":" not in target["host"] else "[%s]" % target["host"]
+    lines = [
+        "GET %s HTTP/1.1" % target["path"],
+        "Host: %s:%d" % (host, target["port"]),
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: " + key,
+        "Sec-WebSocket-Version: 13",
+        "User-Agent: ringcast-python/" + __version__,
+    ]
+    if token:
+        lines.append("Authorization: Bearer " + token)
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("server closed the connection during the WebSocket handshake")
+        data += chunk
+        if len(data) > 16384:
+            raise ConnectionError("WebSocket handshake response headers exceed 16 KiB")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or status[1] != "101":
+        raise ConnectionError("WebSocket upgrade refused: %s" % lines[0])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    expected = base64.b64encode(hashlib.sha1(key.encode("ascii") + _WS_GUID).digest()).decode("ascii")
+    if headers.get("sec-websocket-accept") != expected:
+        raise ConnectionError("WebSocket handshake: bad Sec-WebSocket-Accept (not a WebSocket server?)")
+    if headers.get("upgrade", "").lower() != "websocket":
+        raise ConnectionError("WebSocket handshake: response lacks Upgrade: websocket")
+    return rest
+
+
+# ─────────────────────────────── the hook ───────────────────────────────
+
+_live_hooks = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit():
+    # Daemon threads die with the interpreter; give connected hooks a moment to flush.
+    for hook in list(_live_hooks):
+        try:
+            hook.close(timeout=1.0 if hook._state == "connected" else 0.0)
+        except Exception:
+            pass
+
+
+class StreamingHook:
+    """Non-blocking telemetry producer for one training run. See the module docstring."""
+
+    def __init__(
+        self,
+        url,
+        token=None,
+        run=None,
+        *,
+        queue_size=4096,
+        queue_bytes=64 << 20,
+        batch_max_events=256,
+        batch_max_bytes=1 << 20,
+        flush_interval=0.05,
+        connect_timeout=2.0,
+        send_timeout=5.0,
+        backoff_initial=0.1,
+        backoff_max=10.0,
+        breaker_threshold=3,
+        breaker_cooldown=1.0,
+        healthy_after=2.0,
+        client_name=None,
+        clock=None,
+    ):
+        """
+        url               ws://host:port/ingest, wss://..., tcp://host:port or unix:///path
+        token, run        sent in the hello event (and as Authorization: Bearer on WebSocket)
+        queue_size        most events held while waiting to be sent (then drop, lowest priority first)
+        queue_bytes       most encoded bytes held (same policy)
+        batch_max_events  most events per frame; a full batch is sent without waiting
+        batch_max_bytes   most bytes per frame (one larger event still goes alone)
+        flush_interval    seconds a queued event waits at most before its frame goes out
+        breaker_*         consecutive failures that open the breaker; first open period (doubles)
+        healthy_after     a connection that lived this long (or got an Ack) resets the failure count
+        clock             callable returning the event timestamp in ms (default: wall clock)
+        """
+        self._target = _parse_url(url)  # a bad URL is a programming error: raise here, once
+        self._url = url
+        self._token = token
+        self._run = run
+        self._queue_size = max(1, int(queue_size))
+        self._queue_bytes = max(1024, int(queue_bytes))
+        self._batch_max_events = max(1, int(batch_max_events))
+        self._batch_max_bytes = max(1024, int(batch_max_bytes))
+        self._flush_interval = max(0.001, float(flush_interval))
+        self._connect_timeout = float(connect_timeout)
+        self._send_timeout = float(send_timeout)
+        self._backoff_initial = float(backoff_initial)
+        self._backoff_max = float(backoff_max)
+        self._breaker_threshold = max(1, int(breaker_threshold))
+        self._breaker_cooldown = float(breaker_cooldown)
+        self._healthy_after = float(healthy_after)
+        self._client_name = client_name or "ringcast-python/" + __version__
+        self._clock = clock or (lambda: time.time() * 1000.0)
+
+        # Re-entrant: a signal handler that emits (say, a "run interrupted" milestone) may run
+        # while the main thread is inside an emit holding this lock.
+        self._lock = threading.RLock()
+        self._work = threading.Condition(self._lock)  # sender waits here for events
+        self._idle = threading.Condition(self._lock)  # flush()/close() wait here for an empty queue
+        self._queues = [collections.deque() for _ in range(_LEVELS)]
+        self._level_bytes = [0] * _LEVELS  # bytes queued per priority level (eviction feasibility)
+        self._queued = 0
+        self._queued_bytes = 0
+        self._inflight = 0
+        self._seq = 0
+        self._flush_requested = False
+        self._stopping = threading.Event()
+        self._stop_deadline = None
+
+        self._sent = 0
+        self._sent_frames = 0
+        self._sent_bytes = 0
+        self._lost = 0
+        self._dropped = dict.fromkeys(TELEMETRY_KINDS, 0)
+        self._invalid = dict.fromkeys(TELEMETRY_KINDS, 0)
+        self._skipped_values = 0
+        self._server_errors = 0
+        self._last_server_error = None
+        self._acks = 0
+        self._last_ack = None
+        self._sender_cpu = 0.0
+        self._connects = 0
+        self._warned = set()
+        self._history = collections.deque(maxlen=32)
+
+        self._state = "disconnected"
+        self._breaker = "closed"
+        self._failures = 0
+        self._backoff = self._backoff_initial
+        self._cooldown = self._breaker_cooldown
+        self._conn = None
+        self._history.append(("disconnected", time.time()))
+
+        self._thread = threading.Thread(target=self._sender, name="ringcast-sender", daemon=True)
+        self._thread.start()
+        _live_hooks.add(self)
+
+    # ───────────── emit API: encode + enqueue; never raises, never blocks ─────────────
+
+    def emit_ppo_metrics(self, metrics, global_step):
+        """PPO (or any) scalar metrics for one step; non-finite values are skipped and counted."""
+        try:
+            payload, skipped = encode_metrics_payload(global_step, metrics)
+            if skipped:
+                self._skipped_values += skipped
+            return self._enqueue(1, b"".join((_HEADER.pack(MAGIC, 1, 0, len(payload), self._clock()), payload)))
+        except Exception as exc:  # noqa: BLE001 - the training loop must never see our errors
+            return self._reject("metrics", exc)
+
+    def emit_predictions(self, top_moves, position=None, value=None, step=None, *, distribution=None, action_space=None):
+        """Top-k moves as (move, prob) tuples or {move, prob} dicts; optional full distribution."""
+        try:
+            moves = []
+            for entry in list(top_moves)[:64]:
+                if isinstance(entry, dict):
+                    move = entry.get("move", entry.get("usi"))
+                    prob = entry.get("prob", entry.get("probability"))
+                else:
+                    move, prob = entry[0], entry[1]
+                prob = float(_scalar(prob))
+                if prob - prob != 0.0:
+                    raise InvalidEvent("probability of %r is not finite" % (move,))
+                # Softmax output can overshoot [0, 1] by rounding; the server insists on the range.
+                moves.append({"move": str(move), "prob": 0.0 if prob < 0.0 else 1.0 if prob > 1.0 else prob})
+            if not moves:
+                raise InvalidEvent("top_moves is empty")
+            meta = {"top_moves": moves}
+            _put_number(meta, "step", step)
+            _put_number(meta, "value", value)
+            if position is not None:
+                meta["position"] = str(position)
+            if action_space is not None:
+                meta["action_space"] = str(action_space)
+            payload = b""
+            if distribution is not None:
+                payload, _ = _as_float32(distribution, max_dims=1)
+            return self._enqueue(4, self._event(4, meta, payload))
+        except Exception as exc:  # noqa: BLE001
+            return self._reject("policy", exc)
+
+    def cache_attention_weights(self, weights, layer_id=None, step=None):
+        """SE attention: 1-D channel weights of one block (block layer_id), or 2-D [blocks][channels]."""
+        try:
+            payload, shape = _as_float32(weights, max_dims=2)
+            blocks, channels = (1, shape[0]) if len(shape) == 1 else shape
+            meta = {"blocks": blocks, "channels": channels}
+            if layer_id is not None:
+                meta["layer_id"] = int(_scalar(layer_id))
+            _put_number(meta, "step", step)
+            return self._enqueue(2, self._event(2, meta, payload))
+        except Exception as exc:  # noqa: BLE001
+            return self._reject("se_attention", exc)
+
+    def emit_board_heatmap(self, grid, *, step=None, source=None):
+        """9x9 grid (or 81 values), row 0 = rank a, column 0 = file 9, as sente sees the board."""
+        try:
+            payload, shape = _as_float32(grid, max_dims=2)
+            if len(payload) != 81 * 4:
+                raise InvalidEvent("heatmap must hold 81 values (9x9), got shape %s" % (shape,))
+            meta = {}
+            _put_number(meta, "step", step)
+            if source is not None:
+                meta["source"] = str(source)
+            return self._enqueue(3, self._event(3, meta, payload))
+        except Exception as exc:  # noqa: BLE001
+            return self._reject("board_heatmap", exc)
+
+    def emit_game_state(self, game_id, sfen=None, moves=None, last_move=None, result=None, move_count=None, **extra):
+        """A game's position; extra keyword fields travel in the meta unchanged."""
+        try:
+            meta = {"game_id": _scalar(game_id) if isinstance(_scalar(game_id), (int, float)) else str(game_id)}
+            if sfen is not None:
+                meta["sfen"] = str(sfen)
+            if moves is not None:
+                meta["moves"] = [str(m) for m in moves]
+            if last_move is not None:
+                meta["last_move"] = str(last_move)
+            if result is not None:
+                meta["result"] = str(result)
+            if move_count is not None:
+                meta["move_count"] = int(_scalar(move_count))
+            for k, v in extra.items():
+                meta.setdefault(k, v)
+            return self._enqueue(5, self._event(5, meta))
+        except Exception as exc:  # noqa: BLE001
+            return self._reject("game_state", exc)
+
+    def emit_milestone(self, name, message=None, step=None, value=None, **extra):
+        """A named moment (first win, new best, ...): the last thing dropped under overflow."""
+        try:
+            meta = {"name": str(name)}
+            if message is not None:
+                meta["message"] = str(message)
+            _put_number(meta, "step", step)
+            _put_number(meta, "value", value)
+            for k, v in extra.items():
+                meta.setdefault(k, v)
+            return self._enqueue(6, self._event(6, meta))
+        except Exception as exc:  # noqa: BLE001
+            return self._reject("milestone", exc)
+
+    def emit_experience(self, game_id, player_id, turn, state, action, reward, done, legal_mask=None):
+        """One RL transition: float32 state tensor (1-4 dims) + optional legal-action mask."""
+        try:
+            state_bytes, shape = _as_float32(state, max_dims=4)
+            reward = float(_scalar(reward))
+            if reward - reward != 0.0:
+                raise InvalidEvent("reward must be a finite number")
+            meta = {
+                "game_id": str(game_id),
+                "player_id": str(player_id),
+                "turn": int(_scalar(turn)),
+                "action": int(_scalar(action)),
+                "reward": reward,
+                "done": bool(_scalar(done)),
+                "state_shape": list(shape),
+            }
+            payload = state_bytes
+            if legal_mask is not None:
+                bits, count = _pack_mask(legal_mask)
+                meta["mask_len"] = count
+                payload = b"".join((state_bytes, bits))
+            return self._enqueue(7, self._event(7, meta, payload))
+        except Exception as exc:  # noqa: BLE001
+            return self._reject("experience", exc)
+
+    def emit_event(self, kind, meta=None, payload=b"", priority=None):
+        """Escape hatch: send an event this client has no method for (kind: number or name)."""
+        try:
+            kind = KIND[kind] if isinstance(kind, str) else int(kind)
+            return self._enqueue(kind, self._event(kind, meta, payload), priority)
+        except Exception as exc:  # noqa: BLE001
+            return self._reject(KIND_NAME.get(kind, "other") if isinstance(kind, int) else str(kind), exc)
+
+    # ───────────── queue ─────────────
+
+    def _event(self, kind, meta, payload=b""):
+        mb = _meta_bytes(meta)
+        return b"".join((_HEADER.pack(MAGIC, kind, len(mb), len(payload), self._clock()), mb, payload))
+
+    def _enqueue(self, kind, data, priority=None):
+        prio = _PRIO_BY_KIND.get(kind, 2) if priority is None else max(0, min(_LEVELS - 1, int(priority)))
+        n = len(data)
+        if n > MAX_FRAME_BYTES:
+            raise InvalidEvent("event of %d bytes exceeds the %d-byte frame limit" % (n, MAX_FRAME_BYTES))
+        queues = self._queues
+        level_bytes = self._level_bytes
+        with self._lock:
+            if self._stopping.is_set():
+                self._count_drop(kind)
+                return False
+            over_count = self._queued + 1 - self._queue_size
+            over_bytes = self._queued_bytes + n - self._queue_bytes
+            if over_count > 0 or over_bytes > 0:
+                # Evict only if evicting can make room: never empty the queue for nothing.
+                if (sum(len(queues[p]) for p in range(prio + 1)) < over_count
+                        or sum(level_bytes[:prio + 1]) < over_bytes):
+                    self._count_drop(kind)  # what is queued matters more than this event
+                    return False
+                # The oldest event of the lowest priority at or below ours goes first.
+                p = 0
+                while self._queued >= self._queue_size or self._queued_bytes + n > self._queue_bytes:
+                    while not queues[p]:
+                        p += 1
+                    _, vkind, vdata = queues[p].popleft()
+                    self._queued -= 1
+                    self._queued_bytes -= len(vdata)
+                    level_bytes[p] -= len(vdata)
+                    self._count_drop(vkind)
+            self._seq += 1
+            queues[prio].append((self._seq, kind, data))
+            self._queued += 1
+            self._queued_bytes += n
+            level_bytes[prio] += n
+            # Wake the sender for the first event (it then lingers flush_interval) and for a full batch.
+            if self._queued == 1 or self._queued >= self._batch_max_events:
+                self._work.notify()
+        return True
+
+    def _count_drop(self, kind):
+        name = KIND_NAME.get(kind, "other")
+        self._dropped[name] = self._dropped.get(name, 0) + 1
+
+    def _reject(self, kind_name, exc):
+        with self._lock:
+            self._invalid[kind_name] = self._invalid.get(kind_name, 0) + 1
+            first = ("invalid", kind_name) not in self._warned
+            self._warned.add(("invalid", kind_name))
+        if first:
+            log.warning("ringcast: dropped a %s event this client could not encode (%s); further ones are only counted", kind_name, exc)
+        return False
+
+    def _pop_batch_locked(self):
+        """Oldest-first across priority levels, up to batch_max_events / batch_max_bytes."""
+        out = []
+        size = 0
+        queues = self._queues
+        limit = self._batch_max_events
+        while len(out) < limit:
+            best = -1
+            for level, q in enumerate(queues):
+                if q and (best < 0 or q[0][0] < queues[best][0][0]):
+                    best = level
+            if best < 0:
+                break
+            item = queues[best][0]
+            if out and size + len(item[2]) > self._batch_max_bytes:
+                break
+            queues[best].popleft()
+            self._level_bytes[best] -= len(item[2])
+            out.append(item)
+            size += len(item[2])
+        self._queued -= len(out)
+        self._queued_bytes -= size
+        self._inflight = len(out)
+        return out
+
+    # ───────────── sender thread ─────────────
+
+    def _sender(self):
+        try:
+            self._sender_loop()
+        except Exception:  # noqa: BLE001 - a bug here must not take the trainer down
+            log.exception("ringcast: sender thread failed; telemetry stops, training continues")
+        finally:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close(graceful=True)
+            with self._lock:
+                leftover = self._pop_all_locked()
+                self._inflight = 0
+                self._idle.notify_all()
+            for _, kind, _ in leftover:
+                with self._lock:
+                    self._count_drop(kind)
+            self._set_state("closed")
+
+    def _pop_all_locked(self):
+        items = [item for q in self._queues for item in q]
+        for q in self._queues:
+            q.clear()
+        self._level_bytes[:] = [0] * _LEVELS
+        self._queued = 0
+        self._queued_bytes = 0
+        return items
+
+    def _sender_loop(self):
+        while True:
+            # CPU this thread has used: the part of telemetry's cost that emit timings do not show.
+            self._sender_cpu = time.thread_time()
+            stopping = self._stopping.is_set()
+            if stopping and (self._queued == 0 or time.monotonic() >= self._stop_deadline):
+                return
+            conn = self._conn
+            if conn is None or conn.dead:
+                if conn is not None:
+                    self._disconnected(conn)
+                    if not self._stopping.is_set():
+                        self._after_failure("connection lost")
+                    continue
+                if stopping and self._failures > 0:
+                    return  # closing with the server away: do not sit out a backoff
+                if self._breaker == "open":
+                    if self._stopping.wait(self._cooldown * random.uniform(0.8, 1.2)):
+                        continue
+                    self._cooldown = min(self._backoff_max, self._cooldown * 2)
+                    self._breaker = "half-open"
+                    self._set_state("half-open")
+                try:
+                    self._connect()
+                except Exception as exc:  # noqa: BLE001
+                    self._failures += 1
+                    self._after_failure(exc)
+                continue
+            with self._lock:
+                # Idle: sleep until an emit wakes us (no periodic wake-ups costing the trainer GIL time).
+                # The timeout is only a safety net; a dead connection and close() notify too.
+                while self._queued == 0 and not self._stopping.is_set() and not conn.dead:
+                    self._work.wait(1.0)
+                # Linger so events emitted together (a trainer's burst) share one frame.
+                if self._queued < self._batch_max_events and not self._flush_requested and not self._stopping.is_set():
+                    self._work.wait(self._flush_interval)
+                batch = self._pop_batch_locked() if not conn.dead else []
+                if self._queued == 0:
+                    self._flush_requested = False  # a flush lasts until the queue is empty
+            if not batch:
+                continue
+            try:
+                conn.send_frame([item[2] for item in batch])
+                with self._lock:
+                    self._sent += len(batch)
+                    self._sent_frames += 1
+                    self._sent_bytes += sum(len(item[2]) for item in batch)
+            except Exception as exc:  # noqa: BLE001
+                conn.dead = True
+                # Part of the frame may have arrived; resending could duplicate, so count it lost.
+                with self._lock:
+                    self._lost += len(batch)
+                self._set_state("disconnected", exc)
+            finally:
+                with self._lock:
+                    self._inflight = 0
+                    if self._queued == 0:
+                        self._idle.notify_all()
+
+    def _connect(self):
+        conn = _open(self._target, self._token, self._connect_timeout)
+        try:
+            conn.sock.settimeout(self._send_timeout)
+            hello = {"token": self._token, "run": self._run, "client": self._client_name}
+            conn.send_frame([self._event(16, {k: v for k, v in hello.items() if v is not None})])
+            threading.Thread(target=self._reader, args=(conn,), name="ringcast-reader", daemon=True).start()
+            # Wait for the server's verdict on the hello before sending queued events: a refused
+            # token must not swallow the queue (nor count it as sent). A server that never
+            # answers is tolerated after connect_timeout.
+            if conn.answered.wait(self._connect_timeout) and not conn.acked:
+                # ringcast closes the connection only when authentication fails; an Error that
+                # is not followed by a close (say, a run name it will not take) lets events in.
+                if conn.refusal is None or conn.eof.wait(0.25):
+                    raise ConnectionError(conn.refusal or "server closed the connection after the hello")
+        except BaseException:
+            conn.close(graceful=False)
+            raise
+        self._conn = conn
+        self._connects += 1
+        if self._breaker != "closed":
+            self._breaker = "closed"
+        self._set_state("connected")
+
+    def _disconnected(self, conn):
+        self._conn = None
+        conn.close(graceful=False)
+        if conn.acked or time.monotonic() - conn.opened >= self._healthy_after:
+            self._healthy()  # it was a good connection: this is a fresh outage, not a streak
+        # A connection the server drops at once (bad token, wrong port) counts like a refused one.
+        self._failures += 1
+
+    def _healthy(self):
+        self._failures = 0
+        self._backoff = self._backoff_initial
+        self._cooldown = self._breaker_cooldown
+
+    def _after_failure(self, reason):
+        """Circuit breaker: retry with growing, jittered delays; open after a streak of failures."""
+        if self._breaker == "half-open" or self._failures >= self._breaker_threshold:
+            self._breaker = "open"
+            self._set_state("open", reason)
+            return
+        self._set_state("disconnected", reason)
+        # Jitter keeps a fleet of trainers from reconnecting in lockstep after a server restart.
+        self._stopping.wait(self._backoff * random.uniform(0.5, 1.0))
+        self._backoff = min(self._backoff_max, self._backoff * 2)
+
+    def _reader(self, conn):
+        """Reads server events (Error, Ack) so the sender never waits on them."""
+        try:
+            while not conn.dead:
+                frame = conn.read_frame(1 << 20)
+                if frame is None:
+                    break
+                self._handle_server_frame(conn, frame)
+        except Exception as exc:  # noqa: BLE001
+            if not conn.dead:
+                log.debug("ringcast: reader stopped: %s", exc)
+        finally:
+            conn.dead = True
+            conn.answered.set()
+            conn.eof.set()
+            with self._lock:
+                self._work.notify()
+
+    def _handle_server_frame(self, conn, frame):
+        offset = 0
+        end = len(frame)
+        while offset + _HEADER_BYTES <= end:
+            magic, kind, meta_len, payload_len, _ = _HEADER.unpack_from(frame, offset)
+            if magic != MAGIC or offset + _HEADER_BYTES + meta_len + payload_len > end:
+                return
+            meta = {}
+            if meta_len:
+                try:
+                    meta = json.loads(frame[offset + _HEADER_BYTES : offset + _HEADER_BYTES + meta_len].decode("utf-8"))
+                except ValueError:
+                    meta = {"error": "undecodable server meta"}
+            offset += _HEADER_BYTES + meta_len + payload_len
+            if kind == 17:
+                message = str(meta.get("error", meta)) if isinstance(meta, dict) else str(meta)
+                if not conn.acked and conn.refusal is None:
+                    conn.refusal = "server refused the hello: %s" % message
+                    conn.answered.set()
+                with self._lock:
+                    self._server_errors += 1
+                    self._last_server_error = meta
+                    first = len(self._warned) < 64 and ("server", message) not in self._warned
+                    if first:
+                        self._warned.add(("server", message))
+                if first:
+                    log.warning("ringcast: server rejected an event: %s (repeats are only counted)", message)
+            elif kind == 18:
+                conn.acked = True
+                conn.answered.set()
+                self._healthy()
+                with self._lock:
+                    self._acks += 1
+                    self._last_ack = meta
+
+    def _set_state(self, state, reason=None):
+        previous = self._state
+        if state == previous:
+            return
+        self._state = state
+        self._history.append((state, time.time()))
+        # One log line per state change, so a dead server costs a handful of lines, not one per retry.
+        if state == "half-open":
+            log.debug("ringcast: circuit half-open, trying %s once", self._url)
+        elif state == "connected":
+            log.info("ringcast: connected to %s", self._url)
+        elif state == "closed":
+            log.info("ringcast: closed (%s)", self._url)
+        elif state == "open" and previous == "half-open":
+            log.debug("ringcast: %s still unreachable (%s); circuit open again", self._url, reason)
+        elif state == "open":
+            log.warning("ringcast: %s unreachable (%s); circuit open, retrying with backoff, events keep queueing (bounded)", self._url, reason)
+        elif state == "disconnected" and reason is not None:
+            log.warning("ringcast: disconnected from %s (%s); reconnecting", self._url, reason)
+
+    # ───────────── control ─────────────
+
+    def stats(self):
+        """Counters and state; cheap enough to call every step."""
+        with self._lock:
+            return {
+                "sent": self._sent,
+                "sent_frames": self._sent_frames,
+                "sent_bytes": self._sent_bytes,
+                "dropped": dict(self._dropped),
+                "invalid": dict(self._invalid),
+                "lost": self._lost,
+                "skipped_values": self._skipped_values,
+                "queued": self._queued + self._inflight,
+                "queued_bytes": self._queued_bytes,
+                "state": self._state,
+                "breaker": self._breaker,
+                "connects": self._connects,
+                "server_errors": self._server_errors,
+                "last_server_error": self._last_server_error,
+                "acks": self._acks,
+                "last_ack": self._last_ack,
+                "history": [s for s, _ in self._history],
+                "sender_cpu_s": self._sender_cpu,
+            }
+
+    def flush(self, timeout=2.0):
+        """Wait until everything queued has been sent (or timeout). True if the queue drained.
+
+        Returns False at once while the circuit is open: the server is known to be away (or
+        refusing us), so waiting out the timeout would only stall the caller.
+        """
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        with self._lock:
+            self._flush_requested = True
+            self._work.notify()
+            while self._queued or self._inflight:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive() or self._breaker == "open":
+                    return False
+                self._idle.wait(min(left, 0.05))
+            return True
+
+    def close(self, timeout=2.0):
+        """Send what is queued (for at most timeout seconds), then disconnect. Idempotent."""
+        if self._stopping.is_set() and not self._thread.is_alive():
+            return
+        with self._lock:
+            self._stop_deadline = time.monotonic() + max(0.0, float(timeout))
+            self._stopping.set()
+            self._work.notify()
+        self._thread.join(max(0.0, float(timeout)) + 0.5)
+        _live_hooks.discard(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
