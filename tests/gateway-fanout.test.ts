@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AVAILABLE_CHANNELS, LEVEL_BIT } from '../src/shared/telemetry/channels.js';
-import { FanoutFlag } from '../src/shared/telemetry/ring-records.js';
+import { FanoutFlag, FanoutType } from '../src/shared/telemetry/ring-records.js';
 import { message, overlay, sleep, startGateways, TestClient, until, type GatewayCluster } from './fixtures/gateway-harness.js';
 
 let gw: GatewayCluster;
@@ -51,6 +51,28 @@ describe('gateway /ws fan-out', () => {
     expect((await c.next()).text).toBe(live);
     await sleep(100);
     expect(c.received.some((r) => r.text?.includes('not retained'))).toBe(false);
+  });
+
+  it('no-live state goes to snapshots and conflated tiers only; live-only deltas go to full-rate clients only', async () => {
+    const fast = track(await overlay(gw.port, { channels: ['predictions'], max_fps: 30 }));
+    const slow = track(await overlay(gw.port, { channels: ['predictions'], max_fps: 1 }));
+    await sleep(50);
+    const state = message('move_prediction', { full: true, points: [1, 2, 3] });
+    const delta = message('move_prediction', { full: false, points: [3] });
+    publish({ channel: 'predictions', key: 'move_prediction:r', body: state, flags: FanoutFlag.Retain | FanoutFlag.NoLive });
+    publish({ channel: 'predictions', key: 'move_prediction:r', body: delta, flags: FanoutFlag.LiveOnly });
+    await consumed(published);
+    await until(() => fast.received.some((r) => r.text === delta), 2_000, 'the delta at full rate');
+    await until(() => slow.received.some((r) => r.text === state), 3_000, 'the full state at 1 fps');
+    await sleep(100);
+    expect(fast.received.some((r) => r.text === state)).toBe(false);
+    expect(slow.received.some((r) => r.text === delta)).toBe(false);
+    const late = track(await overlay(gw.port, { channels: ['predictions'], max_fps: 30 }));
+    await until(() => late.received.some((r) => r.text === state), 2_000, 'the full state in the snapshot');
+    expect(late.received.some((r) => r.text === delta)).toBe(false);
+    // Leave no retained state behind for the tests that follow.
+    publish({ type: FanoutType.Reset, channel: 'predictions', key: 'move_prediction:r', body: '' });
+    await consumed(published);
   });
 
   it('delivers only the subscribed channels', async () => {
