@@ -180,8 +180,11 @@ describe('gateway /ws fan-out', () => {
     expect(metrics).toMatch(/ringcast_gateway_deliveries_total\{/);
   });
 
-  it('GET /api/state answers the retained intermediate messages locally', async () => {
-    const res = await fetch(`http://127.0.0.1:${gw.port}/api/state`);
+  it('GET /api/snapshot answers the retained messages of a level locally; a bad level is a 400', async () => {
+    const bad = await fetch(`http://127.0.0.1:${gw.port}/api/snapshot?level=expert`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/level must be one of beginner, intermediate, advanced/);
+    const res = await fetch(`http://127.0.0.1:${gw.port}/api/snapshot`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as any;
     expect(body.level).toBe('intermediate');

@@ -208,7 +208,7 @@ export class FanoutHub {
     }
   }
 
-  /** Retained messages at one level, as a JSON object text keyed by message key (for GET /api/state). */
+  /** Retained messages at one level, as a JSON object text keyed by message key (for GET /api/snapshot). */
   stateJson(level: (typeof LEVELS)[number]): string {
     const lv = levelId(level);
     const parts: string[] = [];

@@ -4,12 +4,13 @@
  *   /ws           overlay fan-out from its `fanout.gw<i>` ring (fanout-hub.ts)
  *   /ingest       producer WebSocket into its `ingest.gw<i>` ring (ingest-endpoints.ts)
  *   /experience   RL experience batches (experience-stream.ts)
- *   POST /api/ingest, GET /api/state (retained overlay state, answered locally)
+ *   POST /api/ingest, GET /api/snapshot (retained overlay messages, answered locally)
  *   anything else forwarded to the main thread (http-forward.ts).
  * Every uWS handle is tracked so that stop and crash close them all before the thread
  * exits (uws-lifecycle.ts explains why that matters).
  */
 import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import { LEVELS } from '../../shared/telemetry/channels.js';
 import { defineActor } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import { loadUws } from '../../shared/http-server.js';
@@ -148,10 +149,18 @@ export default defineActor<GatewayOptions>({
     let stopping = false;
     registerIngestEndpoints({ app, acceptor, httpAcceptor, maxFrameBytes: o.maxFrameBytes, handles, metrics, stopping: () => stopping });
 
-    // The retained overlay state at level intermediate, answered here without a main-thread hop.
-    app.get('/api/state', (res) => {
-      metrics.httpRequests.inc({ route: 'state', outcome: 'ok' });
-      const body = `{"gateway":${o.index},"level":"intermediate","generated_at":${Date.now()},"messages":${hub.stateJson('intermediate')}}`;
+    // The retained overlay messages (what a new /ws client gets as its snapshot) at one level,
+    // answered here without a main-thread hop. (/api/state is the aggregator's structured state.)
+    app.get('/api/snapshot', (res, req) => {
+      const asked = new URLSearchParams(req.getQuery() ?? '').get('level') ?? 'intermediate';
+      if (!(LEVELS as readonly string[]).includes(asked)) {
+        metrics.httpRequests.inc({ route: 'snapshot', outcome: 'bad_request' });
+        reply(res, { done: false }, 400, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify({ error: `level must be one of ${LEVELS.join(', ')}` }));
+        return;
+      }
+      const level = asked as (typeof LEVELS)[number];
+      metrics.httpRequests.inc({ route: 'snapshot', outcome: 'ok' });
+      const body = `{"gateway":${o.index},"level":"${level}","generated_at":${Date.now()},"messages":${hub.stateJson(level)}}`;
       reply(res, { done: false }, 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
     });
     app.any('/*', (res, req) => forwardHttp(res, req, ctx.callMain, metrics, ctx.log));
