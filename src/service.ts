@@ -18,7 +18,8 @@ import { EventKind, encodeEvent, decodeEvent } from './shared/telemetry/event-co
 import { writeIngestRecord } from './shared/telemetry/ring-records.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
-import { AGGREGATOR, RING_MAIN, serviceTopology } from './topology.js';
+import { AGGREGATOR, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
+import { LEVELS, type Level } from './shared/telemetry/channels.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 
 export interface Service {
@@ -74,6 +75,17 @@ export async function startService(config: Config, log: Logger): Promise<Service
   };
   const mainRing = supervisor.ring<RecordRing>(RING_MAIN);
 
+  const fireMilestone = (body: Record<string, unknown>) => {
+    const event = encodeEvent(EventKind.Milestone, { ...body, source: 'admin' });
+    try {
+      decodeEvent(event);
+    } catch (error) {
+      throw new HttpError(400, (error as Error).message);
+    }
+    const run = typeof body.run === 'string' ? body.run : 'default';
+    if (!writeIngestRecord(mainRing, Date.now(), 0, run, event, 0, event.byteLength)) throw new HttpError(503, 'ingest ring full; try again');
+  };
+
   router.get('/healthz', () => {
     const report = supervisor.health();
     return { status: report.ok ? 200 : 503, json: report };
@@ -90,20 +102,75 @@ export async function startService(config: Config, log: Logger): Promise<Service
     if (body === null || typeof body !== 'object' || typeof body.name !== 'string' || body.name.length === 0) {
       throw new HttpError(400, 'body must be a JSON object with "name" (and optionally "message", "run", "value")');
     }
-    const event = encodeEvent(EventKind.Milestone, { ...body, source: 'admin' });
-    try {
-      decodeEvent(event);
-    } catch (error) {
-      throw new HttpError(400, (error as Error).message);
-    }
-    const run = typeof body.run === 'string' ? body.run : 'default';
-    if (!writeIngestRecord(mainRing, Date.now(), 0, run, event, 0, event.byteLength)) throw new HttpError(503, 'ingest ring full; try again');
+    fireMilestone(body);
     return { status: 202, json: { accepted: true } };
   });
   router.get('/api/admin/actors', async (req) => {
     requireAdmin(req.headers, req.query);
     return { json: supervisor.health() };
   });
+  // The streamer's control state, relayed to every overlay page on the `control` channel.
+  const control: ControlState = { level: null, paused: false, scene: null, updated_at: Date.now() };
+  const relayControl = () => relayToOverlays(mainRing, { type: 'control', channel: 'control', key: 'control', retain: true, critical: true, data: control });
+  const actorStatus = async (name: string) => (supervisor.actorNames().includes(name) ? supervisor.call(name, 'status').catch((error: Error) => ({ error: error.message })) : null);
+  const requireActor = (name: string, what: string) => {
+    if (!supervisor.actorNames().includes(name)) throw new HttpError(503, `${what} is not configured (${name === CHAT ? 'set --twitch-channel' : 'set --obs-url'})`);
+  };
+  const callActor = async (name: string, method: string, args: unknown[]) => {
+    try {
+      return await supervisor.call(name, method, args);
+    } catch (error) {
+      throw new HttpError(409, (error as Error).message);
+    }
+  };
+  router.get('/api/control', async (req) => {
+    requireAdmin(req.headers, req.query);
+    return { json: { ...control, chat: await actorStatus(CHAT), obs: await actorStatus(OBS) } };
+  });
+  router.post('/api/control', async (req) => {
+    requireAdmin(req.headers, req.query);
+    const body = req.json<Record<string, unknown>>();
+    if (body === null || typeof body !== 'object' || typeof body.action !== 'string') throw new HttpError(400, 'body must be {"action": …}; actions: level, pause, resume, scene, prediction_start, prediction_stop, milestone');
+    switch (body.action) {
+      case 'level':
+        if (!(LEVELS as readonly unknown[]).includes(body.level)) throw new HttpError(400, `level must be one of ${LEVELS.join(', ')}`);
+        control.level = body.level as Level;
+        break;
+      case 'pause':
+      case 'resume':
+        control.paused = body.action === 'pause';
+        break;
+      case 'scene': {
+        requireActor(OBS, 'OBS');
+        const result = await callActor(OBS, 'setScene', [body.preset]);
+        control.scene = String(body.preset);
+        control.updated_at = Date.now();
+        relayControl();
+        return { json: { ok: true, control, result } };
+      }
+      case 'prediction_start':
+        requireActor(CHAT, 'Twitch chat');
+        return { json: { ok: true, result: await callActor(CHAT, 'startPrediction', [{ by: 'control' }]) } };
+      case 'prediction_stop':
+        requireActor(CHAT, 'Twitch chat');
+        return { json: { ok: true, result: await callActor(CHAT, 'stopPrediction', []) } };
+      case 'milestone': {
+        if (typeof body.name !== 'string' || body.name.length === 0) throw new HttpError(400, 'milestone needs "name"');
+        fireMilestone({ name: body.name, message: body.message, run: body.run });
+        return { status: 202, json: { ok: true } };
+      }
+      default:
+        throw new HttpError(400, `unknown action ${JSON.stringify(body.action)}; actions: level, pause, resume, scene, prediction_start, prediction_stop, milestone`);
+    }
+    control.updated_at = Date.now();
+    relayControl();
+    return { json: { ok: true, control } };
+  });
+
+  // State store access for actors (prediction games and the like), namespaced by the caller.
+  supervisor.provide('state.get', (ns: string, key: string) => store.get(ns, key));
+  supervisor.provide('state.put', (ns: string, key: string, value: unknown) => { store.put(ns, key, value); return true; });
+  supervisor.provide('state.list', (ns: string) => store.list(ns));
   supervisor.provide('http', (request: ForwardedRequest) => router.dispatch(request));
   // A restarted gateway seeds its snapshot from the aggregator's retained messages.
   supervisor.provide('retained', () => supervisor.call(AGGREGATOR, 'retained'));
@@ -147,6 +214,14 @@ export async function startService(config: Config, log: Logger): Promise<Service
   });
 
   return { supervisor, host: config.host, port, tokens, store, router, done, stop: (reason) => stop(reason) };
+}
+
+interface ControlState { level: Level | null; paused: boolean; scene: string | null; updated_at: number }
+
+/** Write an overlay message into a ring the aggregator reads; it relays it to every gateway. */
+export function relayToOverlays(ring: RecordRing, message: { type: string; channel: string; key?: string; retain?: boolean; critical?: boolean; data: unknown }): boolean {
+  const event = encodeEvent(EventKind.Relay, message);
+  return writeIngestRecord(ring, Date.now(), 0, 'default', event, 0, event.byteLength);
 }
 
 function digest(text: string): Buffer {

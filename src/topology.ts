@@ -20,6 +20,8 @@ import type { AggregatorOptions } from './actors/aggregator/index.js';
 import type { GatewayOptions } from './actors/gateway/index.js';
 import type { IngestOptions } from './actors/ingest/index.js';
 import type { DemoTrainerOptions } from './actors/demo-trainer/index.js';
+import type { ChatOptions } from './actors/chat/index.js';
+import type { ObsOptions } from './actors/obs/index.js';
 
 export const AGGREGATOR = 'aggregator';
 export const INGEST = 'ingest';
@@ -28,6 +30,11 @@ export const gatewayName = (i: number) => `gateway-${i}`;
 export const RING_DEMO = 'ingest.demo';
 export const RING_NET = 'ingest.net';
 export const RING_MAIN = 'ingest.main';
+export const CHAT = 'chat';
+export const OBS = 'obs';
+export const RING_CHAT_IN = 'fanout.chat';
+export const RING_CHAT_OUT = 'ingest.chat';
+export const RING_OBS_IN = 'fanout.obs';
 export const ingestRing = (i: number) => `ingest.gw${i}`;
 export const fanoutRing = (i: number) => `fanout.gw${i}`;
 
@@ -62,6 +69,19 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     ingestRings.push(RING_DEMO);
   }
   const fanoutRings = Array.from({ length: gateways }, (_, i) => fanoutRing(i));
+  // Chat and OBS follow the overlay stream too (game states, milestones) through their own fan-out rings.
+  const chatEnabled = config.twitch.channel !== undefined;
+  const obsEnabled = config.obs.url !== undefined;
+  if (chatEnabled) {
+    rings[RING_CHAT_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
+    rings[RING_CHAT_OUT] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
+    fanoutRings.push(RING_CHAT_IN);
+    ingestRings.push(RING_CHAT_OUT);
+  }
+  if (obsEnabled) {
+    rings[RING_OBS_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
+    fanoutRings.push(RING_OBS_IN);
+  }
   const standby = config.restart.standby;
 
   const aggregator: AggregatorOptions = {
@@ -117,6 +137,35 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       experience: config.experience,
     };
     actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i)], out: [ingestRing(i)], options: gateway, standby });
+  }
+  if (chatEnabled) {
+    const chat: ChatOptions = {
+      inRing: RING_CHAT_IN,
+      outRing: RING_CHAT_OUT,
+      channel: config.twitch.channel!.replace(/^#/, '').toLowerCase(),
+      server: config.twitch.server,
+      username: config.twitch.username,
+      token: config.twitch.token,
+      credentialsFile: config.twitch.credentialsFile,
+      predictionSeconds: config.twitch.predictionSeconds,
+      userCooldownMs: config.twitch.userCooldownMs,
+      moderator: config.twitch.moderator,
+      milestonePredictions: config.twitch.milestonePredictions,
+    };
+    actors.push({ name: CHAT, module: new URL('./actors/chat/index.js', import.meta.url), in: [RING_CHAT_IN], out: [RING_CHAT_OUT], options: chat, standby });
+  }
+  if (obsEnabled) {
+    const obs: ObsOptions = {
+      inRing: RING_OBS_IN,
+      url: config.obs.url!,
+      password: config.obs.password,
+      scenes: config.obs.scenes,
+      milestoneTextInput: config.obs.milestoneTextInput,
+      performanceTextInput: config.obs.performanceTextInput,
+      celebrationSeconds: config.obs.celebrationSeconds,
+      performanceEveryMs: config.obs.performanceEveryMs,
+    };
+    actors.push({ name: OBS, module: new URL('./actors/obs/index.js', import.meta.url), in: [RING_OBS_IN], options: obs, standby });
   }
   actors.push({ name: AGGREGATOR, module: new URL('./actors/aggregator/index.js', import.meta.url), in: ingestRings, out: fanoutRings, options: aggregator, standby });
 

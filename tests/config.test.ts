@@ -49,6 +49,8 @@ describe('loadConfig', () => {
       fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000 },
       aggregate: expect.objectContaining({ windowMs: 100, health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 } }),
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
+      twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
+      obs: expect.objectContaining({ celebrationSeconds: 8, scenes: expect.objectContaining({ overview: 'Overview' }) }),
     });
   });
 

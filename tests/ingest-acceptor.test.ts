@@ -107,3 +107,17 @@ describe('ingest acceptor', () => {
     expect(acceptor.acceptFrame(session, new Uint8Array([1, 2, 3])).errors[0].error).toMatch(/truncated event header/);
   });
 });
+
+describe('relay events', () => {
+  it('external producers cannot send them; a trusted in-process acceptor can', () => {
+    const relay = encodeEvent(EventKind.Relay, { type: 'chat_message', channel: 'chat', data: { text: 'hi' } });
+    const { acceptor, drain } = setup();
+    const external = acceptor.acceptFrame(acceptor.openSession({ token: TOKEN }), relay);
+    expect(external.accepted).toBe(0);
+    expect(external.errors[0].error).toMatch(/relay events are internal/);
+    const ring = RecordRing.create({ capacityBytes: 1 << 16, policy: 'drop-newest' });
+    const trusted = new IngestAcceptor({ ring, token: TOKEN, transport: 'local', producerIdBase: 0, metrics: new Registry(), allowRelay: true });
+    expect(trusted.acceptFrame(trusted.openSession({ token: TOKEN }), relay).accepted).toBe(1);
+    expect(drain()).toEqual([]);
+  });
+});

@@ -139,6 +139,44 @@ export const experienceSchema = z
   .strict()
   .describe('an object with keys batchSize, timeoutMs, queueBatches');
 
+export const twitchSchema = z
+  .object({
+    channel: z.string().regex(/^#?[a-z0-9_]{2,25}$/i, 'a Twitch channel name').optional().describe('Twitch channel to join (enables the chat actor); unset disables chat'),
+    server: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'host:port').optional().describe('host:port of a plain-ws Twitch IRC server (tests, local peers); unset means Twitch itself'),
+    username: z.string().regex(/^[a-z0-9_]{3,25}$/i).default('ringcast_bot').describe('bot login name (3–25 letters, digits, _)'),
+    token: z.string().min(1).optional().describe('OAuth token (with or without "oauth:"); prefer RINGCAST_TWITCH_TOKEN or credentialsFile; never logged'),
+    credentialsFile: z.string().min(1).optional().describe('JSON file {"username","token"} read at start (mode 0600 recommended)'),
+    predictionSeconds: intInRange(5, 600, 30, 'how long a prediction game collects votes'),
+    userCooldownMs: intInRange(0, 600_000, 5000, 'per-user cooldown between replied commands'),
+    moderator: z.boolean().default(false).describe('true if the bot is a moderator/broadcaster (100 messages / 30 s instead of 20)'),
+    milestonePredictions: z.boolean().default(true).describe('start a prediction game when a milestone arrives'),
+  })
+  .strict()
+  .describe('an object with keys channel, server, username, token, credentialsFile, predictionSeconds, userCooldownMs, moderator, milestonePredictions');
+
+export const obsSchema = z
+  .object({
+    url: z.string().regex(/^wss?:\/\/[^\s]+$/, 'ws://host:port').optional().describe('obs-websocket v5 URL, e.g. ws://127.0.0.1:4455 (enables the OBS actor); unset disables OBS'),
+    password: z.string().min(1).optional().describe('obs-websocket password; prefer RINGCAST_OBS_PASSWORD; never logged'),
+    scenes: z
+      .object({
+        overview: z.string().min(1).default('Overview'),
+        board_focus: z.string().min(1).default('Board Focus'),
+        metrics_focus: z.string().min(1).default('Metrics Focus'),
+        prediction: z.string().min(1).default('Prediction'),
+        milestone: z.string().min(1).default('Milestone'),
+      })
+      .strict()
+      .default({})
+      .describe('an object mapping the presets overview, board_focus, metrics_focus, prediction, milestone to OBS scene names'),
+    milestoneTextInput: z.string().min(1).default('ringcast-milestone').describe('OBS text input that shows the milestone'),
+    performanceTextInput: z.string().min(1).default('ringcast-performance').describe('OBS text input updated with live performance figures'),
+    celebrationSeconds: intInRange(1, 600, 8, 'how long the milestone scene stays before returning'),
+    performanceEveryMs: intInRange(500, 600_000, 5000, 'how often the performance text is updated'),
+  })
+  .strict()
+  .describe('an object with keys url, password, scenes, milestoneTextInput, performanceTextInput, celebrationSeconds, performanceEveryMs');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -161,6 +199,8 @@ export const configShape = {
   fanout: fanoutSchema.default({}),
   aggregate: aggregateSchema.default({}),
   experience: experienceSchema.default({}),
+  twitch: twitchSchema.default({}),
+  obs: obsSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -261,6 +301,17 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['experience', 'batchSize'], flag: 'experience-batch-size', env: 'RINGCAST_EXPERIENCE_BATCH_SIZE', kind: 'integer' },
   { path: ['experience', 'timeoutMs'], flag: 'experience-timeout-ms', env: 'RINGCAST_EXPERIENCE_TIMEOUT_MS', kind: 'integer' },
   { path: ['experience', 'queueBatches'], flag: 'experience-queue-batches', env: 'RINGCAST_EXPERIENCE_QUEUE_BATCHES', kind: 'integer' },
+  { path: ['twitch', 'channel'], flag: 'twitch-channel', env: 'RINGCAST_TWITCH_CHANNEL', kind: 'string' },
+  { path: ['twitch', 'server'], flag: 'twitch-server', env: 'RINGCAST_TWITCH_SERVER', kind: 'string' },
+  { path: ['twitch', 'username'], flag: 'twitch-username', env: 'RINGCAST_TWITCH_USERNAME', kind: 'string' },
+  { path: ['twitch', 'token'], flag: 'twitch-token', env: 'RINGCAST_TWITCH_TOKEN', kind: 'string' },
+  { path: ['twitch', 'credentialsFile'], flag: 'twitch-credentials-file', env: 'RINGCAST_TWITCH_CREDENTIALS_FILE', kind: 'string' },
+  { path: ['twitch', 'predictionSeconds'], flag: 'prediction-seconds', env: 'RINGCAST_PREDICTION_SECONDS', kind: 'integer' },
+  { path: ['twitch', 'userCooldownMs'], flag: 'twitch-user-cooldown-ms', env: 'RINGCAST_TWITCH_USER_COOLDOWN_MS', kind: 'integer' },
+  { path: ['twitch', 'moderator'], flag: 'twitch-moderator', env: 'RINGCAST_TWITCH_MODERATOR', kind: 'boolean' },
+  { path: ['obs', 'url'], flag: 'obs-url', env: 'RINGCAST_OBS_URL', kind: 'string' },
+  { path: ['obs', 'password'], flag: 'obs-password', env: 'RINGCAST_OBS_PASSWORD', kind: 'string' },
+  { path: ['obs', 'celebrationSeconds'], flag: 'obs-celebration-seconds', env: 'RINGCAST_OBS_CELEBRATION_SECONDS', kind: 'integer' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';

@@ -21,8 +21,8 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { defineActor, type ActorContext } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import { RecordRing } from '../../shared/record-ring.js';
-import { channelId, type Channel } from '../../shared/telemetry/channels.js';
-import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
+import { CHANNELS, channelId, type Channel } from '../../shared/telemetry/channels.js';
+import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type RelayEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
 import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import {
   boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, seAttentionData, snapshotKey, type LevelData,
@@ -50,7 +50,7 @@ export interface AggregatorOptions {
 export const MAX_RUNS = 64;
 export const DEFAULT_RUN = 'default';
 
-const KINDS = ['metrics', 'se_attention', 'board_heatmap', 'policy', 'game_state', 'milestone', 'experience', 'other'] as const;
+const KINDS = ['metrics', 'se_attention', 'board_heatmap', 'policy', 'game_state', 'milestone', 'experience', 'relay', 'other'] as const;
 
 function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
   const o = ctx.options;
@@ -197,6 +197,22 @@ export default defineActor<AggregatorOptions>({
       }
     }
 
+    /**
+     * Messages other actors made for overlays (chat lines, prediction games): one
+     * serialisation for every level, relayed at once rather than at the window (they are
+     * interactive). Only trusted in-process producers can send them (the acceptor refuses them).
+     */
+    function relay(event: RelayEvent, now: number): void {
+      const channel = (CHANNELS as readonly string[]).includes(event.channel) ? (event.channel as Channel) : undefined;
+      if (!channel) {
+        noteFailure(new Error(`relay for unknown channel "${event.channel}"`), 'relay', 'aggregator: dropped a relay message');
+        return;
+      }
+      const flags = (event.critical ? FanoutFlag.Critical : 0) | (event.retain ? FanoutFlag.Retain : 0);
+      write(event.type, channel, event.key, flags, { all: event.data }, now);
+      flushAll();
+    }
+
     function apply(event: TelemetryEvent, runName: string, receivedAt: number): void {
       const now = Date.now();
       switch (event.kind) {
@@ -206,6 +222,7 @@ export default defineActor<AggregatorOptions>({
         case EventKind.Policy: runFor(runName, now).applyPolicy(event, now); break;
         case EventKind.GameState: { const run = runFor(runName, now); publishMilestones(run, run.applyGame(event, now), now); break; }
         case EventKind.Milestone: { const run = runFor(runName, now); publishMilestones(run, [run.applyMilestone(event, receivedAt, now)], now); break; }
+        case EventKind.Relay: relay(event, now); break;
         default: break; // hello/ack/error are transport events and never belong in an ingest ring: counted as "other", no run made
       }
     }

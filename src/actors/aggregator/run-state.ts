@@ -9,6 +9,7 @@
  * latest game plus at most MAX_PENDING_RESULTS finished games awaiting the next window,
  * and the last MAX_RECENT_MILESTONES milestones.
  */
+import { drawableBoard, type DrawableBoard } from '../../shared/shogi/sfen-board.js';
 import type {
   BoardHeatmapEvent, GameStateEvent, MetricsEvent, MilestoneEvent, PolicyEvent, SeAttentionEvent, TopMove,
 } from '../../shared/telemetry/event-codec.js';
@@ -57,6 +58,10 @@ export interface GameState {
   last_move: string | null;
   result: string | null;
   move_count: number | null;
+  /** Parsed from the SFEN for overlays (null when absent or invalid). */
+  board: DrawableBoard['board'] | null;
+  hands: DrawableBoard['hands'] | null;
+  turn: DrawableBoard['turn'] | null;
 }
 
 /** Channels with news since the last window. */
@@ -69,7 +74,11 @@ export interface Dirty {
 }
 
 function toGame(e: GameStateEvent): GameState {
+  const drawn = e.sfen ? drawableBoard(e.sfen) : null;
   return {
+    board: drawn?.board ?? null,
+    hands: drawn?.hands ?? null,
+    turn: drawn?.turn ?? null,
     game_id: e.gameId,
     sfen: e.sfen ?? null,
     moves: e.moves ?? null,

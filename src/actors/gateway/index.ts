@@ -28,6 +28,7 @@ import {
   DEFAULT_CRITICAL_QUEUE, DEFAULT_EXPERIENCE_STATUS_MS, DEFAULT_SLOW_CHECK_MS, validateGatewayOptions, type GatewayOptions,
 } from './options.js';
 import { UwsHandles, installCrashGuard } from './uws-lifecycle.js';
+import { registerOverlayFiles } from './static-files.js';
 
 export type { GatewayOptions, ExperienceOptions } from './options.js';
 export { decodeExperienceBatch, encodeExperienceBatch } from './experience-stream.js';
@@ -163,6 +164,7 @@ export default defineActor<GatewayOptions>({
       const body = `{"gateway":${o.index},"level":"${level}","generated_at":${Date.now()},"messages":${hub.stateJson(level)}}`;
       reply(res, { done: false }, 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
     });
+    registerOverlayFiles(app);
     app.any('/*', (res, req) => forwardHttp(res, req, ctx.callMain, metrics, ctx.log));
 
     let listenSocket: us_listen_socket;

@@ -53,6 +53,8 @@ export interface IngestAcceptorOptions {
   limits?: DecodeLimits;
   /** Run name for sessions that never name one. */
   defaultRun?: string;
+  /** Accept internal relay events (only for in-process, trusted producers). */
+  allowRelay?: boolean;
 }
 
 /** Run names end up in metric labels and file names downstream: keep them tame. */
@@ -66,6 +68,7 @@ export class IngestAcceptor {
   private readonly limits: DecodeLimits;
   private readonly transport: IngestTransport;
   private readonly defaultRun: string;
+  private readonly allowRelay: boolean;
   private nextProducer = 0;
   private readonly producerIdBase: number;
   private readonly metrics: IngestMetrics;
@@ -78,6 +81,7 @@ export class IngestAcceptor {
     this.transport = options.transport;
     this.producerIdBase = options.producerIdBase >>> 0;
     this.defaultRun = options.defaultRun ?? 'default';
+    this.allowRelay = options.allowRelay === true;
     this.metrics = ingestMetrics(options.metrics);
     this.bytesCounter = this.metrics.bytes.labels({ transport: this.transport });
   }
@@ -129,6 +133,10 @@ export class IngestAcceptor {
         if (!session.authenticated) {
           this.reject(session, result, { index: -1, kind: EVENT_KIND_NAMES[event.kind], error: 'not authenticated: send a hello event with the ingest token first (or connect with Authorization: Bearer <token>)' }, 'unauthenticated');
           result.fatal = 'not authenticated';
+          return;
+        }
+        if (event.kind === EventKind.Relay && !this.allowRelay) {
+          this.reject(session, result, { index: -1, kind: 'relay', error: 'relay events are internal to ringcast; producers cannot send them' }, 'direction');
           return;
         }
         if (event.kind === EventKind.Error || event.kind === EventKind.Ack) {

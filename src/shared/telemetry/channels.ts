@@ -4,7 +4,8 @@
  * publish them) and overlay clients (which subscribe with `{"channels": [...], "level": ...}`).
  */
 
-export const CHANNELS = ['metrics', 'attention', 'predictions', 'game', 'milestones', 'chat'] as const;
+/** `control` carries the streamer's control-page state (level, pause) to every overlay page. */
+export const CHANNELS = ['metrics', 'attention', 'predictions', 'game', 'milestones', 'chat', 'control'] as const;
 export type Channel = (typeof CHANNELS)[number];
 /** Subscribing to `all` means every channel. */
 export const ALL_CHANNELS = 'all';
@@ -38,4 +39,5 @@ export const CHANNEL_MESSAGE_TYPES: Readonly<Record<Channel, readonly string[]>>
   game: ['game_state', 'prediction_game'],
   milestones: ['milestone'],
   chat: ['chat_message'],
+  control: ['control'],
 };

@@ -39,6 +39,12 @@ export enum EventKind {
   GameState = 5,
   Milestone = 6,
   Experience = 7,
+  /**
+   * Internal only (chat, OBS, main thread → aggregator): a ready-made overlay message the
+   * aggregator relays to the gateways as is: `{type, channel, key?, critical?, retain?, data}`.
+   * Refused from external producers.
+   */
+  Relay = 8,
   /** Producer → server, first event on a stream transport: `{token, run?, client?}`. */
   Hello = 16,
   /** Server → producer: `{error, kind?, index?}`. */
@@ -55,6 +61,7 @@ export const EVENT_KIND_NAMES: Readonly<Record<number, string>> = {
   [EventKind.GameState]: 'game_state',
   [EventKind.Milestone]: 'milestone',
   [EventKind.Experience]: 'experience',
+  [EventKind.Relay]: 'relay',
   [EventKind.Hello]: 'hello',
   [EventKind.Error]: 'error',
   [EventKind.Ack]: 'ack',
@@ -168,6 +175,16 @@ export interface ExperienceEvent extends EventBase {
   maskOffset: number;
 }
 
+export interface RelayEvent extends EventBase {
+  kind: EventKind.Relay;
+  type: string;
+  channel: string;
+  key: string;
+  critical: boolean;
+  retain: boolean;
+  data: unknown;
+}
+
 export interface HelloEvent extends EventBase {
   kind: EventKind.Hello;
   token?: string;
@@ -187,6 +204,7 @@ export type TelemetryEvent =
   | GameStateEvent
   | MilestoneEvent
   | ExperienceEvent
+  | RelayEvent
   | HelloEvent
   | ControlEvent;
 
@@ -355,6 +373,23 @@ function decodeEventBody(
     }
     case EventKind.Experience:
       return decodeExperience(meta, payloadOffset, payloadLen, base);
+    case EventKind.Relay: {
+      if (payloadLen !== 0) throw new EventFormatError('relay: takes no payload');
+      const type = meta.type;
+      if (typeof type !== 'string' || !/^[a-z][a-z0-9_]{0,63}$/.test(type)) throw new EventFormatError('relay: "type" must be a lower_snake_case message type');
+      const channel = meta.channel;
+      if (typeof channel !== 'string' || channel.length === 0) throw new EventFormatError('relay: "channel" must name a channel');
+      return {
+        ...base,
+        kind: EventKind.Relay,
+        type,
+        channel,
+        key: optString(meta, 'key', name, 256) ?? type,
+        critical: meta.critical === true,
+        retain: meta.retain === true,
+        data: meta.data ?? null,
+      };
+    }
     case EventKind.Hello:
       return { ...base, kind: EventKind.Hello, token: optString(meta, 'token', name, 4096), client: optString(meta, 'client', name, 128) };
     case EventKind.Error:

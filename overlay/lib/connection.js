@@ -1,0 +1,93 @@
+// Overlay connection to ringcast's /ws fan-out: subscribe, reconnect with backoff, and
+// report connection state so every page can show it. Plain ES module, no build step.
+//
+//   const conn = connect({ channels: ['metrics'], level: 'beginner', maxFps: 60,
+//     onMessage: (msg) => …, onState: (state, detail) => … });
+//
+// Messages are `{type, timestamp, data}` objects as documented in the README (Overlay
+// protocol). States: 'connecting' | 'open' | 'reconnecting' (detail: ms until retry).
+// The first messages after every (re)connect are the server's snapshot.
+
+/** Query parameters every page understands: level, channels, theme, token, max_fps. */
+export function pageParams(defaults = {}) {
+  const q = new URLSearchParams(location.search);
+  const list = (v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  return {
+    level: q.get('level') ?? defaults.level ?? 'intermediate',
+    channels: list(q.get('channels')) ?? defaults.channels ?? ['all'],
+    theme: q.get('theme') ?? defaults.theme ?? 'dark',
+    maxFps: Number(q.get('max_fps') ?? defaults.maxFps ?? 60),
+    token: q.get('token') ?? undefined,
+    server: q.get('server') ?? undefined,
+  };
+}
+
+export function connect({ channels, level, maxFps = 60, onMessage, onState, server, minBackoffMs = 250, maxBackoffMs = 10_000 }) {
+  const url = server ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  let ws;
+  let attempt = 0;
+  let closed = false;
+  let retryTimer;
+  let subscription = { channels, level, max_fps: maxFps };
+  const state = (s, detail) => { try { onState?.(s, detail); } catch (e) { console.error(e); } };
+
+  function open() {
+    state(attempt === 0 ? 'connecting' : 'reconnecting', 0);
+    ws = new WebSocket(url);
+    ws.onopen = () => {
+      attempt = 0;
+      ws.send(JSON.stringify(subscription));
+      state('open');
+    };
+    ws.onmessage = (event) => {
+      let msg;
+      try { msg = JSON.parse(event.data); } catch { return; }
+      try { onMessage?.(msg); } catch (e) { console.error(e); }
+    };
+    ws.onclose = () => {
+      if (closed) return;
+      // Exponential backoff with full jitter, so a restarted server is not hit by every overlay at once.
+      const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** attempt++);
+      const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+      state('reconnecting', delay);
+      retryTimer = setTimeout(open, delay);
+    };
+    ws.onerror = () => { /* onclose follows and schedules the retry */ };
+  }
+  open();
+
+  return {
+    /** Change level/channels/fps live (re-subscribes; the server answers with a fresh snapshot). */
+    resubscribe(update) {
+      subscription = { ...subscription, ...update };
+      if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(subscription));
+    },
+    close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      ws?.close();
+    },
+  };
+}
+
+/**
+ * Repaint only when something changed: pages call `invalidate()` when data arrives, and
+ * `draw` runs on the next animation frame (at most once per frame). Idle pages cost nothing.
+ */
+export function frameScheduler(draw) {
+  let pending = false;
+  const frame = (t) => { pending = false; draw(t); };
+  return {
+    invalidate() {
+      if (!pending) { pending = true; requestAnimationFrame(frame); }
+    },
+  };
+}
+
+/** A small status pill (connection state / "no data") the pages place in a corner. */
+export function statusBadge(element) {
+  return (s, detail) => {
+    element.dataset.state = s;
+    element.textContent = s === 'open' ? 'live' : s === 'reconnecting' ? `reconnecting${detail ? ` in ${Math.ceil(detail / 1000)} s` : '…'}` : s;
+  };
+}
