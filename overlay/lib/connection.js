@@ -16,10 +16,16 @@ export function pageParams(defaults = {}) {
     level: q.get('level') ?? defaults.level ?? 'intermediate',
     channels: list(q.get('channels')) ?? defaults.channels ?? ['all'],
     theme: q.get('theme') ?? defaults.theme ?? 'dark',
-    maxFps: Number(q.get('max_fps') ?? defaults.maxFps ?? 60),
+    // A garbled max_fps falls back to the default rather than sending NaN to the server.
+    maxFps: positiveNumber(q.get('max_fps')) ?? defaults.maxFps ?? 60,
     token: q.get('token') ?? undefined,
     server: q.get('server') ?? undefined,
   };
+}
+
+function positiveNumber(text) {
+  const n = Number(text);
+  return text !== null && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
 export function connect({ channels, level, maxFps = 60, onMessage, onState, server, minBackoffMs = 250, maxBackoffMs = 10_000 }) {

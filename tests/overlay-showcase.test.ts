@@ -1,0 +1,238 @@
+/**
+ * Overlay page `showcase` in a real browser (Debian chromium via playwright-core) against a
+ * running ringcast fed by a scripted TCP producer: the board, heatmap, arrows, SE strips and
+ * prediction bars it draws itself, the other pages embedded as iframes (or a placeholder when
+ * a page is not served), panel selection with `channels`, frame times over 5 s of 10 Hz
+ * updates, and the reconnecting state. Screenshots land in tests/artifacts/.
+ */
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
+import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
+
+if (!chromiumAvailable) console.warn(`overlay-showcase: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
+
+const RUN = 'showcase-test';
+/** After 2g2f 8c8d 2f2e 8d8e: sente to move, nothing in hand. */
+const SFEN = 'lnsgkgsnl/1r5b1/p1ppppppp/9/1p5P1/9/PPPPPPP1P/1B5R1/LNSGKGSNL b - 5';
+const TOP_MOVES = [
+  { move: '2e2d', prob: 0.52 },
+  { move: '6i7h', prob: 0.2 },
+  { move: '3i3h', prob: 0.12 },
+  { move: '9g9f', prob: 0.06 },
+  { move: '4i5h', prob: 0.04 },
+];
+
+function heatGrid(hot: { row: number; col: number }): number[][] {
+  const grid = Array.from({ length: 9 }, () => Array.from({ length: 9 }, () => 0.05));
+  grid[hot.row][hot.col] = 1;
+  return grid;
+}
+
+interface Embed { name: string; src: string; state: string; rect: { x: number; y: number; w: number; h: number }; scale: number }
+interface Drawn {
+  run: string | null;
+  ignored: number;
+  connection: string;
+  glyphs: string;
+  noData: boolean;
+  draws: number;
+  frames: number[];
+  pieces?: { square: string; piece: string }[];
+  hottest?: string | null;
+  arrows?: { move: string; label: string; from: string; to: string }[];
+  layout?: { cell: number; x0: number; y0: number };
+  se: { blocks: number; channels: number } | null;
+  predictions: { bars: { move: string; label: string; w: number; trackW: number; prob: number }[]; value: number | null } | null;
+  panels: { board: boolean; predictions: boolean; embeds: Embed[] };
+}
+
+const drawn = (page: Page) => page.evaluate(() => (window as unknown as { __overlay: unknown }).__overlay) as Promise<Drawn>;
+
+async function waitDrawn(page: Page, ok: (d: Drawn) => boolean, what: string, timeoutMs = 8_000): Promise<Drawn> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Drawn | undefined;
+  while (Date.now() < deadline) {
+    last = await drawn(page);
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}; last __overlay: ${JSON.stringify(last).slice(0, 600)}`);
+}
+
+function pixels(page: Page, layer: string, points: { x: number; y: number }[]): Promise<number[][]> {
+  return page.evaluate(({ layer, points }) => {
+    const canvas = document.querySelector(`canvas[data-layer="${layer}"]`) as HTMLCanvasElement;
+    const ctx = canvas.getContext('2d')!;
+    const box = canvas.getBoundingClientRect();
+    const sx = canvas.width / box.width, sy = canvas.height / box.height;
+    return points.map((p) => Array.from(ctx.getImageData(Math.round((p.x - box.left) * sx), Math.round((p.y - box.top) * sy), 1, 1).data));
+  }, { layer, points });
+}
+
+function squareCenter(layout: { cell: number; x0: number; y0: number }, square: string): { x: number; y: number } {
+  const col = 9 - Number(square[0]);
+  const row = 'abcdefghi'.indexOf(square[1]);
+  return { x: layout.x0 + (col + 0.5) * layout.cell, y: layout.y0 + (row + 0.5) * layout.cell };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+describe.skipIf(!chromiumAvailable)('overlay page: showcase', () => {
+  let h: Harness;
+  let browser: Browser;
+  let producer: NetworkProducer;
+  let base: string;
+  let page: Page;
+  let harnessClosed = false;
+
+  const send = (hot = { row: 3, col: 7 }) => {
+    producer.emitGameState({ gameId: 'sc-1', sfen: SFEN, moves: ['2g2f', '8c8d', '2f2e', '8d8e'], lastMove: '8d8e', moveCount: 4 });
+    producer.emitBoardHeatmap(heatGrid(hot), 4);
+    producer.emitPredictions(TOP_MOVES, SFEN, -0.3, 4);
+    producer.cacheAttentionWeights([[0.1, 0.5, 0.9], [0.2, 0.4, 0.6]], undefined, 4);
+  };
+
+  beforeAll(async () => {
+    [h, browser] = await Promise.all([startHarness(['--fanout-threads', '1']), launchBrowser()]);
+    base = `http://127.0.0.1:${h.service.port}/overlay`;
+  });
+
+  afterAll(async () => {
+    await producer?.close(1000);
+    await browser?.close();
+    if (!harnessClosed) await h?.close();
+  });
+
+  it('shows "no data" first and embeds the other pages (or a placeholder when one is not served)', async () => {
+    page = await openPage(browser, `${base}/showcase?level=advanced&pieces=letters&run=${RUN}`);
+    const d = await waitDrawn(page, (x) => x.connection === 'open' && x.panels.embeds.every((e) => e.state !== 'checking'), 'connection and embeds');
+    expect(d.noData).toBe(true);
+    expect(await page.locator('#nodata').isVisible()).toBe(true);
+    expect(d.panels.board).toBe(true);
+    expect(d.panels.predictions).toBe(true);
+    expect(d.panels.embeds.map((e) => e.name)).toEqual(['metrics', 'game', 'milestones']);
+    for (const e of d.panels.embeds) {
+      // Level, theme choice and run are handed down to the embedded page.
+      expect(e.src).toBe(`/overlay/${e.name}?level=advanced&run=${RUN}`);
+      const served = (await fetch(`http://127.0.0.1:${h.service.port}${e.src}`)).ok;
+      if (served) {
+        expect(e.state).toBe('embedded');
+        const frame = page.frames().find((f) => f.url().endsWith(e.src));
+        expect(frame, `${e.name} iframe loaded`).toBeDefined();
+      } else {
+        expect(e.state).toMatch(/^missing \(HTTP 404\)/);
+        if (e.name !== 'milestones') expect(await page.locator(`#embed-${e.name} .missing`).textContent()).toBe(`${e.name}: page not available`);
+      }
+    }
+    // Embedded pages keep their 1920×1080 design, scaled into their panel; milestones cover the whole stage.
+    const metrics = d.panels.embeds.find((e) => e.name === 'metrics')!;
+    expect(metrics.rect).toEqual({ x: 1110, y: 366, w: 790, h: 444 });
+    expect(metrics.scale).toBeCloseTo(790 / 1920, 3);
+    expect(d.panels.embeds.find((e) => e.name === 'milestones')!.rect).toEqual({ x: 0, y: 0, w: 1920, h: 1080 });
+  });
+
+  it('draws board, heatmap, arrows, SE strips and prediction bars in one layout', async () => {
+    producer = createProducer(`tcp://127.0.0.1:${h.tcpPort}`, { token: INGEST_TOKEN, run: RUN });
+    send();
+    const d = await waitDrawn(page, (x) => x.pieces?.length === 40 && x.hottest === '2d' && x.arrows?.length === 3 && x.predictions?.bars.length === 5 && (x.se?.blocks ?? 0) === 2, 'the showcase to be drawn');
+    expect(d.noData).toBe(false);
+    const at = new Map(d.pieces!.map((p) => [p.square, p.piece]));
+    expect(at.get('2e')).toBe('P');
+    expect(at.get('8e')).toBe('p');
+    expect(at.get('8h')).toBe('B');
+    expect(at.get('2b')).toBe('b');
+    expect(at.has('2g')).toBe(false);
+    expect(d.arrows!.map((a) => [a.move, a.label])).toEqual([['2e2d', '52%'], ['6i7h', '20%'], ['3i3h', '12%']]);
+    expect(d.predictions!.bars.map((b) => b.label)).toEqual(['52.0%', '20.0%', '12.0%', '6.0%', '4.0%']);
+    for (const b of d.predictions!.bars) expect(Math.abs(b.w - b.trackW * b.prob)).toBeLessThanOrEqual(1);
+    expect(d.predictions!.value).toBe(-0.3);
+
+    // Real pixels: the heatmap is most opaque on 2d; a piece is painted on 2e, none on 2g.
+    const squares = Array.from({ length: 81 }, (_, i) => `${9 - (i % 9)}${'abcdefghi'[Math.floor(i / 9)]}`);
+    const heat = await pixels(page, 'heat', squares.map((s) => squareCenter(d.layout!, s)));
+    const hottest = squares[heat.reduce((best, px, i) => (px[3] > heat[best][3] ? i : best), 0)];
+    expect(hottest).toBe('2d');
+    const [p2e, p2g] = await pixels(page, 'pieces', [squareCenter(d.layout!, '2e'), squareCenter(d.layout!, '2g')]);
+    expect(p2e[3]).toBe(255);
+    expect(p2g[3]).toBe(0);
+    await screenshot(page, 'overlay-showcase');
+  });
+
+  it('channels picks the panels', async () => {
+    const only = await openPage(browser, `${base}/showcase?channels=predictions,metrics&run=${RUN}`);
+    const d = await waitDrawn(only, (x) => (x.predictions?.bars.length ?? 0) === 5 && x.panels.embeds.every((e) => e.state !== 'checking'), 'predictions only');
+    expect(d.panels.board).toBe(false);
+    expect(d.panels.embeds.map((e) => e.name)).toEqual(['metrics']);
+    expect(await only.locator('canvas[data-layer="pieces"]').count()).toBe(0);
+    expect(await only.locator('canvas[data-layer="predictions"]').count()).toBe(1);
+    // Without ?pieces= the page draws kanji only when a CJK font can render them.
+    let cjkFont: boolean | undefined;
+    try { cjkFont = execFileSync('fc-list', [':lang=ja'], { encoding: 'utf8' }).trim() !== ''; } catch { /* no fontconfig tools */ }
+    if (cjkFont !== undefined) expect(d.glyphs).toBe(cjkFont ? 'kanji' : 'letters');
+    await only.close();
+  });
+
+  it('without ?run= a page stays with the run it shows while a second trainer reports', async () => {
+    const board = await openPage(browser, `${base}/board?pieces=letters`);
+    const d = await waitDrawn(board, (x) => (x.pieces?.length ?? 0) === 40, 'the board of the first run');
+    expect(d.run).toBe(RUN);
+    const intruder = createProducer(`tcp://127.0.0.1:${h.tcpPort}`, { token: INGEST_TOKEN, run: 'intruder' });
+    try {
+      for (let i = 0; i < 5; i++) {
+        intruder.emitGameState({ gameId: 'x', sfen: 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1', moves: [], moveCount: 0 });
+        intruder.emitBoardHeatmap(heatGrid({ row: 8, col: 0 }), 1);
+        await new Promise((r) => setTimeout(r, 120));
+      }
+      const after = await waitDrawn(board, (x) => x.ignored >= 2, 'the other run to be ignored');
+      expect(after.run).toBe(RUN);
+      expect(after.pieces!.find((p) => p.square === '2e')?.piece).toBe('P'); // still this run's position
+      expect(after.hottest).not.toBe('9i');
+    } finally {
+      await intruder.close(500);
+      await board.close();
+    }
+  });
+
+  it('board page with kanji pieces and the light theme', async () => {
+    const board = await openPage(browser, `${base}/board?pieces=kanji&theme=light&run=${RUN}`);
+    const d = await waitDrawn(board, (x) => (x.pieces?.length ?? 0) === 40, 'the kanji board');
+    expect(d.glyphs).toBe('kanji');
+    expect(await board.locator('body').getAttribute('class')).toBe('theme-light');
+    const [p5i] = await pixels(board, 'pieces', [squareCenter(d.layout!, '5i')]);
+    expect(p5i[3]).toBe(255);
+    await screenshot(board, 'overlay-board-kanji-light');
+    await board.close();
+  });
+
+  it('repaints 10 Hz live updates within a frame budget (p95 < 16.7 ms)', async () => {
+    const before = await drawn(page);
+    const started = Date.now();
+    let i = 0;
+    while (Date.now() - started < 5_000) {
+      send({ row: i % 9, col: (i * 5) % 9 });
+      i++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const frames = (await drawn(page)).frames.slice(before.frames.length);
+    const p95 = percentile(frames, 95);
+    console.log(`showcase frame times over 5 s: ${frames.length} repaints for ${i} updates, draw p50 ${percentile(frames, 50).toFixed(2)} ms, p95 ${p95.toFixed(2)} ms, max ${Math.max(...frames).toFixed(2)} ms`);
+    expect(frames.length).toBeGreaterThanOrEqual(25);
+    expect(p95).toBeLessThan(16.7);
+  });
+
+  it('shows the reconnecting state when the service goes away', async () => {
+    await producer.close(500);
+    harnessClosed = true;
+    await h.close();
+    const d = await waitDrawn(page, (x) => x.connection === 'reconnecting', 'the reconnecting state', 5_000);
+    expect(await page.locator('#status').getAttribute('data-state')).toBe('reconnecting');
+    expect(d.pieces).toHaveLength(40);
+  });
+});
