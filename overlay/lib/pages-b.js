@@ -72,12 +72,13 @@ export function frameStats(size = 2048) {
  * Starts a page: parses the query, connects (always adding the `control` channel so the
  * streamer's level/pause reach the page), wires the status badge, and follows control
  * messages. `onMessage` gets every non-control message; `onLevel(level)` after a level change.
- * Returns { params, level(), paused(), invalidate, conn, stats, serverOffset() }.
+ * Returns { params, conn, stats, pinnedLevel, level(), paused(), invalidate(), serverNow() }.
  */
 export function startPage({ channels, draw, onMessage, onLevel, onPause, badge, defaults = {} }) {
   const params = pageParams({ channels, ...defaults });
   const q = new URLSearchParams(location.search);
-  const pinnedLevel = q.has('level');
+  // Only a valid ?level= pins the page; a typo falls back to intermediate and follows the control page.
+  const pinnedLevel = LEVELS.includes(q.get('level'));
   let level = LEVELS.includes(params.level) ? params.level : 'intermediate';
   let paused = false;
   let offset = 0; // server clock − local clock, from connection_established
@@ -94,12 +95,9 @@ export function startPage({ channels, draw, onMessage, onLevel, onPause, badge, 
   const conn = connect({
     channels: wanted,
     level,
-    maxFps: params.maxFps,
+    maxFps: Number.isFinite(params.maxFps) && params.maxFps > 0 ? params.maxFps : 60,
     server: params.server,
-    onState: (s, detail) => {
-      showState(s, detail);
-      scheduler.invalidate();
-    },
+    onState: showState,
     onMessage: (msg) => {
       if (msg.type === 'connection_established' && typeof msg.server_time === 'number') offset = msg.server_time - Date.now();
       if (msg.type === 'control') {
@@ -121,6 +119,9 @@ export function startPage({ channels, draw, onMessage, onLevel, onPause, badge, 
     if (p !== paused) {
       paused = p;
       document.documentElement.dataset.paused = String(paused);
+      // theme.css's "paused" pill (a DOM element: toggled only on change, so no layout per frame).
+      const label = document.getElementById('paused');
+      if (label) label.hidden = !paused;
       onPause?.(paused);
     }
     scheduler.invalidate();
@@ -208,24 +209,10 @@ export function frozenCopy(canvas) {
   return copy;
 }
 
-/** Draws a frozen copy (if any) plus the "paused" label; returns true when it did (the caller draws nothing else). */
-export function drawFrozen(ctx, view, frozen, font) {
+/** Draws a frozen copy (if any); returns true when it did (the caller draws nothing else). */
+export function drawFrozen(ctx, view, frozen) {
   if (!frozen) return false;
   ctx.clearRect(0, 0, view.width, view.height);
   ctx.drawImage(frozen, 0, 0, view.width, view.height);
-  drawPausedLabel(ctx, view, font);
   return true;
-}
-
-export function drawPausedLabel(ctx, view, font = 'system-ui, sans-serif') {
-  ctx.save();
-  ctx.fillStyle = 'rgba(0,0,0,0.6)';
-  roundRect(ctx, view.width / 2 - 160, view.height / 2 - 50, 320, 100, 20);
-  ctx.fill();
-  ctx.font = `700 48px ${font}`;
-  ctx.fillStyle = '#ffffff';
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'middle';
-  ctx.fillText('paused', view.width / 2, view.height / 2);
-  ctx.restore();
 }
