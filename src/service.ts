@@ -149,11 +149,14 @@ export async function startService(config: Config, log: Logger): Promise<Service
         return { json: { ok: true, control, result } };
       }
       case 'prediction_start':
+      case 'prediction_stop': {
         requireActor(CHAT, 'Twitch chat');
-        return { json: { ok: true, result: await callActor(CHAT, 'startPrediction', [{ by: 'control' }]) } };
-      case 'prediction_stop':
-        requireActor(CHAT, 'Twitch chat');
-        return { json: { ok: true, result: await callActor(CHAT, 'stopPrediction', []) } };
+        const method = body.action === 'prediction_start' ? 'startPrediction' : 'stopPrediction';
+        const result = (await callActor(CHAT, method, [{ by: 'control', cancel: body.cancel === true }])) as { ok: boolean; error?: string };
+        // The game refused (one already running, nothing to stop): a conflict, not a success.
+        if (!result?.ok) throw new HttpError(409, result?.error ?? `${method} refused`);
+        return { json: { ok: true, result } };
+      }
       case 'milestone': {
         if (typeof body.name !== 'string' || body.name.length === 0) throw new HttpError(400, 'milestone needs "name"');
         fireMilestone({ name: body.name, message: body.message, run: body.run });

@@ -149,3 +149,10 @@ describe('README', () => {
     expect(readme.slice(start, end).trim()).toBe(configTableMarkdown());
   });
 });
+
+describe('negative numbers on the command line', () => {
+  it('--ingest-tcp-port -1 disables TCP ingest (parseArgs alone would call it ambiguous)', () => {
+    expect(loadConfig(['--ingest-tcp-port', '-1'], {}).ingest.tcpPort).toBe(-1);
+    expect(loadConfig(['--ingest-tcp-port=-1'], {}).ingest.tcpPort).toBe(-1);
+  });
+});

@@ -391,6 +391,24 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   return result.data;
 }
 
+/**
+ * parseArgs reads `--ingest-tcp-port -1` as a flag followed by another flag; a numeric
+ * option followed by a negative number means that number, so join them as `--flag=-1`.
+ */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const numeric = new Set(CONFIG_OPTIONS.filter((o) => o.kind === 'integer' || o.kind === 'number').map((o) => `--${o.flag}`));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (numeric.has(argv[i]) && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+      out.push(`${argv[i]}=${argv[i + 1]}`);
+      i++;
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
+}
+
 function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     [CONFIG_FILE_FLAG]: { type: 'string' },
@@ -400,7 +418,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | boolean | 
   }
   try {
     const { values } = parseArgs({
-      args: [...argv],
+      args: joinNegativeValues(argv),
       options,
       strict: true,
       allowPositionals: false,

@@ -36,7 +36,7 @@ export interface Milestone {
   run: string;
   name: string;
   message: string;
-  source: 'trainer' | 'detected';
+  source: 'trainer' | 'admin' | 'detected';
   step: number | null;
   value: number | null;
   meta?: Record<string, unknown>;
@@ -101,13 +101,15 @@ export class MilestoneDetector {
 
   fromTrainer(e: Pick<MilestoneEvent, 'name' | 'message' | 'step' | 'value' | 'timestamp' | 'meta'>, receivedAt: number): Milestone {
     const when = e.step !== undefined ? `s${e.step}` : `t${e.timestamp || receivedAt}`;
-    const { name: _n, message: _m, step: _s, value: _v, run: _r, ...extra } = e.meta as Record<string, unknown>;
+    const { name: _n, message: _m, step: _s, value: _v, run: _r, source: claimed, ...extra } = e.meta as Record<string, unknown>;
+    // Milestones fired by hand (control page, admin API) say so; anything else came from a trainer.
+    const source = claimed === 'admin' ? 'admin' : 'trainer';
     return {
-      id: `${this.run}:trainer:${e.name}:${when}`,
+      id: `${this.run}:${source}:${e.name}:${when}`,
       run: this.run,
       name: e.name,
       message: e.message ?? e.name,
-      source: 'trainer',
+      source,
       step: e.step ?? null,
       value: e.value ?? null,
       ...(Object.keys(extra).length > 0 ? { meta: extra } : {}),
