@@ -275,6 +275,8 @@ describe('ObsConnection and Director against the peer', () => {
     const [, shownAt, backAt] = p.requests.map((r) => r.at);
     expect(backAt! - shownAt!).toBeGreaterThanOrEqual(950);
     expect(backAt! - shownAt!).toBeLessThan(2_500);
+    // The peer has the request; the director finishes once OBS's response is back.
+    await until(() => director.status().active === null, 2_000, 'the celebration to finish');
     expect(director.status()).toMatchObject({ active: null, pending: 0, shown: 1 });
   });
 
