@@ -28,7 +28,8 @@
  * stamps with Date.now() (whole ms), which adds up to 1 ms (0.5 ms on average).
  *
  * Env knobs: RINGCAST_BENCH_FANOUT_LOADGEN_THREADS (default 2), RINGCAST_BENCH_FANOUT_COUNTS
- * (comma list for ours), RINGCAST_BENCH_FANOUT_STANDIN=1 (skip the real service).
+ * (comma list for ours), RINGCAST_BENCH_FANOUT_STANDIN=1 (skip the real service),
+ * RINGCAST_BENCH_FANOUT_SERVER_THREADS (gateway threads, default 2).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -46,7 +47,13 @@ import { CHANNEL_MESSAGE_TYPES } from '../src/shared/telemetry/channels.js';
 const SERVER_SCRIPT = new URL('./fanout/server-child.js', import.meta.url);
 const LOADGEN_SCRIPT = new URL('./fanout/loadgen-worker.js', import.meta.url);
 const HOST = '127.0.0.1';
-const FANOUT_THREADS = 2;
+// Gateway threads of the service under test; RINGCAST_BENCH_FANOUT_SERVER_THREADS overrides (1–16).
+const FANOUT_THREADS = (() => {
+  const text = process.env.RINGCAST_BENCH_FANOUT_SERVER_THREADS ?? '2';
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`RINGCAST_BENCH_FANOUT_SERVER_THREADS=${JSON.stringify(text)}: expected an integer 1–16`);
+  return n;
+})();
 /** Bars from the issue. */
 const HOLD_DELIVERED_PCT = 99;
 const HOLD_P99_MS = 50;
