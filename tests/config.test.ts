@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
       obs: expect.objectContaining({ celebrationSeconds: 8, scenes: expect.objectContaining({ overview: 'Overview' }) }),
+      compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence' },
     });
   });
 
@@ -154,5 +155,14 @@ describe('negative numbers on the command line', () => {
   it('--ingest-tcp-port -1 disables TCP ingest (parseArgs alone would call it ambiguous)', () => {
     expect(loadConfig(['--ingest-tcp-port', '-1'], {}).ingest.tcpPort).toBe(-1);
     expect(loadConfig(['--ingest-tcp-port=-1'], {}).ingest.tcpPort).toBe(-1);
+  });
+});
+
+describe('repeatable flags', () => {
+  it('--output may be given several times; RINGCAST_OUTPUTS is comma-separated; a bad output names the rule', () => {
+    expect(loadConfig(['--output', 'rtmp://live.twitch.tv/app/key', '--output', 'show.mp4'], {}).compose.outputs).toEqual(['rtmp://live.twitch.tv/app/key', 'show.mp4']);
+    expect(loadConfig([], { RINGCAST_OUTPUTS: 'a.mp4, rtmp://x/y' }).compose.outputs).toEqual(['a.mp4', 'rtmp://x/y']);
+    expect(loadConfig([], {}).compose.outputs).toEqual([]);
+    expect(loadError(['--output', 'nonsense']).message).toMatch(/compose\.outputs\.0 = "nonsense".*rtmp:\/\//);
   });
 });

@@ -177,6 +177,26 @@ export const obsSchema = z
   .strict()
   .describe('an object with keys url, password, scenes, milestoneTextInput, performanceTextInput, celebrationSeconds, performanceEveryMs');
 
+const OUTPUT_PATTERN = /^(rtmps?:\/\/\S+|srt:\/\/\S+|[^\s]+\.(mp4|mkv|flv|ts|m3u8))$/i;
+
+export const composeSchema = z
+  .object({
+    width: intInRange(160, 7680, 1920),
+    height: intInRange(90, 4320, 1080),
+    fps: intInRange(1, 120, 30),
+    outputs: z
+      .array(z.string().regex(OUTPUT_PATTERN, 'rtmp://…, or a file ending in .mp4, .mkv, .flv, .ts or .m3u8 (local HLS)'))
+      .default([])
+      .describe('where the composed show goes: rtmp://… URLs and/or files (.mp4, .mkv, .flv, .ts, .m3u8 for local HLS); any output turns the compositor and encoder on'),
+    bitrateKbps: intInRange(100, 100_000, 4500),
+    preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast').describe('x264 preset: ultrafast, superfast, veryfast, faster, fast, medium'),
+    keyframeSeconds: numberInRange(0.5, 10, 2, 'keyframe interval (Twitch wants 2)'),
+    encoder: z.string().regex(/^(auto|libx264|h264_nvenc|h264_vaapi|h264_qsv)$/).default('auto').describe('auto (a hardware encoder when a probe says it works, else libx264), libx264, h264_nvenc, h264_vaapi, h264_qsv'),
+    audio: z.enum(['silence', 'none']).default('silence').describe('silence (AAC silence, what Twitch expects) or none'),
+  })
+  .strict()
+  .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -201,6 +221,7 @@ export const configShape = {
   experience: experienceSchema.default({}),
   twitch: twitchSchema.default({}),
   obs: obsSchema.default({}),
+  compose: composeSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -250,7 +271,8 @@ export const configSchema = baseConfigSchema.transform((c) => ({
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof baseConfigSchema>;
 
-type OptionKind = 'string' | 'integer' | 'number' | 'boolean';
+/** 'list': a repeatable flag (`--output a --output b`) or a comma-separated env var. */
+type OptionKind = 'string' | 'integer' | 'number' | 'boolean' | 'list';
 
 /** One settable leaf of the config, with its CLI flag and env var. */
 export interface ConfigOption {
@@ -312,6 +334,15 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['obs', 'url'], flag: 'obs-url', env: 'RINGCAST_OBS_URL', kind: 'string' },
   { path: ['obs', 'password'], flag: 'obs-password', env: 'RINGCAST_OBS_PASSWORD', kind: 'string' },
   { path: ['obs', 'celebrationSeconds'], flag: 'obs-celebration-seconds', env: 'RINGCAST_OBS_CELEBRATION_SECONDS', kind: 'integer' },
+  { path: ['compose', 'outputs'], flag: 'output', env: 'RINGCAST_OUTPUTS', kind: 'list' },
+  { path: ['compose', 'width'], flag: 'compose-width', env: 'RINGCAST_COMPOSE_WIDTH', kind: 'integer' },
+  { path: ['compose', 'height'], flag: 'compose-height', env: 'RINGCAST_COMPOSE_HEIGHT', kind: 'integer' },
+  { path: ['compose', 'fps'], flag: 'compose-fps', env: 'RINGCAST_COMPOSE_FPS', kind: 'integer' },
+  { path: ['compose', 'bitrateKbps'], flag: 'bitrate-kbps', env: 'RINGCAST_BITRATE_KBPS', kind: 'integer' },
+  { path: ['compose', 'preset'], flag: 'x264-preset', env: 'RINGCAST_X264_PRESET', kind: 'string' },
+  { path: ['compose', 'keyframeSeconds'], flag: 'keyframe-seconds', env: 'RINGCAST_KEYFRAME_SECONDS', kind: 'number' },
+  { path: ['compose', 'encoder'], flag: 'encoder', env: 'RINGCAST_ENCODER', kind: 'string' },
+  { path: ['compose', 'audio'], flag: 'audio', env: 'RINGCAST_AUDIO', kind: 'string' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';
@@ -409,12 +440,12 @@ function joinNegativeValues(argv: readonly string[]): string[] {
   return out;
 }
 
-function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
+function parseFlags(argv: readonly string[]): Record<string, string | boolean | string[] | undefined> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     [CONFIG_FILE_FLAG]: { type: 'string' },
   };
   for (const option of CONFIG_OPTIONS) {
-    options[option.flag] = { type: option.kind === 'boolean' ? 'boolean' : 'string' };
+    options[option.flag] = option.kind === 'list' ? { type: 'string', multiple: true } : { type: option.kind === 'boolean' ? 'boolean' : 'string' };
   }
   try {
     const { values } = parseArgs({
@@ -424,7 +455,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | boolean | 
       allowPositionals: false,
       allowNegative: true,
     });
-    return values as Record<string, string | boolean | undefined>;
+    return values as Record<string, string | boolean | string[] | undefined>;
   } catch (error) {
     // parseArgs' messages already name the flag ("Unknown option '--prot'");
     // add the list of what would have been accepted.
@@ -441,6 +472,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | boolean | 
  * error shows exactly what the operator typed.
  */
 function convertText(text: string, kind: OptionKind): unknown {
+  if (kind === 'list') return text.split(',').map((part) => part.trim()).filter(Boolean);
   if (kind === 'integer' && /^[+-]?\d+$/.test(text.trim())) return Number(text.trim());
   if (kind === 'number' && text.trim() !== '' && Number.isFinite(Number(text.trim()))) return Number(text.trim());
   if (kind === 'boolean') {
@@ -569,8 +601,9 @@ function describeAt(path: readonly string[]): string | undefined {
 function getAtPath(obj: unknown, path: readonly string[]): unknown {
   let current = obj;
   for (const key of path) {
-    if (!isPlainObject(current)) return undefined;
-    current = current[key];
+    if (Array.isArray(current)) current = current[Number(key)];
+    else if (isPlainObject(current)) current = current[key];
+    else return undefined;
   }
   return current;
 }
@@ -614,7 +647,7 @@ export function describeConfig(): ConfigKeyDescription[] {
     const defaultText = key === 'stateDbPath' ? '<dataDir>/ringcast.db' : showValue(getAtPath(defaults, option.path));
     rows.push({
       key,
-      flag: option.kind === 'boolean' ? `--${option.flag} / --no-${option.flag}` : `--${option.flag}`,
+      flag: option.kind === 'boolean' ? `--${option.flag} / --no-${option.flag}` : option.kind === 'list' ? `--${option.flag} (repeatable)` : `--${option.flag}`,
       env: option.env,
       default: defaultText,
       allowed: describeAt(option.path) ?? '',
