@@ -22,6 +22,8 @@ import type { IngestOptions } from './actors/ingest/index.js';
 import type { DemoTrainerOptions } from './actors/demo-trainer/index.js';
 import type { ChatOptions } from './actors/chat/index.js';
 import type { ObsOptions } from './actors/obs/index.js';
+import type { CompositorOptions } from './actors/compositor/index.js';
+import type { EncoderOptions } from './actors/encoder/index.js';
 
 export const AGGREGATOR = 'aggregator';
 export const INGEST = 'ingest';
@@ -35,6 +37,10 @@ export const OBS = 'obs';
 export const RING_CHAT_IN = 'fanout.chat';
 export const RING_CHAT_OUT = 'ingest.chat';
 export const RING_OBS_IN = 'fanout.obs';
+export const COMPOSITOR = 'compositor';
+export const ENCODER = 'encoder';
+export const RING_COMPOSITOR_IN = 'fanout.compositor';
+export const RING_FRAMES = 'frames.composite';
 export const ingestRing = (i: number) => `ingest.gw${i}`;
 export const fanoutRing = (i: number) => `fanout.gw${i}`;
 
@@ -81,6 +87,14 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   if (obsEnabled) {
     rings[RING_OBS_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
     fanoutRings.push(RING_OBS_IN);
+  }
+  // Any output turns the compositor (scene → RGBA frames) and the encoder (frames → ffmpeg) on.
+  const composeEnabled = config.compose.outputs.length > 0;
+  if (composeEnabled) {
+    rings[RING_COMPOSITOR_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
+    // A few whole frames: the encoder reads them in place; a full ring drops the newest frame (counted).
+    rings[RING_FRAMES] = { kind: 'slot', slots: 4, slotBytes: config.compose.width * config.compose.height * 4, mode: 'queue', policy: 'drop-newest' };
+    fanoutRings.push(RING_COMPOSITOR_IN);
   }
   const standby = config.restart.standby;
 
@@ -166,6 +180,24 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       performanceEveryMs: config.obs.performanceEveryMs,
     };
     actors.push({ name: OBS, module: new URL('./actors/obs/index.js', import.meta.url), in: [RING_OBS_IN], options: obs, standby });
+  }
+  if (composeEnabled) {
+    const { width, height, fps } = config.compose;
+    const compositor: CompositorOptions = { inRing: RING_COMPOSITOR_IN, outRing: RING_FRAMES, width, height, fps };
+    const encoder: EncoderOptions = {
+      inRing: RING_FRAMES,
+      width,
+      height,
+      fps,
+      outputs: config.compose.outputs,
+      bitrateKbps: config.compose.bitrateKbps,
+      preset: config.compose.preset,
+      keyframeSeconds: config.compose.keyframeSeconds,
+      encoder: config.compose.encoder,
+      audio: config.compose.audio,
+    };
+    actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: [RING_COMPOSITOR_IN], out: [RING_FRAMES], options: compositor, standby });
+    actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: [RING_FRAMES], options: encoder, standby });
   }
   actors.push({ name: AGGREGATOR, module: new URL('./actors/aggregator/index.js', import.meta.url), in: ingestRings, out: fanoutRings, options: aggregator, standby });
 

@@ -1,0 +1,215 @@
+/**
+ * Encoder actor: RGBA frames from a slot ring → one ffmpeg process → H.264 (+ AAC
+ * silence) to RTMP, files and/or local HLS (see options.ts for why one tee process).
+ *
+ * Feeding: a frame clock ticks at `fps`; each tick writes exactly one frame to ffmpeg's
+ * stdin — the newest frame in the ring, or the last one again when nothing new arrived
+ * (a black frame before the first; a tick with nothing new first waits up to half a
+ * period for a frame about to land), so ffmpeg sees a steady cadence and timestamps
+ * frame n at n/fps. Frames are written from the ring's shared memory in place (one
+ * Buffer view per slot, made once); nothing is copied in JS.
+ *
+ * Backpressure: a tick whose previous frame is still not fully taken by the pipe
+ * (stdin.writableLength > 0) drops its frame and counts it (as offline while a fresh
+ * ffmpeg has not taken its first frame yet). At most one frame is ever
+ * pending, so memory stays bounded however far ffmpeg falls behind; ffmpeg's own input
+ * queue is capped at 4 frames by -thread_queue_size.
+ *
+ * The in-place write has one hazard: while ffmpeg is slow, the producer may come round
+ * to the slot being written. The stream stays valid (byte counts do not change) but the
+ * picture may mix two frames; such writes are counted as `tornRisk`.
+ *
+ * RPC: `stats()`. Metrics: metrics.ts.
+ */
+import { existsSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { defineActor } from '../../shared/actor.js';
+import { listEncoders, probeHardwareEncoders, resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
+import type { SlotMeta, SlotRing } from '../../shared/slot-ring.js';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
+import { FrameClock } from '../compositor/frame-clock.js';
+import { registerEncoderMetrics, type EncoderTotals } from './metrics.js';
+import { buildFfmpegArgs, firstPart, validateEncoderOptions, type EncoderOptions, type OutputTarget } from './options.js';
+import { emptyHealth, type StreamHealth } from './progress.js';
+import { FfmpegRunner } from './runner.js';
+
+export type { EncoderOptions } from './options.js';
+
+/** How long (fraction of a frame period) a tick waits for a frame that is about to land. */
+const FRESH_GRACE = 0.5;
+
+export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
+  ffmpeg: ResolvedBinary;
+  encoder: string;
+  outputs: Array<Pick<OutputTarget, 'kind' | 'target'>>;
+  running: boolean;
+  pid: number | undefined;
+  ticks: number;
+  reconnectInMs: number | null;
+  health: StreamHealth;
+  lastExit: { code: number | null; signal: string | null; ranMs: number; log: string[] } | undefined;
+}
+
+async function chooseEncoder(requested: string, ffmpegPath: string, log: Logger): Promise<string> {
+  if (requested === 'auto') {
+    const probe = await probeHardwareEncoders();
+    log.info({ chosen: probe.chosen, trials: probe.trials }, 'H.264 encoder chosen by probe');
+    return probe.chosen;
+  }
+  const names = (await listEncoders(ffmpegPath)).filter((e) => e.kind === 'video').map((e) => e.name);
+  if (!names.includes(requested)) {
+    throw new Error(`encoder: "${requested}" is not an encoder of ${ffmpegPath} (H.264 ones: ${names.filter((n) => /264/.test(n)).join(', ') || 'none'})`);
+  }
+  return requested;
+}
+
+export default defineActor<EncoderOptions>({
+  async start(ctx) {
+    const o = ctx.options;
+    const outputs = validateEncoderOptions(o);
+    const ring = ctx.in[o.inRing] as SlotRing | undefined;
+    if (!ring || !('slotBytes' in ring)) throw new Error(`encoder: "${o.inRing}" is not a slot ring among this actor's in rings (${Object.keys(ctx.in).join(', ') || 'none'})`);
+    const frameBytes = o.width * o.height * 4;
+    if (ring.slotBytes < frameBytes) {
+      throw new Error(`encoder: ring "${o.inRing}" has ${ring.slotBytes}-byte slots; ${o.width}x${o.height} RGBA needs ${frameBytes}`);
+    }
+    const ffmpeg = resolveFfmpeg();
+    const encoderName = await chooseEncoder(o.encoder, ffmpeg.path, ctx.log);
+
+    // One Buffer per slot over the shared memory, made once: writes never copy or allocate views.
+    const slotBufs: Buffer[] = [];
+    for (let i = 0; i < ring.slots; i++) {
+      const v = ring.slotView(i);
+      slotBufs.push(Buffer.from(v.buffer, v.byteOffset, frameBytes));
+    }
+    const black = Buffer.alloc(frameBytes);
+    for (let i = 3; i < frameBytes; i += 4) black[i] = 255;
+
+    const t: EncoderTotals = {
+      written: 0, fresh: 0, duplicated: 0, droppedBackpressure: 0, droppedOffline: 0, skippedLate: 0,
+      superseded: 0, tornRisk: 0, badSize: 0, restarts: 0, up: false, health: undefined,
+    };
+    let ticks = 0;
+    const runner = new FfmpegRunner({
+      ffmpegPath: ffmpeg.path,
+      argsFor: (part) => buildFfmpegArgs(o, encoderName, outputs, part),
+      firstPart: firstPart(outputs, ctx.incarnation, existsSync),
+      log: ctx.log,
+      restartInitialMs: o.restartInitialMs ?? 500,
+      restartMaxMs: o.restartMaxMs ?? 10_000,
+    });
+    const totals = (): EncoderTotals => {
+      t.restarts = runner.restarts;
+      t.up = runner.running;
+      t.health = runner.health;
+      t.skippedLate = clock.skipped;
+      if (ring.mode === 'latest') t.superseded = ring.skipped;
+      return t;
+    };
+    registerEncoderMetrics(ctx.metrics, totals);
+
+    // The frame being sent (slot and frame number; slot -1 = the black frame).
+    let curSlot = -1;
+    let curFrame = 0;
+    let inFlightSlot = -1;
+    let inFlightFrame = 0;
+    let got = false;
+    // Until a run's first frame is fully taken, ffmpeg is still starting (x264 init takes
+    // ~100 ms): a full pipe then means "not ready", counted as offline, not as falling behind.
+    let acceptedPid: number | undefined;
+    const onFrame = (_view: Uint8Array, _seq: number, meta: SlotMeta): void => {
+      if (meta.length !== frameBytes) {
+        t.badSize++;
+        return;
+      }
+      if (got) t.superseded++; // queue mode: an older queued frame replaced by a newer one
+      got = true;
+      curSlot = meta.slot;
+      curFrame = meta.frame;
+    };
+    const fetchNewest = (): boolean => {
+      got = false;
+      if (ring.mode === 'latest') ring.readLatest(onFrame);
+      else ring.poll(onFrame);
+      return got;
+    };
+    // One write in flight at a time (we never write while bytes are pending), so one callback suffices.
+    const onWritten = (error?: Error | null): void => {
+      if (error) return;
+      acceptedPid = runner.pid;
+      if (inFlightSlot < 0) return;
+      // Frame f sits in slot f mod N; the producer reaches that slot again at frame f + N.
+      if (ring.recordsWritten + 1 >= inFlightFrame + ring.slots) t.tornRisk++;
+    };
+
+    const clock = new FrameClock(o.fps);
+    const graceMs = clock.periodMs * FRESH_GRACE;
+    const tick = async (): Promise<void> => {
+      ticks++;
+      let fresh = fetchNewest();
+      // Two frame clocks (producer's and ours) at the same rate but another phase: a frame
+      // due "now" may land a moment after our tick. Waiting a little for it beats sending a
+      // duplicate now and superseding that frame at the next tick.
+      if (!fresh && curSlot >= 0 && await ring.waitReadableAsync(graceMs)) fresh = fetchNewest();
+      const stdin = runner.stdin;
+      if (!stdin) {
+        t.droppedOffline++;
+        return;
+      }
+      if (stdin.writableLength > 0) {
+        if (acceptedPid === runner.pid) t.droppedBackpressure++;
+        else t.droppedOffline++;
+        return;
+      }
+      if (fresh) t.fresh++;
+      else t.duplicated++;
+      t.written++;
+      inFlightSlot = curSlot;
+      inFlightFrame = curFrame;
+      stdin.write(curSlot >= 0 ? slotBufs[curSlot] : black, onWritten);
+    };
+
+    runner.start();
+    const loop = (async () => {
+      while (!ctx.signal.aborted) {
+        const wait = clock.delayMs();
+        if (wait > 0) await sleep(Math.max(1, Math.ceil(wait)));
+        else await yieldToEventLoop(); // behind: still let RPC and stdin events run
+        if (ctx.signal.aborted) break;
+        clock.take();
+        try {
+          await tick();
+        } catch (error) {
+          ctx.log.error({ err: error }, 'encoder tick failed');
+        }
+      }
+    })();
+    ctx.log.info({ encoder: encoderName, ffmpeg, outputs: o.outputs, size: `${o.width}x${o.height}`, fps: o.fps }, 'encoder started');
+
+    const stats = (): EncoderStats => {
+      const { health, ...rest } = totals();
+      return {
+        ...rest,
+        ffmpeg,
+        encoder: encoderName,
+        outputs: outputs.map(({ kind, target }) => ({ kind, target })),
+        running: runner.running,
+        pid: runner.pid,
+        ticks,
+        reconnectInMs: runner.reconnectInMs(),
+        health: { ...(health ?? emptyHealth()) },
+        lastExit: runner.lastExit,
+      };
+    };
+
+    return {
+      api: { stats },
+      async stop() {
+        await loop;
+        const result = await runner.stop(o.stopTimeoutMs ?? 5_000);
+        ctx.log.info({ ...result }, 'encoder stopped');
+        return { ...stats(), stop: result };
+      },
+    };
+  },
+});

@@ -1,0 +1,165 @@
+/**
+ * Encoder options, their validation (a bad option fails at start with a message naming
+ * it) and the ffmpeg command line they turn into.
+ *
+ * Outputs go through one ffmpeg process with the `tee` muxer: the picture is converted
+ * and encoded ONCE, then muxed to every target. Encoding per output (one process each)
+ * would multiply the dominant cost, x264 at 1080p, by the number of targets, which a
+ * 2-core box cannot afford when streaming to Twitch and X at once. The price is shared
+ * fate: the process restarts when a network output drops. To keep that from hurting
+ * recordings, file/HLS slaves are `onfail=ignore` (a full disk does not end the stream)
+ * and RTMP slaves `onfail=abort` (a dropped connection ends the process, which is how
+ * the actor notices and reconnects with backoff); after a restart, file outputs get a
+ * `.partN` name so the finished part is never overwritten. With a single target the
+ * muxer is used directly (no tee), so ffmpeg can report the output bitrate.
+ */
+import { basename, dirname, extname, join } from 'node:path';
+import { checkPreset, h264EncoderArgs } from '../../shared/ffmpeg.js';
+
+export interface EncoderOptions {
+  /** Slot ring of RGBA frames (slotBytes >= width * height * 4), latest or queue mode. */
+  inRing: string;
+  width: number;
+  height: number;
+  fps: number;
+  /** rtmp://…, rtmps://…, *.mp4 / *.flv / *.mkv files, or *.m3u8 for local HLS. */
+  outputs: string[];
+  bitrateKbps: number;
+  /** x264 preset name; mapped to the nearest preset of a hardware encoder. */
+  preset: string;
+  keyframeSeconds: number;
+  /** 'auto' = the hardware probe's choice (libx264 when no hardware encoder works). */
+  encoder: 'auto' | string;
+  audio: 'silence' | 'none';
+  /** Restart backoff (defaults 500 ms doubling to 10 s). */
+  restartInitialMs?: number;
+  restartMaxMs?: number;
+  /** How long stop() lets ffmpeg finish its files after stdin closes (default 5000). */
+  stopTimeoutMs?: number;
+}
+
+export type OutputKind = 'rtmp' | 'file' | 'hls';
+
+export interface OutputTarget {
+  kind: OutputKind;
+  /** As configured. */
+  target: string;
+  /** ffmpeg muxer. */
+  format: string;
+  /** Extra tee-slave options (key=value). */
+  options: string[];
+}
+
+const FILE_FORMATS: Record<string, string> = { '.mp4': 'mp4', '.flv': 'flv', '.mkv': 'matroska' };
+
+export function classifyOutput(target: string, keyframeSeconds: number): OutputTarget {
+  if (typeof target !== 'string' || target === '') throw new Error('encoder: outputs entries must be non-empty strings');
+  // tee separates slaves with '|' and options with ':' inside [...]; rather than escape, refuse.
+  if (/[|[\]]/.test(target)) throw new Error(`encoder: output "${target}" contains '|', '[' or ']', which the tee muxer cannot take`);
+  if (/^rtmps?:\/\//i.test(target)) return { kind: 'rtmp', target, format: 'flv', options: ['onfail=abort', 'flvflags=no_duration_filesize'] };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) throw new Error(`encoder: output "${target}": only rtmp:// and rtmps:// URLs are supported`);
+  const ext = extname(target).toLowerCase();
+  if (ext === '.m3u8') {
+    return {
+      kind: 'hls', target, format: 'hls',
+      options: ['onfail=ignore', `hls_time=${keyframeSeconds}`, 'hls_list_size=10', 'hls_flags=delete_segments+independent_segments'],
+    };
+  }
+  const format = FILE_FORMATS[ext];
+  if (!format) throw new Error(`encoder: output "${target}": unknown kind; use rtmp://…, a .mp4/.flv/.mkv file or a .m3u8 playlist`);
+  return { kind: 'file', target, format, options: ['onfail=ignore'] };
+}
+
+function positiveInt(o: Record<string, unknown>, key: string, max: number): void {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new Error(`encoder: "${key}" must be an integer in 1 .. ${max} (got ${String(v)})`);
+}
+
+export function validateEncoderOptions(o: EncoderOptions): OutputTarget[] {
+  if (o === null || typeof o !== 'object') throw new Error('encoder: options object required');
+  const rec = o as unknown as Record<string, unknown>;
+  if (typeof o.inRing !== 'string' || o.inRing === '') throw new Error('encoder: "inRing" must name a slot ring');
+  positiveInt(rec, 'width', 7680);
+  positiveInt(rec, 'height', 4320);
+  // yuv420p needs even dimensions; failing here beats an ffmpeg exit on every restart.
+  if (o.width % 2 !== 0 || o.height % 2 !== 0) throw new Error(`encoder: width and height must be even for yuv420p (got ${o.width}x${o.height})`);
+  positiveInt(rec, 'fps', 120);
+  positiveInt(rec, 'bitrateKbps', 100_000);
+  if (typeof o.preset !== 'string') throw new Error('encoder: "preset" must be a string');
+  checkPreset(o.preset);
+  if (!(typeof o.keyframeSeconds === 'number' && o.keyframeSeconds > 0 && o.keyframeSeconds <= 20)) {
+    throw new Error(`encoder: "keyframeSeconds" must be in (0, 20] (got ${String(o.keyframeSeconds)})`);
+  }
+  if (typeof o.encoder !== 'string' || !/^[a-z0-9_]+$/.test(o.encoder)) throw new Error(`encoder: "encoder" must be 'auto' or an ffmpeg encoder name (got ${String(o.encoder)})`);
+  if (o.audio !== 'silence' && o.audio !== 'none') throw new Error(`encoder: "audio" must be 'silence' or 'none' (got ${String(o.audio)})`);
+  if (!Array.isArray(o.outputs) || o.outputs.length === 0) throw new Error('encoder: "outputs" must list at least one target');
+  return o.outputs.map((t) => classifyOutput(t, o.keyframeSeconds));
+}
+
+/** out.mp4 → out.part2.mp4 for the third run (part 0 keeps the configured name). */
+export function partName(target: string, part: number): string {
+  if (part === 0) return target;
+  const ext = extname(target);
+  return join(dirname(target), `${basename(target, ext)}.part${part}${ext}`);
+}
+
+/**
+ * The ffmpeg argument list for one run. `part` numbers the run for file names; HLS keeps
+ * its playlist and appends (a discontinuity marks the restart) so players keep going.
+ */
+export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs: OutputTarget[], part: number): string[] {
+  const enc = h264EncoderArgs(encoderName, { fps: o.fps, bitrateKbps: o.bitrateKbps, preset: o.preset, keyframeSeconds: o.keyframeSeconds });
+  const args = [
+    // -y: without it ffmpeg stops at an existing file (it cannot ask: no terminal). Which
+    // name a run writes is decided by `part` (see partName and the actor's firstPart).
+    '-y', '-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:2', '-stats_period', '1',
+    ...enc.global,
+    // Frame-count timestamps: the actor writes exactly one frame per frame-clock tick, so
+    // PTS n/fps is a steady cadence by construction. A small input queue bounds what
+    // ffmpeg buffers on its side when the encoder falls behind (then our pipe fills and
+    // the actor drops frames instead).
+    '-f', 'rawvideo', '-pix_fmt', 'rgba', '-s', `${o.width}x${o.height}`, '-framerate', String(o.fps), '-thread_queue_size', '4', '-i', 'pipe:0',
+  ];
+  if (o.audio === 'silence') args.push('-f', 'lavfi', '-i', 'anullsrc=channel_layout=stereo:sample_rate=48000');
+  args.push('-map', '0:v');
+  if (o.audio === 'silence') args.push('-map', '1:a');
+  if (enc.filter) args.push('-vf', enc.filter);
+  args.push(...enc.codec);
+  if (o.audio === 'silence') args.push('-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-shortest');
+  const muxerOptions = (out: OutputTarget): string[] => {
+    const opts = [...out.options];
+    if (out.kind === 'hls' && part > 0) opts[opts.findIndex((x) => x.startsWith('hls_flags='))] += '+append_list+discont_start';
+    return opts;
+  };
+  const targetOf = (out: OutputTarget) => (out.kind === 'file' ? partName(out.target, part) : out.target);
+  if (outputs.length === 1) {
+    // One target: the muxer directly. Through tee, ffmpeg cannot see the output's size,
+    // so -progress would report no bitrate, our main stream-health figure.
+    const out = outputs[0];
+    args.push('-f', out.format);
+    for (const kv of muxerOptions(out)) {
+      const eq = kv.indexOf('=');
+      if (kv.slice(0, eq) !== 'onfail') args.push(`-${kv.slice(0, eq)}`, kv.slice(eq + 1));
+    }
+    args.push(targetOf(out));
+    return args;
+  }
+  // tee slaves cannot ask for global headers themselves; flv and mp4 need SPS/PPS there.
+  args.push('-flags', '+global_header', '-f', 'tee');
+  args.push(outputs.map((out) => `[${[`f=${out.format}`, ...muxerOptions(out)].join(':')}]${targetOf(out)}`).join('|'));
+  return args;
+}
+
+/**
+ * The part number a restarted actor starts at: after every part already on disk, so a
+ * crash-restart never overwrites the recording it was making. A first start (incarnation
+ * 0) writes the configured names, replacing files from an earlier session as `ffmpeg -y`
+ * would.
+ */
+export function firstPart(outputs: OutputTarget[], incarnation: number, exists: (path: string) => boolean): number {
+  if (incarnation === 0) return 0;
+  const files = outputs.filter((o) => o.kind === 'file');
+  let part = 1;
+  while (part < 10_000 && files.some((f) => exists(partName(f.target, part)))) part++;
+  return part;
+}
