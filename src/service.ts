@@ -20,6 +20,7 @@ import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
 import { AGGREGATOR, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
+import { registerSceneService } from './scene-service.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 
 export interface Service {
@@ -177,6 +178,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
   supervisor.provide('http', (request: ForwardedRequest) => router.dispatch(request));
   // A restarted gateway seeds its snapshot from the aggregator's retained messages.
   supervisor.provide('retained', () => supervisor.call(AGGREGATOR, 'retained'));
+
+  // Before start: the compositor asks for the saved scene (scene.get) as it starts.
+  registerSceneService({
+    router, supervisor, store, requireAdmin, log,
+    width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
+  });
 
   try {
     await supervisor.start();

@@ -29,6 +29,7 @@ import {
 } from './options.js';
 import { UwsHandles, installCrashGuard } from './uws-lifecycle.js';
 import { registerOverlayFiles } from './static-files.js';
+import { registerSceneEndpoint } from './scene-endpoint.js';
 
 export type { GatewayOptions, ExperienceOptions } from './options.js';
 export { decodeExperienceBatch, encodeExperienceBatch } from './experience-stream.js';
@@ -165,6 +166,7 @@ export default defineActor<GatewayOptions>({
       reply(res, { done: false }, 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
     });
     registerOverlayFiles(app);
+    const scene = registerSceneEndpoint({ app, handles, callMain: ctx.callMain, adminToken: o.adminToken, registry: ctx.metrics, log: ctx.log });
     app.any('/*', (res, req) => forwardHttp(res, req, ctx.callMain, metrics, ctx.log));
 
     let listenSocket: us_listen_socket;
@@ -193,6 +195,7 @@ export default defineActor<GatewayOptions>({
           experience.onExperience(data, rec.bodyOffset, rec.bodyLength);
         } else {
           hub.onRecord(data, offset, length);
+          scene.onRecord(data, offset, length);
         }
       } catch (error) {
         metrics.recordErrors.inc();

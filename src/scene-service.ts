@@ -1,0 +1,340 @@
+/**
+ * The scene service (main thread): owner of the one live scene.
+ *
+ * The scene lives in the state store (ns `scene`, key `current`) so a restart shows the
+ * same broadcast. Every change goes through `applySceneOp` (pure, validating, version+1),
+ * then, in this order: saved (the store is the truth), pushed to the compositor actor when
+ * one runs (a failure there is logged, not fatal: the compositor asks for the scene again
+ * with `scene.get` when it restarts), and relayed to overlays/gateways as a retained
+ * `{type:'scene'}` message on the `control` channel (each gateway forwards those to its
+ * `/scene` control clients).
+ *
+ * Two doors lead here: REST routes on the main-thread router (reads open, writes need the
+ * admin token) and the `scene.command` upcall the gateways use for the `/scene` WebSocket.
+ * Both end in `execute`, so they validate and answer identically.
+ */
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { HttpError, type HttpRequestContext } from './shared/http-server.js';
+import type { HttpRouter } from './shared/http-router.js';
+import type { StateStore } from './shared/state-store.js';
+import type { RecordRing } from './shared/record-ring.js';
+import type { AnyRing } from './shared/actor.js';
+import { SceneError, applySceneOp, defaultShowcaseScene, parseScene, type Layer, type Scene } from './shared/scene/model.js';
+import type { Canvas } from '@napi-rs/canvas';
+import type { LiveData, SceneRenderer } from './actors/compositor/render/renderer.js';
+import { relayToOverlays } from './service.js';
+
+export const SCENE_NS = 'scene';
+export const SCENE_KEY = 'current';
+const COMPOSITOR = 'compositor';
+const RING_MAIN = 'ingest.main';
+/** Preview renders run on the main thread: keep them small enough not to stall the routes. */
+const MAX_PREVIEW_WIDTH = 1920;
+const MIN_PREVIEW_WIDTH = 16;
+
+/** What the service needs from the Supervisor (narrow, so tests can stand in for it). */
+export interface SceneSupervisor {
+  provide(method: string, handler: (...args: never[]) => unknown): unknown;
+  actorNames(): string[];
+  call(actor: string, method: string, args?: unknown[], timeoutMs?: number): Promise<unknown>;
+  ring<T extends AnyRing = AnyRing>(name: string): T;
+  readonly registry?: Registry;
+}
+
+export interface SceneServiceDeps {
+  router: HttpRouter;
+  supervisor: SceneSupervisor;
+  store: StateStore;
+  /** Throws HttpError(401) unless the headers/query carry the admin token. */
+  requireAdmin(headers: Record<string, string>, query: URLSearchParams): void;
+  width: number;
+  height: number;
+  fps: number;
+  log: Logger;
+}
+
+/** A scene operation, as the REST routes and the WS channel express it. */
+export type SceneOp =
+  | { op: 'add'; layer: unknown }
+  | { op: 'update'; id: string; patch: unknown }
+  | { op: 'remove'; id: string }
+  | { op: 'reorder'; ids: unknown };
+
+/** A `/scene` WebSocket command: an op, or `get`; `id` is echoed in the ack. */
+export type SceneCommand = { id?: unknown; op?: unknown; [k: string]: unknown };
+
+export type SceneAck =
+  | { type: 'scene_ack'; id: unknown; ok: true; scene_version: number; scene?: Scene }
+  | { type: 'scene_ack'; id: unknown; ok: false; error: string; path?: string; status: number };
+
+export interface SceneService {
+  current(): Scene;
+  /** Validates and applies one op; throws HttpError (400 with path, 404 for an unknown id). */
+  apply(op: SceneOp): Promise<Scene>;
+  /** Validates and installs a whole scene (PUT /api/scene). */
+  replace(body: unknown): Promise<Scene>;
+  /** The `/scene` WebSocket path: never throws, answers with an ack. */
+  command(cmd: SceneCommand, token?: string): Promise<SceneAck>;
+}
+
+const OPS = ['add', 'update', 'remove', 'reorder', 'get'] as const;
+
+export function registerSceneService(deps: SceneServiceDeps): SceneService {
+  const { router, supervisor, store, log } = deps;
+  const registry = supervisor.registry;
+  const registers = registry ? [registry] : [];
+  const commands = new Counter({
+    name: 'ringcast_scene_commands_total', help: 'Scene commands by operation, door (rest, ws) and outcome',
+    labelNames: ['op', 'via', 'outcome'], registers,
+  });
+  const pushFailures = new Counter({ name: 'ringcast_scene_push_failures_total', help: 'Scene pushes to the compositor actor that failed', registers });
+  const relayDrops = new Counter({ name: 'ringcast_scene_relay_drops_total', help: 'Scene announcements the ingest.main ring refused (full or too big)', registers });
+  const versionGauge = new Gauge({ name: 'ringcast_scene_version', help: 'Version of the current scene', registers });
+  const layersGauge = new Gauge({ name: 'ringcast_scene_layers', help: 'Layers in the current scene', registers });
+
+  let scene = load();
+  versionGauge.set(scene.version);
+  layersGauge.set(scene.layers.length);
+
+  function load(): Scene {
+    const stored = store.get<Scene>(SCENE_NS, SCENE_KEY);
+    if (stored !== undefined) {
+      // Re-validate what was stored (an older build may have written something this one
+      // rejects), adopting the configured output size: a changed --width keeps the layers.
+      try {
+        const { width, height, fps } = deps;
+        return { ...parseScene({ ...stored, width, height, fps }), version: numberOr(stored.version, 0) };
+      } catch (error) {
+        log.error({ err: error }, 'stored scene is not valid any more: starting from the showcase scene (the old one stays until the first change)');
+        // Versions keep increasing across the swap, so clients never see one go backwards.
+        return { ...defaultShowcaseScene(deps.width, deps.height, deps.fps), version: numberOr(stored.version, 0) + 1 };
+      }
+    }
+    return defaultShowcaseScene(deps.width, deps.height, deps.fps);
+  }
+
+  /** Save, push, announce. Runs for every accepted change, in that order. */
+  async function install(next: Scene): Promise<Scene> {
+    store.put(SCENE_NS, SCENE_KEY, next);
+    scene = next;
+    versionGauge.set(next.version);
+    layersGauge.set(next.layers.length);
+    announce(next);
+    if (supervisor.actorNames().includes(COMPOSITOR)) {
+      try {
+        await supervisor.call(COMPOSITOR, 'setScene', [next]);
+      } catch (error) {
+        pushFailures.inc();
+        log.warn({ err: (error as Error).message, version: next.version }, 'could not push the scene to the compositor (it reloads it with scene.get on restart)');
+      }
+    }
+    return next;
+  }
+
+  function announce(next: Scene): void {
+    let ok = false;
+    try {
+      ok = relayToOverlays(supervisor.ring<RecordRing>(RING_MAIN), { type: 'scene', channel: 'control', key: 'scene', retain: true, data: next });
+    } catch (error) {
+      // A scene bigger than one relay event (64 KiB of meta) cannot be announced; the store has it.
+      log.warn({ err: (error as Error).message }, 'scene change not announced to control clients');
+    }
+    if (!ok) relayDrops.inc();
+  }
+
+  function applyOp(op: SceneOp): Promise<Scene> {
+    if (op.op === 'update' || op.op === 'remove') {
+      if (typeof op.id !== 'string' || op.id.length === 0) throw new HttpError(400, `${op.op} needs the layer id (in the URL for REST, "layer_id" on /scene)`, { path: 'id' });
+      if (!scene.layers.some((l) => l.id === op.id)) throw new HttpError(404, `no layer with id ${JSON.stringify(op.id)}`, { path: 'id' });
+    }
+    if (op.op === 'reorder' && !Array.isArray(op.ids)) throw new HttpError(400, 'reorder needs "ids": an array of every layer id, bottom first', { path: 'ids' });
+    let next: Scene;
+    try {
+      next = applySceneOp(scene, op);
+    } catch (error) {
+      throw asHttpError(error);
+    }
+    return install(next);
+  }
+
+  async function replace(body: unknown): Promise<Scene> {
+    let next: Scene;
+    try {
+      next = validateScene(body, deps.width, deps.height, deps.fps);
+    } catch (error) {
+      throw asHttpError(error);
+    }
+    return install({ ...next, version: scene.version + 1 });
+  }
+
+  async function execute(cmd: SceneCommand): Promise<Scene> {
+    switch (cmd.op) {
+      case 'get': return scene;
+      case 'add': return applyOp({ op: 'add', layer: cmd.layer });
+      case 'update': return applyOp({ op: 'update', id: cmd.layer_id as string, patch: cmd.patch });
+      case 'remove': return applyOp({ op: 'remove', id: cmd.layer_id as string });
+      case 'reorder': return applyOp({ op: 'reorder', ids: cmd.ids });
+      default:
+        throw new HttpError(400, `unknown op ${JSON.stringify(cmd.op)}; ops: ${OPS.join(', ')}`, { path: 'op' });
+    }
+  }
+
+  const adminCheck = (token: string | undefined) => deps.requireAdmin(token === undefined ? {} : { authorization: `Bearer ${token}` }, new URLSearchParams());
+
+  async function command(cmd: SceneCommand, token?: string): Promise<SceneAck> {
+    const id = cmd && typeof cmd === 'object' ? cmd.id ?? null : null;
+    const op = cmd && typeof cmd === 'object' && typeof cmd.op === 'string' ? cmd.op : 'invalid';
+    try {
+      if (!cmd || typeof cmd !== 'object' || Array.isArray(cmd)) throw new HttpError(400, 'a command is a JSON object {id?, op, ...}', { path: '' });
+      // The gateway checked the token at upgrade; checking again here keeps the upcall safe on its own.
+      if (cmd.op !== 'get') adminCheck(token);
+      const next = await execute(normaliseWsCommand(cmd));
+      commands.inc({ op: label(op), via: 'ws', outcome: 'ok' });
+      return cmd.op === 'get' ? { type: 'scene_ack', id, ok: true, scene_version: next.version, scene: next } : { type: 'scene_ack', id, ok: true, scene_version: next.version };
+    } catch (error) {
+      const e = asHttpError(error);
+      commands.inc({ op: label(op), via: 'ws', outcome: outcomeOf(e.status) });
+      const path = (e.details as { path?: string } | undefined)?.path;
+      return { type: 'scene_ack', id, ok: false, error: e.message, ...(path !== undefined ? { path } : {}), status: e.status };
+    }
+  }
+
+  // REST ------------------------------------------------------------------------------
+  const write = (op: string, handler: (req: HttpRequestContext) => Promise<Scene>, status = 200) => async (req: HttpRequestContext) => {
+    try {
+      deps.requireAdmin(req.headers, req.query);
+      const next = await handler(req);
+      commands.inc({ op, via: 'rest', outcome: 'ok' });
+      return { status, json: next };
+    } catch (error) {
+      const e = asHttpError(error);
+      commands.inc({ op, via: 'rest', outcome: outcomeOf(e.status) });
+      throw e;
+    }
+  };
+  const layerOf = (id: string): Layer => {
+    const layer = scene.layers.find((l) => l.id === id);
+    if (!layer) throw new HttpError(404, `no layer with id ${JSON.stringify(id)}`, { path: 'id' });
+    return layer;
+  };
+
+  router.get('/api/scene', () => ({ json: scene }));
+  router.put('/api/scene', write('replace', (req) => replace(req.json())));
+  router.post('/api/scene/layers', write('add', (req) => applyOp({ op: 'add', layer: req.json() }), 201));
+  router.get('/api/scene/layers/:id', (req) => ({ json: layerOf(req.params.id) }));
+  router.route('PATCH', '/api/scene/layers/:id', write('update', (req) => applyOp({ op: 'update', id: req.params.id, patch: req.json() })));
+  router.del('/api/scene/layers/:id', write('remove', (req) => applyOp({ op: 'remove', id: req.params.id })));
+  router.post('/api/scene/reorder', write('reorder', (req) => {
+    const body = req.json<{ ids?: unknown }>();
+    if (body === null || typeof body !== 'object') throw new HttpError(400, 'body must be {"ids": [...]}', { path: 'ids' });
+    return applyOp({ op: 'reorder', ids: body.ids });
+  }));
+  const preview = new PreviewRenderer();
+  router.get('/api/scene/preview.png', async (req) => {
+    const frame = intParam(req.query, 'frame', 0, 0, 2 ** 31 - 1);
+    const width = intParam(req.query, 'width', scene.width, MIN_PREVIEW_WIDTH, Math.min(MAX_PREVIEW_WIDTH, scene.width));
+    const png = await preview.render(scene, frame, width);
+    return { headers: { 'content-type': 'image/png', 'cache-control': 'no-store', 'x-scene-version': String(scene.version) }, body: png };
+  });
+
+  supervisor.provide('scene.get', () => scene);
+  supervisor.provide('scene.command', (cmd: SceneCommand, token?: string) => command(cmd, token));
+
+  return { current: () => scene, apply: applyOp, replace, command };
+}
+
+/**
+ * A WS command carries its correlation `id` at the top level, so the layer id of
+ * update/remove travels as `layer_id` (or `layerId`); `update` may also nest the id in
+ * `layer: {id, ...}`. Mapped here so `execute` sees one shape.
+ */
+function normaliseWsCommand(cmd: SceneCommand): SceneCommand {
+  if (cmd.op === 'update' || cmd.op === 'remove') {
+    const nested = cmd.layer && typeof cmd.layer === 'object' ? (cmd.layer as { id?: unknown }).id : undefined;
+    const layerId = cmd.layer_id ?? cmd.layerId ?? nested;
+    return { ...cmd, layer_id: layerId };
+  }
+  return cmd;
+}
+
+/**
+ * A whole scene from an untrusted body (PUT /api/scene, or what the store held). The output
+ * size and rate are the service's, not the client's: the compositor and encoder run at the
+ * configured ones, so a body may omit them but not contradict them.
+ */
+export function validateScene(body: unknown, width: number, height: number, fps: number): Scene {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new SceneError('', 'scene must be a JSON object with "layers"');
+  const fixed = { width, height, fps } as const;
+  for (const [key, value] of Object.entries(fixed)) {
+    const given = (body as Record<string, unknown>)[key];
+    if (given !== undefined && given !== value) throw new SceneError(key, `must be ${value} (the configured output ${width}x${height}@${fps}) or omitted`);
+  }
+  return parseScene({ ...body, ...fixed, version: 0 });
+}
+
+function asHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof SceneError) return new HttpError(400, error.message, { path: error.path });
+  const message = error instanceof Error ? error.message : String(error);
+  return new HttpError(500, message);
+}
+
+function outcomeOf(status: number): string {
+  return status === 401 ? 'unauthorized' : status === 404 ? 'not_found' : status >= 500 ? 'error' : 'bad_request';
+}
+
+/** Metric label: known ops only, so a client cannot grow the label set. */
+function label(op: string): string {
+  return (OPS as readonly string[]).includes(op) ? op : 'invalid';
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function intParam(query: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new HttpError(400, `?${name}= must be an integer from ${min} to ${max}`, { path: name });
+  return n;
+}
+
+/**
+ * Renders previews: one SceneRenderer at the scene's size, reused (it owns a full-frame
+ * canvas and per-layer caches; one per request would allocate all of that every time),
+ * and, for `?width=`, a downscale of that frame through two canvases kept for the last
+ * requested size. The scene is drawn at full size and then scaled, never re-laid-out, so
+ * a preview shows exactly what the compositor would. Live data is empty here (board and
+ * panels without telemetry, video "no signal"): the preview is for layout. The renderer
+ * (and Skia with it) is loaded on the first preview, so a main thread that never serves
+ * one never pays for it.
+ */
+class PreviewRenderer {
+  private renderer: SceneRenderer | undefined;
+  private scaler: { width: number; height: number; full: Canvas; small: Canvas } | undefined;
+  private readonly data: LiveData = { messages: {}, frames: {} };
+
+  async render(scene: Scene, frame: number, width: number): Promise<Buffer> {
+    const canvas = await import('@napi-rs/canvas');
+    if (!this.renderer || this.renderer.width !== scene.width || this.renderer.height !== scene.height) {
+      const { SceneRenderer: Renderer } = await import('./actors/compositor/render/renderer.js');
+      this.renderer = new Renderer(scene.width, scene.height, { layerTiming: 'record' });
+      this.scaler = undefined;
+    }
+    this.renderer.render(scene, frame, this.data);
+    if (width === scene.width) return this.renderer.png();
+    const height = Math.max(1, Math.round((scene.height * width) / scene.width));
+    if (!this.scaler || this.scaler.width !== width) {
+      this.scaler = { width, height, full: canvas.createCanvas(scene.width, scene.height), small: canvas.createCanvas(width, height) };
+    }
+    const rgba = this.renderer.rgba();
+    const pixels = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength);
+    this.scaler.full.getContext('2d').putImageData(new canvas.ImageData(pixels, scene.width, scene.height), 0, 0);
+    const ctx = this.scaler.small.getContext('2d');
+    ctx.imageSmoothingQuality = 'high';
+    ctx.drawImage(this.scaler.full, 0, 0, width, height);
+    return this.scaler.small.toBuffer('image/png');
+  }
+}
