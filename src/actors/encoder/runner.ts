@@ -84,7 +84,10 @@ export class FfmpegRunner {
     const parser = new ProgressParser(this.o.onReport);
     this.parser = parser;
     this.startedAt = performance.now();
-    const child = spawn(this.o.ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) or a
+    // group-wide SIGTERM must reach ringcast only, which then ends ffmpeg by closing its stdin
+    // so the file trailer is written. If ringcast dies hard, the closed pipe ends ffmpeg too.
+    const child = spawn(this.o.ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
     this.o.log.info({ pid: child.pid, part: this.part, args: args.join(' ') }, 'ffmpeg started');
     child.stderr.setEncoding('utf8');
