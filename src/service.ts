@@ -12,7 +12,7 @@ import type { Config } from './shared/config.js';
 import { HttpError, METRICS_CONTENT_TYPE } from './shared/http-server.js';
 import { HttpRouter, bearerToken, type ForwardedRequest } from './shared/http-router.js';
 import { SqliteStateStore, type StateStore } from './shared/state-store.js';
-import { resolveTokens, type Tokens } from './shared/tokens.js';
+import { resolveTokens, tokenMatcher, type Tokens } from './shared/tokens.js';
 import { RecordRing } from './shared/record-ring.js';
 import { EventKind, encodeEvent, decodeEvent } from './shared/telemetry/event-codec.js';
 import { writeIngestRecord } from './shared/telemetry/ring-records.js';
@@ -21,7 +21,6 @@ import { createSystemdNotifier, type SystemdNotifier } from './supervisor/system
 import { AGGREGATOR, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
 import { registerSceneService } from './scene-service.js';
-import { timingSafeEqual, createHash } from 'node:crypto';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -69,10 +68,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const supervisor = new Supervisor(serviceTopology(config, { tokens, port }), log);
   const notifier: SystemdNotifier = createSystemdNotifier({ logger: log });
   const router = new HttpRouter(log);
-  const adminDigest = digest(tokens.adminToken);
+  const isAdminToken = tokenMatcher(tokens.adminToken);
   const requireAdmin = (headers: Record<string, string>, query: URLSearchParams) => {
     const candidate = bearerToken(headers, query);
-    if (!candidate || !timingSafeEqual(digest(candidate), adminDigest)) throw new HttpError(401, 'admin token required (Authorization: Bearer <admin token>)');
+    if (!isAdminToken(candidate)) throw new HttpError(401, 'admin token required (Authorization: Bearer <admin token>)');
   };
   const mainRing = supervisor.ring<RecordRing>(RING_MAIN);
 
@@ -232,8 +231,4 @@ interface ControlState { level: Level | null; paused: boolean; scene: string | n
 export function relayToOverlays(ring: RecordRing, message: { type: string; channel: string; key?: string; retain?: boolean; critical?: boolean; data: unknown }): boolean {
   const event = encodeEvent(EventKind.Relay, message);
   return writeIngestRecord(ring, Date.now(), 0, 'default', event, 0, event.byteLength);
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }

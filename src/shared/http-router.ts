@@ -8,7 +8,7 @@
  * forward the rest here over the supervisor's upcall channel (`ctx.callMain('http', req)`).
  */
 import type { Logger } from 'pino';
-import { HttpError, type HttpReply, type HttpRequestContext, type RouteHandler } from './http-server.js';
+import { HttpError, errorReply, parseJsonBody, type HttpReply, type HttpRequestContext, type RouteHandler } from './http-server.js';
 
 /** A request as a gateway forwards it (structured-cloneable). */
 export interface ForwardedRequest {
@@ -79,23 +79,14 @@ export class HttpRouter {
       headers: request.headers,
       params,
       body,
-      json<T>() {
-        try {
-          return JSON.parse(body.toString('utf8')) as T;
-        } catch (error) {
-          throw new HttpError(400, 'request body is not valid JSON', (error as Error).message);
-        }
-      },
+      json: <T>() => parseJsonBody<T>(body),
       signal: new AbortController().signal,
     };
     try {
       return encode((await handler(context)) ?? { status: 204 });
     } catch (error) {
-      if (error instanceof HttpError) {
-        return encode({ status: error.status, json: error.details === undefined ? { error: error.message } : { error: error.message, details: error.details } });
-      }
-      this.log?.error({ err: error, method, path: request.path }, 'HTTP handler failed');
-      return encode({ status: 500, json: { error: 'internal server error' } });
+      if (!(error instanceof HttpError)) this.log?.error({ err: error, method, path: request.path }, 'HTTP handler failed');
+      return encode(errorReply(error));
     }
   }
 }

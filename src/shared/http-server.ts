@@ -335,13 +335,7 @@ function serveRequest(
       headers,
       params,
       body,
-      json<T>() {
-        try {
-          return JSON.parse(body.toString('utf8')) as T;
-        } catch (error) {
-          throw new HttpError(400, 'request body is not valid JSON', (error as Error).message);
-        }
-      },
+      json: <T>() => parseJsonBody<T>(body),
       signal: state.controller.signal,
     };
     // The handler runs inside a promise so sync throws and async rejections
@@ -393,7 +387,17 @@ function readBody(
   });
 }
 
-function errorReply(error: unknown): HttpReply {
+/** The body as JSON, or HttpError 400 saying why it is not. */
+export function parseJsonBody<T>(body: Buffer): T {
+  try {
+    return JSON.parse(body.toString('utf8')) as T;
+  } catch (error) {
+    throw new HttpError(400, 'request body is not valid JSON', (error as Error).message);
+  }
+}
+
+/** HttpError → its status and `{error, details?}`; anything else → a 500 that leaks nothing. */
+export function errorReply(error: unknown): HttpReply {
   if (error instanceof HttpError) {
     return {
       status: error.status,

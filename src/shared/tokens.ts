@@ -4,7 +4,7 @@
  * `<dataDir>/tokens.json` (mode 0600) so producers keep working across restarts. The log
  * names the file, never the token.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -40,4 +40,17 @@ export function resolveTokens(config: Config, log?: Logger): Tokens {
   }
   log?.info({ file, ingestFromConfig: Boolean(ingestToken), adminFromConfig: Boolean(adminToken) }, `tokens not set in config are kept in ${file}`);
   return { ingestToken: ingestToken ?? generated.ingestToken, adminToken: adminToken ?? generated.adminToken, file };
+}
+
+/**
+ * A constant-time check against one secret: both sides are hashed first, so the comparison
+ * takes the same time whatever the candidate's length or content.
+ */
+export function tokenMatcher(secret: string): (candidate: string | undefined) => candidate is string {
+  const expected = sha256(secret);
+  return (candidate): candidate is string => typeof candidate === 'string' && candidate.length > 0 && timingSafeEqual(sha256(candidate), expected);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }

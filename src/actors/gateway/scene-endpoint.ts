@@ -17,7 +17,6 @@
  * published to the uWS topic all `/scene` sockets subscribe to (one copy, native fan-out).
  * A new client first gets the current scene (fetched from the main thread on open).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
@@ -25,6 +24,7 @@ import { CHANNELS, LEVELS } from '../../shared/telemetry/channels.js';
 import { FANOUT_HEADER_BYTES, FanoutType } from '../../shared/telemetry/ring-records.js';
 import { requestToken } from './http-io.js';
 import type { UwsHandles } from './uws-lifecycle.js';
+import { tokenMatcher } from '../../shared/tokens.js';
 
 export const SCENE_TOPIC = 'scene';
 /** A command carries at most one layer; image layers may inline a small data URL. */
@@ -68,7 +68,7 @@ export function registerSceneEndpoint(o: SceneEndpointOptions): SceneEndpoint {
   const messages = new Counter({ name: 'ringcast_scene_ws_commands_total', help: '/scene commands by outcome (ok, rejected, malformed, busy, failed)', labelNames: ['outcome'], registers });
   const refused = new Counter({ name: 'ringcast_scene_ws_refused_total', help: '/scene upgrades refused for a missing or wrong admin token', registers });
   const published = new Counter({ name: 'ringcast_scene_ws_published_total', help: 'Scene changes published to /scene clients', registers });
-  const expected = digest(o.adminToken);
+  const isAdminToken = tokenMatcher(o.adminToken);
   let open = 0;
 
   const send = (ws: WebSocket<SceneSocketData>, value: unknown) => {
@@ -88,7 +88,7 @@ export function registerSceneEndpoint(o: SceneEndpointOptions): SceneEndpoint {
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
-      if (token === undefined || !timingSafeEqual(digest(token), expected)) {
+      if (!isAdminToken(token)) {
         refused.inc();
         res.cork(() => {
           res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json; charset=utf-8')
@@ -168,6 +168,3 @@ export function registerSceneEndpoint(o: SceneEndpointOptions): SceneEndpoint {
   };
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}

@@ -5,7 +5,6 @@
  * Error event for the producer naming the problem. A bad event never costs the good
  * events next to it, and never closes the connection — only a failed authentication does.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RecordRing } from '../../shared/record-ring.js';
 import {
@@ -21,6 +20,7 @@ import {
   type TelemetryEvent,
 } from '../../shared/telemetry/event-codec.js';
 import { writeIngestRecord } from '../../shared/telemetry/ring-records.js';
+import { tokenMatcher } from '../../shared/tokens.js';
 
 export type IngestTransport = 'ws' | 'tcp' | 'unix' | 'http' | 'local';
 
@@ -64,7 +64,7 @@ const MAX_ERROR_REPLIES = 16;
 
 export class IngestAcceptor {
   private readonly ring: RecordRing;
-  private readonly tokenDigest: Buffer;
+  private readonly matchesToken: (candidate: string | undefined) => boolean;
   private readonly limits: DecodeLimits;
   private readonly transport: IngestTransport;
   private readonly defaultRun: string;
@@ -76,7 +76,7 @@ export class IngestAcceptor {
   constructor(options: IngestAcceptorOptions) {
     if (!options.token || options.token.length < 8) throw new TypeError('IngestAcceptor: token must be at least 8 characters');
     this.ring = options.ring;
-    this.tokenDigest = digest(options.token);
+    this.matchesToken = tokenMatcher(options.token);
     this.limits = options.limits ?? {};
     this.transport = options.transport;
     this.producerIdBase = options.producerIdBase >>> 0;
@@ -90,8 +90,7 @@ export class IngestAcceptor {
 
   /** Compares digests so the comparison takes the same time whatever the candidate. */
   tokenMatches(candidate: string | undefined): boolean {
-    if (typeof candidate !== 'string' || candidate.length === 0) return false;
-    return timingSafeEqual(digest(candidate), this.tokenDigest);
+    return this.matchesToken(candidate);
   }
 
   openSession(options: { run?: string; token?: string } = {}): ProducerSession {
@@ -261,10 +260,6 @@ export class IngestAcceptor {
       result.replies.push(encodeEvent(EventKind.Error, { error: `${result.errors.length - shown.length} more events rejected in this frame` }));
     }
   }
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }
 
 interface IngestMetrics {
