@@ -138,11 +138,23 @@ export interface FanoutRecordInput {
 
 export function writeFanoutRecord(ring: RecordRing, input: FanoutRecordInput, publish = true): boolean {
   const keyBytes = encoder.encode(input.key);
-  const total = FANOUT_HEADER_BYTES + keyBytes.byteLength + input.body.byteLength;
-  const at = ring.reserve(total);
+  const at = ring.reserve(FANOUT_HEADER_BYTES + keyBytes.byteLength + input.body.byteLength);
   if (at < 0) return false;
-  const data = ring.data;
-  const view = dataViewOf(ring);
+  fillFanoutRecord(ring.data, dataViewOf(ring), at, input, keyBytes);
+  ring.commit(publish);
+  return true;
+}
+
+/** The same record as a standalone buffer (for retained state handed over outside the ring). */
+export function encodeFanoutRecord(input: FanoutRecordInput): Uint8Array {
+  const keyBytes = encoder.encode(input.key);
+  const out = new Uint8Array(FANOUT_HEADER_BYTES + keyBytes.byteLength + input.body.byteLength);
+  fillFanoutRecord(out, new DataView(out.buffer), 0, input, keyBytes);
+  return out;
+}
+
+/** Header, key and body of one fan-out record at `at` (layout at the top of this file). */
+function fillFanoutRecord(data: Uint8Array, view: DataView, at: number, input: FanoutRecordInput, keyBytes: Uint8Array): void {
   view.setUint8(at, input.type);
   view.setUint8(at + 1, input.channel);
   view.setUint8(at + 2, input.levelMask);
@@ -152,24 +164,6 @@ export function writeFanoutRecord(ring: RecordRing, input: FanoutRecordInput, pu
   view.setFloat64(at + 8, input.stamp, true);
   data.set(keyBytes, at + FANOUT_HEADER_BYTES);
   data.set(input.body, at + FANOUT_HEADER_BYTES + keyBytes.byteLength);
-  ring.commit(publish);
-  return true;
-}
-
-/** The same record as a standalone buffer (for retained state handed over outside the ring). */
-export function encodeFanoutRecord(input: FanoutRecordInput): Uint8Array {
-  const keyBytes = encoder.encode(input.key);
-  const out = new Uint8Array(FANOUT_HEADER_BYTES + keyBytes.byteLength + input.body.byteLength);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, input.type);
-  view.setUint8(1, input.channel);
-  view.setUint8(2, input.levelMask);
-  view.setUint8(3, input.flags);
-  view.setUint16(4, keyBytes.byteLength, true);
-  view.setFloat64(8, input.stamp, true);
-  out.set(keyBytes, FANOUT_HEADER_BYTES);
-  out.set(input.body, FANOUT_HEADER_BYTES + keyBytes.byteLength);
-  return out;
 }
 
 export function readFanoutRecord(data: Uint8Array, offset: number, length: number): FanoutRecordView {
