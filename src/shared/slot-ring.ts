@@ -478,6 +478,36 @@ export class SlotRing {
     return false;
   }
 
+  /**
+   * latest mode, addressed read: calls `handler` on slot `i` in place only if it still holds
+   * frame number `frame` (as published), and re-checks the seqlock afterwards. For
+   * consumers told "frame F is in slot i" out of band (e.g. a task given to a worker pool):
+   * returns false when the producer has already moved on (the frame is gone, nothing was
+   * read) or rewrote the slot during the handler (torn, counted; discard the result).
+   */
+  readSlot(i: number, frame: number, handler: SlotHandler): boolean {
+    if (!this.isLatest) throw new Error(`SlotRing "${this.name}" is in queue mode: use poll()`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.slots) throw new RangeError(`SlotRing "${this.name}": slot ${i} is not in 0 .. ${this.slots - 1}`);
+    const m = i * (META_BYTES >> 2) + M_SEQ;
+    const want = (frame * 2) | 0;
+    if (Atomics.load(this.metaI32, m) !== want) return false;
+    this.fillMeta(i);
+    handler(this.views[i], frame, this.meta);
+    if (Atomics.load(this.metaI32, m) !== want) {
+      addWide(this.hdr, W_TORN, 1);
+      return false;
+    }
+    addWide(this.hdr, W_READS, 1);
+    return true;
+  }
+
+  /** The frame number slot `i` holds now, or -1 while it is being written or never was. */
+  frameInSlot(i: number): number {
+    const s = Atomics.load(this.metaI32, i * (META_BYTES >> 2) + M_SEQ);
+    if ((s & 1) !== 0) return -1;
+    return this.metaF64[i * (META_BYTES >> 3) + MF_FRAME] || -1;
+  }
+
   /** Ring-wide latest-mode reader totals (all readers). */
   latestTotals(): { reads: number; torn: number; skipped: number } {
     return {
