@@ -18,7 +18,8 @@ import { EventKind, encodeEvent, decodeEvent } from './shared/telemetry/event-co
 import { writeIngestRecord } from './shared/telemetry/ring-records.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
-import { AGGREGATOR, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
+import { AGGREGATOR, CAPTURE, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
+import { registerCaptureService } from './capture-service/service.js';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
 import { registerSceneService } from './scene-service.js';
 
@@ -184,10 +185,24 @@ export async function startService(config: Config, log: Logger): Promise<Service
     width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
   });
 
+  // Frame capture: registry routes work with or without the capture actor (--no-capture).
+  const configOverrides: Record<string, unknown> = {};
+  if (config.capture.interval !== undefined) configOverrides.capture_interval = config.capture.interval;
+  if (config.capture.maxConcurrent !== undefined) configOverrides.max_concurrent = config.capture.maxConcurrent;
+  if (config.capture.quality !== undefined) configOverrides.quality = config.capture.quality;
+  const capture = registerCaptureService({
+    router, store, supervisor, actor: CAPTURE, requireAdmin, log,
+    relay: (rec) => { relayToOverlays(mainRing, { type: 'capture_result', channel: 'capture', key: rec.stream, data: rec }); },
+    historyLength: config.capture.historyLength,
+    ...(config.capture.streamsFile ? { streamsFile: config.capture.streamsFile } : {}),
+    configOverrides,
+  });
+
   try {
     await supervisor.start();
   } catch (error) {
     await supervisor.stop(2_000);
+    capture.close();
     store.close();
     throw error;
   }
@@ -209,6 +224,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       // The aggregator stops last and drains its rings; what it returns is the state to keep.
       const final = result.finals[AGGREGATOR] as { runs?: unknown[] } | undefined;
       if (final?.runs) store.put('telemetry', 'runs', { runs: final.runs, stoppedAt: new Date().toISOString() } satisfies StoredRuns);
+      capture.close();
       store.close();
       log.info({ clean: result.clean, forced: result.forced, ms: Date.now() - started }, result.clean ? 'stopped cleanly' : 'stopped; some actors had to be terminated');
       resolveDone(exitCode);

@@ -24,6 +24,7 @@ import type { ChatOptions } from './actors/chat/index.js';
 import type { ObsOptions } from './actors/obs/index.js';
 import type { CompositorOptions } from './actors/compositor/index.js';
 import type { EncoderOptions } from './actors/encoder/index.js';
+import type { CaptureActorOptions } from './actors/capture/index.js';
 
 export const AGGREGATOR = 'aggregator';
 export const INGEST = 'ingest';
@@ -41,6 +42,8 @@ export const COMPOSITOR = 'compositor';
 export const ENCODER = 'encoder';
 export const RING_COMPOSITOR_IN = 'fanout.compositor';
 export const RING_FRAMES = 'frames.composite';
+export const CAPTURE = 'capture';
+export const RING_CAPTURE_FRAMES = 'frames.capture';
 export const ingestRing = (i: number) => `ingest.gw${i}`;
 export const fanoutRing = (i: number) => `fanout.gw${i}`;
 
@@ -95,6 +98,11 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     // A few whole frames: the encoder reads them in place; a full ring drops the newest frame (counted).
     rings[RING_FRAMES] = { kind: 'slot', slots: 4, slotBytes: config.compose.width * config.compose.height * 4, mode: 'queue', policy: 'drop-newest' };
     fanoutRings.push(RING_COMPOSITOR_IN);
+  }
+  // Frame capture: decoded RGB frames in a 'latest' slot ring the analysis workers read in place.
+  const captureEnabled = config.capture.enabled;
+  if (captureEnabled) {
+    rings[RING_CAPTURE_FRAMES] = { kind: 'slot', slots: config.capture.slots, slotBytes: config.capture.width * config.capture.height * 3, mode: 'latest' };
   }
   const standby = config.restart.standby;
 
@@ -198,6 +206,24 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     };
     actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: [RING_COMPOSITOR_IN], out: [RING_FRAMES], options: compositor, standby });
     actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: [RING_FRAMES], options: encoder, standby });
+  }
+  if (captureEnabled) {
+    const c = config.capture;
+    const capture: CaptureActorOptions = {
+      outRing: RING_CAPTURE_FRAMES,
+      width: c.width,
+      height: c.height,
+      decoders: c.decoders,
+      analysisThreads: c.analysisThreads,
+      ...(c.templatesDir ? { templatesDir: c.templatesDir } : {}),
+      ...(c.twitchGqlUrl ? { gqlUrl: c.twitchGqlUrl } : {}),
+      ...(c.twitchUsherUrl ? { usherUrl: c.twitchUsherUrl } : {}),
+      fetchTimeoutMs: c.fetchTimeoutMs,
+      intervalSec: c.interval ?? 3,
+      maxConcurrent: c.maxConcurrent ?? 32,
+      quality: c.quality ?? '480p',
+    };
+    actors.push({ name: CAPTURE, module: new URL('./actors/capture/index.js', import.meta.url), out: [RING_CAPTURE_FRAMES], options: capture });
   }
   actors.push({ name: AGGREGATOR, module: new URL('./actors/aggregator/index.js', import.meta.url), in: ingestRings, out: fanoutRings, options: aggregator, standby });
 

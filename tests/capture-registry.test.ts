@@ -295,7 +295,7 @@ describe('capture REST routes', () => {
 
   it('config: get defaults, partial put, get reflects it', async () => {
     const { call } = setup();
-    expect((await call('GET', '/api/config')).json).toEqual({ capture_interval: 3, max_concurrent: 8, quality: '480p' });
+    expect((await call('GET', '/api/config')).json).toEqual({ capture_interval: 3, max_concurrent: 32, quality: '480p' });
     expect((await call('PUT', '/api/config', { max_concurrent: 64 })).json).toEqual({ capture_interval: 3, max_concurrent: 64, quality: '480p' });
     expect((await call('PUT', '/api/config', { capture_interval: 10, quality: 'worst' })).json).toEqual({ capture_interval: 10, max_concurrent: 64, quality: 'worst' });
     expect((await call('GET', '/api/config')).json.quality).toBe('worst');

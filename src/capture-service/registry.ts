@@ -33,7 +33,7 @@ export type CaptureConfig = z.infer<typeof captureConfigSchema>;
 /** Partial updates: unknown keys are rejected (strict) so a typo is an error, not a silent no-op. */
 export const captureConfigPatchSchema = captureConfigSchema.partial().strict();
 
-export const DEFAULT_CAPTURE_CONFIG: CaptureConfig = { capture_interval: 3, max_concurrent: 8, quality: '480p' };
+export const DEFAULT_CAPTURE_CONFIG: CaptureConfig = { capture_interval: 3, max_concurrent: 32, quality: '480p' };
 
 const TWITCH_NAME = /^[a-z0-9_]{3,25}$/i;
 

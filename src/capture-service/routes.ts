@@ -11,6 +11,10 @@ export interface CaptureRoutesOptions {
   registry: StreamRegistry;
   requireAdmin: (headers: Record<string, string>, query: URLSearchParams) => void;
   status?: () => unknown;
+  /** Called after every successful write, so the capture actor can be told. */
+  onChange?: (what: 'streams' | 'config') => void;
+  /** Extra detail merged into GET /api/streams/:name (latest result, history, schedule). */
+  details?: (name: string) => unknown;
 }
 
 const STATUS_OF: Record<RegistryError['code'], number> = { invalid: 400, duplicate: 409, not_found: 404, full: 409 };
@@ -31,6 +35,7 @@ function objectBody(req: HttpRequestContext): Record<string, unknown> {
 export function registerCaptureRoutes(router: HttpRouter, options: CaptureRoutesOptions): void {
   const { registry, requireAdmin } = options;
   const admin = (req: HttpRequestContext) => requireAdmin(req.headers, req.query);
+  const changed = (what: 'streams' | 'config') => options.onChange?.(what);
 
   router.get('/api/streams', () => ({ json: { streams: registry.list(), count: registry.count() } }));
 
@@ -39,7 +44,9 @@ export function registerCaptureRoutes(router: HttpRouter, options: CaptureRoutes
     const body = objectBody(req);
     if (body.username === undefined) throw new HttpError(400, 'missing "username"');
     try {
-      return { status: 201, json: { stream: registry.add(body.username, body.priority) } };
+      const stream = registry.add(body.username, body.priority);
+      changed('streams');
+      return { status: 201, json: { stream } };
     } catch (error) { toHttp(error); }
   });
 
@@ -48,20 +55,23 @@ export function registerCaptureRoutes(router: HttpRouter, options: CaptureRoutes
     const body = objectBody(req);
     if (!Array.isArray(body.streams)) throw new HttpError(400, '"streams" must be an array of names or {username, priority}');
     const results = registry.addMany(body.streams);
+    if (results.some((r) => r.status === 'added')) changed('streams');
     const tally = { added: 0, duplicate: 0, invalid: 0 };
     for (const r of results) tally[r.status]++;
     return { json: { ...tally, results } };
   });
 
-  router.get('/api/streams/:name', (req) => {
+  router.get('/api/streams/:name', async (req) => {
     const stream = registry.get(req.params.name);
     if (!stream) throw new HttpError(404, `stream "${req.params.name}" is not registered`);
-    return { json: { stream } };
+    const extra = options.details ? await options.details(stream.name) : undefined;
+    return { json: { stream, ...(extra && typeof extra === 'object' ? extra : {}) } };
   });
 
   router.del('/api/streams/:name', (req) => {
     admin(req);
     if (!registry.remove(req.params.name)) throw new HttpError(404, `stream "${req.params.name}" is not registered`);
+    changed('streams');
     return { json: { removed: req.params.name } };
   });
 
@@ -69,7 +79,9 @@ export function registerCaptureRoutes(router: HttpRouter, options: CaptureRoutes
     admin(req);
     const body = objectBody(req);
     try {
-      return { json: { stream: registry.setPriority(req.params.name, body.priority) } };
+      const stream = registry.setPriority(req.params.name, body.priority);
+      changed('streams');
+      return { json: { stream } };
     } catch (error) { toHttp(error); }
   });
 
@@ -79,17 +91,19 @@ export function registerCaptureRoutes(router: HttpRouter, options: CaptureRoutes
     admin(req);
     const body = objectBody(req);
     try {
-      return { json: registry.updateConfig(body) };
+      const config = registry.updateConfig(body);
+      changed('config');
+      return { json: config };
     } catch (error) { toHttp(error); }
   });
 
-  router.get('/api/status', () => {
+  router.get('/api/status', async () => {
     const streams = registry.list();
     return {
       json: {
         streams: { total: streams.length, enabled: streams.filter((s) => s.enabled).length, limit: registry.limit },
         config: registry.getConfig(),
-        ...(options.status ? { capture: options.status() } : {}),
+        ...(options.status ? { capture: await options.status() } : {}),
       },
     };
   });

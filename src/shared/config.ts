@@ -197,6 +197,28 @@ export const composeSchema = z
   .strict()
   .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio');
 
+export const captureSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('run the capture actor (frame capture and analysis of the registered streams)'),
+    interval: z.number().int().min(1).max(3600).optional().describe('seconds between captures of a stream; when set it overrides the stored config (PUT /api/config) at start'),
+    maxConcurrent: z.number().int().min(1).max(1000).optional().describe('captures in flight at once; when set it overrides the stored config at start'),
+    quality: z.enum(['best', 'worst', '720p60', '720p', '480p', '360p', '160p']).optional().describe('variant to capture: best, worst, 720p60, 720p, 480p, 360p, 160p; when set it overrides the stored config at start'),
+    streamsFile: z.string().min(1).optional().describe('file with one channel (or .m3u8 URL) per line, optional priority after a space, # comments; added to the registry at start'),
+    width: intInRange(64, 3840, 640),
+    height: intInRange(36, 2160, 360),
+    decoders: intInRange(1, 64, 2, 'long-lived ffmpeg keyframe decoders'),
+    analysisThreads: intInRange(0, 64, 1, 'piscina analysis workers (0 = no analysis)'),
+    templatesDir: z.string().min(1).optional().describe('templates folder: regions.json + <group>/<name>.png images (see README)'),
+    slots: intInRange(4, 1024, 48, 'frame slots in the capture ring (bounds memory: slots x width x height x 3 bytes)'),
+    historyLength: intInRange(1, 1000, 50, 'results kept per stream'),
+    fetchTimeoutMs: intInRange(100, 60_000, 5000, 'deadline for each playlist / segment request'),
+    twitchGqlUrl: z.string().url().optional().describe('Twitch GQL endpoint (default https://gql.twitch.tv/gql); tests point it at a local fake'),
+    twitchUsherUrl: z.string().url().optional().describe('Twitch usher base URL (default https://usher.ttvnw.net)'),
+    demoStreams: intInRange(0, 50, 3, 'with --demo and an empty registry: built-in local HLS demo streams to register'),
+  })
+  .strict()
+  .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -222,6 +244,7 @@ export const configShape = {
   twitch: twitchSchema.default({}),
   obs: obsSchema.default({}),
   compose: composeSchema.default({}),
+  capture: captureSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -343,6 +366,22 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['compose', 'keyframeSeconds'], flag: 'keyframe-seconds', env: 'RINGCAST_KEYFRAME_SECONDS', kind: 'number' },
   { path: ['compose', 'encoder'], flag: 'encoder', env: 'RINGCAST_ENCODER', kind: 'string' },
   { path: ['compose', 'audio'], flag: 'audio', env: 'RINGCAST_AUDIO', kind: 'string' },
+  { path: ['capture', 'enabled'], flag: 'capture', env: 'RINGCAST_CAPTURE', kind: 'boolean' },
+  { path: ['capture', 'interval'], flag: 'interval', env: 'RINGCAST_CAPTURE_INTERVAL', kind: 'integer' },
+  { path: ['capture', 'maxConcurrent'], flag: 'max-concurrent', env: 'RINGCAST_MAX_CONCURRENT', kind: 'integer' },
+  { path: ['capture', 'quality'], flag: 'quality', env: 'RINGCAST_QUALITY', kind: 'string' },
+  { path: ['capture', 'streamsFile'], flag: 'streams-file', env: 'RINGCAST_STREAMS_FILE', kind: 'string' },
+  { path: ['capture', 'width'], flag: 'capture-width', env: 'RINGCAST_CAPTURE_WIDTH', kind: 'integer' },
+  { path: ['capture', 'height'], flag: 'capture-height', env: 'RINGCAST_CAPTURE_HEIGHT', kind: 'integer' },
+  { path: ['capture', 'decoders'], flag: 'decoders', env: 'RINGCAST_DECODERS', kind: 'integer' },
+  { path: ['capture', 'analysisThreads'], flag: 'analysis-threads', env: 'RINGCAST_ANALYSIS_THREADS', kind: 'integer' },
+  { path: ['capture', 'templatesDir'], flag: 'templates-dir', env: 'RINGCAST_TEMPLATES_DIR', kind: 'string' },
+  { path: ['capture', 'slots'], flag: 'capture-slots', env: 'RINGCAST_CAPTURE_SLOTS', kind: 'integer' },
+  { path: ['capture', 'historyLength'], flag: 'history-length', env: 'RINGCAST_HISTORY_LENGTH', kind: 'integer' },
+  { path: ['capture', 'fetchTimeoutMs'], flag: 'fetch-timeout-ms', env: 'RINGCAST_FETCH_TIMEOUT_MS', kind: 'integer' },
+  { path: ['capture', 'twitchGqlUrl'], flag: 'twitch-gql-url', env: 'RINGCAST_TWITCH_GQL_URL', kind: 'string' },
+  { path: ['capture', 'twitchUsherUrl'], flag: 'twitch-usher-url', env: 'RINGCAST_TWITCH_USHER_URL', kind: 'string' },
+  { path: ['capture', 'demoStreams'], flag: 'demo-streams', env: 'RINGCAST_DEMO_STREAMS', kind: 'integer' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';
@@ -388,7 +427,8 @@ type RawObject = Record<string, unknown>;
  * what is allowed.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
-  const flags = parseFlags(argv);
+  // `--debug` is the capture seed's spelling of `--log-level debug`.
+  const flags = parseFlags(argv.map((a) => (a === '--debug' ? '--log-level=debug' : a)));
   const raw: RawObject = {};
   const sources: Sources = new Map();
 

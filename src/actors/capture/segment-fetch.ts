@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const DEFAULT_SEGMENT_MAX_BYTES = 300 * 1024;
 
-export type SegmentFetchErrorCode = 'http' | 'timeout' | 'network' | 'garbage' | 'empty';
+export type SegmentFetchErrorCode = 'http' | 'timeout' | 'network' | 'garbage' | 'empty' | 'truncated';
 
 export class SegmentFetchError extends Error {
   readonly code: SegmentFetchErrorCode;

@@ -55,29 +55,6 @@ export function nalTypes(b: Uint8Array): number[] {
   return out;
 }
 
-/** Copy of the NAL units of the given types (with 4-byte start codes). */
-function pickNals(b: Uint8Array, wanted: (t: number) => boolean): Uint8Array[] {
-  const starts: Array<{ at: number; payload: number }> = [];
-  for (let i = 0; i + 3 < b.length; i++) {
-    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1) {
-      starts.push({ at: i > 0 && b[i - 1] === 0 ? i - 1 : i, payload: i + 3 });
-      i += 3;
-    }
-  }
-  const out: Uint8Array[] = [];
-  for (let k = 0; k < starts.length; k++) {
-    const end = k + 1 < starts.length ? starts[k + 1].at : b.length;
-    const type = b[starts[k].payload] & 0x1f;
-    if (!wanted(type)) continue;
-    const nal = b.subarray(starts[k].payload, end);
-    const withCode = new Uint8Array(nal.length + 4);
-    withCode.set([0, 0, 0, 1]);
-    withCode.set(nal, 4);
-    out.push(withCode);
-  }
-  return out;
-}
-
 function concat(parts: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -231,10 +208,10 @@ export class TsKeyframeExtractor {
       }
       const es = 9 + payload[8];
       this.inAu = true;
-      this.au = [payload.slice(es)];
+      this.au = [payload.subarray(es)];
       this.auBytes = payload.length - es;
     } else if (this.inAu) {
-      this.au.push(payload.slice());
+      this.au.push(payload); // a view: input chunks are never reused
       this.auBytes += payload.length;
       if (this.auBytes > MAX_AU_BYTES) {
         this.failure = new KeyframeError('no-keyframe', `a video access unit exceeded ${MAX_AU_BYTES} bytes`);
@@ -247,26 +224,68 @@ export class TsKeyframeExtractor {
     this.unitsSeen++;
     const au = concat(this.au);
     this.au = [];
-    const types = nalTypes(au);
-    const sps = pickNals(au, (t) => t === NAL_SPS);
-    const pps = pickNals(au, (t) => t === NAL_PPS);
-    if (sps.length > 0) this.sps = sps;
-    if (pps.length > 0) this.pps = pps;
-    if (types.includes(NAL_IDR)) {
+    // One scan for all NAL units (this runs on every capture).
+    const units = splitNals(au);
+    let idr = false;
+    const sps: Uint8Array[] = [];
+    const pps: Uint8Array[] = [];
+    for (const u of units) {
+      const t = u[0] & 0x1f;
+      if (t === NAL_IDR) idr = true;
+      else if (t === NAL_SPS) sps.push(u);
+      else if (t === NAL_PPS) pps.push(u);
+    }
+    if (sps.length > 0) this.sps = sps.map((u) => u.slice());
+    if (pps.length > 0) this.pps = pps.map((u) => u.slice());
+    if (idr) {
       if (this.sps.length === 0 || this.pps.length === 0) {
         this.failure = new KeyframeError('no-keyframe', 'keyframe without SPS/PPS (parameter sets never seen)');
         return;
       }
       // Keep only what the decoder needs: parameter sets and the IDR slices (drop SEI, AUD,
       // filler), so every keyframe fed to a shared decoder is self-contained.
-      const slices = pickNals(au, (t) => t === NAL_IDR);
-      this.result = { annexB: concat([...this.sps, ...this.pps, ...slices]), bytesUsed: endOffset };
+      const keep = [...this.sps, ...this.pps, ...units.filter((u) => (u[0] & 0x1f) === NAL_IDR)];
+      let n = 0;
+      for (const u of keep) n += 4 + u.length;
+      const out = new Uint8Array(n);
+      let off = 0;
+      for (const u of keep) {
+        out[off + 3] = 1;
+        out.set(u, off + 4);
+        off += 4 + u.length;
+      }
+      this.result = { annexB: out, bytesUsed: endOffset };
       return;
     }
     if (this.unitsSeen >= MAX_ACCESS_UNITS) {
       this.failure = new KeyframeError('no-keyframe', `no keyframe in the first ${this.unitsSeen} video access units`);
     }
   }
+}
+
+/** NAL unit payloads (views, without start codes) of an Annex B buffer. */
+export function splitNals(b: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let start = -1;
+  const n = b.length;
+  for (let i = 0; i + 2 < n; i++) {
+    // Start codes are rare: skip fast unless b[i+2] could be the 01 of 00 00 01.
+    if (b[i + 2] > 1) {
+      i += 2;
+      continue;
+    }
+    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1) {
+      if (start >= 0) {
+        let end = i;
+        if (end > start && b[end - 1] === 0) end--; // 4-byte start code
+        out.push(b.subarray(start, end));
+      }
+      start = i + 3;
+      i += 2;
+    }
+  }
+  if (start >= 0 && start < n) out.push(b.subarray(start, n));
+  return out;
 }
 
 /** One-shot helper over a whole buffer. */

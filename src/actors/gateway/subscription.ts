@@ -5,7 +5,7 @@
  * every field optional (defaults: every channel, intermediate, the server's maxFps). Anything
  * wrong yields one error string naming the problem; the connection stays up.
  */
-import { ALL_CHANNELS, AVAILABLE_CHANNELS, CHANNELS, DEFAULT_LEVEL, LEVELS, type Level } from '../../shared/telemetry/channels.js';
+import { ALL_CHANNELS, AVAILABLE_CHANNELS, CHANNELS, OPT_IN_CHANNELS, DEFAULT_LEVEL, LEVELS, type Level } from '../../shared/telemetry/channels.js';
 
 export interface Subscription {
   /** Channel ids (indexes into CHANNELS), sorted, without duplicates. */
@@ -29,7 +29,7 @@ export function parseSubscription(text: string, serverMaxFps: number): ParsedSub
   }
   const msg = raw as Record<string, unknown>;
 
-  let channels: number[] = CHANNELS.map((_, i) => i);
+  let channels: number[] = CHANNELS.map((_, i) => i).filter((i) => !OPT_IN_CHANNELS.has(CHANNELS[i]));
   if (msg.channels !== undefined) {
     if (!Array.isArray(msg.channels) || msg.channels.some((c) => typeof c !== 'string')) {
       return { ok: false, error: 'channels must be an array of channel names' };
@@ -40,9 +40,8 @@ export function parseSubscription(text: string, serverMaxFps: number): ParsedSub
     }
     const names = msg.channels as string[];
     if (names.length === 0) return { ok: false, error: 'channels must name at least one channel (or "all")' };
-    if (!names.includes(ALL_CHANNELS)) {
-      channels = [...new Set(names.map((c) => CHANNELS.indexOf(c as (typeof CHANNELS)[number])))].sort((a, b) => a - b);
-    }
+    const named = names.filter((c) => c !== ALL_CHANNELS).map((c) => CHANNELS.indexOf(c as (typeof CHANNELS)[number]));
+    channels = [...new Set(names.includes(ALL_CHANNELS) ? [...channels, ...named] : named)].sort((a, b) => a - b);
   }
 
   let level: Level = DEFAULT_LEVEL;

@@ -5,11 +5,16 @@
  */
 
 /** `control` carries the streamer's control-page state (level, pause) to every overlay page. */
-export const CHANNELS = ['metrics', 'attention', 'predictions', 'game', 'milestones', 'chat', 'control'] as const;
+export const CHANNELS = ['metrics', 'attention', 'predictions', 'game', 'milestones', 'chat', 'control', 'capture'] as const;
 export type Channel = (typeof CHANNELS)[number];
 /** Subscribing to `all` means every channel. */
 export const ALL_CHANNELS = 'all';
 export const AVAILABLE_CHANNELS: readonly string[] = [ALL_CHANNELS, ...CHANNELS];
+/**
+ * Channels a client gets only by naming them: `all` (and the default) mean the training
+ * telemetry; capture results (hundreds per second) would swamp an overlay that never asked.
+ */
+export const OPT_IN_CHANNELS: ReadonlySet<string> = new Set(['capture']);
 
 export const LEVELS = ['beginner', 'intermediate', 'advanced'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -40,4 +45,6 @@ export const CHANNEL_MESSAGE_TYPES: Readonly<Record<Channel, readonly string[]>>
   milestones: ['milestone'],
   chat: ['chat_message'],
   control: ['control'],
+  // Frame capture results (one per capture, ~170/s with 500 streams at 3 s).
+  capture: ['capture_result'],
 };

@@ -1,0 +1,356 @@
+/**
+ * The capture loop: scheduler → source resolution (cached) → media playlist → newest segment's
+ * first keyframe (streamed, stopped early) → long-lived decoder → RGB24 frame committed into a
+ * SlotRing ('latest' mode) → optional analysis → result callback.
+ *
+ * Everything is bounded: at most `maxConcurrent` captures (so sockets and in-flight keyframes)
+ * at once, a fixed decoder count, a fixed number of frame slots. A stream that fails backs off
+ * (capped); an offline one is re-checked on its own cadence; one bad stream never affects the
+ * others. Runs in the capture actor's thread; the engine itself knows nothing of actors.
+ */
+import type { Logger } from 'pino';
+import type { SlotRing } from '../../shared/slot-ring.js';
+import { CaptureScheduler, type CaptureOutcome, type SchedulerStats, type StreamStats } from './scheduler.js';
+import { parseMediaPlaylist, newestSegment, PlaylistError } from './hls-playlist.js';
+import { resolveSource, parseSource, ResolveError, type ResolveOptions } from './twitch-resolver.js';
+import { fetchKeyframe } from './keyframe-fetch.js';
+import { httpGet, type HttpGetError } from './http-get.js';
+import { SegmentFetchError } from './segment-fetch.js';
+import { DecoderPool, DecoderError, makeSentinel } from './keyframe-decoder.js';
+
+/** Twitch playback tokens last ~20 min; re-resolve well before. */
+const RESOLVE_MAX_AGE_MS = 10 * 60_000;
+
+export interface CaptureEngineOptions {
+  ffmpegPath: string;
+  ring: SlotRing;
+  width: number;
+  height: number;
+  intervalMs: number;
+  maxConcurrent: number;
+  quality: string;
+  decoders: number;
+  resolve?: Pick<ResolveOptions, 'gqlUrl' | 'usherUrl' | 'clientId' | 'timeoutMs'>;
+  fetchTimeoutMs?: number;
+  maxKeyframeBytes?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  offlineRecheckMs?: number;
+  maxStreams?: number;
+  /** Analyse the committed frame (e.g. in a worker pool); null = the frame was overwritten first. */
+  analyze?: (slot: number, frame: number) => Promise<unknown | null>;
+  onResult: (r: CaptureResult) => void;
+  log?: Logger;
+}
+
+export interface CaptureTimings {
+  total: number;
+  resolve: number;
+  playlist: number;
+  keyframe: number;
+  decode: number;
+  analyze: number;
+}
+
+export type CaptureResult =
+  | {
+      stream: string;
+      status: 'ok';
+      at: number;
+      slot: number;
+      frame: number;
+      segment: { url: string; sequence: number };
+      bytesFetched: number;
+      ms: CaptureTimings;
+      analysis: unknown | null;
+    }
+  | { stream: string; status: 'offline'; at: number; ms: { total: number } }
+  | { stream: string; status: 'error'; at: number; stage: CaptureStage; code: string; error: string; ms: { total: number } };
+
+export type CaptureStage = 'resolve' | 'playlist' | 'segment' | 'decode' | 'analyze';
+
+class StageError extends Error {
+  constructor(readonly stage: CaptureStage, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+interface Resolved {
+  mediaUrl: string;
+  at: number;
+  variant: string;
+}
+
+export interface EngineStats extends SchedulerStats {
+  decoder: ReturnType<DecoderPool['stats']>;
+  decoderCpuMs: number;
+  bytesFetched: number;
+  inFlight: number;
+}
+
+export class CaptureEngine {
+  readonly scheduler: CaptureScheduler;
+  private pool: DecoderPool | null = null;
+  private resolved = new Map<string, Resolved>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private inFlight = new Set<Promise<void>>();
+  private bytesFetched = 0;
+  private quality: string;
+  private readonly o: CaptureEngineOptions;
+  private readonly aborter = new AbortController();
+
+  constructor(opts: CaptureEngineOptions) {
+    this.o = opts;
+    this.quality = opts.quality;
+    if (opts.ring.slotBytes < opts.width * opts.height * 3) {
+      throw new RangeError(`frame ring slots hold ${opts.ring.slotBytes} bytes; ${opts.width}x${opts.height} RGB needs ${opts.width * opts.height * 3}`);
+    }
+    this.scheduler = new CaptureScheduler({
+      intervalMs: opts.intervalMs,
+      maxConcurrent: opts.maxConcurrent,
+      ...(opts.backoffInitialMs ? { backoffInitialMs: opts.backoffInitialMs } : {}),
+      ...(opts.backoffMaxMs ? { backoffMaxMs: opts.backoffMaxMs } : {}),
+      ...(opts.offlineRecheckMs ? { offlineRecheckMs: opts.offlineRecheckMs } : {}),
+      ...(opts.maxStreams ? { maxStreams: opts.maxStreams } : {}),
+    });
+  }
+
+  async start(): Promise<void> {
+    const sentinel = await makeSentinel(this.o.ffmpegPath);
+    this.pool = new DecoderPool(this.o.decoders, { ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel });
+    this.tick();
+  }
+
+  /** Replace the stream set (names → priority), keeping the schedule of streams that stay. */
+  setStreams(streams: ReadonlyArray<{ name: string; priority: number }>): void {
+    const want = new Map(streams.map((s) => [s.name, s.priority]));
+    for (const s of this.scheduler.streams()) {
+      if (!want.has(s.name)) {
+        this.scheduler.remove(s.name);
+        this.resolved.delete(s.name);
+      }
+    }
+    for (const [name, priority] of want) {
+      if (this.scheduler.has(name)) this.scheduler.setPriority(name, priority);
+      else this.scheduler.add(name, { priority });
+    }
+  }
+
+  configure(c: { intervalMs?: number; maxConcurrent?: number; quality?: string }): void {
+    const partial: { intervalMs?: number; maxConcurrent?: number } = {};
+    if (c.intervalMs !== undefined) partial.intervalMs = c.intervalMs;
+    if (c.maxConcurrent !== undefined) partial.maxConcurrent = c.maxConcurrent;
+    this.scheduler.configure(partial);
+    if (c.quality !== undefined && c.quality !== this.quality) {
+      this.quality = c.quality;
+      this.resolved.clear(); // the variant choice changed
+    }
+  }
+
+  stream(name: string): StreamStats | undefined {
+    return this.scheduler.stream(name);
+  }
+
+  stats(): EngineStats {
+    return {
+      ...this.scheduler.stats(),
+      decoder: this.pool?.stats() ?? { decoded: 0, noPicture: 0, stalls: 0, restarts: 0, sentinels: 0, misaligned: 0 },
+      decoderCpuMs: this.pool?.cpuMs() ?? 0,
+      bytesFetched: this.bytesFetched,
+      inFlight: this.inFlight.size,
+    };
+  }
+
+  /**
+   * Fresh decoders and fresh source resolution (e.g. after an operator's restart request),
+   * keeping the registered streams and their schedule. Captures in flight finish or fail.
+   */
+  async reset(): Promise<void> {
+    this.resolved.clear();
+    const old = this.pool;
+    const sentinel = await makeSentinel(this.o.ffmpegPath);
+    this.pool = new DecoderPool(this.o.decoders, { ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel });
+    old?.close();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.aborter.abort();
+    await Promise.allSettled([...this.inFlight]);
+    this.pool?.close();
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    for (const name of this.scheduler.due()) {
+      this.scheduler.started(name);
+      const p = this.capture(name).finally(() => this.inFlight.delete(p));
+      this.inFlight.add(p);
+    }
+    // 10 ms granularity: 500 streams at 3 s start ~170 captures/s, so a coarser tick
+    // would bunch them; a scan of 500 entries costs microseconds.
+    this.timer = setTimeout(() => this.tick(), 10);
+  }
+
+  /** Start a capture of `name` now if it is idle (used for on-demand thumbnails). */
+  captureNow(name: string): boolean {
+    const s = this.scheduler.stream(name);
+    if (!s || s.state === 'running' || this.scheduler.running >= this.scheduler.options.maxConcurrent) return false;
+    this.scheduler.started(name);
+    const p = this.capture(name).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+    return true;
+  }
+
+  private async capture(name: string): Promise<void> {
+    const t0 = performance.now();
+    const ms: CaptureTimings = { total: 0, resolve: 0, playlist: 0, keyframe: 0, decode: 0, analyze: 0 };
+    let outcome: CaptureOutcome = 'ok';
+    try {
+      const r = await this.captureOnce(name, ms);
+      ms.total = performance.now() - t0;
+      if (r === 'offline') {
+        outcome = 'offline';
+        this.emit({ stream: name, status: 'offline', at: Date.now(), ms: { total: ms.total } });
+      } else {
+        this.emit({ ...r, ms });
+      }
+    } catch (err) {
+      const e = err instanceof StageError ? err : new StageError('segment', 'internal', (err as Error).message);
+      outcome = { error: `${e.stage}: ${e.message}` };
+      this.emit({ stream: name, status: 'error', at: Date.now(), stage: e.stage, code: e.code, error: e.message, ms: { total: performance.now() - t0 } });
+    } finally {
+      if (!this.stopped) this.scheduler.finished(name, outcome);
+    }
+  }
+
+  private emit(r: CaptureResult): void {
+    try {
+      this.o.onResult(r);
+    } catch (err) {
+      this.o.log?.error({ err, stream: r.stream }, 'capture result handler failed');
+    }
+  }
+
+  private async captureOnce(name: string, ms: CaptureTimings): Promise<'offline' | Omit<Extract<CaptureResult, { status: 'ok' }>, 'ms'>> {
+    const timeoutMs = this.o.fetchTimeoutMs ?? 5000;
+    let media = await this.resolveCached(name, ms);
+    if (media === 'offline') return 'offline';
+
+    // Media playlist; a 403/404 on a cached URL usually means the token expired or the
+    // stream restarted: resolve once more before calling it offline.
+    let t = performance.now();
+    let text = await this.fetchText(media.mediaUrl, timeoutMs);
+    if (text.status === 403 || text.status === 404) {
+      this.resolved.delete(name);
+      media = await this.resolveCached(name, ms);
+      if (media === 'offline') return 'offline';
+      text = await this.fetchText(media.mediaUrl, timeoutMs);
+      if (text.status === 404) {
+        this.resolved.delete(name);
+        return 'offline';
+      }
+    }
+    if (text.status !== 200) throw new StageError('playlist', 'http', `media playlist returned HTTP ${text.status}`);
+    let segUrl: string;
+    let sequence: number;
+    try {
+      const pl = parseMediaPlaylist(text.body, media.mediaUrl);
+      const seg = newestSegment(pl);
+      if (!seg) {
+        if (pl.endList) return 'offline';
+        throw new StageError('playlist', 'no-segment', 'media playlist has no content segment (only ads or prefetch)');
+      }
+      segUrl = seg.url;
+      sequence = seg.sequence;
+    } catch (err) {
+      if (err instanceof PlaylistError) throw new StageError('playlist', 'bad-playlist', err.message);
+      throw err;
+    }
+    this.bytesFetched += text.body.length;
+    ms.playlist = performance.now() - t;
+
+    t = performance.now();
+    let kf;
+    try {
+      kf = await fetchKeyframe(segUrl, { timeoutMs, maxBytes: this.o.maxKeyframeBytes ?? 1024 * 1024, signal: this.aborter.signal });
+    } catch (err) {
+      if (err instanceof SegmentFetchError) throw new StageError('segment', err.code, err.message);
+      throw err;
+    }
+    this.bytesFetched += kf.bytesRead;
+    ms.keyframe = performance.now() - t;
+
+    t = performance.now();
+    const ring = this.o.ring;
+    let slot = -1;
+    let frame = 0;
+    try {
+      await this.pool!.decode(kf.annexB, (rgb) => {
+        slot = ring.acquire();
+        ring.slotView(slot).set(rgb);
+        ring.publish(slot, rgb.length, 0, Date.now());
+        frame = ring.recordsWritten;
+      });
+    } catch (err) {
+      if (err instanceof DecoderError) throw new StageError('decode', err.code, err.message);
+      throw err;
+    }
+    ms.decode = performance.now() - t;
+
+    let analysis: unknown | null = null;
+    if (this.o.analyze) {
+      t = performance.now();
+      try {
+        analysis = await this.o.analyze(slot, frame);
+      } catch (err) {
+        throw new StageError('analyze', 'failed', (err as Error).message);
+      }
+      ms.analyze = performance.now() - t;
+    }
+    return { stream: name, status: 'ok', at: Date.now(), slot, frame, segment: { url: segUrl, sequence }, bytesFetched: kf.bytesRead + text.body.length, analysis };
+  }
+
+  private async resolveCached(name: string, ms: CaptureTimings): Promise<Resolved | 'offline'> {
+    const cached = this.resolved.get(name);
+    if (cached && Date.now() - cached.at < RESOLVE_MAX_AGE_MS) return cached;
+    const t = performance.now();
+    try {
+      const source = parseSource(name);
+      const r = await resolveSource(source, { ...this.o.resolve, quality: this.quality, signal: this.aborter.signal });
+      ms.resolve += performance.now() - t;
+      if (r.status === 'offline') {
+        this.resolved.delete(name);
+        return 'offline';
+      }
+      const entry = { mediaUrl: r.variant.url, at: Date.now(), variant: r.variant.name };
+      this.resolved.set(name, entry);
+      return entry;
+    } catch (err) {
+      if (err instanceof ResolveError) throw new StageError('resolve', err.code, err.message);
+      throw err;
+    }
+  }
+
+  private async fetchText(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+    if (url.startsWith('file:')) {
+      const { readFile } = await import('node:fs/promises');
+      const { fileURLToPath } = await import('node:url');
+      try {
+        return { status: 200, body: await readFile(fileURLToPath(url), 'utf8') };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { status: 404, body: '' };
+        throw new StageError('playlist', 'network', (err as Error).message);
+      }
+    }
+    try {
+      const r = await httpGet(url, { timeoutMs, signal: this.aborter.signal, maxBytes: 2 * 1024 * 1024 });
+      return { status: r.status, body: r.status === 200 ? r.body.toString('utf8') : '' };
+    } catch (err) {
+      const e = err as HttpGetError;
+      throw new StageError('playlist', e.code ?? 'network', `media playlist: ${e.message}`);
+    }
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * Capture actor: runs the capture engine (scheduler → resolve → keyframe fetch → long-lived
+ * decoders → frame slot ring) and the analysis pool (piscina + sharp workers reading frames in
+ * place from the same ring), classifies each stream's frames over time, and hands results to
+ * the main thread in batches (`capture.results`), which keeps them and relays them to overlays.
+ *
+ * The stream set and config come from the main thread's registry: pulled once at start
+ * (`capture.sync`, so a restarted actor resumes exactly) and pushed on every change through
+ * `setStreams` / `configure`.
+ *
+ * RPC: setStreams(list), configure(cfg), status(), stream(name), thumbnail(name, opts).
+ */
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { defineActor } from '../../shared/actor.js';
+import { resolveFfmpeg } from '../../shared/ffmpeg.js';
+import type { SlotRing } from '../../shared/slot-ring.js';
+import { CaptureEngine, type CaptureResult } from './engine.js';
+import { createAnalysisPool, type AnalysisPool } from './analysis/pool.js';
+import { loadTemplateSet, type TemplateSet } from './analysis/templates.js';
+import type { FrameAnalysis } from './analysis/analyze.js';
+import { classifyFrame, type VisualState, type ScreenState } from './analysis/classify.js';
+
+export interface CaptureActorOptions {
+  outRing: string;
+  width: number;
+  height: number;
+  decoders: number;
+  analysisThreads: number;
+  templatesDir?: string;
+  gqlUrl?: string;
+  usherUrl?: string;
+  fetchTimeoutMs?: number;
+  /** Initial values; the registry's stored config (capture.sync) overrides them. */
+  intervalSec: number;
+  maxConcurrent: number;
+  quality: string;
+}
+
+export interface CaptureConfigUpdate {
+  capture_interval?: number;
+  max_concurrent?: number;
+  quality?: string;
+}
+
+/** What the main thread keeps per capture (structured-cloneable, compact). */
+export interface CaptureRecord {
+  stream: string;
+  status: 'ok' | 'offline' | 'error';
+  at: number;
+  ms: Record<string, number>;
+  error?: string;
+  stage?: string;
+  code?: string;
+  frame?: number;
+  slot?: number;
+  segment?: { url: string; sequence: number };
+  bytesFetched?: number;
+  screen?: ScreenState;
+  sceneChange?: boolean;
+  hashDistance?: number | null;
+  phash?: string;
+  luma?: FrameAnalysis['luma'];
+  matches?: Array<{ region: string; cell: number; template: string | null; score: number }>;
+  offlineScore?: number | null;
+  analysisGone?: boolean;
+}
+
+const BATCH_MS = 200;
+const MAX_BATCH = 1000;
+
+export default defineActor<CaptureActorOptions>({
+  async start(ctx) {
+    const o = ctx.options;
+    const ring = ctx.out[o.outRing] as SlotRing;
+    if (!ring) throw new Error(`capture: output ring "${o.outRing}" is missing`);
+    const ffmpeg = resolveFfmpeg();
+
+    let templates: TemplateSet | null = null;
+    let templatesError: string | null = null;
+    if (o.templatesDir) {
+      try {
+        templates = await loadTemplateSet(o.templatesDir);
+      } catch (err) {
+        // A broken templates folder disables matching, not capture; it is reported in status.
+        templatesError = (err as Error).message;
+        ctx.log.error({ err }, 'capture: templates not loaded');
+      }
+    }
+    const pool: AnalysisPool | null = o.analysisThreads > 0
+      ? createAnalysisPool({ ring: ring.sab, templates: templates ?? (await loadTemplateSet('')), threads: o.analysisThreads, maxQueue: 256 })
+      : null;
+
+    const visual = new Map<string, VisualState>();
+    const latest = new Map<string, CaptureRecord>();
+    let batch: CaptureRecord[] = [];
+    let droppedResults = 0;
+    const totals = { ok: 0, offline: 0, error: 0, gone: 0 };
+
+    const registers = [ctx.metrics];
+    const latency = new Histogram({ name: 'ringcast_capture_latency_seconds', help: 'Capture latency from start to analysed frame', buckets: [0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2], registers });
+
+    const toRecord = (r: CaptureResult): CaptureRecord => {
+      if (r.status !== 'ok') {
+        const rec: CaptureRecord = { stream: r.stream, status: r.status, at: r.at, ms: r.ms };
+        if (r.status === 'error') Object.assign(rec, { error: r.error, stage: r.stage, code: r.code });
+        return rec;
+      }
+      const rec: CaptureRecord = { stream: r.stream, status: 'ok', at: r.at, ms: { ...r.ms }, frame: r.frame, slot: r.slot, segment: r.segment, bytesFetched: r.bytesFetched };
+      const a = r.analysis as (FrameAnalysis | { gone: true } | null);
+      if (a && 'gone' in a) {
+        rec.analysisGone = true;
+        totals.gone++;
+      } else if (a) {
+        const c = classifyFrame(visual.get(r.stream), a);
+        visual.set(r.stream, c.next);
+        Object.assign(rec, {
+          screen: c.state, sceneChange: c.sceneChange, hashDistance: c.hashDistance, phash: a.phash, luma: a.luma,
+          matches: a.matches.map((m) => ({ region: m.region, cell: m.cell, template: m.template, score: Math.round(m.score * 1000) / 1000 })),
+          offlineScore: a.offlineScore,
+        });
+      }
+      return rec;
+    };
+
+    const engine = new CaptureEngine({
+      ffmpegPath: ffmpeg.path,
+      ring,
+      width: o.width,
+      height: o.height,
+      intervalMs: o.intervalSec * 1000,
+      maxConcurrent: o.maxConcurrent,
+      quality: o.quality,
+      decoders: o.decoders,
+      resolve: { ...(o.gqlUrl ? { gqlUrl: o.gqlUrl } : {}), ...(o.usherUrl ? { usherUrl: o.usherUrl } : {}) },
+      ...(o.fetchTimeoutMs ? { fetchTimeoutMs: o.fetchTimeoutMs } : {}),
+      log: ctx.log,
+      ...(pool ? { analyze: (slot: number, frame: number) => pool.analyze({ slot, frame, width: o.width, height: o.height }) } : {}),
+      onResult: (r) => {
+        totals[r.status]++;
+        if (r.status === 'ok') latency.observe(r.ms.total / 1000);
+        const rec = toRecord(r);
+        latest.set(r.stream, rec);
+        if (batch.length >= MAX_BATCH) {
+          droppedResults++; // main thread not keeping up: bounded, counted
+          return;
+        }
+        batch.push(rec);
+      },
+    });
+
+    new Counter({
+      name: 'ringcast_capture_captures_total', help: 'Capture attempts by outcome (ok, offline, error)', labelNames: ['status'], registers,
+      collect() { this.reset(); for (const k of ['ok', 'offline', 'error'] as const) this.inc({ status: k }, totals[k]); },
+    });
+    new Counter({ name: 'ringcast_capture_missed_total', help: 'Capture deadlines that passed without an attempt (scheduler over capacity)', registers, collect() { this.reset(); this.inc(engine.stats().missed); } });
+    new Gauge({ name: 'ringcast_capture_missed_ratio', help: 'missed / (attempts + missed)', registers, collect() { this.set(engine.stats().missed_pct / 100); } });
+    new Gauge({
+      name: 'ringcast_capture_streams', help: 'Registered streams by scheduler state', labelNames: ['state'], registers,
+      collect() { const s = engine.stats(); this.reset(); for (const k of ['running', 'idle', 'backoff', 'offline'] as const) this.set({ state: k }, s[k]); },
+    });
+    new Counter({ name: 'ringcast_capture_bytes_fetched_total', help: 'Playlist and segment bytes read', registers, collect() { this.reset(); this.inc(engine.stats().bytesFetched); } });
+    new Counter({ name: 'ringcast_capture_decoder_cpu_seconds_total', help: 'CPU used by the long-lived ffmpeg decoder processes', registers, collect() { this.reset(); this.inc(engine.stats().decoderCpuMs / 1000); } });
+    new Counter({
+      name: 'ringcast_capture_decoder_events_total', help: 'Decoder events: decoded, no_picture, stalls, restarts, sentinels, misaligned', labelNames: ['event'], registers,
+      collect() { const d = engine.stats().decoder; this.reset(); for (const [k, v] of Object.entries(d)) this.inc({ event: k }, v); },
+    });
+    new Gauge({ name: 'ringcast_capture_analysis_queue', help: 'Frames waiting for an analysis worker', registers, collect() { this.set(pool?.stats().queued ?? 0); } });
+    new Counter({ name: 'ringcast_capture_analysis_gone_total', help: 'Frames overwritten in the ring before analysis read them', registers, collect() { this.reset(); this.inc(totals.gone); } });
+    new Counter({ name: 'ringcast_capture_results_dropped_total', help: 'Results dropped because the main thread fell behind', registers, collect() { this.reset(); this.inc(droppedResults); } });
+
+    const applyConfig = (c: CaptureConfigUpdate) => {
+      engine.configure({
+        ...(c.capture_interval !== undefined ? { intervalMs: c.capture_interval * 1000 } : {}),
+        ...(c.max_concurrent !== undefined ? { maxConcurrent: c.max_concurrent } : {}),
+        ...(c.quality !== undefined ? { quality: c.quality } : {}),
+      });
+    };
+
+    await engine.start();
+    try {
+      const init = await ctx.callMain<{ streams: Array<{ name: string; priority: number }>; config: CaptureConfigUpdate }>('capture.sync');
+      applyConfig(init.config);
+      engine.setStreams(init.streams);
+    } catch (err) {
+      ctx.log.warn({ err }, 'capture: no registry from the main thread; starting empty');
+    }
+
+    const flush = setInterval(() => {
+      if (batch.length === 0) return;
+      const out = batch;
+      batch = [];
+      ctx.callMain('capture.results', out).catch((err: Error) => ctx.log.warn({ err }, 'capture: results not delivered'));
+    }, BATCH_MS);
+
+    const status = () => ({
+      ...engine.stats(),
+      width: o.width,
+      height: o.height,
+      decoders: o.decoders,
+      analysis: pool ? { threads: o.analysisThreads, ...pool.stats() } : null,
+      templates: templates ? { regions: templates.regions.map((r) => r.name), error: templatesError } : { regions: [], error: templatesError },
+      results: { ...totals, dropped: droppedResults },
+    });
+
+    return {
+      api: {
+        setStreams: (list: Array<{ name: string; priority: number }>) => {
+          engine.setStreams(list);
+          for (const name of [...latest.keys()]) if (!engine.stream(name)) {
+            latest.delete(name);
+            visual.delete(name);
+          }
+          return engine.stats().streams;
+        },
+        configure: (c: CaptureConfigUpdate) => {
+          applyConfig(c);
+          return true;
+        },
+        status,
+        /** Operator restart: fresh decoders and resolution, registry and config re-read. */
+        restart: async () => {
+          await engine.reset();
+          visual.clear();
+          const init = await ctx.callMain<{ streams: Array<{ name: string; priority: number }>; config: CaptureConfigUpdate }>('capture.sync');
+          applyConfig(init.config);
+          engine.setStreams(init.streams);
+          return true;
+        },
+        stream: (name: string) => ({ schedule: engine.stream(name) ?? null, latest: latest.get(name) ?? null }),
+        /**
+         * JPEG of the stream's latest frame. If the ring has moved on since, capture it now and
+         * wait for that frame (bounded by `waitMs`).
+         */
+        thumbnail: async (name: string, opts: { width?: number; quality?: number; waitMs?: number } = {}) => {
+          if (!pool) throw new Error('analysis pool disabled (capture.analysisThreads = 0)');
+          if (!engine.stream(name)) throw new Error(`stream "${name}" is not registered`);
+          const deadline = Date.now() + (opts.waitMs ?? 8000);
+          let asked = false;
+          while (Date.now() < deadline) {
+            const rec = latest.get(name);
+            if (rec?.status === 'ok' && rec.slot !== undefined && rec.frame !== undefined && ring.frameInSlot(rec.slot) === rec.frame) {
+              const r = await pool.jpeg({ slot: rec.slot, frame: rec.frame, width: o.width, height: o.height, ...(opts.width ? { maxWidth: opts.width } : {}), ...(opts.quality ? { quality: opts.quality } : {}) });
+              if ('jpeg' in r) return { jpeg: r.jpeg, at: rec.at, frame: rec.frame };
+            }
+            if (!asked) asked = engine.captureNow(name);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          throw new Error(`no frame of "${name}" available within ${opts.waitMs ?? 8000} ms (stream ${engine.stream(name)?.state ?? 'unknown'}: ${engine.stream(name)?.lastError ?? 'no capture yet'})`);
+        },
+      },
+      async stop() {
+        clearInterval(flush);
+        await engine.stop();
+        if (batch.length > 0) await ctx.callMain('capture.results', batch).catch(() => undefined);
+        await pool?.close();
+        return status();
+      },
+    };
+  },
+});

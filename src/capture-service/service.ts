@@ -1,0 +1,191 @@
+/**
+ * Main-thread side of frame capture: the stream registry and its REST routes, the results
+ * kept per stream (latest + bounded history, persisted to the state store), thumbnails, the
+ * capture-restart route, and the upcalls the capture actor makes (`capture.sync`,
+ * `capture.results`). Results also go to overlays on the `capture` channel.
+ */
+import type { Logger } from 'pino';
+import type { HttpRouter } from '../shared/http-router.js';
+import { HttpError } from '../shared/http-server.js';
+import type { StateStore } from '../shared/state-store.js';
+import type { CaptureRecord } from '../actors/capture/index.js';
+import { StreamRegistry } from './registry.js';
+import { registerCaptureRoutes } from './routes.js';
+import { parseStreamsFile } from './streams-file.js';
+import { readFileSync } from 'node:fs';
+
+export const RESULTS_NS = 'capture-results';
+const PERSIST_EVERY_MS = 5_000;
+
+interface SupervisorLike {
+  actorNames(): string[];
+  call(actor: string, method: string, args?: unknown[], timeoutMs?: number): Promise<unknown>;
+  provide(method: string, handler: (...args: never[]) => unknown): unknown;
+}
+
+export interface CaptureServiceOptions {
+  router: HttpRouter;
+  store: StateStore;
+  supervisor: SupervisorLike;
+  actor: string;
+  requireAdmin: (headers: Record<string, string>, query: URLSearchParams) => void;
+  relay: (record: CaptureRecord) => void;
+  log: Logger;
+  historyLength: number;
+  streamsFile?: string;
+  /** Flag/env values that override the stored capture config at start (CLI --interval etc.). */
+  configOverrides?: Record<string, unknown>;
+}
+
+interface StreamResults {
+  latest: CaptureRecord | null;
+  history: CaptureRecord[];
+  counts: { ok: number; offline: number; error: number };
+}
+
+export interface CaptureService {
+  registry: StreamRegistry;
+  /** Write results not yet persisted (called on stop). */
+  flush(): void;
+  close(): void;
+}
+
+const FILE_RE = /^(latest|[0-9]{1,15})\.jpe?g$/;
+
+export function registerCaptureService(o: CaptureServiceOptions): CaptureService {
+  const registry = new StreamRegistry(o.store);
+  if (o.configOverrides && Object.keys(o.configOverrides).length > 0) registry.updateConfig(o.configOverrides);
+  if (o.streamsFile) {
+    // A bad line is reported, the good ones still load; a missing file is a startup error
+    // (the operator named it explicitly).
+    const parsed = parseStreamsFile(readFileSync(o.streamsFile, 'utf8'));
+    const results = registry.addMany(parsed.entries.map((e) => (e.priority === undefined ? e.name : { username: e.name, priority: e.priority })));
+    const invalid = results.filter((r) => r.status === 'invalid');
+    for (const bad of [...parsed.errors.map((e) => `line ${e.line}: ${e.reason}`), ...invalid.map((r) => `${JSON.stringify(r.input)}: ${r.reason}`)]) o.log.warn({ file: o.streamsFile }, `streams file: ${bad}`);
+    o.log.info({ file: o.streamsFile, added: results.filter((r) => r.status === 'added').length }, 'streams file loaded');
+  }
+
+  const results = new Map<string, StreamResults>();
+  for (const e of o.store.list<StreamResults>(RESULTS_NS)) results.set(e.key, e.value);
+  const dirty = new Set<string>();
+  const hasActor = () => o.supervisor.actorNames().includes(o.actor);
+
+  const enabledStreams = () => registry.list().filter((s) => s.enabled).map((s) => ({ name: s.name, priority: s.priority }));
+  const pushToActor = (what: 'streams' | 'config') => {
+    if (!hasActor()) return;
+    const call = what === 'streams'
+      ? o.supervisor.call(o.actor, 'setStreams', [enabledStreams()])
+      : o.supervisor.call(o.actor, 'configure', [registry.getConfig()]);
+    // The actor re-syncs from the registry when it (re)starts, so a failed push is not lost.
+    call.catch((err: Error) => o.log.warn({ err }, `capture: ${what} change not delivered to the actor yet`));
+  };
+
+  o.supervisor.provide('capture.sync', () => ({ streams: enabledStreams(), config: registry.getConfig() }));
+  o.supervisor.provide('capture.results', (batch: CaptureRecord[]) => {
+    for (const rec of batch) {
+      if (!registry.get(rec.stream)) continue; // removed meanwhile
+      let r = results.get(rec.stream);
+      if (!r) {
+        r = { latest: null, history: [], counts: { ok: 0, offline: 0, error: 0 } };
+        results.set(rec.stream, r);
+      }
+      r.latest = rec;
+      r.history.push(rec);
+      if (r.history.length > o.historyLength) r.history.splice(0, r.history.length - o.historyLength);
+      r.counts[rec.status]++;
+      dirty.add(rec.stream);
+      o.relay(rec);
+    }
+    return batch.length;
+  });
+
+  const flush = () => {
+    if (dirty.size === 0) return;
+    o.store.transaction((tx) => {
+      for (const name of dirty) {
+        const r = results.get(name);
+        if (r) tx.put(RESULTS_NS, name, r);
+      }
+    });
+    dirty.clear();
+  };
+  const timer = setInterval(flush, PERSIST_EVERY_MS);
+  timer.unref();
+
+  registerCaptureRoutes(o.router, {
+    registry,
+    requireAdmin: o.requireAdmin,
+    onChange: (what) => {
+      if (what === 'streams') {
+        // Forget results of removed streams.
+        for (const name of [...results.keys()]) {
+          if (!registry.get(name)) {
+            results.delete(name);
+            o.store.delete(RESULTS_NS, name);
+          }
+        }
+      }
+      pushToActor(what);
+    },
+    status: async () => (hasActor() ? o.supervisor.call(o.actor, 'status').catch((err: Error) => ({ error: err.message })) : { error: 'capture actor is not running' }),
+    details: async (name) => {
+      const r = results.get(name);
+      const live = hasActor() ? ((await o.supervisor.call(o.actor, 'stream', [name]).catch(() => null)) as { schedule: unknown; latest: CaptureRecord | null } | null) : null;
+      return {
+        latest: live?.latest ?? r?.latest ?? null,
+        history: r?.history ?? [],
+        counts: r?.counts ?? { ok: 0, offline: 0, error: 0 },
+        schedule: live?.schedule ?? null,
+      };
+    },
+  });
+
+  o.router.get('/api/frames/:name/:file', async (req) => {
+    const name = req.params.name;
+    if (!registry.get(name)) throw new HttpError(404, `stream "${name}" is not registered`);
+    const m = FILE_RE.exec(req.params.file);
+    if (!m) throw new HttpError(400, `frame file must be "latest.jpg" or "<frame>.jpg", got "${req.params.file}"`);
+    const width = req.query.get('width');
+    const quality = req.query.get('quality');
+    const opts: Record<string, number> = {};
+    if (width !== null) {
+      const w = Number(width);
+      if (!Number.isInteger(w) || w < 16 || w > 3840) throw new HttpError(400, 'width must be an integer 16-3840');
+      opts.width = w;
+    }
+    if (quality !== null) {
+      const q = Number(quality);
+      if (!Number.isInteger(q) || q < 1 || q > 100) throw new HttpError(400, 'quality must be an integer 1-100');
+      opts.quality = q;
+    }
+    if (!hasActor()) throw new HttpError(503, 'capture is not running');
+    let r: { jpeg: Uint8Array; at: number; frame: number };
+    try {
+      r = (await o.supervisor.call(o.actor, 'thumbnail', [name, { ...opts, waitMs: 8000 }], 10_000)) as typeof r;
+    } catch (err) {
+      throw new HttpError(404, (err as Error).message);
+    }
+    if (m[1] !== 'latest' && Number(m[1]) !== r.frame) throw new HttpError(404, `frame ${m[1]} of "${name}" is gone; the latest is ${r.frame}.jpg`);
+    return { status: 200, headers: { 'content-type': 'image/jpeg', 'cache-control': 'no-store', 'x-frame': String(r.frame), 'x-captured-at': new Date(r.at).toISOString() }, body: new Uint8Array(r.jpeg) };
+  });
+
+  o.router.post('/api/restart', async (req) => {
+    o.requireAdmin(req.headers, req.query);
+    if (!hasActor()) throw new HttpError(503, 'capture is not running');
+    try {
+      await o.supervisor.call(o.actor, 'restart', [], 15_000);
+    } catch (err) {
+      throw new HttpError(500, `capture restart failed: ${(err as Error).message}`);
+    }
+    return { json: { restarted: true, streams: registry.count() } };
+  });
+
+  return {
+    registry,
+    flush,
+    close() {
+      clearInterval(timer);
+      flush();
+    },
+  };
+}
