@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeFrame, type FrameAnalysis } from '../src/actors/capture/analysis/analyze.js';
 import { classifyFrame, DEFAULT_CLASSIFY_OPTIONS, type VisualState } from '../src/actors/capture/analysis/classify.js';
 import { hashDistance, lumaStats, perceptualHash, thumbDiff, tinyThumb, type FrameView } from '../src/actors/capture/analysis/features.js';
-import { createAnalysisPool, isGone } from '../src/actors/capture/analysis/pool.js';
+import { AnalysisQueueFullError, createAnalysisPool, isGone } from '../src/actors/capture/analysis/pool.js';
 import { emptyTemplateSet, loadTemplateSet, TemplateConfigError, type TemplateSet } from '../src/actors/capture/analysis/templates.js';
 import { SlotRing } from '../src/shared/slot-ring.js';
 
@@ -531,6 +531,27 @@ describe('analysis pool on a SlotRing', () => {
       await expect(pool.analyze({ slot: 0, frame: 1, width: 1920, height: 1080 })).rejects.toThrow(/1920x1080 RGB24 frame is 6220800 bytes/);
       await expect(pool.analyze({ slot: 5, frame: 1, width: W, height: H })).rejects.toThrow(/slot 5 is not in 0 \.\. 2/);
       expect(pool.stats().failed).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses tasks beyond maxQueue with a typed error and counts them', async () => {
+    const ring = SlotRing.create({ name: 'frames-q', slots: 3, slotBytes: W * H * 3, mode: 'latest' });
+    const slot = ring.acquire();
+    ring.slotView(slot).set((await gameFrame(60, HUD_A)).data);
+    ring.publish(slot);
+    const pool = createAnalysisPool({ ring: ring.sab, templates, threads: 1, maxQueue: 2 });
+    try {
+      const ref = { slot, frame: ring.frameInSlot(slot), width: W, height: H };
+      const settled = await Promise.allSettled(Array.from({ length: 12 }, () => pool.analyze(ref)));
+      const refused = settled.filter((r) => r.status === 'rejected');
+      const done = settled.filter((r) => r.status === 'fulfilled');
+      expect(refused.length).toBeGreaterThan(0);
+      for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(AnalysisQueueFullError);
+      // At most one running plus maxQueue waiting were accepted.
+      expect(done.length).toBeLessThanOrEqual(3);
+      expect(pool.stats()).toMatchObject({ rejected: refused.length, completed: done.length, failed: 0, queued: 0, running: 0 });
     } finally {
       await pool.close();
     }

@@ -242,6 +242,17 @@ export class TsKeyframeExtractor {
         this.failure = new KeyframeError('no-keyframe', 'keyframe without SPS/PPS (parameter sets never seen)');
         return;
       }
+      // A slice naming a parameter set we do not carry cannot decode; catching it here keeps
+      // a picture-less job out of the shared decoder (see keyframe-decoder.ts).
+      const ppsIds = new Set(this.pps.map((u) => readUe(u, 1, 1)[0]));
+      for (const u of units) {
+        if ((u[0] & 0x1f) !== NAL_IDR) continue;
+        const ref = readUe(u, 1, 3)[2];
+        if (!ppsIds.has(ref)) {
+          this.failure = new KeyframeError('no-keyframe', `keyframe slice refers to picture parameter set ${ref}, which the segment does not carry`);
+          return;
+        }
+      }
       // Keep only what the decoder needs: parameter sets and the IDR slices (drop SEI, AUD,
       // filler), so every keyframe fed to a shared decoder is self-contained.
       const keep = [...this.sps, ...this.pps, ...units.filter((u) => (u[0] & 0x1f) === NAL_IDR)];
@@ -261,6 +272,42 @@ export class TsKeyframeExtractor {
       this.failure = new KeyframeError('no-keyframe', `no keyframe in the first ${this.unitsSeen} video access units`);
     }
   }
+}
+
+/**
+ * Reads `count` unsigned Exp-Golomb values from a NAL unit starting at byte `from`, skipping
+ * emulation-prevention bytes (00 00 03). Returns -1 for values that run off the end.
+ */
+export function readUe(nal: Uint8Array, from: number, count: number): number[] {
+  const bytes: number[] = [];
+  for (let i = from, zeros = 0; i < nal.length && bytes.length < 32; i++) {
+    if (zeros >= 2 && nal[i] === 3) {
+      zeros = 0;
+      continue;
+    }
+    zeros = nal[i] === 0 ? zeros + 1 : 0;
+    bytes.push(nal[i]);
+  }
+  let bit = 0;
+  const total = bytes.length * 8;
+  const next = (): number => {
+    const b = (bytes[bit >> 3] >> (7 - (bit & 7))) & 1;
+    bit++;
+    return b;
+  };
+  const out: number[] = [];
+  for (let k = 0; k < count; k++) {
+    let lz = 0;
+    while (bit < total && next() === 0) lz++;
+    if (bit + lz > total || lz > 31) {
+      out.push(-1);
+      continue;
+    }
+    let v = 0;
+    for (let j = 0; j < lz; j++) v = v * 2 + next();
+    out.push(2 ** lz - 1 + v);
+  }
+  return out;
 }
 
 /** NAL unit payloads (views, without start codes) of an Annex B buffer. */

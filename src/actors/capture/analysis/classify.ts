@@ -16,9 +16,11 @@
  *   (default 2) such consecutive pairs are required so one repeated frame (a stream
  *   paused for a moment, a menu) is not yet reported.
  * - offline_screen: offlineScore >= offlineThreshold (0.8, the correlation level the
- *   template matcher also trusts), or a frame that is not black but flat: detail <= 2.5.
- *   "Stream starting / BRB" cards are a gradient or a solid colour with a few words;
- *   game footage and cameras have detail of 8+ at the lumaStats sampling grid.
+ *   template matcher also trusts), or a frame that is not black but flat: detail <= 4.
+ *   "Starting soon / BRB" cards are a solid colour or gradient with a few words (detail
+ *   ~1-4 at 640x360); game footage measures 8 to 30+. The flat rule is a fallback: a card
+ *   with large text or a logo has more detail than that, and a badly out-of-focus camera
+ *   can be that flat, so configure offline images (offlineGroup) for reliable detection.
  * - sceneChange: pHash distance >= 12 of 64 bits (unrelated pictures differ by ~32,
  *   the same scene with motion by < 10) or thumbnail difference >= 30 (a cut to a very
  *   different brightness that keeps the coarse layout, which the hash alone would miss).
@@ -54,7 +56,7 @@ export const DEFAULT_CLASSIFY_OPTIONS: Readonly<ClassifyOptions> = Object.freeze
   frozenMaxHashDistance: 4,
   frozenAfter: 2,
   offlineThreshold: 0.8,
-  flatMaxDetail: 2.5,
+  flatMaxDetail: 4,
   sceneHashDistance: 12,
   sceneThumbDiff: 30,
 });
