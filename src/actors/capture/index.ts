@@ -111,7 +111,7 @@ export default defineActor<CaptureActorOptions>({
         rec.analysisGone = true;
         totals.gone++;
       } else if (a) {
-        const c = classifyFrame(visual.get(r.stream), a);
+        const c = classifyFrame(visual.get(r.stream), a, templates ? { offlineThreshold: templates.offlineThreshold } : {});
         visual.set(r.stream, c.next);
         Object.assign(rec, {
           screen: c.state, sceneChange: c.sceneChange, hashDistance: c.hashDistance, phash: a.phash, luma: a.luma,
