@@ -35,6 +35,7 @@ import { CaptureEngine } from '../src/actors/capture/engine.js';
 import { CaptureScheduler } from '../src/actors/capture/scheduler.js';
 import { createAnalysisPool } from '../src/actors/capture/analysis/pool.js';
 import { loadTemplateSet } from '../src/actors/capture/analysis/templates.js';
+import { chan } from './capture/names.js';
 
 const W = 640;
 const H = 360;
@@ -124,7 +125,7 @@ async function measureOurs(server: Server, k: number, quality: '480p' | '720p60'
     },
   });
   await engine.start();
-  engine.setStreams(Array.from({ length: k }, (_, i) => ({ name: `c${i}`, priority: 50 })));
+  engine.setStreams(Array.from({ length: k }, (_, i) => ({ name: chan(i), priority: 50 })));
   await sleep(INTERVAL_MS + 1000);
   const s0 = engine.stats();
   const c0 = process.cpuUsage();
@@ -170,7 +171,7 @@ function decoderPids(engine: CaptureEngine): number[] {
 async function measureNaive(server: Server, k: number, windowS: number): Promise<Measured> {
   const ffmpeg = resolveFfmpeg().path;
   const sched = new CaptureScheduler({ intervalMs: INTERVAL_MS, maxConcurrent: MAX_CONCURRENT });
-  for (let i = 0; i < k; i++) sched.add(`c${i}`, { priority: 50 });
+  for (let i = 0; i < k; i++) sched.add(chan(i), { priority: 50 });
   const latencies: number[] = [];
   let measuring = false;
   let errors = 0;

@@ -20,6 +20,9 @@ import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
 import { AGGREGATOR, CAPTURE, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
 import { registerCaptureService } from './capture-service/service.js';
+import { startDemoStreams, type DemoStreams } from './capture-service/demo-streams.js';
+import { resolveFfmpeg } from './shared/ffmpeg.js';
+import path from 'node:path';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
 import { registerSceneService } from './scene-service.js';
 
@@ -198,6 +201,23 @@ export async function startService(config: Config, log: Logger): Promise<Service
     configOverrides,
   });
 
+  // `npm start` demo: local live HLS streams to capture (no Twitch needed), made in the
+  // background so start-up does not wait for ffmpeg.
+  let demoStreams: DemoStreams | null = null;
+  let stopped = false;
+  const demoDir = path.resolve(config.dataDir, 'demo-hls');
+  const registryIsDemo = capture.registry.count() === 0 || capture.registry.list().some((s) => s.name.startsWith(demoDir));
+  if (config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo) {
+    startDemoStreams({ dir: demoDir, count: config.capture.demoStreams, ffmpegPath: resolveFfmpeg().path })
+      .then((d) => {
+        if (stopped) return d.stop();
+        demoStreams = d;
+        capture.addStreams(d.playlists);
+        log.info({ streams: d.playlists.length }, 'demo streams registered for capture');
+      })
+      .catch((err: Error) => log.warn({ err }, 'demo streams not available (capture still works for registered streams)'));
+  }
+
   try {
     await supervisor.start();
   } catch (error) {
@@ -219,6 +239,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       const started = Date.now();
       log.info({ reason }, 'stopping: intake first, then drain and flush');
       notifier.stopWatchdog();
+      stopped = true;
+      (demoStreams as DemoStreams | null)?.stop();
       await notifier.stopping(reason);
       const result = await supervisor.stop(config.shutdownDeadlineMs);
       // The aggregator stops last and drains its rings; what it returns is the state to keep.

@@ -1,6 +1,6 @@
 /**
  * Load generator for bench/capture, run as a child process so its CPU is not charged to the
- * pipelines under test: a live-hls fake of Twitch with `count` channels (c0 … c<count-1>),
+ * pipelines under test: a live-hls fake of Twitch with `count` channels (bench0000 … ),
  * each carrying a 480p and a 720p60 variant of the same few pre-encoded segments.
  *
  * argv[2]: JSON { dir, count }. Prints one JSON line { gqlUrl, usherUrl, playlist480, playlist720 }
@@ -8,18 +8,19 @@
  * { cpuMs, stats } on the way out.
  */
 import { encodeSegments, startLiveHls } from '../lib/live-hls.js';
+import { chan } from './names.js';
 
 const { dir, count } = JSON.parse(process.argv[2] ?? '{}') as { dir: string; count: number };
 // Twitch-like bitrates (480p ~1.4 Mbps, 720p60 ~3 Mbps); noise makes keyframes realistically large.
 const seg480 = await encodeSegments({ dir, width: 852, height: 480, fps: 30, bitrateKbps: 1400, noise: 8, segments: 3 });
 const seg720 = await encodeSegments({ dir, width: 1280, height: 720, fps: 60, bitrateKbps: 3000, noise: 8, segments: 3 });
 const server = await startLiveHls({ segmentSeconds: 2 });
-for (let i = 0; i < count; i++) server.addChannel(`c${i}`, { variants: { '480p': seg480, '720p60': seg720 } });
+for (let i = 0; i < count; i++) server.addChannel(chan(i), { variants: { '480p': seg480, '720p60': seg720 } });
 process.stdout.write(`${JSON.stringify({
   gqlUrl: server.gqlUrl,
   usherUrl: server.usherUrl,
-  playlist480: server.mediaPlaylistUrl('c0', '480p').replace('c0', '{name}'),
-  playlist720: server.mediaPlaylistUrl('c0', '720p60').replace('c0', '{name}'),
+  playlist480: server.mediaPlaylistUrl(chan(0), '480p').replace(chan(0), '{name}'),
+  playlist720: server.mediaPlaylistUrl(chan(0), '720p60').replace(chan(0), '{name}'),
 })}\n`);
 process.stdin.resume();
 process.stdin.on('end', async () => {

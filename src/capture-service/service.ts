@@ -45,6 +45,8 @@ interface StreamResults {
 
 export interface CaptureService {
   registry: StreamRegistry;
+  /** Register streams (duplicates ignored) and tell the capture actor. */
+  addStreams(names: string[]): void;
   /** Write results not yet persisted (called on stop). */
   flush(): void;
   close(): void;
@@ -182,6 +184,10 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
 
   return {
     registry,
+    addStreams(names) {
+      const added = registry.addMany(names).filter((r) => r.status === 'added').length;
+      if (added > 0) pushToActor('streams');
+    },
     flush,
     close() {
       clearInterval(timer);

@@ -16,7 +16,7 @@ import { resolveFfmpeg } from '../../shared/ffmpeg.js';
 import type { SlotRing } from '../../shared/slot-ring.js';
 import { CaptureEngine, type CaptureResult } from './engine.js';
 import { createAnalysisPool, type AnalysisPool } from './analysis/pool.js';
-import { loadTemplateSet, type TemplateSet } from './analysis/templates.js';
+import { emptyTemplateSet, loadTemplateSet, type TemplateSet } from './analysis/templates.js';
 import type { FrameAnalysis } from './analysis/analyze.js';
 import { classifyFrame, type VisualState, type ScreenState } from './analysis/classify.js';
 
@@ -86,9 +86,14 @@ export default defineActor<CaptureActorOptions>({
         ctx.log.error({ err }, 'capture: templates not loaded');
       }
     }
-    const pool: AnalysisPool | null = o.analysisThreads > 0
-      ? createAnalysisPool({ ring: ring.sab, templates: templates ?? (await loadTemplateSet('')), threads: o.analysisThreads, maxQueue: 256 })
-      : null;
+    // Created on the first frame: a service with no streams never pays for the worker threads.
+    let poolInstance: AnalysisPool | null = null;
+    const emptyTemplates = templates ?? emptyTemplateSet();
+    const analysisPool = (): AnalysisPool | null => {
+      if (o.analysisThreads <= 0) return null;
+      poolInstance ??= createAnalysisPool({ ring: ring.sab, templates: emptyTemplates, threads: o.analysisThreads, maxQueue: 256 });
+      return poolInstance;
+    };
 
     const visual = new Map<string, VisualState>();
     const latest = new Map<string, CaptureRecord>();
@@ -134,7 +139,7 @@ export default defineActor<CaptureActorOptions>({
       resolve: { ...(o.gqlUrl ? { gqlUrl: o.gqlUrl } : {}), ...(o.usherUrl ? { usherUrl: o.usherUrl } : {}) },
       ...(o.fetchTimeoutMs ? { fetchTimeoutMs: o.fetchTimeoutMs } : {}),
       log: ctx.log,
-      ...(pool ? { analyze: (slot: number, frame: number) => pool.analyze({ slot, frame, width: o.width, height: o.height }) } : {}),
+      ...(o.analysisThreads > 0 ? { analyze: (slot: number, frame: number) => analysisPool()!.analyze({ slot, frame, width: o.width, height: o.height }) } : {}),
       onResult: (r) => {
         totals[r.status]++;
         if (r.status === 'ok') latency.observe(r.ms.total / 1000);
@@ -164,7 +169,7 @@ export default defineActor<CaptureActorOptions>({
       name: 'ringcast_capture_decoder_events_total', help: 'Decoder events: decoded, no_picture, stalls, restarts, sentinels, misaligned', labelNames: ['event'], registers,
       collect() { const d = engine.stats().decoder; this.reset(); for (const [k, v] of Object.entries(d)) this.inc({ event: k }, v); },
     });
-    new Gauge({ name: 'ringcast_capture_analysis_queue', help: 'Frames waiting for an analysis worker', registers, collect() { this.set(pool?.stats().queued ?? 0); } });
+    new Gauge({ name: 'ringcast_capture_analysis_queue', help: 'Frames waiting for an analysis worker', registers, collect() { this.set(poolInstance?.stats().queued ?? 0); } });
     new Counter({ name: 'ringcast_capture_analysis_gone_total', help: 'Frames overwritten in the ring before analysis read them', registers, collect() { this.reset(); this.inc(totals.gone); } });
     new Counter({ name: 'ringcast_capture_results_dropped_total', help: 'Results dropped because the main thread fell behind', registers, collect() { this.reset(); this.inc(droppedResults); } });
 
@@ -197,7 +202,7 @@ export default defineActor<CaptureActorOptions>({
       width: o.width,
       height: o.height,
       decoders: o.decoders,
-      analysis: pool ? { threads: o.analysisThreads, ...pool.stats() } : null,
+      analysis: o.analysisThreads > 0 ? { threads: o.analysisThreads, ...(poolInstance?.stats() ?? { queued: 0, running: 0, completed: 0, gone: 0, failed: 0, rejected: 0 }) } : null,
       templates: templates ? { regions: templates.regions.map((r) => r.name), error: templatesError } : { regions: [], error: templatesError },
       results: { ...totals, dropped: droppedResults },
     });
@@ -232,6 +237,7 @@ export default defineActor<CaptureActorOptions>({
          * wait for that frame (bounded by `waitMs`).
          */
         thumbnail: async (name: string, opts: { width?: number; quality?: number; waitMs?: number } = {}) => {
+          const pool = analysisPool();
           if (!pool) throw new Error('analysis pool disabled (capture.analysisThreads = 0)');
           if (!engine.stream(name)) throw new Error(`stream "${name}" is not registered`);
           const deadline = Date.now() + (opts.waitMs ?? 8000);
@@ -252,7 +258,7 @@ export default defineActor<CaptureActorOptions>({
         clearInterval(flush);
         await engine.stop();
         if (batch.length > 0) await ctx.callMain('capture.results', batch).catch(() => undefined);
-        await pool?.close();
+        await poolInstance?.close();
         return status();
       },
     };
