@@ -244,7 +244,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const windowS = quick ? 12 : 60;
   const counts = [50, 100, 200, 500];
   const naiveCounts = quick ? [50, 200] : [50, 100, 200];
-  const search720 = quick ? [100, 200, 300, 500] : [100, 200, 300, 400, 500];
+  const search720 = quick ? [200, 500, 700, 1000] : [100, 200, 300, 500, 600, 700, 800, 1000];
   const figures: Record<string, number> = {};
   const baseline: Record<string, number> = {};
   const notes: string[] = [

@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
       obs: expect.objectContaining({ celebrationSeconds: 8, scenes: expect.objectContaining({ overview: 'Overview' }) }),
+      capture: { enabled: true, width: 640, height: 360, decoders: 2, analysisThreads: 1, slots: 48, historyLength: 50, fetchTimeoutMs: 5000, demoStreams: 3 },
       compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence' },
     });
   });
@@ -164,5 +165,27 @@ describe('repeatable flags', () => {
     expect(loadConfig([], { RINGCAST_OUTPUTS: 'a.mp4, rtmp://x/y' }).compose.outputs).toEqual(['a.mp4', 'rtmp://x/y']);
     expect(loadConfig([], {}).compose.outputs).toEqual([]);
     expect(loadError(['--output', 'nonsense']).message).toMatch(/compose\.outputs\.0 = "nonsense".*rtmp:\/\//);
+  });
+});
+
+describe('capture flags (the capture seed\'s CLI)', () => {
+  it('takes --debug, --interval, --max-concurrent, --quality, --streams-file and the Twitch endpoint flags', () => {
+    const c = loadConfig(['--debug', '--interval', '5', '--max-concurrent', '10', '--quality', '720p', '--streams-file', 'streams.txt',
+      '--twitch-gql-url', 'http://127.0.0.1:9/gql', '--twitch-usher-url', 'http://127.0.0.1:9'], {});
+    expect(c.logLevel).toBe('debug');
+    expect(c.capture).toMatchObject({ interval: 5, maxConcurrent: 10, quality: '720p', streamsFile: 'streams.txt', twitchGqlUrl: 'http://127.0.0.1:9/gql', twitchUsherUrl: 'http://127.0.0.1:9' });
+  });
+
+  it('leaves interval, max-concurrent and quality unset when not given, so the stored config wins', () => {
+    const c = loadConfig([], {});
+    expect(c.capture.interval).toBeUndefined();
+    expect(c.capture.maxConcurrent).toBeUndefined();
+    expect(c.capture.quality).toBeUndefined();
+  });
+
+  it('names the key and the rule for bad capture values', () => {
+    expect(() => loadConfig(['--quality', '4k'], {})).toThrow(/capture\.quality/);
+    expect(() => loadConfig(['--interval', '0'], {})).toThrow(/capture\.interval/);
+    expect(() => loadConfig(['--twitch-gql-url', 'not a url'], {})).toThrow(/capture\.twitchGqlUrl/);
   });
 });
