@@ -119,7 +119,7 @@ describe('faults', () => {
       // Backoff: 1 s, 2 s, 4 s … (±10 % jitter) after each failure, so the second gap is
       // clearly longer than the first even with the capture's own time added to both.
       const [a, b, c] = errors.map((e) => e.at);
-      expect(c - b, `${name} gaps ${b - a} then ${c - b} ms`).toBeGreaterThan((b - a) * 1.25);
+      expect(c - b, `${name} gaps ${b - a} then ${c - b} ms`).toBeGreaterThan((b - a) * 1.2);
       expect(b - a, name).toBeGreaterThanOrEqual(850);
       expect(d.schedule!.consecutiveFailures, name).toBeGreaterThanOrEqual(3);
       expect(d.schedule!.lastError, name).toMatch(/^segment: /);
@@ -166,7 +166,10 @@ describe('priorities under overload', () => {
     expect(top.priority).toBe(100);
     // Due about once a second and always first in line: nearly every deadline met.
     expect(top.captures, info).toBeGreaterThanOrEqual(Math.floor(elapsedS) - 2);
-    expect(top.captures, info).toBeGreaterThan(Math.max(...lowCaptures));
+    // Low-priority channels only get what the top one leaves over, shared forty ways.
+    const lowMean = lowCaptures.reduce((a, b) => a + b, 0) / LOW_COUNT;
+    expect(top.captures, info).toBeGreaterThanOrEqual(Math.max(...lowCaptures));
+    expect(top.captures, info).toBeGreaterThan(3 * lowMean);
     expect(top.missed, info).toBeLessThanOrEqual(1);
     expect(lowMissed, info).toBeGreaterThan(LOW_COUNT);
     const status = (await ok(fetch(`${base()}/api/status`))) as { capture: { missed: number; missed_pct: number; maxConcurrent: number } };

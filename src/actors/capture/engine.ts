@@ -8,6 +8,7 @@
  * (capped); an offline one is re-checked on its own cadence; one bad stream never affects the
  * others. Runs in the capture actor's thread; the engine itself knows nothing of actors.
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { SlotRing } from '../../shared/slot-ring.js';
 import { CaptureScheduler, type CaptureOutcome, type SchedulerStats, type StreamStats } from './scheduler.js';
@@ -102,6 +103,8 @@ export class CaptureEngine {
 
   constructor(opts: CaptureEngineOptions) {
     this.o = opts;
+    // Every capture in flight listens for stop on this one signal (up to maxConcurrent × 2).
+    setMaxListeners(0, this.aborter.signal);
     this.quality = opts.quality;
     if (opts.ring.slotBytes < opts.width * opts.height * 3) {
       throw new RangeError(`frame ring slots hold ${opts.ring.slotBytes} bytes; ${opts.width}x${opts.height} RGB needs ${opts.width * opts.height * 3}`);

@@ -73,7 +73,7 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
     });
   } catch (err) {
     const e = err as HttpGetError;
-    throw new SegmentFetchError(e.code === 'timeout' ? 'timeout' : 'network', `segment ${url}: ${e.message}`, undefined, { cause: err });
+    throw new SegmentFetchError(e.code === 'timeout' ? 'timeout' : 'network', `segment ${e.message}`, undefined, { cause: err });
   }
   if (stageError) throw stageError;
   if (r.status !== 200 && r.status !== 206) throw new SegmentFetchError('http', `segment ${url} returned HTTP ${r.status}`, r.status);
