@@ -9,7 +9,8 @@ import { CaptureEngine, type CaptureResult } from '../src/actors/capture/engine.
 import { fetchKeyframe } from '../src/actors/capture/keyframe-fetch.js';
 import { SlotRing } from '../src/shared/slot-ring.js';
 import { resolveFfmpeg } from '../src/shared/ffmpeg.js';
-import { statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { startDemoStreams } from '../src/capture-service/demo-streams.js';
 
 const W = 160;
 const H = 90;
@@ -131,4 +132,22 @@ describe('capture engine', () => {
       for (const n of [...Object.keys(faults), 'enggood']) server.removeChannel(n);
     }
   }, 25_000);
+
+  it('captures a local playlist file, as the built-in demo streams are registered', async () => {
+    const demo = await startDemoStreams({ dir: mkdtempSync(join(tmpdir(), 'rc-demo-')), count: 1, ffmpegPath: resolveFfmpeg().path });
+    const results: CaptureResult[] = [];
+    const { engine } = engineWith(results);
+    await engine.start();
+    try {
+      expect(demo.playlists[0]).toMatch(/demo1\/live\.m3u8$/);
+      expect(readFileSync(demo.playlists[0], 'utf8')).toMatch(/#EXT-X-MEDIA-SEQUENCE:\d+/);
+      engine.setStreams([{ name: demo.playlists[0], priority: 50 }]);
+      await until(() => results.some((r) => r.status === 'ok'), 8_000);
+      const ok = results.find((r): r is Extract<CaptureResult, { status: 'ok' }> => r.status === 'ok')!;
+      expect(ok.segment.url).toMatch(/^file:.*seg\d\.ts$/);
+    } finally {
+      await engine.stop();
+      demo.stop();
+    }
+  }, 30_000);
 });

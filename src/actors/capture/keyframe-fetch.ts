@@ -3,9 +3,7 @@
 // fixed head read would take). Errors reuse segment-fetch's typed codes so callers treat
 // both paths alike.
 
-import { open } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { SegmentFetchError, looksLikeMedia } from './segment-fetch.js';
+import { SegmentFetchError, looksLikeMedia, readFileStart } from './segment-fetch.js';
 import { KeyframeError, TsKeyframeExtractor, type Keyframe } from './ts-keyframe.js';
 import { httpGet, type HttpGetError, type HttpGetResult } from './http-get.js';
 
@@ -87,26 +85,13 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
 }
 
 async function fromFile(url: string, maxBytes: number, x: TsKeyframeExtractor, t0: number): Promise<KeyframeFetch> {
-  let fh;
+  const { bytes, size } = await readFileStart(url, maxBytes);
+  if (bytes.length === 0) throw new SegmentFetchError('empty', `segment ${url} is empty`);
+  sniff(bytes, url);
   try {
-    fh = await open(fileURLToPath(url), 'r');
+    const kf = x.push(bytes) ?? x.finish(size <= maxBytes);
+    return { ...kf, bytesRead: bytes.length, ms: performance.now() - t0 };
   } catch (err) {
-    const notFound = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new SegmentFetchError(notFound ? 'http' : 'network', `cannot open ${url}: ${(err as Error).message}`, notFound ? 404 : undefined, { cause: err });
-  }
-  try {
-    const size = (await fh.stat()).size;
-    const buf = new Uint8Array(Math.min(size, maxBytes));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    if (bytesRead === 0) throw new SegmentFetchError('empty', `segment ${url} is empty`);
-    sniff(buf.subarray(0, bytesRead), url);
-    try {
-      const kf = x.push(buf.subarray(0, bytesRead)) ?? x.finish(size <= maxBytes);
-      return { ...kf, bytesRead, ms: performance.now() - t0 };
-    } catch (err) {
-      throw toFetchError(err, url);
-    }
-  } finally {
-    await fh.close();
+    throw toFetchError(err, url);
   }
 }

@@ -134,23 +134,30 @@ function wrap(err: unknown, ac: AbortController, outer: AbortSignal | undefined,
   return new SegmentFetchError('network', `segment ${url} failed: ${(err as Error).message}`, undefined, { cause: err });
 }
 
-async function readFileHead(url: string, maxBytes: number, validate: boolean, t0: number): Promise<SegmentHead> {
+/**
+ * The first `maxBytes` of a file: URL segment, with a missing file mapped to a 404 so callers
+ * treat files and HTTP alike. `size` is the whole file's.
+ */
+export async function readFileStart(url: string, maxBytes: number): Promise<{ bytes: Uint8Array; size: number }> {
   let fh;
   try {
     fh = await open(fileURLToPath(url), 'r');
   } catch (err) {
     const notFound = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    // Map a missing file to a 404 so callers treat files and HTTP alike.
     throw new SegmentFetchError(notFound ? 'http' : 'network', `cannot open ${url}: ${(err as Error).message}`, notFound ? 404 : undefined, { cause: err });
   }
   try {
     const size = (await fh.stat()).size;
     const buf = new Uint8Array(Math.min(size, maxBytes));
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    const bytes = buf.subarray(0, bytesRead);
-    check(bytes, validate, url);
-    return { bytes, truncated: size > maxBytes, status: 200, ms: performance.now() - t0 };
+    return { bytes: buf.subarray(0, bytesRead), size };
   } finally {
     await fh.close();
   }
+}
+
+async function readFileHead(url: string, maxBytes: number, validate: boolean, t0: number): Promise<SegmentHead> {
+  const { bytes, size } = await readFileStart(url, maxBytes);
+  check(bytes, validate, url);
+  return { bytes, truncated: size > maxBytes, status: 200, ms: performance.now() - t0 };
 }
