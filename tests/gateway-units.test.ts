@@ -8,9 +8,14 @@ import { CHANNELS } from '../src/shared/telemetry/channels.js';
 
 describe('subscription parsing', () => {
   it('applies defaults and caps max_fps', () => {
-    expect(parseSubscription('{}', 60)).toEqual({ ok: true, sub: { channels: CHANNELS.map((_, i) => i), level: 'intermediate', maxFps: 60 } });
+    const telemetry = CHANNELS.map((_, i) => i).filter((i) => CHANNELS[i] !== 'capture');
+    expect(parseSubscription('{}', 60)).toEqual({ ok: true, sub: { channels: telemetry, level: 'intermediate', maxFps: 60 } });
     expect(parseSubscription('{"channels":["chat","metrics","chat"],"level":"beginner","max_fps":500}', 30)).toEqual({ ok: true, sub: { channels: [0, 5], level: 'beginner', maxFps: 30 } });
-    expect(parseSubscription('{"channels":["metrics","all"]}', 60)).toMatchObject({ ok: true, sub: { channels: CHANNELS.map((_, i) => i) } });
+    expect(parseSubscription('{"channels":["metrics","all"]}', 60)).toMatchObject({ ok: true, sub: { channels: telemetry } });
+    // capture results are opt-in: named explicitly, alone or next to "all".
+    const capture = CHANNELS.indexOf('capture');
+    expect(parseSubscription('{"channels":["capture"]}', 60)).toMatchObject({ ok: true, sub: { channels: [capture] } });
+    expect(parseSubscription('{"channels":["all","capture"]}', 60)).toMatchObject({ ok: true, sub: { channels: CHANNELS.map((_, i) => i) } });
   });
   it('names what is wrong', () => {
     expect(parseSubscription('{"channels":[]}', 60)).toEqual({ ok: false, error: expect.stringMatching(/at least one channel/) });
