@@ -219,6 +219,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       ...(c.twitchGqlUrl ? { gqlUrl: c.twitchGqlUrl } : {}),
       ...(c.twitchUsherUrl ? { usherUrl: c.twitchUsherUrl } : {}),
       fetchTimeoutMs: c.fetchTimeoutMs,
+      offlineRecheckMs: c.offlineRecheckMs,
       intervalSec: c.interval ?? 3,
       maxConcurrent: c.maxConcurrent ?? 32,
       quality: c.quality ?? '480p',

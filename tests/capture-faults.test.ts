@@ -2,7 +2,8 @@
  * Frame capture end to end, the hard parts (issue 5): per-channel faults from the loopback
  * Twitch fake (bench/lib/live-hls.ts) while a healthy channel keeps capturing, priorities when
  * there are more deadlines than capture slots, and a restart of the whole service on the same
- * data dir (registry, priorities, config and result history survive) plus POST /api/restart.
+ * data dir (registry, priorities, config and result history survive) plus POST /api/restart,
+ * also while captures are in flight (none may fail because of it).
  * Needs the dist/ build (actors run compiled code).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -178,6 +179,22 @@ describe('priorities under overload', () => {
     expect(status.capture.missed_pct).toBeGreaterThan(0);
     const metrics = await (await fetch(`${base()}/metrics`)).text();
     expect(Number(/^ringcast_capture_missed_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(lowMissed);
+  }, 20_000);
+
+  it('POST /api/restart while captures are in flight fails none of them', async () => {
+    // With one slot always busy, a restart nearly always lands on a capture mid-way; the
+    // old decoders must let it finish rather than fail it as "decoder closed".
+    const from = Date.now();
+    for (let k = 0; k < 6; k++) {
+      expect(await ok(call('POST', '/api/restart'))).toEqual({ restarted: true, streams: 1 + LOW_COUNT + 1 });
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const last = Date.now();
+    const ds = await until('a capture after the last restart', 5_000, async () => {
+      const all = await Promise.all([TOP, ...lows].map(detail));
+      return all.some((d) => d.history.some((r) => r.status === 'ok' && r.at > last)) ? all : undefined;
+    });
+    expect(ds.flatMap((d) => d.history.filter((r) => r.status === 'error' && r.at >= from))).toEqual([]);
   }, 20_000);
 });
 

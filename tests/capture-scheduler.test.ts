@@ -431,3 +431,19 @@ describe('CaptureScheduler: run-time changes', () => {
     expect(() => s.finished('a', 'ok')).toThrow(/not running/);
   });
 });
+
+describe('on-demand starts', () => {
+  it('a capture started before its deadline schedules the next one an interval after the start, not after the old deadline', () => {
+    const { s, clock } = make({ jitterRatio: 0 });
+    s.add('early', { priority: 50 });
+    s.started(s.due(clock.t + 10_000)[0] ?? 'early');
+    s.finished('early', 'offline');
+    // Offline: next check 30 s away. An on-demand capture (thumbnail request) at t = 1 s:
+    clock.t = 1_000;
+    expect(s.stream('early')!.nextDueAt).toBeGreaterThan(20_000);
+    s.started('early');
+    clock.t = 1_200;
+    s.finished('early', 'ok');
+    expect(s.stream('early')!.nextDueAt).toBe(1_000 + 3_000);
+  });
+});

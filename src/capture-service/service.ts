@@ -132,9 +132,11 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
     status: async () => (hasActor() ? o.supervisor.call(o.actor, 'status').catch((err: Error) => ({ error: err.message })) : { error: 'capture actor is not running' }),
     details: async (name) => {
       const r = results.get(name);
-      const live = hasActor() ? ((await o.supervisor.call(o.actor, 'stream', [name]).catch(() => null)) as { schedule: unknown; latest: CaptureRecord | null } | null) : null;
+      // latest, history and counts all come from what the main thread has received, so they
+      // agree with each other (results arrive in batches every ~200 ms); the schedule is live.
+      const live = hasActor() ? ((await o.supervisor.call(o.actor, 'stream', [name]).catch(() => null)) as { schedule: unknown } | null) : null;
       return {
-        latest: live?.latest ?? r?.latest ?? null,
+        latest: r?.latest ?? null,
         history: r?.history ?? [],
         counts: r?.counts ?? { ok: 0, offline: 0, error: 0 },
         schedule: live?.schedule ?? null,

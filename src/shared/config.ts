@@ -212,12 +212,13 @@ export const captureSchema = z
     slots: intInRange(4, 1024, 48, 'frame slots in the capture ring (bounds memory: slots x width x height x 3 bytes)'),
     historyLength: intInRange(1, 1000, 50, 'results kept per stream'),
     fetchTimeoutMs: intInRange(100, 60_000, 5000, 'deadline for each playlist / segment request'),
+    offlineRecheckMs: intInRange(100, 3_600_000, 30_000, 'how often an offline stream is checked for coming back'),
     twitchGqlUrl: z.string().url().optional().describe('Twitch GQL endpoint (default https://gql.twitch.tv/gql); tests point it at a local fake'),
     twitchUsherUrl: z.string().url().optional().describe('Twitch usher base URL (default https://usher.ttvnw.net)'),
     demoStreams: intInRange(0, 50, 3, 'with --demo and an empty registry: built-in local HLS demo streams to register'),
   })
   .strict()
-  .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
+  .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, offlineRecheckMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
 
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
@@ -379,6 +380,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['capture', 'slots'], flag: 'capture-slots', env: 'RINGCAST_CAPTURE_SLOTS', kind: 'integer' },
   { path: ['capture', 'historyLength'], flag: 'history-length', env: 'RINGCAST_HISTORY_LENGTH', kind: 'integer' },
   { path: ['capture', 'fetchTimeoutMs'], flag: 'fetch-timeout-ms', env: 'RINGCAST_FETCH_TIMEOUT_MS', kind: 'integer' },
+  { path: ['capture', 'offlineRecheckMs'], flag: 'offline-recheck-ms', env: 'RINGCAST_OFFLINE_RECHECK_MS', kind: 'integer' },
   { path: ['capture', 'twitchGqlUrl'], flag: 'twitch-gql-url', env: 'RINGCAST_TWITCH_GQL_URL', kind: 'string' },
   { path: ['capture', 'twitchUsherUrl'], flag: 'twitch-usher-url', env: 'RINGCAST_TWITCH_USHER_URL', kind: 'string' },
   { path: ['capture', 'demoStreams'], flag: 'demo-streams', env: 'RINGCAST_DEMO_STREAMS', kind: 'integer' },

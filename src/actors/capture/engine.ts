@@ -167,14 +167,17 @@ export class CaptureEngine {
 
   /**
    * Fresh decoders and fresh source resolution (e.g. after an operator's restart request),
-   * keeping the registered streams and their schedule. Captures in flight finish or fail.
+   * keeping the registered streams and their schedule. Captures in flight finish on the old
+   * decoders, which close once they are done.
    */
   async reset(): Promise<void> {
     this.resolved.clear();
     const old = this.pool;
     const sentinel = await makeSentinel(this.o.ffmpegPath);
     this.pool = new DecoderPool(this.o.decoders, { ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel });
-    old?.close();
+    // Closing the old pool under captures still decoding on it would turn an operator's
+    // restart into a burst of 'decoder closed' errors (and backoffs) for healthy streams.
+    void Promise.allSettled([...this.inFlight]).then(() => old?.close());
   }
 
   async stop(): Promise<void> {

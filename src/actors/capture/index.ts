@@ -30,6 +30,7 @@ export interface CaptureActorOptions {
   gqlUrl?: string;
   usherUrl?: string;
   fetchTimeoutMs?: number;
+  offlineRecheckMs?: number;
   /** Initial values; the registry's stored config (capture.sync) overrides them. */
   intervalSec: number;
   maxConcurrent: number;
@@ -138,6 +139,7 @@ export default defineActor<CaptureActorOptions>({
       decoders: o.decoders,
       resolve: { ...(o.gqlUrl ? { gqlUrl: o.gqlUrl } : {}), ...(o.usherUrl ? { usherUrl: o.usherUrl } : {}) },
       ...(o.fetchTimeoutMs ? { fetchTimeoutMs: o.fetchTimeoutMs } : {}),
+      ...(o.offlineRecheckMs ? { offlineRecheckMs: o.offlineRecheckMs } : {}),
       log: ctx.log,
       ...(o.analysisThreads > 0 ? { analyze: (slot: number, frame: number) => analysisPool()!.analyze({ slot, frame, width: o.width, height: o.height }) } : {}),
       onResult: (r) => {

@@ -273,7 +273,9 @@ export class CaptureScheduler {
     if (this.running >= this.opts.maxConcurrent) {
       throw new SchedulerError(`cannot start "${name}": ${this.running}/${this.opts.maxConcurrent} slots in use`);
     }
-    e.startedFor = e.nextDueAt;
+    // A start ahead of the deadline (an on-demand capture) counts from now, so the next
+    // regular capture is one interval after it rather than one interval after the deadline.
+    e.startedFor = Math.min(e.nextDueAt, this.opts.now());
     e.state = 'running';
     e.attempts++;
     this.runningCount++;
