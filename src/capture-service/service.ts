@@ -15,7 +15,12 @@ import { parseStreamsFile } from './streams-file.js';
 import { readFileSync } from 'node:fs';
 
 export const RESULTS_NS = 'capture-results';
-const PERSIST_EVERY_MS = 5_000;
+/**
+ * Results are rewritten per stream (latest + history) for the streams that changed. With 500
+ * streams and 50 results each that is ~25 MB of JSON per write, so not too often: a crash
+ * loses at most this much history; a clean stop writes everything.
+ */
+const PERSIST_EVERY_MS = 30_000;
 
 interface SupervisorLike {
   actorNames(): string[];
