@@ -18,6 +18,7 @@ import { hashDistance, lumaStats, perceptualHash, thumbDiff, tinyThumb, type Fra
 import { AnalysisQueueFullError, createAnalysisPool, isGone } from '../src/actors/capture/analysis/pool.js';
 import { emptyTemplateSet, loadTemplateSet, TemplateConfigError, type TemplateSet } from '../src/actors/capture/analysis/templates.js';
 import { SlotRing } from '../src/shared/slot-ring.js';
+import { prng } from './fixtures/ring-common.js';
 
 const W = 640;
 const H = 360;
@@ -25,16 +26,7 @@ const DRAW = 2; // frames are drawn at 2x and downscaled, like a 720p stream cap
 
 // ------------------------------------------------------------------ drawing helpers
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = prng;
 
 const SHAPES = ['circle', 'square', 'triangle', 'ring', 'cross'] as const;
 const TEMPLATE_NAMES = ['axe', 'bane', 'clinkz', 'doom', 'enigma', 'furion', 'gyro', 'huskar', 'invoker', 'jakiro'];

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSegments, startLiveHls, type LiveHlsServer, type Overlay } from '../bench/lib/live-hls.js';
 import type { CaptureRecord } from '../src/actors/capture/index.js';
 import { ADMIN_TOKEN, OverlayClient, startHarness, type Harness } from './helpers/service-harness.js';
+import { pollUntil } from './helpers/poll.js';
 
 // Shared with capture-live-hls.test.ts on purpose: encodeSegments caches by options hash.
 const CACHE = path.join(tmpdir(), 'ringcast-live-hls-cache');
@@ -70,16 +71,7 @@ async function expectError(res: Response, status: number, message: RegExp, what 
   expect((JSON.parse(text) as { error: string }).error, what).toMatch(message);
 }
 
-/** Polls `probe` until it returns a value (not undefined), at most `ms`; the error says what was awaited and the last state. */
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>, show: () => Promise<unknown> = async () => ''): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; last state: ${JSON.stringify(await show()).slice(0, 1500)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = pollUntil;
 
 /** Pixel box of cell `i`: the same fractions the analysis uses, times the encode size. */
 function cellBox(i: number): Overlay & { png: '' } {

@@ -14,6 +14,7 @@ import { encodeSegments, startLiveHls, type ChannelFault, type LiveHlsServer } f
 import type { CaptureRecord } from '../src/actors/capture/index.js';
 import { extractKeyframe } from '../src/actors/capture/ts-keyframe.js';
 import { ADMIN_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
+import { pollUntil } from './helpers/poll.js';
 
 const CACHE = path.join(tmpdir(), 'ringcast-live-hls-cache');
 const HEALTHY = 'steady_one';
@@ -56,15 +57,7 @@ interface StreamDetail {
 }
 const detail = async (name: string) => (await ok(fetch(`${base()}/api/streams/${name}`))) as unknown as StreamDetail;
 
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>, show: () => Promise<unknown> = async () => ''): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; last state: ${JSON.stringify(await show()).slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+const until = pollUntil;
 
 const harnessArgs = (extra: string[]) => [
   '--data-dir', dataDir, '--fanout-threads', '1', '--capture-width', '320', '--capture-height', '180', '--decoders', '1',

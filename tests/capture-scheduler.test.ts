@@ -5,18 +5,9 @@ import {
   type CaptureOutcome,
   type SchedulerOptions,
 } from '../src/actors/capture/scheduler.js';
+import { prng } from './fixtures/ring-common.js';
 
-/** Deterministic PRNG so every run sees the same jitter. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = prng;
 
 function make(opts: Partial<SchedulerOptions> = {}) {
   const clock = { t: 0 };
