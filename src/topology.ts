@@ -213,7 +213,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       outRing: RING_CAPTURE_FRAMES,
       width: c.width,
       height: c.height,
-      decoders: c.decoders,
+      decoders: c.decoders > 0 ? c.decoders : Math.max(1, availableParallelism()),
       analysisThreads: c.analysisThreads,
       ...(c.templatesDir ? { templatesDir: c.templatesDir } : {}),
       ...(c.twitchGqlUrl ? { gqlUrl: c.twitchGqlUrl } : {}),

@@ -206,7 +206,7 @@ export const captureSchema = z
     streamsFile: z.string().min(1).optional().describe('file with one channel (or .m3u8 URL) per line, optional priority after a space, # comments; added to the registry at start'),
     width: intInRange(64, 3840, 640),
     height: intInRange(36, 2160, 360),
-    decoders: intInRange(1, 64, 2, 'long-lived ffmpeg keyframe decoders'),
+    decoders: intInRange(0, 64, 0, 'long-lived ffmpeg keyframe decoders (0 = one per CPU core)'),
     analysisThreads: intInRange(0, 64, 1, 'piscina analysis workers (0 = no analysis)'),
     templatesDir: z.string().min(1).optional().describe('templates folder: regions.json + <group>/<name>.png images (see README)'),
     slots: intInRange(4, 1024, 48, 'frame slots in the capture ring (bounds memory: slots x width x height x 3 bytes)'),

@@ -87,6 +87,7 @@ export interface EngineStats extends SchedulerStats {
   decoderCpuMs: number;
   bytesFetched: number;
   inFlight: number;
+  decoderOutstanding: number;
 }
 
 export class CaptureEngine {
@@ -162,6 +163,7 @@ export class CaptureEngine {
       decoderCpuMs: this.pool?.cpuMs() ?? 0,
       bytesFetched: this.bytesFetched,
       inFlight: this.inFlight.size,
+      decoderOutstanding: this.pool?.decoders.reduce((n, d) => n + d.outstanding, 0) ?? 0,
     };
   }
 

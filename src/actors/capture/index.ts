@@ -171,6 +171,8 @@ export default defineActor<CaptureActorOptions>({
       name: 'ringcast_capture_decoder_events_total', help: 'Decoder events: decoded, no_picture, stalls, restarts, sentinels, misaligned', labelNames: ['event'], registers,
       collect() { const d = engine.stats().decoder; this.reset(); for (const [k, v] of Object.entries(d)) this.inc({ event: k }, v); },
     });
+    new Gauge({ name: 'ringcast_capture_in_flight', help: 'Captures running now (bounded by max_concurrent)', registers, collect() { this.set(engine.stats().inFlight); } });
+    new Gauge({ name: 'ringcast_capture_decoder_outstanding', help: 'Keyframes written to the decoders and not yet answered', registers, collect() { this.set(engine.stats().decoderOutstanding); } });
     new Gauge({ name: 'ringcast_capture_analysis_queue', help: 'Frames waiting for an analysis worker', registers, collect() { this.set(poolInstance?.stats().queued ?? 0); } });
     new Counter({ name: 'ringcast_capture_analysis_gone_total', help: 'Frames overwritten in the ring before analysis read them', registers, collect() { this.reset(); this.inc(totals.gone); } });
     new Counter({ name: 'ringcast_capture_results_dropped_total', help: 'Results dropped because the main thread fell behind', registers, collect() { this.reset(); this.inc(droppedResults); } });
