@@ -339,6 +339,23 @@ describe('REST validation', () => {
     await expectError(await call('PUT', '/api/config', { capture_interval: 2, quality: 'ultra' }), 400, /quality/);
     expect(await (await fetch(`${base()}/api/config`)).json()).toEqual(before);
   });
+
+  it('PUT /api/config takes effect in the running capture at once', async () => {
+    const put = await call('PUT', '/api/config', { capture_interval: 4, max_concurrent: 3 });
+    expect(put.status, await put.clone().text()).toBe(200);
+    try {
+      const d = await until('the new interval in the live schedule', 5_000, async () => {
+        const x = await detail(HEROES);
+        return (x.schedule as { intervalMs?: number } | null)?.intervalMs === 4000 ? x : undefined;
+      }, () => detail(HEROES));
+      expect((d.schedule as { intervalMs: number }).intervalMs).toBe(4000);
+      const status = (await (await fetch(`${base()}/api/status`)).json()) as { capture: { maxConcurrent: number } };
+      expect(status.capture.maxConcurrent).toBe(3);
+    } finally {
+      const back = await call('PUT', '/api/config', { capture_interval: 1, max_concurrent: 32 });
+      expect(back.status).toBe(200);
+    }
+  });
 });
 
 describe('offline channel returning', () => {
