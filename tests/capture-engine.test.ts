@@ -10,6 +10,7 @@ import { fetchKeyframe } from '../src/actors/capture/keyframe-fetch.js';
 import { SlotRing } from '../src/shared/slot-ring.js';
 import { resolveFfmpeg } from '../src/shared/ffmpeg.js';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { startDemoStreams } from '../src/capture-service/demo-streams.js';
 
 const W = 160;
@@ -145,6 +146,8 @@ describe('capture engine', () => {
       await until(() => results.some((r) => r.status === 'ok'), 8_000);
       const ok = results.find((r): r is Extract<CaptureResult, { status: 'ok' }> => r.status === 'ok')!;
       expect(ok.segment.url).toMatch(/^file:.*seg\d\.ts$/);
+      // Local segments too are read only up to the keyframe (in 64 KiB steps).
+      expect(ok.bytesFetched).toBeLessThan(statSync(fileURLToPath(ok.segment.url)).size);
     } finally {
       await engine.stop();
       demo.stop();

@@ -84,14 +84,22 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
   }
 }
 
+/** A local segment is read in 64 KiB steps, stopping at the keyframe as over HTTP. */
 async function fromFile(url: string, maxBytes: number, x: TsKeyframeExtractor, t0: number): Promise<KeyframeFetch> {
-  const { bytes, size } = await readFileStart(url, maxBytes);
-  if (bytes.length === 0) throw new SegmentFetchError('empty', `segment ${url} is empty`);
-  sniff(bytes, url);
-  try {
-    const kf = x.push(bytes) ?? x.finish(size <= maxBytes);
-    return { ...kf, bytesRead: bytes.length, ms: performance.now() - t0 };
-  } catch (err) {
-    throw toFetchError(err, url);
+  const step = 64 * 1024;
+  let offset = 0;
+  for (;;) {
+    const { bytes, size } = await readFileStart(url, Math.min(step, maxBytes - offset), offset);
+    if (offset === 0 && bytes.length === 0) throw new SegmentFetchError('empty', `segment ${url} is empty`);
+    if (offset === 0) sniff(bytes, url);
+    offset += bytes.length;
+    const atEnd = offset >= size || bytes.length === 0;
+    try {
+      const kf = x.push(bytes);
+      if (kf) return { ...kf, bytesRead: offset, ms: performance.now() - t0 };
+      if (x.done || atEnd || offset >= maxBytes) return { ...x.finish(atEnd), bytesRead: offset, ms: performance.now() - t0 };
+    } catch (err) {
+      throw toFetchError(err, url);
+    }
   }
 }

@@ -135,10 +135,10 @@ function wrap(err: unknown, ac: AbortController, outer: AbortSignal | undefined,
 }
 
 /**
- * The first `maxBytes` of a file: URL segment, with a missing file mapped to a 404 so callers
- * treat files and HTTP alike. `size` is the whole file's.
+ * Up to `maxBytes` of a file: URL segment from `position`, with a missing file mapped to a 404
+ * so callers treat files and HTTP alike. `size` is the whole file's.
  */
-export async function readFileStart(url: string, maxBytes: number): Promise<{ bytes: Uint8Array; size: number }> {
+export async function readFileStart(url: string, maxBytes: number, position = 0): Promise<{ bytes: Uint8Array; size: number }> {
   let fh;
   try {
     fh = await open(fileURLToPath(url), 'r');
@@ -148,8 +148,8 @@ export async function readFileStart(url: string, maxBytes: number): Promise<{ by
   }
   try {
     const size = (await fh.stat()).size;
-    const buf = new Uint8Array(Math.min(size, maxBytes));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const buf = new Uint8Array(Math.max(0, Math.min(size - position, maxBytes)));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, position);
     return { bytes: buf.subarray(0, bytesRead), size };
   } finally {
     await fh.close();
