@@ -225,11 +225,12 @@ export class KeyframeDecoder {
   }
 
   private write(bytes: Uint8Array): void {
-    // An access unit delimiter before every picture: ffmpeg's parser then splits access
-    // units at our boundaries, so a keyframe whose slices are unreadable cannot be merged
-    // with the next job's picture (it fails alone and the sentinel check catches it).
-    this.proc!.stdin.write(AUD);
+    // An access unit delimiter after every picture: ffmpeg's parser ends the access unit
+    // there instead of waiting for the next picture's first bytes (one frame less held
+    // back, measured), and the AUD opens the next one, so a keyframe whose slices are
+    // unreadable cannot be merged with the next job's picture.
     this.proc!.stdin.write(bytes);
+    this.proc!.stdin.write(AUD);
     this.lastWriteAt = Date.now();
   }
 
