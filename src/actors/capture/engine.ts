@@ -9,6 +9,8 @@
  * others. Runs in the capture actor's thread; the engine itself knows nothing of actors.
  */
 import { setMaxListeners } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { SlotRing } from '../../shared/slot-ring.js';
 import { CaptureScheduler, type CaptureOutcome, type SchedulerStats, type StreamStats } from './scheduler.js';
@@ -192,11 +194,7 @@ export class CaptureEngine {
 
   private tick(): void {
     if (this.stopped) return;
-    for (const name of this.scheduler.due()) {
-      this.scheduler.started(name);
-      const p = this.capture(name).finally(() => this.inFlight.delete(p));
-      this.inFlight.add(p);
-    }
+    for (const name of this.scheduler.due()) this.launch(name);
     // 10 ms granularity: 500 streams at 3 s start ~170 captures/s, so a coarser tick
     // would bunch them; a scan of 500 entries costs microseconds.
     this.timer = setTimeout(() => this.tick(), 10);
@@ -206,10 +204,14 @@ export class CaptureEngine {
   captureNow(name: string): boolean {
     const s = this.scheduler.stream(name);
     if (!s || s.state === 'running' || this.scheduler.running >= this.scheduler.options.maxConcurrent) return false;
+    this.launch(name);
+    return true;
+  }
+
+  private launch(name: string): void {
     this.scheduler.started(name);
     const p = this.capture(name).finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
-    return true;
   }
 
   private async capture(name: string): Promise<void> {
@@ -344,8 +346,6 @@ export class CaptureEngine {
 
   private async fetchText(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
     if (url.startsWith('file:')) {
-      const { readFile } = await import('node:fs/promises');
-      const { fileURLToPath } = await import('node:url');
       try {
         return { status: 200, body: await readFile(fileURLToPath(url), 'utf8') };
       } catch (err) {
