@@ -214,6 +214,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       width: c.width,
       height: c.height,
       decoders: c.decoders > 0 ? c.decoders : Math.max(1, availableParallelism()),
+      decoderSyncEvery: c.decoderSyncEvery,
       analysisThreads: c.analysisThreads,
       ...(c.templatesDir ? { templatesDir: c.templatesDir } : {}),
       ...(c.twitchGqlUrl ? { gqlUrl: c.twitchGqlUrl } : {}),

@@ -51,7 +51,7 @@ describe('loadConfig', () => {
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
       obs: expect.objectContaining({ celebrationSeconds: 8, scenes: expect.objectContaining({ overview: 'Overview' }) }),
-      capture: { enabled: true, width: 640, height: 360, decoders: 0, analysisThreads: 1, slots: 48, historyLength: 50, fetchTimeoutMs: 5000, offlineRecheckMs: 30000, demoStreams: 3 },
+      capture: { enabled: true, width: 640, height: 360, decoders: 0, decoderSyncEvery: 8, analysisThreads: 1, slots: 48, historyLength: 50, fetchTimeoutMs: 5000, offlineRecheckMs: 30000, demoStreams: 3 },
       compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence' },
     });
   });

@@ -207,6 +207,7 @@ export const captureSchema = z
     width: intInRange(64, 3840, 640),
     height: intInRange(36, 2160, 360),
     decoders: intInRange(0, 64, 0, 'long-lived ffmpeg keyframe decoders (0 = one per CPU core)'),
+    decoderSyncEvery: intInRange(1, 64, 8, 'a sentinel picture after this many keyframes checks frame order; 1 = exact attribution even for keyframes that decode to nothing (~2.5 ms more CPU each)'),
     analysisThreads: intInRange(0, 64, 1, 'piscina analysis workers (0 = no analysis)'),
     templatesDir: z.string().min(1).optional().describe('templates folder: regions.json + <group>/<name>.png images (see README)'),
     slots: intInRange(4, 1024, 48, 'frame slots in the capture ring (bounds memory: slots x width x height x 3 bytes)'),
@@ -218,7 +219,7 @@ export const captureSchema = z
     demoStreams: intInRange(0, 50, 3, 'with --demo and an empty registry: built-in local HLS demo streams to register'),
   })
   .strict()
-  .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, offlineRecheckMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
+  .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, decoderSyncEvery, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, offlineRecheckMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
 
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
@@ -375,6 +376,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['capture', 'width'], flag: 'capture-width', env: 'RINGCAST_CAPTURE_WIDTH', kind: 'integer' },
   { path: ['capture', 'height'], flag: 'capture-height', env: 'RINGCAST_CAPTURE_HEIGHT', kind: 'integer' },
   { path: ['capture', 'decoders'], flag: 'decoders', env: 'RINGCAST_DECODERS', kind: 'integer' },
+  { path: ['capture', 'decoderSyncEvery'], flag: 'decoder-sync-every', env: 'RINGCAST_DECODER_SYNC_EVERY', kind: 'integer' },
   { path: ['capture', 'analysisThreads'], flag: 'analysis-threads', env: 'RINGCAST_ANALYSIS_THREADS', kind: 'integer' },
   { path: ['capture', 'templatesDir'], flag: 'templates-dir', env: 'RINGCAST_TEMPLATES_DIR', kind: 'string' },
   { path: ['capture', 'slots'], flag: 'capture-slots', env: 'RINGCAST_CAPTURE_SLOTS', kind: 'integer' },

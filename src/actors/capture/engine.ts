@@ -19,7 +19,7 @@ import { resolveSource, parseSource, ResolveError, type ResolveOptions } from '.
 import { fetchKeyframe } from './keyframe-fetch.js';
 import { httpGet, type HttpGetError } from './http-get.js';
 import { SegmentFetchError } from './segment-fetch.js';
-import { DecoderPool, DecoderError, makeSentinel } from './keyframe-decoder.js';
+import { DecoderPool, DecoderError, makeSentinel, type DecoderOptions } from './keyframe-decoder.js';
 
 /** Twitch playback tokens last ~20 min; re-resolve well before. */
 const RESOLVE_MAX_AGE_MS = 10 * 60_000;
@@ -33,6 +33,7 @@ export interface CaptureEngineOptions {
   maxConcurrent: number;
   quality: string;
   decoders: number;
+  decoderSyncEvery?: number;
   resolve?: Pick<ResolveOptions, 'gqlUrl' | 'usherUrl' | 'clientId' | 'timeoutMs'>;
   fetchTimeoutMs?: number;
   maxKeyframeBytes?: number;
@@ -124,8 +125,12 @@ export class CaptureEngine {
 
   async start(): Promise<void> {
     const sentinel = await makeSentinel(this.o.ffmpegPath);
-    this.pool = new DecoderPool(this.o.decoders, { ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel });
+    this.pool = new DecoderPool(this.o.decoders, this.decoderOptions(sentinel));
     this.tick();
+  }
+
+  private decoderOptions(sentinel: Uint8Array): DecoderOptions {
+    return { ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel, ...(this.o.decoderSyncEvery ? { syncEvery: this.o.decoderSyncEvery } : {}) };
   }
 
   /** Replace the stream set (names → priority), keeping the schedule of streams that stay. */
@@ -178,7 +183,7 @@ export class CaptureEngine {
     this.resolved.clear();
     const old = this.pool;
     const sentinel = await makeSentinel(this.o.ffmpegPath);
-    this.pool = new DecoderPool(this.o.decoders, { ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel });
+    this.pool = new DecoderPool(this.o.decoders, this.decoderOptions(sentinel));
     // Closing the old pool under captures still decoding on it would turn an operator's
     // restart into a burst of 'decoder closed' errors (and backoffs) for healthy streams.
     void Promise.allSettled([...this.inFlight]).then(() => old?.close());

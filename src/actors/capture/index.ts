@@ -25,6 +25,8 @@ export interface CaptureActorOptions {
   width: number;
   height: number;
   decoders: number;
+  /** Keyframes between order-checking sentinels (see keyframe-decoder.ts). */
+  decoderSyncEvery?: number;
   analysisThreads: number;
   templatesDir?: string;
   gqlUrl?: string;
@@ -137,6 +139,7 @@ export default defineActor<CaptureActorOptions>({
       maxConcurrent: o.maxConcurrent,
       quality: o.quality,
       decoders: o.decoders,
+      ...(o.decoderSyncEvery ? { decoderSyncEvery: o.decoderSyncEvery } : {}),
       resolve: { ...(o.gqlUrl ? { gqlUrl: o.gqlUrl } : {}), ...(o.usherUrl ? { usherUrl: o.usherUrl } : {}) },
       ...(o.fetchTimeoutMs ? { fetchTimeoutMs: o.fetchTimeoutMs } : {}),
       ...(o.offlineRecheckMs ? { offlineRecheckMs: o.offlineRecheckMs } : {}),
