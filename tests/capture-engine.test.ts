@@ -12,6 +12,7 @@ import { resolveFfmpeg } from '../src/shared/ffmpeg.js';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startDemoStreams } from '../src/capture-service/demo-streams.js';
+import { pollUntil } from './helpers/poll.js';
 
 const W = 160;
 const H = 90;
@@ -38,13 +39,7 @@ function engineWith(results: CaptureResult[], extra: Partial<ConstructorParamete
   return { engine, ring };
 }
 
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (cond: () => boolean, ms: number): Promise<true> => pollUntil('the condition', ms, () => (cond() ? true : undefined), () => '', 50);
 
 describe('keyframe fetch', () => {
   it('stops reading once the first keyframe is complete', async () => {

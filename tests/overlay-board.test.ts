@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
 import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { drawnState, layerPixels as pixels, percentile, squareCenter, waitForDrawn } from './helpers/overlay-pages.js';
 import { ADMIN_TOKEN, INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
 
 if (!chromiumAvailable) console.warn(`overlay-board: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
@@ -67,40 +68,12 @@ interface Drawn {
   explanation: string[];
 }
 
-const drawn = (page: Page) => page.evaluate(() => (window as unknown as { __overlay: unknown }).__overlay) as Promise<Drawn>;
+const drawn = (page: Page) => drawnState<Drawn>(page);
+const waitDrawn = (page: Page, ok: (d: Drawn) => boolean, what: string, timeoutMs?: number) => waitForDrawn<Drawn>(page, ok, what, timeoutMs);
 
-async function waitDrawn(page: Page, ok: (d: Drawn) => boolean, what: string, timeoutMs = 8_000): Promise<Drawn> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Drawn | undefined;
-  while (Date.now() < deadline) {
-    last = await drawn(page);
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}; last __overlay: ${JSON.stringify(last).slice(0, 600)}`);
-}
 
-/** RGBA of page pixels on one canvas layer (page coordinates). */
-function pixels(page: Page, layer: string, points: { x: number; y: number }[]): Promise<number[][]> {
-  return page.evaluate(({ layer, points }) => {
-    const canvas = document.querySelector(`canvas[data-layer="${layer}"]`) as HTMLCanvasElement;
-    const ctx = canvas.getContext('2d')!;
-    const box = canvas.getBoundingClientRect();
-    const sx = canvas.width / box.width, sy = canvas.height / box.height;
-    return points.map((p) => Array.from(ctx.getImageData(Math.round((p.x - box.left) * sx), Math.round((p.y - box.top) * sy), 1, 1).data));
-  }, { layer, points });
-}
 
-function squareCenter(layout: Drawn['layout'], square: string): { x: number; y: number } {
-  const col = 9 - Number(square[0]);
-  const row = 'abcdefghi'.indexOf(square[1]);
-  return { x: layout.x0 + (col + 0.5) * layout.cell, y: layout.y0 + (row + 0.5) * layout.cell };
-}
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 function sendPosition(producer: NetworkProducer, hot?: { row: number; col: number }): void {
   producer.emitGameState({ gameId: 'g-1', sfen: SFEN, moves: MOVES, lastMove: '3a2b', moveCount: 4 });

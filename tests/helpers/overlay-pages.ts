@@ -3,19 +3,20 @@
  * `window.__overlay` state, sample real canvas pixels, and poll until a condition holds.
  */
 import type { Page } from 'playwright-core';
+import { pollUntil } from './poll.js';
 
 export type Rgba = [number, number, number, number];
 
 /** Polls `probe` until `accept` holds; the error names what was awaited and the last value seen. */
-export async function until<T>(probe: () => Promise<T>, accept: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+export function until<T>(probe: () => Promise<T>, accept: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
   let last: T | undefined;
-  for (;;) {
+  let seen = false;
+  const accepted = async (): Promise<{ v: T } | undefined> => {
     last = await probe();
-    if (accept(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    seen = true;
+    return accept(last) ? { v: last } : undefined;
+  };
+  return pollUntil(what, timeoutMs, accepted, () => (seen ? last : undefined), 50).then((r) => r.v);
 }
 
 /** The page's `window.__overlay.state()`. */
@@ -54,6 +55,40 @@ export function sparkPixel(g: { x: number; y: number; w: number; h: number; minS
   const span = g.maxStep - g.minStep;
   const x = span > 0 ? g.x + ((step - g.minStep) / span) * g.w : g.x + g.w;
   return [x, g.y + g.h - ((value - g.lo) / (g.hi - g.lo)) * g.h];
+}
+
+/** The page's `window.__overlay` object itself (the board-style pages publish what they drew there). */
+export function drawnState<T>(page: Page): Promise<T> {
+  return page.evaluate(() => (window as unknown as { __overlay: unknown }).__overlay) as Promise<T>;
+}
+
+/** Polls the page's drawn state until `ok` holds. */
+export function waitForDrawn<T>(page: Page, ok: (d: T) => boolean, what: string, timeoutMs = 8_000): Promise<T> {
+  return until(() => drawnState<T>(page), ok, timeoutMs, what);
+}
+
+/** RGBA of page pixels on one canvas layer (page coordinates). */
+export function layerPixels(page: Page, layer: string, points: { x: number; y: number }[]): Promise<number[][]> {
+  return page.evaluate(({ layer, points }) => {
+    const canvas = document.querySelector(`canvas[data-layer="${layer}"]`) as HTMLCanvasElement;
+    const ctx = canvas.getContext('2d')!;
+    const box = canvas.getBoundingClientRect();
+    const sx = canvas.width / box.width, sy = canvas.height / box.height;
+    return points.map((p) => Array.from(ctx.getImageData(Math.round((p.x - box.left) * sx), Math.round((p.y - box.top) * sy), 1, 1).data));
+  }, { layer, points });
+}
+
+/** Page coordinates of a board square's centre ("7g") from the drawn board layout. */
+export function squareCenter(layout: { cell: number; x0: number; y0: number }, square: string): { x: number; y: number } {
+  const col = 9 - Number(square[0]);
+  const row = 'abcdefghi'.indexOf(square[1]);
+  return { x: layout.x0 + (col + 0.5) * layout.cell, y: layout.y0 + (row + 0.5) * layout.cell };
+}
+
+/** Nearest-rank percentile. */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 export function p95(values: number[]): number {
