@@ -19,7 +19,9 @@ import { resolveSource, parseSource, ResolveError, type ResolveOptions } from '.
 import { fetchKeyframe } from './keyframe-fetch.js';
 import { httpGet, type HttpGetError } from './http-get.js';
 import { SegmentFetchError } from './segment-fetch.js';
-import { DecoderPool, DecoderError, makeSentinel, type DecoderOptions } from './keyframe-decoder.js';
+import { DecoderPool, DecoderError, makeSentinel } from './keyframe-decoder.js';
+
+type DecoderStats = ReturnType<DecoderPool['stats']>;
 
 /** Twitch playback tokens last ~20 min; re-resolve well before. */
 const RESOLVE_MAX_AGE_MS = 10 * 60_000;
@@ -86,7 +88,7 @@ interface Resolved {
 }
 
 export interface EngineStats extends SchedulerStats {
-  decoder: ReturnType<DecoderPool['stats']>;
+  decoder: DecoderStats;
   decoderCpuMs: number;
   bytesFetched: number;
   inFlight: number;
@@ -96,6 +98,13 @@ export interface EngineStats extends SchedulerStats {
 export class CaptureEngine {
   readonly scheduler: CaptureScheduler;
   private pool: DecoderPool | null = null;
+  private sentinel: Promise<Uint8Array> | null = null;
+  /** Pools replaced by reset() whose captures are still finishing. */
+  private readonly retiring = new Set<DecoderPool>();
+  private readonly retired: { stats: DecoderStats; cpuMs: number } = {
+    stats: { decoded: 0, noPicture: 0, stalls: 0, restarts: 0, sentinels: 0, misaligned: 0 },
+    cpuMs: 0,
+  };
   private resolved = new Map<string, Resolved>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -124,13 +133,26 @@ export class CaptureEngine {
   }
 
   async start(): Promise<void> {
-    const sentinel = await makeSentinel(this.o.ffmpegPath);
-    this.pool = new DecoderPool(this.o.decoders, this.decoderOptions(sentinel));
     this.tick();
   }
 
-  private decoderOptions(sentinel: Uint8Array): DecoderOptions {
-    return { ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel, ...(this.o.decoderSyncEvery ? { syncEvery: this.o.decoderSyncEvery } : {}) };
+  /**
+   * The decoder pool, made on the first keyframe: a service with no streams never runs
+   * ffmpeg. The sentinel picture is encoded once per engine (it never changes), so a reset
+   * does not pay for it again; a failed encode is retried on the next keyframe.
+   */
+  private async decoders(): Promise<DecoderPool> {
+    if (this.pool) return this.pool;
+    this.sentinel ??= makeSentinel(this.o.ffmpegPath).catch((err: Error) => {
+      this.sentinel = null;
+      throw err instanceof DecoderError ? err : new DecoderError('spawn', `cannot run ffmpeg (${this.o.ffmpegPath}): ${err.message}`);
+    });
+    const sentinel = await this.sentinel;
+    this.pool ??= new DecoderPool(this.o.decoders, {
+      ffmpegPath: this.o.ffmpegPath, width: this.o.width, height: this.o.height, sentinel,
+      ...(this.o.decoderSyncEvery ? { syncEvery: this.o.decoderSyncEvery } : {}),
+    });
+    return this.pool;
   }
 
   /** Replace the stream set (names → priority), keeping the schedule of streams that stay. */
@@ -164,13 +186,26 @@ export class CaptureEngine {
   }
 
   stats(): EngineStats {
+    // Decoder figures are totals over every pool this engine had (the current one, those a
+    // reset is retiring, and the closed ones), so the counters exported from them never
+    // go backwards after an operator's restart.
+    const decoder = { ...this.retired.stats };
+    let decoderCpuMs = this.retired.cpuMs;
+    let decoderOutstanding = 0;
+    for (const pool of [this.pool, ...this.retiring]) {
+      if (!pool) continue;
+      const st = pool.stats();
+      for (const k of Object.keys(decoder) as Array<keyof DecoderStats>) decoder[k] += st[k];
+      decoderCpuMs += pool.cpuMs();
+      decoderOutstanding += pool.decoders.reduce((n, d) => n + d.outstanding, 0);
+    }
     return {
       ...this.scheduler.stats(),
-      decoder: this.pool?.stats() ?? { decoded: 0, noPicture: 0, stalls: 0, restarts: 0, sentinels: 0, misaligned: 0 },
-      decoderCpuMs: this.pool?.cpuMs() ?? 0,
+      decoder,
+      decoderCpuMs,
       bytesFetched: this.bytesFetched,
       inFlight: this.inFlight.size,
-      decoderOutstanding: this.pool?.decoders.reduce((n, d) => n + d.outstanding, 0) ?? 0,
+      decoderOutstanding,
     };
   }
 
@@ -182,11 +217,18 @@ export class CaptureEngine {
   async reset(): Promise<void> {
     this.resolved.clear();
     const old = this.pool;
-    const sentinel = await makeSentinel(this.o.ffmpegPath);
-    this.pool = new DecoderPool(this.o.decoders, this.decoderOptions(sentinel));
+    this.pool = null; // the next keyframe starts a fresh pool
+    if (!old) return;
+    this.retiring.add(old);
     // Closing the old pool under captures still decoding on it would turn an operator's
     // restart into a burst of 'decoder closed' errors (and backoffs) for healthy streams.
-    void Promise.allSettled([...this.inFlight]).then(() => old?.close());
+    void Promise.allSettled([...this.inFlight]).then(() => {
+      old.close();
+      const st = old.stats();
+      for (const k of Object.keys(st) as Array<keyof DecoderStats>) this.retired.stats[k] += st[k];
+      this.retired.cpuMs += old.cpuMs();
+      this.retiring.delete(old);
+    });
   }
 
   async stop(): Promise<void> {
@@ -195,6 +237,7 @@ export class CaptureEngine {
     this.aborter.abort();
     await Promise.allSettled([...this.inFlight]);
     this.pool?.close();
+    for (const pool of this.retiring) pool.close();
   }
 
   private tick(): void {
@@ -303,7 +346,8 @@ export class CaptureEngine {
     let slot = -1;
     let frame = 0;
     try {
-      await this.pool!.decode(kf.annexB, (rgb) => {
+      const pool = await this.decoders();
+      await pool.decode(kf.annexB, (rgb) => {
         slot = ring.acquire();
         ring.slotView(slot).set(rgb);
         ring.publish(slot, rgb.length, 0, Date.now());
