@@ -8,7 +8,7 @@
  * (`capture.sync`, so a restarted actor resumes exactly) and pushed on every change through
  * `setStreams` / `configure`.
  *
- * RPC: setStreams(list), configure(cfg), status(), stream(name), thumbnail(name, opts).
+ * RPC: setStreams(list), configure(cfg), status(), stream(name) (its schedule), thumbnail(name, opts), restart().
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { defineActor } from '../../shared/actor.js';
@@ -238,7 +238,7 @@ export default defineActor<CaptureActorOptions>({
           engine.setStreams(init.streams);
           return true;
         },
-        stream: (name: string) => ({ schedule: engine.stream(name) ?? null, latest: latest.get(name) ?? null }),
+        stream: (name: string) => ({ schedule: engine.stream(name) ?? null }),
         /**
          * JPEG of the stream's latest frame. If the ring has moved on since, capture it now and
          * wait for that frame (bounded by `waitMs`).
