@@ -182,7 +182,10 @@ describe('compositor actor', () => {
     const result = await supervisor.stop(10_000);
     running = undefined;
     const enc = result.finals.encoder as EncoderStats;
-    expect(enc.droppedBackpressure).toBe(0);
+    // ffmpeg keeps up on an idle machine, but on a loaded CI box (other test files encode in
+    // parallel) it can fall one tick behind; that frame is dropped and counted, never queued.
+    expect(enc.written).toBeGreaterThan(40);
+    expect(enc.droppedBackpressure).toBeLessThanOrEqual(Math.ceil(enc.written * 0.03));
     expect(enc.fresh).toBeGreaterThan(enc.written * 0.8); // nearly every tick had a new frame
     const probe = await ffprobe(file);
     expect(probe.streams[0]).toMatchObject({ codec_name: 'h264', width: W, height: H });
