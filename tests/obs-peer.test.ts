@@ -205,7 +205,8 @@ describe('ObsConnection and Director against the peer', () => {
     const { conn, director, registry } = connect('ws://127.0.0.1:1', undefined);
     const t0 = Date.now();
     conn.start();
-    expect(Date.now() - t0).toBeLessThan(20);
+    // start() returns before any connect attempt settles (a GC pause on a loaded box is not a wait).
+    expect(Date.now() - t0).toBeLessThan(200);
     await expect(conn.request('GetVersion')).rejects.toThrow('OBS not connected');
     await expect(director.setScene('board_focus')).rejects.toThrow('OBS not connected');
     await expect(director.setScene('dance_floor')).rejects.toThrow('unknown scene preset "dance_floor"; presets: overview, board_focus, metrics_focus, prediction, milestone');
@@ -226,7 +227,7 @@ describe('ObsConnection and Director against the peer', () => {
     expect(conn.status().breaker).toBe('open');
     const t0 = Date.now();
     await expect(conn.request('GetVersion')).rejects.toThrow('circuit open');
-    expect(Date.now() - t0).toBeLessThan(50);
+    expect(Date.now() - t0).toBeLessThan(250); // at once, not after the 500 ms request timeout
     p.hang = false;
     await new Promise((r) => setTimeout(r, 350));
     await expect(conn.request('GetVersion')).resolves.toMatchObject({ rpcVersion: 1 }); // the half-open trial
