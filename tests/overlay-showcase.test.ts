@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
 import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { drawnState, layerPixels as pixels, percentile, squareCenter, waitForDrawn } from './helpers/overlay-pages.js';
+import { pollUntil } from './helpers/poll.js';
 import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
 
 if (!chromiumAvailable) console.warn(`overlay-showcase: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
@@ -97,8 +98,10 @@ describe.skipIf(!chromiumAvailable)('overlay page: showcase', () => {
       const served = (await fetch(`http://127.0.0.1:${h.service.port}${e.src}`)).ok;
       if (served) {
         expect(e.state).toBe('embedded');
-        const frame = page.frames().find((f) => f.url().endsWith(e.src));
-        expect(frame, `${e.name} iframe loaded`).toBeDefined();
+        // 'embedded' means the iframe is in the page; its navigation may still be under way.
+        const frame = await pollUntil(`${e.name} iframe navigated to ${e.src}`, 5_000,
+          () => page.frames().find((f) => f.url().endsWith(e.src)), () => page.frames().map((f) => f.url()));
+        expect(frame.parentFrame()).toBe(page.mainFrame());
       } else {
         expect(e.state).toMatch(/^missing \(HTTP 404\)/);
         if (e.name !== 'milestones') expect(await page.locator(`#embed-${e.name} .missing`).textContent()).toBe(`${e.name}: page not available`);
