@@ -1,0 +1,125 @@
+/**
+ * The capture overlay's card logic (overlay/lib/capture-cards.js, a plain browser module with
+ * no DOM use), run in Node: what a card says for each kind of capture record, which streams get
+ * cards in which order, and the bounded thumbnail queue.
+ */
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error plain JS module served to browsers; no type declarations
+import { ageText, cardOrder, describeRecord, matchesText, thumbQueue } from '../overlay/lib/capture-cards.js';
+
+const base = { stream: 'alpha', status: 'ok', at: 1_000, ms: { total: 50 }, frame: 7, screen: 'ok' };
+
+describe('describeRecord', () => {
+  it('an ok capture: live, its frame, the templates found in region/cell order (empty cells left out)', () => {
+    const d = describeRecord({
+      ...base,
+      sceneChange: true,
+      matches: [
+        { region: 'heroes', cell: 2, template: 'moss', score: 0.97 },
+        { region: 'heroes', cell: 0, template: 'kite', score: 0.991 },
+        { region: 'heroes', cell: 1, template: null, score: 0.3 },
+        { region: 'items', cell: 0, template: 'blink', score: 0.9 },
+      ],
+    });
+    expect(d).toMatchObject({ stream: 'alpha', state: 'ok', label: 'live', frame: 7, at: 1_000, sceneChange: true, detail: '' });
+    expect(d.matches.map((m: { template: string }) => m.template)).toEqual(['kite', 'moss', 'blink']);
+    expect(matchesText(d.matches)).toBe('kite 0.99 · moss 0.97 · blink 0.90');
+  });
+
+  it('screen classifications override "live"; offline and errors carry no frame', () => {
+    expect(describeRecord({ ...base, screen: 'frozen' })).toMatchObject({ state: 'frozen', label: 'frozen', frame: 7 });
+    expect(describeRecord({ ...base, screen: 'offline_screen' })).toMatchObject({ state: 'offline_screen', label: 'offline screen' });
+    expect(describeRecord({ ...base, screen: 'black' })).toMatchObject({ state: 'black', label: 'black screen' });
+    expect(describeRecord({ stream: 'b', status: 'offline', at: 5, ms: {}, error: 'channel is offline' }))
+      .toMatchObject({ state: 'offline', label: 'offline', frame: null, detail: 'channel is offline' });
+    expect(describeRecord({ stream: 'c', status: 'error', at: 5, ms: {}, stage: 'segment', code: 'http', error: 'GET /x.ts returned HTTP 404' }))
+      .toMatchObject({ state: 'error', label: 'error', frame: null, detail: 'segment: GET /x.ts returned HTTP 404' });
+    expect(describeRecord({ stream: 'c', status: 'error', at: 5, ms: {}, stage: 'decode', code: 'stall' }).detail).toBe('decode: stall');
+    expect(describeRecord({ stream: 'c', status: 'error', at: 5, ms: {}, stage: 'playlist', code: 'http', error: 'playlist: HTTP 500' }).detail).toBe('playlist: HTTP 500');
+  });
+
+  it('a malformed record is named, not shown', () => {
+    expect(describeRecord(null).error).toBe('record is not an object');
+    expect(describeRecord({ status: 'ok', at: 1 }).error).toBe('record has no stream name');
+    expect(describeRecord({ stream: 'x', status: 'weird', at: 1 }).error).toBe('record for x has status "weird"');
+    expect(describeRecord({ stream: 'x', status: 'ok', at: 'soon' }).error).toBe('record for x has no capture time');
+  });
+});
+
+describe('card text', () => {
+  it('matchesText keeps the first ones and counts the rest', () => {
+    const many = Array.from({ length: 8 }, (_, i) => ({ region: 'r', cell: i, template: `t${i}`, score: 0.9 }));
+    expect(matchesText(many, 3)).toBe('t0 0.90 · t1 0.90 · t2 0.90 · +5');
+    expect(matchesText([])).toBe('');
+  });
+
+  it('ageText', () => {
+    expect(ageText(500)).toBe('now');
+    expect(ageText(12_400)).toBe('12 s ago');
+    expect(ageText(4 * 60_000 + 5_000)).toBe('4 min ago');
+    expect(ageText(3 * 3_600_000)).toBe('3 h ago');
+    expect(ageText(-5)).toBe('');
+    expect(ageText(Number.NaN)).toBe('');
+  });
+});
+
+describe('cardOrder', () => {
+  const registered = [
+    { name: 'low', priority: 10 },
+    { name: 'top', priority: 90 },
+    { name: 'mid_b', priority: 50 },
+    { name: 'mid_a', priority: 50 },
+    { name: 'off', priority: 99, enabled: false },
+  ];
+
+  it('registry by priority, then name; disabled streams left out; at most max', () => {
+    expect(cardOrder({ registered, reporting: ['zeta', 'top'], pinned: [], max: 10 })).toEqual(['top', 'mid_a', 'mid_b', 'low']);
+    expect(cardOrder({ registered, reporting: [], pinned: [], max: 2 })).toEqual(['top', 'mid_a']);
+  });
+
+  it('before the registry has been read, the streams that report stand in, by name', () => {
+    expect(cardOrder({ registered: null, reporting: new Set(['zeta', 'alpha', 'mid']).keys(), pinned: [], max: 2 })).toEqual(['alpha', 'mid']);
+  });
+
+  it('pinned streams come in the order asked, whether or not registered', () => {
+    expect(cardOrder({ registered, reporting: ['zeta'], pinned: ['low', 'nobody', 'top'], max: 10 })).toEqual(['low', 'nobody', 'top']);
+    expect(cardOrder({ registered, reporting: [], pinned: ['low', 'nobody', 'top'], max: 2 })).toEqual(['low', 'nobody']);
+  });
+});
+
+describe('thumbQueue', () => {
+  it('at most `limit` loads at once; one pending per stream, the newest request kept; a failing load frees its place', async () => {
+    const started: string[] = [];
+    const release = new Map<string, () => void>();
+    let peak = 0;
+    let active = 0;
+    const q = thumbQueue(2, (stream: string, req: number) => {
+      started.push(`${stream}#${req}`);
+      active++;
+      peak = Math.max(peak, active);
+      return new Promise<void>((resolve, reject) => {
+        release.set(`${stream}#${req}`, () => { active--; (stream === 'bad' ? reject(new Error('HTTP 404')) : resolve()); });
+      });
+    });
+    q.request('bad', 1);
+    q.request('b', 1);
+    q.request('c', 1);
+    q.request('c', 2); // replaces c#1, still pending
+    q.request('d', 1);
+    await Promise.resolve();
+    expect(started).toEqual(['bad#1', 'b#1']);
+    expect(q.pending).toBe(2);
+    release.get('bad#1')!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(started).toEqual(['bad#1', 'b#1', 'c#2']);
+    release.get('b#1')!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(started).toEqual(['bad#1', 'b#1', 'c#2', 'd#1']);
+    release.get('c#2')!();
+    release.get('d#1')!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(peak).toBe(2);
+    expect(q.active).toBe(0);
+    expect(q.pending).toBe(0);
+  });
+});
