@@ -16,7 +16,8 @@ import type { SlotRing } from '../../shared/slot-ring.js';
 import { CaptureScheduler, type CaptureOutcome, type SchedulerStats, type StreamStats } from './scheduler.js';
 import { parseMediaPlaylist, newestSegment, PlaylistError } from './hls-playlist.js';
 import { resolveSource, parseSource, ResolveError, type ResolveOptions } from './twitch-resolver.js';
-import { fetchKeyframe } from './keyframe-fetch.js';
+import { fetchInitSection, fetchKeyframe } from './keyframe-fetch.js';
+import type { Fmp4Init } from './fmp4-keyframe.js';
 import { httpGet, type HttpGetError } from './http-get.js';
 import { SegmentFetchError } from './segment-fetch.js';
 import { DecoderPool, DecoderError, makeSentinel } from './keyframe-decoder.js';
@@ -25,6 +26,8 @@ type DecoderStats = ReturnType<DecoderPool['stats']>;
 
 /** Twitch playback tokens last ~20 min; re-resolve well before. */
 const RESOLVE_MAX_AGE_MS = 10 * 60_000;
+/** fMP4 init sections kept (one per stream and variant; each a few KB once parsed). */
+const MAX_INIT_SECTIONS = 2048;
 
 export interface CaptureEngineOptions {
   ffmpegPath: string;
@@ -106,6 +109,8 @@ export class CaptureEngine {
     cpuMs: 0,
   };
   private resolved = new Map<string, Resolved>();
+  /** Parsed fMP4 init sections by EXT-X-MAP URL (+ byte range); shared by concurrent captures. */
+  private inits = new Map<string, Promise<Fmp4Init>>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private inFlight = new Set<Promise<void>>();
@@ -216,6 +221,7 @@ export class CaptureEngine {
    */
   async reset(): Promise<void> {
     this.resolved.clear();
+    this.inits.clear();
     const old = this.pool;
     this.pool = null; // the next keyframe starts a fresh pool
     if (!old) return;
@@ -314,6 +320,7 @@ export class CaptureEngine {
     if (text.status !== 200) throw new StageError('playlist', 'http', `media playlist returned HTTP ${text.status}`);
     let segUrl: string;
     let sequence: number;
+    let map: { url: string; byteRange?: string } | undefined;
     try {
       const pl = parseMediaPlaylist(text.body, media.mediaUrl);
       const seg = newestSegment(pl);
@@ -323,6 +330,7 @@ export class CaptureEngine {
       }
       segUrl = seg.url;
       sequence = seg.sequence;
+      map = seg.map;
     } catch (err) {
       if (err instanceof PlaylistError) throw new StageError('playlist', 'bad-playlist', err.message);
       throw err;
@@ -333,7 +341,8 @@ export class CaptureEngine {
     t = performance.now();
     let kf;
     try {
-      kf = await fetchKeyframe(segUrl, { timeoutMs, maxBytes: this.o.maxKeyframeBytes ?? 1024 * 1024, signal: this.aborter.signal });
+      const init = map ? await this.initSection(map, timeoutMs) : undefined;
+      kf = await fetchKeyframe(segUrl, { timeoutMs, maxBytes: this.o.maxKeyframeBytes ?? 1024 * 1024, signal: this.aborter.signal, ...(init ? { init } : {}) });
     } catch (err) {
       if (err instanceof SegmentFetchError) throw new StageError('segment', err.code, err.message);
       throw err;
@@ -370,6 +379,21 @@ export class CaptureEngine {
       ms.analyze = performance.now() - t;
     }
     return { stream: name, status: 'ok', at: Date.now(), slot, frame, segment: { url: segUrl, sequence }, bytesFetched: kf.bytesRead + text.body.length, analysis };
+  }
+
+  /** The parsed init section of an fMP4 rendition, fetched once; a failure is not cached. */
+  private initSection(map: { url: string; byteRange?: string }, timeoutMs: number): Promise<Fmp4Init> {
+    const key = map.byteRange ? `${map.url}#${map.byteRange}` : map.url;
+    let p = this.inits.get(key);
+    if (!p) {
+      p = fetchInitSection(map.url, map.byteRange, { timeoutMs, signal: this.aborter.signal });
+      const mine = p;
+      p.catch(() => { if (this.inits.get(key) === mine) this.inits.delete(key); });
+      this.inits.set(key, p);
+      // Oldest first out: a rendition not captured for a while is the one to fetch again.
+      if (this.inits.size > MAX_INIT_SECTIONS) this.inits.delete(this.inits.keys().next().value!);
+    }
+    return p;
   }
 
   private async resolveCached(name: string, ms: CaptureTimings): Promise<Resolved | 'offline'> {

@@ -29,6 +29,8 @@ export interface HttpGetOptions {
   onChunk?: (chunk: Buffer) => boolean;
   /** Max body bytes collected when no onChunk is given. */
   maxBytes?: number;
+  /** Extra request headers (e.g. Range for an EXT-X-MAP byte range). */
+  headers?: Record<string, string>;
 }
 
 export interface HttpGetResult {
@@ -63,7 +65,7 @@ export function httpGet(url: string, o: HttpGetOptions): Promise<HttpGetResult> 
       if (err) reject(err);
       else resolve({ status, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), bytesRead, complete });
     };
-    const req = mod.get(u, { agent }, (res) => {
+    const req = mod.get(u, { agent, ...(o.headers ? { headers: o.headers } : {}) }, (res) => {
       status = res.statusCode ?? 0;
       if (status !== 200 && status !== 206) {
         res.resume(); // drain small error bodies so the connection can be reused

@@ -1,10 +1,12 @@
 // Fetch a segment only until its first keyframe is complete, demuxing as bytes arrive: at
 // 480p that is typically the first 40-60 KB, not the whole ~400 KB segment (nor the 300 KB a
-// fixed head read would take). Errors reuse segment-fetch's typed codes so callers treat
-// both paths alike.
+// fixed head read would take). MPEG-TS and fragmented MP4 (with its EXT-X-MAP init section)
+// are both read this way; the container is told by the first bytes. Errors reuse
+// segment-fetch's typed codes so callers treat both paths alike.
 
 import { SegmentFetchError, looksLikeMedia, readFileStart } from './segment-fetch.js';
 import { KeyframeError, TsKeyframeExtractor, type Keyframe } from './ts-keyframe.js';
+import { Fmp4KeyframeExtractor, parseFmp4Init, type Fmp4Init } from './fmp4-keyframe.js';
 import { httpGet, type HttpGetError, type HttpGetResult } from './http-get.js';
 
 export interface KeyframeFetch extends Keyframe {
@@ -18,17 +20,21 @@ export interface KeyframeFetchOptions {
   maxBytes?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The fMP4 init section (EXT-X-MAP) the segment refers to, when it has one. */
+  init?: Fmp4Init;
 }
 
-function sniff(first: Uint8Array, url: string): void {
-  if (looksLikeMedia(first)) {
-    // fMP4 ("enhanced" Twitch variants) would need a different demuxer; say so plainly.
-    if (first[0] !== 0x47 && !(first[0] === 0x49 && first[1] === 0x44)) {
-      throw new SegmentFetchError('garbage', `segment ${url} is fMP4; only MPEG-TS segments are supported (use an h264 TS variant)`);
-    }
-    return;
-  }
-  throw new SegmentFetchError('garbage', `segment ${url} is neither MPEG-TS nor fMP4`);
+interface Extractor {
+  readonly done: boolean;
+  push(chunk: Uint8Array): Keyframe | null;
+  finish(complete: boolean): Keyframe;
+}
+
+/** The extractor for the container the first bytes show; anything else is garbage. */
+function extractorFor(first: Uint8Array, url: string, init: Fmp4Init | undefined): Extractor {
+  if (!looksLikeMedia(first)) throw new SegmentFetchError('garbage', `segment ${url} is neither MPEG-TS nor fMP4`);
+  const ts = first[0] === 0x47 || (first[0] === 0x49 && first[1] === 0x44 && first[2] === 0x33);
+  return ts ? new TsKeyframeExtractor() : new Fmp4KeyframeExtractor(init ?? null);
 }
 
 function toFetchError(err: unknown, url: string): Error {
@@ -38,14 +44,59 @@ function toFetchError(err: unknown, url: string): Error {
   return err as Error;
 }
 
+/** Largest init section accepted (real ones are 1-5 KB). */
+const MAX_INIT_BYTES = 256 * 1024;
+
+/**
+ * Fetches and parses an EXT-X-MAP init section (`byteRange` is HLS's "length[@offset]").
+ * Callers cache the result per URL: it does not change for the life of a stream.
+ */
+export async function fetchInitSection(url: string, byteRange: string | undefined, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Fmp4Init> {
+  let range: { length: number; offset: number } | undefined;
+  if (byteRange !== undefined) {
+    const m = /^(\d+)(?:@(\d+))?$/.exec(byteRange.trim());
+    if (!m) throw new SegmentFetchError('garbage', `EXT-X-MAP BYTERANGE ${JSON.stringify(byteRange)} is not length[@offset]`);
+    range = { length: Number(m[1]), offset: Number(m[2] ?? 0) };
+    if (range.length > MAX_INIT_BYTES) throw new SegmentFetchError('garbage', `init section of ${range.length} bytes is larger than ${MAX_INIT_BYTES}`);
+  }
+  let bytes: Uint8Array;
+  if (url.startsWith('file:')) {
+    const r = await readFileStart(url, range?.length ?? MAX_INIT_BYTES + 1, range?.offset ?? 0);
+    bytes = r.bytes;
+  } else {
+    let r: HttpGetResult;
+    try {
+      r = await httpGet(url, {
+        timeoutMs: opts.timeoutMs ?? 5000,
+        maxBytes: MAX_INIT_BYTES,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(range ? { headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } } : {}),
+      });
+    } catch (err) {
+      const e = err as HttpGetError;
+      throw new SegmentFetchError(e.code === 'timeout' ? 'timeout' : 'network', `init section ${e.message}`, undefined, { cause: err });
+    }
+    if (r.status !== 200 && r.status !== 206) throw new SegmentFetchError('http', `init section ${url} returned HTTP ${r.status}`, r.status);
+    bytes = r.body;
+    // A server that ignores Range sends the whole file: take the asked-for part of it.
+    if (range && r.status === 200) bytes = bytes.subarray(range.offset, range.offset + range.length);
+  }
+  if (bytes.length > MAX_INIT_BYTES) throw new SegmentFetchError('garbage', `init section ${url} is larger than ${MAX_INIT_BYTES} bytes`);
+  try {
+    return parseFmp4Init(bytes);
+  } catch (err) {
+    if (err instanceof KeyframeError) throw new SegmentFetchError('garbage', `init section ${url}: ${err.message}`, undefined, { cause: err });
+    throw err;
+  }
+}
+
 export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}): Promise<KeyframeFetch> {
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
   const timeoutMs = opts.timeoutMs ?? 5000;
   const t0 = performance.now();
-  const x = new TsKeyframeExtractor();
-  if (url.startsWith('file:')) return fromFile(url, maxBytes, x, t0);
+  if (url.startsWith('file:')) return fromFile(url, maxBytes, opts.init, t0);
 
-  let sniffed = false;
+  let x: Extractor | null = null;
   let stageError: Error | null = null;
   let kf: Keyframe | null = null;
   let seen = 0;
@@ -57,16 +108,13 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
       onChunk: (chunk) => {
         seen += chunk.length;
         try {
-          if (!sniffed && chunk.length > 0) {
-            sniff(chunk, url);
-            sniffed = true;
-          }
-          kf = x.push(chunk);
+          if (!x && chunk.length > 0) x = extractorFor(chunk, url, opts.init);
+          if (x) kf = x.push(chunk);
         } catch (err) {
           stageError = err as Error;
           return true;
         }
-        return kf !== null || x.done || seen >= maxBytes;
+        return kf !== null || (x?.done ?? false) || seen >= maxBytes;
       },
     });
   } catch (err) {
@@ -76,22 +124,23 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
   if (stageError) throw stageError;
   if (r.status !== 200 && r.status !== 206) throw new SegmentFetchError('http', `segment ${url} returned HTTP ${r.status}`, r.status);
   if (kf) return { ...(kf as Keyframe), bytesRead: r.bytesRead, ms: performance.now() - t0 };
-  if (r.bytesRead === 0) throw new SegmentFetchError('empty', `segment ${url} is empty`);
+  if (r.bytesRead === 0 || !x) throw new SegmentFetchError('empty', `segment ${url} is empty`);
   try {
-    return { ...x.finish(r.complete), bytesRead: r.bytesRead, ms: performance.now() - t0 };
+    return { ...(x as Extractor).finish(r.complete), bytesRead: r.bytesRead, ms: performance.now() - t0 };
   } catch (err) {
     throw toFetchError(err, url);
   }
 }
 
 /** A local segment is read in 64 KiB steps, stopping at the keyframe as over HTTP. */
-async function fromFile(url: string, maxBytes: number, x: TsKeyframeExtractor, t0: number): Promise<KeyframeFetch> {
+async function fromFile(url: string, maxBytes: number, init: Fmp4Init | undefined, t0: number): Promise<KeyframeFetch> {
   const step = 64 * 1024;
   let offset = 0;
+  let x: Extractor | null = null;
   for (;;) {
     const { bytes, size } = await readFileStart(url, Math.min(step, maxBytes - offset), offset);
     if (offset === 0 && bytes.length === 0) throw new SegmentFetchError('empty', `segment ${url} is empty`);
-    if (offset === 0) sniff(bytes, url);
+    x ??= extractorFor(bytes, url, init);
     offset += bytes.length;
     const atEnd = offset >= size || bytes.length === 0;
     try {

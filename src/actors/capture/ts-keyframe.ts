@@ -15,7 +15,7 @@
  * (video PES_packet_length is usually 0 = unbounded), or at the end of the segment.
  */
 
-export type KeyframeErrorCode = 'not-ts' | 'no-video' | 'unsupported-codec' | 'no-keyframe' | 'incomplete';
+export type KeyframeErrorCode = 'not-ts' | 'not-fmp4' | 'no-video' | 'unsupported-codec' | 'no-keyframe' | 'incomplete';
 
 export class KeyframeError extends Error {
   readonly code: KeyframeErrorCode;
@@ -238,40 +238,44 @@ export class TsKeyframeExtractor {
     if (sps.length > 0) this.sps = sps.map((u) => u.slice());
     if (pps.length > 0) this.pps = pps.map((u) => u.slice());
     if (idr) {
-      if (this.sps.length === 0 || this.pps.length === 0) {
-        this.failure = new KeyframeError('no-keyframe', 'keyframe without SPS/PPS (parameter sets never seen)');
-        return;
-      }
-      // A slice naming a parameter set we do not carry cannot decode; catching it here keeps
-      // a picture-less job out of the shared decoder (see keyframe-decoder.ts).
-      const ppsIds = new Set(this.pps.map((u) => readUe(u, 1, 1)[0]));
-      for (const u of units) {
-        if ((u[0] & 0x1f) !== NAL_IDR) continue;
-        const ref = readUe(u, 1, 3)[2];
-        if (!ppsIds.has(ref)) {
-          this.failure = new KeyframeError('no-keyframe', `keyframe slice refers to picture parameter set ${ref}, which the segment does not carry`);
-          return;
-        }
-      }
-      // Keep only what the decoder needs: parameter sets and the IDR slices (drop SEI, AUD,
-      // filler), so every keyframe fed to a shared decoder is self-contained.
-      const keep = [...this.sps, ...this.pps, ...units.filter((u) => (u[0] & 0x1f) === NAL_IDR)];
-      let n = 0;
-      for (const u of keep) n += 4 + u.length;
-      const out = new Uint8Array(n);
-      let off = 0;
-      for (const u of keep) {
-        out[off + 3] = 1;
-        out.set(u, off + 4);
-        off += 4 + u.length;
-      }
-      this.result = { annexB: out, bytesUsed: endOffset };
+      const built = keyframeFromUnits(units, this.sps, this.pps);
+      if (built instanceof KeyframeError) this.failure = built;
+      else this.result = { annexB: built, bytesUsed: endOffset };
       return;
     }
     if (this.unitsSeen >= MAX_ACCESS_UNITS) {
       this.failure = new KeyframeError('no-keyframe', `no keyframe in the first ${this.unitsSeen} video access units`);
     }
   }
+}
+
+/**
+ * The Annex B bytes a shared decoder gets for one keyframe access unit (`units`: its NAL
+ * payloads): parameter sets (the unit's own, else the latest seen) and the IDR slices only;
+ * SEI, AUD and filler are dropped so every keyframe is self-contained. Refused, as a
+ * KeyframeError, when a parameter set is missing or a slice names a PPS we do not carry, since
+ * such a job would yield no picture from the decoder (see keyframe-decoder.ts). Used by the
+ * MPEG-TS and the fMP4 extractors.
+ */
+export function keyframeFromUnits(units: Uint8Array[], sps: Uint8Array[], pps: Uint8Array[]): Uint8Array | KeyframeError {
+  if (sps.length === 0 || pps.length === 0) return new KeyframeError('no-keyframe', 'keyframe without SPS/PPS (parameter sets never seen)');
+  const ppsIds = new Set(pps.map((u) => readUe(u, 1, 1)[0]));
+  for (const u of units) {
+    if ((u[0] & 0x1f) !== NAL_IDR) continue;
+    const ref = readUe(u, 1, 3)[2];
+    if (!ppsIds.has(ref)) return new KeyframeError('no-keyframe', `keyframe slice refers to picture parameter set ${ref}, which the segment does not carry`);
+  }
+  const keep = [...sps, ...pps, ...units.filter((u) => (u[0] & 0x1f) === NAL_IDR)];
+  let n = 0;
+  for (const u of keep) n += 4 + u.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const u of keep) {
+    out[off + 3] = 1;
+    out.set(u, off + 4);
+    off += 4 + u.length;
+  }
+  return out;
 }
 
 /**
