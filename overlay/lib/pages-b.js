@@ -69,6 +69,17 @@ export function frameStats(size = 2048) {
 }
 
 /**
+ * A numeric query parameter clamped to [min, max]; missing, empty or not a number → fallback
+ * (a typo in an OBS source URL must not break the page).
+ */
+export function queryNumber(name, fallback, min, max) {
+  const q = new URLSearchParams(location.search);
+  const raw = q.get(name);
+  const v = Number(raw);
+  return raw !== null && raw.trim() !== '' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : fallback;
+}
+
+/**
  * Starts a page: parses the query, connects (always adding the `control` channel so the
  * streamer's level/pause reach the page), wires the status badge, and follows control
  * messages. `onMessage` gets every non-control message; `onLevel(level)` after a level change.
