@@ -12,7 +12,8 @@ import {
   PlaylistError,
   type Variant,
 } from '../src/actors/capture/hls-playlist.js';
-import { fetchSegmentHead, looksLikeMedia, SegmentFetchError } from '../src/actors/capture/segment-fetch.js';
+import { looksLikeMedia, SegmentFetchError } from '../src/actors/capture/segment-fetch.js';
+import { fetchSegmentHead } from '../bench/lib/segment-head.js';
 import { masterPlaylist, mediaPlaylist, SEGMENT_BYTES, startFakeTwitch, tsBytes, type FakeTwitch } from './helpers/fake-twitch.js';
 
 const BASE = 'https://edge.example/api/v2/channel/hls/chan.m3u8?sig=x';
@@ -347,6 +348,10 @@ describe('segment fetch', () => {
     expect(looksLikeMedia(brokenSync)).toBe(false);
     expect(looksLikeMedia(Buffer.from('ID3\x04\x00'))).toBe(true);
     expect(looksLikeMedia(Buffer.from('\0\0\0\x18stypmsdh'))).toBe(true);
+    // A CMAF segment may open with its index or a producer reference time.
+    expect(looksLikeMedia(Buffer.from('\0\0\0\x2csidx\0\0\0\0'))).toBe(true);
+    expect(looksLikeMedia(Buffer.from('\0\0\0\x20prft\0\0\0\0'))).toBe(true);
+    expect(looksLikeMedia(Buffer.from('\0\0\0\x2csidr\0\0\0\0'))).toBe(false);
     // Text beginning with "G" (0x47) must not pass as a TS packet.
     expect(looksLikeMedia(Buffer.from('GET / HTTP/1.1'))).toBe(false);
     expect(looksLikeMedia(Buffer.from('G'.repeat(100)))).toBe(false);

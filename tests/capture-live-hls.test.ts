@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSegments, META_FILE, startLiveHls, type LiveHlsServer, type SegmentMeta } from '../bench/lib/live-hls.js';
 import { newestSegment, parseMediaPlaylist } from '../src/actors/capture/hls-playlist.js';
-import { fetchSegmentHead } from '../src/actors/capture/segment-fetch.js';
+import { fetchSegmentHead } from '../bench/lib/segment-head.js';
 import { extractKeyframe, nalTypes } from '../src/actors/capture/ts-keyframe.js';
 import { resolveSource, resolveTwitch, type ResolveResult } from '../src/actors/capture/twitch-resolver.js';
 import { resolveFfmpeg, resolveFfprobe } from '../src/shared/ffmpeg.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newestSegment, parseMediaPlaylist } from '../src/actors/capture/hls-playlist.js';
-import { fetchSegmentHead } from '../src/actors/capture/segment-fetch.js';
+import { fetchSegmentHead } from '../bench/lib/segment-head.js';
 import {
   isValidChannel,
   parseSource,
