@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JS module served to browsers; no type declarations
-import { ageText, cardOrder, describeRecord, matchesText, thumbQueue } from '../overlay/lib/capture-cards.js';
+import { ageText, cardOrder, describeRecord, displayName, matchesText, thumbQueue } from '../overlay/lib/capture-cards.js';
 
 const base = { stream: 'alpha', status: 'ok', at: 1_000, ms: { total: 50 }, frame: 7, screen: 'ok' };
 
@@ -51,6 +51,13 @@ describe('card text', () => {
     const many = Array.from({ length: 8 }, (_, i) => ({ region: 'r', cell: i, template: `t${i}`, score: 0.9 }));
     expect(matchesText(many, 3)).toBe('t0 0.90 · t1 0.90 · t2 0.90 · +5');
     expect(matchesText([])).toBe('');
+  });
+
+  it('displayName: Twitch names as they are; playlist URLs and paths by their last two parts', () => {
+    expect(displayName('some_streamer')).toBe('some_streamer');
+    expect(displayName('https://cdn.example/live/chan42/index.m3u8?token=x')).toBe('chan42/index.m3u8');
+    expect(displayName('/var/lib/ringcast/demo-hls/demo1/live.m3u8')).toBe('demo1/live.m3u8');
+    expect(displayName('file:///srv/hls/a.m3u8')).toBe('hls/a.m3u8');
   });
 
   it('ageText', () => {

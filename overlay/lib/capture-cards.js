@@ -58,6 +58,18 @@ export function matchesText(matches, limit = 6) {
   return shown.join(' · ');
 }
 
+/**
+ * What a card calls a stream: a Twitch name as is; a playlist URL or path by its last two path
+ * parts ("demo1/live.m3u8"), since the host and directories rarely fit a card.
+ */
+export function displayName(name) {
+  if (!name.includes('/')) return name;
+  let path = name;
+  try { path = new URL(name).pathname; } catch { /* a file path */ }
+  const parts = path.split('/').filter(Boolean);
+  return parts.slice(-2).join('/') || name;
+}
+
 /** "now", "12 s ago", "4 min ago", "2 h ago". */
 export function ageText(ms) {
   if (!(ms >= 0)) return '';
