@@ -3,13 +3,27 @@
  * Exit codes: 0 after a graceful stop, 1 when the supervisor escalated or start failed,
  * 2 for a configuration error (the message names the key, the value and what is allowed).
  */
-import { ConfigError, loadConfig } from './shared/config.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, configHelpText, loadConfig } from './shared/config.js';
 import { createLogger } from './shared/logger.js';
+import { projectRoot } from './shared/runtime-path.js';
 import { startService } from './service.js';
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(configHelpText());
+  process.exit(0);
+}
+if (args.includes('--version')) {
+  const pkg = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+  process.stdout.write(`ringcast ${pkg.version}\n`);
+  process.exit(0);
+}
 
 let config;
 try {
-  config = loadConfig(process.argv.slice(2), process.env);
+  config = loadConfig(args, process.env);
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`ringcast: ${error.message}\n`);

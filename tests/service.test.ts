@@ -3,7 +3,7 @@
  * probed over HTTP and stopped with signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,6 +125,22 @@ describe('service: npm start contract', () => {
     const { code } = await r.exited;
     expect(code).not.toBe(0);
     expect(r.out.join('')).toMatch(/port = "nope".*expected an integer 0–65535/);
+  });
+
+  it('--help lists every flag with its env variable and default, and exits 0 without starting; --version prints the version', async () => {
+    const help = run(['--help', '--port', 'nope']); // --help wins over a bad flag: it starts nothing
+    const helpClosed = new Promise((r) => help.child.once('close', r)); // all of stdout read, not just exited
+    expect((await help.exited).code).toBe(0);
+    await helpClosed;
+    const text = help.out.join('');
+    expect(text).toMatch(/^usage: ringcast \[flags\]/);
+    expect(text).toMatch(/--port\n\s+port · env RINGCAST_PORT · default 8080 · an integer 0–65535/);
+    expect(text).toMatch(/--twitch-gql-url\n\s+capture\.twitchGqlUrl · env RINGCAST_\w+/);
+    expect(text).not.toMatch(/listening/);
+    const version = run(['--version']);
+    expect((await version.exited).code).toBe(0);
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(version.out.join('').trim()).toBe(`ringcast ${pkg.version}`);
   });
 
   it('RINGCAST_PORT out of range is refused, naming the key and the source', async () => {

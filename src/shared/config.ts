@@ -708,3 +708,22 @@ export function configTableMarkdown(): string {
     .join('\n');
   return `${header}\n${body}`;
 }
+
+/**
+ * `ringcast --help`: every flag with its environment variable, default and allowed values
+ * (the same rows as the README's config table), so an operator never needs the source.
+ */
+export function configHelpText(): string {
+  const lines = [
+    'usage: ringcast [flags]        (npm start -- [flags])',
+    '',
+    'Every setting comes from, lowest first: built-in defaults < config file < environment < flags.',
+    '--debug is --log-level debug. --help prints this, --version the version.',
+    '',
+  ];
+  for (const r of describeConfig()) {
+    lines.push(`  ${r.flag}`);
+    lines.push(`      ${r.key} · env ${r.env} · default ${r.default}${r.allowed ? ` · ${r.allowed}` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
