@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JS module served to browsers; no type declarations
-import { ageText, cardOrder, describeRecord, displayName, matchesText, thumbQueue } from '../overlay/lib/capture-cards.js';
+import { ageText, cardOrder, describeRecord, displayName, matchesText, PROBLEM_STATES, thumbQueue } from '../overlay/lib/capture-cards.js';
 
 const base = { stream: 'alpha', status: 'ok', at: 1_000, ms: { total: 50 }, frame: 7, screen: 'ok' };
 
@@ -78,19 +78,35 @@ describe('cardOrder', () => {
     { name: 'mid_a', priority: 50 },
     { name: 'off', priority: 99, enabled: false },
   ];
+  const names = (o: Parameters<typeof cardOrder>[0]) => cardOrder(o).names;
 
   it('registry by priority, then name; disabled streams left out; at most max', () => {
-    expect(cardOrder({ registered, reporting: ['zeta', 'top'], pinned: [], max: 10 })).toEqual(['top', 'mid_a', 'mid_b', 'low']);
-    expect(cardOrder({ registered, reporting: [], pinned: [], max: 2 })).toEqual(['top', 'mid_a']);
+    expect(names({ registered, reporting: ['zeta', 'top'], pinned: [], max: 10 })).toEqual(['top', 'mid_a', 'mid_b', 'low']);
+    expect(cardOrder({ registered, reporting: [], pinned: [], max: 2 })).toEqual({ names: ['top', 'mid_a'], page: 0, pages: 2, total: 4 });
   });
 
   it('before the registry has been read, the streams that report stand in, by name', () => {
-    expect(cardOrder({ registered: null, reporting: new Set(['zeta', 'alpha', 'mid']).keys(), pinned: [], max: 2 })).toEqual(['alpha', 'mid']);
+    expect(names({ registered: null, reporting: new Set(['zeta', 'alpha', 'mid']).keys(), pinned: [], max: 2 })).toEqual(['alpha', 'mid']);
   });
 
   it('pinned streams come in the order asked, whether or not registered', () => {
-    expect(cardOrder({ registered, reporting: ['zeta'], pinned: ['low', 'nobody', 'top'], max: 10 })).toEqual(['low', 'nobody', 'top']);
-    expect(cardOrder({ registered, reporting: [], pinned: ['low', 'nobody', 'top'], max: 2 })).toEqual(['low', 'nobody']);
+    expect(names({ registered, reporting: ['zeta'], pinned: ['low', 'nobody', 'top'], max: 10 })).toEqual(['low', 'nobody', 'top']);
+    expect(names({ registered, reporting: [], pinned: ['low', 'nobody', 'top'], max: 2 })).toEqual(['low', 'nobody']);
+  });
+
+  it('pages of max cards; the page number wraps so a rotating wall just counts up', () => {
+    const o = { registered, reporting: [], pinned: [], max: 3 };
+    expect(cardOrder({ ...o, page: 1 })).toEqual({ names: ['low'], page: 1, pages: 2, total: 4 });
+    expect(cardOrder({ ...o, page: 2 }).names).toEqual(['top', 'mid_a', 'mid_b']);
+    expect(cardOrder({ ...o, page: 7 }).page).toBe(1);
+    expect(cardOrder({ registered: [], reporting: [], pinned: [], max: 3, page: 5 })).toEqual({ names: [], page: 0, pages: 1, total: 0 });
+  });
+
+  it('problemsOnly keeps streams in a problem state (frozen, black, offline screen, offline, error)', () => {
+    const states: Record<string, string> = { top: 'ok', mid_a: 'error', mid_b: 'frozen', low: 'waiting' };
+    const o = { registered, reporting: [], pinned: [], max: 10, problemsOnly: true, stateOf: (n: string) => states[n] };
+    expect(cardOrder(o)).toEqual({ names: ['mid_a', 'mid_b'], page: 0, pages: 1, total: 2 });
+    expect([...PROBLEM_STATES].sort()).toEqual(['black', 'error', 'frozen', 'offline', 'offline_screen']);
   });
 });
 

@@ -32,7 +32,10 @@ interface Card {
   thumb: { frame: number | null; width: number; height: number; shown: boolean };
   rect: { x: number; y: number; w: number; h: number };
 }
-interface PageState { layout: { cols: number; thumbW: number }; cards: Card[]; counts: Record<string, number>; listError: string | null }
+interface PageState {
+  layout: { cols: number; thumbW: number }; cards: Card[]; counts: Record<string, number>; listError: string | null;
+  paging: { page: number; pages: number; total: number }; summary: string; nodata: string | null;
+}
 
 /** 'kite': sky blue with a black bar on top; 'moss': green/white checkerboard. Distinct in every way the matcher looks. */
 function template(name: 'kite' | 'moss'): Buffer {
@@ -105,6 +108,7 @@ describe.skipIf(!chromiumAvailable)('overlay page: capture wall', () => {
     }, 30_000, 'alpha and beta live, ghost offline, broken failing');
     expect(s.cards.map((c) => c.name)).toEqual(['alpha', 'ghost', 'beta', 'broken']);
     expect(s.listError).toBeNull();
+    expect(s.summary).toBe('4 streams · 2 with problems');
     const alpha = card(s, 'alpha')!;
     expect(alpha.label).toBe('live');
     expect(alpha.matches).toMatch(/^kite [01]\.\d\d · moss [01]\.\d\d$/);
@@ -169,6 +173,25 @@ describe.skipIf(!chromiumAvailable)('overlay page: capture wall', () => {
       expect(s.counts.thumbLoads).toBe(0);
     } finally {
       await p2.close();
+    }
+  }, 30_000);
+
+  it('?only=problems&max=1&rotate=1 pages through the streams that have a problem, one card at a time', async () => {
+    // By now: ghost offline (never live), beta offline, broken failing; alpha was removed.
+    const p3 = await openPage(browser, `http://127.0.0.1:${h.service.port}/overlay/capture?only=problems&max=1&rotate=1&thumbs=0&list_every=1`);
+    try {
+      const read = () => p3.evaluate(() => (window as unknown as { __overlay: { state(): PageState } }).__overlay.state());
+      const seen = new Set<string>();
+      const s = await until(read, (x) => {
+        for (const c of x.cards) seen.add(c.name);
+        return seen.size === 3;
+      }, 10_000, 'each problem stream shown in turn');
+      expect([...seen].sort()).toEqual(['beta', 'broken', 'ghost']);
+      expect(s.cards).toHaveLength(1);
+      expect(s.paging).toMatchObject({ pages: 3, total: 3 });
+      expect(s.summary).toMatch(/^3 streams · 3 with problems · page [123]\/3$/);
+    } finally {
+      await p3.close();
     }
   }, 30_000);
 });

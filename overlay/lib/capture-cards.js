@@ -80,20 +80,31 @@ export function ageText(ms) {
   return `${Math.floor(s / 3600)} h ago`;
 }
 
+/** States that count as a problem (the `?only=problems` view, the summary line). */
+export const PROBLEM_STATES = new Set(['frozen', 'black', 'offline_screen', 'offline', 'error']);
+
 /**
- * Which streams get a card, in order: the `pinned` names in the order given (when the page was
- * asked for particular streams), else the registered, enabled streams by priority (highest
- * first), then name; at most `max`. Until the registry has been read (`registered` null) the
- * streams that report results stand in, by name.
+ * Which streams get a card, in order, one page at a time. The list: the `pinned` names in the
+ * order given (when the page was asked for particular streams), else the registered, enabled
+ * streams by priority (highest first), then name; until the registry has been read
+ * (`registered` null) the streams that report results stand in, by name. `problemsOnly` keeps
+ * the streams whose state (`stateOf`) is a problem. Pages hold `max` cards; `page` wraps, so a
+ * rotating wall can just count up. Returns `{ names, page, pages, total }`.
  */
-export function cardOrder({ registered, reporting, pinned, max }) {
-  if (pinned && pinned.length > 0) return pinned.slice(0, max);
-  if (!registered) return [...reporting].sort().slice(0, max);
-  return registered
-    .filter((s) => s.enabled !== false)
-    .sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((s) => s.name)
-    .slice(0, max);
+export function cardOrder({ registered, reporting, pinned, max, page = 0, problemsOnly = false, stateOf = () => 'waiting' }) {
+  let all;
+  if (pinned && pinned.length > 0) all = [...pinned];
+  else if (!registered) all = [...reporting].sort();
+  else {
+    all = registered
+      .filter((s) => s.enabled !== false)
+      .sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((s) => s.name);
+  }
+  if (problemsOnly) all = all.filter((name) => PROBLEM_STATES.has(stateOf(name)));
+  const pages = Math.max(1, Math.ceil(all.length / max));
+  const p = ((Math.trunc(page) % pages) + pages) % pages;
+  return { names: all.slice(p * max, (p + 1) * max), page: p, pages, total: all.length };
 }
 
 /**
