@@ -3,7 +3,7 @@
 // EXT-X-MAP byte range) and from files. All media made here by ffmpeg; the keyframe's decode
 // is compared with ffmpeg's own decode of the same segment, byte for byte.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -172,6 +172,17 @@ describe('fMP4 keyframe extraction', () => {
   });
 });
 
+function makeEngine() {
+  const ring = SlotRing.create({ name: 'test.fmp4', slots: 8, slotBytes: W * H * 3, mode: 'latest' });
+  const results: CaptureResult[] = [];
+  const engine = new CaptureEngine({
+    ffmpegPath: FFMPEG, ring, width: W, height: H, intervalMs: 500, maxConcurrent: 4, quality: '480p', decoders: 1,
+    resolve: { gqlUrl: 'http://127.0.0.1:1/gql', usherUrl: 'http://127.0.0.1:1/usher' }, fetchTimeoutMs: 2000,
+    backoffInitialMs: 200, backoffMaxMs: 400, offlineRecheckMs: 300, onResult: (r) => results.push(r),
+  });
+  return { ring, results, engine };
+}
+
 describe('fMP4 over HTTP and in the capture engine', () => {
   it('fetchInitSection honours an EXT-X-MAP byte range', async () => {
     const init = readFileSync(file('avc_init.mp4'));
@@ -183,13 +194,7 @@ describe('fMP4 over HTTP and in the capture engine', () => {
   });
 
   it('captures fMP4 playlists over HTTP (init fetched once) and from files; HEVC fails as a named error', async () => {
-    const ring = SlotRing.create({ name: 'test.fmp4', slots: 8, slotBytes: W * H * 3, mode: 'latest' });
-    const results: CaptureResult[] = [];
-    const engine = new CaptureEngine({
-      ffmpegPath: FFMPEG, ring, width: W, height: H, intervalMs: 500, maxConcurrent: 4, quality: '480p', decoders: 1,
-      resolve: { gqlUrl: 'http://127.0.0.1:1/gql', usherUrl: 'http://127.0.0.1:1/usher' }, fetchTimeoutMs: 2000,
-      backoffInitialMs: 200, backoffMaxMs: 400, offlineRecheckMs: 300, onResult: (r) => results.push(r),
-    });
+    const { ring, results, engine } = makeEngine();
     const overHttp = `${base}/ranged.m3u8`;
     const fromFile = file('avc.m3u8');
     const hevc = `${base}/hevc.m3u8`;
@@ -216,6 +221,24 @@ describe('fMP4 over HTTP and in the capture engine', () => {
       const err = results.find((r) => r.stream === hevc && r.status === 'error') as Extract<CaptureResult, { status: 'error' }>;
       expect(err).toMatchObject({ stage: 'segment', code: 'garbage' });
       expect(err.error).toMatch(/video codec hvc1 is not H\.264/);
+    } finally {
+      await engine.stop();
+    }
+  }, 30_000);
+
+  it('an init section that failed is fetched again: a rendition whose init is fixed recovers', async () => {
+    copyFileSync(file('hevc_init.mp4'), file('swap_init.mp4'));
+    writeFileSync(file('swap.m3u8'), ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-TARGETDURATION:1', '#EXT-X-MEDIA-SEQUENCE:0',
+      '#EXT-X-MAP:URI="swap_init.mp4"', ...segmentsOf('avc').flatMap((seg) => ['#EXTINF:1.0,', seg]), ''].join('\n'));
+    const { results, engine } = makeEngine();
+    const name = `${base}/swap.m3u8`;
+    await engine.start();
+    try {
+      engine.setStreams([{ name, priority: 50 }]);
+      await pollUntil('a failed capture with the HEVC init', 10_000, () => (results.some((r) => r.status === 'error') ? true : undefined));
+      copyFileSync(file('avc_init.mp4'), file('swap_init.mp4'));
+      await pollUntil('a capture once the init is H.264', 10_000, () => (results.some((r) => r.status === 'ok') ? true : undefined),
+        () => results.map((r) => (r.status === 'error' ? r.error : r.status)));
     } finally {
       await engine.stop();
     }

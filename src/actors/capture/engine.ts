@@ -28,6 +28,7 @@ type DecoderStats = ReturnType<DecoderPool['stats']>;
 const RESOLVE_MAX_AGE_MS = 10 * 60_000;
 /** fMP4 init sections kept (one per stream and variant; each a few KB once parsed). */
 const MAX_INIT_SECTIONS = 2048;
+const initKey = (map: { url: string; byteRange?: string }): string => (map.byteRange ? `${map.url}#${map.byteRange}` : map.url);
 
 export interface CaptureEngineOptions {
   ffmpegPath: string;
@@ -110,7 +111,7 @@ export class CaptureEngine {
   };
   private resolved = new Map<string, Resolved>();
   /** Parsed fMP4 init sections by EXT-X-MAP URL (+ byte range); shared by concurrent captures. */
-  private inits = new Map<string, Promise<Fmp4Init>>();
+  private inits = new Map<string, { init: Promise<Fmp4Init>; at: number }>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private inFlight = new Set<Promise<void>>();
@@ -344,7 +345,11 @@ export class CaptureEngine {
       const init = map ? await this.initSection(map, timeoutMs) : undefined;
       kf = await fetchKeyframe(segUrl, { timeoutMs, maxBytes: this.o.maxKeyframeBytes ?? 1024 * 1024, signal: this.aborter.signal, ...(init ? { init } : {}) });
     } catch (err) {
-      if (err instanceof SegmentFetchError) throw new StageError('segment', err.code, err.message);
+      if (err instanceof SegmentFetchError) {
+        // A keyframe the init's parameter sets do not fit (or a bad init) is refetched next time.
+        if (map && err.code === 'garbage') this.inits.delete(initKey(map));
+        throw new StageError('segment', err.code, err.message);
+      }
       throw err;
     }
     this.bytesFetched += kf.bytesRead;
@@ -363,6 +368,7 @@ export class CaptureEngine {
         frame = ring.recordsWritten;
       });
     } catch (err) {
+      if (map) this.inits.delete(initKey(map)); // stale parameter sets are one cause: fetch them again
       if (err instanceof DecoderError) throw new StageError('decode', err.code, err.message);
       throw err;
     }
@@ -381,19 +387,21 @@ export class CaptureEngine {
     return { stream: name, status: 'ok', at: Date.now(), slot, frame, segment: { url: segUrl, sequence }, bytesFetched: kf.bytesRead + text.body.length, analysis };
   }
 
-  /** The parsed init section of an fMP4 rendition, fetched once; a failure is not cached. */
+  /**
+   * The parsed init section of an fMP4 rendition, fetched once and kept as long as a
+   * resolution (a self-hosted encoder may restart with new parameter sets behind the same URL);
+   * a failure is not kept, and a decode failure drops it (see capture()).
+   */
   private initSection(map: { url: string; byteRange?: string }, timeoutMs: number): Promise<Fmp4Init> {
-    const key = map.byteRange ? `${map.url}#${map.byteRange}` : map.url;
-    let p = this.inits.get(key);
-    if (!p) {
-      p = fetchInitSection(map.url, map.byteRange, { timeoutMs, signal: this.aborter.signal });
-      const mine = p;
-      p.catch(() => { if (this.inits.get(key) === mine) this.inits.delete(key); });
-      this.inits.set(key, p);
-      // Oldest first out: a rendition not captured for a while is the one to fetch again.
-      if (this.inits.size > MAX_INIT_SECTIONS) this.inits.delete(this.inits.keys().next().value!);
-    }
-    return p;
+    const key = initKey(map);
+    const cached = this.inits.get(key);
+    if (cached && Date.now() - cached.at < RESOLVE_MAX_AGE_MS) return cached.init;
+    const entry = { init: fetchInitSection(map.url, map.byteRange, { timeoutMs, signal: this.aborter.signal }), at: Date.now() };
+    entry.init.catch(() => { if (this.inits.get(key) === entry) this.inits.delete(key); });
+    this.inits.delete(key); // re-inserted last: the Map's order is oldest first
+    this.inits.set(key, entry);
+    if (this.inits.size > MAX_INIT_SECTIONS) this.inits.delete(this.inits.keys().next().value!);
+    return entry.init;
   }
 
   private async resolveCached(name: string, ms: CaptureTimings): Promise<Resolved | 'offline'> {
