@@ -72,7 +72,10 @@ export function displayName(name) {
 
 /** "now", "12 s ago", "4 min ago", "2 h ago". */
 export function ageText(ms) {
-  if (!(ms >= 0)) return '';
+  if (!Number.isFinite(ms)) return '';
+  // A result stamped a moment "in the future" (the server-clock estimate lags by the hello's
+  // transit time) is simply new.
+  if (ms < 0) return 'now';
   const s = Math.floor(ms / 1000);
   if (s < 2) return 'now';
   if (s < 120) return `${s} s ago`;
