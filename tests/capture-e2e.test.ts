@@ -56,7 +56,7 @@ interface StreamDetail {
   latest: CaptureRecord | null;
   history: CaptureRecord[];
   counts: { ok: number; offline: number; error: number };
-  schedule: { state: string; captures: number; offlineChecks: number; nextDueAt: number } | null;
+  schedule: { state: string; captures: number; offlineChecks: number; nextDueAt: number; intervalMs: number } | null;
 }
 const detail = async (name: string): Promise<StreamDetail> => {
   const r = await fetch(`${base()}/api/streams/${name}`);
@@ -346,9 +346,9 @@ describe('REST validation', () => {
     try {
       const d = await until('the new interval in the live schedule', 5_000, async () => {
         const x = await detail(HEROES);
-        return (x.schedule as { intervalMs?: number } | null)?.intervalMs === 4000 ? x : undefined;
+        return x.schedule?.intervalMs === 4000 ? x : undefined;
       }, () => detail(HEROES));
-      expect((d.schedule as { intervalMs: number }).intervalMs).toBe(4000);
+      expect(d.schedule!.intervalMs).toBe(4000);
       const status = (await (await fetch(`${base()}/api/status`)).json()) as { capture: { maxConcurrent: number } };
       expect(status.capture.maxConcurrent).toBe(3);
     } finally {
