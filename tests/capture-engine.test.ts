@@ -129,6 +129,22 @@ describe('capture engine', () => {
     }
   }, 25_000);
 
+  it('stop() during a capture reports no result for it (a shutdown is not a stream error)', async () => {
+    server.addChannel('enghang', { variants: { '480p': segments }, fault: 'segment-timeout' });
+    const results: CaptureResult[] = [];
+    const { engine } = engineWith(results, { fetchTimeoutMs: 4000 });
+    await engine.start();
+    try {
+      engine.setStreams([{ name: 'enghang', priority: 50 }]);
+      await until(() => engine.stats().inFlight === 1 && engine.stream('enghang')?.state === 'running', 5_000);
+      await new Promise((r) => setTimeout(r, 300)); // resolved, now waiting on the hung segment
+    } finally {
+      await engine.stop();
+      server.removeChannel('enghang');
+    }
+    expect(results).toEqual([]);
+  }, 15_000);
+
   it('captures a local playlist file, as the built-in demo streams are registered', async () => {
     const demo = await startDemoStreams({ dir: mkdtempSync(join(tmpdir(), 'rc-demo-')), count: 1, ffmpegPath: resolveFfmpeg().path });
     const results: CaptureResult[] = [];

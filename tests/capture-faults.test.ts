@@ -213,6 +213,7 @@ describe('restart', () => {
     // Every result kept before the stop is still there (new ones may follow it).
     expect(after.history.slice(0, before.history.length).map((r) => r.at)).toEqual(before.history.map((r) => r.at));
     expect(after.counts.ok).toBeGreaterThanOrEqual(before.counts.ok);
+    expect(after.history.filter((r) => r.status === 'error')).toEqual([]); // shows the error if there is one
     expect(after.counts.error).toBe(0);
     const status = (await ok(fetch(`${base()}/api/status`))) as { config: unknown; capture: { maxConcurrent: number; streams: number } };
     expect(status.capture.maxConcurrent).toBe(6);

@@ -283,6 +283,9 @@ export class CaptureEngine {
         this.emit({ ...r, ms });
       }
     } catch (err) {
+      // A capture cut short by stop() is not a result: reporting it would record an error for
+      // every stream that happened to be in flight at shutdown.
+      if (this.stopped) return;
       const e = err instanceof StageError ? err : new StageError('segment', 'internal', (err as Error).message);
       outcome = { error: `${e.stage}: ${e.message}` };
       this.emit({ stream: name, status: 'error', at: Date.now(), stage: e.stage, code: e.code, error: e.message, ms: { total: performance.now() - t0 } });
