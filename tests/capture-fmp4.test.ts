@@ -53,6 +53,14 @@ beforeAll(async () => {
   ffmpeg(['-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=30`, '-t', '1', '-c:v', 'libx265', '-x265-params', 'log-level=none', '-tag:v', 'hvc1',
     '-f', 'hls', '-hls_time', '1', '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'hevc_init.mp4',
     '-hls_segment_filename', file('hevc%d.m4s'), '-hls_playlist_type', 'vod', file('hevc.m3u8')]);
+  // Single-file renditions: every segment (and, for fMP4, the init) is a byte range of one file.
+  ffmpeg(['-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=30`, '-t', '3', '-c:v', 'libx264', '-g', '30', '-bf', '2', '-pix_fmt', 'yuv420p',
+    '-f', 'hls', '-hls_time', '1', '-hls_segment_type', 'fmp4', '-hls_flags', 'single_file', '-hls_segment_filename', file('single.m4s'),
+    '-hls_playlist_type', 'vod', file('single.m3u8')]);
+  ffmpeg(['-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=30`, '-t', '3', '-c:v', 'libx264', '-g', '30', '-pix_fmt', 'yuv420p',
+    '-f', 'hls', '-hls_time', '1', '-hls_flags', 'single_file', '-hls_segment_filename', file('single.ts'), '-hls_playlist_type', 'vod', file('singlets.m3u8')]);
+  // The same playlist pointing at a URL whose server ignores Range (see the server below).
+  writeFileSync(file('norange.m3u8'), readFileSync(file('single.m3u8'), 'utf8').replaceAll('single.m4s', 'single.m4s?norange'));
   // The same init section stored inside one file at an offset, for EXT-X-MAP BYTERANGE.
   const init = readFileSync(file('avc_init.mp4'));
   writeFileSync(file('packed.bin'), Buffer.concat([Buffer.alloc(1000, 7), init, Buffer.alloc(500, 9)]));
@@ -70,7 +78,8 @@ beforeAll(async () => {
       res.writeHead(404).end('not found');
       return;
     }
-    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    const ignoreRange = (req.url ?? '').endsWith('?norange');
+    const range = ignoreRange ? null : /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     if (range) {
       served.ranges.push(`${name} ${range[1]}-${range[2]}`);
       body = body.subarray(Number(range[1]), Number(range[2]) + 1);
@@ -221,6 +230,49 @@ describe('fMP4 over HTTP and in the capture engine', () => {
       const err = results.find((r) => r.stream === hevc && r.status === 'error') as Extract<CaptureResult, { status: 'error' }>;
       expect(err).toMatchObject({ stage: 'segment', code: 'garbage' });
       expect(err.error).toMatch(/video codec hvc1 is not H\.264/);
+    } finally {
+      await engine.stop();
+    }
+  }, 30_000);
+
+  it('single-file renditions (EXT-X-BYTERANGE), fMP4 and TS, over HTTP and from files: the newest range is the one captured', async () => {
+    const { ring, results, engine } = makeEngine();
+    const names = [`${base}/single.m3u8`, file('single.m3u8'), `${base}/singlets.m3u8`, file('singlets.m3u8'), `${base}/norange.m3u8`];
+    await engine.start();
+    try {
+      served.ranges.length = 0;
+      engine.setStreams(names.map((name) => ({ name, priority: 50 })));
+      const okOf = (name: string) => results.filter((r): r is Extract<CaptureResult, { status: 'ok' }> => r.stream === name && r.status === 'ok');
+      await pollUntil('two captures of each single-file stream, and the Range-less server refused', 15_000,
+        () => (names.slice(0, 4).every((n) => okOf(n).length >= 2) && results.some((r) => r.stream === names[4] && r.status === 'error') ? true : undefined),
+        () => results.map((r) => `${r.stream.slice(-16)} ${r.status} ${r.status === 'error' ? r.error : ''}`));
+      // Only the newest segment's range was asked for (and the init's, once).
+      const lastRange = (playlist: string) => {
+        const ranges = [...readFileSync(file(playlist), 'utf8').matchAll(/#EXT-X-BYTERANGE:(\d+)@(\d+)/g)].map((m) => ({ length: Number(m[1]), offset: Number(m[2]) }));
+        return ranges[ranges.length - 1];
+      };
+      const m4s = lastRange('single.m3u8');
+      const ts = lastRange('singlets.m3u8');
+      const initLen = Number(readFileSync(file('single.m3u8'), 'utf8').match(/EXT-X-MAP:URI="single\.m4s",BYTERANGE="(\d+)@0"/)![1]);
+      expect(new Set(served.ranges.filter((r) => r.startsWith('single.m4s ')))).toEqual(new Set([
+        `single.m4s 0-${initLen - 1}`,
+        `single.m4s ${m4s.offset}-${m4s.offset + m4s.length - 1}`,
+      ]));
+      expect(served.ranges.filter((r) => r.startsWith('single.ts '))).toContain(`single.ts ${ts.offset}-${ts.offset + ts.length - 1}`);
+      const refused = results.find((r) => r.stream === names[4] && r.status === 'error') as Extract<CaptureResult, { status: 'error' }>;
+      expect(refused).toMatchObject({ stage: 'segment', code: 'http' });
+      expect(refused.error).toMatch(/ignored the Range request \(HTTP 200\) that EXT-X-BYTERANGE needs/);
+      await engine.stop();
+      // The ring's newest frame is the newest range's picture, decoded as the capture decoders decode.
+      const newest = results.filter((r): r is Extract<CaptureResult, { status: 'ok' }> => r.status === 'ok').at(-1)!;
+      const isTs = newest.segment.url.includes('.ts');
+      const whole = readFileSync(file(isTs ? 'single.ts' : 'single.m4s'));
+      const r = isTs ? ts : m4s;
+      const input = isTs ? whole.subarray(r.offset, r.offset + r.length) : Buffer.concat([whole.subarray(0, initLen), whole.subarray(r.offset, r.offset + r.length)]);
+      const want = ffmpeg(['-skip_loop_filter', 'all', '-f', isTs ? 'mpegts' : 'mp4', '-i', 'pipe:0', '-frames:v', '1', '-vf', `scale=${W}:${H}:flags=bilinear`,
+        '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], input);
+      expect(ring.frameInSlot(newest.slot)).toBe(newest.frame);
+      expect(Buffer.from(ring.slotView(newest.slot).subarray(0, W * H * 3)).equals(want), `newest frame of ${newest.stream}`).toBe(true);
     } finally {
       await engine.stop();
     }

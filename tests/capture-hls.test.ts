@@ -218,6 +218,26 @@ describe('parseMediaPlaylist', () => {
     expect(fm.segments.map((s) => s.sequence)).toEqual([0, 1, 2]);
   });
 
+  it('EXT-X-BYTERANGE: the range belongs to the next URI; without @offset it follows the previous range of that URI', () => {
+    const pl = parseMediaPlaylist([
+      '#EXTM3U', '#EXT-X-VERSION:4',
+      '#EXTINF:1,', '#EXT-X-BYTERANGE:1000@0', 'all.ts',
+      '#EXTINF:1,', '#EXT-X-BYTERANGE:500', 'all.ts',
+      '#EXTINF:1,', 'other.ts',
+      '#EXTINF:1,', '#EXT-X-BYTERANGE:300', 'all.ts',
+      '#EXT-X-TWITCH-PREFETCH:next.ts', '',
+    ].join('\n'), 'http://h/v/');
+    expect(pl.segments.map((x) => [x.url, x.byteRange])).toEqual([
+      ['http://h/v/all.ts', { length: 1000, offset: 0 }],
+      ['http://h/v/all.ts', { length: 500, offset: 1000 }],
+      ['http://h/v/other.ts', undefined],
+      ['http://h/v/all.ts', { length: 300, offset: 1500 }],
+      ['http://h/v/next.ts', undefined],
+    ]);
+    expect(() => parseMediaPlaylist('#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:500\na.ts\n', 'http://h/')).toThrow(/EXT-X-BYTERANGE without an offset, and no earlier range of this URI/);
+    expect(() => parseMediaPlaylist('#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:5x0\na.ts\n', 'http://h/')).toThrow(/EXT-X-BYTERANGE must be <length>\[@<offset>\]/);
+  });
+
   it('accepts CRLF line endings and a BOM, ignores unknown tags', () => {
     const pl2 = parseMediaPlaylist('\uFEFF#EXTM3U\r\n#EXT-X-TWITCH-ELAPSED-SECS:1.0\r\n#EXTINF:2,\r\na.ts\r\n', 'http://h/');
     expect(pl2.segments).toHaveLength(1);

@@ -325,6 +325,7 @@ export class CaptureEngine {
     let segUrl: string;
     let sequence: number;
     let map: { url: string; byteRange?: string } | undefined;
+    let range: { length: number; offset: number } | undefined;
     try {
       const pl = parseMediaPlaylist(text.body, media.mediaUrl);
       const seg = newestSegment(pl);
@@ -335,6 +336,7 @@ export class CaptureEngine {
       segUrl = seg.url;
       sequence = seg.sequence;
       map = seg.map;
+      range = seg.byteRange;
     } catch (err) {
       if (err instanceof PlaylistError) throw new StageError('playlist', 'bad-playlist', err.message);
       throw err;
@@ -346,7 +348,7 @@ export class CaptureEngine {
     let kf;
     try {
       const init = map ? await this.initSection(map, timeoutMs) : undefined;
-      kf = await fetchKeyframe(segUrl, { timeoutMs, maxBytes: this.o.maxKeyframeBytes ?? 1024 * 1024, signal: this.aborter.signal, ...(init ? { init } : {}) });
+      kf = await fetchKeyframe(segUrl, { timeoutMs, maxBytes: this.o.maxKeyframeBytes ?? 1024 * 1024, signal: this.aborter.signal, ...(init ? { init } : {}), ...(range ? { range } : {}) });
     } catch (err) {
       if (err instanceof SegmentFetchError) {
         // A keyframe the init's parameter sets do not fit (or a bad init) is refetched next time.

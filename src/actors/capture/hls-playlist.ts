@@ -50,6 +50,8 @@ export interface Segment {
   title?: string;
   programDateTime?: number;
   map?: { url: string; byteRange?: string };
+  /** EXT-X-BYTERANGE: the segment is this part of its URI (single-file renditions). */
+  byteRange?: { length: number; offset: number };
 }
 
 export interface DateRange {
@@ -229,6 +231,10 @@ export function parseMediaPlaylist(text: string, baseUrl: string): MediaPlaylist
   let inf: { duration: number; title?: string; lineNo: number; line: string } | undefined;
   let nextPdt: number | undefined; // explicit EXT-X-PROGRAM-DATE-TIME for the next segment
   let map: Segment['map'];
+  // EXT-X-BYTERANGE applies to the next URI; without "@offset" a range starts where the
+  // previous range of the same URI ended (RFC 8216 4.3.2.2).
+  let nextRange: { length: number; offset?: number; lineNo: number; line: string } | undefined;
+  const rangeEnds = new Map<string, number>();
   const push = (url: string, duration: number, isPrefetch: boolean, title?: string) => {
     if (seq === undefined) seq = pl.mediaSequence;
     const prev = pl.segments[pl.segments.length - 1];
@@ -243,8 +249,19 @@ export function parseMediaPlaylist(text: string, baseUrl: string): MediaPlaylist
       ...(title ? { title } : {}),
       ...(pdt !== undefined ? { programDateTime: pdt } : {}),
       ...(map ? { map } : {}),
+      ...(byteRange ? { byteRange } : {}),
     });
     nextPdt = undefined;
+  };
+  let byteRange: Segment['byteRange'];
+  const takeRange = (url: string): void => {
+    byteRange = undefined;
+    if (!nextRange) return;
+    const offset = nextRange.offset ?? rangeEnds.get(url);
+    if (offset === undefined) throw new PlaylistError('EXT-X-BYTERANGE without an offset, and no earlier range of this URI', nextRange.lineNo, nextRange.line);
+    byteRange = { length: nextRange.length, offset };
+    rangeEnds.set(url, offset + nextRange.length);
+    nextRange = undefined;
   };
   for (let i = 1; i < ls.length; i++) {
     const line = ls[i].trim();
@@ -252,7 +269,9 @@ export function parseMediaPlaylist(text: string, baseUrl: string): MediaPlaylist
     if (line === '') continue;
     if (!line.startsWith('#')) {
       if (!inf) throw new PlaylistError('segment URI without EXTINF', lineNo, line);
-      push(resolveUrl(line, baseUrl, lineNo, line), inf.duration, false, inf.title);
+      const url = resolveUrl(line, baseUrl, lineNo, line);
+      takeRange(url);
+      push(url, inf.duration, false, inf.title);
       inf = undefined;
       continue;
     }
@@ -291,6 +310,12 @@ export function parseMediaPlaylist(text: string, baseUrl: string): MediaPlaylist
         pl.dateRanges.push({ id: a['ID'], className: a['CLASS'], start, end });
         break;
       }
+      case '#EXT-X-BYTERANGE': {
+        const m = /^(\d+)(?:@(\d+))?$/.exec(value.trim());
+        if (!m) throw new PlaylistError('EXT-X-BYTERANGE must be <length>[@<offset>]', lineNo, line);
+        nextRange = { length: Number(m[1]), ...(m[2] !== undefined ? { offset: Number(m[2]) } : {}), lineNo, line };
+        break;
+      }
       case '#EXT-X-MAP': {
         const a = parseAttributes(value, lineNo, line);
         if (!a['URI']) throw new PlaylistError('EXT-X-MAP without URI', lineNo, line);
@@ -301,6 +326,7 @@ export function parseMediaPlaylist(text: string, baseUrl: string): MediaPlaylist
         if (value.trim() === '') throw new PlaylistError('EXT-X-TWITCH-PREFETCH without URI', lineNo, line);
         // Prefetch segments have no EXTINF; assume they last as long as the previous one.
         const prev = pl.segments[pl.segments.length - 1];
+        byteRange = undefined;
         push(resolveUrl(value.trim(), baseUrl, lineNo, line), prev?.duration ?? pl.targetDuration ?? 2, true);
         break;
       }

@@ -26,7 +26,7 @@ export interface HttpGetOptions {
    * Called per body chunk; return true to stop reading (the socket is then destroyed rather
    * than drained, since draining a 400 KB segment we do not need costs more than a reconnect).
    */
-  onChunk?: (chunk: Buffer) => boolean;
+  onChunk?: (chunk: Buffer, status: number) => boolean;
   /** Max body bytes collected when no onChunk is given. */
   maxBytes?: number;
   /** Extra request headers (e.g. Range for an EXT-X-MAP byte range). */
@@ -77,7 +77,7 @@ export function httpGet(url: string, o: HttpGetOptions): Promise<HttpGetResult> 
         if (settled) return;
         bytesRead += chunk.length;
         if (o.onChunk) {
-          if (o.onChunk(chunk)) {
+          if (o.onChunk(chunk, status)) {
             finish(null, false);
             res.destroy();
           }

@@ -22,6 +22,8 @@ export interface KeyframeFetchOptions {
   signal?: AbortSignal;
   /** The fMP4 init section (EXT-X-MAP) the segment refers to, when it has one. */
   init?: Fmp4Init;
+  /** EXT-X-BYTERANGE: the segment is this part of the URL (single-file renditions). */
+  range?: { length: number; offset: number };
 }
 
 interface Extractor {
@@ -94,7 +96,9 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
   const timeoutMs = opts.timeoutMs ?? 5000;
   const t0 = performance.now();
-  if (url.startsWith('file:')) return fromFile(url, maxBytes, opts.init, t0);
+  const range = opts.range;
+  if (url.startsWith('file:')) return fromFile(url, maxBytes, opts.init, t0, range);
+  const limit = range ? Math.min(maxBytes, range.length) : maxBytes;
 
   let x: Extractor | null = null;
   let stageError: Error | null = null;
@@ -105,7 +109,14 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
     r = await httpGet(url, {
       timeoutMs,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      onChunk: (chunk) => {
+      ...(range ? { headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } } : {}),
+      onChunk: (chunk, status) => {
+        if (range && status !== 206) {
+          stageError = new SegmentFetchError('http', `segment ${url}: the server ignored the Range request (HTTP ${status}) that EXT-X-BYTERANGE needs`, status);
+          return true;
+        }
+        // A byte range ends where the next segment begins: never read past it.
+        if (seen + chunk.length > limit) chunk = chunk.subarray(0, Math.max(0, limit - seen));
         seen += chunk.length;
         try {
           if (!x && chunk.length > 0) x = extractorFor(chunk, url, opts.init);
@@ -114,7 +125,7 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
           stageError = err as Error;
           return true;
         }
-        return kf !== null || (x?.done ?? false) || seen >= maxBytes;
+        return kf !== null || (x?.done ?? false) || seen >= limit;
       },
     });
   } catch (err) {
@@ -126,27 +137,32 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
   if (kf) return { ...(kf as Keyframe), bytesRead: r.bytesRead, ms: performance.now() - t0 };
   if (r.bytesRead === 0 || !x) throw new SegmentFetchError('empty', `segment ${url} is empty`);
   try {
-    return { ...(x as Extractor).finish(r.complete), bytesRead: r.bytesRead, ms: performance.now() - t0 };
+    // The whole byte range read counts as the whole segment.
+    const complete = r.complete || (range !== undefined && seen >= range.length);
+    return { ...(x as Extractor).finish(complete), bytesRead: r.bytesRead, ms: performance.now() - t0 };
   } catch (err) {
     throw toFetchError(err, url);
   }
 }
 
 /** A local segment is read in 64 KiB steps, stopping at the keyframe as over HTTP. */
-async function fromFile(url: string, maxBytes: number, init: Fmp4Init | undefined, t0: number): Promise<KeyframeFetch> {
+async function fromFile(url: string, maxBytes: number, init: Fmp4Init | undefined, t0: number, range?: { length: number; offset: number }): Promise<KeyframeFetch> {
   const step = 64 * 1024;
-  let offset = 0;
+  const start = range?.offset ?? 0;
+  const limit = range ? Math.min(maxBytes, range.length) : maxBytes;
+  let offset = 0; // bytes read from `start`
   let x: Extractor | null = null;
   for (;;) {
-    const { bytes, size } = await readFileStart(url, Math.min(step, maxBytes - offset), offset);
+    const { bytes, size } = await readFileStart(url, Math.min(step, limit - offset), start + offset);
     if (offset === 0 && bytes.length === 0) throw new SegmentFetchError('empty', `segment ${url} is empty`);
     x ??= extractorFor(bytes, url, init);
     offset += bytes.length;
-    const atEnd = offset >= size || bytes.length === 0;
+    // The end of the file, or of the segment's byte range, is the end of the segment.
+    const atEnd = start + offset >= size || bytes.length === 0 || (range !== undefined && offset >= range.length);
     try {
       const kf = x.push(bytes);
       if (kf) return { ...kf, bytesRead: offset, ms: performance.now() - t0 };
-      if (x.done || atEnd || offset >= maxBytes) return { ...x.finish(atEnd), bytesRead: offset, ms: performance.now() - t0 };
+      if (x.done || atEnd || offset >= limit) return { ...x.finish(atEnd), bytesRead: offset, ms: performance.now() - t0 };
     } catch (err) {
       throw toFetchError(err, url);
     }
