@@ -251,7 +251,9 @@ describe('ObsConnection and Director against the peer', () => {
     track(conn.request('SetCurrentProgramScene', { sceneName: 'Milestone' })); // refused: nothing non-essential left
     const settled = await Promise.all(results.slice(1, 2).concat(results.slice(-2)));
     expect(settled).toEqual(['dropped: OBS request queue full', 'OBS request queue full (32 waiting)', 'OBS request queue full (32 waiting)']);
-    expect(await registry.metrics()).toContain('ringcast_obs_dropped_requests_total{reason="queue_full"} 3');
+    // The matched line (not the whole exposition) so a failure shows the count it found.
+    const text = await registry.metrics();
+    expect(text.match(/^ringcast_obs_dropped_requests_total\{[^}]*\} .*$/gm)).toContain('ringcast_obs_dropped_requests_total{reason="queue_full"} 3');
     await p.stop(); // the rest fail with the connection, nothing hangs
     const all = await Promise.all(results);
     expect(all.filter((r) => r === 'ok')).toEqual([]);
