@@ -106,24 +106,21 @@ function greyGrids(f: FrameView, wantHash: boolean, wantThumb: boolean): void {
       for (let k = 0; k < THUMB_W; k++) thumbGrid[o + k] += rowAcc[k];
     }
   }
-  // Normalise each bin by its own pixel count (x 256 for the luma weights); frames
-  // narrower than 32 px leave empty column runs, which stay 0.
-  if (wantHash) {
-    for (let r = 0; r < HASH_GRID; r++) {
-      const rows = ry[r + 1] - ry[r];
-      for (let k = 0; k < HASH_GRID; k++) {
-        const n = rows * (cx[k + 1] - cx[k]) * 256;
-        hashGrid[r * HASH_GRID + k] = n > 0 ? hashGrid[r * HASH_GRID + k] / n : 0;
-      }
-    }
-  }
-  if (wantThumb) {
-    for (let r = 0; r < THUMB_H; r++) {
-      const rows = ty[r + 1] - ty[r];
-      for (let k = 0; k < THUMB_W; k++) {
-        const n = rows * (cx[k + 1] - cx[k]) * 256;
-        thumbGrid[r * THUMB_W + k] = n > 0 ? thumbGrid[r * THUMB_W + k] / n : 0;
-      }
+  if (wantHash) normaliseGrid(hashGrid, HASH_GRID, ry, cx);
+  if (wantThumb) normaliseGrid(thumbGrid, THUMB_W, ty, cx);
+}
+
+/**
+ * Divides each bin of a `cols`-wide grid by its own pixel count (x 256 for the luma
+ * weights), from the row and column bin edges; frames narrower than the grid leave empty
+ * column runs, which stay 0.
+ */
+function normaliseGrid(grid: Float64Array, cols: number, rowEdges: Int32Array, colEdges: Int32Array): void {
+  for (let r = 0; r + 1 < rowEdges.length; r++) {
+    const rows = rowEdges[r + 1] - rowEdges[r];
+    for (let k = 0; k < cols; k++) {
+      const n = rows * (colEdges[k + 1] - colEdges[k]) * 256;
+      grid[r * cols + k] = n > 0 ? grid[r * cols + k] / n : 0;
     }
   }
 }
