@@ -212,7 +212,7 @@ describe('parseMediaPlaylist', () => {
     );
     expect(fm.endList).toBe(true);
     expect(fm.segments[0].map).toBeUndefined();
-    expect(fm.segments[1].map).toEqual({ url: 'https://h/v/init-0.mp4', byteRange: '720@0' });
+    expect(fm.segments[1].map).toEqual({ url: 'https://h/v/init-0.mp4', byteRange: { length: 720, offset: 0 } });
     expect(fm.segments[2].map?.url).toBe('https://h/v/init-0.mp4');
     expect(fm.mediaSequence).toBe(0);
     expect(fm.segments.map((s) => s.sequence)).toEqual([0, 1, 2]);
@@ -236,6 +236,10 @@ describe('parseMediaPlaylist', () => {
     ]);
     expect(() => parseMediaPlaylist('#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:500\na.ts\n', 'http://h/')).toThrow(/EXT-X-BYTERANGE without an offset, and no earlier range of this URI/);
     expect(() => parseMediaPlaylist('#EXTM3U\n#EXTINF:1,\n#EXT-X-BYTERANGE:5x0\na.ts\n', 'http://h/')).toThrow(/EXT-X-BYTERANGE must be <length>\[@<offset>\]/);
+    // EXT-X-MAP's BYTERANGE goes through the same parser; without an offset it starts at 0.
+    expect(parseMediaPlaylist('#EXTM3U\n#EXT-X-MAP:URI="i.mp4",BYTERANGE="828"\n#EXTINF:1,\na.m4s\n', 'http://h/').segments[0].map)
+      .toEqual({ url: 'http://h/i.mp4', byteRange: { length: 828, offset: 0 } });
+    expect(() => parseMediaPlaylist('#EXTM3U\n#EXT-X-MAP:URI="i.mp4",BYTERANGE="ten@3"\n', 'http://h/')).toThrow(/EXT-X-MAP BYTERANGE must be <length>\[@<offset>\]/);
   });
 
   it('accepts CRLF line endings and a BOM, ignores unknown tags', () => {

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { SlotRing } from '../../shared/slot-ring.js';
 import { CaptureScheduler, type CaptureOutcome, type SchedulerStats, type StreamStats } from './scheduler.js';
-import { parseMediaPlaylist, newestSegment, PlaylistError } from './hls-playlist.js';
+import { parseMediaPlaylist, newestSegment, PlaylistError, type Segment } from './hls-playlist.js';
 import { resolveSource, parseSource, ResolveError, type ResolveOptions } from './twitch-resolver.js';
 import { fetchInitSection, fetchKeyframe } from './keyframe-fetch.js';
 import type { Fmp4Init } from './fmp4-keyframe.js';
@@ -28,7 +28,7 @@ type DecoderStats = ReturnType<DecoderPool['stats']>;
 const RESOLVE_MAX_AGE_MS = 10 * 60_000;
 /** fMP4 init sections kept (one per stream and variant; each a few KB once parsed). */
 const MAX_INIT_SECTIONS = 2048;
-const initKey = (map: { url: string; byteRange?: string }): string => (map.byteRange ? `${map.url}#${map.byteRange}` : map.url);
+const initKey = (map: NonNullable<Segment['map']>): string => (map.byteRange ? `${map.url}#${map.byteRange.length}@${map.byteRange.offset}` : map.url);
 
 export interface CaptureEngineOptions {
   ffmpegPath: string;
@@ -324,8 +324,8 @@ export class CaptureEngine {
     if (text.status !== 200) throw new StageError('playlist', 'http', `media playlist returned HTTP ${text.status}`);
     let segUrl: string;
     let sequence: number;
-    let map: { url: string; byteRange?: string } | undefined;
-    let range: { length: number; offset: number } | undefined;
+    let map: Segment['map'];
+    let range: Segment['byteRange'];
     try {
       const pl = parseMediaPlaylist(text.body, media.mediaUrl);
       const seg = newestSegment(pl);
@@ -397,7 +397,7 @@ export class CaptureEngine {
    * resolution (a self-hosted encoder may restart with new parameter sets behind the same URL);
    * a failure is not kept, and a decode failure drops it (see capture()).
    */
-  private initSection(map: { url: string; byteRange?: string }, timeoutMs: number): Promise<Fmp4Init> {
+  private initSection(map: NonNullable<Segment['map']>, timeoutMs: number): Promise<Fmp4Init> {
     const key = initKey(map);
     const cached = this.inits.get(key);
     if (cached && Date.now() - cached.at < RESOLVE_MAX_AGE_MS) return cached.init;

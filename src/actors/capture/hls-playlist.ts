@@ -41,6 +41,17 @@ export interface Variant {
   audioOnly: boolean;
 }
 
+export interface ByteRange {
+  length: number;
+  offset: number;
+}
+
+/** HLS's "<length>[@<offset>]" (EXT-X-BYTERANGE, EXT-X-MAP's BYTERANGE); null when malformed. */
+export function parseByteRange(text: string): { length: number; offset?: number } | null {
+  const m = /^(\d+)(?:@(\d+))?$/.exec(text.trim());
+  return m ? { length: Number(m[1]), ...(m[2] !== undefined ? { offset: Number(m[2]) } : {}) } : null;
+}
+
 export interface Segment {
   url: string;
   duration: number;
@@ -49,9 +60,10 @@ export interface Segment {
   isPrefetch: boolean;
   title?: string;
   programDateTime?: number;
-  map?: { url: string; byteRange?: string };
+  /** EXT-X-MAP: the init section, optionally a byte range of its URI. */
+  map?: { url: string; byteRange?: ByteRange };
   /** EXT-X-BYTERANGE: the segment is this part of its URI (single-file renditions). */
-  byteRange?: { length: number; offset: number };
+  byteRange?: ByteRange;
 }
 
 export interface DateRange {
@@ -311,15 +323,21 @@ export function parseMediaPlaylist(text: string, baseUrl: string): MediaPlaylist
         break;
       }
       case '#EXT-X-BYTERANGE': {
-        const m = /^(\d+)(?:@(\d+))?$/.exec(value.trim());
-        if (!m) throw new PlaylistError('EXT-X-BYTERANGE must be <length>[@<offset>]', lineNo, line);
-        nextRange = { length: Number(m[1]), ...(m[2] !== undefined ? { offset: Number(m[2]) } : {}), lineNo, line };
+        const r = parseByteRange(value);
+        if (!r) throw new PlaylistError('EXT-X-BYTERANGE must be <length>[@<offset>]', lineNo, line);
+        nextRange = { ...r, lineNo, line };
         break;
       }
       case '#EXT-X-MAP': {
         const a = parseAttributes(value, lineNo, line);
         if (!a['URI']) throw new PlaylistError('EXT-X-MAP without URI', lineNo, line);
-        map = { url: resolveUrl(a['URI'], baseUrl, lineNo, line), ...(a['BYTERANGE'] ? { byteRange: a['BYTERANGE'] } : {}) };
+        let range: ByteRange | undefined;
+        if (a['BYTERANGE'] !== undefined) {
+          const r = parseByteRange(a['BYTERANGE']);
+          if (!r) throw new PlaylistError('EXT-X-MAP BYTERANGE must be <length>[@<offset>]', lineNo, line);
+          range = { length: r.length, offset: r.offset ?? 0 }; // a MAP range without an offset starts at 0 (RFC 8216 4.3.2.5)
+        }
+        map = { url: resolveUrl(a['URI'], baseUrl, lineNo, line), ...(range ? { byteRange: range } : {}) };
         break;
       }
       case '#EXT-X-TWITCH-PREFETCH': {

@@ -4,10 +4,11 @@
 // are both read this way; the container is told by the first bytes. Errors reuse
 // segment-fetch's typed codes so callers treat both paths alike.
 
-import { SegmentFetchError, looksLikeMedia, readFileStart } from './segment-fetch.js';
+import { SegmentFetchError, containerOf, readFileStart } from './segment-fetch.js';
 import { KeyframeError, TsKeyframeExtractor, type Keyframe } from './ts-keyframe.js';
 import { Fmp4KeyframeExtractor, parseFmp4Init, type Fmp4Init } from './fmp4-keyframe.js';
 import { httpGet, type HttpGetError, type HttpGetResult } from './http-get.js';
+import type { ByteRange } from './hls-playlist.js';
 
 export interface KeyframeFetch extends Keyframe {
   /** Bytes read from the network / file. */
@@ -23,7 +24,7 @@ export interface KeyframeFetchOptions {
   /** The fMP4 init section (EXT-X-MAP) the segment refers to, when it has one. */
   init?: Fmp4Init;
   /** EXT-X-BYTERANGE: the segment is this part of the URL (single-file renditions). */
-  range?: { length: number; offset: number };
+  range?: ByteRange;
 }
 
 interface Extractor {
@@ -34,9 +35,9 @@ interface Extractor {
 
 /** The extractor for the container the first bytes show; anything else is garbage. */
 function extractorFor(first: Uint8Array, url: string, init: Fmp4Init | undefined): Extractor {
-  if (!looksLikeMedia(first)) throw new SegmentFetchError('garbage', `segment ${url} is neither MPEG-TS nor fMP4`);
-  const ts = first[0] === 0x47 || (first[0] === 0x49 && first[1] === 0x44 && first[2] === 0x33);
-  return ts ? new TsKeyframeExtractor() : new Fmp4KeyframeExtractor(init ?? null);
+  const container = containerOf(first);
+  if (!container) throw new SegmentFetchError('garbage', `segment ${url} is neither MPEG-TS nor fMP4`);
+  return container === 'ts' ? new TsKeyframeExtractor() : new Fmp4KeyframeExtractor(init ?? null);
 }
 
 function toFetchError(err: unknown, url: string): Error {
@@ -46,21 +47,24 @@ function toFetchError(err: unknown, url: string): Error {
   return err as Error;
 }
 
+/** An HTTP Range header for one HLS byte range (inclusive end). */
+const rangeHeader = (r: ByteRange): Record<string, string> => ({ range: `bytes=${r.offset}-${r.offset + r.length - 1}` });
+
+/** A failed GET (timeout, refused, reset) as the typed error the capture stages report. */
+function transportError(err: unknown, what: string): SegmentFetchError {
+  const e = err as HttpGetError;
+  return new SegmentFetchError(e.code === 'timeout' ? 'timeout' : 'network', `${what} ${e.message}`, undefined, { cause: err });
+}
+
 /** Largest init section accepted (real ones are 1-5 KB). */
 const MAX_INIT_BYTES = 256 * 1024;
 
 /**
- * Fetches and parses an EXT-X-MAP init section (`byteRange` is HLS's "length[@offset]").
- * Callers cache the result per URL: it does not change for the life of a stream.
+ * Fetches and parses an EXT-X-MAP init section (optionally a byte range of its URL).
+ * Callers cache the result per rendition.
  */
-export async function fetchInitSection(url: string, byteRange: string | undefined, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Fmp4Init> {
-  let range: { length: number; offset: number } | undefined;
-  if (byteRange !== undefined) {
-    const m = /^(\d+)(?:@(\d+))?$/.exec(byteRange.trim());
-    if (!m) throw new SegmentFetchError('garbage', `EXT-X-MAP BYTERANGE ${JSON.stringify(byteRange)} is not length[@offset]`);
-    range = { length: Number(m[1]), offset: Number(m[2] ?? 0) };
-    if (range.length > MAX_INIT_BYTES) throw new SegmentFetchError('garbage', `init section of ${range.length} bytes is larger than ${MAX_INIT_BYTES}`);
-  }
+export async function fetchInitSection(url: string, range: ByteRange | undefined, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Fmp4Init> {
+  if (range && range.length > MAX_INIT_BYTES) throw new SegmentFetchError('garbage', `init section of ${range.length} bytes is larger than ${MAX_INIT_BYTES}`);
   let bytes: Uint8Array;
   if (url.startsWith('file:')) {
     const r = await readFileStart(url, range?.length ?? MAX_INIT_BYTES + 1, range?.offset ?? 0);
@@ -72,11 +76,10 @@ export async function fetchInitSection(url: string, byteRange: string | undefine
         timeoutMs: opts.timeoutMs ?? 5000,
         maxBytes: MAX_INIT_BYTES,
         ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(range ? { headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } } : {}),
+        ...(range ? { headers: rangeHeader(range) } : {}),
       });
     } catch (err) {
-      const e = err as HttpGetError;
-      throw new SegmentFetchError(e.code === 'timeout' ? 'timeout' : 'network', `init section ${e.message}`, undefined, { cause: err });
+      throw transportError(err, 'init section');
     }
     if (r.status !== 200 && r.status !== 206) throw new SegmentFetchError('http', `init section ${url} returned HTTP ${r.status}`, r.status);
     bytes = r.body;
@@ -109,7 +112,7 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
     r = await httpGet(url, {
       timeoutMs,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(range ? { headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } } : {}),
+      ...(range ? { headers: rangeHeader(range) } : {}),
       onChunk: (chunk, status) => {
         if (range && status !== 206) {
           stageError = new SegmentFetchError('http', `segment ${url}: the server ignored the Range request (HTTP ${status}) that EXT-X-BYTERANGE needs`, status);
@@ -129,8 +132,7 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
       },
     });
   } catch (err) {
-    const e = err as HttpGetError;
-    throw new SegmentFetchError(e.code === 'timeout' ? 'timeout' : 'network', `segment ${e.message}`, undefined, { cause: err });
+    throw transportError(err, 'segment');
   }
   if (stageError) throw stageError;
   if (r.status !== 200 && r.status !== 206) throw new SegmentFetchError('http', `segment ${url} returned HTTP ${r.status}`, r.status);
@@ -146,7 +148,7 @@ export async function fetchKeyframe(url: string, opts: KeyframeFetchOptions = {}
 }
 
 /** A local segment is read in 64 KiB steps, stopping at the keyframe as over HTTP. */
-async function fromFile(url: string, maxBytes: number, init: Fmp4Init | undefined, t0: number, range?: { length: number; offset: number }): Promise<KeyframeFetch> {
+async function fromFile(url: string, maxBytes: number, init: Fmp4Init | undefined, t0: number, range?: ByteRange): Promise<KeyframeFetch> {
   const step = 64 * 1024;
   const start = range?.offset ?? 0;
   const limit = range ? Math.min(maxBytes, range.length) : maxBytes;

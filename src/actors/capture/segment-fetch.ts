@@ -23,18 +23,20 @@ const FMP4_FIRST_BOXES = new Set(['ftyp', 'styp', 'sidx', 'prft', 'emsg', 'moof'
 /**
  * Container sniffing: MPEG-TS has a 0x47 sync byte every 188 bytes; fMP4 starts with a box
  * whose type (bytes 4..7) is one a fragment may open with (ftyp/styp/sidx/prft/emsg/moof, or moov
- * for a self-contained one); some TS segments start with an ID3 tag.
+ * for a self-contained one); some TS segments start with an ID3 tag. null = neither.
  */
-export function looksLikeMedia(b: Uint8Array): boolean {
+export function containerOf(b: Uint8Array): 'ts' | 'fmp4' | null {
   // A TS segment is whole 188-byte packets, so anything shorter cannot be one (and text
   // starting with "G" has a 0x47 first byte); check the next packets' sync bytes too.
-  if (b.length >= 188 && b[0] === 0x47) return (b.length < 189 || b[188] === 0x47) && (b.length < 377 || b[376] === 0x47);
-  if (b.length >= 3 && b[0] === 0x49 && b[1] === 0x44 && b[2] === 0x33) return true; // "ID3"
-  if (b.length >= 8) {
-    const type = String.fromCharCode(b[4], b[5], b[6], b[7]);
-    return FMP4_FIRST_BOXES.has(type);
-  }
-  return false;
+  if (b.length >= 188 && b[0] === 0x47) return (b.length < 189 || b[188] === 0x47) && (b.length < 377 || b[376] === 0x47) ? 'ts' : null;
+  if (b.length >= 3 && b[0] === 0x49 && b[1] === 0x44 && b[2] === 0x33) return 'ts'; // "ID3"
+  if (b.length >= 8 && FMP4_FIRST_BOXES.has(String.fromCharCode(b[4], b[5], b[6], b[7]))) return 'fmp4';
+  return null;
+}
+
+/** The bytes start like an MPEG-TS or fMP4 segment. */
+export function looksLikeMedia(b: Uint8Array): boolean {
+  return containerOf(b) !== null;
 }
 
 /**
