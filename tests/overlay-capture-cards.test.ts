@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain JS module served to browsers; no type declarations
-import { ageText, cardOrder, describeRecord, displayName, matchesText, PROBLEM_STATES, thumbQueue } from '../overlay/lib/capture-cards.js';
+import { ageText, cardPage, describeRecord, displayName, matchesText, PROBLEM_STATES, streamOrder, thumbQueue } from '../overlay/lib/capture-cards.js';
 
 const base = { stream: 'alpha', status: 'ok', at: 1_000, ms: { total: 50 }, frame: 7, screen: 'ok' };
 
@@ -70,7 +70,19 @@ describe('card text', () => {
   });
 });
 
-describe('cardOrder', () => {
+interface OrderOptions {
+  registered: Array<{ name: string; priority: number; enabled?: boolean }> | null;
+  reporting: Iterable<string>;
+  pinned: string[];
+  max: number;
+  page?: number;
+  problemsOnly?: boolean;
+  stateOf?: (name: string) => string;
+}
+/** What the page does each repaint: the followed streams in order, then one page of them. */
+const cardOrder = (o: OrderOptions) => cardPage(streamOrder(o), o);
+
+describe('streamOrder + cardPage', () => {
   const registered = [
     { name: 'low', priority: 10 },
     { name: 'top', priority: 90 },
@@ -78,7 +90,7 @@ describe('cardOrder', () => {
     { name: 'mid_a', priority: 50 },
     { name: 'off', priority: 99, enabled: false },
   ];
-  const names = (o: Parameters<typeof cardOrder>[0]) => cardOrder(o).names;
+  const names = (o: OrderOptions) => cardOrder(o).names;
 
   it('registry by priority, then name; disabled streams left out; at most max', () => {
     expect(names({ registered, reporting: ['zeta', 'top'], pinned: [], max: 10 })).toEqual(['top', 'mid_a', 'mid_b', 'low']);

@@ -87,27 +87,30 @@ export function ageText(ms) {
 export const PROBLEM_STATES = new Set(['frozen', 'black', 'offline_screen', 'offline', 'error']);
 
 /**
- * Which streams get a card, in order, one page at a time. The list: the `pinned` names in the
- * order given (when the page was asked for particular streams), else the registered, enabled
- * streams by priority (highest first), then name; until the registry has been read
- * (`registered` null) the streams that report results stand in, by name. `problemsOnly` keeps
- * the streams whose state (`stateOf`) is a problem. Pages hold `max` cards; `page` wraps, so a
- * rotating wall can just count up. Returns `{ names, page, pages, total }`.
+ * Every stream the wall follows, in order: the `pinned` names in the order given (when the
+ * page was asked for particular streams), else the registered, enabled streams by priority
+ * (highest first), then name; until the registry has been read (`registered` null) the
+ * streams that report results stand in, by name.
  */
-export function cardOrder({ registered, reporting, pinned, max, page = 0, problemsOnly = false, stateOf = () => 'waiting' }) {
-  let all;
-  if (pinned && pinned.length > 0) all = [...pinned];
-  else if (!registered) all = [...reporting].sort();
-  else {
-    all = registered
-      .filter((s) => s.enabled !== false)
-      .sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((s) => s.name);
-  }
-  if (problemsOnly) all = all.filter((name) => PROBLEM_STATES.has(stateOf(name)));
-  const pages = Math.max(1, Math.ceil(all.length / max));
+export function streamOrder({ registered, reporting, pinned }) {
+  if (pinned && pinned.length > 0) return [...pinned];
+  if (!registered) return [...reporting].sort();
+  return registered
+    .filter((s) => s.enabled !== false)
+    .sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((s) => s.name);
+}
+
+/**
+ * One page of cards from streamOrder()'s list: `problemsOnly` keeps the streams whose state
+ * (`stateOf`) is a problem; pages hold `max` cards; `page` wraps, so a rotating wall can just
+ * count up. Returns `{ names, page, pages, total }`.
+ */
+export function cardPage(all, { max, page = 0, problemsOnly = false, stateOf = () => 'waiting' }) {
+  const shown = problemsOnly ? all.filter((name) => PROBLEM_STATES.has(stateOf(name))) : all;
+  const pages = Math.max(1, Math.ceil(shown.length / max));
   const p = ((Math.trunc(page) % pages) + pages) % pages;
-  return { names: all.slice(p * max, (p + 1) * max), page: p, pages, total: all.length };
+  return { names: shown.slice(p * max, (p + 1) * max), page: p, pages, total: shown.length };
 }
 
 /**
