@@ -154,18 +154,13 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
     if (!registry.get(name)) throw new HttpError(404, `stream "${name}" is not registered`);
     const m = FILE_RE.exec(req.params.file);
     if (!m) throw new HttpError(400, `frame file must be "latest.jpg" or "<frame>.jpg", got "${req.params.file}"`);
-    const width = req.query.get('width');
-    const quality = req.query.get('quality');
     const opts: Record<string, number> = {};
-    if (width !== null) {
-      const w = Number(width);
-      if (!Number.isInteger(w) || w < 16 || w > 3840) throw new HttpError(400, 'width must be an integer 16-3840');
-      opts.width = w;
-    }
-    if (quality !== null) {
-      const q = Number(quality);
-      if (!Number.isInteger(q) || q < 1 || q > 100) throw new HttpError(400, 'quality must be an integer 1-100');
-      opts.quality = q;
+    for (const [name, min, max] of [['width', 16, 3840], ['quality', 1, 100]] as const) {
+      const raw = req.query.get(name);
+      if (raw === null) continue;
+      const v = Number(raw);
+      if (!Number.isInteger(v) || v < min || v > max) throw new HttpError(400, `${name} must be an integer ${min}-${max}`);
+      opts[name] = v;
     }
     if (!hasActor()) throw new HttpError(503, 'capture is not running');
     let r: { jpeg: Uint8Array; at: number; frame: number };
