@@ -55,18 +55,6 @@ export function nalTypes(b: Uint8Array): number[] {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 /**
  * Feed TS bytes as they arrive with push(); it returns the keyframe as soon as its PES packet
  * is known to be complete, else null. finish() is called at the end of the segment (or of the
@@ -169,7 +157,7 @@ export class TsKeyframeExtractor {
     } else {
       return;
     }
-    const s = concat(this.sectionBuf);
+    const s = Buffer.concat(this.sectionBuf);
     if (s.length < 3) return;
     const sectionLength = ((s[1] & 0x0f) << 8) | s[2];
     if (s.length < 3 + sectionLength) return; // continues in the next packet
@@ -222,7 +210,7 @@ export class TsKeyframeExtractor {
   private closeAu(endOffset: number): void {
     this.inAu = false;
     this.unitsSeen++;
-    const au = concat(this.au);
+    const au = Buffer.concat(this.au);
     this.au = [];
     // One scan for all NAL units (this runs on every capture).
     const units = splitNals(au);
