@@ -9,6 +9,7 @@ import { ConfigError, configHelpText, loadConfig } from './shared/config.js';
 import { createLogger } from './shared/logger.js';
 import { projectRoot } from './shared/runtime-path.js';
 import { startService } from './service.js';
+import { LooseSecretFileError } from './shared/private-files.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
@@ -57,7 +58,8 @@ try {
   service = await startService(config, log);
 } catch (error) {
   log.fatal({ err: error }, `ringcast failed to start: ${(error as Error).message}`);
-  process.exit(1);
+  // Refusing a secret file is the operator's to fix, like a config error: retrying cannot help.
+  process.exit(error instanceof LooseSecretFileError ? 2 : 1);
 }
 stopService = service.stop;
 if (stopSignal) void service.stop(stopSignal);

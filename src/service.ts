@@ -13,6 +13,7 @@ import { HttpError, METRICS_CONTENT_TYPE } from './shared/http-server.js';
 import { HttpRouter, bearerToken, type ForwardedRequest } from './shared/http-router.js';
 import { SqliteStateStore, type StateStore } from './shared/state-store.js';
 import { resolveTokens, tokenMatcher, type Tokens } from './shared/tokens.js';
+import { ensurePrivateDir } from './shared/private-files.js';
 import { RecordRing } from './shared/record-ring.js';
 import { EventKind, encodeEvent, decodeEvent } from './shared/telemetry/event-codec.js';
 import { writeIngestRecord } from './shared/telemetry/ring-records.js';
@@ -61,6 +62,7 @@ export function reservePort(host: string, port: number): Promise<number> {
 }
 
 export async function startService(config: Config, log: Logger): Promise<Service> {
+  ensurePrivateDir(config.dataDir, log);
   const tokens = resolveTokens(config, log);
   const port = await reservePort(config.host, config.port);
   // A producer port of 0 is resolved once here: an ingest actor restarted after a crash

@@ -10,9 +10,10 @@
  * Keep the SQLite store in the supervisor thread: better-sqlite3 works in
  * workers, but one writer per database file avoids SQLITE_BUSY juggling.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, restrictFiles } from './private-files.js';
 
 export interface StoredEntry<T> {
   key: string;
@@ -71,7 +72,13 @@ export class SqliteStateStore implements StateStore {
 
   /** Opens (creating if needed) the database at `path`; `:memory:` works too. */
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+      // SQLite gives its -wal and -shm files the database file's mode, so creating the
+      // file 0600 first keeps all three private; existing ones are tightened.
+      closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
+      restrictFiles([path, `${path}-wal`, `${path}-shm`]);
+    }
     this.db = new Database(path);
     // WAL: readers never block the writer and commits are a sequential append.
     // NORMAL is durable against process crashes in WAL mode; only an OS crash or

@@ -2,13 +2,15 @@
  * Ingest and admin tokens. Taken from config (file, RINGCAST_INGEST_TOKEN /
  * RINGCAST_ADMIN_TOKEN, flags); a token left unset is generated once and kept in
  * `<dataDir>/tokens.json` (mode 0600) so producers keep working across restarts. The log
- * names the file, never the token.
+ * names the file, never the token. A tokens.json that other users can read is refused
+ * (LooseSecretFileError), never used silently.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { assertPrivateSecretFile, ensurePrivateDir, PRIVATE_FILE_MODE } from './private-files.js';
 
 export interface Tokens {
   ingestToken: string;
@@ -23,6 +25,7 @@ export function resolveTokens(config: Config, log?: Logger): Tokens {
   const file = join(config.dataDir, 'tokens.json');
   let stored: Partial<Tokens> = {};
   if (existsSync(file)) {
+    assertPrivateSecretFile(file);
     try {
       stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<Tokens>;
     } catch (error) {
@@ -34,9 +37,9 @@ export function resolveTokens(config: Config, log?: Logger): Tokens {
     adminToken: typeof stored.adminToken === 'string' && stored.adminToken.length >= 8 ? stored.adminToken : randomBytes(24).toString('base64url'),
   };
   if (generated.ingestToken !== stored.ingestToken || generated.adminToken !== stored.adminToken) {
-    mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
+    ensurePrivateDir(config.dataDir, log);
+    writeFileSync(file, `${JSON.stringify(generated, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
+    chmodSync(file, PRIVATE_FILE_MODE);
   }
   log?.info({ file, ingestFromConfig: Boolean(ingestToken), adminFromConfig: Boolean(adminToken) }, `tokens not set in config are kept in ${file}`);
   return { ingestToken: ingestToken ?? generated.ingestToken, adminToken: adminToken ?? generated.adminToken, file };
