@@ -34,7 +34,7 @@ function availableBenches(): string[] {
 
 function usage(message: string): never {
   const names = availableBenches();
-  console.error(`${message}\nusage: node dist/bench/run.js <name> [--quick]\navailable benchmarks: ${names.length ? names.join(', ') : '(none compiled: run npx tsc -p tsconfig.json)'}`);
+  console.error(`${message}\nusage: node dist/bench/run.js <name> [--quick] [--minutes N]\navailable benchmarks: ${names.length ? names.join(', ') : '(none compiled: run npx tsc -p tsconfig.json)'}`);
   process.exit(1);
 }
 
@@ -53,6 +53,13 @@ function machine() {
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
+  let minutes: number | undefined;
+  const minutesAt = args.indexOf('--minutes');
+  if (minutesAt >= 0) {
+    minutes = Number(args[minutesAt + 1]);
+    if (!Number.isFinite(minutes) || minutes <= 0) usage(`--minutes needs a positive number, got ${JSON.stringify(args[minutesAt + 1] ?? '')}`);
+    args.splice(minutesAt, 2);
+  }
   const unknownFlags = args.filter((a) => a.startsWith('-') && a !== '--quick');
   if (unknownFlags.length) usage(`unknown option ${unknownFlags.join(' ')}`);
   const name = args.find((a) => !a.startsWith('-'));
@@ -61,7 +68,7 @@ async function main(): Promise<void> {
 
   const mod = (await import(pathToFileURL(path.join(here, `${name}.js`)).href)) as BenchModule;
   const started = performance.now();
-  const result: BenchResult = await mod.run({ quick });
+  const result: BenchResult = await mod.run({ quick, minutes });
   const seconds = (performance.now() - started) / 1000;
 
   const figures: Record<string, number> = {};
@@ -73,7 +80,7 @@ async function main(): Promise<void> {
     if (k in figures && baseline[k] !== 0 && Number.isFinite(baseline[k])) ratios[k] = sig(figures[k] / baseline[k], 3);
   }
   const notes = [...(result.notes ?? []), `${quick ? 'quick' : 'full'} run took ${seconds.toFixed(1)} s`];
-  const out = { name, machine: machine(), figures, baseline, ratios, notes };
+  const out = { name, machine: machine(), figures, baseline, ratios, notes, ...(result.series ? { series: result.series } : {}) };
 
   if (!existsSync(resultsDir)) mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${name}.json`);

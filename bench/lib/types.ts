@@ -5,10 +5,14 @@ export interface BenchResult {
   /** For a figure measured against something else, that something's number (same key). */
   baseline?: Record<string, number>;
   notes?: string[];
+  /** Named time series ([x, y] points) for the capacity report, e.g. memory over a soak. */
+  series?: Record<string, Array<[number, number]>>;
 }
 
 export interface BenchOptions {
   quick: boolean;
+  /** `--minutes N`: how long a timed benchmark (soak) runs. */
+  minutes?: number;
 }
 
 export type BenchModule = { run(opts: BenchOptions): Promise<BenchResult> };
