@@ -56,6 +56,11 @@ let service;
 try {
   service = await startService(config, log);
 } catch (error) {
+  // A file the config names that cannot be used is found only at start: still a config error.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`ringcast: ${error.message}\n`);
+    process.exit(2);
+  }
   log.fatal({ err: error }, `ringcast failed to start: ${(error as Error).message}`);
   process.exit(1);
 }
