@@ -116,7 +116,12 @@ describe('per-address pre-auth limit', () => {
       idle.push(s);
     })));
     try {
-      await until(() => closedIdle.count >= 1_100 - 64, 20_000, 'the sockets over the per-address limit to be refused');
+      // Every idle socket has reached the listener (accepted or refused) before the producer tries.
+      const deadline = Date.now() + 20_000;
+      for (let s = await stats(rig, 'tcp'); s.connectionsAccepted + s.connectionsRefused < 1_100; s = await stats(rig, 'tcp')) {
+        if (Date.now() > deadline) throw new Error(`only ${s.connectionsAccepted + s.connectionsRefused} of 1,100 idle sockets reached the listener`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       // A real producer on another loopback address gets in, says hello and is heard.
       const producer = await new Promise<net.Socket>((resolve, reject) => {
         const s = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' }, () => resolve(s));
@@ -129,6 +134,7 @@ describe('per-address pre-auth limit', () => {
       await until(() => rig.records.some((r) => r.run === 'real'), 5_000, 'the real producer\'s event in the ring', rig.drain);
       expect(Buffer.concat(replies).toString('latin1')).not.toMatch(/too many/);
       producer.destroy();
+      await until(() => closedIdle.count >= 1_100 - 64, 10_000, 'the refused idle sockets to be closed');
       expect(Date.now() - started).toBeLessThan(30_000);
       expect(await rejected(rig, 'tcp', 'address_limit')).toBe(1_100 - 64);
       const s = await stats(rig, 'tcp');
