@@ -189,3 +189,17 @@ describe('capture flags (the capture seed\'s CLI)', () => {
     expect(() => loadConfig(['--twitch-gql-url', 'not a url'], {})).toThrow(/capture\.twitchGqlUrl/);
   });
 });
+
+describe('run names and the ingest pre-auth budget', () => {
+  it('--demo-run follows the one run-name rule producers are held to', () => {
+    expect(loadConfig(['--demo-run', 'keisei:7'], {}).demo.run).toBe('keisei:7');
+    expect(loadError(['--demo-run', '../etc']).message).toMatch(/demo\.run = "\.\.\/etc" \(from --demo-run\): .*a run name is 1-128 characters/);
+  });
+
+  it('takes the pre-auth flags and env vars, with bounds', () => {
+    const c = loadConfig(['--ingest-hello-timeout-ms', '1500', '--ingest-pre-auth-max-bytes', '4096'], { RINGCAST_INGEST_MAX_PRE_AUTH_PER_ADDRESS: '8' });
+    expect(c.ingest).toMatchObject({ helloTimeoutMs: 1500, preAuthMaxBytes: 4096, maxPreAuthPerAddress: 8 });
+    expect(loadError(['--ingest-hello-timeout-ms', '0']).message).toMatch(/ingest\.helloTimeoutMs/);
+    expect(loadError(['--ingest-max-pre-auth-per-address', '0']).message).toMatch(/ingest\.maxPreAuthPerAddress/);
+  });
+});
