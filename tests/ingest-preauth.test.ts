@@ -8,6 +8,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { concatFrame, encodeEvent, encodeMetrics, EventKind, lengthPrefixed, type ControlEvent } from '../src/shared/telemetry/event-codec.js';
 import type { IngestStats } from '../src/actors/ingest/index.js';
+import { StreamFramer } from '../src/actors/ingest/stream-framer.js';
 import { until } from './helpers/supervisor-harness.js';
 import { rawClient, startIngest, TOKEN, type IngestRig, type RawClient } from './helpers/ingest-harness.js';
 
@@ -30,6 +31,22 @@ const targets = (rig: IngestRig) => [
   { transport: 'tcp' as const, target: { port: rig.address.tcpPort } },
   { transport: 'unix' as const, target: { path: rig.address.unixPath } },
 ];
+
+describe('StreamFramer first-frame limit', () => {
+  it('judges the first frame on its 4-byte prefix against the tighter limit; later frames get the full one', () => {
+    const prefix = new Uint8Array(4);
+    new DataView(prefix.buffer).setUint32(0, 16 << 20, true);
+    const framer = new StreamFramer(16 << 20, 64 * 1024);
+    expect(framer.push(prefix, () => { throw new Error('must not be called'); })).toMatch(/first frame length 16777216 exceeds the limit of 65536 bytes before authentication/);
+    expect(framer.errorKind).toBe('first_too_large');
+    expect(framer.buffered).toBe(0);
+
+    const ok = new StreamFramer(16 << 20, 64 * 1024);
+    const sizes: number[] = [];
+    expect(ok.push(concatFrame([lengthPrefixed(new Uint8Array(100)), lengthPrefixed(new Uint8Array(1 << 20))]), (f) => sizes.push(f.byteLength))).toBeUndefined();
+    expect(sizes).toEqual([100, 1 << 20]);
+  });
+});
 
 describe('hello deadline', () => {
   it('a connection that never says hello is sent an Error event, closed and counted (TCP and Unix)', async () => {
