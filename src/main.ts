@@ -57,6 +57,11 @@ let service;
 try {
   service = await startService(config, log);
 } catch (error) {
+  // A file the config names that cannot be used is found only at start: still a config error.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`ringcast: ${error.message}\n`);
+    process.exit(2);
+  }
   log.fatal({ err: error }, `ringcast failed to start: ${(error as Error).message}`);
   // Refusing a secret file is the operator's to fix, like a config error: retrying cannot help.
   process.exit(error instanceof LooseSecretFileError ? 2 : 1);

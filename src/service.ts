@@ -21,10 +21,12 @@ import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
 import { AGGREGATOR, CAPTURE, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
 import { registerCaptureService } from './capture-service/service.js';
+import { readStreamsFile } from './capture-service/streams-file.js';
 import { startDemoStreams, type DemoStreams } from './capture-service/demo-streams.js';
 import { resolveFfmpeg } from './shared/ffmpeg.js';
 import path from 'node:path';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
+import { runNameProblem } from './shared/telemetry/run-name.js';
 import { registerSceneService } from './scene-service.js';
 
 export interface Service {
@@ -62,6 +64,8 @@ export function reservePort(host: string, port: number): Promise<number> {
 }
 
 export async function startService(config: Config, log: Logger): Promise<Service> {
+  // Files the operator named are read before anything starts: a bad path is a ConfigError.
+  const streamsFile = config.capture.streamsFile ? { path: config.capture.streamsFile, text: readStreamsFile(config.capture.streamsFile) } : undefined;
   ensurePrivateDir(config.dataDir, log);
   const tokens = resolveTokens(config, log);
   const port = await reservePort(config.host, config.port);
@@ -82,11 +86,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const mainRing = supervisor.ring<RecordRing>(RING_MAIN);
 
   const fireMilestone = (body: Record<string, unknown>) => {
-    const event = encodeEvent(EventKind.Milestone, { ...body, source: 'admin' });
+    // The same run-name rule producers are held to: the name reaches metric labels and overlays.
+    const runProblem = body.run === undefined ? undefined : runNameProblem(body.run);
+    if (runProblem !== undefined) throw new HttpError(400, `"run": ${runProblem}`);
+    let event: Uint8Array;
     try {
+      // Both throw on what the client sent (meta over 65,535 bytes, a field of the wrong type).
+      event = encodeEvent(EventKind.Milestone, { ...body, source: 'admin' });
       decodeEvent(event);
     } catch (error) {
-      throw new HttpError(400, (error as Error).message);
+      throw new HttpError(400, `milestone: ${(error as Error).message}`);
     }
     const run = typeof body.run === 'string' ? body.run : 'default';
     if (!writeIngestRecord(mainRing, Date.now(), 0, run, event, 0, event.byteLength)) throw new HttpError(503, 'ingest ring full; try again');
@@ -199,7 +208,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     router, store, supervisor, actor: CAPTURE, requireAdmin, log,
     relay: (rec) => { relayToOverlays(mainRing, { type: 'capture_result', channel: 'capture', key: rec.stream, data: rec }); },
     historyLength: config.capture.historyLength,
-    ...(config.capture.streamsFile ? { streamsFile: config.capture.streamsFile } : {}),
+    ...(streamsFile ? { streamsFile } : {}),
     configOverrides,
   });
 

@@ -125,6 +125,9 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     token: inputs.tokens.ingestToken,
     maxFrameBytes: config.ingest.maxFrameBytes,
     maxConnections: config.ingest.maxConnections,
+    helloTimeoutMs: config.ingest.helloTimeoutMs,
+    preAuthMaxBytes: config.ingest.preAuthMaxBytes,
+    maxPreAuthPerAddress: config.ingest.maxPreAuthPerAddress,
   };
   const actors: SupervisorSpec['actors'] = [];
   if (config.demo.enabled) {
@@ -155,6 +158,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       maxFps: config.fanout.maxFps,
       maxClients: config.fanout.maxClients,
       maxFrameBytes: config.ingest.maxFrameBytes,
+      preAuth: { helloTimeoutMs: config.ingest.helloTimeoutMs, maxBytes: config.ingest.preAuthMaxBytes, maxPerAddress: config.ingest.maxPreAuthPerAddress },
       tickMs: config.aggregate.windowMs,
       experience: config.experience,
     };

@@ -45,7 +45,7 @@ describe('loadConfig', () => {
       },
       demo: { enabled: true, run: 'demo', stepsPerSec: 10, movesPerSec: 3, crashEveryMs: 0 },
       auth: {},
-      ingest: { tcpPort: 8081, unixPath: join('./data', 'ingest.sock'), maxFrameBytes: 16 * 1024 * 1024, maxConnections: 1024 },
+      ingest: { tcpPort: 8081, unixPath: join('./data', 'ingest.sock'), maxFrameBytes: 16 * 1024 * 1024, maxConnections: 1024, helloTimeoutMs: 5000, preAuthMaxBytes: 64 * 1024, maxPreAuthPerAddress: 64 },
       fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000 },
       aggregate: expect.objectContaining({ windowMs: 100, health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 } }),
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
@@ -187,5 +187,19 @@ describe('capture flags (the capture seed\'s CLI)', () => {
     expect(() => loadConfig(['--quality', '4k'], {})).toThrow(/capture\.quality/);
     expect(() => loadConfig(['--interval', '0'], {})).toThrow(/capture\.interval/);
     expect(() => loadConfig(['--twitch-gql-url', 'not a url'], {})).toThrow(/capture\.twitchGqlUrl/);
+  });
+});
+
+describe('run names and the ingest pre-auth budget', () => {
+  it('--demo-run follows the one run-name rule producers are held to', () => {
+    expect(loadConfig(['--demo-run', 'keisei:7'], {}).demo.run).toBe('keisei:7');
+    expect(loadError(['--demo-run', '../etc']).message).toMatch(/demo\.run = "\.\.\/etc" \(from --demo-run\): .*a run name is 1-128 characters/);
+  });
+
+  it('takes the pre-auth flags and env vars, with bounds', () => {
+    const c = loadConfig(['--ingest-hello-timeout-ms', '1500', '--ingest-pre-auth-max-bytes', '4096'], { RINGCAST_INGEST_MAX_PRE_AUTH_PER_ADDRESS: '8' });
+    expect(c.ingest).toMatchObject({ helloTimeoutMs: 1500, preAuthMaxBytes: 4096, maxPreAuthPerAddress: 8 });
+    expect(loadError(['--ingest-hello-timeout-ms', '0']).message).toMatch(/ingest\.helloTimeoutMs/);
+    expect(loadError(['--ingest-max-pre-auth-per-address', '0']).message).toMatch(/ingest\.maxPreAuthPerAddress/);
   });
 });

@@ -88,5 +88,7 @@ describe('gateway options', () => {
     expect(() => validateGatewayOptions({ ...good, softLimitBytes: 9000 })).toThrow(/softLimitBytes \(9000\) must be less than hardLimitBytes/);
     expect(() => validateGatewayOptions({ ...good, ingestToken: 'short' })).toThrow(/ingestToken/);
     expect(() => validateGatewayOptions({ ...good, experience: { ...good.experience, queueBatches: 0 } })).toThrow(/queueBatches/);
+    expect(validateGatewayOptions({ ...good, preAuth: { helloTimeoutMs: 5000, maxBytes: 65536, maxPerAddress: 64 } }).preAuth?.maxPerAddress).toBe(64);
+    expect(() => validateGatewayOptions({ ...good, preAuth: { helloTimeoutMs: 0, maxBytes: 65536, maxPerAddress: 64 } })).toThrow(/helloTimeoutMs/);
   });
 });

@@ -103,7 +103,7 @@ describe('ingest acceptor', () => {
     const { acceptor } = setup();
     const session = acceptor.openSession({ token: TOKEN });
     expect(acceptor.acceptJson(session, [1, 2]).errors[0].error).toMatch(/"events" array/);
-    expect(acceptor.acceptJson(session, { run: 'bad run!', events: [] }).errors[0].error).toMatch(/"run" must match/);
+    expect(acceptor.acceptJson(session, { run: 'bad run!', events: [] }).errors[0].error).toMatch(/"run": invalid run name "bad run!": a run name is 1-128 characters/);
     expect(acceptor.acceptFrame(session, new Uint8Array([1, 2, 3])).errors[0].error).toMatch(/truncated event header/);
   });
 });

@@ -150,6 +150,16 @@ describe('service: npm start contract', () => {
     expect(r.out.join('')).toMatch(/port = .*70000.*RINGCAST_PORT/);
   });
 
+  it('a missing --streams-file is a config error: exit 2 with a message naming the file and the flag, and nothing starts', async () => {
+    const missing = path.join(tempDir(), 'no-such-streams.txt');
+    const r = run(['--port', '0', '--data-dir', tempDir(), '--streams-file', missing]);
+    const { code } = await r.exited;
+    expect(code).toBe(2);
+    const out = r.out.join('');
+    expect(out).toContain(`ringcast: invalid config: capture.streamsFile (--streams-file / RINGCAST_STREAMS_FILE): ${JSON.stringify(missing)} does not exist`);
+    expect(out).not.toMatch(/ENOENT|listening/);
+  });
+
   it('escalates and exits 1 with a fatal line when the demo trainer keeps crashing', async () => {
     const r = run(['--port', '0', '--data-dir', tempDir(), '--demo-crash-every-ms', '30', '--restart-intensity', '2', '--restart-period-ms', '60000']);
     const { code } = await r.exited;

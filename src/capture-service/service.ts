@@ -12,7 +12,6 @@ import type { CaptureRecord } from '../actors/capture/index.js';
 import { StreamRegistry } from './registry.js';
 import { registerCaptureRoutes } from './routes.js';
 import { parseStreamsFile } from './streams-file.js';
-import { readFileSync } from 'node:fs';
 
 export const RESULTS_NS = 'capture-results';
 /**
@@ -37,7 +36,8 @@ export interface CaptureServiceOptions {
   relay: (record: CaptureRecord) => void;
   log: Logger;
   historyLength: number;
-  streamsFile?: string;
+  /** The streams file named at start, already read (readStreamsFile) so a bad path fails before anything starts. */
+  streamsFile?: { path: string; text: string };
   /** Flag/env values that override the stored capture config at start (CLI --interval etc.). */
   configOverrides?: Record<string, unknown>;
 }
@@ -63,13 +63,13 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
   const registry = new StreamRegistry(o.store);
   if (o.configOverrides && Object.keys(o.configOverrides).length > 0) registry.updateConfig(o.configOverrides);
   if (o.streamsFile) {
-    // A bad line is reported, the good ones still load; a missing file is a startup error
-    // (the operator named it explicitly).
-    const parsed = parseStreamsFile(readFileSync(o.streamsFile, 'utf8'));
+    // A bad line is reported, the good ones still load (a missing file was refused before
+    // start, by readStreamsFile: the operator named it explicitly).
+    const parsed = parseStreamsFile(o.streamsFile.text);
     const results = registry.addMany(parsed.entries.map((e) => (e.priority === undefined ? e.name : { username: e.name, priority: e.priority })));
     const invalid = results.filter((r) => r.status === 'invalid');
-    for (const bad of [...parsed.errors.map((e) => `line ${e.line}: ${e.reason}`), ...invalid.map((r) => `${JSON.stringify(r.input)}: ${r.reason}`)]) o.log.warn({ file: o.streamsFile }, `streams file: ${bad}`);
-    o.log.info({ file: o.streamsFile, added: results.filter((r) => r.status === 'added').length }, 'streams file loaded');
+    for (const bad of [...parsed.errors.map((e) => `line ${e.line}: ${e.reason}`), ...invalid.map((r) => `${JSON.stringify(r.input)}: ${r.reason}`)]) o.log.warn({ file: o.streamsFile.path }, `streams file: ${bad}`);
+    o.log.info({ file: o.streamsFile.path, added: results.filter((r) => r.status === 'added').length }, 'streams file loaded');
   }
 
   const results = new Map<string, StreamResults>();

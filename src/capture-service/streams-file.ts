@@ -3,10 +3,26 @@
  * `#` starts a comment. Never throws on content: a bad line becomes an error naming its line
  * number so the rest of the file is still usable at startup.
  */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../shared/config.js';
 import { normaliseStreamName, validatePriority } from './registry.js';
 
 export interface StreamsFileEntry { name: string; priority?: number; line: number }
 export interface StreamsFileError { line: number; text: string; reason: string }
+
+/**
+ * Reads the streams file the operator named. A file that is missing or unreadable is a
+ * configuration error (exit 2, naming the file and the flag), not a start-up crash.
+ */
+export function readStreamsFile(filePath: string): string {
+  try {
+    return readFileSync(filePath, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? (error as Error).message})`;
+    throw new ConfigError(`capture.streamsFile (--streams-file / RINGCAST_STREAMS_FILE): ${JSON.stringify(filePath)} ${why}`);
+  }
+}
 
 export function parseStreamsFile(content: string): { entries: StreamsFileEntry[]; errors: StreamsFileError[] } {
   const entries: StreamsFileEntry[] = [];

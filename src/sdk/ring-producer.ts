@@ -12,6 +12,7 @@
 import { Counter, type Registry } from 'prom-client';
 import type { RecordRing } from '../shared/record-ring.js';
 import { INGEST_HEADER_BYTES, writeIngestRecord } from '../shared/telemetry/ring-records.js';
+import { runNameProblem } from '../shared/telemetry/run-name.js';
 import {
   EncodeScratch, encodeAttentionEvent, encodeExperienceEvent, encodeGameStateEvent, encodeHeatmapEvent,
   encodeMetricsEvent, encodeMilestoneEvent, encodePredictionsEvent,
@@ -62,7 +63,8 @@ export class RingProducer implements TelemetryProducer {
 
   constructor(options: RingProducerOptions) {
     if (!options?.ring) throw new TypeError('RingProducer: options.ring (a RecordRing) is required');
-    if (typeof options.run !== 'string' || options.run.length === 0) throw new TypeError('RingProducer: options.run must be a non-empty string');
+    const runProblem = runNameProblem(options.run);
+    if (runProblem !== undefined) throw new TypeError(`RingProducer: options.run: ${runProblem}`);
     this.ring = options.ring;
     this.run = options.run;
     this.producerId = options.producerId ?? 1;

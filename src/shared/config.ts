@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { restartStrategies } from '../supervisor/spec.js';
+import { RUN_NAME_PATTERN, RUN_NAME_RULE } from './telemetry/run-name.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -46,9 +47,9 @@ export const demoSchema = z
     enabled: z.boolean().default(true).describe('true or false'),
     run: z
       .string()
-      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .regex(RUN_NAME_PATTERN, RUN_NAME_RULE)
       .default('demo')
-      .describe('run name the demo trainer reports under: 1–64 of A–Z a–z 0–9 . _ -'),
+      .describe(`run name the demo trainer reports under (${RUN_NAME_RULE})`),
     stepsPerSec: intInRange(0, 10_000, 10, 'simulated PPO updates per second, each emitting one metrics event'),
     movesPerSec: intInRange(0, 1_000, 3, 'self-play shogi moves per second'),
     crashEveryMs: intInRange(0, 86_400_000, 0, 'chaos knob: the demo trainer crashes this often; 0 disables'),
@@ -80,9 +81,12 @@ export const ingestSchema = z
     unixPath: z.string().optional().describe('Unix socket path for producers; "" disables (default <dataDir>/ingest.sock)'),
     maxFrameBytes: intInRange(1024, 256 * 1024 * 1024, 16 * 1024 * 1024, 'largest producer frame accepted'),
     maxConnections: intInRange(1, 100_000, 1024, 'open producer connections per transport'),
+    helloTimeoutMs: intInRange(100, 600_000, 5000, 'a producer connection without a valid hello by then is closed'),
+    preAuthMaxBytes: intInRange(1024, 16 * 1024 * 1024, 64 * 1024, 'largest frame / WebSocket message accepted before authentication; capped at maxFrameBytes'),
+    maxPreAuthPerAddress: intInRange(1, 100_000, 64, 'unauthenticated producer connections one remote address may hold at once'),
   })
   .strict()
-  .describe('an object with keys tcpPort, unixPath, maxFrameBytes, maxConnections');
+  .describe('an object with keys tcpPort, unixPath, maxFrameBytes, maxConnections, helloTimeoutMs, preAuthMaxBytes, maxPreAuthPerAddress');
 
 export const fanoutSchema = z
   .object({
@@ -334,6 +338,9 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['ingest', 'unixPath'], flag: 'ingest-unix-path', env: 'RINGCAST_INGEST_UNIX_PATH', kind: 'string' },
   { path: ['ingest', 'maxFrameBytes'], flag: 'ingest-max-frame-bytes', env: 'RINGCAST_INGEST_MAX_FRAME_BYTES', kind: 'integer' },
   { path: ['ingest', 'maxConnections'], flag: 'ingest-max-connections', env: 'RINGCAST_INGEST_MAX_CONNECTIONS', kind: 'integer' },
+  { path: ['ingest', 'helloTimeoutMs'], flag: 'ingest-hello-timeout-ms', env: 'RINGCAST_INGEST_HELLO_TIMEOUT_MS', kind: 'integer' },
+  { path: ['ingest', 'preAuthMaxBytes'], flag: 'ingest-pre-auth-max-bytes', env: 'RINGCAST_INGEST_PRE_AUTH_MAX_BYTES', kind: 'integer' },
+  { path: ['ingest', 'maxPreAuthPerAddress'], flag: 'ingest-max-pre-auth-per-address', env: 'RINGCAST_INGEST_MAX_PRE_AUTH_PER_ADDRESS', kind: 'integer' },
   { path: ['fanout', 'threads'], flag: 'fanout-threads', env: 'RINGCAST_FANOUT_THREADS', kind: 'integer' },
   { path: ['fanout', 'softLimitBytes'], flag: 'fanout-soft-limit-bytes', env: 'RINGCAST_FANOUT_SOFT_LIMIT_BYTES', kind: 'integer' },
   { path: ['fanout', 'hardLimitBytes'], flag: 'fanout-hard-limit-bytes', env: 'RINGCAST_FANOUT_HARD_LIMIT_BYTES', kind: 'integer' },

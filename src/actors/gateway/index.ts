@@ -149,7 +149,7 @@ export default defineActor<GatewayOptions>({
     });
 
     let stopping = false;
-    registerIngestEndpoints({ app, acceptor, httpAcceptor, maxFrameBytes: o.maxFrameBytes, handles, metrics, stopping: () => stopping });
+    registerIngestEndpoints({ app, acceptor, httpAcceptor, maxFrameBytes: o.maxFrameBytes, preAuth: o.preAuth, handles, metrics, stopping: () => stopping });
 
     // The retained overlay messages (what a new /ws client gets as its snapshot) at one level,
     // answered here without a main-thread hop. (/api/state is the aggregator's structured state.)

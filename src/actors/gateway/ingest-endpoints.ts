@@ -2,23 +2,47 @@
  * Producer input on a gateway thread: the `/ingest` WebSocket (one binary message = one
  * frame) and POST `/api/ingest` (a binary frame or a JSON batch). Judging the events is
  * the IngestAcceptor's job; here we only move bytes and replies and enforce auth at the door.
+ *
+ * Pre-auth budget on `/ingest`: uWS buffers a whole message (up to the route's
+ * maxPayloadLength) before we see any of it, and that limit is fixed per route, not per
+ * socket. So `/ingest` is served by two behaviours: an upgrade that presents the token
+ * (Authorization: Bearer or ?token=) is checked at the door and gets maxFrameBytes; one
+ * without a token is handed on (setYield) to a second behaviour whose messages are capped
+ * at preAuth.maxBytes — uWS refuses a larger declared length on the frame header, before
+ * buffering it. Those connections must also send a valid hello within preAuth.helloTimeoutMs,
+ * and one remote address may hold at most preAuth.maxPerAddress of them on this thread.
+ * POST /api/ingest checks the token before reading the body, so it needs no more.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
-import { IngestAcceptor, type AcceptResult, type ProducerSession } from '../ingest/acceptor.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
+import type { AcceptResult, IngestAcceptor, ProducerSession } from '../ingest/acceptor.js';
 import { encodeEvent, EventKind } from '../../shared/telemetry/event-codec.js';
+import { runNameProblem } from '../../shared/telemetry/run-name.js';
 import type { GatewayMetrics, DisconnectReason } from './gateway-metrics.js';
 import { readRequest, replyJson, requestToken } from './http-io.js';
+import type { PreAuthOptions } from './options.js';
 import type { UwsHandles } from './uws-lifecycle.js';
 
 /** Close code for a producer whose authentication failed (policy violation). */
 export const CLOSE_POLICY = 1008;
 
+export const DEFAULT_PREAUTH: PreAuthOptions = { helloTimeoutMs: 5000, maxBytes: 64 * 1024, maxPerAddress: 64 };
+
+/** What uWS says when it closes a socket whose message exceeded maxPayloadLength. */
+const TOO_BIG_MESSAGE = 'Received too big message';
+
 export interface IngestSocketData {
   readonly endpoint: 'ingest';
   readonly token?: string;
   readonly run?: string;
+  /** Remote address of a connection that has not authenticated yet (pre-auth route only). */
+  readonly preAuthAddress?: string;
   session?: ProducerSession;
   closeReason?: DisconnectReason;
+  /** Pending hello deadline; undefined once authenticated or closed. */
+  helloTimer?: NodeJS.Timeout;
+  /** Counted against the per-address pre-auth budget until authenticated or closed. */
+  countedPreAuth?: boolean;
+  closed?: boolean;
 }
 
 export interface IngestEndpointOptions {
@@ -26,6 +50,7 @@ export interface IngestEndpointOptions {
   acceptor: IngestAcceptor;
   httpAcceptor: IngestAcceptor;
   maxFrameBytes: number;
+  preAuth?: PreAuthOptions;
   handles: UwsHandles;
   metrics: GatewayMetrics;
   /** True once the gateway is stopping: closes from then on count as `shutdown`. */
@@ -46,37 +71,71 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
     for (const r of result.replies) ws.send(r, true);
   };
 
-  app.ws<IngestSocketData>('/ingest', {
-    maxPayloadLength: o.maxFrameBytes,
+  const preAuth: PreAuthOptions = { ...DEFAULT_PREAUTH, ...o.preAuth };
+  const preAuthMaxBytes = Math.min(preAuth.maxBytes, o.maxFrameBytes);
+  const preAuthByAddress = new Map<string, number>();
+
+  /** Authenticated or gone: the socket stops counting against the pre-auth budget. */
+  const leavePreAuth = (data: IngestSocketData) => {
+    if (data.helloTimer !== undefined) clearTimeout(data.helloTimer);
+    data.helloTimer = undefined;
+    if (!data.countedPreAuth || data.preAuthAddress === undefined) return;
+    data.countedPreAuth = false;
+    const left = (preAuthByAddress.get(data.preAuthAddress) ?? 1) - 1;
+    if (left > 0) preAuthByAddress.set(data.preAuthAddress, left);
+    else preAuthByAddress.delete(data.preAuthAddress);
+  };
+
+  const refuseUpgrade = (res: HttpResponse, status: string, error: string, reason: string) => {
+    acceptor.countRefusal(reason);
+    if (reason === 'auth') metrics.disconnects.inc({ endpoint: 'ingest', reason: 'auth' });
+    else metrics.protocolErrors.inc({ endpoint: 'ingest' });
+    rejectUpgrade(res, status, error);
+  };
+
+  /** Copies what the upgrade needs from `req` (valid only now) and checks the run name. */
+  const readUpgrade = (res: HttpResponse, req: HttpRequest) => {
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const upgrade = {
+      token: requestToken(req.getHeader('authorization') || undefined, query),
+      run: query.get('run') ?? undefined,
+      key: req.getHeader('sec-websocket-key'),
+      protocol: req.getHeader('sec-websocket-protocol'),
+      extensions: req.getHeader('sec-websocket-extensions'),
+    };
+    const problem = upgrade.run === undefined ? undefined : runNameProblem(upgrade.run);
+    if (problem !== undefined) {
+      refuseUpgrade(res, '400 Bad Request', `run: ${problem}`, 'malformed');
+      return undefined;
+    }
+    return upgrade;
+  };
+
+  const behaviour = (maxPayloadLength: number, upgrade: WebSocketBehavior<IngestSocketData>['upgrade']): WebSocketBehavior<IngestSocketData> => ({
+    maxPayloadLength,
     // Replies are small; a producer that never reads them is bounded here (uWS drops past it).
     maxBackpressure: 1024 * 1024,
     idleTimeout: 120,
     sendPingsAutomatically: true,
-    upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
-      const query = new URLSearchParams(req.getQuery() ?? '');
-      const token = requestToken(req.getHeader('authorization') || undefined, query);
-      const run = query.get('run') ?? undefined;
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      if (token !== undefined && !acceptor.tokenMatches(token)) {
-        metrics.disconnects.inc({ endpoint: 'ingest', reason: 'auth' });
-        rejectUpgrade(res, '401 Unauthorized', 'wrong ingest token');
-        return;
-      }
-      if (run !== undefined && !IngestAcceptor.validRun(run)) {
-        metrics.protocolErrors.inc({ endpoint: 'ingest' });
-        rejectUpgrade(res, '400 Bad Request', 'run must be 1-128 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit');
-        return;
-      }
-      // No token at all is allowed: the first message must then be a hello carrying it.
-      res.upgrade<IngestSocketData>({ endpoint: 'ingest', token, run }, key, protocol, extensions, context);
-    },
+    upgrade,
     open(ws) {
       o.handles.add(ws as WebSocket<unknown>);
       const data = ws.getUserData();
       data.session = acceptor.openSession({ run: data.run, token: data.token });
       metrics.clients.inc({ endpoint: 'ingest' });
+      if (data.session.authenticated) return;
+      if (data.preAuthAddress !== undefined) {
+        preAuthByAddress.set(data.preAuthAddress, (preAuthByAddress.get(data.preAuthAddress) ?? 0) + 1);
+        data.countedPreAuth = true;
+      }
+      data.helloTimer = setTimeout(() => {
+        data.helloTimer = undefined;
+        if (data.closed || data.closeReason || data.session?.authenticated) return;
+        acceptor.countRefusal('hello_timeout');
+        data.closeReason = 'auth';
+        ws.send(encodeEvent(EventKind.Error, { error: `no hello within ${preAuth.helloTimeoutMs} ms: send a hello event with the ingest token first (or connect with Authorization: Bearer <token>)` }), true);
+        ws.end(CLOSE_POLICY, 'no hello in time');
+      }, preAuth.helloTimeoutMs);
     },
     message(ws, message, isBinary) {
       const data = ws.getUserData();
@@ -88,15 +147,23 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
       }
       // The acceptor copies accepted events into the ring before returning, so a view is enough.
       const result = acceptor.acceptFrame(data.session, new Uint8Array(message));
+      if (data.session.authenticated && data.helloTimer !== undefined) leavePreAuth(data);
       sendReplies(ws, result);
       if (result.fatal) {
         data.closeReason = result.fatal.includes('auth') ? 'auth' : 'fatal';
         ws.end(CLOSE_POLICY, result.fatal.slice(0, 120));
       }
     },
-    close(ws) {
+    close(ws, code, message) {
       o.handles.delete(ws as WebSocket<unknown>);
       const data = ws.getUserData();
+      data.closed = true;
+      if (code === 1006 && Buffer.from(message).toString() === TOO_BIG_MESSAGE) {
+        // uWS refused the message on its declared length; nothing of it was buffered.
+        acceptor.countRefusal(data.session?.authenticated ? 'too_large' : 'preauth_too_large');
+        data.closeReason ??= 'fatal';
+      }
+      leavePreAuth(data);
       if (data.session) acceptor.closeSession(data.session);
       data.session = undefined;
       metrics.clients.dec({ endpoint: 'ingest' });
@@ -104,16 +171,61 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
     },
   });
 
+  // Token at the upgrade: checked at the door, full frame size from the first message.
+  app.ws<IngestSocketData>('/ingest', behaviour(o.maxFrameBytes, (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    if (requestToken(req.getHeader('authorization') || undefined, query) === undefined) {
+      // No token: the pre-auth behaviour below takes this upgrade.
+      req.setYield(true);
+      return;
+    }
+    const upgrade = readUpgrade(res, req);
+    if (!upgrade) return;
+    if (!acceptor.tokenMatches(upgrade.token)) {
+      refuseUpgrade(res, '401 Unauthorized', 'wrong ingest token', 'auth');
+      return;
+    }
+    res.upgrade<IngestSocketData>({ endpoint: 'ingest', token: upgrade.token, run: upgrade.run }, upgrade.key, upgrade.protocol, upgrade.extensions, context);
+  }));
+
+  // No token at the upgrade: the first message must be a hello carrying it. uWS fixes the
+  // message limit per route, so these connections keep the pre-auth cap for their life.
+  // A parameter route ranks below every static one, so it only sees what was handed on.
+  app.ws<IngestSocketData>('/:endpoint', behaviour(preAuthMaxBytes, (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+    if (req.getParameter(0) !== 'ingest') {
+      req.setYield(true);
+      return;
+    }
+    const upgrade = readUpgrade(res, req);
+    if (!upgrade) return;
+    const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+    if ((preAuthByAddress.get(address) ?? 0) >= preAuth.maxPerAddress) {
+      refuseUpgrade(res, '429 Too Many Requests', `too many unauthenticated /ingest connections from ${address} (limit ${preAuth.maxPerAddress}); send the hello promptly, or present the token at the upgrade`, 'address_limit');
+      return;
+    }
+    res.upgrade<IngestSocketData>({ endpoint: 'ingest', run: upgrade.run, preAuthAddress: address }, upgrade.key, upgrade.protocol, upgrade.extensions, context);
+  }));
+
   app.post('/api/ingest', (res, req) => {
     const query = new URLSearchParams(req.getQuery() ?? '');
     const token = requestToken(req.getHeader('authorization') || undefined, query);
     const contentType = req.getHeader('content-type').toLowerCase();
-    if (!o.httpAcceptor.tokenMatches(token)) {
+    const run = query.get('run') ?? undefined;
+    const refuseEarly = (status: number, error: string, reason: string) => {
       // Refused before reading the body, so the connection is closed rather than reused.
       const state = { done: false };
       res.onAborted(() => { state.done = true; });
+      o.httpAcceptor.countRefusal(reason);
       metrics.httpRequests.inc({ route: 'ingest', outcome: 'client_error' });
-      replyJson(res, state, 401, { error: 'missing or wrong ingest token (Authorization: Bearer <token>)' }, true);
+      replyJson(res, state, status, { error }, true);
+    };
+    if (!o.httpAcceptor.tokenMatches(token)) {
+      refuseEarly(401, 'missing or wrong ingest token (Authorization: Bearer <token>)', 'auth');
+      return;
+    }
+    const runProblem = run === undefined ? undefined : runNameProblem(run);
+    if (runProblem !== undefined) {
+      refuseEarly(400, `run: ${runProblem}`, 'malformed');
       return;
     }
     readRequest(res, req, o.maxFrameBytes, (result, state) => {
@@ -123,7 +235,7 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
         return;
       }
       const body = result.request.body;
-      const session = o.httpAcceptor.openSession({ run: query.get('run') ?? undefined, token });
+      const session = o.httpAcceptor.openSession({ run, token });
       let accepted: AcceptResult;
       try {
         if (contentType.startsWith('application/json')) {

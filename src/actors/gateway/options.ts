@@ -35,6 +35,8 @@ export interface GatewayOptions {
   maxClients: number;
   /** Largest producer WebSocket message / POST body on the ingest paths. */
   maxFrameBytes: number;
+  /** Budget of a producer WebSocket that has not authenticated yet (defaults in ingest-endpoints.ts). */
+  preAuth?: PreAuthOptions;
   /** Aggregation window (ms): fps tiers at or above 1000/tickMs get every update live. */
   tickMs: number;
   experience: ExperienceOptions;
@@ -46,6 +48,15 @@ export interface GatewayOptions {
   criticalQueueLimit?: number;
   /** Period of the experience status message (default 1000 ms). */
   experienceStatusMs?: number;
+}
+
+export interface PreAuthOptions {
+  /** A connection without a valid hello by then is closed. */
+  helloTimeoutMs: number;
+  /** Largest message accepted before authentication. */
+  maxBytes: number;
+  /** Unauthenticated connections one remote address may hold on this thread. */
+  maxPerAddress: number;
 }
 
 export const DEFAULT_SLOW_CHECK_MS = 100;
@@ -93,5 +104,12 @@ export function validateGatewayOptions(options: GatewayOptions): GatewayOptions 
   if (options.slowCheckMs !== undefined) int(o, 'slowCheckMs', 5, 10_000);
   if (options.criticalQueueLimit !== undefined) int(o, 'criticalQueueLimit', 1, 65_536);
   if (options.experienceStatusMs !== undefined) int(o, 'experienceStatusMs', 10, 600_000);
+  if (options.preAuth !== undefined) {
+    const p = options.preAuth as unknown as Record<string, unknown>;
+    if (p === null || typeof p !== 'object') throw new TypeError('gateway options: preAuth must be an object {helloTimeoutMs, maxBytes, maxPerAddress}');
+    int(p, 'helloTimeoutMs', 1, 600_000);
+    int(p, 'maxBytes', 64, 256 * 1024 * 1024);
+    int(p, 'maxPerAddress', 1, 1_000_000);
+  }
   return options;
 }

@@ -21,6 +21,7 @@ import {
 } from '../../shared/telemetry/event-codec.js';
 import { writeIngestRecord } from '../../shared/telemetry/ring-records.js';
 import { tokenMatcher } from '../../shared/tokens.js';
+import { isValidRunName, runNameProblem } from '../../shared/telemetry/run-name.js';
 
 export type IngestTransport = 'ws' | 'tcp' | 'unix' | 'http' | 'local';
 
@@ -57,8 +58,6 @@ export interface IngestAcceptorOptions {
   allowRelay?: boolean;
 }
 
-/** Run names end up in metric labels and file names downstream: keep them tame. */
-const RUN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 /** At most this many Error replies per frame; the rest are summarised in the last one. */
 const MAX_ERROR_REPLIES = 16;
 
@@ -94,7 +93,7 @@ export class IngestAcceptor {
   }
 
   openSession(options: { run?: string; token?: string } = {}): ProducerSession {
-    const run = options.run !== undefined && RUN_PATTERN.test(options.run) ? options.run : this.defaultRun;
+    const run = isValidRunName(options.run) ? options.run : this.defaultRun;
     this.nextProducer = (this.nextProducer + 1) & 0xffffff;
     this.metrics.sessions.inc({ transport: this.transport });
     return {
@@ -111,9 +110,12 @@ export class IngestAcceptor {
     this.metrics.sessions.dec({ transport: this.transport });
   }
 
-  /** Is `run` an acceptable run name? (For transports that take it from a URL.) */
-  static validRun(run: string): boolean {
-    return RUN_PATTERN.test(run);
+  /**
+   * Counts a refusal the transport made before any frame reached the acceptor (hello
+   * deadline, oversized pre-auth frame, per-address limit), next to the acceptor's own.
+   */
+  countRefusal(reason: string): void {
+    this.metrics.rejected.inc({ transport: this.transport, reason });
   }
 
   acceptFrame(session: ProducerSession, bytes: Uint8Array): AcceptResult {
@@ -167,8 +169,9 @@ export class IngestAcceptor {
     }
     const { events, run } = body as { events: unknown[]; run?: unknown };
     if (typeof run === 'string') {
-      if (!RUN_PATTERN.test(run)) {
-        this.reject(session, result, { index: -1, error: `"run" must match ${RUN_PATTERN}` }, 'malformed');
+      const problem = runNameProblem(run);
+      if (problem !== undefined) {
+        this.reject(session, result, { index: -1, error: `"run": ${problem}` }, 'malformed');
         this.finishReplies(result);
         return result;
       }
@@ -206,8 +209,9 @@ export class IngestAcceptor {
       session.authenticated = true;
     }
     if (run !== undefined) {
-      if (!RUN_PATTERN.test(run)) {
-        this.reject(session, result, { index: -1, kind: 'hello', error: `run name ${JSON.stringify(run)} must match ${RUN_PATTERN}` }, 'malformed');
+      const problem = runNameProblem(run);
+      if (problem !== undefined) {
+        this.reject(session, result, { index: -1, kind: 'hello', error: problem }, 'malformed');
         return;
       }
       session.run = run;
@@ -216,8 +220,8 @@ export class IngestAcceptor {
   }
 
   private publish(session: ProducerSession, event: TelemetryEvent, bytes: Uint8Array, receivedAt: number, result: AcceptResult): void {
-    if (event.run !== undefined && !RUN_PATTERN.test(event.run)) {
-      this.reject(session, result, { index: -1, kind: EVENT_KIND_NAMES[event.kind], error: `run name ${JSON.stringify(event.run)} must match ${RUN_PATTERN}` }, 'malformed');
+    if (event.run !== undefined && !isValidRunName(event.run)) {
+      this.reject(session, result, { index: -1, kind: EVENT_KIND_NAMES[event.kind], error: runNameProblem(event.run)! }, 'malformed');
       return;
     }
     const kind = EVENT_KIND_NAMES[event.kind];
@@ -274,7 +278,7 @@ function ingestMetrics(registry: Registry): IngestMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     events: get('ringcast_ingest_events_total', () => new Counter({ name: 'ringcast_ingest_events_total', help: 'Telemetry events accepted into an ingest ring', labelNames: ['transport', 'kind'], registers: [registry] })),
-    rejected: get('ringcast_ingest_rejected_total', () => new Counter({ name: 'ringcast_ingest_rejected_total', help: 'Producer events rejected, by reason (malformed, auth, unauthenticated, ring_full, direction)', labelNames: ['transport', 'reason'], registers: [registry] })),
+    rejected: get('ringcast_ingest_rejected_total', () => new Counter({ name: 'ringcast_ingest_rejected_total', help: 'Producer input refused, by reason (malformed, auth, unauthenticated, ring_full, direction; before authentication: hello_timeout, preauth_too_large, address_limit)', labelNames: ['transport', 'reason'], registers: [registry] })),
     ringFull: get('ringcast_ingest_ring_full_total', () => new Counter({ name: 'ringcast_ingest_ring_full_total', help: 'Valid events dropped because the ingest ring was full', labelNames: ['transport', 'kind'], registers: [registry] })),
     bytes: get('ringcast_ingest_bytes_total', () => new Counter({ name: 'ringcast_ingest_bytes_total', help: 'Producer bytes received', labelNames: ['transport'], registers: [registry] })),
     sessions: get('ringcast_ingest_sessions', () => new Gauge({ name: 'ringcast_ingest_sessions', help: 'Open producer sessions', labelNames: ['transport'], registers: [registry] })),

@@ -31,6 +31,10 @@ export interface IngestOptions {
   maxFrameBytes: number;
   /** Per transport. */
   maxConnections: number;
+  /** Pre-auth budget (socket-server.ts): hello deadline, first-frame cap, unauthenticated connections per address. */
+  helloTimeoutMs?: number;
+  preAuthMaxBytes?: number;
+  maxPreAuthPerAddress?: number;
   limits?: DecodeLimits;
   /**
    * First producer id of this actor; TCP sessions number from here, Unix sessions from
@@ -65,6 +69,9 @@ export default defineActor<IngestOptions>({
       acceptor: new IngestAcceptor({ ring, token: o.token, transport, producerIdBase, metrics: ctx.metrics, limits: o.limits }),
       maxFrameBytes: o.maxFrameBytes,
       maxConnections: o.maxConnections,
+      helloTimeoutMs: o.helloTimeoutMs,
+      preAuthMaxBytes: o.preAuthMaxBytes,
+      maxPreAuthPerAddress: o.maxPreAuthPerAddress,
       metrics: ctx.metrics,
       log: ctx.log,
     });

@@ -8,6 +8,13 @@
  *   - the first frame must authenticate with a Hello (the acceptor closes on a bad token
  *     or telemetry before the hello; a first frame that neither authenticates nor fails
  *     is closed here);
+ *   - until it has, the connection lives on a small pre-auth budget, because anyone who
+ *     can reach the port can open one: the hello must arrive within helloTimeoutMs, the
+ *     first frame may declare at most preAuthMaxBytes (checked on its 4-byte prefix, so
+ *     nothing larger is ever buffered), and one remote address may hold at most
+ *     maxPreAuthPerAddress unauthenticated connections, so idle sockets from one host
+ *     cannot fill maxConnections and lock every producer out. Each refusal is an Error
+ *     event, then a close, counted in ringcast_ingest_rejected_total;
  *   - a length of 0 or above maxFrameBytes desynchronises the stream for good: reply an
  *     Error event, then close;
  *   - replies (Ack, Error events) are written as one length-prefixed frame per input
@@ -35,6 +42,12 @@ export interface StreamServerOptions {
   maxFrameBytes: number;
   /** Open connections at once; one more is answered with an Error event and closed. */
   maxConnections: number;
+  /** A connection without a valid hello this long after it opened is closed. Default 5000 ms. */
+  helloTimeoutMs?: number;
+  /** Largest first frame (the hello) accepted before authentication. Default 64 KiB. */
+  preAuthMaxBytes?: number;
+  /** Unauthenticated connections one remote address may hold at once (TCP only). Default 64. */
+  maxPreAuthPerAddress?: number;
   /** Replies are dropped while a socket holds more unsent bytes than this. Default 256 KiB. */
   replyBufferBytes?: number;
   /** How long a closing connection may take to say goodbye before it is destroyed. Default 1000 ms. */
@@ -48,6 +61,8 @@ export interface StreamServerStats {
   connections: number;
   connectionsAccepted: number;
   connectionsRefused: number;
+  /** Connections still waiting for their hello. */
+  preAuth: number;
   frames: number;
   bytesRead: number;
   protocolErrors: number;
@@ -59,9 +74,17 @@ interface Connection {
   readonly session: ProducerSession;
   readonly framer: StreamFramer;
   readonly onFrame: (frame: Uint8Array) => void;
+  /** Remote address the per-address pre-auth limit counts against (undefined on Unix sockets). */
+  readonly address: string | undefined;
+  /** Pending hello deadline; undefined once authenticated or closed. */
+  helloTimer: NodeJS.Timeout | undefined;
   /** Input after this point is ignored: the connection is being closed for a reason. */
   closing: boolean;
 }
+
+export const DEFAULT_HELLO_TIMEOUT_MS = 5000;
+export const DEFAULT_PREAUTH_MAX_BYTES = 64 * 1024;
+export const DEFAULT_MAX_PREAUTH_PER_ADDRESS = 64;
 
 const DEFAULT_REPLY_BUFFER = 256 * 1024;
 
@@ -69,6 +92,9 @@ export class StreamIngestServer {
   readonly transport: StreamTransport;
   private readonly server: net.Server;
   private readonly connections = new Set<Connection>();
+  /** Unauthenticated connections per remote address. */
+  private readonly preAuthByAddress = new Map<string, number>();
+  private preAuthCount = 0;
   private readonly opts: Required<Omit<StreamServerOptions, 'metrics' | 'log' | 'acceptor'>>;
   private readonly acceptor: IngestAcceptor;
   private readonly log: Logger;
@@ -87,6 +113,9 @@ export class StreamIngestServer {
       maxConnections: options.maxConnections,
       replyBufferBytes: options.replyBufferBytes ?? DEFAULT_REPLY_BUFFER,
       closeGraceMs: options.closeGraceMs ?? 1000,
+      helloTimeoutMs: options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
+      preAuthMaxBytes: Math.min(options.preAuthMaxBytes ?? DEFAULT_PREAUTH_MAX_BYTES, options.maxFrameBytes),
+      maxPreAuthPerAddress: options.maxPreAuthPerAddress ?? DEFAULT_MAX_PREAUTH_PER_ADDRESS,
     };
     this.m = bindMetrics(options.metrics, options.transport);
     // allowHalfOpen false: when the producer ends its side we end ours, so a drained
@@ -114,7 +143,7 @@ export class StreamIngestServer {
   }
 
   stats(): StreamServerStats {
-    return { transport: this.transport, connections: this.connections.size, ...this.counts };
+    return { transport: this.transport, connections: this.connections.size, preAuth: this.preAuthCount, ...this.counts };
   }
 
   /**
@@ -149,23 +178,27 @@ export class StreamIngestServer {
       socket.destroy();
       return;
     }
+    // Unix peers have no address; the socket file's mode (0660) is their door.
+    const address = this.transport === 'tcp' ? socket.remoteAddress : undefined;
+    if (address !== undefined && (this.preAuthByAddress.get(address) ?? 0) >= this.opts.maxPreAuthPerAddress) {
+      this.refuse(socket, 'address_limit', `too many unauthenticated connections from ${address} (limit ${this.opts.maxPreAuthPerAddress}); send the hello promptly, retry later`);
+      return;
+    }
     if (this.connections.size >= this.opts.maxConnections) {
-      this.counts.connectionsRefused++;
-      this.m.refused.inc();
-      const reason = `too many producer connections over ${this.transport} (limit ${this.opts.maxConnections}); retry later`;
-      socket.on('error', () => { /* the refused peer may reset; nothing to do */ });
-      socket.end(lengthPrefixed(encodeEvent(EventKind.Error, { error: reason })));
-      setTimeout(() => socket.destroy(), this.opts.closeGraceMs).unref();
+      this.refuse(socket, 'connection_limit', `too many producer connections over ${this.transport} (limit ${this.opts.maxConnections}); retry later`);
       return;
     }
     const session = this.acceptor.openSession();
     const conn: Connection = {
       socket,
       session,
-      framer: new StreamFramer(this.opts.maxFrameBytes),
+      framer: new StreamFramer(this.opts.maxFrameBytes, this.opts.preAuthMaxBytes),
       onFrame: (frame) => this.onFrame(conn, frame),
+      address,
+      helloTimer: undefined,
       closing: false,
     };
+    this.enterPreAuth(conn);
     this.connections.add(conn);
     this.counts.connectionsAccepted++;
     this.m.accepted.inc();
@@ -174,6 +207,7 @@ export class StreamIngestServer {
     // Resets and timeouts are a producer going away, which is normal; 'close' follows.
     socket.on('error', (error) => this.log.debug({ producerId: session.producerId, err: error.message }, 'producer connection error'));
     socket.on('close', () => {
+      this.leavePreAuth(conn);
       this.connections.delete(conn);
       this.acceptor.closeSession(session);
       this.m.open.dec();
@@ -193,7 +227,13 @@ export class StreamIngestServer {
       if (!conn.closing) this.fail(conn, 'internal', `internal error while reading this connection: ${(thrown as Error).message}`);
       return;
     }
-    if (error !== undefined && !conn.closing) this.fail(conn, 'frame_length', error);
+    if (error === undefined || conn.closing) return;
+    if (conn.framer.errorKind === 'first_too_large') {
+      this.acceptor.countRefusal('preauth_too_large');
+      this.fail(conn, 'preauth_too_large', error);
+    } else {
+      this.fail(conn, 'frame_length', error);
+    }
   }
 
   private onFrame(conn: Connection, frame: Uint8Array): void {
@@ -212,7 +252,41 @@ export class StreamIngestServer {
       this.fail(conn, 'no_hello', 'the first frame on a connection must contain a hello event with the ingest token', result.replies);
       return;
     }
+    if (conn.helloTimer !== undefined && conn.session.authenticated) this.leavePreAuth(conn);
     if (result.replies.length > 0) this.reply(conn, result.replies);
+  }
+
+  /** Refuses a connection before it gets a session: one Error event, then close. */
+  private refuse(socket: net.Socket, reason: 'address_limit' | 'connection_limit', message: string): void {
+    this.counts.connectionsRefused++;
+    this.m.refused.inc();
+    this.acceptor.countRefusal(reason);
+    socket.on('error', () => { /* the refused peer may reset; nothing to do */ });
+    socket.end(lengthPrefixed(encodeEvent(EventKind.Error, { error: message })));
+    setTimeout(() => socket.destroy(), this.opts.closeGraceMs).unref();
+  }
+
+  private enterPreAuth(conn: Connection): void {
+    this.preAuthCount++;
+    if (conn.address !== undefined) this.preAuthByAddress.set(conn.address, (this.preAuthByAddress.get(conn.address) ?? 0) + 1);
+    conn.helloTimer = setTimeout(() => {
+      if (conn.closing || conn.session.authenticated) return;
+      this.acceptor.countRefusal('hello_timeout');
+      this.fail(conn, 'hello_timeout', `no hello within ${this.opts.helloTimeoutMs} ms: the first frame on a connection must be a hello event with the ingest token`);
+      this.leavePreAuth(conn);
+    }, this.opts.helloTimeoutMs);
+  }
+
+  /** Authenticated, or gone: the connection no longer counts against the pre-auth budget. */
+  private leavePreAuth(conn: Connection): void {
+    if (conn.helloTimer === undefined) return;
+    clearTimeout(conn.helloTimer);
+    conn.helloTimer = undefined;
+    this.preAuthCount--;
+    if (conn.address === undefined) return;
+    const left = (this.preAuthByAddress.get(conn.address) ?? 1) - 1;
+    if (left > 0) this.preAuthByAddress.set(conn.address, left);
+    else this.preAuthByAddress.delete(conn.address);
   }
 
   /** Unrecoverable stream error: tell the producer why, then close. */
@@ -286,11 +360,11 @@ function bindMetrics(registry: Registry, transport: StreamTransport): BoundMetri
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   const labelNames = ['transport'] as const;
   const open = get('ringcast_ingest_connections', () => new Gauge({ name: 'ringcast_ingest_connections', help: 'Open producer stream connections', labelNames, registers: [registry] }));
-  const conns = get('ringcast_ingest_connections_total', () => new Counter({ name: 'ringcast_ingest_connections_total', help: 'Producer stream connections, by outcome (accepted, refused at maxConnections)', labelNames: ['transport', 'outcome'], registers: [registry] }));
+  const conns = get('ringcast_ingest_connections_total', () => new Counter({ name: 'ringcast_ingest_connections_total', help: 'Producer stream connections, by outcome (accepted, refused at maxConnections or the per-address pre-auth limit)', labelNames: ['transport', 'outcome'], registers: [registry] }));
   const frames = get('ringcast_ingest_frames_total', () => new Counter({ name: 'ringcast_ingest_frames_total', help: 'Length-prefixed frames read from producer streams', labelNames, registers: [registry] }));
   const bytes = get('ringcast_ingest_stream_bytes_total', () => new Counter({ name: 'ringcast_ingest_stream_bytes_total', help: 'Bytes read from producer streams, length prefixes included', labelNames, registers: [registry] }));
   const dropped = get('ringcast_ingest_replies_dropped_total', () => new Counter({ name: 'ringcast_ingest_replies_dropped_total', help: 'Reply events (Ack/Error) not sent because the producer was not reading them', labelNames, registers: [registry] }));
-  const errors = get('ringcast_ingest_protocol_errors_total', () => new Counter({ name: 'ringcast_ingest_protocol_errors_total', help: 'Producer stream connections closed for a protocol error, by reason (frame_length, no_hello, auth, internal)', labelNames: ['transport', 'reason'], registers: [registry] }));
+  const errors = get('ringcast_ingest_protocol_errors_total', () => new Counter({ name: 'ringcast_ingest_protocol_errors_total', help: 'Producer stream connections closed for a protocol error, by reason (frame_length, no_hello, auth, internal, hello_timeout, preauth_too_large)', labelNames: ['transport', 'reason'], registers: [registry] }));
   return {
     open: open.labels({ transport }),
     accepted: conns.labels({ transport, outcome: 'accepted' }),

@@ -16,6 +16,10 @@
  * A length of 0 or above `maxFrameBytes` means the stream is out of step (or hostile):
  * there is no way to find the next frame boundary, so it is unrecoverable. push()
  * reports it once and the framer ignores everything after.
+ *
+ * `firstFrameMaxBytes` is a tighter limit for the first frame only: the server reads it
+ * before the peer has authenticated, so a stranger's declared length is refused as soon
+ * as its 4-byte prefix arrives rather than after buffering up to `maxFrameBytes`.
  */
 
 export const LENGTH_PREFIX_BYTES = 4;
@@ -25,10 +29,15 @@ const INITIAL_PARTIAL_BYTES = 64 * 1024;
 
 export type FrameHandler = (frame: Uint8Array) => void;
 
+/** Why a stream became unrecoverable. */
+export type FramerErrorKind = 'zero_length' | 'too_large' | 'first_too_large';
+
 export class StreamFramer {
   readonly maxFrameBytes: number;
+  readonly firstFrameMaxBytes: number;
   /** Set once the stream is unrecoverable; every later push() is ignored. */
   error: string | undefined;
+  errorKind: FramerErrorKind | undefined;
   /** Frames handed out so far. */
   frames = 0;
 
@@ -40,11 +49,15 @@ export class StreamFramer {
   private partialHave = 0;
   private partialLength = 0;
 
-  constructor(maxFrameBytes: number) {
+  constructor(maxFrameBytes: number, firstFrameMaxBytes = maxFrameBytes) {
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > 0xffffffff) {
       throw new RangeError(`StreamFramer: maxFrameBytes must be an integer in 1 .. 2^32-1 (got ${String(maxFrameBytes)})`);
     }
+    if (!Number.isInteger(firstFrameMaxBytes) || firstFrameMaxBytes < 1) {
+      throw new RangeError(`StreamFramer: firstFrameMaxBytes must be a positive integer (got ${String(firstFrameMaxBytes)})`);
+    }
     this.maxFrameBytes = maxFrameBytes;
+    this.firstFrameMaxBytes = Math.min(firstFrameMaxBytes, maxFrameBytes);
   }
 
   /** Bytes held back waiting for the rest of a frame. */
@@ -89,12 +102,8 @@ export class StreamFramer {
         length = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
         this.prefixHave = 0;
       }
-      if (length === 0 || length > this.maxFrameBytes) {
-        this.error = length === 0
-          ? 'frame length 0: every frame needs at least one event (stream out of step?)'
-          : `frame length ${length} exceeds the limit of ${this.maxFrameBytes} bytes (stream out of step, or send smaller batches)`;
-        return this.error;
-      }
+      const problem = this.checkLength(length);
+      if (problem !== undefined) return problem;
       if (end - p >= length) {
         // Whole frame inside this chunk: hand out a view.
         const frame = chunk.subarray(p, p + length);
@@ -107,6 +116,22 @@ export class StreamFramer {
       }
     }
     return undefined;
+  }
+
+  /** Marks the stream unrecoverable and returns the error when `length` is not acceptable. */
+  private checkLength(length: number): string | undefined {
+    const first = this.frames === 0;
+    if (length === 0) {
+      this.errorKind = 'zero_length';
+      this.error = 'frame length 0: every frame needs at least one event (stream out of step?)';
+    } else if (first && length > this.firstFrameMaxBytes && this.firstFrameMaxBytes < this.maxFrameBytes) {
+      this.errorKind = 'first_too_large';
+      this.error = `first frame length ${length} exceeds the limit of ${this.firstFrameMaxBytes} bytes before authentication (the first frame must be a small hello)`;
+    } else if (length > this.maxFrameBytes) {
+      this.errorKind = 'too_large';
+      this.error = `frame length ${length} exceeds the limit of ${this.maxFrameBytes} bytes (stream out of step, or send smaller batches)`;
+    }
+    return this.error;
   }
 
   /** Doubles the assembly buffer until `need` fits, never beyond the frame's length. */
