@@ -57,14 +57,14 @@ let service;
 try {
   service = await startService(config, log);
 } catch (error) {
-  // A file the config names that cannot be used is found only at start: still a config error.
-  if (error instanceof ConfigError) {
+  // A file the config names that cannot be used (missing, or a secret others can read) is
+  // found only at start: still the operator's to fix, so exit 2 like any config error.
+  if (error instanceof ConfigError || error instanceof LooseSecretFileError) {
     process.stderr.write(`ringcast: ${error.message}\n`);
     process.exit(2);
   }
   log.fatal({ err: error }, `ringcast failed to start: ${(error as Error).message}`);
-  // Refusing a secret file is the operator's to fix, like a config error: retrying cannot help.
-  process.exit(error instanceof LooseSecretFileError ? 2 : 1);
+  process.exit(1);
 }
 stopService = service.stop;
 if (stopSignal) void service.stop(stopSignal);

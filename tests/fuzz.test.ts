@@ -139,7 +139,8 @@ async function replayCorpus(port: number, tally: Tally, index: number): Promise<
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (c.admin) headers.authorization = `Bearer ${ADMIN_TOKEN}`;
   tally.requests++;
-  const res = await fetch(`http://127.0.0.1:${port}${c.path}`, { method: c.method, headers, body: c.body === undefined ? undefined : JSON.stringify(c.body), signal: AbortSignal.timeout(5_000) });
+  const res = await fetch(`http://127.0.0.1:${port}${c.path}`, { method: c.method, headers, body: c.body === undefined ? undefined : JSON.stringify(c.body), signal: AbortSignal.timeout(5_000) })
+    .catch((error: Error) => { throw new Error(`corpus ${c.method} ${c.path}: ${error.message} (${String((error.cause as Error | undefined)?.message ?? "")})`); });
   await res.arrayBuffer();
   tally.statuses[res.status] = (tally.statuses[res.status] ?? 0) + 1;
   if (res.status >= 500) tally.fiveXX.push(`corpus ${c.method} ${c.path} → ${res.status}`);
