@@ -47,7 +47,10 @@ async function raw(): Promise<number> {
   return sent;
 }
 
-async function sdk(): Promise<number> {
+/** What a producer thread reports: events sent, and for the SDK what its own queue dropped. */
+export interface ProducerReport { sent: number; emitted: number; queueDropped: number }
+
+async function sdk(): Promise<ProducerReport> {
   const t = job.target;
   const url = 'path' in t ? `unix://${t.path}` : `tcp://${t.host}:${t.port}`;
   const p = createProducer(url, { token: job.token, run: 'bench', queueSize: 50_000, batchMaxEvents: job.eventsPerFrame });
@@ -60,12 +63,14 @@ async function sdk(): Promise<number> {
     }
     await yieldNow(); // let the socket write: a trainer yields between steps too
   }
-  const { sent } = p.stats();
+  // Read before close(): close() counts what it could not flush as 'unsent', which is the stop, not the load.
+  const { sent, dropped } = p.stats();
   await p.close(1000);
-  return sent;
+  const queueDropped = Object.entries(dropped).filter(([k]) => !k.startsWith('invalid_')).reduce((s, [, n]) => s + n, 0);
+  return { sent, emitted: step, queueDropped };
 }
 
-(job.mode === 'sdk' ? sdk() : raw()).then(
-  (sent) => parentPort!.postMessage({ sent }),
+(job.mode === 'sdk' ? sdk() : raw().then((sent): ProducerReport => ({ sent, emitted: sent, queueDropped: 0 }))).then(
+  (report) => parentPort!.postMessage(report),
   (error: Error) => parentPort!.postMessage({ error: error.message }),
 );
