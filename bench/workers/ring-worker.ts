@@ -9,17 +9,19 @@
  * and the consumer checks the first and last word (small) or every stamp (large).
  * What differs is inherent to each transport: the ring writes into shared memory in
  * place; structured clone copies the buffer (twice: serialize, deserialize); transfer
- * needs a fresh ArrayBuffer per message, whose pages the stamps then fault in.
+ * needs a fresh ArrayBuffer per message, whose pages the stamps then fault in, unless
+ * ('transfer-reuse', what a user would write) the consumer transfers each buffer back and
+ * the producer refills it: a pool of `window` buffers going round.
  *
  * Control words (ctl SharedArrayBuffer, i32): see C_* below; f64 word 8 is the
  * producer's start time (µs, bench/lib/clock.ts).
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { RecordRing } from '../../src/shared/record-ring.js';
 import { SlotRing } from '../../src/shared/slot-ring.js';
 import { nowUs } from '../lib/clock.js';
 
-export type Method = 'ring' | 'ring-unbatched' | 'slot' | 'clone' | 'clone-batch' | 'transfer';
+export type Method = 'ring' | 'ring-unbatched' | 'slot' | 'clone' | 'clone-batch' | 'transfer' | 'transfer-reuse';
 
 export interface Job {
   role: 'producer' | 'consumer';
@@ -32,6 +34,8 @@ export interface Job {
   ctl: SharedArrayBuffer;
   sab?: SharedArrayBuffer;
   port?: MessagePort;
+  /** 'transfer-reuse': the consumer transfers each buffer back on this port for the producer to refill. */
+  returnPort?: MessagePort;
   /** postMessage flow control: most messages in flight. */
   window: number;
   /** records per postMessage in 'clone-batch'. */
@@ -158,6 +162,8 @@ function producePost(): void {
   const method = job.method;
   const batch = method === 'clone-batch' ? job.batch : 1;
   const reused = new Int32Array(words * batch);
+  const pool: Int32Array<ArrayBuffer>[] = [];
+  if (method === 'transfer-reuse') for (let i = 0; i < job.window; i++) pool.push(new Int32Array(words));
   waitGo();
   const t0 = nowUs();
   ctlF64[F_START] = t0;
@@ -173,9 +179,19 @@ function producePost(): void {
       Atomics.wait(ctl, C_CONSUMED, consumed, 20);
     }
     if (method === 'transfer') {
-      const msg = new Int32Array(words); // the real cost of transfer: a fresh buffer each time
+      const msg = new Int32Array(words); // transfer without reuse: a fresh buffer each time
       fill(msg, 0, size, seq);
       port.postMessage(msg, [msg.buffer]);
+    } else if (method === 'transfer-reuse') {
+      // The pool bounds what is in flight; take back whatever the consumer returned.
+      for (let back = receiveMessageOnPort(job.returnPort!); back; back = receiveMessageOnPort(job.returnPort!)) pool.push(back.message as Int32Array<ArrayBuffer>);
+      while (pool.length === 0) {
+        Atomics.wait(ctl, C_CONSUMED, Atomics.load(ctl, C_CONSUMED), 1);
+        for (let back = receiveMessageOnPort(job.returnPort!); back; back = receiveMessageOnPort(job.returnPort!)) pool.push(back.message as Int32Array<ArrayBuffer>);
+      }
+      const msg = pool.pop()!;
+      fill(msg, 0, size, seq);
+      port.postMessage(msg, [msg.buffer as ArrayBuffer]);
     } else {
       for (let b = 0; b < batch; b++) fill(reused, b * words, size, seq + b);
       port.postMessage(reused);
@@ -293,6 +309,7 @@ function consumePost(): void {
       }
       messages++;
       tLast = nowUs();
+      if (job.returnPort) job.returnPort.postMessage(msg, [msg.buffer as ArrayBuffer]);
       if (messages % notifyEvery === 0) {
         Atomics.store(ctl, C_CONSUMED, messages);
         Atomics.notify(ctl, C_CONSUMED);
@@ -300,6 +317,7 @@ function consumePost(): void {
     } else {
       if (msg.end !== expect) errors++;
       port.close();
+      job.returnPort?.close();
       done({ received: expect, errors, tStartUs: ctlF64[F_START], tLastUs: tLast });
     }
   });
