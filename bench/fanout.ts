@@ -4,7 +4,15 @@
  *
  *   ours      the ringcast service (serialise once per channel and level, uWS publish
  *             from the gateway threads), or its uWS stand-in until the service serves /ws;
- *   baseline  the naive design: `ws`, JSON.stringify and send per client per message.
+ *   baseline  the naive design: `ws`, JSON.stringify and send per client per message;
+ *   ws-once   what a competent `ws` user writes: serialise each message once, send the same
+ *             Buffer to every client (figure ratio_vs_ws_serialize_once);
+ *   uws-raw   the ceiling: bare uWS publish of the same bytes on as many threads as ours
+ *             runs gateways (figure ratio_vs_uws_raw).
+ *
+ * Every server runs in its own child process, and with RINGCAST_BENCH_FANOUT_SERVER_CPUS
+ * (a taskset CPU list) each is pinned to the same cores; unset, each may use all cores,
+ * which the load generator shares with it. The `ws` servers run on one thread, as `ws` does.
  *
  * Per client count: deliveries/s against expected (clients × 3 × 10/s), latency from the
  * server's stamp to client receipt (p50/p99), server CPU µs per delivered message, server
@@ -28,10 +36,11 @@
  * stamps with Date.now() (whole ms), which adds up to 1 ms (0.5 ms on average).
  *
  * Env knobs: RINGCAST_BENCH_FANOUT_LOADGEN_THREADS (default 2), RINGCAST_BENCH_FANOUT_COUNTS
- * (comma list for ours), RINGCAST_BENCH_FANOUT_STANDIN=1 (skip the real service),
+ * (comma list for ours and uws-raw), RINGCAST_BENCH_FANOUT_STANDIN=1 (skip the real service),
  * RINGCAST_BENCH_FANOUT_SERVER_THREADS (gateway threads, default 2).
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -54,6 +63,15 @@ const FANOUT_THREADS = (() => {
   if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`RINGCAST_BENCH_FANOUT_SERVER_THREADS=${JSON.stringify(text)}: expected an integer 1–16`);
   return n;
 })();
+/** RINGCAST_BENCH_FANOUT_SERVER_CPUS: a taskset CPU list every server child is pinned to alike. */
+const SERVER_CPUS = (() => {
+  const text = process.env.RINGCAST_BENCH_FANOUT_SERVER_CPUS;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (!/^[0-9]+([-,][0-9]+)*$/.test(text.trim())) throw new Error(`RINGCAST_BENCH_FANOUT_SERVER_CPUS=${JSON.stringify(text)}: expected a taskset CPU list such as 0 or 0-1 or 0,2`);
+  return text.trim();
+})();
+/** Keys of the figures per server kind. */
+const KEY: Record<ServerKind, string> = { ours: 'ours', baseline: 'baseline', 'ws-once': 'ws_once', 'uws-raw': 'uws_raw' };
 /** Bars from the issue. */
 const HOLD_DELIVERED_PCT = 99;
 const HOLD_P99_MS = 50;
@@ -79,6 +97,7 @@ interface RunContext {
 
 interface Plan {
   ours: number[];
+  /** Client counts for the `ws` baselines (per-client and serialise-once); uws-raw runs at ours. */
   baseline: number[];
   warmupMs: number;
   measureMs: number;
@@ -263,8 +282,10 @@ function midTick(after: number, origin: number): number {
 
 async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunContext): Promise<Point> {
   const port = await freePort();
-  const args = [kind, HOST, String(port), String(FANOUT_THREADS), kind === 'baseline' ? ctx.templatesFile ?? '' : ''];
-  const child = fork(SERVER_SCRIPT, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const args = [kind, HOST, String(port), String(FANOUT_THREADS), kind !== 'ours' ? ctx.templatesFile ?? '' : ''];
+  const child = SERVER_CPUS
+    ? spawn('taskset', ['-c', SERVER_CPUS, process.execPath, fileURLToPath(SERVER_SCRIPT), ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    : fork(SERVER_SCRIPT, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const workers: Worker[] = [];
   let probe: Probe | undefined;
   try {
@@ -453,17 +474,23 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     return pt;
   };
 
-  // Side by side: at each client count the baseline runs right after ours, under the same conditions.
-  let baselineDone = false;
+  // Side by side: at each client count the baselines run right after ours, under the same conditions
+  // (and after ours, so they send the real service's messages of that count). A `ws` baseline
+  // stops escalating once it falls behind; the ceiling runs wherever ours does.
+  const stopped = new Set<ServerKind>();
   const counts = [...new Set([...p.ours, ...p.baseline])].sort((a, b) => a - b);
   for (const n of counts) {
-    if (p.ours.includes(n)) await runOne('ours', n);
-    if (!baselineDone && p.baseline.includes(n)) {
-      const b = await runOne('baseline', n);
+    if (p.ours.includes(n)) {
+      await runOne('ours', n);
+      await runOne('uws-raw', n);
+    }
+    for (const kind of ['ws-once', 'baseline'] as const) {
+      if (stopped.has(kind) || !p.baseline.includes(n)) continue;
+      const b = await runOne(kind, n);
       if (!(b.deliveredPct >= BASELINE_MIN_DELIVERED_PCT) && n >= BASELINE_ALWAYS) {
-        baselineDone = true;
+        stopped.add(kind);
         const skipped = p.baseline.filter((c) => c > n);
-        if (skipped.length) notes.push(`baseline stopped escalating at ${n} clients: ${f1(b.deliveredPct)}% delivered (< ${BASELINE_MIN_DELIVERED_PCT}%); not run at ${skipped.join(', ')}`);
+        if (skipped.length) notes.push(`${kind} stopped escalating at ${n} clients: ${f1(b.deliveredPct)}% delivered (< ${BASELINE_MIN_DELIVERED_PCT}%); not run at ${skipped.join(', ')}`);
       }
     }
   }
@@ -498,6 +525,27 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   } else {
     notes.push('no client count where both servers delivered enough to compare CPU per delivery');
   }
+  // The same comparison against the same-work baselines: ratio = their µs per delivery / ours.
+  const compareWith = (kind: 'ws-once' | 'uws-raw', figure: string) => {
+    const theirs = points.filter((x) => x.kind === kind && x.delivered > 0 && ours.some((o) => o.clients === x.clients && o.delivered > 0));
+    const fair = theirs.filter((x) => x.deliveredPct >= BASELINE_MIN_DELIVERED_PCT);
+    const t = fair.length ? fair[fair.length - 1] : theirs[0];
+    if (!t) { notes.push(`${kind}: no client count where it and ours both delivered; ${figure} not measured`); return; }
+    if (!fair.length) notes.push(`${figure} compared at ${t.clients} clients although ${kind} delivered only ${f1(t.deliveredPct)}% there`);
+    const o = ours.find((x) => x.clients === t.clients)!;
+    const k = KEY[kind];
+    figures[figure] = t.usPerDelivery / o.usPerDelivery;
+    figures[`${k}_us_per_delivery`] = t.usPerDelivery;
+    figures[`${k}_compared_at_clients`] = t.clients;
+    figures[`${k}_ours_us_per_delivery`] = o.usPerDelivery;
+    figures[`${k}_user_ratio`] = t.userUsPerDelivery / o.userUsPerDelivery;
+    figures[`${k}_loadgen_cpu_pct_at_compared`] = t.loadgenCpuPct;
+    figures[`ours_loadgen_cpu_pct_at_${k}_compared`] = o.loadgenCpuPct;
+    const held = points.filter((x) => x.kind === kind && x.holds);
+    figures[`${k}_clients_at_p99_50ms`] = held.length ? Math.max(...held.map((x) => x.clients)) : 0;
+  };
+  compareWith('ws-once', 'ratio_vs_ws_serialize_once');
+  compareWith('uws-raw', 'ratio_vs_uws_raw');
   // The cost of one more delivery, without the fixed per-process costs that dominate at
   // small counts: least-squares slope of server CPU (µs/s) over deliveries/s.
   const measured = ours.filter((o) => o.delivered > 0 && Number.isFinite(o.serverCpuPct));
@@ -516,8 +564,17 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const baseHolding = base.filter((b) => b.holds);
   figures.baseline_clients_at_p99_50ms = baseHolding.length ? Math.max(...baseHolding.map((b) => b.clients)) : 0;
 
+  // Per kind, against clients: what the capacity report charts.
+  const series: Record<string, Array<[number, number]>> = {};
   for (const pt of points) {
-    const key = `${pt.kind}_${pt.clients}`;
+    if (!(pt.delivered > 0)) continue;
+    const k = KEY[pt.kind];
+    for (const [name, v] of [['p50_ms', pt.p50Ms], ['p99_ms', pt.p99Ms], ['us_per_delivery', pt.usPerDelivery], ['delivered_pct', pt.deliveredPct], ['loadgen_cpu_pct', pt.loadgenCpuPct], ['server_cpu_pct', pt.serverCpuPct]] as const) {
+      if (Number.isFinite(v)) (series[`${k}_${name}`] ??= []).push([pt.clients, sig(v)]);
+    }
+  }
+  for (const pt of points) {
+    const key = `${KEY[pt.kind]}_${pt.clients}`;
     figures[`${key}_delivered_pct`] = pt.deliveredPct;
     figures[`${key}_p50_ms`] = pt.p50Ms;
     figures[`${key}_p99_ms`] = pt.p99Ms;
@@ -569,6 +626,8 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     `each point: ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; latency = client receipt − server stamp on 1 in 32 messages per client; ` +
       `server in a child process (CPU = its process.cpuUsage, all threads; --fanout-threads ${FANOUT_THREADS}), ${p.loadgenThreads} load-generator threads on the same machine`,
   );
+  notes.push(`servers: ours ${FANOUT_THREADS} gateway threads + aggregator; uws-raw ${FANOUT_THREADS} publishing threads + a main thread that serialises; ws-once and baseline one thread (ws has no multi-thread mode). ${SERVER_CPUS ? `Every server child pinned to CPUs ${SERVER_CPUS} (taskset).` : 'No pinning: every server child may use every core, as may the load generator.'}`);
+  notes.push('ratio_vs_ws_serialize_once and ratio_vs_uws_raw = their server CPU µs per delivery / ours at the largest client count where both delivered >= 90 %: > 1 means ours costs less; ratio_vs_uws_raw < 1 is how far ours is from the bare-uWS ceiling');
   for (const k of Object.keys(figures)) figures[k] = sig(figures[k]);
-  return { figures, baseline, notes };
+  return { figures, baseline, notes, series };
 }

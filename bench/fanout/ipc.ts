@@ -7,9 +7,14 @@
  * figures. t0 and t1 sit half a tick period after a tick, where nothing is in flight.
  */
 
-export type ServerKind = 'ours' | 'baseline';
-/** What actually served: the real service, the uWS stand-in, or the naive `ws` baseline. */
-export type ServerImpl = 'service' | 'uws-standin' | 'ws-baseline';
+/**
+ * ours; baseline = `ws`, stringify per client (the naive design); ws-once = `ws`, serialise
+ * once and send the same Buffer to all; uws-raw = bare uWS publish of the same bytes (ceiling).
+ */
+export type ServerKind = 'ours' | 'baseline' | 'ws-once' | 'uws-raw';
+export const SERVER_KINDS: readonly ServerKind[] = ['ours', 'baseline', 'ws-once', 'uws-raw'];
+/** What actually served: the real service, the uWS stand-in, or one of the baselines. */
+export type ServerImpl = 'service' | 'uws-standin' | 'ws-baseline' | 'ws-serialize-once' | 'uws-raw';
 
 export interface ServerReady {
   type: 'ready';

@@ -2,14 +2,17 @@
  * The server under test, in its own process so that process.cpuUsage() and RSS here
  * cover the server (every thread of it) and nothing of the load generator.
  *
- *   node dist/bench/fanout/server-child.js <ours|baseline> <host> <port> [fanoutThreads] [templates.json]
+ *   node dist/bench/fanout/server-child.js <ours|baseline|ws-once|uws-raw> <host> <port> [fanoutThreads] [templates.json]
  *
  * "ours" is the real service when it serves /ws (service-feed.ts), else the uWS stand-in;
- * "baseline" is the naive `ws` server. Talks to the parent over IPC (ipc.ts): sends
+ * "baseline" is the naive `ws` server, "ws-once" the `ws` server that serialises once,
+ * "uws-raw" bare uWS publish on fanoutThreads threads (the ceiling). Talks to the parent over IPC (ipc.ts): sends
  * `ready`; on `start` begins the 10 Hz ticks and answers `started`; answers each `window`
  * request with CPU/RSS/tick deltas between t0 and t1; exits on `stop`.
  */
-import type { FromServer, ServerKind, ToServer, WindowRequest } from './ipc.js';
+import { SERVER_KINDS, type FromServer, type ServerKind, type ToServer, type WindowRequest } from './ipc.js';
+import { startWsOnce } from './ws-once.js';
+import { startUwsRaw } from './uws-raw.js';
 import type { FanoutServer } from './server-types.js';
 import { startWsBaseline } from './baseline-ws.js';
 import { startRealService } from './service-feed.js';
@@ -25,6 +28,8 @@ function send(msg: FromServer): void {
 
 async function startServer(kind: ServerKind, host: string, port: number, threads: number, templatesFile?: string): Promise<FanoutServer> {
   if (kind === 'baseline') return startWsBaseline(host, port, templatesFile);
+  if (kind === 'ws-once') return startWsOnce(host, port, templatesFile);
+  if (kind === 'uws-raw') return startUwsRaw(host, port, threads, templatesFile);
   if (process.env.RINGCAST_BENCH_FANOUT_STANDIN === '1') {
     const standin = await startUwsStandin(host, port);
     standin.note = 'uWS stand-in used: RINGCAST_BENCH_FANOUT_STANDIN=1';
@@ -76,12 +81,12 @@ function measureWindow(server: FanoutServer, ticker: Ticker | undefined, req: Wi
 
 async function main(): Promise<void> {
   const [kindArg, host = '127.0.0.1', portArg = '0', threadsArg = '2', templatesFile] = process.argv.slice(2);
-  if (kindArg !== 'ours' && kindArg !== 'baseline') throw new Error(`server-child: first argument must be "ours" or "baseline", got ${JSON.stringify(kindArg)}`);
+  if (!(SERVER_KINDS as readonly string[]).includes(kindArg)) throw new Error(`server-child: first argument must be one of ${SERVER_KINDS.join(', ')}, got ${JSON.stringify(kindArg)}`);
   const port = Number(portArg);
   const threads = Number(threadsArg);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`server-child: port must be an integer 0–65535, got ${JSON.stringify(portArg)}`);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`server-child: fanoutThreads must be an integer 1–64, got ${JSON.stringify(threadsArg)}`);
-  const server = await startServer(kindArg, host, port, threads, templatesFile || undefined);
+  const server = await startServer(kindArg as ServerKind, host, port, threads, templatesFile || undefined);
   let ticker: Ticker | undefined;
   let stopping = false;
   const stop = () => {
