@@ -4,7 +4,7 @@ import type { us_listen_socket } from 'uWebSockets.js';
 import { loadUws } from '../../src/shared/http-server.js';
 
 export interface RawThreadJob { host: string; port: number; index: number; counters: SharedArrayBuffer }
-export type RawThreadMessage = { type: 'publish'; messages: string[] };
+export type RawThreadMessage = { type: 'publish'; messages: string[] } | { type: 'close' };
 
 const job = workerData as RawThreadJob;
 const counters = new Int32Array(job.counters);
@@ -27,10 +27,13 @@ app.ws<{ joined?: boolean }>('/ws', {
   close: (ws) => { if (ws.getUserData().joined) Atomics.sub(counters, job.index, 1); },
 });
 // Listen option 0 (not exclusive): every thread binds the same port and the kernel spreads connections.
+let listening: us_listen_socket | undefined;
 (app.listen as unknown as (h: string, p: number, o: number, cb: (s: us_listen_socket | false) => void) => void).call(app, job.host, job.port, 0, (socket) => {
   if (!socket) { parentPort!.postMessage({ error: `cannot listen on ${job.host}:${job.port}` }); return; }
+  listening = socket;
   parentPort!.postMessage({ port: uws.us_socket_local_port(socket as never) });
 });
 parentPort!.on('message', (m: RawThreadMessage) => {
   if (m.type === 'publish') for (const text of m.messages) app.publish(TOPIC, text, false, false);
+  else if (m.type === 'close' && listening) { uws.us_listen_socket_close(listening); listening = undefined; }
 });

@@ -36,7 +36,9 @@ export async function startUwsRaw(host: string, port: number, threads: number, t
     },
     clients: () => counters.reduce((s, n) => s + n, 0),
     async stop() {
-      await Promise.all(workers.map((w) => w.terminate()));
+      // Stop accepting; the threads end with the process (server-child exits right after).
+      // terminate() would tear down a uWS loop with open sockets, which aborts Node.
+      for (const w of workers) w.postMessage({ type: 'close' } satisfies RawThreadMessage);
     },
   };
 }

@@ -23,11 +23,52 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join, resolve as resolvePath } from 'node:path';
-import { parseQuality } from '../../src/actors/capture/hls-playlist.js';
-import { looksLikeMedia } from '../../src/actors/capture/segment-fetch.js';
-import { extractKeyframe } from '../../src/actors/capture/ts-keyframe.js';
-import { isValidChannel, PLAYBACK_ACCESS_TOKEN_HASH } from '../../src/actors/capture/twitch-resolver.js';
 import { resolveFfmpeg } from '../../src/shared/ffmpeg.js';
+
+// This fake parses nothing with the capture code it serves: a fake that shared the product's
+// parsers would agree with the system under test by construction, bugs included. What Twitch
+// itself fixes (the persisted-query hash its web player sends, channel name rules, the IVS
+// variant names) is written out here from Twitch's side.
+
+/** sha256 of the PlaybackAccessToken persisted query, as Twitch's web player sends it. */
+const TWITCH_PLAYBACK_ACCESS_TOKEN_HASH = 'ed230aa1e33e07eebb8928504583da78a5173989fadfb1ac94be06a04f3cdbe9';
+/** Twitch logins: 3-25 letters, digits or underscores. */
+const isTwitchLogin = (name: string): boolean => /^[a-z0-9_]{3,25}$/i.test(name);
+/** IVS variant names: "480p" (30 fps) or "720p60". */
+function variantQuality(name: string): { height: number; fps: number } | undefined {
+  const m = /^(\d+)p(\d+)?$/i.exec(name.trim());
+  return m ? { height: Number(m[1]), fps: m[2] ? Number(m[2]) : 30 } : undefined;
+}
+/** MPEG-TS (sync byte every 188 bytes) or fragmented MP4 (a box type at bytes 4..8). */
+function isMediaSegment(b: Uint8Array): boolean {
+  if (b.length >= 188 && b[0] === 0x47 && (b.length < 376 || b[188] === 0x47)) return true;
+  if (b.length < 8) return false;
+  const box = String.fromCharCode(b[4], b[5], b[6], b[7]);
+  return box === 'ftyp' || box === 'styp' || box === 'moof';
+}
+
+/**
+ * The H.264 elementary stream of a TS segment's video PID (stream id 0xE0), payloads joined:
+ * enough to find the SPS, written independently of the product's keyframe extractor.
+ */
+function videoElementaryStream(ts: Uint8Array): Uint8Array {
+  let videoPid = -1;
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at + 188 <= ts.length; at += 188) {
+    if (ts[at] !== 0x47) throw new Error(`no TS sync byte at offset ${at}`);
+    const pid = ((ts[at + 1] & 0x1f) << 8) | ts[at + 2];
+    const start = (ts[at + 1] & 0x40) !== 0;
+    const afc = (ts[at + 3] >> 4) & 3;
+    let off = at + 4;
+    if (afc & 2) off += 1 + ts[at + 4];
+    if (!(afc & 1) || off >= at + 188) continue;
+    const payload = ts.subarray(off, at + 188);
+    if (videoPid < 0 && start && payload[0] === 0 && payload[1] === 0 && payload[2] === 1 && payload[3] === 0xe0) videoPid = pid;
+    if (pid === videoPid) parts.push(start ? payload.subarray(9 + payload[8]) : payload);
+  }
+  if (videoPid < 0) throw new Error('no video PES (stream id 0xE0)');
+  return Buffer.concat(parts);
+}
 
 // ---------------------------------------------------------------------------------------
 // Encoding
@@ -53,6 +94,35 @@ export interface EncodeOptions {
   noise?: number /* 0 = none; makes keyframes realistic-size */;
   overlays?: Overlay[];
   bframes?: number /*2*/;
+  /** 0..255: drawn as 8 white (1) / black (0) squares along the top, so a decoded frame says which content it is (readMarker). */
+  marker?: number;
+}
+
+/** Where marker bit k sits, as fractions of the frame (so any scaled copy of the frame can be read). */
+export function markerCell(k: number): { cx: number; cy: number; size: number } {
+  // Square cells one twelfth of the height (of a 16:9 frame), 1.5 cells apart, half a cell from the top-left corner.
+  const size = 1 / 12;
+  const width = (size * 9) / 16;
+  return { cx: width * (1 + 1.5 * k), cy: size, size };
+}
+
+/**
+ * The marker in an RGB24 frame of any size (the centre of each cell, by luminance), or -1 when
+ * a cell is neither clearly white nor clearly black (no marker there, or a broken picture).
+ */
+export function readMarker(rgb: Uint8Array, width: number, height: number): number {
+  let value = 0;
+  for (let k = 0; k < 8; k++) {
+    const c = markerCell(k);
+    const x = Math.round(c.cx * width);
+    const y = Math.round(c.cy * height);
+    const i = (y * width + x) * 3;
+    if (i + 2 >= rgb.length) return -1;
+    const luma = 0.299 * rgb[i] + 0.587 * rgb[i + 1] + 0.114 * rgb[i + 2];
+    if (luma > 170) value |= 1 << k;
+    else if (luma > 85) return -1;
+  }
+  return value;
 }
 
 /** What encodeSegments learnt about its output; the server reads it to write an honest master playlist. */
@@ -73,7 +143,7 @@ const FFMPEG_TIMEOUT_MS = 10 * 60_000;
 
 const isInt = (v: number) => Number.isInteger(v);
 
-function checkOptions(o: EncodeOptions): Required<Omit<EncodeOptions, 'bitrateKbps'>> & { bitrateKbps?: number } {
+function checkOptions(o: EncodeOptions): Required<Omit<EncodeOptions, 'bitrateKbps' | 'marker'>> & { bitrateKbps?: number; marker?: number } {
   if (typeof o.dir !== 'string' || o.dir === '') throw new Error('encodeSegments: dir is required');
   const fps = o.fps ?? 30;
   const segmentSeconds = o.segmentSeconds ?? 2;
@@ -96,6 +166,7 @@ function checkOptions(o: EncodeOptions): Required<Omit<EncodeOptions, 'bitrateKb
   if (o.bitrateKbps !== undefined && !(isInt(o.bitrateKbps) && o.bitrateKbps >= 50 && o.bitrateKbps <= 100_000)) {
     throw new Error(`encodeSegments: bitrateKbps must be an integer in 50..100000, got ${o.bitrateKbps}`);
   }
+  if (o.marker !== undefined && !(isInt(o.marker) && o.marker >= 0 && o.marker <= 255)) throw new Error(`encodeSegments: marker must be an integer in 0..255, got ${o.marker}`);
   const overlays = o.overlays ?? [];
   overlays.forEach((ov, i) => {
     const what = `encodeSegments: overlays[${i}] (${ov.png})`;
@@ -106,7 +177,7 @@ function checkOptions(o: EncodeOptions): Required<Omit<EncodeOptions, 'bitrateKb
       throw new Error(`${what}: rectangle ${ov.x},${ov.y} ${ov.w}x${ov.h} is not inside the ${o.width}x${o.height} frame`);
     }
   });
-  return { dir: o.dir, width: o.width, height: o.height, fps, segmentSeconds, segments, noise, bframes, source, overlays, bitrateKbps: o.bitrateKbps };
+  return { dir: o.dir, width: o.width, height: o.height, fps, segmentSeconds, segments, noise, bframes, source, overlays, bitrateKbps: o.bitrateKbps, ...(o.marker !== undefined ? { marker: o.marker } : {}) };
 }
 
 function videoSource(source: string, w: number, h: number, fps: number): string {
@@ -133,7 +204,14 @@ export function encodeArgs(o: ReturnType<typeof checkOptions>, outPattern: strin
     inputs.push('-loop', '1', '-i', ov.png);
     graph.push(`[${i + 2}:v]scale=${ov.w}:${ov.h},format=rgba[o${i}]`, `[b${i}][o${i}]overlay=x=${ov.x}:y=${ov.y}:eof_action=repeat[b${i + 1}]`);
   });
-  graph.push(`[b${o.overlays.length}]format=yuv420p[v]`);
+  const boxes = o.marker === undefined ? '' : Array.from({ length: 8 }, (_, k) => {
+    const c = markerCell(k);
+    const size = Math.round(c.size * o.height);
+    const x = Math.round(c.cx * o.width - size / 2);
+    const y = Math.round(c.cy * o.height - size / 2);
+    return `,drawbox=x=${x}:y=${y}:w=${size}:h=${size}:color=${(o.marker! >> k) & 1 ? 'white' : 'black'}:t=fill`;
+  }).join('');
+  graph.push(`[b${o.overlays.length}]format=yuv420p${boxes}[v]`);
   const rate = o.bitrateKbps !== undefined
     ? ['-b:v', `${o.bitrateKbps}k`, '-maxrate', `${o.bitrateKbps}k`, '-bufsize', `${o.bitrateKbps * 2}k`]
     : ['-crf', '23'];
@@ -177,13 +255,12 @@ function runFfmpeg(args: string[]): Promise<void> {
 
 /** "avc1.PPCCLL" from the SPS (profile_idc, constraint flags, level_idc follow the NAL header). */
 function codecsFromSegment(bytes: Uint8Array, file: string): string {
-  let kf;
+  let b: Uint8Array;
   try {
-    kf = extractKeyframe(bytes);
+    b = videoElementaryStream(bytes);
   } catch (err) {
-    throw new Error(`encodeSegments: ${file} has no usable keyframe: ${(err as Error).message}`);
+    throw new Error(`encodeSegments: ${file} has no usable video stream: ${(err as Error).message}`);
   }
-  const b = kf.annexB;
   for (let i = 0; i + 7 < b.length; i++) {
     if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1 && (b[i + 3] & 0x1f) === 7) {
       const hex = (n: number) => n.toString(16).toUpperCase().padStart(2, '0');
@@ -500,7 +577,7 @@ export async function startLiveHls(o: { segmentSeconds?: number /*2*/; window?: 
       } catch {
         return json(res, 400, { error: 'Bad Request', status: 400, message: 'body is not JSON' });
       }
-      if (body?.operationName !== 'PlaybackAccessToken' || body.extensions?.persistedQuery?.sha256Hash !== PLAYBACK_ACCESS_TOKEN_HASH) {
+      if (body?.operationName !== 'PlaybackAccessToken' || body.extensions?.persistedQuery?.sha256Hash !== TWITCH_PLAYBACK_ACCESS_TOKEN_HASH) {
         return json(res, 200, { errors: [{ message: 'PersistedQueryNotFound' }] });
       }
       const login = typeof body.variables?.login === 'string' ? body.variables.login.toLowerCase() : '';
@@ -600,7 +677,7 @@ export async function startLiveHls(o: { segmentSeconds?: number /*2*/; window?: 
       } catch (err) {
         throw new Error(`live-hls: cannot read segment ${abs}: ${(err as Error).message}`);
       }
-      if (!looksLikeMedia(b)) throw new Error(`live-hls: ${abs} is not an MPEG-TS segment`);
+      if (!isMediaSegment(b)) throw new Error(`live-hls: ${abs} is not an MPEG-TS segment`);
       fileCache.set(abs, b);
     }
     return b;
@@ -615,7 +692,7 @@ export async function startLiveHls(o: { segmentSeconds?: number /*2*/; window?: 
       // EXTINF would lie about every segment's length, and playlists would rotate at the wrong pace.
       throw new Error(`live-hls: variant ${name} segments last ${meta.segmentSeconds} s but the server rotates every ${segmentSeconds} s`);
     }
-    const q = parseQuality(name);
+    const q = variantQuality(name);
     // Without encodeSegments' meta.json, trust the name: "480p" = 852x480 at 30 fps, as Twitch.
     const height = meta?.height ?? q?.height ?? 0;
     const width = meta?.width ?? (Math.floor((height * 16) / 9) & ~1);
@@ -637,7 +714,7 @@ export async function startLiveHls(o: { segmentSeconds?: number /*2*/; window?: 
     gqlUrl: `${url}/gql`,
     usherUrl: url,
     addChannel(nameIn, setup) {
-      if (!isValidChannel(nameIn)) throw new Error(`live-hls: invalid Twitch channel name ${JSON.stringify(nameIn)}`);
+      if (!isTwitchLogin(nameIn)) throw new Error(`live-hls: invalid Twitch channel name ${JSON.stringify(nameIn)}`);
       const name = nameIn.toLowerCase();
       if (channels.has(name)) throw new Error(`live-hls: channel ${name} already exists; removeChannel it first`);
       const fault = setup.fault ?? 'none';
