@@ -193,7 +193,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   figures.small_postmessage_batch64_per_s = smallCloneBatch.perSec;
   baseline.small_records_per_s = smallCloneBatch.perSec;
   baseline.small_unbatched_records_per_s = smallClone.perSec;
-  series.ring_fulltouch_mb_per_s.push([SMALL, smallUnbatched.mbPerSec]);
+  series.ring_fulltouch_mb_per_s.push([SMALL, smallRing.mbPerSec]);
   series.postmessage_clone_fulltouch_mb_per_s.push([SMALL, smallClone.mbPerSec]);
   series.postmessage_batched_mb_per_s.push([SMALL, smallCloneBatch.mbPerSec]);
 
