@@ -19,6 +19,7 @@
  * TCP into a worker thread that JSON.parses and checks each (bench/workers/ingest-json-server.ts),
  * same producer count. The bar: events_per_s >= 500k.
  */
+import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,40 +37,52 @@ import { jsonLine, METRICS } from './workers/ingest-payload.js';
 
 const TOKEN = 'bench-ingest-token';
 const EVENTS_PER_FRAME = 256;
-const PRODUCER_URL = new URL('./workers/ingest-producer.js', import.meta.url);
+const LOADGEN_URL = new URL('./workers/ingest-loadgen.js', import.meta.url);
 const JSON_SERVER_URL = new URL('./workers/ingest-json-server.js', import.meta.url);
 
-interface Window { events: number; consumed: number; drops: number; seconds: number; sent: number; emitted: number; queueDropped: number }
+interface Window { events: number; consumed: number; drops: number; seconds: number; sent: number; emitted: number; queueDropped: number; loadgenCpuPct: number }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
 
-/** Starts producer threads, waits out the warm-up, samples `read()` over the window, stops them. */
+/** Starts the producers in their own process, waits out the warm-up, samples `read()` over the window, stops them. */
 async function drive(
   jobs: Omit<IngestProducerJob, 'ctl'>[],
   warmupMs: number,
   durationMs: number,
   read: () => { in: number; out: number; drops: number },
 ): Promise<Window> {
-  const ctl = new SharedArrayBuffer(4);
-  const workers = jobs.map((job) => new Worker(PRODUCER_URL, { workerData: { ...job, ctl } }));
-  const results = workers.map((w) => new Promise<ProducerReport>((resolve, reject) => {
-    w.once('message', (m: ProducerReport & { error?: string }) => (m.error ? reject(new Error(`bench producer: ${m.error}`)) : resolve(m)));
-    w.once('error', reject);
-  }));
+  const child = fork(LOADGEN_URL, [JSON.stringify(jobs)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>(type: string) => new Promise<T>((resolve, reject) => {
+    const onMessage = (m: { type: string; error?: string }) => {
+      if (m.type === type) { off(); resolve(m as T); } else if (m.type === 'failed') { off(); reject(new Error(`bench load generator: ${m.error}`)); }
+    };
+    const onExit = (code: number | null) => { off(); reject(new Error(`bench load generator exited (${code}) before "${type}"`)); };
+    const off = () => { child.off('message', onMessage); child.off('exit', onExit); };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+  const cpu = async () => { const r = next<{ us: number }>('cpu'); child.send({ type: 'mark' }); return (await r).us; };
   try {
+    await next('ready');
     await sleep(warmupMs);
     const a = read();
+    const cpu0 = await cpu();
     const t0 = performance.now();
     await sleep(durationMs);
     const b = read();
+    const cpu1 = await cpu();
     const seconds = (performance.now() - t0) / 1000;
-    Atomics.store(new Int32Array(ctl), 0, 1);
-    const reports = await Promise.all(results);
+    const done = next<{ reports: ProducerReport[] }>('done');
+    child.send({ type: 'stop' });
+    const { reports } = await done;
     const sum = (k: keyof ProducerReport) => reports.reduce((s, r) => s + r[k], 0);
-    return { events: (b.in - a.in) / seconds, consumed: (b.out - a.out) / seconds, drops: b.drops - a.drops, seconds, sent: sum('sent'), emitted: sum('emitted'), queueDropped: sum('queueDropped') };
+    return {
+      events: (b.in - a.in) / seconds, consumed: (b.out - a.out) / seconds, drops: b.drops - a.drops, seconds,
+      sent: sum('sent'), emitted: sum('emitted'), queueDropped: sum('queueDropped'), loadgenCpuPct: ((cpu1 - cpu0) / 1e6 / seconds) * 100,
+    };
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }
 
@@ -139,6 +152,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       const key = name === 'tcp' ? 'events_per_s' : `${name}_events_per_s`;
       figures[key] = w.events;
       figures[`${name}_consumed_per_s`] = w.consumed;
+      figures[`${name}_loadgen_cpu_pct`] = w.loadgenCpuPct;
       // The SDK drops in its own bounded queue before anything reaches the socket: those count too.
       figures[`${name}_drops`] = w.drops + w.queueDropped;
       if (name === 'sdk') {
@@ -159,10 +173,12 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   if (json.rejected > 0) throw new Error(`bench ingest: the JSON baseline rejected ${json.rejected} lines`);
   log(`json baseline: ${sig(json.events / 1e3, 4)} k events/s parsed`);
   figures.json_events_per_s = json.events;
+  figures.json_loadgen_cpu_pct = json.loadgenCpuPct;
   baseline.events_per_s = json.events;
 
   notes.push(`${EVENTS_PER_FRAME} events per frame, 6 metrics per event (${encodeMetrics(1, METRICS(1)).byteLength} bytes binary, ~${jsonLine(1).length} bytes JSON); window ${durationMs} ms after ${warmupMs} ms warm-up`);
   notes.push('sdk_drops = ring drops in the window + events the SDK\'s own queue dropped over the whole run (warm-up included; sdk_queue_drops, sdk_queue_drop_pct of sdk_emitted): an SDK that keeps its rate by dropping does not count as delivering it');
+  notes.push('producers run in a load-generator process of their own (bench/workers/ingest-loadgen.ts); *_loadgen_cpu_pct is its CPU over the window, % of one core');
   notes.push('events_per_s: TCP, 1 producer thread; baseline: the same events as NDJSON over TCP, JSON.parse per line on a worker thread');
   notes.push(`bar: events_per_s >= 500000 (${figures.events_per_s >= 500_000 ? 'met' : 'NOT met'})`);
   return { figures, baseline, notes };
