@@ -1,6 +1,6 @@
 /** One thread of the bare uWS ceiling (uws-raw.ts): accept, subscribe to one topic, publish what the main thread posts. */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { us_listen_socket } from 'uWebSockets.js';
+import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { loadUws } from '../../src/shared/http-server.js';
 
 export interface RawThreadJob { host: string; port: number; index: number; counters: SharedArrayBuffer }
@@ -11,11 +11,14 @@ const counters = new Int32Array(job.counters);
 const TOPIC = 'all';
 const { uws } = loadUws();
 const app = uws.App();
+// Every open socket, so that close can end them all and let this thread's loop run dry.
+const open = new Set<WebSocket<{ joined?: boolean }>>();
 app.ws<{ joined?: boolean }>('/ws', {
   maxPayloadLength: 16 * 1024,
   maxBackpressure: 8 * 1024 * 1024,
   closeOnBackpressureLimit: 1,
   idleTimeout: 120,
+  open: (ws) => { open.add(ws); },
   message: (ws, message) => {
     const data = ws.getUserData();
     if (data.joined) return;
@@ -24,7 +27,10 @@ app.ws<{ joined?: boolean }>('/ws', {
     Atomics.add(counters, job.index, 1);
     ws.send(JSON.stringify({ type: 'connection_established', timestamp: Date.now(), data: JSON.parse(Buffer.from(message).toString('utf8')) }), false);
   },
-  close: (ws) => { if (ws.getUserData().joined) Atomics.sub(counters, job.index, 1); },
+  close: (ws) => {
+    open.delete(ws);
+    if (ws.getUserData().joined) Atomics.sub(counters, job.index, 1);
+  },
 });
 // Listen option 0 (not exclusive): every thread binds the same port and the kernel spreads connections.
 let listening: us_listen_socket | undefined;
@@ -35,5 +41,12 @@ let listening: us_listen_socket | undefined;
 });
 parentPort!.on('message', (m: RawThreadMessage) => {
   if (m.type === 'publish') for (const text of m.messages) app.publish(TOPIC, text, false, false);
-  else if (m.type === 'close' && listening) { uws.us_listen_socket_close(listening); listening = undefined; }
+  else if (m.type === 'close') {
+    // Close everything this thread opened and stop listening for the parent: the thread then
+    // ends on its own. Exiting with uWS sockets still open aborts Node.
+    if (listening) uws.us_listen_socket_close(listening);
+    listening = undefined;
+    for (const ws of [...open]) ws.close();
+    parentPort!.close();
+  }
 });

@@ -36,9 +36,11 @@ export async function startUwsRaw(host: string, port: number, threads: number, t
     },
     clients: () => counters.reduce((s, n) => s + n, 0),
     async stop() {
-      // Stop accepting; the threads end with the process (server-child exits right after).
-      // terminate() would tear down a uWS loop with open sockets, which aborts Node.
+      // Each thread closes its sockets and ends on its own; terminate() would tear down a uWS
+      // loop with open sockets, which aborts Node.
+      const ended = workers.map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));
       for (const w of workers) w.postMessage({ type: 'close' } satisfies RawThreadMessage);
+      await Promise.race([Promise.all(ended), new Promise((r) => setTimeout(r, 5000))]);
     },
   };
 }
