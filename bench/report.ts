@@ -238,7 +238,7 @@ function captureCharts(r: ResultFile): string[] {
 function composeCharts(r: ResultFile): string[] {
   const configs = ['1080p30', '720p60'].filter((c) => `dropped_pct_${c}` in r.figures);
   const renderKey = (c: string) => `render_p99_ms_${c === '1080p30' ? '1080p' : '720p'}`;
-  const baseName = r.notes?.some((n) => /PNG/i.test(n)) ? 'baseline (PNG per frame)' : 'baseline';
+  const baseName = r.notes?.some((n) => /PNG/i.test(n)) ? 'baseline (PNG per frame)' : 'raw frames piped from a separate process';
   return [
     barChart('Compose: frames dropped per configuration', '% of frames dropped', configs, [
       { name: 'ours', values: configs.map((c) => r.figures[`dropped_pct_${c}`]), color: COLORS.ours },

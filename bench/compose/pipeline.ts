@@ -39,6 +39,8 @@ export interface RunSpec {
   output: string;
   /** Frames allowed in the pipe at once (default 4, like the service's frame slot ring). */
   inFlight?: number;
+  /** The whole ffmpeg argument list instead of the one built here (progress must go to pipe:1). */
+  ffmpegArgs?: string[];
 }
 
 export interface RunResult {
@@ -92,7 +94,7 @@ export async function runPipeline(spec: RunSpec, producer: FrameProducer): Promi
     '-c:v', 'libx264', '-preset', spec.preset, ...(spec.tune ? ['-tune', spec.tune] : []), '-pix_fmt', 'yuv420p', '-g', String(spec.fps * 2), '-b:v', spec.height >= 1080 ? '6M' : '4M',
     '-f', 'mp4', spec.output,
   ];
-  const ff = spawn(resolveFfmpeg().path, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const ff = spawn(resolveFfmpeg().path, spec.ffmpegArgs ?? args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const pid = ff.pid!;
   let progressText = '';
   let lastSpeed = 0;

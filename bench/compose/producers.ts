@@ -20,7 +20,9 @@ const VIDEO_FRAMES = 4;
 
 export interface Producers { raw: FrameProducer; png: FrameProducer; describe: string }
 
-export async function sceneProducers(width: number, height: number, fps: number): Promise<Producers> {
+/** `video: false` leaves the video layer without a source, as the service has without capture. */
+export async function sceneProducers(width: number, height: number, fps: number, opts: { video?: boolean } = {}): Promise<Producers> {
+  const withVideo = opts.video ?? true;
   const scene = defaultShowcaseScene(width, height, fps);
   const renderer = new SceneRenderer(width, height, { layerTiming: 'record' });
   const video = syntheticVideo();
@@ -32,14 +34,16 @@ export async function sceneProducers(width: number, height: number, fps: number)
     if (tick(10)) data.messages.ppo_metrics = { type: 'ppo_metrics', timestamp: 0, data: metricsAt(Math.floor(t * 10)) };
     if (tick(2)) data.messages.board_heatmap = { type: 'board_heatmap', timestamp: 0, data: { grid: heatmapAt(Math.floor(t * 2)) } };
     if (tick(1)) data.messages.game_state = { type: 'game_state', timestamp: 0, data: { board: boardAt(Math.floor(t)) } };
-    const v = video[n % VIDEO_FRAMES];
-    data.frames.main = { width: v.width, height: v.height, rgba: v.rgba } satisfies VideoFrame;
+    if (withVideo) {
+      const v = video[n % VIDEO_FRAMES];
+      data.frames.main = { width: v.width, height: v.height, rgba: v.rgba } satisfies VideoFrame;
+    }
     renderer.render(scene, n, data);
   };
   return {
     raw: { frame(n) { feed(n); return renderer.rgba(); } },
     png: { frame(n) { feed(n); return renderer.png(); } },
-    describe: `SceneRenderer, defaultShowcaseScene (${scene.layers.length} layers: ${scene.layers.map((l) => l.id).join(', ')}), 720p video source`,
+    describe: `SceneRenderer, defaultShowcaseScene (${scene.layers.length} layers: ${scene.layers.map((l) => l.id).join(', ')}), ${withVideo ? '720p video source' : 'no video source'}`,
   };
 }
 
@@ -60,7 +64,7 @@ function syntheticVideo(): VideoFrame[] {
   return frames;
 }
 
-function metricsAt(step: number): { step: number; values: Record<string, number> } {
+export function metricsAt(step: number): { step: number; values: Record<string, number> } {
   return {
     step,
     values: {
@@ -72,7 +76,7 @@ function metricsAt(step: number): { step: number; values: Record<string, number>
   };
 }
 
-function heatmapAt(k: number): number[][] {
+export function heatmapAt(k: number): number[][] {
   return Array.from({ length: 9 }, (_, r) => Array.from({ length: 9 }, (_, c) => (Math.sin(r * 0.7 + c * 0.5 + k) + 1) / 2));
 }
 
@@ -89,7 +93,7 @@ const START = [
 ];
 
 /** The start position with one pawn pushed per move, alternating sides: the board changes once a second. */
-function boardAt(move: number): string[][] {
+export function boardAt(move: number): string[][] {
   const b = START.map((row) => row.slice());
   const file = move % 9;
   if (move % 2 === 0) { b[6][file] = ''; b[5][file] = 'P'; } else { b[2][file] = ''; b[3][file] = 'p'; }

@@ -1,0 +1,125 @@
+/**
+ * The compose benchmark's product path, in a process of its own: the compositor actor renders
+ * the showcase scene into the frame slot ring (4 slots, drop-newest, as src/topology.ts sets it
+ * up) and the encoder actor feeds ffmpeg with the product's arguments and audio. A feed actor
+ * stands in for the aggregator's overlay messages. No video source (the service has none
+ * without capture).
+ *
+ *   node dist/bench/compose/product-child.js '{"width":1920,"height":1080,"fps":30,"durationS":10,"output":"/tmp/x.mp4"}'
+ *
+ * Sends one IPC message, { type: 'result', result: ProductResult }, and exits.
+ */
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import pino from 'pino';
+import { Supervisor } from '../../src/supervisor/supervisor.js';
+import type { CompositorOptions, CompositorStats } from '../../src/actors/compositor/index.js';
+import type { EncoderOptions, EncoderStats } from '../../src/actors/encoder/index.js';
+
+export interface ComposeSpec { width: number; height: number; fps: number; durationS: number; output: string }
+
+export interface ProductResult {
+  /** Frame-clock ticks of the encoder in the window, and how they went. */
+  ticks: number;
+  fresh: number;
+  duplicated: number;
+  encoderDropped: number;
+  /** Compositor frames not rendered in the window: late (skipped), ring full (dropped), failed. */
+  compositorSkipped: number;
+  compositorDropped: number;
+  compositorFailed: number;
+  rendered: number;
+  renderP50Ms: number;
+  renderP99Ms: number;
+  cpuOursCores: number;
+  cpuFfmpegCores: number;
+  rssOursMb: number;
+  rssFfmpegMb: number;
+  outputBytes: number;
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as ComposeSpec;
+const FRAMES = 'compose.frames';
+const OVERLAYS = 'fanout.compositor';
+
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(x[11]) + Number(x[12])) / 100;
+}
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<ProductResult> {
+  const { width, height, fps } = spec;
+  const compositor: CompositorOptions = { inRing: OVERLAYS, outRing: FRAMES, width, height, fps };
+  const encoder: EncoderOptions = { inRing: FRAMES, width, height, fps, outputs: [spec.output], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'libx264', audio: 'silence' };
+  const supervisor = new Supervisor({
+    logLevel: 'warn',
+    rings: {
+      [OVERLAYS]: { kind: 'record', capacityBytes: 4 << 20, policy: 'drop-newest' },
+      [FRAMES]: { kind: 'slot', slots: 4, slotBytes: width * height * 4, mode: 'queue', policy: 'drop-newest' },
+    },
+    actors: [
+      { name: 'feed', module: new URL('./feed-actor.js', import.meta.url), out: [OVERLAYS], options: { ring: OVERLAYS } },
+      { name: 'compositor', module: new URL('../../src/actors/compositor/index.js', import.meta.url), in: [OVERLAYS], out: [FRAMES], options: compositor },
+      { name: 'encoder', module: new URL('../../src/actors/encoder/index.js', import.meta.url), in: [FRAMES], options: encoder },
+    ],
+  }, pino({ level: 'warn' }));
+  await supervisor.start();
+  try {
+    const enc = () => supervisor.call('encoder', 'stats') as Promise<EncoderStats>;
+    const comp = () => supervisor.call('compositor', 'stats') as Promise<CompositorStats>;
+    // Warm-up: ffmpeg started and the scene's caches filled.
+    for (let i = 0; i < 100 && !(await enc()).running; i++) await sleep(100);
+    await sleep(2000);
+    const e0 = await enc();
+    const c0 = await comp();
+    const ffPid = e0.pid;
+    if (ffPid === undefined) throw new Error('encoder has no ffmpeg running after warm-up');
+    const cpu0 = process.cpuUsage();
+    const ff0 = cpuSeconds(ffPid);
+    const t0 = performance.now();
+    let rss = process.memoryUsage().rss;
+    while (performance.now() - t0 < spec.durationS * 1000) {
+      await sleep(250);
+      rss = Math.max(rss, process.memoryUsage().rss);
+    }
+    const e1 = await enc();
+    const c1 = await comp();
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const ffCpu = cpuSeconds(ffPid) - ff0;
+    const ffRss = peakRssMb(ffPid);
+    return {
+      ticks: e1.ticks - e0.ticks,
+      fresh: e1.fresh - e0.fresh,
+      duplicated: e1.duplicated - e0.duplicated,
+      encoderDropped: (e1.droppedBackpressure - e0.droppedBackpressure) + (e1.droppedOffline - e0.droppedOffline) + (e1.skippedLate - e0.skippedLate) + (e1.superseded - e0.superseded),
+      compositorSkipped: c1.skipped - c0.skipped,
+      compositorDropped: c1.dropped - c0.dropped,
+      compositorFailed: c1.failed - c0.failed,
+      rendered: c1.frames - c0.frames,
+      renderP50Ms: c1.renderMs.p50,
+      renderP99Ms: c1.renderMs.p99,
+      cpuOursCores: (cpu.user + cpu.system) / 1e6 / wall,
+      cpuFfmpegCores: ffCpu / wall,
+      rssOursMb: rss / 2 ** 20,
+      rssFfmpegMb: ffRss,
+      outputBytes: 0,
+    };
+  } finally {
+    await supervisor.stop(10_000);
+  }
+}
+
+main().then(
+  (result) => {
+    try { result.outputBytes = statSync(spec.output).size; } catch { /* no file: outputBytes stays 0 */ }
+    rmSync(spec.output, { force: true });
+    process.send?.({ type: 'result', result }, () => process.exit(0));
+  },
+  (err: Error) => { process.send?.({ type: 'failed', error: err.stack ?? err.message }, () => process.exit(1)); },
+);
