@@ -3,11 +3,12 @@
  * frame) and POST `/api/ingest` (a binary frame or a JSON batch). Judging the events is
  * the IngestAcceptor's job; here we only move bytes and replies and enforce auth at the door.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
+import type { WebSocket } from 'uWebSockets.js';
 import { IngestAcceptor, type AcceptResult, type ProducerSession } from '../ingest/acceptor.js';
 import { encodeEvent, EventKind } from '../../shared/telemetry/event-codec.js';
+import type { UwsRoutes } from '../../shared/uws-routes.js';
 import type { GatewayMetrics, DisconnectReason } from './gateway-metrics.js';
-import { readRequest, replyJson, requestToken } from './http-io.js';
+import { replyJson, requestToken } from './http-io.js';
 import type { UwsHandles } from './uws-lifecycle.js';
 
 /** Close code for a producer whose authentication failed (policy violation). */
@@ -22,7 +23,7 @@ export interface IngestSocketData {
 }
 
 export interface IngestEndpointOptions {
-  app: TemplatedApp;
+  routes: UwsRoutes;
   acceptor: IngestAcceptor;
   httpAcceptor: IngestAcceptor;
   maxFrameBytes: number;
@@ -32,45 +33,34 @@ export interface IngestEndpointOptions {
   stopping: () => boolean;
 }
 
-function rejectUpgrade(res: HttpResponse, status: string, error: string): void {
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json; charset=utf-8').end(JSON.stringify({ error }), true);
-  });
-}
-
 const TEXT_ERROR = encodeEvent(EventKind.Error, { error: 'text messages are not accepted on /ingest: send binary frames of events (see event-codec)' }, undefined, { timestamp: 0 });
 
 export function registerIngestEndpoints(o: IngestEndpointOptions): void {
-  const { app, acceptor, metrics } = o;
+  const { routes, acceptor, metrics } = o;
   const sendReplies = (ws: WebSocket<IngestSocketData>, result: AcceptResult) => {
     for (const r of result.replies) ws.send(r, true);
   };
 
-  app.ws<IngestSocketData>('/ingest', {
+  routes.ws<IngestSocketData>('/ingest', {
     maxPayloadLength: o.maxFrameBytes,
     // Replies are small; a producer that never reads them is bounded here (uWS drops past it).
     maxBackpressure: 1024 * 1024,
     idleTimeout: 120,
     sendPingsAutomatically: true,
-    upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
-      const query = new URLSearchParams(req.getQuery() ?? '');
-      const token = requestToken(req.getHeader('authorization') || undefined, query);
+    upgrade(request) {
+      const query = new URLSearchParams(request.query);
+      const token = requestToken(request.headers.authorization || undefined, query);
       const run = query.get('run') ?? undefined;
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
       if (token !== undefined && !acceptor.tokenMatches(token)) {
         metrics.disconnects.inc({ endpoint: 'ingest', reason: 'auth' });
-        rejectUpgrade(res, '401 Unauthorized', 'wrong ingest token');
-        return;
+        return { refuse: { status: 401, error: 'wrong ingest token' } };
       }
       if (run !== undefined && !IngestAcceptor.validRun(run)) {
         metrics.protocolErrors.inc({ endpoint: 'ingest' });
-        rejectUpgrade(res, '400 Bad Request', 'run must be 1-128 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit');
-        return;
+        return { refuse: { status: 400, error: 'run must be 1-128 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit' } };
       }
       // No token at all is allowed: the first message must then be a hello carrying it.
-      res.upgrade<IngestSocketData>({ endpoint: 'ingest', token, run }, key, protocol, extensions, context);
+      return { accept: { endpoint: 'ingest', token, run } };
     },
     open(ws) {
       o.handles.add(ws as WebSocket<unknown>);
@@ -104,47 +94,44 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
     },
   });
 
-  app.post('/api/ingest', (res, req) => {
-    const query = new URLSearchParams(req.getQuery() ?? '');
-    const token = requestToken(req.getHeader('authorization') || undefined, query);
-    const contentType = req.getHeader('content-type').toLowerCase();
+  routes.post('/api/ingest', async (exchange) => {
+    const query = new URLSearchParams(exchange.request.query);
+    const token = requestToken(exchange.request.headers.authorization || undefined, query);
+    const contentType = (exchange.request.headers['content-type'] ?? '').toLowerCase();
     if (!o.httpAcceptor.tokenMatches(token)) {
       // Refused before reading the body, so the connection is closed rather than reused.
-      const state = { done: false };
-      res.onAborted(() => { state.done = true; });
       metrics.httpRequests.inc({ route: 'ingest', outcome: 'client_error' });
-      replyJson(res, state, 401, { error: 'missing or wrong ingest token (Authorization: Bearer <token>)' }, true);
+      replyJson(exchange, 401, { error: 'missing or wrong ingest token (Authorization: Bearer <token>)' }, true);
       return;
     }
-    readRequest(res, req, o.maxFrameBytes, (result, state) => {
-      if (!result.ok) {
-        metrics.httpRequests.inc({ route: 'ingest', outcome: 'too_large' });
-        replyJson(res, state, 413, { error: `request body exceeds ${result.tooLarge} bytes` }, true);
-        return;
-      }
-      const body = result.request.body;
-      const session = o.httpAcceptor.openSession({ run: query.get('run') ?? undefined, token });
-      let accepted: AcceptResult;
-      try {
-        if (contentType.startsWith('application/json')) {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-          } catch (error) {
-            metrics.httpRequests.inc({ route: 'ingest', outcome: 'client_error' });
-            replyJson(res, state, 400, { accepted: 0, rejected: 0, errors: [{ index: -1, error: `body is not valid JSON: ${(error as Error).message}` }] });
-            return;
-          }
-          accepted = o.httpAcceptor.acceptJson(session, parsed);
-        } else {
-          accepted = o.httpAcceptor.acceptFrame(session, body);
+    const result = await exchange.body();
+    if (!result.ok) {
+      metrics.httpRequests.inc({ route: 'ingest', outcome: 'too_large' });
+      replyJson(exchange, 413, { error: `request body exceeds ${result.tooLarge} bytes` }, true);
+      return;
+    }
+    const body = result.body;
+    const session = o.httpAcceptor.openSession({ run: query.get('run') ?? undefined, token });
+    let accepted: AcceptResult;
+    try {
+      if (contentType.startsWith('application/json')) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+        } catch (error) {
+          metrics.httpRequests.inc({ route: 'ingest', outcome: 'client_error' });
+          replyJson(exchange, 400, { accepted: 0, rejected: 0, errors: [{ index: -1, error: `body is not valid JSON: ${(error as Error).message}` }] });
+          return;
         }
-      } finally {
-        o.httpAcceptor.closeSession(session);
+        accepted = o.httpAcceptor.acceptJson(session, parsed);
+      } else {
+        accepted = o.httpAcceptor.acceptFrame(session, body);
       }
-      const bad = accepted.accepted === 0 && accepted.errors.length > 0;
-      metrics.httpRequests.inc({ route: 'ingest', outcome: bad ? 'client_error' : 'ok' });
-      replyJson(res, state, bad ? 400 : 200, { accepted: accepted.accepted, rejected: accepted.errors.length, errors: accepted.errors });
-    });
-  });
+    } finally {
+      o.httpAcceptor.closeSession(session);
+    }
+    const bad = accepted.accepted === 0 && accepted.errors.length > 0;
+    metrics.httpRequests.inc({ route: 'ingest', outcome: bad ? 'client_error' : 'ok' });
+    replyJson(exchange, bad ? 400 : 200, { accepted: accepted.accepted, rejected: accepted.errors.length, errors: accepted.errors });
+  }, { maxBodyBytes: o.maxFrameBytes });
 }
