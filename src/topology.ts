@@ -154,6 +154,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       hardLimitBytes: config.fanout.hardLimitBytes,
       maxFps: config.fanout.maxFps,
       maxClients: config.fanout.maxClients,
+      snapshotIntervalMs: config.fanout.snapshotIntervalMs,
       maxFrameBytes: config.ingest.maxFrameBytes,
       tickMs: config.aggregate.windowMs,
       experience: config.experience,

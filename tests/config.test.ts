@@ -46,7 +46,7 @@ describe('loadConfig', () => {
       demo: { enabled: true, run: 'demo', stepsPerSec: 10, movesPerSec: 3, crashEveryMs: 0 },
       auth: {},
       ingest: { tcpPort: 8081, unixPath: join('./data', 'ingest.sock'), maxFrameBytes: 16 * 1024 * 1024, maxConnections: 1024 },
-      fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000 },
+      fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000, snapshotIntervalMs: 1000 },
       aggregate: expect.objectContaining({ windowMs: 100, health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 } }),
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),

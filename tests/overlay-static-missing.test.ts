@@ -6,17 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './helpers/service-harness.js';
-
-/** Sum of every `ringcast_actor_restarts_total` series (all actors, all reasons). */
-export async function actorRestarts(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('ringcast_actor_restarts_total')) continue;
-    total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
+import { actorRestarts } from './helpers/metrics-scrape.js';
 
 describe('GET /overlay/<missing> through the real service', () => {
   let h: Harness;

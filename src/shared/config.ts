@@ -91,9 +91,10 @@ export const fanoutSchema = z
     hardLimitBytes: intInRange(4096, 1 << 30, 8 * 1024 * 1024, 'buffered bytes past which a client is disconnected'),
     maxFps: intInRange(1, 240, 60, 'ceiling on a client\'s max_fps'),
     maxClients: intInRange(1, 1_000_000, 50_000, 'overlay clients per gateway thread'),
+    snapshotIntervalMs: intInRange(0, 60_000, 1000, 'least time between two snapshots to one /ws client; a re-subscription sooner gets one deferred snapshot'),
   })
   .strict()
-  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients');
+  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients, snapshotIntervalMs');
 
 export const healthThresholdsSchema = z
   .object({
@@ -339,6 +340,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['fanout', 'hardLimitBytes'], flag: 'fanout-hard-limit-bytes', env: 'RINGCAST_FANOUT_HARD_LIMIT_BYTES', kind: 'integer' },
   { path: ['fanout', 'maxFps'], flag: 'fanout-max-fps', env: 'RINGCAST_FANOUT_MAX_FPS', kind: 'integer' },
   { path: ['fanout', 'maxClients'], flag: 'fanout-max-clients', env: 'RINGCAST_FANOUT_MAX_CLIENTS', kind: 'integer' },
+  { path: ['fanout', 'snapshotIntervalMs'], flag: 'fanout-snapshot-interval-ms', env: 'RINGCAST_FANOUT_SNAPSHOT_INTERVAL_MS', kind: 'integer' },
   { path: ['aggregate', 'windowMs'], flag: 'window-ms', env: 'RINGCAST_WINDOW_MS', kind: 'integer' },
   { path: ['aggregate', 'seriesPoints'], flag: 'series-points', env: 'RINGCAST_SERIES_POINTS', kind: 'integer' },
   { path: ['aggregate', 'smoothingAlpha'], flag: 'smoothing-alpha', env: 'RINGCAST_SMOOTHING_ALPHA', kind: 'number' },

@@ -34,7 +34,7 @@ import { registerSceneEndpoint } from './scene-endpoint.js';
 
 export type { GatewayOptions, ExperienceOptions } from './options.js';
 export { decodeExperienceBatch, encodeExperienceBatch } from './experience-stream.js';
-export { CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER } from './fanout-hub.js';
+export { CLOSE_FLOOD, CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER } from './fanout-hub.js';
 
 /** Overlay messages are tiny JSON subscriptions: anything bigger is a misbehaving client. */
 const OVERLAY_MAX_PAYLOAD = 16 * 1024;
@@ -86,7 +86,7 @@ export default defineActor<GatewayOptions>({
     const hub = new FanoutHub({
       app, index: o.index, plan: planTiers(o.maxFps, o.tickMs), maxFps: o.maxFps,
       softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes, maxClients: o.maxClients,
-      criticalQueueLimit: o.criticalQueueLimit ?? DEFAULT_CRITICAL_QUEUE, metrics,
+      criticalQueueLimit: o.criticalQueueLimit ?? DEFAULT_CRITICAL_QUEUE, metrics, snapshotIntervalMs: o.snapshotIntervalMs,
     });
     const experience = new ExperienceHub({
       queueBatches: o.experience.queueBatches, softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes,

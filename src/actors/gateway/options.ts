@@ -46,6 +46,8 @@ export interface GatewayOptions {
   criticalQueueLimit?: number;
   /** Period of the experience status message (default 1000 ms). */
   experienceStatusMs?: number;
+  /** Least time between two snapshots to one overlay client (default 1000 ms). */
+  snapshotIntervalMs?: number;
 }
 
 export const DEFAULT_SLOW_CHECK_MS = 100;
@@ -93,5 +95,6 @@ export function validateGatewayOptions(options: GatewayOptions): GatewayOptions 
   if (options.slowCheckMs !== undefined) int(o, 'slowCheckMs', 5, 10_000);
   if (options.criticalQueueLimit !== undefined) int(o, 'criticalQueueLimit', 1, 65_536);
   if (options.experienceStatusMs !== undefined) int(o, 'experienceStatusMs', 10, 600_000);
+  if (options.snapshotIntervalMs !== undefined) int(o, 'snapshotIntervalMs', 0, 60_000);
   return options;
 }
