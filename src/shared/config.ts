@@ -222,6 +222,16 @@ export const captureSchema = z
   .strict()
   .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, decoderSyncEvery, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, offlineRecheckMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
 
+export const httpSchema = z
+  .object({
+    rateLimitPerMin: intInRange(1, 1_000_000, 600, 'tokens per minute each client address gets for the anonymous routes that cost CPU (a thumbnail costs 1, a scene preview 10)'),
+    rateLimitBurst: intInRange(10, 1_000_000, 100, 'tokens a client address may spend at once'),
+    previewThreads: intInRange(1, 16, 1, 'threads rendering /api/scene/preview.png (off the main thread)'),
+    previewQueue: intInRange(0, 1000, 4, 'previews waiting for a preview thread; past it a preview is answered 503'),
+  })
+  .strict()
+  .describe('an object with keys rateLimitPerMin, rateLimitBurst, previewThreads, previewQueue');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -248,6 +258,7 @@ export const configShape = {
   obs: obsSchema.default({}),
   compose: composeSchema.default({}),
   capture: captureSchema.default({}),
+  http: httpSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -388,6 +399,10 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['capture', 'twitchGqlUrl'], flag: 'twitch-gql-url', env: 'RINGCAST_TWITCH_GQL_URL', kind: 'string' },
   { path: ['capture', 'twitchUsherUrl'], flag: 'twitch-usher-url', env: 'RINGCAST_TWITCH_USHER_URL', kind: 'string' },
   { path: ['capture', 'demoStreams'], flag: 'demo-streams', env: 'RINGCAST_DEMO_STREAMS', kind: 'integer' },
+  { path: ['http', 'rateLimitPerMin'], flag: 'rate-limit-per-min', env: 'RINGCAST_RATE_LIMIT_PER_MIN', kind: 'integer' },
+  { path: ['http', 'rateLimitBurst'], flag: 'rate-limit-burst', env: 'RINGCAST_RATE_LIMIT_BURST', kind: 'integer' },
+  { path: ['http', 'previewThreads'], flag: 'preview-threads', env: 'RINGCAST_PREVIEW_THREADS', kind: 'integer' },
+  { path: ['http', 'previewQueue'], flag: 'preview-queue', env: 'RINGCAST_PREVIEW_QUEUE', kind: 'integer' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';

@@ -115,6 +115,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly details?: unknown,
+    /** Extra response headers, e.g. Retry-After on a 429 or 503. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -334,6 +336,7 @@ export function errorReply(error: unknown): HttpReply {
   if (error instanceof HttpError) {
     return {
       status: error.status,
+      ...(error.headers ? { headers: error.headers } : {}),
       json: error.details === undefined ? { error: error.message } : { error: error.message, details: error.details },
     };
   }
