@@ -96,7 +96,13 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const report = supervisor.health();
     return { status: report.ok ? 200 : 503, json: report };
   });
-  router.get('/metrics', async () => ({ headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await supervisor.metrics() }));
+  // Merging every thread's metrics costs the main thread tens of ms: scrapes that arrive
+  // while one is being merged share its result instead of each paying for their own.
+  let scrape: Promise<string> | undefined;
+  router.get('/metrics', async () => {
+    scrape ??= supervisor.metrics().finally(() => { scrape = undefined; });
+    return { headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await scrape };
+  });
   router.get('/api/runs', async () => ({
     json: { runs: await supervisor.call(AGGREGATOR, 'runs'), previous: previous?.runs ?? [] },
   }));
