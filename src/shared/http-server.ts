@@ -1,11 +1,10 @@
 /**
- * One port for HTTP and WebSocket, served by uWebSockets.js.
+ * One port for HTTP and WebSocket, served by uWebSockets.js, plus loading uWS itself.
  *
- * uWS hands us a response object that dies the moment the client goes away,
- * and a request object that is only valid during the synchronous part of the
- * callback. Everything below follows from those two rules: copy what we need
- * from the request up front, attach onAborted before any async work, and only
- * write to the response (inside cork) if it has not been aborted.
+ * uWS hands us a response object that dies the moment the client goes away, and a
+ * request object that is only valid during the synchronous part of the callback. Both
+ * rules are kept in one place, shared/uws-routes.ts: routes here are registered through
+ * it, so handlers only ever see a copied request and an abort-safe reply.
  */
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
