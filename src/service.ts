@@ -28,6 +28,8 @@ import path from 'node:path';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
 import { runNameProblem } from './shared/telemetry/run-name.js';
 import { registerSceneService } from './scene-service.js';
+import { Counter } from 'prom-client';
+import { costlyRouteGuard } from './shared/rate-limit.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -105,7 +107,13 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const report = supervisor.health();
     return { status: report.ok ? 200 : 503, json: report };
   });
-  router.get('/metrics', async () => ({ headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await supervisor.metrics() }));
+  // Merging every thread's metrics costs the main thread tens of ms: scrapes that arrive
+  // while one is being merged share its result instead of each paying for their own.
+  let scrape: Promise<string> | undefined;
+  router.get('/metrics', async () => {
+    scrape ??= supervisor.metrics().finally(() => { scrape = undefined; });
+    return { headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await scrape };
+  });
   router.get('/api/runs', async () => ({
     json: { runs: await supervisor.call(AGGREGATOR, 'runs'), previous: previous?.runs ?? [] },
   }));
@@ -193,10 +201,17 @@ export async function startService(config: Config, log: Logger): Promise<Service
   // A restarted gateway seeds its snapshot from the aggregator's retained messages.
   supervisor.provide('retained', () => supervisor.call(AGGREGATOR, 'retained'));
 
+  // Anonymous routes that cost CPU (previews, thumbnails) share one budget per client address.
+  const limitCostly = costlyRouteGuard({
+    perMinute: config.http.rateLimitPerMin, burst: config.http.rateLimitBurst,
+    refused: new Counter({ name: 'ringcast_http_rate_limited_total', help: 'Requests answered 429 because the client address spent its budget for costly routes, by route', labelNames: ['route'], registers: [supervisor.registry] }),
+  });
+
   // Before start: the compositor asks for the saved scene (scene.get) as it starts.
-  registerSceneService({
-    router, supervisor, store, requireAdmin, log,
+  const sceneService = registerSceneService({
+    router, supervisor, store, requireAdmin, log, limitCostly,
     width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
+    previewThreads: config.http.previewThreads, previewQueue: config.http.previewQueue,
   });
 
   // Frame capture: registry routes work with or without the capture actor (--no-capture).
@@ -205,7 +220,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   if (config.capture.maxConcurrent !== undefined) configOverrides.max_concurrent = config.capture.maxConcurrent;
   if (config.capture.quality !== undefined) configOverrides.quality = config.capture.quality;
   const capture = registerCaptureService({
-    router, store, supervisor, actor: CAPTURE, requireAdmin, log,
+    router, store, supervisor, actor: CAPTURE, requireAdmin, log, limitCostly,
     relay: (rec) => { relayToOverlays(mainRing, { type: 'capture_result', channel: 'capture', key: rec.stream, data: rec }); },
     historyLength: config.capture.historyLength,
     ...(streamsFile ? { streamsFile } : {}),
@@ -234,6 +249,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   } catch (error) {
     await supervisor.stop(2_000);
     capture.close();
+    await sceneService.close();
     store.close();
     throw error;
   }
@@ -258,6 +274,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       const final = result.finals[AGGREGATOR] as { runs?: unknown[] } | undefined;
       if (final?.runs) store.put('telemetry', 'runs', { runs: final.runs, stoppedAt: new Date().toISOString() } satisfies StoredRuns);
       capture.close();
+      await sceneService.close();
       store.close();
       log.info({ clean: result.clean, forced: result.forced, ms: Date.now() - started }, result.clean ? 'stopped cleanly' : 'stopped; some actors had to be terminated');
       resolveDone(exitCode);

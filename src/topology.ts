@@ -157,6 +157,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       hardLimitBytes: config.fanout.hardLimitBytes,
       maxFps: config.fanout.maxFps,
       maxClients: config.fanout.maxClients,
+      snapshotIntervalMs: config.fanout.snapshotIntervalMs,
       maxFrameBytes: config.ingest.maxFrameBytes,
       preAuth: { helloTimeoutMs: config.ingest.helloTimeoutMs, maxBytes: config.ingest.preAuthMaxBytes, maxPerAddress: config.ingest.maxPreAuthPerAddress },
       tickMs: config.aggregate.windowMs,

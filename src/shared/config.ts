@@ -95,9 +95,10 @@ export const fanoutSchema = z
     hardLimitBytes: intInRange(4096, 1 << 30, 8 * 1024 * 1024, 'buffered bytes past which a client is disconnected'),
     maxFps: intInRange(1, 240, 60, 'ceiling on a client\'s max_fps'),
     maxClients: intInRange(1, 1_000_000, 50_000, 'overlay clients per gateway thread'),
+    snapshotIntervalMs: intInRange(0, 60_000, 1000, 'least time between two snapshots to one /ws client; a re-subscription sooner gets one deferred snapshot'),
   })
   .strict()
-  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients');
+  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients, snapshotIntervalMs');
 
 export const healthThresholdsSchema = z
   .object({
@@ -225,6 +226,16 @@ export const captureSchema = z
   .strict()
   .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, decoderSyncEvery, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, offlineRecheckMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
 
+export const httpSchema = z
+  .object({
+    rateLimitPerMin: intInRange(1, 1_000_000, 600, 'tokens per minute each client address gets for the anonymous routes that cost CPU (a thumbnail costs 1, a scene preview 10)'),
+    rateLimitBurst: intInRange(10, 1_000_000, 100, 'tokens a client address may spend at once'),
+    previewThreads: intInRange(1, 16, 1, 'threads rendering /api/scene/preview.png (off the main thread)'),
+    previewQueue: intInRange(0, 1000, 4, 'previews waiting for a preview thread; past it a preview is answered 503'),
+  })
+  .strict()
+  .describe('an object with keys rateLimitPerMin, rateLimitBurst, previewThreads, previewQueue');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -251,6 +262,7 @@ export const configShape = {
   obs: obsSchema.default({}),
   compose: composeSchema.default({}),
   capture: captureSchema.default({}),
+  http: httpSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -346,6 +358,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['fanout', 'hardLimitBytes'], flag: 'fanout-hard-limit-bytes', env: 'RINGCAST_FANOUT_HARD_LIMIT_BYTES', kind: 'integer' },
   { path: ['fanout', 'maxFps'], flag: 'fanout-max-fps', env: 'RINGCAST_FANOUT_MAX_FPS', kind: 'integer' },
   { path: ['fanout', 'maxClients'], flag: 'fanout-max-clients', env: 'RINGCAST_FANOUT_MAX_CLIENTS', kind: 'integer' },
+  { path: ['fanout', 'snapshotIntervalMs'], flag: 'fanout-snapshot-interval-ms', env: 'RINGCAST_FANOUT_SNAPSHOT_INTERVAL_MS', kind: 'integer' },
   { path: ['aggregate', 'windowMs'], flag: 'window-ms', env: 'RINGCAST_WINDOW_MS', kind: 'integer' },
   { path: ['aggregate', 'seriesPoints'], flag: 'series-points', env: 'RINGCAST_SERIES_POINTS', kind: 'integer' },
   { path: ['aggregate', 'smoothingAlpha'], flag: 'smoothing-alpha', env: 'RINGCAST_SMOOTHING_ALPHA', kind: 'number' },
@@ -393,6 +406,10 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['capture', 'twitchGqlUrl'], flag: 'twitch-gql-url', env: 'RINGCAST_TWITCH_GQL_URL', kind: 'string' },
   { path: ['capture', 'twitchUsherUrl'], flag: 'twitch-usher-url', env: 'RINGCAST_TWITCH_USHER_URL', kind: 'string' },
   { path: ['capture', 'demoStreams'], flag: 'demo-streams', env: 'RINGCAST_DEMO_STREAMS', kind: 'integer' },
+  { path: ['http', 'rateLimitPerMin'], flag: 'rate-limit-per-min', env: 'RINGCAST_RATE_LIMIT_PER_MIN', kind: 'integer' },
+  { path: ['http', 'rateLimitBurst'], flag: 'rate-limit-burst', env: 'RINGCAST_RATE_LIMIT_BURST', kind: 'integer' },
+  { path: ['http', 'previewThreads'], flag: 'preview-threads', env: 'RINGCAST_PREVIEW_THREADS', kind: 'integer' },
+  { path: ['http', 'previewQueue'], flag: 'preview-queue', env: 'RINGCAST_PREVIEW_QUEUE', kind: 'integer' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';

@@ -1,7 +1,7 @@
 /** Prometheus metrics of one gateway thread (every series also carries `actor="gateway-<i>"`). */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-export type DisconnectReason = 'client' | 'too_slow' | 'critical_queue_full' | 'server_full' | 'auth' | 'fatal' | 'shutdown';
+export type DisconnectReason = 'client' | 'too_slow' | 'critical_queue_full' | 'server_full' | 'flood' | 'auth' | 'fatal' | 'shutdown';
 
 export interface GatewayMetrics {
   clients: Gauge<'endpoint'>;
@@ -20,6 +20,7 @@ export interface GatewayMetrics {
   experienceRecords: Counter<'outcome'>;
   httpRequests: Counter<'route' | 'outcome'>;
   recordErrors: Counter;
+  snapshots: Counter<'outcome'>;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -33,13 +34,14 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     slowClients: new Gauge({ name: 'ringcast_gateway_slow_clients', help: 'Overlay clients currently over the soft limit (criticals only)', registers: r }),
     criticalQueued: new Counter({ name: 'ringcast_gateway_critical_queued_total', help: 'Critical messages queued for slow clients', registers: r }),
     criticalDropped: new Counter({ name: 'ringcast_gateway_critical_dropped_total', help: 'Critical messages lost because a slow client\'s queue was full (the client is disconnected)', registers: r }),
-    disconnects: new Counter({ name: 'ringcast_gateway_disconnects_total', help: 'Connections closed, by endpoint and reason (client, too_slow, critical_queue_full, server_full, auth, fatal, shutdown)', labelNames: ['endpoint', 'reason'], registers: r }),
+    disconnects: new Counter({ name: 'ringcast_gateway_disconnects_total', help: 'Connections closed, by endpoint and reason (client, too_slow, critical_queue_full, server_full, flood, auth, fatal, shutdown)', labelNames: ['endpoint', 'reason'], registers: r }),
     protocolErrors: new Counter({ name: 'ringcast_gateway_protocol_errors_total', help: 'Bad client messages answered with an error (malformed subscription, text on /ingest, ...)', labelNames: ['endpoint'], registers: r }),
     stateKeys: new Gauge({ name: 'ringcast_gateway_state_keys', help: 'Message keys held for snapshots and conflation', registers: r }),
     stateKeysRefused: new Counter({ name: 'ringcast_gateway_state_keys_refused_total', help: 'Updates with a new key not retained because the key table is full (still published live)', registers: r }),
     experienceBatches: new Counter({ name: 'ringcast_gateway_experience_batches_total', help: 'Experience batches, by outcome (sent, dropped)', labelNames: ['outcome'], registers: r }),
     experienceRecords: new Counter({ name: 'ringcast_gateway_experience_records_total', help: 'Experience records, by outcome (sent, dropped)', labelNames: ['outcome'], registers: r }),
     httpRequests: new Counter({ name: 'ringcast_gateway_http_requests_total', help: 'HTTP requests, by route (ingest, state, forward) and outcome (ok, client_error, too_large, upstream_error)', labelNames: ['route', 'outcome'], registers: r }),
+    snapshots: new Counter({ name: 'ringcast_gateway_snapshots_total', help: 'Overlay snapshots by outcome: sent, deferred (a re-subscription within fanout.snapshotIntervalMs, sent when it is up), coalesced (joined one already owed)', labelNames: ['outcome'], registers: r }),
     recordErrors: new Counter({ name: 'ringcast_gateway_record_errors_total', help: 'Fan-out records skipped because handling them threw (a bug; see the log)', registers: r }),
   };
 }
