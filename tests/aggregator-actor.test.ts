@@ -172,8 +172,13 @@ describe('aggregator actor', () => {
         expect(steps.length).toBe(live.flatMap((o) => o.msg!.data.metrics[name].smoothed as number[]).length);
       }
       for (const o of live) {
-        expect((o.msg!.data.metrics.loss.steps as number[]).length).toBeLessThanOrEqual(SERIES);
+        const loss = o.msg!.data.metrics.loss as { steps: number[]; series: number[] };
+        expect(loss.steps.length).toBeLessThanOrEqual(SERIES);
         expect(o.msg!.data.dropped_points).toBeUndefined();
+        // Every part's values are as of its own last point (what an intermediate client pairs with that step).
+        expect(o.msg!.data.values.loss).toBe(loss.series.at(-1));
+        // The run's step in every part (never a part's own, which could look like the step going back).
+        expect(o.msg!.data.step).toBe(Math.max(...live.filter((x) => x.stamp === o.stamp).flatMap((x) => x.msg!.data.metrics.loss.steps as number[])));
       }
       // A window split into parts says so; beginner views (no points) go out once per window.
       const split = live.filter((o) => o.msg!.data.parts > 1);

@@ -81,6 +81,7 @@ const slicePoints = (p: Points, from: number, to: number): Points => ({ steps: p
 function metricsMessage(
   run: RunState, thresholds: HealthThresholds, summaries: Map<string, MetricSummary>,
   pointsOf: (name: string, s: MetricSummary) => { points: Points; dropped: number }, mode: SeriesMode, extra: Record<string, number>,
+  asOfPart = false,
 ): LevelData {
   const values: Record<string, number> = {};
   for (const [name, v] of run.values) values[name] = v;
@@ -88,6 +89,9 @@ function metricsMessage(
   const byLevel = { beginner: {} as Record<string, unknown>, intermediate: {} as Record<string, unknown>, advanced: {} as Record<string, unknown> };
   for (const [name, s] of summaries) {
     const { points, dropped } = pointsOf(name, s);
+    // An earlier part of a split window: `values` as of its last point, so a client that
+    // pairs values with the last step (intermediate views carry no raw series) stays right.
+    if (asOfPart && points.series.length > 0) values[name] = points.series[points.series.length - 1];
     const views = metricViews(s, points, dropped);
     for (const level of LEVELS) byLevel[level][name] = views[level];
   }
@@ -104,7 +108,8 @@ export function ppoMetricsData(run: RunState, thresholds: HealthThresholds): Lev
  * The live messages of the last closed window: every point each metric received in it, oldest
  * first, at most `partPoints` per metric per message (so a burst after a stall is split into
  * several messages of the usual size instead of losing what exceeds the kept series). Parts
- * of one window carry `part` and `parts` (1-based); the last part carries `dropped_points`
+ * of one window carry `part` and `parts` (1-based), and an earlier part's `values` are as of
+ * its last point; the last part carries `dropped_points`
  * (and each metric its `dropped`) when the burst budget could not keep everything.
  */
 export function ppoMetricsTails(run: RunState, thresholds: HealthThresholds, partPoints: number): LevelData[] {
@@ -122,7 +127,7 @@ export function ppoMetricsTails(run: RunState, thresholds: HealthThresholds, par
     out.push(metricsMessage(run, thresholds, summaries, (name) => {
       const w = windows.get(name)!;
       return { points: slicePoints(w, part * partPoints, (part + 1) * partPoints), dropped: last ? w.dropped : 0 };
-    }, 'tail', extra));
+    }, 'tail', extra, !last));
   }
   return out;
 }
