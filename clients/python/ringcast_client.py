@@ -319,7 +319,8 @@ class _Connection:
         self.refusal = None
         self.eof = threading.Event()
         # Per-frame acks (when the server's hello Ack says it sends them): frames written and
-        # not yet acknowledged, as (frame number, batch), oldest first.
+        # not yet acknowledged, as (frame number, events, their priority levels), oldest first.
+        # Frames are numbered as the server counts them: every frame after the hello.
         self.frame_acks = False
         self.frames_sent = 0
         self.unacked = collections.deque()
@@ -956,9 +957,10 @@ class StreamingHook:
                 if self._queued == 0:
                     self._flush_requested = False  # a flush lasts until the queue is empty
                     self._urgent = False
+                if batch:
+                    conn.frames_sent += 1
                 if batch and conn.frame_acks:
                     # Tracked before the write: the ack may come back before sendall returns.
-                    conn.frames_sent += 1
                     if not conn.unacked:
                         conn.ack_progress = time.monotonic()
                     conn.unacked.append((conn.frames_sent, batch, self._batch_levels))
