@@ -114,6 +114,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     smoothingAlpha: config.aggregate.smoothingAlpha,
     attentionAlpha: config.aggregate.attentionAlpha,
     focusSquares: config.aggregate.focusSquares,
+    burstPoints: config.aggregate.burstPoints,
     health: config.aggregate.health,
     milestones: config.aggregate.milestones,
   };

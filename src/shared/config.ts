@@ -129,11 +129,12 @@ export const aggregateSchema = z
     smoothingAlpha: numberInRange(0.001, 1, 0.2, 'EMA factor of the smoothed series'),
     attentionAlpha: numberInRange(0.001, 1, 0.3, 'EMA factor of attention smoothing'),
     focusSquares: intInRange(1, 81, 5, 'top-k focus squares reported with the heatmap'),
+    burstPoints: intInRange(0, 10_000_000, 50_000, 'points beyond seriesPoints one window may carry over all metrics (a burst after a stall); more are dropped and counted'),
     health: healthThresholdsSchema.default({}),
     milestones: milestoneRulesSchema.default({}),
   })
   .strict()
-  .describe('an object with keys windowMs, seriesPoints, smoothingAlpha, attentionAlpha, focusSquares, health, milestones');
+  .describe('an object with keys windowMs, seriesPoints, smoothingAlpha, attentionAlpha, focusSquares, burstPoints, health, milestones');
 
 export const experienceSchema = z
   .object({

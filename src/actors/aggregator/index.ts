@@ -25,8 +25,9 @@ import { CHANNELS, channelId, type Channel } from '../../shared/telemetry/channe
 import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type RelayEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
 import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import {
-  boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, seAttentionData, snapshotKey, type LevelData,
+  boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, snapshotKey, type LevelData,
 } from './messages.js';
+import { BurstBudget } from './metric-window.js';
 import { checkRules, type Milestone, type MilestoneRules } from './milestones.js';
 import { checkThresholds, type HealthThresholds } from './ppo-health.js';
 import { RunState, type DropReason, type RunSettings } from './run-state.js';
@@ -42,6 +43,11 @@ export interface AggregatorOptions {
   smoothingAlpha: number;
   attentionAlpha: number;
   focusSquares: number;
+  /**
+   * Points beyond seriesPoints that one window may carry, over every metric of every run
+   * (a burst after a stall); more are dropped and counted. Default DEFAULT_BURST_POINTS.
+   */
+  burstPoints?: number;
   health: HealthThresholds;
   milestones: MilestoneRules;
 }
@@ -49,6 +55,7 @@ export interface AggregatorOptions {
 /** Most runs tracked at once; the least recently seen is evicted (and counted) beyond this. */
 export const MAX_RUNS = 64;
 export const DEFAULT_RUN = 'default';
+export const DEFAULT_BURST_POINTS = 50_000;
 
 const KINDS = ['metrics', 'se_attention', 'board_heatmap', 'policy', 'game_state', 'milestone', 'experience', 'relay', 'other'] as const;
 
@@ -69,6 +76,9 @@ function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
   int('windowMs', 1, 60_000);
   int('seriesPoints', 2, 100_000);
   int('focusSquares', 1, 81);
+  if (o.burstPoints !== undefined && (!Number.isInteger(o.burstPoints) || o.burstPoints < 0 || o.burstPoints > 10_000_000)) {
+    throw new RangeError(`${who}: options.burstPoints must be an integer 0..10000000 (got ${String(o.burstPoints)})`);
+  }
   for (const k of ['smoothingAlpha', 'attentionAlpha'] as const) {
     if (!(o[k] > 0 && o[k] <= 1)) throw new RangeError(`${who}: options.${k} must be in (0, 1] (got ${String(o[k])})`);
   }
@@ -103,10 +113,11 @@ export default defineActor<AggregatorOptions>({
       decodeFailures: 0, messages: 0, fanoutDrops: 0, windows: 0, evictedRuns: 0,
       dropped: {} as Record<string, number>, lastWindowMs: 0,
     };
-    const drop = (reason: DropReason | 'run_evicted' | 'process_error') => {
-      counts.dropped[reason] = (counts.dropped[reason] ?? 0) + 1;
-      dropped.inc({ reason });
+    const drop = (reason: DropReason | 'run_evicted' | 'process_error', n = 1) => {
+      counts.dropped[reason] = (counts.dropped[reason] ?? 0) + n;
+      dropped.inc({ reason }, n);
     };
+    const burstBudget = new BurstBudget(opts.burstPoints ?? DEFAULT_BURST_POINTS);
 
     const settings: RunSettings = {
       seriesPoints: opts.seriesPoints,
@@ -117,6 +128,7 @@ export default defineActor<AggregatorOptions>({
       // 20 windows (2 s at the default 100 ms): a trainer that sends heatmaps less often
       // than that is treated as not sending them, and the policy-derived one shows instead.
       heatmapFreshMs: Math.max(1000, 20 * opts.windowMs),
+      burstBudget,
     };
 
     function runFor(name: string, now: number): RunState {
@@ -157,8 +169,11 @@ export default defineActor<AggregatorOptions>({
       if (retained.size > MAX_RUNS * 8 * 3) retained.delete(retained.keys().next().value as string);
     }
 
-    function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number): void {
-      const variants = encode(type, now, data);
+    /** `levels` limits which level variants are written (a mask of LEVEL_BIT). */
+    function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number, levels = 7): void {
+      const variants = encode(type, now, data)
+        .map((v) => ({ ...v, levelMask: v.levelMask & levels }))
+        .filter((v) => v.levelMask !== 0);
       const ch = channelId(channel);
       if (flags & FanoutFlag.Retain) {
         for (const v of variants) retain(key, v.levelMask, encodeFanoutRecord({ type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp: now, body: v.body }));
@@ -275,8 +290,12 @@ export default defineActor<AggregatorOptions>({
           const d = run.dirty;
           if (d.metrics) {
             // Full series for snapshots and conflated tiers (not sent live), then the light live update.
-            write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health, 'full'), now);
-            write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.LiveOnly, ppoMetricsData(run, opts.health, 'tail'), now);
+            const key = snapshotKey('ppo_metrics', run.run);
+            write('ppo_metrics', 'metrics', key, FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health), now);
+            // Every point of the window, in parts of at most seriesPoints per metric. Beginner
+            // views carry no points, so only the last part is written for them.
+            const tails = ppoMetricsTails(run, opts.health, opts.seriesPoints);
+            tails.forEach((tail, i) => write('ppo_metrics', 'metrics', key, FanoutFlag.LiveOnly, tail, now, i === tails.length - 1 ? 7 : 6));
           }
           if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now);
           if (d.heatmap && run.heatmap) write('board_heatmap', 'attention', snapshotKey('board_heatmap', run.run), FanoutFlag.Retain, boardHeatmapData(run, opts.focusSquares), now);
@@ -296,6 +315,7 @@ export default defineActor<AggregatorOptions>({
         }
       }
       flushAll();
+      burstBudget.refill(); // every run's overflow was released with its dirty flags
       counts.windows++;
       const ms = performance.now() - t0;
       counts.lastWindowMs = ms;
