@@ -356,13 +356,20 @@ export class FanoutHub {
     ws.send(JSON.stringify({ type: 'error', error }), false);
   }
 
-  private subscribeAll(ws: WebSocket<OverlayClient>, client: OverlayClient): void {
+  /** The uWS topics of a client's subscription: per channel, its level's tier topic and critical topic. */
+  private topicsOf(client: OverlayClient): string[] | undefined {
     const sub = client.sub;
-    if (!sub || !client.tier) return;
+    if (!sub || !client.tier) return undefined;
     const lv = levelId(sub.level);
     const tierIndex = this.o.plan.tiers.indexOf(client.tier);
     const topics: string[] = [];
     for (const ch of sub.channels) topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
+    return topics;
+  }
+
+  private subscribeAll(ws: WebSocket<OverlayClient>, client: OverlayClient): void {
+    const topics = this.topicsOf(client);
+    if (!topics) return;
     for (const t of topics) ws.subscribe(t);
     client.topics = topics;
   }
@@ -395,12 +402,8 @@ export class FanoutHub {
 
   /** A slow client re-subscribing: its new topic set is registered as slow (see unsubscribeAll). */
   private registerSlowTopics(client: OverlayClient): void {
-    const sub = client.sub;
-    if (!sub || !client.tier) return;
-    const lv = levelId(sub.level);
-    const tierIndex = this.o.plan.tiers.indexOf(client.tier);
-    const topics: string[] = [];
-    for (const ch of sub.channels) topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
+    const topics = this.topicsOf(client);
+    if (!topics) return;
     client.topics = topics;
     for (const t of topics) this.slowPerTopic.set(t, (this.slowPerTopic.get(t) ?? 0) + 1);
   }
