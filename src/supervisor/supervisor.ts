@@ -19,9 +19,8 @@ import { SlotRing } from '../shared/slot-ring.js';
 import { createActorRegistry, mergeActorMetrics, registerRingMetrics } from '../shared/metrics.js';
 import { runtimeModuleUrl } from '../shared/runtime-path.js';
 import { ActorHandle, describeExit, type ExitInfo } from './actor-handle.js';
-import type { UpcallApi } from './host-protocol.js';
 import { ActorState, ControlBlock } from './control-block.js';
-import type { HostWorkerData } from './host-protocol.js';
+import { DURABLE_BYTES, type HostWorkerData } from './host-protocol.js';
 import { Backoff, RestartIntensity } from './restart-intensity.js';
 import { resolveSupervisorSpec, type ResolvedActorSpec, type ResolvedSupervisorSpec, type SupervisorSpec } from './spec.js';
 
@@ -31,6 +30,8 @@ interface ActorSlot {
   readonly spec: ResolvedActorSpec;
   readonly index: number;
   readonly control: ControlBlock;
+  /** The actor's durable words (ActorContext.durable): outlive every incarnation, like its rings. */
+  readonly durable: SharedArrayBuffer;
   readonly backoff: Backoff;
   readonly moduleUrl: string;
   handle?: ActorHandle;
@@ -102,6 +103,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         spec: actorSpec,
         index,
         control: new ControlBlock(),
+        durable: new SharedArrayBuffer(DURABLE_BYTES),
         backoff: new Backoff(this.spec.backoff.initialMs, this.spec.backoff.maxMs),
         moduleUrl: runtimeModuleUrl(actorSpec.module).href,
         status: 'idle' as ActorStatus,
@@ -131,6 +133,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       name: 'ringcast_actor_heartbeat_age_seconds', help: 'Seconds since the actor last moved its heartbeat',
       labelNames: ['actor'], registers: [this.registry],
       collect() { const now = Date.now(); for (const s of slots) if (s.status === 'running') this.set({ actor: s.spec.name }, (now - s.lastBeatAt) / 1000); },
+    });
+    new Gauge({
+      name: 'ringcast_actor_calls_pending', help: 'Calls from the main thread to the actor still waiting for its answer',
+      labelNames: ['target'], registers: [this.registry],
+      collect() { for (const s of slots) this.set({ target: s.spec.name }, s.handle?.pendingCalls ?? 0); },
     });
     registerRingMetrics(this.registry, () => [...this.rings].map(([ring, e]) => ({ ring, producer: e.producer, consumer: e.consumer, stats: e.ring.stats() })));
   }
@@ -177,9 +184,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await slot.handle?.kill(reason);
   }
 
-  /** True while a pre-spawned standby thread is loaded and waiting to take over. */
+  /** True while a pre-spawned standby thread exists (loading or loaded) to take over. */
   hasStandby(actor: string): boolean {
     return this.slotFor(actor).standby?.alive === true;
+  }
+
+  /** True while the actor's standby has finished everything it can do before activation. */
+  standbyReady(actor: string): boolean {
+    return this.slotFor(actor).standby?.ready === true;
+  }
+
+  /** Calls in flight from the main thread to the actor's current thread. */
+  pendingCalls(actor: string): number {
+    return this.slotFor(actor).handle?.pendingCalls ?? 0;
   }
 
   incarnation(actor: string): number {
@@ -248,12 +265,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private readonly services = new Map<string, (...args: unknown[]) => unknown>();
-  private readonly upcalls: UpcallApi = {
-    call: async (method, args) => {
-      const handler = this.services.get(method);
-      if (!handler) throw new Error(`no main-thread service "${method}" (provided: ${[...this.services.keys()].join(', ') || 'none'})`);
-      return handler(...args);
-    },
+  /** Answers every actor's `ctx.callMain(method, ...args)`. */
+  private readonly upcalls = (method: string, args: unknown[]): unknown => {
+    const handler = this.services.get(method);
+    if (!handler) throw new Error(`no main-thread service "${method}" (provided: ${[...this.services.keys()].join(', ') || 'none'})`);
+    return handler(...args);
   };
 
   private spawn(slot: ActorSlot): ActorHandle {
@@ -263,8 +279,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       options: slot.spec.options,
       logLevel: this.spec.logLevel,
       heartbeatIntervalMs: Math.max(5, Math.floor(this.spec.heartbeatIntervalMs / 2)),
+      upcallTimeoutMs: this.spec.upcallTimeoutMs,
     };
-    return new ActorHandle(slot.spec.name, workerData);
+    return new ActorHandle(slot.spec.name, workerData, this.upcalls);
   }
 
   private ringSabs(names: string[]): Record<string, SharedArrayBuffer> {
@@ -281,7 +298,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.incarnation += 1;
     slot.control.setState(ActorState.Loading);
     this.watchExit(slot, handle);
-    await handle.activate(slot.control, slot.incarnation, { in: this.ringSabs(slot.spec.in), out: this.ringSabs(slot.spec.out) }, this.spec.startTimeoutMs, this.upcalls);
+    await handle.activate(slot.control, slot.incarnation, slot.durable, { in: this.ringSabs(slot.spec.in), out: this.ringSabs(slot.spec.out) }, this.spec.startTimeoutMs);
     const now = Date.now();
     slot.status = 'running';
     slot.startedAt = now;
