@@ -104,3 +104,18 @@ describe('RpcClient', () => {
     port2.close();
   });
 });
+
+describe('durable words', () => {
+  it('start at zero, survive every restart of the actor, and are the same buffer for each incarnation', async () => {
+    const supervisor = await start();
+    const first = (await supervisor.call('rpc', 'durable')) as number[];
+    expect(first).toHaveLength(32);
+    expect(first[0]).toBe(1);
+    expect(first.slice(1).every((w) => w === 0)).toBe(true);
+    for (let i = 1; i <= 2; i++) {
+      await supervisor.crash('rpc');
+      await until(() => supervisor.incarnation('rpc') === i && supervisor.health().ok, 10_000, `restart ${i}`);
+    }
+    expect(((await supervisor.call('rpc', 'durable')) as number[])[0]).toBe(3);
+  });
+});
