@@ -24,6 +24,9 @@ import { DURABLE_BYTES, type HostWorkerData } from './host-protocol.js';
 import { Backoff, RestartIntensity } from './restart-intensity.js';
 import { resolveSupervisorSpec, type ResolvedActorSpec, type ResolvedSupervisorSpec, type SupervisorSpec } from './spec.js';
 
+/** Shortest run after which a failure restarts without backoff (see onFailure). */
+const STABLE_AFTER_MIN_MS = 1_000;
+
 export type ActorStatus = 'idle' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped';
 
 interface ActorSlot {
@@ -295,6 +298,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.standby = undefined;
     slot.handle = handle;
     slot.status = 'starting';
+    slot.startedAt = 0; // not up until activation succeeds: a failed start is no proof of stability
     slot.incarnation += 1;
     slot.control.setState(ActorState.Loading);
     this.watchExit(slot, handle);
@@ -334,8 +338,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (beat !== slot.lastBeat) {
         slot.lastBeat = beat;
         slot.lastBeatAt = now;
-        // Up for a whole intensity period: the next failure starts backoff from zero.
-        if (now - slot.startedAt > this.spec.periodMs) slot.backoff.reset();
       } else if (now - slot.lastBeatAt > this.spec.hangTimeoutMs) {
         this.log.warn({ target: slot.spec.name, silentMs: now - slot.lastBeatAt }, 'actor hung: heartbeat stopped; terminating its thread');
         slot.status = 'restarting';
@@ -350,7 +352,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.status = 'restarting';
     const reasonLabel = info.killedFor?.startsWith('hang') ? 'hang' : info.error ? 'error' : 'exit';
     this.restartsTotal.inc({ actor: slot.spec.name, reason: reasonLabel });
-    this.log.error({ target: slot.spec.name, incarnation: slot.incarnation, reason }, 'actor failed');
+    // Backoff is for crash loops. An actor that ran longer than the longest backoff delay
+    // (at least STABLE_AFTER_MIN_MS) proved it can start: delaying its restart would only
+    // lengthen the gap its consumers see, and restart intensity still catches a real loop.
+    const upMs = slot.startedAt > 0 ? Date.now() - slot.startedAt : 0;
+    if (upMs >= Math.max(STABLE_AFTER_MIN_MS, this.spec.backoff.maxMs)) slot.backoff.reset();
+    const delay = slot.backoff.next();
+    this.log.error({ target: slot.spec.name, incarnation: slot.incarnation, reason, upMs, backoffMs: delay }, 'actor failed');
     this.emit('actor-failed', slot.spec.name, reason);
 
     if (!this.intensity.allow(Date.now())) {
@@ -358,7 +366,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return;
     }
     const affected = this.affectedBy(slot);
-    const delay = slot.backoff.next();
     this.restartChain = this.restartChain.then(async () => {
       if (this.stopping || this.escalatedReason) return;
       // Siblings taken down by the strategy are stopped hard: their rings keep every
