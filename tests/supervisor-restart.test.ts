@@ -53,3 +53,22 @@ describe('supervisor: standby', () => {
     await until(() => supervisor.standbyReady('consumer'), 10_000, 'a new standby ready');
   });
 });
+
+describe('supervisor: a standby that dies unused', () => {
+  it('is counted and replaced, and the replacement takes over the next crash', async () => {
+    const { logger, lines } = capturingLogger();
+    const supervisor = new Supervisor(seqTopology({ total: 1_000_000, standby: true }), logger);
+    running = supervisor;
+    await supervisor.start();
+    await until(() => supervisor.standbyReady('consumer'), 10_000, 'standby ready');
+    await supervisor.crashStandby('consumer', 'test');
+    expect(supervisor.hasStandby('consumer')).toBe(false);
+    await until(() => supervisor.standbyReady('consumer'), 10_000, 'a replacement standby ready');
+    expect(lines.some((l) => l.msg === 'standby thread died before use; replacing it' && l.target === 'consumer')).toBe(true);
+    expect(await supervisor.metrics()).toMatch(/^ringcast_standby_failures_total\{actor="consumer"\} 1$/m);
+    const restarted = new Promise<number>((resolve) => supervisor.once('actor-restarted', (_a, _i, ms) => resolve(ms)));
+    await supervisor.crash('consumer');
+    expect(await restarted).toBeLessThan(1_000);
+    expect(supervisor.incarnation('consumer')).toBe(1);
+  });
+});

@@ -24,6 +24,10 @@ import { DURABLE_BYTES, type HostWorkerData } from './host-protocol.js';
 import { Backoff, RestartIntensity } from './restart-intensity.js';
 import { resolveSupervisorSpec, type ResolvedActorSpec, type ResolvedSupervisorSpec, type SupervisorSpec } from './spec.js';
 
+/** Replacing a standby that died unused: at once, then after 1 s, doubling up to a minute. */
+const STANDBY_RESPAWN_INITIAL_MS = 1_000;
+const STANDBY_RESPAWN_MAX_MS = 60_000;
+
 /** Shortest run after which a failure restarts without backoff (see onFailure). */
 const STABLE_AFTER_MIN_MS = 1_000;
 
@@ -36,6 +40,9 @@ interface ActorSlot {
   /** The actor's durable words (ActorContext.durable): outlive every incarnation, like its rings. */
   readonly durable: SharedArrayBuffer;
   readonly backoff: Backoff;
+  /** Delay before replacing a standby that died unused; grows while standbys keep dying. */
+  readonly standbyBackoff: Backoff;
+  standbyTimer?: NodeJS.Timeout;
   readonly moduleUrl: string;
   handle?: ActorHandle;
   standby?: ActorHandle;
@@ -84,6 +91,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly restartsTotal: Counter<'actor' | 'reason'>;
   private readonly restartSeconds: Histogram<'actor'>;
   private readonly escalations: Counter;
+  private readonly standbyFailures: Counter<'actor'>;
 
   constructor(spec: SupervisorSpec, log: Logger) {
     super();
@@ -108,6 +116,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         control: new ControlBlock(),
         durable: new SharedArrayBuffer(DURABLE_BYTES),
         backoff: new Backoff(this.spec.backoff.initialMs, this.spec.backoff.maxMs),
+        standbyBackoff: new Backoff(STANDBY_RESPAWN_INITIAL_MS, STANDBY_RESPAWN_MAX_MS),
         moduleUrl: runtimeModuleUrl(actorSpec.module).href,
         status: 'idle' as ActorStatus,
         incarnation: -1,
@@ -127,6 +136,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       labelNames: ['actor'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
     });
     this.escalations = new Counter({ name: 'ringcast_supervisor_escalations_total', help: 'Restart-intensity escalations', registers: [this.registry] });
+    this.standbyFailures = new Counter({
+      name: 'ringcast_standby_failures_total', help: 'Standby threads that died before they were used (each is replaced)',
+      labelNames: ['actor'], registers: [this.registry],
+    });
     const slots = this.slots;
     new Gauge({
       name: 'ringcast_actor_up', help: '1 when the actor is running', labelNames: ['actor'], registers: [this.registry],
@@ -187,6 +200,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await slot.handle?.kill(reason);
   }
 
+  /** Kills an actor's standby thread as if it had died by itself (for tests and operators). */
+  async crashStandby(actor: string, reason = 'killed by operator'): Promise<void> {
+    await this.slotFor(actor).standby?.kill(reason);
+  }
+
   /** True while a pre-spawned standby thread exists (loading or loaded) to take over. */
   hasStandby(actor: string): boolean {
     return this.slotFor(actor).standby?.alive === true;
@@ -231,6 +249,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const finals: Record<string, unknown> = {};
     for (const slot of this.slots) {
       const handle = slot.handle;
+      clearTimeout(slot.standbyTimer);
       if (slot.standby) { this.intentional.add(slot.standby); void slot.standby.kill('stop'); slot.standby = undefined; }
       if (!handle || !handle.alive) { slot.status = 'stopped'; continue; }
       slot.status = 'stopping';
@@ -294,7 +313,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private async startActor(slot: ActorSlot): Promise<void> {
-    const handle = slot.standby ?? this.spawn(slot);
+    const usedStandby = slot.standby;
+    const handle = usedStandby ?? this.spawn(slot);
     slot.standby = undefined;
     slot.handle = handle;
     slot.status = 'starting';
@@ -309,17 +329,32 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.lastBeat = slot.control.heartbeat();
     slot.lastBeatAt = now;
     this.emit('actor-started', slot.spec.name, slot.incarnation);
-    if (slot.spec.standby && !this.stopping) this.prepareStandby(slot);
+    if (handle === usedStandby) slot.standbyBackoff.reset(); // a standby lived to be used
+    if (slot.spec.standby && !this.stopping) {
+      clearTimeout(slot.standbyTimer);
+      slot.standbyTimer = undefined;
+      this.prepareStandby(slot);
+    }
   }
 
   private prepareStandby(slot: ActorSlot): void {
     const standby = this.spawn(slot);
     slot.standby = standby;
     void standby.exited.then((info) => {
-      if (slot.standby === standby) {
-        slot.standby = undefined;
-        if (!this.intentional.has(standby)) this.log.warn({ target: slot.spec.name, reason: describeExit(info) }, 'standby thread died before use');
-      }
+      if (slot.standby !== standby) return; // it was activated, or replaced
+      slot.standby = undefined;
+      if (this.intentional.has(standby)) return;
+      // A restart without a standby pays for a cold spawn, so a dead one is replaced; a
+      // growing delay keeps a standby that cannot stay up from respawning in a loop.
+      const delay = slot.standbyBackoff.next();
+      this.standbyFailures.inc({ actor: slot.spec.name });
+      this.log.warn({ target: slot.spec.name, reason: describeExit(info), respawnInMs: delay }, 'standby thread died before use; replacing it');
+      clearTimeout(slot.standbyTimer);
+      slot.standbyTimer = setTimeout(() => {
+        slot.standbyTimer = undefined;
+        if (!slot.standby && slot.status === 'running' && !this.stopping && !this.escalatedReason) this.prepareStandby(slot);
+      }, delay);
+      slot.standbyTimer.unref();
     });
   }
 
