@@ -388,10 +388,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const reasonLabel = info.killedFor?.startsWith('hang') ? 'hang' : info.error ? 'error' : 'exit';
     this.restartsTotal.inc({ actor: slot.spec.name, reason: reasonLabel });
     // Backoff is for crash loops. An actor that ran longer than the longest backoff delay
-    // (at least STABLE_AFTER_MIN_MS) proved it can start: delaying its restart would only
-    // lengthen the gap its consumers see, and restart intensity still catches a real loop.
+    // (at least STABLE_AFTER_MIN_MS, at most a whole intensity period) proved it can start:
+    // delaying its restart would only lengthen the gap its consumers see, and restart
+    // intensity still catches a real loop.
     const upMs = slot.startedAt > 0 ? Date.now() - slot.startedAt : 0;
-    if (upMs >= Math.max(STABLE_AFTER_MIN_MS, this.spec.backoff.maxMs)) slot.backoff.reset();
+    if (upMs >= Math.min(this.spec.periodMs, Math.max(STABLE_AFTER_MIN_MS, this.spec.backoff.maxMs))) slot.backoff.reset();
     const delay = slot.backoff.next();
     this.log.error({ target: slot.spec.name, incarnation: slot.incarnation, reason, upMs, backoffMs: delay }, 'actor failed');
     this.emit('actor-failed', slot.spec.name, reason);
