@@ -21,7 +21,7 @@ import { createSystemdNotifier, type SystemdNotifier } from './supervisor/system
 import { AGGREGATOR, CAPTURE, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
 import { registerCaptureService } from './capture-service/service.js';
 import { startDemoStreams, type DemoStreams } from './capture-service/demo-streams.js';
-import { resolveFfmpeg } from './shared/ffmpeg.js';
+import { resolveServiceFfmpeg } from './ffmpeg-status.js';
 import path from 'node:path';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
 import { registerSceneService } from './scene-service.js';
@@ -69,7 +69,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const store: StateStore = new SqliteStateStore(config.stateDbPath);
   const previous = store.get<StoredRuns>('telemetry', 'runs');
 
-  const supervisor = new Supervisor(serviceTopology(config, { tokens, port }), log);
+  const ffmpeg = resolveServiceFfmpeg(config, log);
+  const supervisor = new Supervisor(serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability }), log);
+  ffmpeg.register(supervisor.registry);
   const notifier: SystemdNotifier = createSystemdNotifier({ logger: log });
   const router = new HttpRouter(log);
   const isAdminToken = tokenMatcher(tokens.adminToken);
@@ -90,11 +92,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
     if (!writeIngestRecord(mainRing, Date.now(), 0, run, event, 0, event.byteLength)) throw new HttpError(503, 'ingest ring full; try again');
   };
 
+  // Liveness: the actors run. A part degraded for want of ffmpeg is named, not fatal.
   router.get('/healthz', () => {
     const report = supervisor.health();
-    return { status: report.ok ? 200 : 503, json: report };
+    const details = ffmpeg.details();
+    return { status: report.ok ? 200 : 503, json: Object.keys(details).length > 0 ? { ...report, details } : report };
   });
-  router.get('/metrics', async () => ({ headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await supervisor.metrics() }));
+  const metrics = async () => ({ headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await supervisor.metrics() });
+  router.get('/metrics', metrics);
+  // The frame processor's scrapers asked for /api/metrics.
+  router.get('/api/metrics', metrics);
   router.get('/api/runs', async () => ({
     json: { runs: await supervisor.call(AGGREGATOR, 'runs'), previous: previous?.runs ?? [] },
   }));
@@ -199,6 +206,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     historyLength: config.capture.historyLength,
     ...(config.capture.streamsFile ? { streamsFile: config.capture.streamsFile } : {}),
     configOverrides,
+    extraStatus: () => {
+      const unavailable = ffmpeg.details();
+      return Object.keys(unavailable).length > 0 ? { unavailable } : {};
+    },
   });
 
   // `npm start` demo: local live HLS streams to capture (no Twitch needed), made in the
@@ -207,8 +218,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let stopped = false;
   const demoDir = path.resolve(config.dataDir, 'demo-hls');
   const registryIsDemo = capture.registry.count() === 0 || capture.registry.list().some((s) => s.name.startsWith(demoDir));
-  if (config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo) {
-    startDemoStreams({ dir: demoDir, count: config.capture.demoStreams, ffmpegPath: resolveFfmpeg().path })
+  const ffmpegAvailable = ffmpeg.availability;
+  if (config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo && !ffmpegAvailable.ok) {
+    log.warn({ reason: ffmpegAvailable.reason }, 'demo streams not made: they need ffmpeg');
+  } else if (config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo && ffmpegAvailable.ok) {
+    startDemoStreams({ dir: demoDir, count: config.capture.demoStreams, ffmpegPath: ffmpegAvailable.ffmpeg.path })
       .then((d) => {
         if (stopped) return d.stop();
         demoStreams = d;

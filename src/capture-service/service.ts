@@ -40,6 +40,8 @@ export interface CaptureServiceOptions {
   streamsFile?: string;
   /** Flag/env values that override the stored capture config at start (CLI --interval etc.). */
   configOverrides?: Record<string, unknown>;
+  /** Merged into GET /api/status. */
+  extraStatus?: () => Record<string, unknown>;
 }
 
 interface StreamResults {
@@ -134,6 +136,7 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
       }
       pushToActor(what);
     },
+    ...(o.extraStatus ? { extraStatus: o.extraStatus } : {}),
     status: async () => (hasActor() ? o.supervisor.call(o.actor, 'status').catch((err: Error) => ({ error: err.message })) : { error: 'capture actor is not running' }),
     details: async (name) => {
       const r = results.get(name);

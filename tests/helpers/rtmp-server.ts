@@ -133,12 +133,12 @@ export function ffprobeRtmp(url: string, timeoutMs = 10_000): Promise<ProbeResul
   return ffprobe(url, ['-rw_timeout', String(timeoutMs * 1000), '-analyzeduration', '1500000', '-probesize', '2000000'], timeoutMs + 2_000);
 }
 
-/** pts_time of every video keyframe. */
+/** pts_time of every video keyframe (`pkt_pts_time` in ffprobe before 5.0, the npm build's). */
 export async function keyframeTimes(file: string): Promise<{ keys: number[]; frames: number }> {
-  const r = await exec(resolveFfprobe().path, ['-v', 'error', '-select_streams', 'v', '-show_frames', '-show_entries', 'frame=key_frame,pts_time', '-of', 'json', file], 30_000);
+  const r = await exec(resolveFfprobe().path, ['-v', 'error', '-select_streams', 'v', '-show_frames', '-show_entries', 'frame=key_frame,pts_time,pkt_pts_time', '-of', 'json', file], 30_000);
   if (r.code !== 0) throw new Error(`ffprobe -show_frames ${file} failed: ${r.stderr.trim().slice(-400)}`);
-  const frames = (JSON.parse(r.stdout) as { frames: Array<{ key_frame: number; pts_time: string }> }).frames;
-  return { keys: frames.filter((f) => f.key_frame === 1).map((f) => Number(f.pts_time)), frames: frames.length };
+  const frames = (JSON.parse(r.stdout) as { frames: Array<{ key_frame: number; pts_time?: string; pkt_pts_time?: string }> }).frames;
+  return { keys: frames.filter((f) => f.key_frame === 1).map((f) => Number(f.pts_time ?? f.pkt_pts_time)), frames: frames.length };
 }
 
 /** RGB of the pixel at (x, y) of the frame shown at `t` seconds. */
