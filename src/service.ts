@@ -18,7 +18,9 @@ import { EventKind, encodeEvent, decodeEvent } from './shared/telemetry/event-co
 import { writeIngestRecord } from './shared/telemetry/ring-records.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
-import { AGGREGATOR, CAPTURE, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
+import { AGGREGATOR, CAPTURE, CHAT, DEMO_TRAINER, INGEST, OBS, RING_DEMO, RING_MAIN, RING_NET, serviceTopology } from './topology.js';
+import { Readiness } from './readiness.js';
+import type { IngestStats } from './actors/ingest/index.js';
 import { registerCaptureService } from './capture-service/service.js';
 import { startDemoStreams, type DemoStreams } from './capture-service/demo-streams.js';
 import { resolveServiceFfmpeg } from './ffmpeg-status.js';
@@ -70,7 +72,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const previous = store.get<StoredRuns>('telemetry', 'runs');
 
   const ffmpeg = resolveServiceFfmpeg(config, log);
-  const supervisor = new Supervisor(serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability }), log);
+  const topology = serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability });
+  const supervisor = new Supervisor(topology, log);
   ffmpeg.register(supervisor.registry);
   const notifier: SystemdNotifier = createSystemdNotifier({ logger: log });
   const router = new HttpRouter(log);
@@ -97,6 +100,18 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const report = supervisor.health();
     const details = ffmpeg.details();
     return { status: report.ok ? 200 : 503, json: Object.keys(details).length > 0 ? { ...report, details } : report };
+  });
+  const readiness = new Readiness({
+    supervisor, ffmpeg, rings: Object.keys(topology.rings ?? {}),
+    producers: [
+      { ring: RING_NET, connected: async () => (supervisor.actorNames().includes(INGEST) ? ((await supervisor.call(INGEST, 'stats', [], 1_000)) as IngestStats).transports.reduce((n, t) => n + t.connections, 0) : 0) },
+      ...(config.demo.enabled ? [{ ring: RING_DEMO, connected: async () => (supervisor.health().actors[DEMO_TRAINER] === 'running' ? 1 : 0) }] : []),
+    ],
+  });
+  // Readiness: doing its job now (actors up, ffmpeg where needed, no ring dropping, data fresh).
+  router.get('/readyz', async () => {
+    const report = await readiness.check();
+    return { status: report.ready ? 200 : 503, json: report };
   });
   const metrics = async () => ({ headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await supervisor.metrics() });
   router.get('/metrics', metrics);
@@ -253,6 +268,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       const started = Date.now();
       log.info({ reason }, 'stopping: intake first, then drain and flush');
       notifier.stopWatchdog();
+      readiness.close();
       stopped = true;
       (demoStreams as DemoStreams | null)?.stop();
       await notifier.stopping(reason);
