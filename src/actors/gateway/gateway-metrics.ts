@@ -1,5 +1,5 @@
 /** Prometheus metrics of one gateway thread (every series also carries `actor="gateway-<i>"`). */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type DisconnectReason = 'client' | 'too_slow' | 'critical_queue_full' | 'server_full' | 'auth' | 'fatal' | 'shutdown';
 
@@ -20,6 +20,7 @@ export interface GatewayMetrics {
   experienceRecords: Counter<'outcome'>;
   httpRequests: Counter<'route' | 'outcome'>;
   recordErrors: Counter;
+  e2eLatency: Histogram<'channel'>;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -41,5 +42,9 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     experienceRecords: new Counter({ name: 'ringcast_gateway_experience_records_total', help: 'Experience records, by outcome (sent, dropped)', labelNames: ['outcome'], registers: r }),
     httpRequests: new Counter({ name: 'ringcast_gateway_http_requests_total', help: 'HTTP requests, by route (ingest, state, forward) and outcome (ok, client_error, too_large, upstream_error)', labelNames: ['route', 'outcome'], registers: r }),
     recordErrors: new Counter({ name: 'ringcast_gateway_record_errors_total', help: 'Fan-out records skipped because handling them threw (a bug; see the log)', registers: r }),
+    e2eLatency: new Histogram({
+      name: 'ringcast_e2e_latency_seconds', help: 'Source timestamp (the trainer\'s, or receipt when it sent none) to the gateway sending the live message to its subscribers, by channel (clock skew between trainer and server shows here; below 0 counts as 0)',
+      labelNames: ['channel'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r,
+    }),
   };
 }
