@@ -85,6 +85,7 @@ export class FanoutHub {
     this.channelCounters = CHANNELS.map((name) => ({
       published: options.metrics.published.labels(name),
       deliveries: options.metrics.deliveries.labels(name),
+      bytes: options.metrics.bytesDelivered.labels(name),
       subscriptions: options.metrics.subscriptions.labels(name),
     }));
     for (const tier of options.plan.tiers) {
@@ -379,6 +380,7 @@ export class FanoutHub {
     const c = this.channelCounters[channel];
     c.published.inc();
     c.deliveries.inc(subscribers);
+    c.bytes.inc(body.byteLength * subscribers);
   }
 
   private publishCritical(channel: number, levelMask: number, body: Uint8Array): void {

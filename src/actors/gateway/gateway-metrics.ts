@@ -8,6 +8,7 @@ export interface GatewayMetrics {
   subscriptions: Gauge<'channel'>;
   published: Counter<'channel'>;
   deliveries: Counter<'channel'>;
+  bytesDelivered: Counter<'channel'>;
   skippedSlow: Counter;
   slowClients: Gauge;
   criticalQueued: Counter;
@@ -30,6 +31,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     subscriptions: new Gauge({ name: 'ringcast_gateway_subscriptions', help: 'Overlay clients subscribed to each channel', labelNames: ['channel'], registers: r }),
     published: new Counter({ name: 'ringcast_gateway_messages_published_total', help: 'Topic publishes (one per message per fps tier and level), by channel', labelNames: ['channel'], registers: r }),
     deliveries: new Counter({ name: 'ringcast_gateway_deliveries_total', help: 'Estimated messages delivered to clients: per publish, the topic\'s subscriber count', labelNames: ['channel'], registers: r }),
+    bytesDelivered: new Counter({ name: 'ringcast_gateway_bytes_delivered_total', help: 'Estimated message bytes delivered to clients: per publish, its size times the topic\'s subscriber count', labelNames: ['channel'], registers: r }),
     skippedSlow: new Counter({ name: 'ringcast_gateway_skipped_slow_total', help: 'Conflatable updates not sent to clients over the soft limit (they get the latest state once drained)', registers: r }),
     slowClients: new Gauge({ name: 'ringcast_gateway_slow_clients', help: 'Overlay clients currently over the soft limit (criticals only)', registers: r }),
     criticalQueued: new Counter({ name: 'ringcast_gateway_critical_queued_total', help: 'Critical messages queued for slow clients', registers: r }),
