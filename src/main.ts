@@ -11,7 +11,8 @@ import { projectRoot } from './shared/runtime-path.js';
 import { startService } from './service.js';
 
 const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
+// `-h` is --host (the frame processor's flag), so help is long-only.
+if (args.includes('--help')) {
   process.stdout.write(configHelpText());
   process.exit(0);
 }

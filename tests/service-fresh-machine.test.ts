@@ -158,4 +158,18 @@ describe('service on a machine with no system ffmpeg', () => {
     expect(report.checks.ffmpeg.detail).toMatch(/^capture, encoder unavailable: ffmpeg not found/);
     await stopCleanly(r);
   }, 60_000);
+
+  it('takes the frame processor\'s short flags (-h is the host, not help) and serves /api/metrics like /metrics', async () => {
+    const r = run(['-h', '127.0.0.1', '-p', '0', '-d', '--data-dir', tempDir(), '--no-demo', '--no-capture'], {});
+    const port = await listeningPort(r);
+    expect(r.out.join('')).toContain(`ringcast listening on http://127.0.0.1:${port}`);
+    expect(r.out.join('')).not.toContain('usage: ringcast'); // -h did not print the help
+    const a = await fetch(`http://127.0.0.1:${port}/api/metrics`);
+    expect(a.status).toBe(200);
+    expect(a.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await a.text();
+    expect(text).toMatch(/^# HELP ringcast_actor_up /m);
+    expect(text).toMatch(/^ringcast_ffmpeg_info\{/m);
+    await stopCleanly(r);
+  });
 });
