@@ -50,6 +50,12 @@ export class Readiness {
     this.timer.unref();
   }
 
+  /** Forget drops so far: what the rings did while the actors were starting is not "now". */
+  resetBaseline(): void {
+    this.drops.clear();
+    this.sample();
+  }
+
   close(): void {
     clearInterval(this.timer);
   }

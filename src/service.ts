@@ -251,10 +251,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
     await supervisor.start();
   } catch (error) {
     await supervisor.stop(2_000);
+    readiness.close();
     capture.close();
     store.close();
     throw error;
   }
+  readiness.resetBaseline();
   log.info({ host: config.host, port, actors: supervisor.actorNames() }, `ringcast listening on http://${config.host}:${port}`);
   await notifier.ready(`serving on ${config.host}:${port}`);
   notifier.startWatchdog(() => supervisor.health().ok);

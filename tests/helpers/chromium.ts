@@ -79,8 +79,8 @@ export async function resolveChromium(env: NodeJS.ProcessEnv = process.env): Pro
   }
   const version = versionOf(bin, launchEnv);
   if (!version) throw new Error(`no browser for the overlay tests: ${SYSTEM_CHROMIUM} does not run and the @sparticuz/chromium binary (${bin}) does not either (missing libraries: ${missingLibraries(bin).join(', ') || 'none'})`);
-  // Its own flags minus --single-process: the tests open several pages per browser.
-  const args = packaged.args.filter((a) => a !== '--single-process' && !a.startsWith('--headless'));
-  return { path: bin, source: 'npm', version, args: ['--headless', ...args, '--disable-background-networking', '--disable-component-update'], env: launchEnv };
+  // The same flags as Debian's: the package's own (single process, SwiftShader GL) starve a loaded 2-core box
+  // once a test keeps several pages open.
+  return { path: bin, source: 'npm', version, args: BASE_ARGS, env: launchEnv };
 }
 

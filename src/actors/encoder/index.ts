@@ -78,7 +78,7 @@ function startUnavailable(ctx: ActorContext<EncoderOptions>, ring: SlotRing, rea
   new Gauge({ name: 'ringcast_encoder_available', help: '1 when the encoder has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(0); } });
   const drain = setInterval(() => {
     if (ring.mode === 'latest') { if (ring.readLatest(() => undefined)) t.droppedOffline++; } else t.droppedOffline += ring.poll(() => undefined);
-  }, Math.max(5, Math.floor(1000 / o.fps)));
+  }, Math.max(5, Math.floor(500 / o.fps))); // twice per frame: a late timer must not let the ring fill
   ctx.log.warn({ reason }, 'encoder unavailable');
   const stats = () => ({ ...t, unavailable: `unavailable: ${reason}`, outputs: o.outputs, running: false });
   return {
