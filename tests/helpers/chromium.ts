@@ -74,7 +74,7 @@ export async function resolveChromium(env: NodeJS.ProcessEnv = process.env): Pro
   const bin = await packaged.executablePath();
   const launchEnv: Record<string, string> = {};
   if (missingLibraries(bin).length > 0) {
-    const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.resolve('@sparticuz/chromium'))), '..', '..');
+    const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules', '@sparticuz', 'chromium');
     launchEnv.LD_LIBRARY_PATH = [await shippedLibraries(pkgDir), env.LD_LIBRARY_PATH].filter(Boolean).join(':');
   }
   const version = versionOf(bin, launchEnv);
