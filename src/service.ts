@@ -233,11 +233,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let stopped = false;
   const demoDir = path.resolve(config.dataDir, 'demo-hls');
   const registryIsDemo = capture.registry.count() === 0 || capture.registry.list().some((s) => s.name.startsWith(demoDir));
-  const ffmpegAvailable = ffmpeg.availability;
-  if (config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo && !ffmpegAvailable.ok) {
-    log.warn({ reason: ffmpegAvailable.reason }, 'demo streams not made: they need ffmpeg');
-  } else if (config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo && ffmpegAvailable.ok) {
-    startDemoStreams({ dir: demoDir, count: config.capture.demoStreams, ffmpegPath: ffmpegAvailable.ffmpeg.path })
+  const media = ffmpeg.availability;
+  const wantDemoStreams = config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo;
+  if (wantDemoStreams && !media.ok) {
+    log.warn({ reason: media.reason }, 'demo streams not made: they need ffmpeg');
+  } else if (wantDemoStreams && media.ok) {
+    startDemoStreams({ dir: demoDir, count: config.capture.demoStreams, ffmpegPath: media.ffmpeg.path })
       .then((d) => {
         if (stopped) return d.stop();
         demoStreams = d;
