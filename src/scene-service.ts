@@ -21,15 +21,15 @@ import type { StateStore } from './shared/state-store.js';
 import type { RecordRing } from './shared/record-ring.js';
 import type { AnyRing } from './shared/actor.js';
 import { SceneError, applySceneOp, defaultShowcaseScene, parseScene, type Layer, type Scene } from './shared/scene/model.js';
-import type { Canvas } from '@napi-rs/canvas';
-import type { LiveData, SceneRenderer } from './actors/compositor/render/renderer.js';
 import { relayToOverlays } from './service.js';
+import { PreviewBusyError, PreviewPool } from './scene-preview/pool.js';
+import { COST_PREVIEW } from './shared/rate-limit.js';
 
 export const SCENE_NS = 'scene';
 export const SCENE_KEY = 'current';
 const COMPOSITOR = 'compositor';
 const RING_MAIN = 'ingest.main';
-/** Preview renders run on the main thread: keep them small enough not to stall the routes. */
+/** Previews render on the preview pool; still, a preview is a look at the layout, not a full-size export. */
 const MAX_PREVIEW_WIDTH = 1920;
 const MIN_PREVIEW_WIDTH = 16;
 
@@ -52,6 +52,11 @@ export interface SceneServiceDeps {
   height: number;
   fps: number;
   log: Logger;
+  /** Preview pool bounds (default 1 thread, 4 waiting). */
+  previewThreads?: number;
+  previewQueue?: number;
+  /** Throws HttpError(429) when this client spent its budget for costly routes. */
+  limitCostly?: (req: HttpRequestContext, route: string, cost: number) => void;
 }
 
 /** A scene operation, as the REST routes and the WS channel express it. */
@@ -76,6 +81,8 @@ export interface SceneService {
   replace(body: unknown): Promise<Scene>;
   /** The `/scene` WebSocket path: never throws, answers with an ack. */
   command(cmd: SceneCommand, token?: string): Promise<SceneAck>;
+  /** Stops the preview threads. */
+  close(): Promise<void>;
 }
 
 const OPS = ['add', 'update', 'remove', 'reorder', 'get'] as const;
@@ -230,18 +237,26 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
     if (body === null || typeof body !== 'object') throw new HttpError(400, 'body must be {"ids": [...]}', { path: 'ids' });
     return applyOp({ op: 'reorder', ids: body.ids });
   }));
-  const preview = new PreviewRenderer();
+  const preview = new PreviewPool({ threads: deps.previewThreads ?? 1, maxQueue: deps.previewQueue ?? 4, registry });
   router.get('/api/scene/preview.png', async (req) => {
     const frame = intParam(req.query, 'frame', 0, 0, 2 ** 31 - 1);
     const width = intParam(req.query, 'width', scene.width, MIN_PREVIEW_WIDTH, Math.min(MAX_PREVIEW_WIDTH, scene.width));
-    const png = await preview.render(scene, frame, width);
-    return { headers: { 'content-type': 'image/png', 'cache-control': 'no-store', 'x-scene-version': String(scene.version) }, body: png };
+    deps.limitCostly?.(req, 'scene_preview', COST_PREVIEW);
+    const shown = scene;
+    let png: Uint8Array;
+    try {
+      png = await preview.render(shown, frame, width);
+    } catch (error) {
+      if (error instanceof PreviewBusyError) throw new HttpError(503, error.message, undefined, { 'retry-after': '1' });
+      throw error;
+    }
+    return { headers: { 'content-type': 'image/png', 'cache-control': 'no-store', 'x-scene-version': String(shown.version) }, body: png };
   });
 
   supervisor.provide('scene.get', () => scene);
   supervisor.provide('scene.command', (cmd: SceneCommand, token?: string) => command(cmd, token));
 
-  return { current: () => scene, apply: applyOp, replace, command };
+  return { current: () => scene, apply: applyOp, replace, command, close: () => preview.close() };
 }
 
 /**
@@ -299,42 +314,4 @@ function intParam(query: URLSearchParams, name: string, fallback: number, min: n
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new HttpError(400, `?${name}= must be an integer from ${min} to ${max}`, { path: name });
   return n;
-}
-
-/**
- * Renders previews: one SceneRenderer at the scene's size, reused (it owns a full-frame
- * canvas and per-layer caches; one per request would allocate all of that every time),
- * and, for `?width=`, a downscale of that frame through two canvases kept for the last
- * requested size. The scene is drawn at full size and then scaled, never re-laid-out, so
- * a preview shows exactly what the compositor would. Live data is empty here (board and
- * panels without telemetry, video "no signal"): the preview is for layout. The renderer
- * (and Skia with it) is loaded on the first preview, so a main thread that never serves
- * one never pays for it.
- */
-class PreviewRenderer {
-  private renderer: SceneRenderer | undefined;
-  private scaler: { width: number; height: number; full: Canvas; small: Canvas } | undefined;
-  private readonly data: LiveData = { messages: {}, frames: {} };
-
-  async render(scene: Scene, frame: number, width: number): Promise<Buffer> {
-    const canvas = await import('@napi-rs/canvas');
-    if (!this.renderer || this.renderer.width !== scene.width || this.renderer.height !== scene.height) {
-      const { SceneRenderer: Renderer } = await import('./actors/compositor/render/renderer.js');
-      this.renderer = new Renderer(scene.width, scene.height, { layerTiming: 'record' });
-      this.scaler = undefined;
-    }
-    this.renderer.render(scene, frame, this.data);
-    if (width === scene.width) return this.renderer.png();
-    const height = Math.max(1, Math.round((scene.height * width) / scene.width));
-    if (!this.scaler || this.scaler.width !== width) {
-      this.scaler = { width, height, full: canvas.createCanvas(scene.width, scene.height), small: canvas.createCanvas(width, height) };
-    }
-    const rgba = this.renderer.rgba();
-    const pixels = new Uint8ClampedArray(rgba.buffer, rgba.byteOffset, rgba.byteLength);
-    this.scaler.full.getContext('2d').putImageData(new canvas.ImageData(pixels, scene.width, scene.height), 0, 0);
-    const ctx = this.scaler.small.getContext('2d');
-    ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(this.scaler.full, 0, 0, width, height);
-    return this.scaler.small.toBuffer('image/png');
-  }
 }

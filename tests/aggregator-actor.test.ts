@@ -28,11 +28,11 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function start() {
+async function start(overrides: Partial<AggregatorOptions> = {}) {
   const supervisor = new Supervisor({
     heartbeatIntervalMs: 50, hangTimeoutMs: 2_000, logLevel: 'error',
     rings: { 'ingest.x': { kind: 'record', capacityBytes: 1 << 20 }, 'fanout.x': { kind: 'record', capacityBytes: 1 << 22 } },
-    actors: [{ name: 'aggregator', module: new URL('../src/actors/aggregator/index.ts', import.meta.url), in: ['ingest.x'], out: ['fanout.x'], options }],
+    actors: [{ name: 'aggregator', module: new URL('../src/actors/aggregator/index.ts', import.meta.url), in: ['ingest.x'], out: ['fanout.x'], options: { ...options, ...overrides } }],
   }, pino({ level: 'warn' }));
   running = supervisor;
   await supervisor.start();
@@ -66,10 +66,11 @@ describe('aggregator actor', () => {
   it('turns ingest records into ppo_metrics per level, milestones at once, experience forwarded as is', async () => {
     const { supervisor, send, waitFor, seen } = await start();
     const values = { 'ppo/kl_divergence_approx': 0.0042, 'ppo/clip_fraction': 0.03, 'ppo/policy_loss': 0.731, my_custom: 12.5 };
-    send('run-a', encodeMetrics(1234, values));
+    const sourceAt = Date.now() - 1_500; // the trainer's clock, a little behind
+    send('run-a', encodeMetrics(1234, values, undefined, { timestamp: sourceAt }));
 
     const first = await waitFor((o) => o.msg?.type === 'ppo_metrics', 'ppo_metrics');
-    const window = seen.filter((o) => o.msg?.type === 'ppo_metrics' && o.stamp === first.stamp);
+    const window = seen.filter((o) => o.msg?.type === 'ppo_metrics' && o.msg.timestamp === first.msg!.timestamp);
     // Each window writes the full-series state (retained, not live) and the live tail update.
     const full = window.filter((o) => (o.msg!.data as { series: string }).series === 'full');
     const tail = window.filter((o) => (o.msg!.data as { series: string }).series === 'tail');
@@ -79,7 +80,10 @@ describe('aggregator actor', () => {
       const flags = (o.msg!.data as { series: string }).series === 'full' ? FanoutFlag.Retain | FanoutFlag.NoLive : FanoutFlag.LiveOnly;
       expect(o).toMatchObject({ type: FanoutType.Update, channel: channelId('metrics'), flags, key: 'ppo_metrics:run-a' });
       expect(o.msg!.data).toMatchObject({ run: 'run-a', step: 1234, values, health: { status: 'healthy', kl: 0.0042 } });
-      expect(o.msg!.timestamp).toBe(o.stamp);
+      // The record carries the source event's timestamp (end-to-end latency is measured from it);
+      // the message says when the window closed.
+      expect(o.stamp).toBe(sourceAt);
+      expect(o.msg!.timestamp).toBeGreaterThan(sourceAt + 1_000);
     }
 
     // A milestone goes out as soon as it is read, not at the next window boundary.
@@ -90,9 +94,9 @@ describe('aggregator actor', () => {
     expect(m.msg!.data).toMatchObject({ id: 'run-a:trainer:checkpoint:s1234', name: 'checkpoint', message: 'checkpoint saved', critical: true });
     expect(m.stamp).toBeGreaterThanOrEqual(sentAt - 1);
     // Read here before the next window could have closed: windows close every WINDOW_MS after
-    // first.stamp (a timer never fires early; 2 ms for millisecond rounding), so a milestone
+    // first's window time (a timer never fires early; 2 ms for millisecond rounding), so a milestone
     // held back until a window would arrive at first.stamp + WINDOW_MS or later.
-    expect(m.arrivedAt - first.stamp).toBeLessThan(WINDOW_MS - 2);
+    expect(m.arrivedAt - first.msg!.timestamp).toBeLessThan(WINDOW_MS - 2);
 
     // Experience: forwarded byte for byte, no JSON.
     const exp = encodeEvent(EventKind.Experience, { game_id: 'g', player_id: 'p', turn: 1, action: 5, reward: 0, done: false, state_shape: [2] }, float32Bytes([1, 2]));
@@ -145,5 +149,71 @@ describe('aggregator actor', () => {
     const stats = (await supervisor.call('aggregator', 'stats')) as { evictedRuns: number; dropped: Record<string, number> };
     expect(stats.evictedRuns).toBe(1);
     expect(stats.dropped.run_evicted).toBe(1);
+  });
+
+  describe('a burst of more steps than seriesPoints in one window', () => {
+    const SERIES = options.seriesPoints;
+    const BURST = 4 * SERIES + 7; // several parts, the last one partial
+    const names = ['loss', 'entropy'];
+    /** Every step's metrics written at once, as a trainer catching up after a stall sends them. */
+    const burst = (send: (run: string, e: Uint8Array) => void) => {
+      for (let step = 1; step <= BURST; step++) send('run-b', encodeMetrics(step, { loss: step / 10, entropy: 1000 + step }));
+    };
+    /** The live (tail) ppo_metrics a full-rate advanced client receives, in ring order. */
+    const liveAdvanced = (seen: Out[]) => seen.filter((o) => o.msg?.type === 'ppo_metrics' && (o.flags & FanoutFlag.LiveOnly) && (o.levelMask & 4));
+
+    it('reaches live clients: every step of every metric, in order, in parts of at most seriesPoints', async () => {
+      const { send, waitFor, seen } = await start();
+      burst(send);
+      await waitFor((o) => o.msg?.type === 'ppo_metrics' && (o.flags & FanoutFlag.LiveOnly) !== 0 && (o.levelMask & 4) !== 0
+        && (o.msg.data.metrics.loss?.steps as number[]).at(-1) === BURST, 'the last step live');
+      const live = liveAdvanced(seen);
+      for (const name of names) {
+        const steps = live.flatMap((o) => o.msg!.data.metrics[name].steps as number[]);
+        const series = live.flatMap((o) => o.msg!.data.metrics[name].series as number[]);
+        expect(steps).toEqual(Array.from({ length: BURST }, (_, i) => i + 1));
+        expect(series).toEqual(steps.map((s) => (name === 'loss' ? s / 10 : 1000 + s)));
+        expect(steps.length).toBe(live.flatMap((o) => o.msg!.data.metrics[name].smoothed as number[]).length);
+      }
+      for (const o of live) {
+        const loss = o.msg!.data.metrics.loss as { steps: number[]; series: number[] };
+        expect(loss.steps.length).toBeLessThanOrEqual(SERIES);
+        expect(o.msg!.data.dropped_points).toBeUndefined();
+        // Every part's values are as of its own last point (what an intermediate client pairs with that step).
+        expect(o.msg!.data.values.loss).toBe(loss.series.at(-1));
+        // The run's step in every part (never a part's own, which could look like the step going back).
+        expect(o.msg!.data.step).toBe(Math.max(...live.filter((x) => x.stamp === o.stamp).flatMap((x) => x.msg!.data.metrics.loss.steps as number[])));
+      }
+      // A window split into parts says so; beginner views (no points) go out once per window.
+      const split = live.filter((o) => o.msg!.data.parts > 1);
+      expect(split.length).toBeGreaterThan(0);
+      const beginner = seen.filter((o) => o.msg?.type === 'ppo_metrics' && (o.flags & FanoutFlag.LiveOnly) && (o.levelMask & 1));
+      const windows = new Set(live.map((o) => o.stamp));
+      expect(beginner.length).toBe(windows.size);
+    });
+
+    it('beyond aggregate.burstPoints: the rest is dropped, counted, and the client told', async () => {
+      const BUDGET = 30;
+      const { supervisor, send, waitFor, seen } = await start({ burstPoints: BUDGET });
+      burst(send);
+      await waitFor((o) => o.msg?.type === 'ppo_metrics' && (o.flags & FanoutFlag.LiveOnly) !== 0 && (o.levelMask & 4) !== 0
+        && (o.msg.data.metrics.loss?.steps as number[]).at(-1) === BURST, 'the last step live');
+      const live = liveAdvanced(seen);
+      let received = 0;
+      for (const name of names) {
+        const steps = live.flatMap((o) => o.msg!.data.metrics[name].steps as number[]);
+        expect(new Set(steps).size).toBe(steps.length); // nothing twice
+        expect(steps).toEqual([...steps].sort((a, b) => a - b)); // in order
+        received += steps.length;
+      }
+      const told = live.reduce((n, o) => n + (o.msg!.data.dropped_points ?? 0), 0);
+      const perMetricTold = live.reduce((n, o) => n + names.reduce((m, name) => m + (o.msg!.data.metrics[name].dropped ?? 0), 0), 0);
+      expect(told).toBeGreaterThan(0);
+      expect(perMetricTold).toBe(told);
+      expect(received + told).toBe(names.length * BURST); // every point either delivered or reported dropped
+      const stats = (await supervisor.call('aggregator', 'stats')) as { dropped: Record<string, number> };
+      expect(stats.dropped.burst_points).toBe(told);
+      expect(await supervisor.metrics()).toMatch(new RegExp(`ringcast_aggregator_dropped_total\\{reason="burst_points",actor="aggregator"\\} ${told}`));
+    });
   });
 });

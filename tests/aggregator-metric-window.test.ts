@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MetricWindow, ema, slope, trendDirection } from '../src/actors/aggregator/metric-window.js';
+import { BurstBudget, MetricWindow, ema, slope, trendDirection } from '../src/actors/aggregator/metric-window.js';
 
 describe('aggregator metric window: EMA and trend', () => {
   it('ema starts at the first value and moves alpha of the way to each new one', () => {
@@ -59,5 +59,34 @@ describe('aggregator metric window: EMA and trend', () => {
   it('rejects nonsense sizes', () => {
     expect(() => new MetricWindow(0, 0.2)).toThrow(/seriesPoints/);
     expect(() => new MetricWindow(10, 0)).toThrow(/smoothingAlpha/);
+  });
+
+  it('windowPoints: every point of the closed window, beyond the history while the burst budget lasts', () => {
+    const budget = new BurstBudget(4);
+    const a = new MetricWindow(3, 1, budget);
+    const b = new MetricWindow(3, 1, budget);
+    a.add(0, 0);
+    a.closeWindow();
+    a.release();
+    for (let i = 1; i <= 6; i++) a.add(i, i * 10); // 3 beyond the history: all paid for
+    for (let i = 1; i <= 5; i++) b.add(i, -i); // 2 beyond, 1 left in the budget: 1 dropped
+    a.closeWindow();
+    b.closeWindow();
+    expect(a.windowPoints()).toEqual({ steps: [1, 2, 3, 4, 5, 6], series: [10, 20, 30, 40, 50, 60], smoothed: [10, 20, 30, 40, 50, 60], dropped: 0 });
+    expect(b.windowPoints()).toEqual({ steps: [1, 3, 4, 5], series: [-1, -3, -4, -5], smoothed: [-1, -3, -4, -5], dropped: 1 });
+    expect(b.windowDropped).toBe(1);
+    expect(a.summary().steps).toEqual([4, 5, 6]); // the kept history is unchanged
+    a.release();
+    b.release();
+    budget.refill();
+    expect(budget.left).toBe(4);
+    // A quiet window: the latest point, so a live client still sees where the metric stands.
+    a.closeWindow();
+    expect(a.windowPoints()).toEqual({ steps: [6], series: [60], smoothed: [60], dropped: 0 });
+    // Without a budget nothing beyond the history is kept, and that is counted.
+    const c = new MetricWindow(2, 1);
+    for (let i = 1; i <= 5; i++) c.add(i, i);
+    c.closeWindow();
+    expect(c.windowPoints()).toMatchObject({ steps: [4, 5], dropped: 3 });
   });
 });

@@ -97,7 +97,7 @@ describe('aggregator run state and messages', () => {
 
 describe('ppo_metrics series modes', () => {
   it('the retained message carries the whole kept series; the live one only the last window', async () => {
-    const { ppoMetricsData } = await import('../src/actors/aggregator/messages.js');
+    const { ppoMetricsData, ppoMetricsTails } = await import('../src/actors/aggregator/messages.js');
     const r = new RunState('default', 0, SETTINGS);
     let step = 0;
     for (let w = 0; w < 30; w++) {
@@ -105,9 +105,11 @@ describe('ppo_metrics series modes', () => {
       r.closeWindow(w);
     }
     const thresholds = { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 };
-    const full = ppoMetricsData(r, thresholds, 'full') as Record<string, { metrics: Record<string, { steps?: number[]; series?: number[]; smoothed?: number[] }> }>;
-    const tail = ppoMetricsData(r, thresholds, 'tail') as typeof full;
+    const full = ppoMetricsData(r, thresholds) as Record<string, { metrics: Record<string, { steps?: number[]; series?: number[]; smoothed?: number[] }> }>;
     const points = SETTINGS.seriesPoints;
+    const tails = ppoMetricsTails(r, thresholds, points) as (typeof full)[];
+    expect(tails).toHaveLength(1); // a window within seriesPoints is one message
+    const [tail] = tails;
     expect(full.advanced.metrics['ppo/entropy'].series).toHaveLength(Math.min(points, 150));
     expect(tail.advanced.metrics['ppo/entropy'].steps).toEqual([146, 147, 148, 149, 150]);
     expect(tail.intermediate.metrics['ppo/entropy'].smoothed).toHaveLength(5);

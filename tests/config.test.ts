@@ -46,13 +46,14 @@ describe('loadConfig', () => {
       demo: { enabled: true, run: 'demo', stepsPerSec: 10, movesPerSec: 3, crashEveryMs: 0 },
       auth: {},
       ingest: { tcpPort: 8081, unixPath: join('./data', 'ingest.sock'), maxFrameBytes: 16 * 1024 * 1024, maxConnections: 1024, helloTimeoutMs: 5000, preAuthMaxBytes: 64 * 1024, maxPreAuthPerAddress: 64 },
-      fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000 },
+      fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000, snapshotIntervalMs: 1000 },
       aggregate: expect.objectContaining({ windowMs: 100, health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 } }),
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64 },
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
       obs: expect.objectContaining({ celebrationSeconds: 8, scenes: expect.objectContaining({ overview: 'Overview' }) }),
       capture: { enabled: true, width: 640, height: 360, decoders: 0, decoderSyncEvery: 8, analysisThreads: 1, slots: 48, historyLength: 50, fetchTimeoutMs: 5000, offlineRecheckMs: 30000, demoStreams: 3 },
       compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence' },
+      http: { rateLimitPerMin: 600, rateLimitBurst: 100, previewThreads: 1, previewQueue: 4 },
     });
   });
 
@@ -165,6 +166,18 @@ describe('repeatable flags', () => {
     expect(loadConfig([], { RINGCAST_OUTPUTS: 'a.mp4, rtmp://x/y' }).compose.outputs).toEqual(['a.mp4', 'rtmp://x/y']);
     expect(loadConfig([], {}).compose.outputs).toEqual([]);
     expect(loadError(['--output', 'nonsense']).message).toMatch(/compose\.outputs\.0 = "nonsense".*rtmp:\/\//);
+  });
+});
+
+describe('short flags (the frame processor\'s CLI)', () => {
+  it('-h -p -i -m -q -f -d mean host, port, interval, max concurrent, quality, streams file, debug', () => {
+    const c = loadConfig(['-h', '0.0.0.0', '-p', '9090', '-i', '5', '-m', '10', '-q', '720p', '-f', 'streams.txt', '-d'], {});
+    expect(c).toMatchObject({ host: '0.0.0.0', port: 9090, logLevel: 'debug', capture: { interval: 5, maxConcurrent: 10, quality: '720p', streamsFile: 'streams.txt' } });
+    // Joined forms and the long flags agree; a bad value names the long key.
+    expect(loadConfig(['-p0'], {}).port).toBe(0);
+    expect(loadConfig(['-p', '7'], {})).toEqual(loadConfig(['--port', '7'], {}));
+    expect(loadError(['-p', 'nope']).message).toMatch(/port = "nope"/);
+    expect(loadError(['-x']).message).toMatch(/Unknown option '-x'.*-p\/--port/);
   });
 });
 

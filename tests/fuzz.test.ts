@@ -16,24 +16,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { concatFrame, encodeEvent, encodeMetrics, EventKind, lengthPrefixed } from '../src/shared/telemetry/event-codec.js';
 import { ADMIN_TOKEN, INGEST_TOKEN, OverlayClient, startHarness, type Harness } from './helpers/service-harness.js';
+import { prng } from './fixtures/ring-common.js';
 
 const SEED = Number(process.env.RINGCAST_FUZZ_SEED ?? 20261207);
 const SECONDS = Number(process.env.RINGCAST_FUZZ_SECONDS ?? 30);
 const RUN = 'fuzz-legit';
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rand = rng(SEED);
+const rand = prng(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
 const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HttpError, loadUws } from '../src/shared/http-server.js';
+import { UwsRoutes } from '../src/shared/uws-routes.js';
 import { HttpRouter, bearerToken, type ForwardedReply } from '../src/shared/http-router.js';
 import { RecordRing } from '../src/shared/record-ring.js';
 import { SqliteStateStore, type StateStore } from '../src/shared/state-store.js';
@@ -296,7 +297,7 @@ describe('/scene WebSocket endpoint (uWS in process)', () => {
     const services = r.supervisor.services;
     const callMain = async <T,>(method: string, ...args: unknown[]): Promise<T> => (services.get(method) as unknown as (...a: unknown[]) => unknown)(...args) as T;
     const { logger } = capturingLogger();
-    endpoint = registerSceneEndpoint({ app, handles, callMain, adminToken: ADMIN_TOKEN, registry: new Registry(), log: logger });
+    endpoint = registerSceneEndpoint({ app, routes: new UwsRoutes(app), handles, callMain, adminToken: ADMIN_TOKEN, registry: new Registry(), log: logger });
     const socket = await new Promise<unknown>((resolve) => app.listen('127.0.0.1', 0, resolve));
     handles.setListenSocket(socket as never);
     url = `ws://127.0.0.1:${uws.us_socket_local_port(socket as never)}/scene`;

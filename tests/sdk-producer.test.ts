@@ -178,6 +178,57 @@ describe('PriorityDropQueue', () => {
     expect([q.length, q.bytes]).toEqual([2, 8]);
     expect([q.shift()!.tag, q.shift()!.tag, q.shift()]).toEqual(['a', 'c', undefined]);
   });
+
+  it('requeueFront puts unconfirmed events back ahead of everything, in order, within the bounds', () => {
+    const q = new PriorityDropQueue<string>(4, 100, 3);
+    const dropped: string[] = [];
+    const on = (t: string) => dropped.push(t);
+    q.push(new Uint8Array(1), 1, 'new1', on);
+    q.push(new Uint8Array(1), 0, 'new2', on);
+    const e = (tag: string, priority: number) => ({ bytes: new Uint8Array(1), priority, tag });
+    q.requeueFront([e('old1', 2), e('old2', 0), e('old3', 1)], on); // 5 > 4 events: the lowest priority oldest goes
+    expect(dropped).toEqual(['old2']);
+    const order: string[] = [];
+    for (let x = q.shift(); x; x = q.shift()) order.push(`${x.tag}@${x.priority}`);
+    expect(order).toEqual(['old1@2', 'old3@1', 'new1@1', 'new2@0']);
+  });
+});
+
+describe('network producer: per-frame acks', () => {
+  it('a server that takes frames and never acknowledges them is left after ackTimeoutMs; the frames go out again', async () => {
+    let connection = 0;
+    const steps: number[][] = [];
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/ingest' });
+    cleanup.push(() => new Promise((r) => wss.close(r)));
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (socket) => {
+      const mine = connection++;
+      steps[mine] = [];
+      let frames = 0;
+      socket.on('message', (data: Buffer) => {
+        const events: TelemetryEvent[] = [];
+        decodeFrame(new Uint8Array(data), (ev) => events.push(ev), () => {});
+        if (events[0]?.kind === EventKind.Hello) {
+          expect((decodeEvent(new Uint8Array(data)) as unknown as { acks: boolean }).acks).toBe(true);
+          socket.send(encodeEvent(EventKind.Ack, { ok: true, run: 'r', acks: true }));
+          return;
+        }
+        for (const ev of events) if (ev.kind === EventKind.Metrics) steps[mine].push((ev as MetricsEvent).step);
+        frames++;
+        if (mine > 0) socket.send(encodeEvent(EventKind.Ack, { frames })); // only the second connection acks
+      });
+    });
+    const p = track(createProducer(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/ingest`, {
+      token: 'tok-12345', flushIntervalMs: 5, ackTimeoutMs: 300, reconnect: { initialMs: 10, maxMs: 50 },
+    }));
+    await until(() => p.stats().connections === 1, 3_000, 'connected');
+    for (let step = 1; step <= 5; step++) p.emitPpoMetrics({ loss: step }, step);
+    await until(() => p.stats().delivered === 5, 5_000, 'delivered on the second connection');
+    expect(steps[0]).toEqual([1, 2, 3, 4, 5]); // swallowed by the first
+    expect(steps[1]).toEqual([1, 2, 3, 4, 5]); // sent again, in order
+    expect(p.stats()).toMatchObject({ resent: 5, unacked: 0, connections: 2, dropped: {} });
+    expect(p.stats().lastTransportError).toMatch(/stopped acknowledging/);
+  });
 });
 
 describe('WsClient and the producer over ws:// (against the ws package server)', () => {

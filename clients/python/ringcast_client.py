@@ -23,6 +23,14 @@ an overflowing queue drops the lowest-priority oldest events first (counted per 
 ``stats()['dropped']``), and an unreachable server opens a circuit breaker that retries
 with exponential backoff and jitter while events keep queueing (bounded).
 
+Delivery: the hello asks the server to acknowledge every frame once its events are safe
+in the server's ring. Frames a lost connection swallowed (no ack) are sent again on the
+next connection, so nothing is lost silently; a frame whose ack was lost may then arrive
+twice (at-least-once). What cannot be confirmed before close() gives up is counted in
+``stats()['lost']``. Against a server without acks, a dying connection can take written
+frames with it unnoticed. Critical events (milestones, finished games) skip the
+``flush_interval`` linger and go out at once.
+
 URLs: ``ws://host:port/ingest`` (``wss://`` too), ``tcp://host:port``, ``unix:///path``.
 """
 
@@ -78,6 +86,9 @@ PRIORITY = {
 }
 _PRIO_BY_KIND = {KIND[k]: p for k, p in PRIORITY.items()}
 _LEVELS = 5
+# Frames written and not yet acknowledged before the sender waits for acks: bounds what a
+# dead connection can hold (and what is resent) without slowing a healthy one down.
+_MAX_UNACKED_FRAMES = 64
 
 # Precomputed formats: struct.Struct parses the format once, pack() is then a single C call.
 _HEADER = struct.Struct("<BBHId")  # magic, kind, metaLen, payloadLen, timestamp ms
@@ -307,6 +318,13 @@ class _Connection:
         self.answered = threading.Event()
         self.refusal = None
         self.eof = threading.Event()
+        # Per-frame acks (when the server's hello Ack says it sends them): frames written and
+        # not yet acknowledged, as (frame number, events, their priority levels), oldest first.
+        # Frames are numbered as the server counts them: every frame after the hello.
+        self.frame_acks = False
+        self.frames_sent = 0
+        self.unacked = collections.deque()
+        self.ack_progress = time.monotonic()
 
     def send_frame(self, events):
         if self.ws:
@@ -586,6 +604,7 @@ class StreamingHook:
         self._queued = 0
         self._queued_bytes = 0
         self._inflight = 0
+        self._batch_levels = []
         self._seq = 0
         self._flush_requested = False
         self._stopping = threading.Event()
@@ -595,6 +614,10 @@ class StreamingHook:
         self._sent_frames = 0
         self._sent_bytes = 0
         self._lost = 0
+        self._unacked = 0
+        self._resent = 0
+        self._delivered = 0
+        self._urgent = False
         self._dropped = dict.fromkeys(TELEMETRY_KINDS, 0)
         self._invalid = dict.fromkeys(TELEMETRY_KINDS, 0)
         self._skipped_values = 0
@@ -705,7 +728,7 @@ class StreamingHook:
                 meta["move_count"] = int(_scalar(move_count))
             for k, v in extra.items():
                 meta.setdefault(k, v)
-            return self._enqueue(5, self._event(5, meta))
+            return self._enqueue(5, self._event(5, meta), critical=result is not None)
         except Exception as exc:  # noqa: BLE001
             return self._reject("game_state", exc)
 
@@ -762,7 +785,7 @@ class StreamingHook:
         mb = _meta_bytes(meta)
         return b"".join((_HEADER.pack(MAGIC, kind, len(mb), len(payload), self._clock()), mb, payload))
 
-    def _enqueue(self, kind, data, priority=None):
+    def _enqueue(self, kind, data, priority=None, critical=False):
         prio = _PRIO_BY_KIND.get(kind, 2) if priority is None else max(0, min(_LEVELS - 1, int(priority)))
         n = len(data)
         if n > MAX_FRAME_BYTES:
@@ -796,8 +819,12 @@ class StreamingHook:
             self._queued += 1
             self._queued_bytes += n
             level_bytes[prio] += n
-            # Wake the sender for the first event (it then lingers flush_interval) and for a full batch.
-            if self._queued == 1 or self._queued >= self._batch_max_events:
+            # Wake the sender for the first event (it then lingers flush_interval), for a full
+            # batch, and for a critical event, which must not wait out the linger.
+            urgent = kind == 6 or (kind == 5 and critical)
+            if urgent:
+                self._urgent = True
+            if urgent or self._queued == 1 or self._queued >= self._batch_max_events:
                 self._work.notify()
         return True
 
@@ -817,6 +844,7 @@ class StreamingHook:
     def _pop_batch_locked(self):
         """Oldest-first across priority levels, up to batch_max_events / batch_max_bytes."""
         out = []
+        levels = self._batch_levels = []  # priority level of each popped event, for a resend
         size = 0
         queues = self._queues
         limit = self._batch_max_events
@@ -833,6 +861,7 @@ class StreamingHook:
             queues[best].popleft()
             self._level_bytes[best] -= len(item[2])
             out.append(item)
+            levels.append(best)
             size += len(item[2])
         self._queued -= len(out)
         self._queued_bytes -= size
@@ -851,6 +880,12 @@ class StreamingHook:
             if conn is not None:
                 conn.close(graceful=True)
             with self._lock:
+                if conn is not None and conn.unacked:
+                    # Written but never confirmed before close gave up: may or may not have arrived.
+                    unconfirmed = sum(len(batch) for _, batch, _ in conn.unacked)
+                    conn.unacked.clear()
+                    self._unacked -= unconfirmed
+                    self._lost += unconfirmed
                 leftover = self._pop_all_locked()
                 self._inflight = 0
                 self._idle.notify_all()
@@ -873,7 +908,7 @@ class StreamingHook:
             # CPU this thread has used: the part of telemetry's cost that emit timings do not show.
             self._sender_cpu = time.thread_time()
             stopping = self._stopping.is_set()
-            if stopping and (self._queued == 0 or time.monotonic() >= self._stop_deadline):
+            if stopping and ((self._queued == 0 and self._unacked == 0) or time.monotonic() >= self._stop_deadline):
                 return
             conn = self._conn
             if conn is None or conn.dead:
@@ -896,17 +931,43 @@ class StreamingHook:
                     self._failures += 1
                     self._after_failure(exc)
                 continue
+            stalled = False
             with self._lock:
                 # Idle: sleep until an emit wakes us (no periodic wake-ups costing the trainer GIL time).
-                # The timeout is only a safety net; a dead connection and close() notify too.
-                while self._queued == 0 and not self._stopping.is_set() and not conn.dead:
-                    self._work.wait(1.0)
-                # Linger so events emitted together (a trainer's burst) share one frame.
-                if self._queued < self._batch_max_events and not self._flush_requested and not self._stopping.is_set():
+                # The timeout is only a safety net; a dead connection, an ack and close() notify too.
+                while not conn.dead:
+                    if conn.unacked and time.monotonic() - conn.ack_progress > self._send_timeout:
+                        stalled = conn.dead = True  # written, never acknowledged: the server is gone
+                        break
+                    stopping = self._stopping.is_set()
+                    if stopping and time.monotonic() >= self._stop_deadline:
+                        break
+                    if conn.unacked and (len(conn.unacked) >= _MAX_UNACKED_FRAMES or (stopping and self._queued == 0)):
+                        self._work.wait(0.05)  # wait for acks
+                    elif self._queued == 0 and not stopping:
+                        self._work.wait(0.25 if conn.unacked else 1.0)
+                    else:
+                        break
+                # Linger so events emitted together (a trainer's burst) share one frame; a
+                # critical event (milestone, game result) ends the linger at once.
+                if (self._queued < self._batch_max_events and not self._flush_requested and not self._urgent
+                        and not self._stopping.is_set() and not conn.dead):
                     self._work.wait(self._flush_interval)
                 batch = self._pop_batch_locked() if not conn.dead else []
                 if self._queued == 0:
                     self._flush_requested = False  # a flush lasts until the queue is empty
+                    self._urgent = False
+                if batch:
+                    conn.frames_sent += 1
+                if batch and conn.frame_acks:
+                    # Tracked before the write: the ack may come back before sendall returns.
+                    if not conn.unacked:
+                        conn.ack_progress = time.monotonic()
+                    conn.unacked.append((conn.frames_sent, batch, self._batch_levels))
+                    self._unacked += len(batch)
+                    self._inflight = 0
+            if stalled:
+                self._set_state("disconnected", "server stopped acknowledging frames for %.1f s" % self._send_timeout)
             if not batch:
                 continue
             try:
@@ -917,9 +978,11 @@ class StreamingHook:
                     self._sent_bytes += sum(len(item[2]) for item in batch)
             except Exception as exc:  # noqa: BLE001
                 conn.dead = True
-                # Part of the frame may have arrived; resending could duplicate, so count it lost.
-                with self._lock:
-                    self._lost += len(batch)
+                if not conn.frame_acks:
+                    # Part of the frame may have arrived; resending could duplicate, so count it lost.
+                    # (With acks it is still unacknowledged and goes out again on the next connection.)
+                    with self._lock:
+                        self._lost += len(batch)
                 self._set_state("disconnected", exc)
             finally:
                 with self._lock:
@@ -927,11 +990,36 @@ class StreamingHook:
                     if self._queued == 0:
                         self._idle.notify_all()
 
+    def _requeue_unacked_locked(self, conn):
+        """Puts what a lost connection never acknowledged back at the front of the queue, in order."""
+        items = [(level, item) for _, batch, levels in conn.unacked for level, item in zip(levels, batch)]
+        conn.unacked.clear()
+        if not items:
+            return
+        self._unacked -= len(items)
+        self._resent += len(items)
+        # Every unacknowledged event is older than everything queued (batches pop oldest first).
+        for level, item in reversed(items):
+            self._queues[level].appendleft(item)
+            self._level_bytes[level] += len(item[2])
+            self._queued += 1
+            self._queued_bytes += len(item[2])
+        # Still bounded: past the limits the oldest of the lowest priority goes, as in _enqueue.
+        p = 0
+        while self._queued > self._queue_size or self._queued_bytes > self._queue_bytes:
+            while not self._queues[p]:
+                p += 1
+            _, vkind, vdata = self._queues[p].popleft()
+            self._queued -= 1
+            self._queued_bytes -= len(vdata)
+            self._level_bytes[p] -= len(vdata)
+            self._count_drop(vkind)
+
     def _connect(self):
         conn = _open(self._target, self._token, self._connect_timeout)
         try:
             conn.sock.settimeout(self._send_timeout)
-            hello = {"token": self._token, "run": self._run, "client": self._client_name}
+            hello = {"token": self._token, "run": self._run, "client": self._client_name, "acks": True}
             conn.send_frame([self._event(16, {k: v for k, v in hello.items() if v is not None})])
             threading.Thread(target=self._reader, args=(conn,), name="ringcast-reader", daemon=True).start()
             # Wait for the server's verdict on the hello before sending queued events: a refused
@@ -954,6 +1042,8 @@ class StreamingHook:
     def _disconnected(self, conn):
         self._conn = None
         conn.close(graceful=False)
+        with self._lock:
+            self._requeue_unacked_locked(conn)
         if conn.acked or time.monotonic() - conn.opened >= self._healthy_after:
             self._healthy()  # it was a good connection: this is a fresh outage, not a streak
         # A connection the server drops at once (bad token, wrong port) counts like a refused one.
@@ -1021,12 +1111,29 @@ class StreamingHook:
                 if first:
                     log.warning("ringcast: server rejected an event: %s (repeats are only counted)", message)
             elif kind == 18:
+                frames = meta.get("frames") if isinstance(meta, dict) else None
+                if isinstance(frames, int) and not isinstance(frames, bool):
+                    self._frames_acked(conn, frames)
+                    continue
+                conn.frame_acks = isinstance(meta, dict) and meta.get("acks") is True
                 conn.acked = True
                 conn.answered.set()
                 self._healthy()
                 with self._lock:
                     self._acks += 1
                     self._last_ack = meta
+
+    def _frames_acked(self, conn, frames):
+        """The server has every event of frames 1..frames of this connection in its ring."""
+        with self._lock:
+            while conn.unacked and conn.unacked[0][0] <= frames:
+                _, batch, _ = conn.unacked.popleft()
+                self._unacked -= len(batch)
+                self._delivered += len(batch)
+            conn.ack_progress = time.monotonic()
+            self._work.notify()
+            if self._queued == 0 and self._unacked == 0:
+                self._idle.notify_all()
 
     def _set_state(self, state, reason=None):
         previous = self._state
@@ -1060,6 +1167,9 @@ class StreamingHook:
                 "dropped": dict(self._dropped),
                 "invalid": dict(self._invalid),
                 "lost": self._lost,
+                "unacked": self._unacked,
+                "delivered": self._delivered,
+                "resent": self._resent,
                 "skipped_values": self._skipped_values,
                 "queued": self._queued + self._inflight,
                 "queued_bytes": self._queued_bytes,
@@ -1075,7 +1185,8 @@ class StreamingHook:
             }
 
     def flush(self, timeout=2.0):
-        """Wait until everything queued has been sent (or timeout). True if the queue drained.
+        """Wait until everything queued has been sent, and acknowledged where the server acks
+        frames (or timeout). True if the queue drained.
 
         Returns False at once while the circuit is open: the server is known to be away (or
         refusing us), so waiting out the timeout would only stall the caller.
@@ -1084,7 +1195,7 @@ class StreamingHook:
         with self._lock:
             self._flush_requested = True
             self._work.notify()
-            while self._queued or self._inflight:
+            while self._queued or self._inflight or self._unacked:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive() or self._breaker == "open":
                     return False
@@ -1108,3 +1219,64 @@ class StreamingHook:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+# ───────────── command line: a connectivity check for trainer hosts ─────────────
+
+
+def _check(url, token, run, count, timeout, out):
+    """Send `count` test metrics events and report what the server acknowledged; 0 when all went through."""
+    started = time.monotonic()
+    hook = StreamingHook(url, token=token, run=run, connect_timeout=min(timeout, 5.0), client_name="ringcast-check")
+    try:
+        for i in range(count):
+            hook.emit_ppo_metrics({"ringcast_check/seq": float(i)}, i)
+        drained = hook.flush(timeout)
+        # Rejections come back as error events after the frame was read: give them a moment.
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and hook.stats()["state"] == "connected":
+            time.sleep(0.05)
+        s = hook.stats()
+    finally:
+        hook.close(1.0)
+    ms = (time.monotonic() - started) * 1000
+    ack = s["last_ack"]
+    print("ringcast check %s (ringcast_client %s)" % (url, __version__), file=out)
+    if ack:
+        print("  server acknowledged: run=%s producer_id=%s" % (ack.get("run"), ack.get("producer_id")), file=out)
+    else:
+        print("  no acknowledgement from the server (state %s)" % s["state"], file=out)
+    print("  sent %d of %d events in %d frame(s), %d bytes; rejected by the server: %d; dropped here: %d" % (
+        s["sent"], count, s["sent_frames"], s["sent_bytes"], s["server_errors"], sum(s["dropped"].values())), file=out)
+    if s["last_server_error"]:
+        print("  last server error: %s" % json.dumps(s["last_server_error"]), file=out)
+    ok = bool(ack) and drained and s["sent"] == count and s["server_errors"] == 0
+    print("%s (%.0f ms)" % ("OK" if ok else "FAILED", ms), file=out)
+    return 0 if ok else 1
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ringcast_client", description="ringcast trainer client tools")
+    parser.add_argument("--version", action="version", version="ringcast_client " + __version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="send a burst of test metrics to URL and print what the server acknowledged")
+    check.add_argument("url", help="tcp://host:port, unix:///path or ws://host:port/ingest")
+    check.add_argument("--token", default=os.environ.get("RINGCAST_INGEST_TOKEN"), help="ingest token (default: $RINGCAST_INGEST_TOKEN)")
+    check.add_argument("--run", default="ringcast-check", help="run name the test events go to (default: ringcast-check)")
+    check.add_argument("--count", type=int, default=20, help="events in the burst (default 20)")
+    check.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the burst to go out (default 5)")
+    args = parser.parse_args(argv)
+    if not args.token:
+        parser.error("--token is required (or set RINGCAST_INGEST_TOKEN)")
+    if args.count < 1:
+        parser.error("--count must be at least 1")
+    try:
+        return _check(args.url, args.token, args.run, args.count, args.timeout, sys.stdout)
+    except ValueError as exc:  # a bad URL
+        parser.error(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -73,14 +73,21 @@ class FrameServer:
     reply: None (silent), "ack" (Ack after a hello), "error" (Ack after a hello, two Error
     events for every other frame) or "hello_error" (an Error, not an Ack, for the hello, but
     no close: the way ringcast answers a run name it will not take).
+    frame_acks: answer a hello that asks for acks as ringcast does, and ack every later frame
+    ({"frames": n}). fail_after=(acked, unacked, close): the first connection acks `acked`
+    frames, takes `unacked` more without acking them (a server that died before it handled
+    them), then closes (close=True) or goes silent.
     """
 
-    def __init__(self, port=0, reply="ack", ws=False, bad_accept=False, ping=False):
+    def __init__(self, port=0, reply="ack", ws=False, bad_accept=False, ping=False, frame_acks=False, fail_after=None):
         self.port = port
         self.reply = reply
         self.ws = ws
         self.bad_accept = bad_accept
         self.ping = ping
+        self.frame_acks = frame_acks
+        self.fail_after = fail_after
+        self.swallowed = []  # frames taken and never acknowledged
         self.frames = []
         self.pongs = []
         self.connections = 0
@@ -154,6 +161,10 @@ class FrameServer:
 
     def _serve(self, c):
         buf = bytearray()
+        acking = False
+        counted = 0
+        with self.lock:
+            fail = self.fail_after if self.connections == 1 else None
         try:
             if self.ws:
                 self._ws_handshake(c, buf)
@@ -161,10 +172,29 @@ class FrameServer:
                 frame = self._ws_frame(c, buf) if self.ws else self._recv(c, struct.unpack("<I", self._recv(c, 4, buf))[0], buf)
                 if frame is None:
                     continue
+                events = split_events(frame)
+                kinds = [e[0] for e in events]
+                if acking:
+                    counted += 1
+                    if fail and counted > fail[0]:
+                        with self.lock:
+                            self.swallowed.append(frame)
+                        if counted == fail[0] + fail[1]:
+                            if fail[2]:
+                                c.shutdown(socket.SHUT_RDWR)
+                                return
+                            while c.recv(65536):  # silent: read and ignore until the client gives up
+                                pass
+                            return
+                        continue
                 with self.lock:
                     self.frames.append(frame)
-                kinds = [e[0] for e in split_events(frame)]
-                if self.reply == "hello_error" and 16 in kinds:
+                if acking:
+                    self._send(c, event_bytes(18, b'{"frames":%d}' % counted))
+                elif self.frame_acks and 16 in kinds and events[kinds.index(16)][1].get("acks") is True:
+                    acking = True
+                    self._send(c, event_bytes(18, b'{"ok":true,"run":"r1","acks":true}'))
+                elif self.reply == "hello_error" and 16 in kinds:
                     self._send(c, event_bytes(17, b'{"error":"bad run name","kind":"hello"}'))
                 elif self.reply is not None and 16 in kinds:
                     self._send(c, event_bytes(18, b'{"ok":true,"run":"r1"}'))
@@ -253,7 +283,7 @@ class EncodingTest(unittest.TestCase):
         h.emit_experience("g1", "p0", 5, [[1, 2], [3, 4]], 17, -1, True, legal_mask=[1, 0, 1, 1, 0, 0, 0, 0, 1])
         got = self.sent()
         expected = [
-            event_bytes(16, b'{"token":"tok-12345","run":"r1","client":"ringcast-python/%s"}' % rc.__version__.encode()),
+            event_bytes(16, b'{"token":"tok-12345","run":"r1","client":"ringcast-python/%s","acks":true}' % rc.__version__.encode()),
             event_bytes(1, b"", struct.pack("<dH", 7, 2) + b"\x06ppo/kl" + struct.pack("<d", 0.5) + b"\x04loss" + struct.pack("<d", -1.25)),
             event_bytes(2, b'{"blocks":2,"channels":2}', struct.pack("<4f", 0.5, 0.25, 1, 2)),
             event_bytes(2, b'{"blocks":1,"channels":3,"layer_id":3,"step":9}', struct.pack("<3f", 0.5, 1.5, -2.0)),
@@ -561,6 +591,89 @@ class ResilienceTest(unittest.TestCase):
             rc.StreamingHook("http://127.0.0.1:1/")
         with self.assertRaises(ValueError):
             rc.StreamingHook("tcp://127.0.0.1")
+
+
+class DeliveryTest(unittest.TestCase):
+    """Per-frame acks: what a dying connection swallowed is sent again, never silently lost."""
+
+    def run_stream(self, fail_after, n=40, **kw):
+        server = FrameServer(frame_acks=True, fail_after=fail_after).start()
+        hook = hook_for(server, batch_max_events=1, backoff_initial=0.05, **kw)
+        try:
+            for step in range(1, n + 1):
+                self.assertTrue(hook.emit_ppo_metrics({"loss": step}, step))
+                time.sleep(0.002)
+            self.assertTrue(hook.flush(10), hook.stats())
+            st = hook.stats()
+        finally:
+            hook.close(timeout=1)
+            server.stop()
+        steps = [struct.unpack_from("<d", e[2])[0] for e in server.events if e[0] == 1]
+        swallowed = [struct.unpack_from("<d", e[2])[0] for f in server.swallowed for e in split_events(f) if e[0] == 1]
+        return st, steps, swallowed
+
+    def assert_all_delivered(self, st, steps, swallowed, n=40):
+        self.assertTrue(swallowed, "the server swallowed nothing: the test proves nothing")
+        self.assertEqual(sorted(set(steps)), list(range(1, n + 1)), st)  # every step arrived, swallowed ones again
+        self.assertEqual(st["lost"], 0)
+        self.assertEqual(st["unacked"], 0)
+        self.assertEqual(st["delivered"], n)
+        self.assertGreaterEqual(st["resent"], len(swallowed))
+        self.assertEqual(st["connects"], 2)
+
+    def test_frames_a_dead_connection_never_acknowledged_are_resent(self):
+        self.assert_all_delivered(*self.run_stream((5, 3, True)))
+
+    def test_a_server_that_stops_acking_is_left_and_its_frames_resent(self):
+        # No close, no EOF: only the missing acks tell; send_timeout bounds the wait.
+        self.assert_all_delivered(*self.run_stream((5, 3, False), send_timeout=0.5))
+
+    def test_what_close_cannot_confirm_is_counted_lost(self):
+        server = FrameServer(frame_acks=True, fail_after=(2, 1000, False)).start()
+        hook = hook_for(server, batch_max_events=1)
+        try:
+            for step in range(1, 11):
+                hook.emit_ppo_metrics({"loss": step}, step)
+            self.assertTrue(wait_until(lambda: len(server.swallowed) == 8), hook.stats())
+        finally:
+            hook.close(timeout=0.3)
+            server.stop()
+        st = hook.stats()
+        self.assertEqual(st["delivered"], 2)
+        self.assertEqual(st["lost"] + sum(st["dropped"].values()), 8, st)
+        self.assertEqual(st["unacked"], 0)
+
+
+class CriticalTest(unittest.TestCase):
+    """Milestones and finished games go out at once, whatever flush_interval says."""
+
+    def setUp(self):
+        self.server = FrameServer().start()
+        self.hook = hook_for(self.server, flush_interval=2.0)
+        self.assertTrue(wait_until(lambda: self.hook.stats()["acks"] >= 1))
+
+    def tearDown(self):
+        self.hook.close(timeout=1)
+        self.server.stop()
+
+    def arrival(self, kind):
+        t0 = time.monotonic()
+        self.assertTrue(wait_until(lambda: any(e[0] == kind for e in self.server.events), timeout=3.0))
+        return time.monotonic() - t0
+
+    def test_a_milestone_skips_the_linger(self):
+        self.hook.emit_ppo_metrics({"loss": 1}, 1)  # lingers...
+        time.sleep(0.05)
+        self.hook.emit_milestone("first_win", step=1)  # ...until this one needs to go
+        self.assertLess(self.arrival(6), 1.0)
+        self.assertTrue(any(e[0] == 1 for e in self.server.events))  # the metrics went in the same frame
+
+    def test_a_game_result_skips_the_linger_a_move_does_not(self):
+        self.hook.emit_game_state("g1", moves=["7g7f"])
+        time.sleep(0.5)
+        self.assertFalse(any(e[0] == 5 for e in self.server.events), "a plain move should linger")
+        self.hook.emit_game_state("g1", moves=["7g7f"], result="win")
+        self.assertLess(self.arrival(5), 1.0)
 
 
 class LatencyTest(unittest.TestCase):

@@ -6,7 +6,8 @@
  */
 import type { Logger } from 'pino';
 import type { HttpRouter } from '../shared/http-router.js';
-import { HttpError } from '../shared/http-server.js';
+import { HttpError, type HttpRequestContext } from '../shared/http-server.js';
+import { COST_THUMBNAIL } from '../shared/rate-limit.js';
 import type { StateStore } from '../shared/state-store.js';
 import type { CaptureRecord } from '../actors/capture/index.js';
 import { StreamRegistry } from './registry.js';
@@ -40,6 +41,10 @@ export interface CaptureServiceOptions {
   streamsFile?: { path: string; text: string };
   /** Flag/env values that override the stored capture config at start (CLI --interval etc.). */
   configOverrides?: Record<string, unknown>;
+  /** Throws HttpError(429) when this client spent its budget for costly routes. */
+  limitCostly?: (req: HttpRequestContext, route: string, cost: number) => void;
+  /** Merged into GET /api/status. */
+  extraStatus?: () => Record<string, unknown>;
 }
 
 interface StreamResults {
@@ -134,6 +139,7 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
       }
       pushToActor(what);
     },
+    ...(o.extraStatus ? { extraStatus: o.extraStatus } : {}),
     status: async () => (hasActor() ? o.supervisor.call(o.actor, 'status').catch((err: Error) => ({ error: err.message })) : { error: 'capture actor is not running' }),
     details: async (name) => {
       const r = results.get(name);
@@ -163,11 +169,16 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
       opts[name] = v;
     }
     if (!hasActor()) throw new HttpError(503, 'capture is not running');
+    // The JPEG is encoded on the capture actor's analysis pool, never here; the budget bounds how often one client asks.
+    o.limitCostly?.(req, 'frames', COST_THUMBNAIL);
     let r: { jpeg: Uint8Array; at: number; frame: number };
     try {
       r = (await o.supervisor.call(o.actor, 'thumbnail', [name, { ...opts, waitMs: 8000 }], 10_000)) as typeof r;
     } catch (err) {
-      throw new HttpError(404, (err as Error).message);
+      const message = (err as Error).message;
+      // The analysis pool's queue is full: a busy server, not a missing frame.
+      if (/tasks already queued/.test(message)) throw new HttpError(503, message, undefined, { 'retry-after': '1' });
+      throw new HttpError(404, message);
     }
     if (m[1] !== 'latest' && Number(m[1]) !== r.frame) throw new HttpError(404, `frame ${m[1]} of "${name}" is gone; the latest is ${r.frame}.jpg`);
     return { status: 200, headers: { 'content-type': 'image/jpeg', 'cache-control': 'no-store', 'x-frame': String(r.frame), 'x-captured-at': new Date(r.at).toISOString() }, body: new Uint8Array(r.jpeg) };

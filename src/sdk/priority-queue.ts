@@ -37,6 +37,15 @@ class Fifo<Tag> {
     this.length++;
   }
 
+  /** Puts an event before the head (room is the caller's business: length < capacity). */
+  unshift(bytes: Uint8Array, tag: Tag, seq: number): void {
+    this.head = (this.head - 1 + this.bytes.length) % this.bytes.length;
+    this.bytes[this.head] = bytes;
+    this.tags[this.head] = tag;
+    this.seqs[this.head] = seq;
+    this.length++;
+  }
+
   headSeq(): number {
     return this.length === 0 ? Infinity : this.seqs[this.head];
   }
@@ -61,6 +70,8 @@ export class PriorityDropQueue<Tag> {
   readonly maxBytes: number;
   private readonly levels: Fifo<Tag>[];
   private seq = 0;
+  /** Sequence numbers for events put back in front: below every one handed out by push(). */
+  private frontSeq = -1;
   private count = 0;
   private size = 0;
 
@@ -109,28 +120,54 @@ export class PriorityDropQueue<Tag> {
     return true;
   }
 
+  /**
+   * Puts events taken out earlier (oldest first) back in front of everything queued, in
+   * their order: a connection that died before the server confirmed them. The bounds still
+   * hold: past them the lowest-priority oldest event goes (counted through onDrop), and an
+   * event that fits only by evicting higher priorities is dropped itself.
+   */
+  requeueFront(entries: readonly QueueEntry<Tag>[], onDrop: (tag: Tag) => void): void {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const { bytes, priority, tag } = entries[i];
+      let fits = bytes.byteLength <= this.maxBytes;
+      while (fits && (this.count + 1 > this.maxEvents || this.size + bytes.byteLength > this.maxBytes)) {
+        const victim = this.lowestAtMost(priority);
+        if (victim === undefined) { fits = false; break; }
+        const gone = victim.shift();
+        this.count--;
+        this.size -= gone.bytes.byteLength;
+        onDrop(gone.tag);
+      }
+      if (!fits) { onDrop(tag); continue; }
+      this.levels[priority].unshift(bytes, tag, this.frontSeq--);
+      this.count++;
+      this.size += bytes.byteLength;
+    }
+  }
+
   /** Byte length of the event shift() would return (0 when empty). */
   peekBytes(): number {
-    const level = this.oldest();
-    return level === undefined ? 0 : level.headBytes().byteLength;
+    const p = this.oldest();
+    return p < 0 ? 0 : this.levels[p].headBytes().byteLength;
   }
 
   /** The oldest event overall, or undefined when empty. */
-  shift(): { bytes: Uint8Array; tag: Tag } | undefined {
-    const level = this.oldest();
-    if (level === undefined) return undefined;
-    const out = level.shift();
+  shift(): QueueEntry<Tag> | undefined {
+    const p = this.oldest();
+    if (p < 0) return undefined;
+    const out = this.levels[p].shift();
     this.count--;
     this.size -= out.bytes.byteLength;
-    return out;
+    return { bytes: out.bytes, tag: out.tag, priority: p };
   }
 
-  private oldest(): Fifo<Tag> | undefined {
-    let best: Fifo<Tag> | undefined;
+  /** The priority level holding the oldest event, or -1 when empty. */
+  private oldest(): number {
+    let best = -1;
     let bestSeq = Infinity;
-    for (const level of this.levels) {
-      const s = level.headSeq();
-      if (s < bestSeq) { bestSeq = s; best = level; }
+    for (let p = 0; p < this.levels.length; p++) {
+      const s = this.levels[p].headSeq();
+      if (s < bestSeq) { bestSeq = s; best = p; }
     }
     return best;
   }

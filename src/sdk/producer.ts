@@ -13,7 +13,14 @@
  *     `failureThreshold` consecutive failures the circuit breaker opens (no attempts for
  *     `openMs`, doubling per failed trial), then half-opens (one trial connection) and
  *     closes on the server's Ack (or a connection that stays up `healthyAfterMs`);
- *   - Error events from the server are read and counted (stats().errorsFromServer).
+ *   - Error events from the server are read and counted (stats().errorsFromServer);
+ *   - delivery: the hello asks the server to acknowledge every frame once its events are in
+ *     the server's ring; frames a lost connection never acknowledged go out again on the
+ *     next one (at-least-once: one whose ack was lost may arrive twice), a connection whose
+ *     acks stop for `ackTimeoutMs` is abandoned, and what close() cannot confirm is counted
+ *     as `unconfirmed_<kind>`. (A server without acks: written frames count as delivered.)
+ *   - milestones and finished games (a game state with a result) go out at once, not at
+ *     the next flush tick.
  *
  * Example, hooking a PPO learn() call:
  *
@@ -40,7 +47,7 @@ import {
   EncodeScratch, encodeAttentionEvent, encodeExperienceEvent, encodeGameStateEvent, encodeHeatmapEvent,
   encodeMetricsEvent, encodeMilestoneEvent, encodePredictionsEvent,
 } from './encode.js';
-import { PriorityDropQueue } from './priority-queue.js';
+import { PriorityDropQueue, type QueueEntry } from './priority-queue.js';
 import {
   EVENT_PRIORITY, type EventKindName, type ExperienceInput, type GameStateInput, type MilestoneInput,
   type ProducerStats, type TelemetryProducer, type TensorInput, type TopMoveInput,
@@ -79,6 +86,8 @@ export interface ProducerOptions {
   breaker?: { failureThreshold?: number; openMs?: number };
   /** A connection that lived this long counts as a success even without an Ack. Default 2000 ms. */
   healthyAfterMs?: number;
+  /** Frames written and unacknowledged this long mean the server is gone: reconnect and resend. Default 5000 ms. */
+  ackTimeoutMs?: number;
   /** Optional prom-client registry for `ringcast_producer_*` series. */
   metrics?: Registry;
   /** Hears state changes (for logging and tests). */
@@ -96,6 +105,12 @@ export interface NetworkProducerStats extends ProducerStats {
   connections: number;
   /** Connect attempts that failed or connections lost before the server's Ack. */
   connectFailures: number;
+  /** Events the server confirmed (per-frame acks). */
+  delivered: number;
+  /** Events written and not yet confirmed. */
+  unacked: number;
+  /** Events sent again because their connection died unconfirmed. */
+  resent: number;
   lastTransportError?: string;
 }
 
@@ -119,6 +134,14 @@ interface LinkHandlers {
 }
 
 const PRIORITY_LEVELS = Math.max(...Object.values(EVENT_PRIORITY)) + 1;
+/** Frames written and unacknowledged before flushing waits for acks: bounds what a dead connection takes (and what is resent). */
+const MAX_UNACKED_FRAMES = 64;
+
+/** One written frame awaiting the server's ack. */
+interface UnackedFrame {
+  frame: number;
+  entries: QueueEntry<EventKindName>[];
+}
 const MAX_REPLY_FRAME = 1 << 20;
 
 export function parseProducerUrl(url: string): Target {
@@ -199,19 +222,29 @@ function wsLink(url: URL, token: string, h: LinkHandlers, timeoutMs: number): Li
 
 export class NetworkProducer implements TelemetryProducer {
   private readonly target: Target;
-  private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker' | 'healthyAfterMs'>> & {
-    reconnectInitialMs: number; reconnectMaxMs: number; failureThreshold: number; openMs: number; healthyAfterMs: number;
+  private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker' | 'healthyAfterMs' | 'ackTimeoutMs'>> & {
+    reconnectInitialMs: number; reconnectMaxMs: number; failureThreshold: number; openMs: number; healthyAfterMs: number; ackTimeoutMs: number;
   };
   private readonly options: ProducerOptions;
   private readonly queue: PriorityDropQueue<EventKindName>;
   private readonly scratch = new EncodeScratch(16 * 1024);
   private readonly encodeOptions: { copy: true; timestamp?: number } = { copy: true };
   private readonly hello: Uint8Array;
-  private readonly batch: Uint8Array[] = [];
+  private readonly batch: QueueEntry<EventKindName>[] = [];
   private readonly onDropTag = (kind: EventKindName) => this.count(kind, 'queue_full');
 
   private link: Link | undefined;
   private acked = false;
+  /** Per connection: undefined until the hello's Ack says whether the server acks frames. */
+  private frameAcks: boolean | undefined;
+  private framesSent = 0;
+  private readonly unacked: UnackedFrame[] = [];
+  private unackedEvents = 0;
+  private ackProgressAt = 0;
+  /** Why we dropped the connection ourselves, for lastTransportError. */
+  private abandoned: string | undefined;
+  private delivered = 0;
+  private resent = 0;
   private breaker: BreakerState = 'closed';
   private failures = 0;
   /** The next open period; doubles per failed trial, back to openMs on success. */
@@ -258,15 +291,17 @@ export class NetworkProducer implements TelemetryProducer {
       failureThreshold: Math.floor(positive(options.breaker?.failureThreshold, 3, 'breaker.failureThreshold')),
       openMs: positive(options.breaker?.openMs, 1000, 'breaker.openMs'),
       healthyAfterMs: positive(options.healthyAfterMs, 2000, 'healthyAfterMs'),
+      ackTimeoutMs: positive(options.ackTimeoutMs, 5000, 'ackTimeoutMs'),
     };
     this.cooldownMs = this.o.openMs;
     this.queue = new PriorityDropQueue(this.o.queueSize, this.o.queueMaxBytes, PRIORITY_LEVELS);
     const helloMeta: Record<string, unknown> = { token: options.token };
     if (options.run !== undefined) helloMeta.run = options.run;
     helloMeta.client = options.client ?? `ringcast-sdk-node/${process.version}`;
+    helloMeta.acks = true;
     this.hello = encodeEvent(EventKind.Hello, helloMeta);
     this.m = options.metrics ? producerMetrics(options.metrics) : undefined;
-    this.flushTimer = setInterval(() => this.flush(), this.o.flushIntervalMs);
+    this.flushTimer = setInterval(() => { this.checkAcks(); this.flush(); }, this.o.flushIntervalMs);
     this.flushTimer.unref();
     this.connect();
   }
@@ -317,7 +352,7 @@ export class NetworkProducer implements TelemetryProducer {
   emitGameState(state: GameStateInput): void {
     if (!this.accepting('game_state')) return;
     try {
-      this.enqueue('game_state', encodeGameStateEvent(state, this.scratch, this.encodeOptions));
+      this.enqueue('game_state', encodeGameStateEvent(state, this.scratch, this.encodeOptions), state.result !== undefined && state.result !== null);
     } catch (error) {
       this.invalid('game_state', error);
     }
@@ -326,7 +361,7 @@ export class NetworkProducer implements TelemetryProducer {
   emitMilestone(milestone: MilestoneInput): void {
     if (!this.accepting('milestone')) return;
     try {
-      this.enqueue('milestone', encodeMilestoneEvent(milestone, this.scratch, this.encodeOptions));
+      this.enqueue('milestone', encodeMilestoneEvent(milestone, this.scratch, this.encodeOptions), true);
     } catch (error) {
       this.invalid('milestone', error);
     }
@@ -345,7 +380,8 @@ export class NetworkProducer implements TelemetryProducer {
    * `dropped` keys: `<kind>` (queue overflow), `invalid_<kind>` (input that could not be
    * encoded; the reason is lastInputError()), `metrics_invalid_value` (single non-finite
    * metric values skipped), `closed_<kind>` (emitted after close()), `unsent_<kind>`
-   * (still queued when close() gave up).
+   * (still queued when close() gave up), `unconfirmed_<kind>` (written, but the server had
+   * not acknowledged it when close() gave up).
    */
   stats(): NetworkProducerStats {
     return {
@@ -360,6 +396,9 @@ export class NetworkProducer implements TelemetryProducer {
       connections: this.connections,
       connectFailures: this.connectFailures,
       lastTransportError: this.lastTransportError,
+      delivered: this.delivered,
+      unacked: this.unackedEvents,
+      resent: this.resent,
     };
   }
 
@@ -386,11 +425,12 @@ export class NetworkProducer implements TelemetryProducer {
     return false;
   }
 
-  private enqueue(kind: EventKindName, bytes: Uint8Array): void {
+  private enqueue(kind: EventKindName, bytes: Uint8Array, critical = false): void {
     this.queue.push(bytes, EVENT_PRIORITY[kind], kind, this.onDropTag);
     // A full batch goes out now rather than at the next tick: a trainer loop that does
-    // not yield for a while still gets its events into the kernel's socket buffer.
-    if (this.queue.length >= this.o.batchMaxEvents) this.flush();
+    // not yield for a while still gets its events into the kernel's socket buffer. So does
+    // a critical event, which viewers should see at once.
+    if (critical || this.queue.length >= this.o.batchMaxEvents) this.flush();
   }
 
   private invalid(kind: EventKindName, error: unknown): void {
@@ -399,7 +439,7 @@ export class NetworkProducer implements TelemetryProducer {
   }
 
   /** reason: queue_full → `<kind>`, otherwise `<reason>_<kind>` (see stats()). */
-  private count(kind: EventKindName, reason: 'queue_full' | 'invalid' | 'invalid_value' | 'closed' | 'unsent'): void {
+  private count(kind: EventKindName, reason: 'queue_full' | 'invalid' | 'invalid_value' | 'closed' | 'unsent' | 'unconfirmed'): void {
     const key = reason === 'queue_full' ? kind : reason === 'invalid_value' ? 'metrics_invalid_value' : `${reason}_${kind}`;
     this.dropped[key] = (this.dropped[key] ?? 0) + 1;
     this.m?.dropped.inc({ kind, reason });
@@ -423,23 +463,59 @@ export class NetworkProducer implements TelemetryProducer {
     const link = this.link;
     if (!link?.ready) return;
     const { batchMaxEvents, batchMaxBytes, writeBufferBytes } = this.o;
-    while (this.queue.length > 0 && link.buffered < writeBufferBytes) {
+    // Until the hello's Ack says otherwise, frames are tracked as if the server acks them.
+    const tracking = this.frameAcks !== false;
+    while (this.queue.length > 0 && link.buffered < writeBufferBytes && !(tracking && this.unacked.length >= MAX_UNACKED_FRAMES)) {
       const batch = this.batch;
       let bytes = 0;
       // Always take at least one event, so an event larger than batchMaxBytes still goes.
       while (batch.length < batchMaxEvents && this.queue.length > 0 && (batch.length === 0 || bytes + this.queue.peekBytes() <= batchMaxBytes)) {
         const entry = this.queue.shift()!;
-        batch.push(entry.bytes);
+        batch.push(entry);
         bytes += entry.bytes.byteLength;
         this.m?.sent.inc({ kind: entry.tag });
       }
       const framed = new Uint8Array(4 + bytes);
       let p = 4;
-      for (const e of batch) { framed.set(e, p); p += e.byteLength; }
+      for (const e of batch) { framed.set(e.bytes, p); p += e.bytes.byteLength; }
       this.sent += batch.length;
+      if (tracking) {
+        if (this.unacked.length === 0) this.ackProgressAt = Date.now();
+        this.unacked.push({ frame: ++this.framesSent, entries: batch.slice() });
+        this.unackedEvents += batch.length;
+      }
       batch.length = 0;
       link.send(framed);
     }
+  }
+
+  /** The server has every event of frames 1..frames of this connection in its ring. */
+  private framesAcked(frames: number): void {
+    while (this.unacked.length > 0 && this.unacked[0].frame <= frames) {
+      const done = this.unacked.shift()!;
+      this.unackedEvents -= done.entries.length;
+      this.delivered += done.entries.length;
+    }
+    this.ackProgressAt = Date.now();
+    this.flush(); // room under MAX_UNACKED_FRAMES again
+  }
+
+  /** Written frames and no ack for ackTimeoutMs: the server is gone without closing; leave it. */
+  private checkAcks(): void {
+    if (this.unacked.length > 0 && this.link && Date.now() - this.ackProgressAt > this.o.ackTimeoutMs) {
+      this.abandoned = `server stopped acknowledging frames for ${this.o.ackTimeoutMs} ms`;
+      this.link.destroy();
+    }
+  }
+
+  /** A connection ended: what it never confirmed goes back in front of the queue, in order. */
+  private requeueUnacked(): void {
+    if (this.unacked.length === 0) return;
+    const entries = this.unacked.flatMap((f) => f.entries);
+    this.unacked.length = 0;
+    this.unackedEvents = 0;
+    this.resent += entries.length;
+    this.queue.requeueFront(entries, this.onDropTag);
   }
 
   private connect(): void {
@@ -447,6 +523,8 @@ export class NetworkProducer implements TelemetryProducer {
     this.reconnectTimer = undefined;
     this.acked = false;
     this.openedAt = 0;
+    this.frameAcks = undefined;
+    this.framesSent = 0;
     let link: Link | undefined;
     const handlers: LinkHandlers = {
       onOpen: () => {
@@ -464,7 +542,9 @@ export class NetworkProducer implements TelemetryProducer {
       onClose: (reason) => {
         if (this.link !== link) return;
         this.link = undefined;
-        this.lastTransportError = reason;
+        this.requeueUnacked();
+        this.lastTransportError = this.abandoned ?? reason;
+        this.abandoned = undefined;
         const healthy = this.acked || (this.openedAt > 0 && Date.now() - this.openedAt >= this.o.healthyAfterMs);
         if (healthy) {
           this.succeeded();
@@ -483,6 +563,19 @@ export class NetworkProducer implements TelemetryProducer {
   private onServerFrame(frame: Uint8Array): void {
     decodeFrame(frame, (event) => {
       if (event.kind === EventKind.Ack) {
+        const meta = (event as ControlEvent).meta as { frames?: unknown; acks?: unknown };
+        if (typeof meta.frames === 'number') {
+          this.framesAcked(meta.frames);
+          return;
+        }
+        if (this.frameAcks === undefined) {
+          this.frameAcks = meta.acks === true;
+          if (!this.frameAcks) {
+            // A server without acks: what was written counts as delivered, as it always did.
+            this.unacked.length = 0;
+            this.unackedEvents = 0;
+          }
+        }
         if (!this.acked) {
           this.acked = true;
           this.connections++;
@@ -540,13 +633,16 @@ export class NetworkProducer implements TelemetryProducer {
     // Keep (re)connecting and flushing until everything went out or time is up.
     while (Date.now() < deadline) {
       const link = this.link;
-      if (this.queue.length === 0 && (!link?.ready || link.buffered === 0)) break;
+      if (this.queue.length === 0 && this.unacked.length === 0 && (!link?.ready || link.buffered === 0)) break;
       this.flush();
       await new Promise((r) => setTimeout(r, 5));
     }
     this.stopped = true;
     clearInterval(this.flushTimer);
     clearTimeout(this.reconnectTimer);
+    // Written but never confirmed: it may or may not have arrived.
+    for (const f of this.unacked.splice(0)) for (const e of f.entries) this.count(e.tag, 'unconfirmed');
+    this.unackedEvents = 0;
     for (let e = this.queue.shift(); e; e = this.queue.shift()) this.count(e.tag, 'unsent');
     const link = this.link;
     if (link) {
@@ -577,7 +673,7 @@ function producerMetrics(registry: Registry): ProducerMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     sent: get('ringcast_producer_events_sent_total', () => new Counter({ name: 'ringcast_producer_events_sent_total', help: 'Events the network producer handed to its connection, by kind', labelNames: ['kind'], registers: [registry] })),
-    dropped: get('ringcast_producer_dropped_total', () => new Counter({ name: 'ringcast_producer_dropped_total', help: 'Events the network producer dropped, by kind and reason (queue_full, invalid, invalid_value, closed, unsent)', labelNames: ['kind', 'reason'], registers: [registry] })),
+    dropped: get('ringcast_producer_dropped_total', () => new Counter({ name: 'ringcast_producer_dropped_total', help: 'Events the network producer dropped, by kind and reason (queue_full, invalid, invalid_value, closed, unsent, unconfirmed)', labelNames: ['kind', 'reason'], registers: [registry] })),
     serverErrors: get('ringcast_producer_server_errors_total', () => new Counter({ name: 'ringcast_producer_server_errors_total', help: 'Error events the server sent back', registers: [registry] })),
     connections: get('ringcast_producer_connections_total', () => new Counter({ name: 'ringcast_producer_connections_total', help: 'Connections the server acknowledged', registers: [registry] })),
   };

@@ -95,9 +95,10 @@ export const fanoutSchema = z
     hardLimitBytes: intInRange(4096, 1 << 30, 8 * 1024 * 1024, 'buffered bytes past which a client is disconnected'),
     maxFps: intInRange(1, 240, 60, 'ceiling on a client\'s max_fps'),
     maxClients: intInRange(1, 1_000_000, 50_000, 'overlay clients per gateway thread'),
+    snapshotIntervalMs: intInRange(0, 60_000, 1000, 'least time between two snapshots to one /ws client; a re-subscription sooner gets one deferred snapshot'),
   })
   .strict()
-  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients');
+  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients, snapshotIntervalMs');
 
 export const healthThresholdsSchema = z
   .object({
@@ -128,11 +129,12 @@ export const aggregateSchema = z
     smoothingAlpha: numberInRange(0.001, 1, 0.2, 'EMA factor of the smoothed series'),
     attentionAlpha: numberInRange(0.001, 1, 0.3, 'EMA factor of attention smoothing'),
     focusSquares: intInRange(1, 81, 5, 'top-k focus squares reported with the heatmap'),
+    burstPoints: intInRange(0, 10_000_000, 50_000, 'points beyond seriesPoints one window may carry over all metrics (a burst after a stall); more are dropped and counted'),
     health: healthThresholdsSchema.default({}),
     milestones: milestoneRulesSchema.default({}),
   })
   .strict()
-  .describe('an object with keys windowMs, seriesPoints, smoothingAlpha, attentionAlpha, focusSquares, health, milestones');
+  .describe('an object with keys windowMs, seriesPoints, smoothingAlpha, attentionAlpha, focusSquares, burstPoints, health, milestones');
 
 export const experienceSchema = z
   .object({
@@ -225,6 +227,16 @@ export const captureSchema = z
   .strict()
   .describe('an object with keys enabled, interval, maxConcurrent, quality, streamsFile, width, height, decoders, decoderSyncEvery, analysisThreads, templatesDir, slots, historyLength, fetchTimeoutMs, offlineRecheckMs, twitchGqlUrl, twitchUsherUrl, demoStreams');
 
+export const httpSchema = z
+  .object({
+    rateLimitPerMin: intInRange(1, 1_000_000, 600, 'tokens per minute each client address gets for the anonymous routes that cost CPU (a thumbnail costs 1, a scene preview 10)'),
+    rateLimitBurst: intInRange(10, 1_000_000, 100, 'tokens a client address may spend at once'),
+    previewThreads: intInRange(1, 16, 1, 'threads rendering /api/scene/preview.png (off the main thread)'),
+    previewQueue: intInRange(0, 1000, 4, 'previews waiting for a preview thread; past it a preview is answered 503'),
+  })
+  .strict()
+  .describe('an object with keys rateLimitPerMin, rateLimitBurst, previewThreads, previewQueue');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -251,6 +263,7 @@ export const configShape = {
   obs: obsSchema.default({}),
   compose: composeSchema.default({}),
   capture: captureSchema.default({}),
+  http: httpSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -346,6 +359,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['fanout', 'hardLimitBytes'], flag: 'fanout-hard-limit-bytes', env: 'RINGCAST_FANOUT_HARD_LIMIT_BYTES', kind: 'integer' },
   { path: ['fanout', 'maxFps'], flag: 'fanout-max-fps', env: 'RINGCAST_FANOUT_MAX_FPS', kind: 'integer' },
   { path: ['fanout', 'maxClients'], flag: 'fanout-max-clients', env: 'RINGCAST_FANOUT_MAX_CLIENTS', kind: 'integer' },
+  { path: ['fanout', 'snapshotIntervalMs'], flag: 'fanout-snapshot-interval-ms', env: 'RINGCAST_FANOUT_SNAPSHOT_INTERVAL_MS', kind: 'integer' },
   { path: ['aggregate', 'windowMs'], flag: 'window-ms', env: 'RINGCAST_WINDOW_MS', kind: 'integer' },
   { path: ['aggregate', 'seriesPoints'], flag: 'series-points', env: 'RINGCAST_SERIES_POINTS', kind: 'integer' },
   { path: ['aggregate', 'smoothingAlpha'], flag: 'smoothing-alpha', env: 'RINGCAST_SMOOTHING_ALPHA', kind: 'number' },
@@ -393,6 +407,10 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['capture', 'twitchGqlUrl'], flag: 'twitch-gql-url', env: 'RINGCAST_TWITCH_GQL_URL', kind: 'string' },
   { path: ['capture', 'twitchUsherUrl'], flag: 'twitch-usher-url', env: 'RINGCAST_TWITCH_USHER_URL', kind: 'string' },
   { path: ['capture', 'demoStreams'], flag: 'demo-streams', env: 'RINGCAST_DEMO_STREAMS', kind: 'integer' },
+  { path: ['http', 'rateLimitPerMin'], flag: 'rate-limit-per-min', env: 'RINGCAST_RATE_LIMIT_PER_MIN', kind: 'integer' },
+  { path: ['http', 'rateLimitBurst'], flag: 'rate-limit-burst', env: 'RINGCAST_RATE_LIMIT_BURST', kind: 'integer' },
+  { path: ['http', 'previewThreads'], flag: 'preview-threads', env: 'RINGCAST_PREVIEW_THREADS', kind: 'integer' },
+  { path: ['http', 'previewQueue'], flag: 'preview-queue', env: 'RINGCAST_PREVIEW_QUEUE', kind: 'integer' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';
@@ -438,8 +456,8 @@ type RawObject = Record<string, unknown>;
  * what is allowed.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
-  // `--debug` is the capture seed's spelling of `--log-level debug`.
-  const flags = parseFlags(argv.map((a) => (a === '--debug' ? '--log-level=debug' : a)));
+  // `--debug` / `-d` are the capture seed's spelling of `--log-level debug`.
+  const flags = parseFlags(argv.map((a) => (a === '--debug' || a === '-d' ? '--log-level=debug' : a)));
   const raw: RawObject = {};
   const sources: Sources = new Map();
 
@@ -478,7 +496,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
  * option followed by a negative number means that number, so join them as `--flag=-1`.
  */
 function joinNegativeValues(argv: readonly string[]): string[] {
-  const numeric = new Set(CONFIG_OPTIONS.filter((o) => o.kind === 'integer' || o.kind === 'number').map((o) => `--${o.flag}`));
+  const numeric = new Set(CONFIG_OPTIONS.filter((o) => o.kind === 'integer' || o.kind === 'number').flatMap((o) => [`--${o.flag}`, ...(SHORT_FLAGS[o.flag] ? [`-${SHORT_FLAGS[o.flag]}`] : [])]));
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (numeric.has(argv[i]) && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
@@ -491,12 +509,22 @@ function joinNegativeValues(argv: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * The frame processor's original one-letter flags, kept for its users (`-d` is `--debug`).
+ * `-h` is host there, so help is `--help` only.
+ */
+export const SHORT_FLAGS: Readonly<Record<string, string>> = {
+  host: 'h', port: 'p', interval: 'i', 'max-concurrent': 'm', quality: 'q', 'streams-file': 'f',
+};
+
 function parseFlags(argv: readonly string[]): Record<string, string | boolean | string[] | undefined> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     [CONFIG_FILE_FLAG]: { type: 'string' },
   };
   for (const option of CONFIG_OPTIONS) {
     options[option.flag] = option.kind === 'list' ? { type: 'string', multiple: true } : { type: option.kind === 'boolean' ? 'boolean' : 'string' };
+    const short = SHORT_FLAGS[option.flag];
+    if (short) options[option.flag].short = short;
   }
   try {
     const { values } = parseArgs({
@@ -511,7 +539,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | boolean | 
     // parseArgs' messages already name the flag ("Unknown option '--prot'");
     // add the list of what would have been accepted.
     const known = Object.keys(options)
-      .map((f) => `--${f}`)
+      .map((f) => (SHORT_FLAGS[f] ? `-${SHORT_FLAGS[f]}/--${f}` : `--${f}`))
       .join(', ');
     throw new ConfigError(`${(error as Error).message} (known flags: ${known})`);
   }
@@ -726,6 +754,7 @@ export function configHelpText(): string {
     '',
     'Every setting comes from, lowest first: built-in defaults < config file < environment < flags.',
     '--debug is --log-level debug. --help prints this, --version the version.',
+    `Short flags: ${Object.entries(SHORT_FLAGS).map(([long, short]) => `-${short} --${long}`).join(', ')}, -d --debug.`,
     '',
   ];
   for (const r of describeConfig()) {

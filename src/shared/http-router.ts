@@ -19,6 +19,8 @@ export interface ForwardedRequest {
   /** Lower-case header names. */
   headers: Record<string, string>;
   body: Uint8Array;
+  /** The client's IP address as the gateway saw it (for per-client limits). */
+  remoteAddress?: string;
 }
 
 export interface ForwardedReply {
@@ -79,6 +81,7 @@ export class HttpRouter {
       headers: request.headers,
       params,
       body,
+      remoteAddress: request.remoteAddress ?? '',
       json: <T>() => parseJsonBody<T>(body),
       signal: new AbortController().signal,
     };

@@ -1,24 +1,16 @@
 /**
- * One port for HTTP and WebSocket, served by uWebSockets.js.
+ * One port for HTTP and WebSocket, served by uWebSockets.js, plus loading uWS itself.
  *
- * uWS hands us a response object that dies the moment the client goes away,
- * and a request object that is only valid during the synchronous part of the
- * callback. Everything below follows from those two rules: copy what we need
- * from the request up front, attach onAborted before any async work, and only
- * write to the response (inside cork) if it has not been aborted.
+ * uWS hands us a response object that dies the moment the client goes away, and a
+ * request object that is only valid during the synchronous part of the callback. Both
+ * rules are kept in one place, shared/uws-routes.ts: routes here are registered through
+ * it, so handlers only ever see a copied request and an abort-safe reply.
  */
-import { STATUS_CODES } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import type {
-  HttpRequest,
-  HttpResponse,
-  TemplatedApp,
-  WebSocket,
-  WebSocketBehavior,
-  us_listen_socket,
-} from 'uWebSockets.js';
+import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import { UwsRoutes, type Exchange, type SocketBehavior } from './uws-routes.js';
 
 export type UwsModule = typeof import('uWebSockets.js');
 
@@ -84,6 +76,8 @@ export interface HttpRequestContext {
   params: Record<string, string>;
   /** Raw request body (empty for GET/HEAD and friends). */
   body: Buffer;
+  /** The client's IP address ("" when unknown). */
+  remoteAddress: string;
   /** Parses the body as JSON; throws HttpError 400 when it is not. */
   json<T = unknown>(): T;
   /** Aborted when the client disconnects before we answer. */
@@ -120,6 +114,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly details?: unknown,
+    /** Extra response headers, e.g. Retry-After on a 429 or 503. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -160,7 +156,7 @@ export interface HttpServer {
   patch(path: string, handler: RouteHandler, options?: RouteOptions): HttpServer;
   del(path: string, handler: RouteHandler, options?: RouteOptions): HttpServer;
   /** A WebSocket endpoint on the same port; sockets are tracked so close() can end them. */
-  ws<UserData>(pattern: string, behavior: WebSocketBehavior<UserData>): HttpServer;
+  ws<UserData>(pattern: string, behavior: SocketBehavior<UserData>): HttpServer;
   /** Stops listening and ends every open WebSocket and HTTP connection. */
   close(): Promise<void>;
 }
@@ -168,7 +164,6 @@ export interface HttpServer {
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { uws, native } = loadUws({
@@ -182,12 +177,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const defaultMaxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const openSockets = new Set<WebSocket<unknown>>();
 
+  const routes = new UwsRoutes(app, { maxBodyBytes: defaultMaxBody });
+
   function route(definition: RouteDefinition): void {
     const paramNames = [...definition.path.matchAll(/:([^/]+)/g)].map((m) => m[1]);
     const maxBody = definition.maxBodyBytes ?? defaultMaxBody;
-    app[definition.method](definition.path, (res, req) =>
-      serveRequest(res, req, definition.handler, paramNames, maxBody, log),
-    );
+    routes.http(definition.method, definition.path, (exchange) => serveRequest(exchange, definition.handler, paramNames, log), { maxBodyBytes: maxBody });
   }
 
   route({
@@ -205,10 +200,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   });
   for (const definition of options.routes ?? []) route(definition);
   // Lowest priority in uWS's router (wildcard), so routes added later still win.
-  app.any('/*', (res, req) => {
-    const method = req.getMethod().toUpperCase();
-    const path = req.getUrl();
-    respond(res, { done: false, controller: new AbortController() }, { status: 404, json: { error: 'not found', method, path } });
+  routes.any('/*', (exchange) => {
+    const { method, path } = exchange.request;
+    respond(exchange, { status: 404, json: { error: 'not found', method, path } });
   });
 
   const listenSocket = await listen(uws, app, options.host, options.port);
@@ -230,7 +224,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     patch: (path, handler, o) => server.route({ ...o, method: 'patch', path, handler }),
     del: (path, handler, o) => server.route({ ...o, method: 'del', path, handler }),
     ws(pattern, behavior) {
-      app.ws(pattern, {
+      routes.ws(pattern, {
         ...behavior,
         open: (ws) => {
           openSockets.add(ws as WebSocket<unknown>);
@@ -289,102 +283,42 @@ function listen(uws: UwsModule, app: TemplatedApp, host: string, port: number): 
   });
 }
 
-interface ResponseState {
-  done: boolean;
-  controller: AbortController;
-}
-
-function serveRequest(
-  res: HttpResponse,
-  req: HttpRequest,
-  handler: RouteHandler,
-  paramNames: string[],
-  maxBody: number,
-  log: Logger | undefined,
-): void {
-  const state: ResponseState = { done: false, controller: new AbortController() };
-  // Must come first: uWS terminates the process if a handler returns without
-  // answering and without an abort handler.
-  res.onAborted(() => {
-    state.done = true;
-    state.controller.abort();
-  });
-
-  const method = req.getMethod().toUpperCase();
-  const path = req.getUrl();
-  const query = new URLSearchParams(req.getQuery() ?? '');
-  const headers: Record<string, string> = {};
-  req.forEach((key, value) => {
-    headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
-  });
+async function serveRequest(exchange: Exchange, handler: RouteHandler, paramNames: string[], log: Logger | undefined): Promise<void> {
+  const { method, path, headers } = exchange.request;
   const params: Record<string, string> = {};
   try {
     paramNames.forEach((name, index) => {
-      params[name] = decodeURIComponent(req.getParameter(index));
+      params[name] = decodeURIComponent(exchange.request.params[index]);
     });
   } catch {
-    respond(res, state, errorReply(new HttpError(400, 'malformed URL encoding in path')));
+    respond(exchange, errorReply(new HttpError(400, 'malformed URL encoding in path')));
     return;
   }
-
-  const run = (body: Buffer) => {
-    const context: HttpRequestContext = {
-      method,
-      path,
-      query,
-      headers,
-      params,
-      body,
-      json: <T>() => parseJsonBody<T>(body),
-      signal: state.controller.signal,
-    };
-    // The handler runs inside a promise so sync throws and async rejections
-    // take the same path.
-    Promise.resolve()
-      .then(() => handler(context))
-      .then(
-        (reply) => respond(res, state, reply ?? { status: 204 }),
-        (error: unknown) => {
-          if (!(error instanceof HttpError)) log?.error({ err: error, method, path }, 'HTTP handler failed');
-          respond(res, state, errorReply(error));
-        },
-      );
+  const read = await exchange.body();
+  if (!read.ok) {
+    respond(exchange, { status: 413, json: { error: `request body exceeds ${read.tooLarge} bytes` } }, true);
+    return;
+  }
+  const body = Buffer.from(read.body.buffer, read.body.byteOffset, read.body.byteLength);
+  const context: HttpRequestContext = {
+    method,
+    path,
+    query: new URLSearchParams(exchange.request.query),
+    headers: { ...headers },
+    params,
+    body,
+    remoteAddress: exchange.request.remoteAddress,
+    json: <T>() => parseJsonBody<T>(body),
+    signal: exchange.signal,
   };
-
-  if (!METHODS_WITH_BODY.has(method)) {
-    run(Buffer.alloc(0));
-    return;
+  let reply: HttpReply;
+  try {
+    reply = (await handler(context)) ?? { status: 204 };
+  } catch (error) {
+    if (!(error instanceof HttpError)) log?.error({ err: error, method, path }, 'HTTP handler failed');
+    reply = errorReply(error);
   }
-  readBody(res, state, headers, maxBody, run);
-}
-
-function readBody(
-  res: HttpResponse,
-  state: ResponseState,
-  headers: Record<string, string>,
-  maxBody: number,
-  onBody: (body: Buffer) => void,
-): void {
-  const tooLarge = () =>
-    respond(res, state, { status: 413, json: { error: `request body exceeds ${maxBody} bytes` } }, true);
-  const declared = Number(headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBody) {
-    tooLarge();
-    return;
-  }
-  const chunks: Buffer[] = [];
-  let received = 0;
-  res.onData((chunk, isLast) => {
-    if (state.done) return;
-    received += chunk.byteLength;
-    if (received > maxBody) {
-      tooLarge();
-      return;
-    }
-    // uWS neuters the ArrayBuffer when this callback returns; copy it.
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (isLast) onBody(Buffer.concat(chunks, received));
-  });
+  respond(exchange, reply);
 }
 
 /** The body as JSON, or HttpError 400 saying why it is not. */
@@ -401,6 +335,7 @@ export function errorReply(error: unknown): HttpReply {
   if (error instanceof HttpError) {
     return {
       status: error.status,
+      ...(error.headers ? { headers: error.headers } : {}),
       json: error.details === undefined ? { error: error.message } : { error: error.message, details: error.details },
     };
   }
@@ -408,9 +343,8 @@ export function errorReply(error: unknown): HttpReply {
 }
 
 /** Write a reply unless the client is gone or we already answered. */
-function respond(res: HttpResponse, state: ResponseState, reply: HttpReply, closeConnection = false): void {
-  if (state.done) return;
-  state.done = true;
+function respond(exchange: Exchange, reply: HttpReply, closeConnection = false): void {
+  if (exchange.done) return;
   let encoded: EncodedReply;
   try {
     encoded = encodeReply(reply);
@@ -418,17 +352,11 @@ function respond(res: HttpResponse, state: ResponseState, reply: HttpReply, clos
     // e.g. a handler returned something JSON.stringify cannot handle (BigInt, cycles).
     encoded = encodeReply({ status: 500, json: { error: 'internal server error' } });
   }
-  res.cork(() => {
-    res.writeStatus(encoded.statusLine);
-    for (const [key, value] of encoded.headers) res.writeHeader(key, value);
-    // No arguments: passing even `undefined` makes uWS write a bogus Content-Length.
-    if (encoded.body === undefined) res.endWithoutBody();
-    else res.end(encoded.body, closeConnection);
-  });
+  exchange.reply(encoded.status, Object.fromEntries(encoded.headers), encoded.body ?? '', closeConnection);
 }
 
 interface EncodedReply {
-  statusLine: string;
+  status: number;
   headers: Array<[string, string]>;
   /** undefined: no body at all (204/304), not even a Content-Length. */
   body: string | Uint8Array | undefined;
@@ -447,5 +375,5 @@ function encodeReply(reply: HttpReply): EncodedReply {
     if (!hasContentType && body.length > 0) headers.push(['content-type', 'text/plain; charset=utf-8']);
   }
   if (status === 204 || status === 304) body = undefined;
-  return { statusLine: `${status} ${STATUS_CODES[status] ?? ''}`.trimEnd(), headers, body };
+  return { status, headers, body };
 }

@@ -25,8 +25,9 @@ import { CHANNELS, channelId, type Channel } from '../../shared/telemetry/channe
 import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type RelayEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
 import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import {
-  boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, seAttentionData, snapshotKey, type LevelData,
+  boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, snapshotKey, type LevelData,
 } from './messages.js';
+import { BurstBudget } from './metric-window.js';
 import { checkRules, type Milestone, type MilestoneRules } from './milestones.js';
 import { checkThresholds, type HealthThresholds } from './ppo-health.js';
 import { RunState, type DropReason, type RunSettings } from './run-state.js';
@@ -42,6 +43,11 @@ export interface AggregatorOptions {
   smoothingAlpha: number;
   attentionAlpha: number;
   focusSquares: number;
+  /**
+   * Points beyond seriesPoints that one window may carry, over every metric of every run
+   * (a burst after a stall); more are dropped and counted. Default DEFAULT_BURST_POINTS.
+   */
+  burstPoints?: number;
   health: HealthThresholds;
   milestones: MilestoneRules;
 }
@@ -49,6 +55,7 @@ export interface AggregatorOptions {
 /** Most runs tracked at once; the least recently seen is evicted (and counted) beyond this. */
 export const MAX_RUNS = 64;
 export const DEFAULT_RUN = 'default';
+export const DEFAULT_BURST_POINTS = 50_000;
 
 const KINDS = ['metrics', 'se_attention', 'board_heatmap', 'policy', 'game_state', 'milestone', 'experience', 'relay', 'other'] as const;
 
@@ -69,6 +76,9 @@ function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
   int('windowMs', 1, 60_000);
   int('seriesPoints', 2, 100_000);
   int('focusSquares', 1, 81);
+  if (o.burstPoints !== undefined && (!Number.isInteger(o.burstPoints) || o.burstPoints < 0 || o.burstPoints > 10_000_000)) {
+    throw new RangeError(`${who}: options.burstPoints must be an integer 0..10000000 (got ${String(o.burstPoints)})`);
+  }
   for (const k of ['smoothingAlpha', 'attentionAlpha'] as const) {
     if (!(o[k] > 0 && o[k] <= 1)) throw new RangeError(`${who}: options.${k} must be in (0, 1] (got ${String(o[k])})`);
   }
@@ -103,10 +113,11 @@ export default defineActor<AggregatorOptions>({
       decodeFailures: 0, messages: 0, fanoutDrops: 0, windows: 0, evictedRuns: 0,
       dropped: {} as Record<string, number>, lastWindowMs: 0,
     };
-    const drop = (reason: DropReason | 'run_evicted' | 'process_error') => {
-      counts.dropped[reason] = (counts.dropped[reason] ?? 0) + 1;
-      dropped.inc({ reason });
+    const drop = (reason: DropReason | 'run_evicted' | 'process_error', n = 1) => {
+      counts.dropped[reason] = (counts.dropped[reason] ?? 0) + n;
+      dropped.inc({ reason }, n);
     };
+    const burstBudget = new BurstBudget(opts.burstPoints ?? DEFAULT_BURST_POINTS);
 
     const settings: RunSettings = {
       seriesPoints: opts.seriesPoints,
@@ -117,6 +128,7 @@ export default defineActor<AggregatorOptions>({
       // 20 windows (2 s at the default 100 ms): a trainer that sends heatmaps less often
       // than that is treated as not sending them, and the policy-derived one shows instead.
       heatmapFreshMs: Math.max(1000, 20 * opts.windowMs),
+      burstBudget,
     };
 
     function runFor(name: string, now: number): RunState {
@@ -157,16 +169,29 @@ export default defineActor<AggregatorOptions>({
       if (retained.size > MAX_RUNS * 8 * 3) retained.delete(retained.keys().next().value as string);
     }
 
-    function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number): void {
-      const variants = encode(type, now, data);
+    // Per run and channel, the newest source timestamp behind its next message (the fan-out
+    // record's stamp, from which the gateways measure end-to-end latency). Lives as long as its run.
+    const sourceAt = new WeakMap<RunState, Partial<Record<Channel, number>>>();
+    const noteSource = (run: RunState, at: number, ...channels: Channel[]) => {
+      let m = sourceAt.get(run);
+      if (!m) sourceAt.set(run, (m = {}));
+      for (const c of channels) if (!(at <= (m[c] ?? 0))) m[c] = at;
+    };
+    const stampOf = (run: RunState, channel: Channel, now: number) => sourceAt.get(run)?.[channel] ?? now;
+
+    /** `levels` limits which level variants are written (a mask of LEVEL_BIT). */
+    function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number, stamp = now, levels = 7): void {
+      const variants = encode(type, now, data)
+        .map((v) => ({ ...v, levelMask: v.levelMask & levels }))
+        .filter((v) => v.levelMask !== 0);
       const ch = channelId(channel);
       if (flags & FanoutFlag.Retain) {
-        for (const v of variants) retain(key, v.levelMask, encodeFanoutRecord({ type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp: now, body: v.body }));
+        for (const v of variants) retain(key, v.levelMask, encodeFanoutRecord({ type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp, body: v.body }));
       }
       for (const out of outRings) {
         for (const v of variants) {
           // Published by the caller's flushAll(): one atomic store per ring per window.
-          account(writeFanoutRecord(out.ring, { type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp: now, body: v.body }, false), type, out.name);
+          account(writeFanoutRecord(out.ring, { type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp, body: v.body }, false), type, out.name);
         }
       }
     }
@@ -176,7 +201,7 @@ export default defineActor<AggregatorOptions>({
       if (found.length === 0) return;
       for (const m of found) {
         run.remember(m);
-        write('milestone', 'milestones', snapshotKey('milestone', run.run), FanoutFlag.Critical | FanoutFlag.Retain, milestoneData(m), now);
+        write('milestone', 'milestones', snapshotKey('milestone', run.run), FanoutFlag.Critical | FanoutFlag.Retain, milestoneData(m), now, stampOf(run, 'milestones', now));
         ctx.log.debug({ milestone: m.id, message: m.message }, 'milestone'); // debug: a trainer decides how many it sends
       }
       flushAll(); // at once, not at the window
@@ -215,13 +240,15 @@ export default defineActor<AggregatorOptions>({
 
     function apply(event: TelemetryEvent, runName: string, receivedAt: number): void {
       const now = Date.now();
+      // The trainer's own timestamp; receipt time when it left it to the server (0).
+      const at = 'timestamp' in event && event.timestamp > 0 ? event.timestamp : receivedAt;
       switch (event.kind) {
-        case EventKind.Metrics: { const run = runFor(runName, now); publishMilestones(run, run.applyMetrics(event, now), now); break; }
-        case EventKind.SeAttention: runFor(runName, now).applyAttention(event, now); break;
-        case EventKind.BoardHeatmap: runFor(runName, now).applyHeatmap(event, now); break;
-        case EventKind.Policy: runFor(runName, now).applyPolicy(event, now); break;
-        case EventKind.GameState: { const run = runFor(runName, now); publishMilestones(run, run.applyGame(event, now), now); break; }
-        case EventKind.Milestone: { const run = runFor(runName, now); publishMilestones(run, [run.applyMilestone(event, receivedAt, now)], now); break; }
+        case EventKind.Metrics: { const run = runFor(runName, now); noteSource(run, at, 'metrics', 'milestones'); publishMilestones(run, run.applyMetrics(event, now), now); break; }
+        case EventKind.SeAttention: { const run = runFor(runName, now); noteSource(run, at, 'attention'); run.applyAttention(event, now); break; }
+        case EventKind.BoardHeatmap: { const run = runFor(runName, now); noteSource(run, at, 'attention'); run.applyHeatmap(event, now); break; }
+        case EventKind.Policy: { const run = runFor(runName, now); noteSource(run, at, 'predictions'); run.applyPolicy(event, now); break; }
+        case EventKind.GameState: { const run = runFor(runName, now); noteSource(run, at, 'game', 'milestones'); publishMilestones(run, run.applyGame(event, now), now); break; }
+        case EventKind.Milestone: { const run = runFor(runName, now); noteSource(run, at, 'milestones'); publishMilestones(run, [run.applyMilestone(event, receivedAt, now)], now); break; }
         case EventKind.Relay: relay(event, now); break;
         default: break; // hello/ack/error are transport events and never belong in an ingest ring: counted as "other", no run made
       }
@@ -275,17 +302,22 @@ export default defineActor<AggregatorOptions>({
           const d = run.dirty;
           if (d.metrics) {
             // Full series for snapshots and conflated tiers (not sent live), then the light live update.
-            write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health, 'full'), now);
-            write('ppo_metrics', 'metrics', snapshotKey('ppo_metrics', run.run), FanoutFlag.LiveOnly, ppoMetricsData(run, opts.health, 'tail'), now);
+            const key = snapshotKey('ppo_metrics', run.run);
+            const stamp = stampOf(run, 'metrics', now);
+            write('ppo_metrics', 'metrics', key, FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health), now, stamp);
+            // Every point of the window, in parts of at most seriesPoints per metric. Beginner
+            // views carry no points, so only the last part is written for them.
+            const tails = ppoMetricsTails(run, opts.health, opts.seriesPoints);
+            tails.forEach((tail, i) => write('ppo_metrics', 'metrics', key, FanoutFlag.LiveOnly, tail, now, stamp, i === tails.length - 1 ? 7 : 6));
           }
-          if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now);
-          if (d.heatmap && run.heatmap) write('board_heatmap', 'attention', snapshotKey('board_heatmap', run.run), FanoutFlag.Retain, boardHeatmapData(run, opts.focusSquares), now);
-          if (d.prediction && run.prediction) write('move_prediction', 'predictions', snapshotKey('move_prediction', run.run), FanoutFlag.Retain, movePredictionData(run), now);
+          if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now, stampOf(run, 'attention', now));
+          if (d.heatmap && run.heatmap) write('board_heatmap', 'attention', snapshotKey('board_heatmap', run.run), FanoutFlag.Retain, boardHeatmapData(run, opts.focusSquares), now, stampOf(run, 'attention', now));
+          if (d.prediction && run.prediction) write('move_prediction', 'predictions', snapshotKey('move_prediction', run.run), FanoutFlag.Retain, movePredictionData(run), now, stampOf(run, 'predictions', now));
           if (d.game) {
             const key = snapshotKey('game_state', run.run);
-            for (const g of run.pendingResults) write('game_state', 'game', key, FanoutFlag.Critical | FanoutFlag.Retain, gameStateData(run, g), now);
+            for (const g of run.pendingResults) write('game_state', 'game', key, FanoutFlag.Critical | FanoutFlag.Retain, gameStateData(run, g), now, stampOf(run, 'game', now));
             // The latest state, unless it is a result (already written above).
-            if (run.game && run.game.result === null) write('game_state', 'game', key, FanoutFlag.Retain, gameStateData(run, run.game), now);
+            if (run.game && run.game.result === null) write('game_state', 'game', key, FanoutFlag.Retain, gameStateData(run, run.game), now, stampOf(run, 'game', now));
           }
         } catch (error) {
           drop('process_error');
@@ -296,6 +328,7 @@ export default defineActor<AggregatorOptions>({
         }
       }
       flushAll();
+      burstBudget.refill(); // every run's overflow was released with its dirty flags
       counts.windows++;
       const ms = performance.now() - t0;
       counts.lastWindowMs = ms;

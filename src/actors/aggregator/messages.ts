@@ -67,26 +67,69 @@ function round6(x: number): number {
  */
 export type SeriesMode = 'full' | 'tail';
 
-/** The three views of one metric, built once and shared by the level variants. */
-function metricViews(s: MetricSummary, mode: SeriesMode): Record<Level, Record<string, unknown>> {
+interface Points { steps: number[]; smoothed: number[]; series: number[] }
+
+/** The three views of one metric over the given points, built once and shared by the level variants. */
+function metricViews(s: MetricSummary, points: Points, dropped: number): Record<Level, Record<string, unknown>> {
   const beginner = { latest: s.latest, mean: orNull(s.mean), min: orNull(s.min), max: orNull(s.max), trend: s.trend, count: s.count };
-  const from = mode === 'full' ? 0 : Math.max(0, s.steps.length - Math.max(1, s.count));
-  const intermediate = { ...beginner, smoothed: s.smoothed.slice(from).map(round6), steps: s.steps.slice(from) };
-  return { beginner, intermediate, advanced: { ...intermediate, series: s.series.slice(from) } };
+  const intermediate = { ...beginner, smoothed: points.smoothed.map(round6), steps: points.steps, ...(dropped > 0 ? { dropped } : {}) };
+  return { beginner, intermediate, advanced: { ...intermediate, series: points.series } };
 }
 
-export function ppoMetricsData(run: RunState, thresholds: HealthThresholds, mode: SeriesMode = 'full'): LevelData {
-  const summaries = run.metricSummaries();
+const slicePoints = (p: Points, from: number, to: number): Points => ({ steps: p.steps.slice(from, to), smoothed: p.smoothed.slice(from, to), series: p.series.slice(from, to) });
+
+function metricsMessage(
+  run: RunState, thresholds: HealthThresholds, summaries: Map<string, MetricSummary>,
+  pointsOf: (name: string, s: MetricSummary) => { points: Points; dropped: number }, mode: SeriesMode, extra: Record<string, number>,
+  asOfPart = false,
+): LevelData {
   const values: Record<string, number> = {};
   for (const [name, v] of run.values) values[name] = v;
   const explainInput = { step: run.step, health: run.health, thresholds, metrics: summaries };
   const byLevel = { beginner: {} as Record<string, unknown>, intermediate: {} as Record<string, unknown>, advanced: {} as Record<string, unknown> };
   for (const [name, s] of summaries) {
-    const views = metricViews(s, mode);
+    const { points, dropped } = pointsOf(name, s);
+    // An earlier part of a split window: `values` as of its last point, so a client that
+    // pairs values with the last step (intermediate views carry no raw series) stays right.
+    if (asOfPart && points.series.length > 0) values[name] = points.series[points.series.length - 1];
+    const views = metricViews(s, points, dropped);
     for (const level of LEVELS) byLevel[level][name] = views[level];
   }
-  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, values, metrics: byLevel[level], health: run.health, explanation: explainMetrics(level, explainInput) });
+  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, ...extra, values, metrics: byLevel[level], health: run.health, explanation: explainMetrics(level, explainInput) });
   return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };
+}
+
+/** The retained message: every metric's whole kept series. */
+export function ppoMetricsData(run: RunState, thresholds: HealthThresholds): LevelData {
+  return metricsMessage(run, thresholds, run.metricSummaries(), (_, s) => ({ points: s, dropped: 0 }), 'full', {});
+}
+
+/**
+ * The live messages of the last closed window: every point each metric received in it, oldest
+ * first, at most `partPoints` per metric per message (so a burst after a stall is split into
+ * several messages of the usual size instead of losing what exceeds the kept series). Parts
+ * of one window carry `part` and `parts` (1-based), and an earlier part's `values` are as of
+ * its last point; the last part carries `dropped_points`
+ * (and each metric its `dropped`) when the burst budget could not keep everything.
+ */
+export function ppoMetricsTails(run: RunState, thresholds: HealthThresholds, partPoints: number): LevelData[] {
+  const summaries = run.metricSummaries();
+  const windows = new Map([...run.metrics].map(([name, w]) => [name, w.windowPoints()]));
+  let longest = 0;
+  let dropped = 0;
+  for (const w of windows.values()) { longest = Math.max(longest, w.steps.length); dropped += w.dropped; }
+  const parts = Math.max(1, Math.ceil(longest / partPoints));
+  const out: LevelData[] = [];
+  for (let part = 0; part < parts; part++) {
+    const last = part === parts - 1;
+    const extra: Record<string, number> = parts > 1 ? { part: part + 1, parts } : {};
+    if (last && dropped > 0) extra.dropped_points = dropped;
+    out.push(metricsMessage(run, thresholds, summaries, (name) => {
+      const w = windows.get(name)!;
+      return { points: slicePoints(w, part * partPoints, (part + 1) * partPoints), dropped: last ? w.dropped : 0 };
+    }, 'tail', extra, !last));
+  }
+  return out;
 }
 
 const TOP_CHANNELS = 5;

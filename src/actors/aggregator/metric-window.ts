@@ -6,7 +6,34 @@
  * Window statistics (mean/min/max/count) cover the values received since the last
  * `closeWindow()`; when a window received nothing, the previous window's numbers are kept
  * (count 0) so a quiet metric still shows its last known state rather than zeros.
+ *
+ * Bursts: when one window receives more points than the history holds (a trainer catching
+ * up after a stall), the points the history overwrites before the window closes would never
+ * reach a client. They go to an overflow kept only until the window's messages are written,
+ * paid for from a BurstBudget shared by every metric of every run, so a burst costs at most
+ * the budget; a point the budget cannot pay for is dropped and counted (`windowPoints().dropped`).
  */
+
+/** Points beyond the histories that one window may hold, shared by every metric. */
+export class BurstBudget {
+  left: number;
+  constructor(readonly points: number) {
+    if (!Number.isInteger(points) || points < 0) throw new RangeError(`BurstBudget: points must be a non-negative integer (got ${points})`);
+    this.left = points;
+  }
+  /** A new window: the previous one's overflow has been written and released. */
+  refill(): void {
+    this.left = this.points;
+  }
+}
+
+/** The points one closed window received, oldest first, and how many of them were dropped. */
+export interface WindowPoints {
+  steps: number[];
+  smoothed: number[];
+  series: number[];
+  dropped: number;
+}
 
 /** Exponential moving average step: `alpha` weighs the new value. */
 export function ema(previous: number | undefined, value: number, alpha: number): number {
@@ -71,8 +98,15 @@ export class MetricWindow {
   private wMax = -Infinity;
   // last closed window that had data
   private closed = { mean: NaN, min: NaN, max: NaN, count: 0 };
+  // points of the open window the history overwrote, and those the budget could not keep
+  private over: { steps: number[]; raw: number[]; smooth: number[] } | null = null;
+  private wDropped = 0;
+  // the same for the last closed window, until release()
+  private closedOver: { steps: number[]; raw: number[]; smooth: number[] } | null = null;
+  private closedDropped = 0;
+  private readonly budget: BurstBudget;
 
-  constructor(seriesPoints: number, smoothingAlpha: number) {
+  constructor(seriesPoints: number, smoothingAlpha: number, budget: BurstBudget = new BurstBudget(0)) {
     if (!Number.isInteger(seriesPoints) || seriesPoints < 1) throw new RangeError(`MetricWindow: seriesPoints must be a positive integer (got ${seriesPoints})`);
     if (!(smoothingAlpha > 0 && smoothingAlpha <= 1)) throw new RangeError(`MetricWindow: smoothingAlpha must be in (0, 1] (got ${smoothingAlpha})`);
     this.capacity = seriesPoints;
@@ -80,10 +114,13 @@ export class MetricWindow {
     this.stepsBuf = new Float64Array(seriesPoints);
     this.rawBuf = new Float64Array(seriesPoints);
     this.smoothBuf = new Float64Array(seriesPoints);
+    this.budget = budget;
   }
 
   add(step: number, value: number): void {
     this.smoothedLast = ema(this.smoothedLast, value, this.alpha);
+    // The slot about to be overwritten holds a point of the open window: keep it if the budget allows.
+    if (this.wCount >= this.capacity) this.spill(this.head);
     this.stepsBuf[this.head] = step;
     this.rawBuf[this.head] = value;
     this.smoothBuf[this.head] = this.smoothedLast;
@@ -98,6 +135,15 @@ export class MetricWindow {
     if (value > this.wMax) this.wMax = value;
   }
 
+  private spill(slot: number): void {
+    if (this.budget.left <= 0) { this.wDropped++; return; }
+    this.budget.left--;
+    this.over ??= { steps: [], raw: [], smooth: [] };
+    this.over.steps.push(this.stepsBuf[slot]);
+    this.over.raw.push(this.rawBuf[slot]);
+    this.over.smooth.push(this.smoothBuf[slot]);
+  }
+
   /** Values received in the open window. */
   get pending(): number {
     return this.wCount;
@@ -108,10 +154,42 @@ export class MetricWindow {
     this.closed = this.wCount > 0
       ? { mean: this.wSum / this.wCount, min: this.wMin, max: this.wMax, count: this.wCount }
       : { ...this.closed, count: 0 };
+    this.closedOver = this.over;
+    this.closedDropped = this.wDropped;
+    this.over = null;
+    this.wDropped = 0;
     this.wSum = 0;
     this.wCount = 0;
     this.wMin = Infinity;
     this.wMax = -Infinity;
+  }
+
+  /**
+   * Every point the last closed window received, oldest first (those the budget could not
+   * keep are missing and counted in `dropped`). A quiet window gives the latest point, so a
+   * live client still sees where the metric stands.
+   */
+  windowPoints(): WindowPoints {
+    const fromRing = Math.min(this.size, Math.max(1, this.closed.count - this.closedDropped - (this.closedOver?.steps.length ?? 0)));
+    const tail = (buf: Float64Array) => this.ordered(buf).slice(this.size - fromRing);
+    const over = this.closedOver;
+    return {
+      steps: over ? over.steps.concat(tail(this.stepsBuf)) : tail(this.stepsBuf),
+      smoothed: over ? over.smooth.concat(tail(this.smoothBuf)) : tail(this.smoothBuf),
+      series: over ? over.raw.concat(tail(this.rawBuf)) : tail(this.rawBuf),
+      dropped: this.closedDropped,
+    };
+  }
+
+  /** Points of the last closed window the burst budget could not keep. */
+  get windowDropped(): number {
+    return this.closedDropped;
+  }
+
+  /** The closed window's messages are written: its overflow is no longer needed. */
+  release(): void {
+    this.closedOver = null;
+    this.closedDropped = 0;
   }
 
   /** The kept points, oldest first. */

@@ -15,7 +15,7 @@ import type {
 } from '../../shared/telemetry/event-codec.js';
 import { AttentionState } from './attention.js';
 import { heatmapFromKeiseiV1, heatmapFromTopMoves } from './heatmap-from-policy.js';
-import { MetricWindow, type MetricSummary } from './metric-window.js';
+import { BurstBudget, MetricWindow, type MetricSummary } from './metric-window.js';
 import { MilestoneDetector, type Milestone, type MilestoneRules, type WindowMetric } from './milestones.js';
 import { assessHealth, type HealthThresholds, type PpoHealth } from './ppo-health.js';
 
@@ -31,9 +31,11 @@ export interface RunSettings {
   milestones: MilestoneRules;
   /** A trainer heatmap newer than this wins over one derived from the policy. */
   heatmapFreshMs: number;
+  /** Pays for the points of a burst beyond seriesPoints (shared by every run); none when absent. */
+  burstBudget?: BurstBudget;
 }
 
-export type DropReason = 'metric_limit' | 'attention_too_large' | 'pending_results';
+export type DropReason = 'metric_limit' | 'attention_too_large' | 'pending_results' | 'burst_points';
 
 export interface HeatmapState {
   grid: Float64Array;
@@ -111,14 +113,16 @@ export class RunState {
   readonly recentMilestones: Milestone[] = [];
   readonly dirty: Dirty = { metrics: false, attention: false, heatmap: false, prediction: false, game: false };
   private readonly settings: RunSettings;
-  private readonly onDrop: (reason: DropReason) => void;
+  private readonly onDrop: (reason: DropReason, count?: number) => void;
+  private readonly burstBudget: BurstBudget;
 
-  constructor(run: string, now: number, settings: RunSettings, onDrop: (reason: DropReason) => void = () => undefined) {
+  constructor(run: string, now: number, settings: RunSettings, onDrop: (reason: DropReason, count?: number) => void = () => undefined) {
     this.run = run;
     this.firstSeenMs = now;
     this.lastSeenMs = now;
     this.settings = settings;
     this.onDrop = onDrop;
+    this.burstBudget = settings.burstBudget ?? new BurstBudget(0);
     this.attention = new AttentionState(settings.attentionAlpha);
     this.milestones = new MilestoneDetector(run, settings.milestones);
     this.health = assessHealth(this.values, settings.health);
@@ -140,7 +144,7 @@ export class RunState {
       let w = this.metrics.get(name);
       if (!w) {
         if (this.metrics.size >= MAX_METRICS_PER_RUN) { this.onDrop('metric_limit'); continue; }
-        w = new MetricWindow(this.settings.seriesPoints, this.settings.smoothingAlpha);
+        w = new MetricWindow(this.settings.seriesPoints, this.settings.smoothingAlpha, this.burstBudget);
         this.metrics.set(name, w);
       }
       w.add(e.step, e.values[i]);
@@ -226,6 +230,8 @@ export class RunState {
     for (const [name, w] of this.metrics) {
       const count = w.pending;
       w.closeWindow();
+      const dropped = w.windowDropped;
+      if (dropped > 0) this.onDrop('burst_points', dropped);
       window.set(name, { latest: w.latest, trend: w.trend(), count, points: Math.min(w.total, w.capacity) });
     }
     this.health = assessHealth(this.values, this.settings.health);
@@ -235,6 +241,7 @@ export class RunState {
   clearDirty(): void {
     this.dirty.metrics = this.dirty.attention = this.dirty.heatmap = this.dirty.prediction = this.dirty.game = false;
     this.pendingResults.length = 0;
+    for (const w of this.metrics.values()) w.release();
   }
 
   metricSummaries(): Map<string, MetricSummary> {

@@ -27,6 +27,16 @@ import { parseSubscription, type Subscription } from './subscription.js';
 
 export const CLOSE_TOO_SLOW = 4008;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** Close code for a client that floods the server with messages (policy violation). */
+export const CLOSE_FLOOD = 1008;
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 1000;
+/**
+ * Messages (subscriptions, or anything malformed) a client may send in a burst, and how
+ * many more per second after that; past it the client is closed. An overlay page sends
+ * one subscription, and a few more when the streamer changes its level.
+ */
+export const MESSAGE_BURST = 30;
+export const MESSAGES_PER_SECOND = 2;
 /** How long a client we closed may take to answer the close frame before it is cut off. */
 const END_GRACE_MS = 1000;
 const MAX_STATE_KEYS = 4096;
@@ -42,6 +52,13 @@ export interface OverlayClient {
   criticalQueue: Uint8Array[];
   /** Set once we decided to close it, with why; the close handler counts it. */
   closeReason?: DisconnectReason;
+  /** When this client last got a snapshot (ms); snapshots are at least snapshotIntervalMs apart. */
+  lastSnapshotAt: number;
+  /** A snapshot owed for a re-subscription that came too soon after the last one. */
+  snapshotTimer?: NodeJS.Timeout;
+  /** Token bucket against message floods: tokens left, and when it was last refilled. */
+  messageTokens: number;
+  tokensAt: number;
   endedAt?: number;
   closed: boolean;
 }
@@ -56,6 +73,8 @@ export interface FanoutHubOptions {
   maxClients: number;
   criticalQueueLimit: number;
   metrics: GatewayMetrics;
+  /** Least time between two snapshots to one client (default 1000 ms; 0 = every subscription gets one at once). */
+  snapshotIntervalMs?: number;
 }
 
 export class FanoutHub {
@@ -75,16 +94,22 @@ export class FanoutHub {
   private readonly channelCounters;
   private nextClient = 0;
   private stopping = false;
-  private counts = { published: 0, deliveries: 0, skippedSlow: 0, disconnectsTooSlow: 0, protocolErrors: 0, refused: 0, criticalQueued: 0, resubscribed: 0, maxBufferedSeen: 0 };
+  private readonly snapshotIntervalMs: number;
+  private counts = {
+    published: 0, deliveries: 0, skippedSlow: 0, disconnectsTooSlow: 0, protocolErrors: 0, refused: 0, criticalQueued: 0, resubscribed: 0, maxBufferedSeen: 0,
+    snapshotsSent: 0, snapshotsDeferred: 0, snapshotsCoalesced: 0, disconnectsFlood: 0,
+  };
 
   constructor(options: FanoutHubOptions) {
     this.o = options;
     this.app = options.app;
+    this.snapshotIntervalMs = options.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS;
     this.updateTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => options.plan.tiers.map((t) => `u/${ch}/${lv}/${t.name}`)));
     this.criticalTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => `c/${ch}/${lv}`));
     this.channelCounters = CHANNELS.map((name) => ({
       published: options.metrics.published.labels(name),
       deliveries: options.metrics.deliveries.labels(name),
+      bytes: options.metrics.bytesDelivered.labels(name),
       subscriptions: options.metrics.subscriptions.labels(name),
     }));
     for (const tier of options.plan.tiers) {
@@ -103,12 +128,16 @@ export class FanoutHub {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
+    for (const ws of this.clients) this.cancelSnapshot(ws.getUserData());
   }
 
   // ------------------------------------------------------------ connections
 
   newClientData(): OverlayClient {
-    return { endpoint: 'overlay', id: `gw${this.o.index}-${++this.nextClient}`, topics: [], slow: false, criticalQueue: [], closed: false };
+    return {
+      endpoint: 'overlay', id: `gw${this.o.index}-${++this.nextClient}`, topics: [], slow: false, criticalQueue: [], closed: false,
+      lastSnapshotAt: -Infinity, messageTokens: MESSAGE_BURST, tokensAt: Date.now(),
+    };
   }
 
   open(ws: WebSocket<OverlayClient>): void {
@@ -122,9 +151,14 @@ export class FanoutHub {
     // Nothing is sent until the client subscribes: it may only want some channels.
   }
 
-  message(ws: WebSocket<OverlayClient>, message: ArrayBuffer, isBinary: boolean): void {
+  message(ws: WebSocket<OverlayClient>, message: ArrayBuffer, isBinary: boolean, now = Date.now()): void {
     const client = ws.getUserData();
     if (client.closed || client.closeReason) return;
+    if (!this.takeMessageToken(client, now)) {
+      this.counts.disconnectsFlood++;
+      this.closeWith(ws, 'flood', CLOSE_FLOOD, `too many messages: more than ${MESSAGE_BURST} at once or ${MESSAGES_PER_SECOND}/s; subscribe once`);
+      return;
+    }
     if (isBinary) {
       this.protocolError(ws, 'binary messages are not accepted on /ws: send the subscription as a JSON text message');
       return;
@@ -141,15 +175,21 @@ export class FanoutHub {
     client.tier = this.o.plan.tierFor(parsed.sub.maxFps);
     for (const ch of parsed.sub.channels) this.channelCounters[ch].subscriptions.inc();
     const channels = parsed.sub.channels.map((c) => CHANNELS[c]);
+    // Snapshots cost a send of every retained key: at most one per snapshotIntervalMs per
+    // client. A re-subscription sooner than that gets one snapshot when the interval is
+    // up, of whatever it is subscribed to by then (later ones only change the subscription).
+    const snapshotNow = now - client.lastSnapshotAt >= this.snapshotIntervalMs;
     ws.cork(() => {
       if (first) {
-        ws.send(JSON.stringify({ type: 'connection_established', client_id: client.id, server_time: Date.now(), available_channels: AVAILABLE_CHANNELS }), false);
+        ws.send(JSON.stringify({ type: 'connection_established', client_id: client.id, server_time: now, available_channels: AVAILABLE_CHANNELS }), false);
       } else {
         ws.send(JSON.stringify({ type: 'subscribed', channels, level: parsed.sub.level, max_fps: parsed.sub.maxFps, tier: client.tier!.name }), false);
       }
-      this.sendState(ws, client, true);
+      if (snapshotNow) this.sendSnapshot(ws, client, now);
     });
-    if (!client.slow) this.subscribeAll(ws, client);
+    if (!snapshotNow) this.deferSnapshot(ws, client, now);
+    if (client.slow) this.registerSlowTopics(client);
+    else this.subscribeAll(ws, client);
     // A slow client stays slow until it drains; it got its snapshot queued like any send.
   }
 
@@ -161,6 +201,7 @@ export class FanoutHub {
   close(ws: WebSocket<OverlayClient>): void {
     const client = ws.getUserData();
     client.closed = true;
+    this.cancelSnapshot(client);
     this.ending.delete(ws);
     if (this.clients.delete(ws)) {
       this.o.metrics.clients.dec({ endpoint: 'overlay' });
@@ -195,16 +236,21 @@ export class FanoutHub {
       if (!this.latest.put(rec.channel, rec.key, rec.levelMask, body, retain, critical)) this.o.metrics.stateKeysRefused.inc();
       this.o.metrics.stateKeys.set(this.latest.size);
     }
+    const published = this.counts.published;
     if (critical) {
       this.publishCritical(rec.channel, rec.levelMask, body);
-      return;
+    } else {
+      if (rec.flags & FanoutFlag.NoLive) return;
+      const live = this.o.plan.live;
+      if (!live) return; // every tier is conflated: the tier timers publish it
+      const tierIndex = this.o.plan.tiers.indexOf(live);
+      for (let level = 0; level < LEVELS.length; level++) {
+        if (rec.levelMask & (1 << level)) this.publish(this.updateTopics[rec.channel][level][tierIndex], body, rec.channel);
+      }
     }
-    if (rec.flags & FanoutFlag.NoLive) return;
-    const live = this.o.plan.live;
-    if (!live) return; // every tier is conflated: the tier timers publish it
-    const tierIndex = this.o.plan.tiers.indexOf(live);
-    for (let level = 0; level < LEVELS.length; level++) {
-      if (rec.levelMask & (1 << level)) this.publish(this.updateTopics[rec.channel][level][tierIndex], body, rec.channel);
+    // One observation per message that reached someone, from the stamp the aggregator carried through.
+    if (this.counts.published !== published && rec.stamp > 0) {
+      this.o.metrics.e2eLatency.observe({ channel: CHANNELS[rec.channel] }, Math.max(0, Date.now() - rec.stamp) / 1000);
     }
   }
 
@@ -296,6 +342,7 @@ export class FanoutHub {
     client.closeReason = reason;
     client.endedAt = Date.now();
     client.criticalQueue.length = 0;
+    this.cancelSnapshot(client);
     if (client.slow) {
       this.setHealthyCounts(client);
       this.slowClients.delete(ws);
@@ -315,13 +362,20 @@ export class FanoutHub {
     ws.send(JSON.stringify({ type: 'error', error }), false);
   }
 
-  private subscribeAll(ws: WebSocket<OverlayClient>, client: OverlayClient): void {
+  /** The uWS topics of a client's subscription: per channel, its level's tier topic and critical topic. */
+  private topicsOf(client: OverlayClient): string[] | undefined {
     const sub = client.sub;
-    if (!sub || !client.tier) return;
+    if (!sub || !client.tier) return undefined;
     const lv = levelId(sub.level);
     const tierIndex = this.o.plan.tiers.indexOf(client.tier);
     const topics: string[] = [];
     for (const ch of sub.channels) topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
+    return topics;
+  }
+
+  private subscribeAll(ws: WebSocket<OverlayClient>, client: OverlayClient): void {
+    const topics = this.topicsOf(client);
+    if (!topics) return;
     for (const t of topics) ws.subscribe(t);
     client.topics = topics;
   }
@@ -350,14 +404,51 @@ export class FanoutHub {
       if (!bytes || !wanted.has(entry.channel)) continue;
       if (entry.retain || (!retainedOnly && !entry.critical)) ws.send(bytes, false);
     }
-    if (client.slow) {
-      // Registered as slow with the new topic set (see unsubscribeAll).
-      const tierIndex = this.o.plan.tiers.indexOf(client.tier!);
-      const topics: string[] = [];
-      for (const ch of sub.channels) topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
-      client.topics = topics;
-      for (const t of topics) this.slowPerTopic.set(t, (this.slowPerTopic.get(t) ?? 0) + 1);
+  }
+
+  /** A slow client re-subscribing: its new topic set is registered as slow (see unsubscribeAll). */
+  private registerSlowTopics(client: OverlayClient): void {
+    const topics = this.topicsOf(client);
+    if (!topics) return;
+    client.topics = topics;
+    for (const t of topics) this.slowPerTopic.set(t, (this.slowPerTopic.get(t) ?? 0) + 1);
+  }
+
+  private sendSnapshot(ws: WebSocket<OverlayClient>, client: OverlayClient, now: number): void {
+    client.lastSnapshotAt = now;
+    this.counts.snapshotsSent++;
+    this.o.metrics.snapshots.inc({ outcome: 'sent' });
+    this.sendState(ws, client, true);
+  }
+
+  /** One snapshot owed once the interval is up; a re-subscription while one is owed just joins it. */
+  private deferSnapshot(ws: WebSocket<OverlayClient>, client: OverlayClient, now: number): void {
+    if (client.snapshotTimer) {
+      this.counts.snapshotsCoalesced++;
+      this.o.metrics.snapshots.inc({ outcome: 'coalesced' });
+      return;
     }
+    this.counts.snapshotsDeferred++;
+    this.o.metrics.snapshots.inc({ outcome: 'deferred' });
+    client.snapshotTimer = setTimeout(() => {
+      client.snapshotTimer = undefined;
+      if (client.closed || client.closeReason || this.stopping) return;
+      ws.cork(() => this.sendSnapshot(ws, client, Date.now()));
+    }, Math.max(0, client.lastSnapshotAt + this.snapshotIntervalMs - now));
+  }
+
+  private cancelSnapshot(client: OverlayClient): void {
+    if (client.snapshotTimer) clearTimeout(client.snapshotTimer);
+    client.snapshotTimer = undefined;
+  }
+
+  private takeMessageToken(client: OverlayClient, now: number): boolean {
+    const refill = ((now - client.tokensAt) / 1000) * MESSAGES_PER_SECOND;
+    client.messageTokens = Math.min(MESSAGE_BURST, client.messageTokens + Math.max(0, refill));
+    client.tokensAt = now;
+    if (client.messageTokens < 1) return false;
+    client.messageTokens -= 1;
+    return true;
   }
 
   private publish(topic: string, body: Uint8Array, channel: number): void {
@@ -374,6 +465,7 @@ export class FanoutHub {
     const c = this.channelCounters[channel];
     c.published.inc();
     c.deliveries.inc(subscribers);
+    c.bytes.inc(body.byteLength * subscribers);
   }
 
   private publishCritical(channel: number, levelMask: number, body: Uint8Array): void {

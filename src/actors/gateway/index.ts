@@ -21,8 +21,9 @@ import { ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './
 import { FanoutHub, type OverlayClient } from './fanout-hub.js';
 import { planTiers } from './fps-tiers.js';
 import { createGatewayMetrics } from './gateway-metrics.js';
-import { forwardHttp } from './http-forward.js';
-import { reply, requestToken } from './http-io.js';
+import { FORWARD_MAX_BODY, forwardHttp } from './http-forward.js';
+import { replyJson, requestToken } from './http-io.js';
+import { UwsRoutes } from '../../shared/uws-routes.js';
 import { registerIngestEndpoints } from './ingest-endpoints.js';
 import {
   DEFAULT_CRITICAL_QUEUE, DEFAULT_EXPERIENCE_STATUS_MS, DEFAULT_SLOW_CHECK_MS, validateGatewayOptions, type GatewayOptions,
@@ -33,7 +34,7 @@ import { registerSceneEndpoint } from './scene-endpoint.js';
 
 export type { GatewayOptions, ExperienceOptions } from './options.js';
 export { decodeExperienceBatch, encodeExperienceBatch } from './experience-stream.js';
-export { CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER } from './fanout-hub.js';
+export { CLOSE_FLOOD, CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER } from './fanout-hub.js';
 
 /** Overlay messages are tiny JSON subscriptions: anything bigger is a misbehaving client. */
 const OVERLAY_MAX_PAYLOAD = 16 * 1024;
@@ -77,11 +78,15 @@ export default defineActor<GatewayOptions>({
       ctx.log.fatal({ err: error, origin }, 'gateway crashed: closing every connection, then exiting the thread');
     });
     const metrics = createGatewayMetrics(ctx.metrics);
+    const routes = new UwsRoutes(app, {
+      maxBodyBytes: FORWARD_MAX_BODY,
+      onError: (error, request) => ctx.log.error({ err: error, method: request.method, path: request.path }, 'gateway HTTP handler failed'),
+    });
 
     const hub = new FanoutHub({
       app, index: o.index, plan: planTiers(o.maxFps, o.tickMs), maxFps: o.maxFps,
       softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes, maxClients: o.maxClients,
-      criticalQueueLimit: o.criticalQueueLimit ?? DEFAULT_CRITICAL_QUEUE, metrics,
+      criticalQueueLimit: o.criticalQueueLimit ?? DEFAULT_CRITICAL_QUEUE, metrics, snapshotIntervalMs: o.snapshotIntervalMs,
     });
     const experience = new ExperienceHub({
       queueBatches: o.experience.queueBatches, softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes,
@@ -91,15 +96,13 @@ export default defineActor<GatewayOptions>({
     const acceptor = new IngestAcceptor({ ring: outRing, token: o.ingestToken, transport: 'ws', producerIdBase: ((o.index + 1) << 24) >>> 0, metrics: ctx.metrics });
     const httpAcceptor = new IngestAcceptor({ ring: outRing, token: o.ingestToken, transport: 'http', producerIdBase: ((o.index + 129) << 24) >>> 0, metrics: ctx.metrics });
 
-    app.ws<OverlayClient>('/ws', {
+    routes.ws<OverlayClient>('/ws', {
       maxPayloadLength: OVERLAY_MAX_PAYLOAD,
       // Above the hard limit: uWS must never drop silently before our check closes the client.
       maxBackpressure: o.hardLimitBytes + Math.max(o.softLimitBytes, 1024 * 1024),
       idleTimeout: IDLE_TIMEOUT_S,
       sendPingsAutomatically: true,
-      upgrade(res, req, context) {
-        res.upgrade<OverlayClient>(hub.newClientData(), req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
-      },
+      upgrade: () => ({ accept: hub.newClientData() }),
       open(ws) {
         handles.add(ws as WebSocket<unknown>);
         hub.open(ws);
@@ -112,25 +115,22 @@ export default defineActor<GatewayOptions>({
       },
     });
 
-    app.ws<ExperienceConsumer>('/experience', {
+    routes.ws<ExperienceConsumer>('/experience', {
       maxPayloadLength: 4 * 1024,
       maxBackpressure: o.hardLimitBytes + Math.max(o.softLimitBytes, 1024 * 1024),
       idleTimeout: IDLE_TIMEOUT_S,
       sendPingsAutomatically: true,
-      upgrade(res, req, context) {
-        const query = new URLSearchParams(req.getQuery() ?? '');
-        const token = requestToken(req.getHeader('authorization') || undefined, query);
-        const key = req.getHeader('sec-websocket-key');
-        const protocol = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
+      upgrade(request) {
+        const query = new URLSearchParams(request.query);
+        const token = requestToken(request.headers.authorization || undefined, query);
         const refuse = (status: number, error: string) => {
           metrics.protocolErrors.inc({ endpoint: 'experience' });
-          reply(res, { done: false }, status, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify({ error }), true);
+          return { refuse: { status, error } };
         };
         if (!acceptor.tokenMatches(token)) return refuse(401, 'missing or wrong ingest token (Authorization: Bearer <token> or ?token=)');
         const parsed = parseExperienceQuery(query, o.experience);
         if (!parsed.ok) return refuse(400, parsed.error);
-        res.upgrade<ExperienceConsumer>(experience.newConsumerData(parsed.filter), key, protocol, extensions, context);
+        return { accept: experience.newConsumerData(parsed.filter) };
       },
       open(ws) {
         handles.add(ws as WebSocket<unknown>);
@@ -149,25 +149,25 @@ export default defineActor<GatewayOptions>({
     });
 
     let stopping = false;
-    registerIngestEndpoints({ app, acceptor, httpAcceptor, maxFrameBytes: o.maxFrameBytes, preAuth: o.preAuth, handles, metrics, stopping: () => stopping });
+    registerIngestEndpoints({ routes, acceptor, httpAcceptor, maxFrameBytes: o.maxFrameBytes, preAuth: o.preAuth, handles, metrics, stopping: () => stopping });
 
     // The retained overlay messages (what a new /ws client gets as its snapshot) at one level,
     // answered here without a main-thread hop. (/api/state is the aggregator's structured state.)
-    app.get('/api/snapshot', (res, req) => {
-      const asked = new URLSearchParams(req.getQuery() ?? '').get('level') ?? 'intermediate';
+    routes.get('/api/snapshot', (exchange) => {
+      const asked = new URLSearchParams(exchange.request.query).get('level') ?? 'intermediate';
       if (!(LEVELS as readonly string[]).includes(asked)) {
         metrics.httpRequests.inc({ route: 'snapshot', outcome: 'bad_request' });
-        reply(res, { done: false }, 400, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify({ error: `level must be one of ${LEVELS.join(', ')}` }));
+        replyJson(exchange, 400, { error: `level must be one of ${LEVELS.join(', ')}` });
         return;
       }
       const level = asked as (typeof LEVELS)[number];
       metrics.httpRequests.inc({ route: 'snapshot', outcome: 'ok' });
       const body = `{"gateway":${o.index},"level":"${level}","generated_at":${Date.now()},"messages":${hub.stateJson(level)}}`;
-      reply(res, { done: false }, 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
+      exchange.reply(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
     });
-    registerOverlayFiles(app);
-    const scene = registerSceneEndpoint({ app, handles, callMain: ctx.callMain, adminToken: o.adminToken, registry: ctx.metrics, log: ctx.log });
-    app.any('/*', (res, req) => forwardHttp(res, req, ctx.callMain, metrics, ctx.log));
+    registerOverlayFiles(routes);
+    const scene = registerSceneEndpoint({ app, routes, handles, callMain: ctx.callMain, adminToken: o.adminToken, registry: ctx.metrics, log: ctx.log });
+    routes.any('/*', (exchange) => forwardHttp(exchange, ctx.callMain, metrics, ctx.log));
 
     let listenSocket: us_listen_socket;
     try {

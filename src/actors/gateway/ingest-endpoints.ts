@@ -7,18 +7,19 @@
  * maxPayloadLength) before we see any of it, and that limit is fixed per route, not per
  * socket. So `/ingest` is served by two behaviours: an upgrade that presents the token
  * (Authorization: Bearer or ?token=) is checked at the door and gets maxFrameBytes; one
- * without a token is handed on (setYield) to a second behaviour whose messages are capped
- * at preAuth.maxBytes — uWS refuses a larger declared length on the frame header, before
+ * without a token is passed on to a second behaviour whose messages are capped at
+ * preAuth.maxBytes — uWS refuses a larger declared length on the frame header, before
  * buffering it. Those connections must also send a valid hello within preAuth.helloTimeoutMs,
  * and one remote address may hold at most preAuth.maxPerAddress of them on this thread.
  * POST /api/ingest checks the token before reading the body, so it needs no more.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
+import type { WebSocket } from 'uWebSockets.js';
 import type { AcceptResult, IngestAcceptor, ProducerSession } from '../ingest/acceptor.js';
 import { encodeEvent, EventKind } from '../../shared/telemetry/event-codec.js';
 import { runNameProblem } from '../../shared/telemetry/run-name.js';
+import type { RequestHead, SocketBehavior, UpgradeDecision, UwsRoutes } from '../../shared/uws-routes.js';
 import type { GatewayMetrics, DisconnectReason } from './gateway-metrics.js';
-import { readRequest, replyJson, requestToken } from './http-io.js';
+import { replyJson, requestToken } from './http-io.js';
 import type { PreAuthOptions } from './options.js';
 import type { UwsHandles } from './uws-lifecycle.js';
 
@@ -46,7 +47,7 @@ export interface IngestSocketData {
 }
 
 export interface IngestEndpointOptions {
-  app: TemplatedApp;
+  routes: UwsRoutes;
   acceptor: IngestAcceptor;
   httpAcceptor: IngestAcceptor;
   maxFrameBytes: number;
@@ -57,16 +58,10 @@ export interface IngestEndpointOptions {
   stopping: () => boolean;
 }
 
-function rejectUpgrade(res: HttpResponse, status: string, error: string): void {
-  res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json; charset=utf-8').end(JSON.stringify({ error }), true);
-  });
-}
-
 const TEXT_ERROR = encodeEvent(EventKind.Error, { error: 'text messages are not accepted on /ingest: send binary frames of events (see event-codec)' }, undefined, { timestamp: 0 });
 
 export function registerIngestEndpoints(o: IngestEndpointOptions): void {
-  const { app, acceptor, metrics } = o;
+  const { routes, acceptor, metrics } = o;
   const sendReplies = (ws: WebSocket<IngestSocketData>, result: AcceptResult) => {
     for (const r of result.replies) ws.send(r, true);
   };
@@ -86,32 +81,24 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
     else preAuthByAddress.delete(data.preAuthAddress);
   };
 
-  const refuseUpgrade = (res: HttpResponse, status: string, error: string, reason: string) => {
+  const refuse = (status: number, error: string, reason: string): UpgradeDecision<IngestSocketData> => {
     acceptor.countRefusal(reason);
     if (reason === 'auth') metrics.disconnects.inc({ endpoint: 'ingest', reason: 'auth' });
     else metrics.protocolErrors.inc({ endpoint: 'ingest' });
-    rejectUpgrade(res, status, error);
+    return { refuse: { status, error } };
   };
 
-  /** Copies what the upgrade needs from `req` (valid only now) and checks the run name. */
-  const readUpgrade = (res: HttpResponse, req: HttpRequest) => {
-    const query = new URLSearchParams(req.getQuery() ?? '');
-    const upgrade = {
-      token: requestToken(req.getHeader('authorization') || undefined, query),
-      run: query.get('run') ?? undefined,
-      key: req.getHeader('sec-websocket-key'),
-      protocol: req.getHeader('sec-websocket-protocol'),
-      extensions: req.getHeader('sec-websocket-extensions'),
-    };
-    const problem = upgrade.run === undefined ? undefined : runNameProblem(upgrade.run);
-    if (problem !== undefined) {
-      refuseUpgrade(res, '400 Bad Request', `run: ${problem}`, 'malformed');
-      return undefined;
-    }
-    return upgrade;
+  /** The token and run an upgrade presents; a bad run name is refused here. */
+  const readUpgrade = (request: RequestHead): { token?: string; run?: string } | UpgradeDecision<IngestSocketData> => {
+    const query = new URLSearchParams(request.query);
+    const run = query.get('run') ?? undefined;
+    const problem = run === undefined ? undefined : runNameProblem(run);
+    if (problem !== undefined) return refuse(400, `run: ${problem}`, 'malformed');
+    return { token: requestToken(request.headers.authorization || undefined, query), run };
   };
+  const isDecision = (x: object): x is UpgradeDecision<IngestSocketData> => 'refuse' in x || 'accept' in x || 'pass' in x;
 
-  const behaviour = (maxPayloadLength: number, upgrade: WebSocketBehavior<IngestSocketData>['upgrade']): WebSocketBehavior<IngestSocketData> => ({
+  const behaviour = (maxPayloadLength: number, upgrade: SocketBehavior<IngestSocketData>['upgrade']): SocketBehavior<IngestSocketData> => ({
     maxPayloadLength,
     // Replies are small; a producer that never reads them is bounded here (uWS drops past it).
     maxBackpressure: 1024 * 1024,
@@ -172,52 +159,39 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
   });
 
   // Token at the upgrade: checked at the door, full frame size from the first message.
-  app.ws<IngestSocketData>('/ingest', behaviour(o.maxFrameBytes, (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-    const query = new URLSearchParams(req.getQuery() ?? '');
-    if (requestToken(req.getHeader('authorization') || undefined, query) === undefined) {
-      // No token: the pre-auth behaviour below takes this upgrade.
-      req.setYield(true);
-      return;
-    }
-    const upgrade = readUpgrade(res, req);
-    if (!upgrade) return;
-    if (!acceptor.tokenMatches(upgrade.token)) {
-      refuseUpgrade(res, '401 Unauthorized', 'wrong ingest token', 'auth');
-      return;
-    }
-    res.upgrade<IngestSocketData>({ endpoint: 'ingest', token: upgrade.token, run: upgrade.run }, upgrade.key, upgrade.protocol, upgrade.extensions, context);
+  routes.ws<IngestSocketData>('/ingest', behaviour(o.maxFrameBytes, (request) => {
+    const upgrade = readUpgrade(request);
+    if (isDecision(upgrade)) return upgrade;
+    // No token: the pre-auth behaviour below takes this upgrade.
+    if (upgrade.token === undefined) return { pass: true };
+    if (!acceptor.tokenMatches(upgrade.token)) return refuse(401, 'wrong ingest token', 'auth');
+    return { accept: { endpoint: 'ingest', token: upgrade.token, run: upgrade.run } };
   }));
 
   // No token at the upgrade: the first message must be a hello carrying it. uWS fixes the
   // message limit per route, so these connections keep the pre-auth cap for their life.
-  // A parameter route ranks below every static one, so it only sees what was handed on.
-  app.ws<IngestSocketData>('/:endpoint', behaviour(preAuthMaxBytes, (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-    if (req.getParameter(0) !== 'ingest') {
-      req.setYield(true);
-      return;
-    }
-    const upgrade = readUpgrade(res, req);
-    if (!upgrade) return;
-    const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+  // A parameter route ranks below every static one, so it only sees what was passed on.
+  routes.ws<IngestSocketData>('/:endpoint', behaviour(preAuthMaxBytes, (request) => {
+    if (request.params[0] !== 'ingest') return { pass: true };
+    const upgrade = readUpgrade(request);
+    if (isDecision(upgrade)) return upgrade;
+    const address = request.remoteAddress;
     if ((preAuthByAddress.get(address) ?? 0) >= preAuth.maxPerAddress) {
-      refuseUpgrade(res, '429 Too Many Requests', `too many unauthenticated /ingest connections from ${address} (limit ${preAuth.maxPerAddress}); send the hello promptly, or present the token at the upgrade`, 'address_limit');
-      return;
+      return refuse(429, `too many unauthenticated /ingest connections from ${address} (limit ${preAuth.maxPerAddress}); send the hello promptly, or present the token at the upgrade`, 'address_limit');
     }
-    res.upgrade<IngestSocketData>({ endpoint: 'ingest', run: upgrade.run, preAuthAddress: address }, upgrade.key, upgrade.protocol, upgrade.extensions, context);
+    return { accept: { endpoint: 'ingest', run: upgrade.run, preAuthAddress: address } };
   }));
 
-  app.post('/api/ingest', (res, req) => {
-    const query = new URLSearchParams(req.getQuery() ?? '');
-    const token = requestToken(req.getHeader('authorization') || undefined, query);
-    const contentType = req.getHeader('content-type').toLowerCase();
+  routes.post('/api/ingest', async (exchange) => {
+    const query = new URLSearchParams(exchange.request.query);
+    const token = requestToken(exchange.request.headers.authorization || undefined, query);
+    const contentType = (exchange.request.headers['content-type'] ?? '').toLowerCase();
     const run = query.get('run') ?? undefined;
     const refuseEarly = (status: number, error: string, reason: string) => {
       // Refused before reading the body, so the connection is closed rather than reused.
-      const state = { done: false };
-      res.onAborted(() => { state.done = true; });
       o.httpAcceptor.countRefusal(reason);
       metrics.httpRequests.inc({ route: 'ingest', outcome: 'client_error' });
-      replyJson(res, state, status, { error }, true);
+      replyJson(exchange, status, { error }, true);
     };
     if (!o.httpAcceptor.tokenMatches(token)) {
       refuseEarly(401, 'missing or wrong ingest token (Authorization: Bearer <token>)', 'auth');
@@ -228,35 +202,34 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
       refuseEarly(400, `run: ${runProblem}`, 'malformed');
       return;
     }
-    readRequest(res, req, o.maxFrameBytes, (result, state) => {
-      if (!result.ok) {
-        metrics.httpRequests.inc({ route: 'ingest', outcome: 'too_large' });
-        replyJson(res, state, 413, { error: `request body exceeds ${result.tooLarge} bytes` }, true);
-        return;
-      }
-      const body = result.request.body;
-      const session = o.httpAcceptor.openSession({ run, token });
-      let accepted: AcceptResult;
-      try {
-        if (contentType.startsWith('application/json')) {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
-          } catch (error) {
-            metrics.httpRequests.inc({ route: 'ingest', outcome: 'client_error' });
-            replyJson(res, state, 400, { accepted: 0, rejected: 0, errors: [{ index: -1, error: `body is not valid JSON: ${(error as Error).message}` }] });
-            return;
-          }
-          accepted = o.httpAcceptor.acceptJson(session, parsed);
-        } else {
-          accepted = o.httpAcceptor.acceptFrame(session, body);
+    const result = await exchange.body();
+    if (!result.ok) {
+      metrics.httpRequests.inc({ route: 'ingest', outcome: 'too_large' });
+      replyJson(exchange, 413, { error: `request body exceeds ${result.tooLarge} bytes` }, true);
+      return;
+    }
+    const body = result.body;
+    const session = o.httpAcceptor.openSession({ run, token });
+    let accepted: AcceptResult;
+    try {
+      if (contentType.startsWith('application/json')) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+        } catch (error) {
+          metrics.httpRequests.inc({ route: 'ingest', outcome: 'client_error' });
+          replyJson(exchange, 400, { accepted: 0, rejected: 0, errors: [{ index: -1, error: `body is not valid JSON: ${(error as Error).message}` }] });
+          return;
         }
-      } finally {
-        o.httpAcceptor.closeSession(session);
+        accepted = o.httpAcceptor.acceptJson(session, parsed);
+      } else {
+        accepted = o.httpAcceptor.acceptFrame(session, body);
       }
-      const bad = accepted.accepted === 0 && accepted.errors.length > 0;
-      metrics.httpRequests.inc({ route: 'ingest', outcome: bad ? 'client_error' : 'ok' });
-      replyJson(res, state, bad ? 400 : 200, { accepted: accepted.accepted, rejected: accepted.errors.length, errors: accepted.errors });
-    });
-  });
+    } finally {
+      o.httpAcceptor.closeSession(session);
+    }
+    const bad = accepted.accepted === 0 && accepted.errors.length > 0;
+    metrics.httpRequests.inc({ route: 'ingest', outcome: bad ? 'client_error' : 'ok' });
+    replyJson(exchange, bad ? 400 : 200, { accepted: accepted.accepted, rejected: accepted.errors.length, errors: accepted.errors });
+  }, { maxBodyBytes: o.maxFrameBytes });
 }

@@ -48,6 +48,8 @@ export interface GatewayOptions {
   criticalQueueLimit?: number;
   /** Period of the experience status message (default 1000 ms). */
   experienceStatusMs?: number;
+  /** Least time between two snapshots to one overlay client (default 1000 ms). */
+  snapshotIntervalMs?: number;
 }
 
 export interface PreAuthOptions {
@@ -111,5 +113,6 @@ export function validateGatewayOptions(options: GatewayOptions): GatewayOptions 
     int(p, 'maxBytes', 64, 256 * 1024 * 1024);
     int(p, 'maxPerAddress', 1, 1_000_000);
   }
+  if (options.snapshotIntervalMs !== undefined) int(o, 'snapshotIntervalMs', 0, 60_000);
   return options;
 }

@@ -19,7 +19,8 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_socket_context_t } from 'uWebSockets.js';
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+import type { UwsRoutes } from '../../shared/uws-routes.js';
 import { CHANNELS, LEVELS } from '../../shared/telemetry/channels.js';
 import { FANOUT_HEADER_BYTES, FanoutType } from '../../shared/telemetry/ring-records.js';
 import { requestToken } from './http-io.js';
@@ -47,7 +48,9 @@ export interface SceneSocketData {
 }
 
 export interface SceneEndpointOptions {
+  /** For publishing to the /scene topic. */
   app: TemplatedApp;
+  routes: UwsRoutes;
   handles: UwsHandles;
   callMain: <T = unknown>(method: string, ...args: unknown[]) => Promise<T>;
   adminToken: string;
@@ -76,27 +79,19 @@ export function registerSceneEndpoint(o: SceneEndpointOptions): SceneEndpoint {
     ws.send(JSON.stringify(value), false);
   };
 
-  app.ws<SceneSocketData>('/scene', {
+  o.routes.ws<SceneSocketData>('/scene', {
     maxPayloadLength: MAX_COMMAND_BYTES,
     maxBackpressure: MAX_BACKPRESSURE,
     closeOnBackpressureLimit: 1,
     idleTimeout: 120,
     sendPingsAutomatically: true,
-    upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
-      const query = new URLSearchParams(req.getQuery() ?? '');
-      const token = requestToken(req.getHeader('authorization') || undefined, query);
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
+    upgrade(request) {
+      const token = requestToken(request.headers.authorization || undefined, new URLSearchParams(request.query));
       if (!isAdminToken(token)) {
         refused.inc();
-        res.cork(() => {
-          res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json; charset=utf-8')
-            .end(JSON.stringify({ error: 'admin token required for /scene (Authorization: Bearer <admin token> or ?token=)' }), true);
-        });
-        return;
+        return { refuse: { status: 401, error: 'admin token required for /scene (Authorization: Bearer <admin token> or ?token=)' } };
       }
-      res.upgrade<SceneSocketData>({ endpoint: 'scene', token, inFlight: 0, closed: false }, key, protocol, extensions, context);
+      return { accept: { endpoint: 'scene', token, inFlight: 0, closed: false } };
     },
     open(ws) {
       o.handles.add(ws as WebSocket<unknown>);

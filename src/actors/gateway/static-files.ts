@@ -6,9 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { HttpResponse, HttpRequest, TemplatedApp } from 'uWebSockets.js';
 import { projectRoot } from '../../shared/runtime-path.js';
-import { reply } from './http-io.js';
+import type { Exchange, UwsRoutes } from '../../shared/uws-routes.js';
+import { replyText } from './http-io.js';
 
 export const OVERLAY_DIR = path.join(projectRoot, 'overlay');
 
@@ -23,6 +23,9 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
+/** Longest request path echoed back in a 404 (the path is the client's, not ours). */
+const MAX_ECHOED_PATH = 200;
+
 /** Maps a request path to a file inside the overlay folder, or undefined when it escapes it. */
 export function overlayFile(urlPath: string, root = OVERLAY_DIR): string | undefined {
   let rel: string;
@@ -31,29 +34,30 @@ export function overlayFile(urlPath: string, root = OVERLAY_DIR): string | undef
   } catch {
     return undefined;
   }
+  if (rel.includes('\0')) return undefined;
   if (rel === '' || rel.endsWith('/')) rel += 'index';
   if (!path.extname(rel)) rel += '.html';
   const file = path.resolve(root, rel);
   return file.startsWith(root + path.sep) ? file : undefined;
 }
 
-export function registerOverlayFiles(app: TemplatedApp, root = OVERLAY_DIR): void {
-  const serve = (res: HttpResponse, req: HttpRequest) => {
-    const state = { done: false };
-    res.onAborted(() => { state.done = true; });
-    const file = overlayFile(req.getUrl(), root);
+export function registerOverlayFiles(routes: UwsRoutes, root = OVERLAY_DIR): void {
+  const serve = async (exchange: Exchange) => {
+    const urlPath = exchange.request.path;
+    const file = overlayFile(urlPath, root);
     if (!file) {
-      reply(res, state, 400, { 'content-type': 'text/plain; charset=utf-8' }, 'bad overlay path');
+      replyText(exchange, 400, 'bad overlay path');
       return;
     }
-    readFile(file).then(
-      (bytes) => reply(res, state, 200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' }, bytes),
-      () => reply(res, state, 404, { 'content-type': 'text/plain; charset=utf-8' }, `no overlay file ${req.getUrl()}`),
-    );
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch {
+      replyText(exchange, 404, `no overlay file ${urlPath.slice(0, MAX_ECHOED_PATH)}`);
+      return;
+    }
+    exchange.reply(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' }, bytes);
   };
-  app.get('/overlay', (res) => {
-    const state = { done: false };
-    reply(res, state, 302, { location: '/overlay/showcase' }, '');
-  });
-  app.get('/overlay/*', serve);
+  routes.get('/overlay', (exchange) => { exchange.reply(302, { location: '/overlay/showcase' }, ''); });
+  routes.get('/overlay/*', serve);
 }

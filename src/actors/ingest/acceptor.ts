@@ -32,6 +32,8 @@ export interface ProducerSession {
   authenticated: boolean;
   accepted: number;
   rejected: number;
+  /** Frames handled since a hello asked for per-frame acks (undefined: no acks wanted). */
+  framesAcked?: number;
 }
 
 export interface AcceptResult {
@@ -123,12 +125,14 @@ export class IngestAcceptor {
     const result: AcceptResult = { accepted: 0, errors: [], replies: [] };
     this.bytesCounter.inc(bytes.byteLength);
     let published = false;
+    let ackedHello = false;
     decodeFrame(
       bytes,
       (event) => {
         if (result.fatal) return;
         if (event.kind === EventKind.Hello) {
-          this.hello(session, event.token, event.run, result);
+          this.hello(session, event.token, event.run, result, event.acks === true);
+          ackedHello = true;
           return;
         }
         if (!session.authenticated) {
@@ -152,6 +156,11 @@ export class IngestAcceptor {
     );
     if (published) this.ring.flush();
     this.finishReplies(result);
+    // After the flush: an acknowledged frame's events are in the ring, which outlives this thread.
+    if (session.framesAcked !== undefined && !result.fatal && !ackedHello) {
+      session.framesAcked++;
+      result.replies.push(encodeEvent(EventKind.Ack, { frames: session.framesAcked }));
+    }
     return result;
   }
 
@@ -199,7 +208,7 @@ export class IngestAcceptor {
     return result;
   }
 
-  private hello(session: ProducerSession, token: string | undefined, run: string | undefined, result: AcceptResult): void {
+  private hello(session: ProducerSession, token: string | undefined, run: string | undefined, result: AcceptResult, acks = false): void {
     if (token !== undefined || !session.authenticated) {
       if (!this.tokenMatches(token)) {
         this.reject(session, result, { index: -1, kind: 'hello', error: token === undefined ? 'hello without a token' : 'invalid ingest token' }, 'auth');
@@ -216,7 +225,9 @@ export class IngestAcceptor {
       }
       session.run = run;
     }
-    result.replies.push(encodeEvent(EventKind.Ack, { ok: true, run: session.run, producer_id: session.producerId }));
+    // Frames are counted from the one after this hello; `acks: true` tells the producer they will be.
+    if (acks) session.framesAcked = 0;
+    result.replies.push(encodeEvent(EventKind.Ack, { ok: true, run: session.run, producer_id: session.producerId, ...(acks ? { acks: true } : {}) }));
   }
 
   private publish(session: ProducerSession, event: TelemetryEvent, bytes: Uint8Array, receivedAt: number, result: AcceptResult): void {

@@ -45,11 +45,11 @@ export enum EventKind {
    * Refused from external producers.
    */
   Relay = 8,
-  /** Producer → server, first event on a stream transport: `{token, run?, client?}`. */
+  /** Producer → server, first event on a stream transport: `{token, run?, client?, acks?}`. */
   Hello = 16,
   /** Server → producer: `{error, kind?, index?}`. */
   Error = 17,
-  /** Server → producer: `{ok: true, run, ...}` after a hello, or a periodic accept count. */
+  /** Server → producer: `{ok: true, run, ...}` after a hello; `{frames: n}` per frame when the hello asked for acks. */
   Ack = 18,
 }
 
@@ -189,6 +189,8 @@ export interface HelloEvent extends EventBase {
   kind: EventKind.Hello;
   token?: string;
   client?: string;
+  /** The producer wants every later frame acknowledged (`{frames: n}`), so it can resend what a lost connection swallowed. */
+  acks?: boolean;
 }
 
 export interface ControlEvent extends EventBase {
@@ -391,7 +393,7 @@ function decodeEventBody(
       };
     }
     case EventKind.Hello:
-      return { ...base, kind: EventKind.Hello, token: optString(meta, 'token', name, 4096), client: optString(meta, 'client', name, 128) };
+      return { ...base, kind: EventKind.Hello, token: optString(meta, 'token', name, 4096), client: optString(meta, 'client', name, 128), acks: meta.acks === true };
     case EventKind.Error:
     case EventKind.Ack:
       return { ...base, kind: kind as EventKind.Error | EventKind.Ack, meta };
