@@ -68,6 +68,8 @@ async function main(): Promise<ProductResult> {
       { name: 'encoder', module: new URL('../../src/actors/encoder/index.js', import.meta.url), in: [FRAMES], options: encoder },
     ],
   }, pino({ level: 'warn' }));
+  // No saved scene: the compositor shows its built-in showcase, as a fresh service does.
+  supervisor.provide('scene.get', () => null);
   await supervisor.start();
   try {
     const enc = () => supervisor.call('encoder', 'stats') as Promise<EncoderStats>;
@@ -102,8 +104,8 @@ async function main(): Promise<ProductResult> {
       compositorDropped: c1.dropped - c0.dropped,
       compositorFailed: c1.failed - c0.failed,
       rendered: c1.frames - c0.frames,
-      renderP50Ms: c1.renderMs.p50,
-      renderP99Ms: c1.renderMs.p99,
+      renderP50Ms: Number(c1.renderMs.p50.toFixed(2)),
+      renderP99Ms: Number(c1.renderMs.p99.toFixed(2)),
       cpuOursCores: (cpu.user + cpu.system) / 1e6 / wall,
       cpuFfmpegCores: ffCpu / wall,
       rssOursMb: rss / 2 ** 20,
