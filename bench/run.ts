@@ -61,12 +61,16 @@ function machine() {
   };
 }
 
-/** The commit the figures were measured on; dirty = uncommitted changes to tracked files. */
-export function gitCommit(cwd: string): { sha: string; dirty: boolean } | { sha: 'unknown'; error: string } {
+/**
+ * The commit the figures were measured on; dirty = uncommitted changes to tracked files, and
+ * `changed` names them (at most 20), so a reader can tell a README edit from a code change.
+ */
+export function gitCommit(cwd: string): { sha: string; dirty: boolean; changed?: string[] } | { sha: 'unknown'; error: string } {
   try {
     const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
     const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return { sha, dirty: status.trim() !== '' };
+    const changed = status.split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(3));
+    return changed.length ? { sha, dirty: true, changed: changed.slice(0, 20) } : { sha, dirty: false };
   } catch (err) {
     return { sha: 'unknown', error: (err as Error).message.split('\n', 1)[0] };
   }
