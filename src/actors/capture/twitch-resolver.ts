@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMasterPlaylist, parseMasterPlaylist, pickVariant, PlaylistError, type Variant } from './hls-playlist.js';
+import { StageError } from './stage-error.js';
 
 export const TWITCH_WEB_CLIENT_ID = 'kimne78kx3ncx6brgo4mv6wki5h1ko';
 export const DEFAULT_GQL_URL = 'https://gql.twitch.tv/gql';
@@ -17,15 +18,8 @@ const CHANNEL_RE = /^[a-z0-9_]{3,25}$/i;
 
 export type ResolveErrorCode = 'bad-source' | 'http' | 'timeout' | 'network' | 'bad-response' | 'no-variant';
 
-export class ResolveError extends Error {
-  readonly code: ResolveErrorCode;
-  readonly status?: number;
-  constructor(code: ResolveErrorCode, message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ResolveError';
-    this.code = code;
-    if (status !== undefined) this.status = status;
-  }
+export class ResolveError extends StageError<ResolveErrorCode> {
+  override readonly name = 'ResolveError';
 }
 
 export type Source =
