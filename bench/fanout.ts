@@ -54,7 +54,7 @@ const FANOUT_THREADS = (() => {
   if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`RINGCAST_BENCH_FANOUT_SERVER_THREADS=${JSON.stringify(text)}: expected an integer 1–16`);
   return n;
 })();
-/** Bars from the issue. */
+/** A client count "holds" when at least this share of messages arrives and p99 latency stays under this. */
 const HOLD_DELIVERED_PCT = 99;
 const HOLD_P99_MS = 50;
 /** The baseline always runs at these counts (to have a side-by-side point)... */

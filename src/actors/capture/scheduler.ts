@@ -1,5 +1,5 @@
 /**
- * Capture scheduler (issue 5, section 3): decides which streams start a capture
+ * Capture scheduler: decides which streams start a capture
  * now. Pure logic: no timers, no I/O; time and randomness are injected so the
  * behaviour is testable with a fake clock and a seeded random.
  *

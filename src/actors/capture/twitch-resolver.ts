@@ -1,6 +1,5 @@
-// Twitch channel -> HLS variant, the way streamlink does it (see
-// shared/reference/twitch-obs-protocols.md): a PlaybackAccessToken persisted
-// GraphQL query, then the usher master playlist signed with that token.
+// Twitch channel -> HLS variant, the way streamlink does it: a PlaybackAccessToken
+// persisted GraphQL query, then the usher master playlist signed with that token.
 // Endpoints are parameters so tests (and --twitch-gql-url / --twitch-usher-url)
 // can point them at a local fake. Direct m3u8 URLs and files skip the token step.
 

@@ -1,5 +1,5 @@
 /**
- * Gateway actor options. The lead's topology fills them from config (`fanout`, `auth`,
+ * Gateway actor options. The service's topology fills them from config (`fanout`, `auth`,
  * `ingest.maxFrameBytes`, `aggregate.windowMs`, `experience`); tests build them directly.
  * Validated once at start so a bad value fails the actor's start with a message naming
  * the field, instead of surfacing later as a confusing uWS behaviour.
