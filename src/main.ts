@@ -12,7 +12,8 @@ import { startService } from './service.js';
 import { LooseSecretFileError } from './shared/private-files.js';
 
 const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
+// `-h` is --host (the frame processor's flag), so help is long-only.
+if (args.includes('--help')) {
   process.stdout.write(configHelpText());
   process.exit(0);
 }

@@ -19,11 +19,13 @@ import { EventKind, encodeEvent, decodeEvent } from './shared/telemetry/event-co
 import { writeIngestRecord } from './shared/telemetry/ring-records.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
-import { AGGREGATOR, CAPTURE, CHAT, OBS, RING_MAIN, serviceTopology } from './topology.js';
+import { AGGREGATOR, CAPTURE, CHAT, DEMO_TRAINER, INGEST, OBS, RING_DEMO, RING_MAIN, RING_NET, serviceTopology } from './topology.js';
+import { Readiness } from './readiness.js';
+import type { IngestStats } from './actors/ingest/index.js';
 import { registerCaptureService } from './capture-service/service.js';
 import { readStreamsFile } from './capture-service/streams-file.js';
 import { startDemoStreams, type DemoStreams } from './capture-service/demo-streams.js';
-import { resolveFfmpeg } from './shared/ffmpeg.js';
+import { resolveServiceFfmpeg } from './ffmpeg-status.js';
 import path from 'node:path';
 import { LEVELS, type Level } from './shared/telemetry/channels.js';
 import { runNameProblem } from './shared/telemetry/run-name.js';
@@ -77,7 +79,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const store: StateStore = new SqliteStateStore(config.stateDbPath);
   const previous = store.get<StoredRuns>('telemetry', 'runs');
 
-  const supervisor = new Supervisor(serviceTopology(config, { tokens, port }), log);
+  const ffmpeg = resolveServiceFfmpeg(config, log);
+  const topology = serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability });
+  const supervisor = new Supervisor(topology, log);
+  ffmpeg.register(supervisor.registry);
   const notifier: SystemdNotifier = createSystemdNotifier({ logger: log });
   const router = new HttpRouter(log);
   const isAdminToken = tokenMatcher(tokens.adminToken);
@@ -103,17 +108,34 @@ export async function startService(config: Config, log: Logger): Promise<Service
     if (!writeIngestRecord(mainRing, Date.now(), 0, run, event, 0, event.byteLength)) throw new HttpError(503, 'ingest ring full; try again');
   };
 
+  // Liveness: the actors run. A part degraded for want of ffmpeg is named, not fatal.
   router.get('/healthz', () => {
     const report = supervisor.health();
-    return { status: report.ok ? 200 : 503, json: report };
+    const details = ffmpeg.details();
+    return { status: report.ok ? 200 : 503, json: Object.keys(details).length > 0 ? { ...report, details } : report };
+  });
+  const readiness = new Readiness({
+    supervisor, ffmpeg, rings: Object.keys(topology.rings ?? {}),
+    producers: [
+      { ring: RING_NET, connected: async () => (supervisor.actorNames().includes(INGEST) ? ((await supervisor.call(INGEST, 'stats', [], 1_000)) as IngestStats).transports.reduce((n, t) => n + t.connections, 0) : 0) },
+      ...(config.demo.enabled ? [{ ring: RING_DEMO, connected: async () => (supervisor.health().actors[DEMO_TRAINER] === 'running' ? 1 : 0) }] : []),
+    ],
+  });
+  // Readiness: doing its job now (actors up, ffmpeg where needed, no ring dropping, data fresh).
+  router.get('/readyz', async () => {
+    const report = await readiness.check();
+    return { status: report.ready ? 200 : 503, json: report };
   });
   // Merging every thread's metrics costs the main thread tens of ms: scrapes that arrive
   // while one is being merged share its result instead of each paying for their own.
   let scrape: Promise<string> | undefined;
-  router.get('/metrics', async () => {
+  const metrics = async () => {
     scrape ??= supervisor.metrics().finally(() => { scrape = undefined; });
     return { headers: { 'content-type': METRICS_CONTENT_TYPE }, body: await scrape };
-  });
+  };
+  router.get('/metrics', metrics);
+  // The frame processor's scrapers asked for /api/metrics.
+  router.get('/api/metrics', metrics);
   router.get('/api/runs', async () => ({
     json: { runs: await supervisor.call(AGGREGATOR, 'runs'), previous: previous?.runs ?? [] },
   }));
@@ -225,6 +247,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     historyLength: config.capture.historyLength,
     ...(streamsFile ? { streamsFile } : {}),
     configOverrides,
+    extraStatus: () => {
+      const unavailable = ffmpeg.details();
+      return Object.keys(unavailable).length > 0 ? { unavailable } : {};
+    },
   });
 
   // `npm start` demo: local live HLS streams to capture (no Twitch needed), made in the
@@ -233,8 +259,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
   let stopped = false;
   const demoDir = path.resolve(config.dataDir, 'demo-hls');
   const registryIsDemo = capture.registry.count() === 0 || capture.registry.list().some((s) => s.name.startsWith(demoDir));
-  if (config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo) {
-    startDemoStreams({ dir: demoDir, count: config.capture.demoStreams, ffmpegPath: resolveFfmpeg().path })
+  const media = ffmpeg.availability;
+  const wantDemoStreams = config.demo.enabled && config.capture.enabled && config.capture.demoStreams > 0 && registryIsDemo;
+  if (wantDemoStreams && !media.ok) {
+    log.warn({ reason: media.reason }, 'demo streams not made: they need ffmpeg');
+  } else if (wantDemoStreams && media.ok) {
+    startDemoStreams({ dir: demoDir, count: config.capture.demoStreams, ffmpegPath: media.ffmpeg.path })
       .then((d) => {
         if (stopped) return d.stop();
         demoStreams = d;
@@ -248,11 +278,13 @@ export async function startService(config: Config, log: Logger): Promise<Service
     await supervisor.start();
   } catch (error) {
     await supervisor.stop(2_000);
+    readiness.close();
     capture.close();
     await sceneService.close();
     store.close();
     throw error;
   }
+  readiness.resetBaseline();
   log.info({ host: config.host, port, actors: supervisor.actorNames() }, `ringcast listening on http://${config.host}:${port}`);
   await notifier.ready(`serving on ${config.host}:${port}`);
   notifier.startWatchdog(() => supervisor.health().ok);
@@ -266,6 +298,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       const started = Date.now();
       log.info({ reason }, 'stopping: intake first, then drain and flush');
       notifier.stopWatchdog();
+      readiness.close();
       stopped = true;
       (demoStreams as DemoStreams | null)?.stop();
       await notifier.stopping(reason);

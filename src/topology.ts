@@ -25,6 +25,7 @@ import type { ObsOptions } from './actors/obs/index.js';
 import type { CompositorOptions } from './actors/compositor/index.js';
 import type { EncoderOptions } from './actors/encoder/index.js';
 import type { CaptureActorOptions } from './actors/capture/index.js';
+import type { FfmpegAvailability, ResolvedBinary } from './shared/ffmpeg.js';
 
 export const AGGREGATOR = 'aggregator';
 export const INGEST = 'ingest';
@@ -56,6 +57,14 @@ export interface TopologyInputs {
   tokens: Tokens;
   /** The port the gateways listen on (already resolved when config.port was 0). */
   port: number;
+  /** The service's one ffmpeg decision; actors resolve their own when absent (tests). */
+  ffmpeg?: FfmpegAvailability;
+}
+
+/** What the ffmpeg-using actors are told: the binary to run, or why there is none. */
+function ffmpegOptions(a: FfmpegAvailability | undefined): { ffmpeg?: ResolvedBinary; unavailable?: string } {
+  if (a === undefined) return {};
+  return a.ok ? { ffmpeg: a.ffmpeg } : { unavailable: a.reason };
 }
 
 const MiB = 1 << 20;
@@ -209,6 +218,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       keyframeSeconds: config.compose.keyframeSeconds,
       encoder: config.compose.encoder,
       audio: config.compose.audio,
+      ...ffmpegOptions(inputs.ffmpeg),
     };
     actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: [RING_COMPOSITOR_IN], out: [RING_FRAMES], options: compositor, standby });
     actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: [RING_FRAMES], options: encoder, standby });
@@ -230,6 +240,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       intervalSec: c.interval ?? 3,
       maxConcurrent: c.maxConcurrent ?? 32,
       quality: c.quality ?? '480p',
+      ...ffmpegOptions(inputs.ffmpeg),
     };
     actors.push({ name: CAPTURE, module: new URL('./actors/capture/index.js', import.meta.url), out: [RING_CAPTURE_FRAMES], options: capture });
   }

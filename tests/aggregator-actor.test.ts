@@ -66,10 +66,11 @@ describe('aggregator actor', () => {
   it('turns ingest records into ppo_metrics per level, milestones at once, experience forwarded as is', async () => {
     const { supervisor, send, waitFor, seen } = await start();
     const values = { 'ppo/kl_divergence_approx': 0.0042, 'ppo/clip_fraction': 0.03, 'ppo/policy_loss': 0.731, my_custom: 12.5 };
-    send('run-a', encodeMetrics(1234, values));
+    const sourceAt = Date.now() - 1_500; // the trainer's clock, a little behind
+    send('run-a', encodeMetrics(1234, values, undefined, { timestamp: sourceAt }));
 
     const first = await waitFor((o) => o.msg?.type === 'ppo_metrics', 'ppo_metrics');
-    const window = seen.filter((o) => o.msg?.type === 'ppo_metrics' && o.stamp === first.stamp);
+    const window = seen.filter((o) => o.msg?.type === 'ppo_metrics' && o.msg.timestamp === first.msg!.timestamp);
     // Each window writes the full-series state (retained, not live) and the live tail update.
     const full = window.filter((o) => (o.msg!.data as { series: string }).series === 'full');
     const tail = window.filter((o) => (o.msg!.data as { series: string }).series === 'tail');
@@ -79,7 +80,10 @@ describe('aggregator actor', () => {
       const flags = (o.msg!.data as { series: string }).series === 'full' ? FanoutFlag.Retain | FanoutFlag.NoLive : FanoutFlag.LiveOnly;
       expect(o).toMatchObject({ type: FanoutType.Update, channel: channelId('metrics'), flags, key: 'ppo_metrics:run-a' });
       expect(o.msg!.data).toMatchObject({ run: 'run-a', step: 1234, values, health: { status: 'healthy', kl: 0.0042 } });
-      expect(o.msg!.timestamp).toBe(o.stamp);
+      // The record carries the source event's timestamp (end-to-end latency is measured from it);
+      // the message says when the window closed.
+      expect(o.stamp).toBe(sourceAt);
+      expect(o.msg!.timestamp).toBeGreaterThan(sourceAt + 1_000);
     }
 
     // A milestone goes out as soon as it is read, not at the next window boundary.
@@ -90,9 +94,9 @@ describe('aggregator actor', () => {
     expect(m.msg!.data).toMatchObject({ id: 'run-a:trainer:checkpoint:s1234', name: 'checkpoint', message: 'checkpoint saved', critical: true });
     expect(m.stamp).toBeGreaterThanOrEqual(sentAt - 1);
     // Read here before the next window could have closed: windows close every WINDOW_MS after
-    // first.stamp (a timer never fires early; 2 ms for millisecond rounding), so a milestone
+    // first's window time (a timer never fires early; 2 ms for millisecond rounding), so a milestone
     // held back until a window would arrive at first.stamp + WINDOW_MS or later.
-    expect(m.arrivedAt - first.stamp).toBeLessThan(WINDOW_MS - 2);
+    expect(m.arrivedAt - first.msg!.timestamp).toBeLessThan(WINDOW_MS - 2);
 
     // Experience: forwarded byte for byte, no JSON.
     const exp = encodeEvent(EventKind.Experience, { game_id: 'g', player_id: 'p', turn: 1, action: 5, reward: 0, done: false, state_shape: [2] }, float32Bytes([1, 2]));

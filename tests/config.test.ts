@@ -169,6 +169,18 @@ describe('repeatable flags', () => {
   });
 });
 
+describe('short flags (the frame processor\'s CLI)', () => {
+  it('-h -p -i -m -q -f -d mean host, port, interval, max concurrent, quality, streams file, debug', () => {
+    const c = loadConfig(['-h', '0.0.0.0', '-p', '9090', '-i', '5', '-m', '10', '-q', '720p', '-f', 'streams.txt', '-d'], {});
+    expect(c).toMatchObject({ host: '0.0.0.0', port: 9090, logLevel: 'debug', capture: { interval: 5, maxConcurrent: 10, quality: '720p', streamsFile: 'streams.txt' } });
+    // Joined forms and the long flags agree; a bad value names the long key.
+    expect(loadConfig(['-p0'], {}).port).toBe(0);
+    expect(loadConfig(['-p', '7'], {})).toEqual(loadConfig(['--port', '7'], {}));
+    expect(loadError(['-p', 'nope']).message).toMatch(/port = "nope"/);
+    expect(loadError(['-x']).message).toMatch(/Unknown option '-x'.*-p\/--port/);
+  });
+});
+
 describe('capture flags (the capture seed\'s CLI)', () => {
   it('takes --debug, --interval, --max-concurrent, --quality, --streams-file and the Twitch endpoint flags', () => {
     const c = loadConfig(['--debug', '--interval', '5', '--max-concurrent', '10', '--quality', '720p', '--streams-file', 'streams.txt',

@@ -78,6 +78,19 @@ function drain(ring: RecordRing, into: { event: TelemetryEvent; bytes: Uint8Arra
 }
 
 describe('demo trainer core (no timers)', () => {
+  it('a resumed core continues the step, games and moves of the progress it is given', () => {
+    const ring = RecordRing.create({ capacityBytes: 1 << 22 });
+    const core = new DemoTrainerCore(new RingProducer({ ring, run: 'demo' }), { seed: 9, experience: false, resume: { steps: 4_000, games: 37, moves: 900, firstMateSeen: true } });
+    core.trainStep();
+    const events: { event: TelemetryEvent; bytes: Uint8Array }[] = [];
+    drain(ring, events);
+    const metrics = events.map((e) => e.event).filter((e): e is MetricsEvent => e.kind === EventKind.Metrics);
+    expect(metrics.map((m) => m.step)).toEqual([4_001]);
+    expect(metrics[0].values[metrics[0].names.indexOf('games_played')]).toBe(37);
+    core.playMove();
+    expect(core.progress()).toEqual({ steps: 4_001, games: 37, moves: 901, firstMateSeen: true });
+  });
+
   it('plays legal games to a result, with matching predictions, experience and metrics', () => {
     const ring = RecordRing.create({ capacityBytes: 1 << 24 });
     const producer = new RingProducer({ ring, run: 'demo' });

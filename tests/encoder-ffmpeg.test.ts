@@ -1,74 +1,98 @@
 /**
  * ffmpeg binary resolution order and the hardware-encoder probe on this machine.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FfmpegNotFoundError, h264EncoderArgs, listEncoders, parseEncoderList, probeHardwareEncoders, resolveFfmpeg, resolveFfprobe, trialEncode } from '../src/shared/ffmpeg.js';
+import { FfmpegNotFoundError, ffmpegAvailability, ffmpegFeatures, h264EncoderArgs, listEncoders, parseEncoderList, passthroughFrameRateArgs, probeHardwareEncoders, resolveFfmpeg, resolveFfprobe, trialEncode } from '../src/shared/ffmpeg.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-ffmpeg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function fakeBinary(sub: string, name: string): string {
+/** A stand-in binary that answers `-version` like the real tool (or fails, when `works` is false). */
+function fakeBinary(sub: string, name: string, works = true, tool = name.includes('probe') ? 'ffprobe' : 'ffmpeg'): string {
   const d = join(dir, sub);
   const path = join(d, name);
-  writeFileSync(path, '#!/bin/sh\nexit 0\n', { flag: 'w' });
+  writeFileSync(path, works ? `#!/bin/sh\necho "${tool} version fake-${sub} Copyright"\nexit 0\n` : '#!/bin/sh\necho "Illegal instruction" >&2\nexit 132\n', { flag: 'w' });
   chmodSync(path, 0o755);
   return path;
 }
 
-for (const sub of ['env', 'static', 'installer', 'bin', 'empty']) mkdirSync(join(dir, sub), { recursive: true });
+for (const sub of ['env', 'installer', 'bin', 'broken', 'empty', 'probes']) mkdirSync(join(dir, sub), { recursive: true });
 
 const none = () => undefined;
 
 describe('resolveFfmpeg', () => {
   const envBin = fakeBinary('env', 'my-ffmpeg');
-  const staticBin = fakeBinary('static', 'ffmpeg');
   const installerBin = fakeBinary('installer', 'ffmpeg');
   const pathBin = fakeBinary('bin', 'ffmpeg');
+  const brokenBin = fakeBinary('broken', 'ffmpeg', false);
   const modules = (m: Record<string, unknown>) => (name: string) => m[name];
+  const npm = modules({ '@ffmpeg-installer/ffmpeg': { path: installerBin, version: '4.1' } });
 
-  it('FFMPEG_PATH wins over packages and PATH', () => {
-    const r = resolveFfmpeg({ env: { FFMPEG_PATH: envBin, PATH: join(dir, 'bin') }, loadModule: modules({ 'ffmpeg-static': staticBin }) });
-    expect(r).toEqual({ path: envBin, source: 'env' });
+  it('FFMPEG_PATH wins over PATH and the npm package', () => {
+    const r = resolveFfmpeg({ env: { FFMPEG_PATH: envBin, PATH: join(dir, 'bin') }, loadModule: npm });
+    expect(r).toEqual({ path: envBin, source: 'env', version: 'fake-env' });
   });
 
-  it('then ffmpeg-static, then @ffmpeg-installer/ffmpeg, then PATH', () => {
-    const env = { PATH: join(dir, 'bin') };
-    expect(resolveFfmpeg({ env, loadModule: modules({ 'ffmpeg-static': staticBin, '@ffmpeg-installer/ffmpeg': { path: installerBin } }) }))
-      .toEqual({ path: staticBin, source: 'ffmpeg-static' });
-    expect(resolveFfmpeg({ env, loadModule: modules({ '@ffmpeg-installer/ffmpeg': { path: installerBin, version: '6' } }) }))
-      .toEqual({ path: installerBin, source: '@ffmpeg-installer/ffmpeg' });
-    expect(resolveFfmpeg({ env, loadModule: none })).toEqual({ path: pathBin, source: 'path' });
+  it('then a working system ffmpeg on PATH, then the npm one', () => {
+    expect(resolveFfmpeg({ env: { PATH: join(dir, 'bin') }, loadModule: npm })).toEqual({ path: pathBin, source: 'system', version: 'fake-bin' });
+    expect(resolveFfmpeg({ env: { PATH: join(dir, 'empty') }, loadModule: npm })).toEqual({ path: installerBin, source: 'npm', version: 'fake-installer' });
   });
 
-  it('skips a package whose binary was never downloaded, and an empty PATH entry', () => {
-    const env = { PATH: `:${join(dir, 'empty')}:${join(dir, 'bin')}` };
-    expect(resolveFfmpeg({ env, loadModule: modules({ 'ffmpeg-static': join(dir, 'static', 'missing') }) })).toEqual({ path: pathBin, source: 'path' });
+  it('a system ffmpeg that does not run (-version fails) is skipped for the npm one; so is an empty PATH entry', () => {
+    const env = { PATH: `:${join(dir, 'empty')}:${join(dir, 'broken')}` };
+    expect(resolveFfmpeg({ env, loadModule: npm })).toEqual({ path: installerBin, source: 'npm', version: 'fake-installer' });
   });
 
-  it('a bad FFMPEG_PATH is an error naming it, not a silent fall-through', () => {
-    expect(() => resolveFfmpeg({ env: { FFMPEG_PATH: '/nope/ffmpeg', PATH: join(dir, 'bin') }, loadModule: none }))
-      .toThrow(/FFMPEG_PATH=\/nope\/ffmpeg is not an executable file/);
+  it('an npm package whose binary is missing or broken is skipped, and named in the error', () => {
+    expect(() => resolveFfmpeg({ env: { PATH: join(dir, 'broken') }, loadModule: modules({ '@ffmpeg-installer/ffmpeg': { path: join(dir, 'installer', 'missing') } }) }))
+      .toThrow(new RegExp(`ffmpeg not found \\(skipped: ${brokenBin} -version exited 132; ${join(dir, 'installer', 'missing')} is not an executable file; run \`npm install\``));
   });
 
-  it('nothing anywhere → FfmpegNotFoundError listing the options', () => {
+  it('a FFMPEG_PATH that does not run is the answer (named, with the fix), not a silent fall-through', () => {
+    expect(() => resolveFfmpeg({ env: { FFMPEG_PATH: '/nope/ffmpeg', PATH: join(dir, 'bin') }, loadModule: npm }))
+      .toThrow(/ffmpeg not found \(FFMPEG_PATH=\/nope\/ffmpeg does not run: \/nope\/ffmpeg is not an executable file; point FFMPEG_PATH at a working ffmpeg/);
+    expect(() => resolveFfmpeg({ env: { FFMPEG_PATH: brokenBin, PATH: join(dir, 'bin') }, loadModule: npm })).toThrow(/-version exited 132/);
+  });
+
+  it('nothing anywhere → FfmpegNotFoundError with how to fix it; ffmpegAvailability reports it instead of throwing', () => {
     expect(() => resolveFfmpeg({ env: { PATH: join(dir, 'empty') }, loadModule: none })).toThrow(FfmpegNotFoundError);
-    expect(() => resolveFfmpeg({ env: { PATH: join(dir, 'empty') }, loadModule: none })).toThrow(/FFMPEG_PATH.*ffmpeg-static.*PATH/);
+    expect(() => resolveFfmpeg({ env: { PATH: join(dir, 'empty') }, loadModule: none })).toThrow(/ffmpeg not found \(none on PATH, no @ffmpeg-installer\/ffmpeg; run `npm install`.*apt-get install ffmpeg.*FFMPEG_PATH/);
+    const a = ffmpegAvailability({ env: { PATH: join(dir, 'empty') }, loadModule: none });
+    expect(a.ok).toBe(false);
+    expect(!a.ok && a.reason).toMatch(/^ffmpeg not found \(/);
   });
 
-  it('ffprobe: FFPROBE_PATH, then PATH', () => {
+  it('ffprobe: FFPROBE_PATH, then PATH, then @ffprobe-installer/ffprobe', () => {
     const probe = fakeBinary('bin', 'ffprobe');
-    expect(resolveFfprobe({ env: { FFPROBE_PATH: envBin, PATH: join(dir, 'bin') } })).toEqual({ path: envBin, source: 'env' });
-    expect(resolveFfprobe({ env: { PATH: join(dir, 'bin') } })).toEqual({ path: probe, source: 'path' });
-    expect(() => resolveFfprobe({ env: { PATH: join(dir, 'empty') } })).toThrow(/ffprobe not found/);
+    const npmProbe = fakeBinary('probes', 'ffprobe');
+    const load = modules({ '@ffprobe-installer/ffprobe': { path: npmProbe } });
+    expect(resolveFfprobe({ env: { FFPROBE_PATH: probe, PATH: join(dir, 'empty') }, loadModule: load })).toEqual({ path: probe, source: 'env', version: 'fake-bin' });
+    expect(resolveFfprobe({ env: { PATH: join(dir, 'bin') }, loadModule: load })).toEqual({ path: probe, source: 'system', version: 'fake-bin' });
+    expect(resolveFfprobe({ env: { PATH: join(dir, 'empty') }, loadModule: load })).toEqual({ path: npmProbe, source: 'npm', version: 'fake-probes' });
+    expect(() => resolveFfprobe({ env: { PATH: join(dir, 'empty') }, loadModule: none })).toThrow(/ffprobe not found/);
   });
 
-  it('on this machine (no override, no npm package): Debian ffmpeg from PATH', () => {
+  it('on this machine: the system ffmpeg when /usr/bin/ffmpeg runs, else the npm one (which runs)', () => {
     const r = resolveFfmpeg();
-    expect(r.path).toBe(process.env.FFMPEG_PATH ?? '/usr/bin/ffmpeg');
+    if (process.env.FFMPEG_PATH) expect(r.source).toBe('env');
+    else if (spawnSync('/usr/bin/ffmpeg', ['-version']).status === 0) expect(r).toMatchObject({ path: '/usr/bin/ffmpeg', source: 'system' });
+    else expect(r).toMatchObject({ source: 'npm', path: expect.stringMatching(/node_modules\/@ffmpeg-installer\//) });
+    expect(r.version).toMatch(/^\S+$/);
     expect(resolveFfmpeg()).toBe(r); // cached
+    const probe = resolveFfprobe();
+    expect(spawnSync(probe.path, ['-version']).status).toBe(0);
+  });
+
+  it('reads which newer options the build knows (-fps_mode, -stats_period) and spells passthrough accordingly', () => {
+    const f = ffmpegFeatures(resolveFfmpeg().path);
+    const help = spawnSync(resolveFfmpeg().path, ['-hide_banner', '-h', 'long'], { encoding: 'utf8' }).stdout;
+    expect(f).toEqual({ fpsMode: help.includes('\n-fps_mode '), statsPeriod: help.includes('\n-stats_period ') });
+    expect(passthroughFrameRateArgs({ fpsMode: true, statsPeriod: true })).toEqual(['-fps_mode', 'passthrough']);
+    expect(passthroughFrameRateArgs({ fpsMode: false, statsPeriod: false })).toEqual(['-vsync', 'passthrough']);
   });
 });
 
@@ -106,8 +130,8 @@ describe('encoders', () => {
       if (!trial.ok) expect(probe.working).not.toContain(trial.name);
       if (trial.listed && !trial.ok) expect(trial.error).toMatch(/exit/);
     }
-    // Debian's ffmpeg lists nvenc/vaapi/qsv; this box has no GPU and no /dev/dri.
-    expect(listed.has('h264_nvenc')).toBe(true);
+    // Debian's ffmpeg lists nvenc/vaapi/qsv (the npm build lists none); this box has no GPU and no /dev/dri.
+    if (resolveFfmpeg().source === 'system') expect(listed.has('h264_nvenc')).toBe(true);
     expect(probe.working).toEqual([]);
     expect(probe.chosen).toBe('libx264');
     expect(await probeHardwareEncoders()).toBe(probe); // cached: trials run once per process

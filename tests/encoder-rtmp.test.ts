@@ -1,6 +1,7 @@
 /**
- * The encoder actor publishing to a real RTMP server (Debian nginx + RTMP module on
- * loopback), pulled back with ffprobe; and reconnecting after the server restarts.
+ * The encoder actor publishing to a real RTMP server on loopback (Debian nginx + RTMP module
+ * when it runs here, else node-media-server from npm; the publish test runs against every
+ * server this machine has), pulled back with ffprobe; and reconnecting after the server restarts.
  * Needs the compiled actor: run `npx tsc -p .` first.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,10 +13,9 @@ import type { EncoderStats } from '../src/actors/encoder/index.js';
 import type { EncoderOptions } from '../src/actors/encoder/options.js';
 import type { SlotRing } from '../src/shared/slot-ring.js';
 import { Supervisor } from '../src/supervisor/supervisor.js';
-import { ffprobe, ffprobeRtmp, rtmpUnavailable, startRtmpServer, type RtmpServer } from './helpers/rtmp-server.js';
+import { ffprobe, ffprobeRtmp, rtmpServerKind, startRtmpServer, type RtmpServer, type RtmpServerKind } from './helpers/rtmp-server.js';
 
-const unavailable = rtmpUnavailable();
-if (unavailable) console.warn(`encoder-rtmp tests skipped: ${unavailable}`);
+const kinds: RtmpServerKind[] = rtmpServerKind() === 'nginx' ? ['nginx', 'node-media-server'] : ['node-media-server'];
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-rtmp-enc-'));
 let running: Supervisor | undefined;
@@ -68,9 +68,9 @@ async function startEncoder(outputs: string[]) {
   return { supervisor, stats: async () => (await supervisor.call('encoder', 'stats')) as EncoderStats };
 }
 
-describe.skipIf(unavailable !== undefined)('encoder actor → RTMP (nginx on loopback)', () => {
-  it('publishes H.264 + AAC that ffprobe pulls back from the server', async () => {
-    server = await startRtmpServer();
+describe('encoder actor → RTMP (on loopback)', () => {
+  it.each(kinds)('publishes H.264 + AAC that ffprobe pulls back from the server (%s)', async (kind) => {
+    server = await startRtmpServer(kind);
     const url = server.url('ringcast');
     const { stats } = await startEncoder([url]);
     await waitFor('ffmpeg progress', async () => ((await stats()).health.frame > 10 ? true : undefined), 10_000);

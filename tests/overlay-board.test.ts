@@ -8,11 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
-import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { drawnState, layerPixels as pixels, percentile, squareCenter, waitForDrawn } from './helpers/overlay-pages.js';
 import { ADMIN_TOKEN, INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
-
-if (!chromiumAvailable) console.warn(`overlay-board: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
 
 const RUN = 'board-test';
 /** After 7g7f 3c3d 8h2b+ 3a2b (bishops exchanged): each side holds a bishop, sente to move. */
@@ -82,7 +80,7 @@ function sendPosition(producer: NetworkProducer, hot?: { row: number; col: numbe
   producer.cacheAttentionWeights(SE_WEIGHTS, undefined, 4);
 }
 
-describe.skipIf(!chromiumAvailable)('overlay pages: board and predictions', () => {
+describe('overlay pages: board and predictions', () => {
   let h: Harness;
   let browser: Browser;
   let producer: NetworkProducer;

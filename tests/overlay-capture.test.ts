@@ -12,11 +12,9 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSegments, startLiveHls, type LiveHlsServer, type Overlay } from '../bench/lib/live-hls.js';
-import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { until } from './helpers/overlay-pages.js';
 import { ADMIN_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
-
-if (!chromiumAvailable) console.warn(`overlay-capture: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
 
 const CACHE = path.join(tmpdir(), 'ringcast-live-hls-cache');
 const ENC_W = 640;
@@ -65,7 +63,7 @@ const api = (method: string, p: string, body?: unknown) => fetch(`http://127.0.0
 const state = () => page.evaluate(() => (window as unknown as { __overlay: { state(): unknown } }).__overlay.state()) as Promise<PageState>;
 const card = (s: PageState, name: string) => s.cards.find((c) => c.name === name);
 
-describe.skipIf(!chromiumAvailable)('overlay page: capture wall', () => {
+describe('overlay page: capture wall', () => {
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'ringcast-overlay-capture-'));
     const templates = path.join(work, 'templates');

@@ -6,14 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page, Request } from 'playwright-core';
 import { ADMIN_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
-import { CHROMIUM, chromiumAvailable, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { overlayState, until } from './helpers/overlay-pages.js';
-
-if (!chromiumAvailable) console.warn(`overlay-control: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
 
 interface Sent { method: string; authorization?: string; body: unknown }
 
-describe.skipIf(!chromiumAvailable)('control page (chromium)', () => {
+describe('control page (chromium)', () => {
   let h: Harness;
   let browser: Browser;
   let base: string;

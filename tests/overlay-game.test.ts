@@ -11,7 +11,7 @@ import { relayToOverlays } from '../src/service.js';
 import type { RecordRing } from '../src/shared/record-ring.js';
 import { RING_MAIN } from '../src/topology.js';
 import { ADMIN_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
-import { CHROMIUM, chromiumAvailable, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { canvasPixels, hasColour, overlayState, until } from './helpers/overlay-pages.js';
 
 // The palette comes from overlay/lib/theme.css (dark theme).
@@ -19,9 +19,7 @@ const ACCENT = '#4aa3ff';
 const GREEN = '#2e9d5b';
 const AMBER = '#d99a1e';
 
-if (!chromiumAvailable) console.warn(`overlay-game: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
-
-describe.skipIf(!chromiumAvailable)('game and milestones overlay pages (chromium)', () => {
+describe('game and milestones overlay pages (chromium)', () => {
   let h: Harness;
   let browser: Browser;
   let base: string;

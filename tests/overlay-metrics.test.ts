@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
 import { ADMIN_TOKEN, INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
-import { CHROMIUM, chromiumAvailable, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { hasColour, overlayState, p95, rafIntervals, until, type Rgba } from './helpers/overlay-pages.js';
 
 // The palette comes from overlay/lib/theme.css (dark theme).
@@ -88,9 +88,7 @@ describe('overlay/lib/sparkline.js Series', () => {
   });
 });
 
-if (!chromiumAvailable) console.warn(`overlay-metrics: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
-
-describe.skipIf(!chromiumAvailable)('metrics overlay page (chromium)', () => {
+describe('metrics overlay page (chromium)', () => {
   let h: Harness;
   let browser: Browser;
   const producers: NetworkProducer[] = [];

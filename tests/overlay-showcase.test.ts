@@ -9,12 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
-import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { drawnState, layerPixels as pixels, percentile, squareCenter, waitForDrawn } from './helpers/overlay-pages.js';
 import { pollUntil } from './helpers/poll.js';
 import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
-
-if (!chromiumAvailable) console.warn(`overlay-showcase: skipped, no chromium at ${CHROMIUM} (set RINGCAST_CHROMIUM)`);
 
 const RUN = 'showcase-test';
 /** After 2g2f 8c8d 2f2e 8d8e: sente to move, nothing in hand. */
@@ -58,7 +56,7 @@ const waitDrawn = (page: Page, ok: (d: Drawn) => boolean, what: string, timeoutM
 
 
 
-describe.skipIf(!chromiumAvailable)('overlay page: showcase', () => {
+describe('overlay page: showcase', () => {
   let h: Harness;
   let browser: Browser;
   let producer: NetworkProducer;

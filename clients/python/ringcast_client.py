@@ -1219,3 +1219,64 @@ class StreamingHook:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+# ───────────── command line: a connectivity check for trainer hosts ─────────────
+
+
+def _check(url, token, run, count, timeout, out):
+    """Send `count` test metrics events and report what the server acknowledged; 0 when all went through."""
+    started = time.monotonic()
+    hook = StreamingHook(url, token=token, run=run, connect_timeout=min(timeout, 5.0), client_name="ringcast-check")
+    try:
+        for i in range(count):
+            hook.emit_ppo_metrics({"ringcast_check/seq": float(i)}, i)
+        drained = hook.flush(timeout)
+        # Rejections come back as error events after the frame was read: give them a moment.
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and hook.stats()["state"] == "connected":
+            time.sleep(0.05)
+        s = hook.stats()
+    finally:
+        hook.close(1.0)
+    ms = (time.monotonic() - started) * 1000
+    ack = s["last_ack"]
+    print("ringcast check %s (ringcast_client %s)" % (url, __version__), file=out)
+    if ack:
+        print("  server acknowledged: run=%s producer_id=%s" % (ack.get("run"), ack.get("producer_id")), file=out)
+    else:
+        print("  no acknowledgement from the server (state %s)" % s["state"], file=out)
+    print("  sent %d of %d events in %d frame(s), %d bytes; rejected by the server: %d; dropped here: %d" % (
+        s["sent"], count, s["sent_frames"], s["sent_bytes"], s["server_errors"], sum(s["dropped"].values())), file=out)
+    if s["last_server_error"]:
+        print("  last server error: %s" % json.dumps(s["last_server_error"]), file=out)
+    ok = bool(ack) and drained and s["sent"] == count and s["server_errors"] == 0
+    print("%s (%.0f ms)" % ("OK" if ok else "FAILED", ms), file=out)
+    return 0 if ok else 1
+
+
+def main(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ringcast_client", description="ringcast trainer client tools")
+    parser.add_argument("--version", action="version", version="ringcast_client " + __version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="send a burst of test metrics to URL and print what the server acknowledged")
+    check.add_argument("url", help="tcp://host:port, unix:///path or ws://host:port/ingest")
+    check.add_argument("--token", default=os.environ.get("RINGCAST_INGEST_TOKEN"), help="ingest token (default: $RINGCAST_INGEST_TOKEN)")
+    check.add_argument("--run", default="ringcast-check", help="run name the test events go to (default: ringcast-check)")
+    check.add_argument("--count", type=int, default=20, help="events in the burst (default 20)")
+    check.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the burst to go out (default 5)")
+    args = parser.parse_args(argv)
+    if not args.token:
+        parser.error("--token is required (or set RINGCAST_INGEST_TOKEN)")
+    if args.count < 1:
+        parser.error("--count must be at least 1")
+    try:
+        return _check(args.url, args.token, args.run, args.count, args.timeout, sys.stdout)
+    except ValueError as exc:  # a bad URL
+        parser.error(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,8 @@ export interface CaptureRoutesOptions {
   registry: StreamRegistry;
   requireAdmin: (headers: Record<string, string>, query: URLSearchParams) => void;
   status?: () => unknown;
+  /** More of the service's state for GET /api/status (parts unavailable for want of ffmpeg). */
+  extraStatus?: () => Record<string, unknown>;
   /** Called after every successful write, so the capture actor can be told. */
   onChange?: (what: 'streams' | 'config') => void;
   /** Extra detail merged into GET /api/streams/:name (latest result, history, schedule). */
@@ -104,6 +106,7 @@ export function registerCaptureRoutes(router: HttpRouter, options: CaptureRoutes
         streams: { total: streams.length, enabled: streams.filter((s) => s.enabled).length, limit: registry.limit },
         config: registry.getConfig(),
         ...(options.status ? { capture: await options.status() } : {}),
+        ...(options.extraStatus?.() ?? {}),
       },
     };
   });

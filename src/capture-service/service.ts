@@ -43,6 +43,8 @@ export interface CaptureServiceOptions {
   configOverrides?: Record<string, unknown>;
   /** Throws HttpError(429) when this client spent its budget for costly routes. */
   limitCostly?: (req: HttpRequestContext, route: string, cost: number) => void;
+  /** Merged into GET /api/status. */
+  extraStatus?: () => Record<string, unknown>;
 }
 
 interface StreamResults {
@@ -137,6 +139,7 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
       }
       pushToActor(what);
     },
+    ...(o.extraStatus ? { extraStatus: o.extraStatus } : {}),
     status: async () => (hasActor() ? o.supervisor.call(o.actor, 'status').catch((err: Error) => ({ error: err.message })) : { error: 'capture actor is not running' }),
     details: async (name) => {
       const r = results.get(name);

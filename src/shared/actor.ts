@@ -28,6 +28,13 @@ export interface ActorContext<Options = unknown> {
   readonly in: Readonly<Record<string, AnyRing>>;
   /** Rings this actor produces into, by ring name. */
   readonly out: Readonly<Record<string, AnyRing>>;
+  /**
+   * 32 words that survive this actor's restarts: all zero at the first start, and after a
+   * restart whatever the previous incarnation last stored. The supervisor owns the buffer,
+   * as it owns the rings. For what a viewer must never see go backwards (a step counter,
+   * games played): store a value as soon as it is published, resume from it on restart.
+   */
+  readonly durable: Float64Array;
   readonly log: Logger;
   readonly metrics: Registry;
   /** Fires when the supervisor asks the actor to stop (drain, flush, return). */
@@ -40,13 +47,14 @@ export interface ActorContext<Options = unknown> {
   heartbeat(): void;
   /**
    * Call a service the main thread registered with `Supervisor.provide(method, fn)`.
-   * Rejects when no such service exists. Arguments and result must be structured-cloneable.
+   * Rejects when no such service exists, or when it has not answered within 30 s.
+   * Arguments and result must be structured-cloneable.
    */
   callMain<T = unknown>(method: string, ...args: unknown[]): Promise<T>;
 }
 
 export interface ActorInstance {
-  /** Methods callable from the supervisor over the comlink control plane. */
+  /** Methods callable from the supervisor over the RPC control plane. */
   readonly api?: Record<string, (...args: never[]) => unknown>;
   /**
    * Graceful stop: stop intake, drain input rings, flush state. Called once when the

@@ -456,8 +456,8 @@ type RawObject = Record<string, unknown>;
  * what is allowed.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
-  // `--debug` is accepted as a short form of `--log-level debug`.
-  const flags = parseFlags(argv.map((a) => (a === '--debug' ? '--log-level=debug' : a)));
+  // `--debug` / `-d` are accepted as short forms of `--log-level debug`.
+  const flags = parseFlags(argv.map((a) => (a === '--debug' || a === '-d' ? '--log-level=debug' : a)));
   const raw: RawObject = {};
   const sources: Sources = new Map();
 
@@ -496,7 +496,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
  * option followed by a negative number means that number, so join them as `--flag=-1`.
  */
 function joinNegativeValues(argv: readonly string[]): string[] {
-  const numeric = new Set(CONFIG_OPTIONS.filter((o) => o.kind === 'integer' || o.kind === 'number').map((o) => `--${o.flag}`));
+  const numeric = new Set(CONFIG_OPTIONS.filter((o) => o.kind === 'integer' || o.kind === 'number').flatMap((o) => [`--${o.flag}`, ...(SHORT_FLAGS[o.flag] ? [`-${SHORT_FLAGS[o.flag]}`] : [])]));
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (numeric.has(argv[i]) && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
@@ -509,12 +509,22 @@ function joinNegativeValues(argv: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * The frame processor's original one-letter flags, kept for its users (`-d` is `--debug`).
+ * `-h` is host there, so help is `--help` only.
+ */
+export const SHORT_FLAGS: Readonly<Record<string, string>> = {
+  host: 'h', port: 'p', interval: 'i', 'max-concurrent': 'm', quality: 'q', 'streams-file': 'f',
+};
+
 function parseFlags(argv: readonly string[]): Record<string, string | boolean | string[] | undefined> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     [CONFIG_FILE_FLAG]: { type: 'string' },
   };
   for (const option of CONFIG_OPTIONS) {
     options[option.flag] = option.kind === 'list' ? { type: 'string', multiple: true } : { type: option.kind === 'boolean' ? 'boolean' : 'string' };
+    const short = SHORT_FLAGS[option.flag];
+    if (short) options[option.flag].short = short;
   }
   try {
     const { values } = parseArgs({
@@ -529,7 +539,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | boolean | 
     // parseArgs' messages already name the flag ("Unknown option '--prot'");
     // add the list of what would have been accepted.
     const known = Object.keys(options)
-      .map((f) => `--${f}`)
+      .map((f) => (SHORT_FLAGS[f] ? `-${SHORT_FLAGS[f]}/--${f}` : `--${f}`))
       .join(', ');
     throw new ConfigError(`${(error as Error).message} (known flags: ${known})`);
   }
@@ -744,6 +754,7 @@ export function configHelpText(): string {
     '',
     'Every setting comes from, lowest first: built-in defaults < config file < environment < flags.',
     '--debug is --log-level debug. --help prints this, --version the version.',
+    `Short flags: ${Object.entries(SHORT_FLAGS).map(([long, short]) => `-${short} --${long}`).join(', ')}, -d --debug.`,
     '',
   ];
   for (const r of describeConfig()) {

@@ -1,7 +1,7 @@
 /**
  * The standard consumer loop for an actor reading a RecordRing.
  *
- * Why not a blocking Atomics.wait loop: an actor also serves comlink RPC, metrics scrapes
+ * Why not a blocking Atomics.wait loop: an actor also serves supervisor RPC, metrics scrapes
  * and its heartbeat timer on its event loop, so idle waiting uses Atomics.waitAsync and
  * a busy loop yields to the event loop every few milliseconds. Throughput stays in the
  * ring (batches), control stays responsive.

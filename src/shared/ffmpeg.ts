@@ -2,29 +2,33 @@
  * The one place that decides which ffmpeg / ffprobe binary ringcast runs, and which
  * H.264 encoder it can use.
  *
- * Binary resolution order (first hit wins):
- *   ffmpeg:  FFMPEG_PATH env → `ffmpeg-static` → `@ffmpeg-installer/ffmpeg` → `ffmpeg` on PATH
- *   ffprobe: FFPROBE_PATH env → `ffprobe` on PATH
- * The two npm packages are optional dependencies that may be absent; they are loaded at
- * run time with `createRequire` (both are CommonJS and export a path), so a missing
- * package is just "not this source". An env override that points at nothing is an
- * error, not a silent fall-through: the operator asked for that binary explicitly.
+ * Binary resolution order (first candidate that runs `-version` wins):
+ *   ffmpeg:  FFMPEG_PATH → `ffmpeg` on PATH (the system's) → `@ffmpeg-installer/ffmpeg` (npm)
+ *   ffprobe: FFPROBE_PATH → `ffprobe` on PATH → `@ffprobe-installer/ffprobe` (npm)
+ * The system binary comes first because distribution builds are newer and fuller; the npm
+ * packages ship a static binary inside the package (nothing is downloaded at install), so a
+ * machine with only Node still has one. A candidate that exists but does not run (wrong
+ * architecture, a broken install, a stub) is skipped and named in the error. An env override
+ * is the operator's explicit choice: when it does not run, that is the answer (no silent
+ * fall-through to another binary).
  *
  * Hardware encoders: ffmpeg builds list `h264_nvenc`, `h264_vaapi` and `h264_qsv` even
  * on machines with no such hardware (Debian's does), so being listed proves nothing. An
  * encoder counts only if it is listed AND a one-second trial encode with the exact
  * arguments the encoder actor would use succeeds. The probe runs once per process.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 
-export type FfmpegSource = 'env' | 'ffmpeg-static' | '@ffmpeg-installer/ffmpeg' | 'path';
+export type FfmpegSource = 'env' | 'system' | 'npm';
 
 export interface ResolvedBinary {
   path: string;
   source: FfmpegSource;
+  /** What `-version` printed after "ffmpeg version " / "ffprobe version ". */
+  version: string;
 }
 
 export interface ResolveOptions {
@@ -37,6 +41,10 @@ export interface ResolveOptions {
 export class FfmpegNotFoundError extends Error {
   override readonly name = 'FfmpegNotFoundError';
 }
+
+/** How an operator gets a working ffmpeg; part of every "not found" message. */
+export const FFMPEG_FIX = 'run `npm install` (ships @ffmpeg-installer/ffmpeg), `apt-get install ffmpeg`, or set FFMPEG_PATH to a working ffmpeg';
+const FFPROBE_FIX = 'run `npm install` (ships @ffprobe-installer/ffprobe), `apt-get install ffmpeg`, or set FFPROBE_PATH to a working ffprobe';
 
 const require = createRequire(import.meta.url);
 
@@ -67,14 +75,7 @@ function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-function fromEnv(variable: string, env: NodeJS.ProcessEnv): ResolvedBinary | undefined {
-  const value = env[variable];
-  if (value === undefined || value === '') return undefined;
-  if (!isExecutable(value)) throw new FfmpegNotFoundError(`${variable}=${value} is not an executable file`);
-  return { path: value, source: 'env' };
-}
-
-/** `ffmpeg-static` exports the path itself; `@ffmpeg-installer/ffmpeg` exports `{path}`. */
+/** The installer packages export `{ path }`; a bare string is accepted too. */
 function pathFromPackage(mod: unknown): string | undefined {
   if (typeof mod === 'string') return mod;
   if (mod !== null && typeof mod === 'object') {
@@ -85,42 +86,111 @@ function pathFromPackage(mod: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Runs `<bin> -version`; returns the version string, or why the binary does not run.
+ * Synchronous on purpose: it runs once per process (results are cached) and callers
+ * resolve the binary before they can do anything with it.
+ */
+export function binaryVersion(path: string, tool: 'ffmpeg' | 'ffprobe'): { version: string } | { error: string } {
+  if (!isExecutable(path)) return { error: `${path} is not an executable file` };
+  const r = spawnSync(path, ['-hide_banner', '-version'], { timeout: 10_000, encoding: 'utf8', killSignal: 'SIGKILL', maxBuffer: 1 << 20 });
+  if (r.error) return { error: `${path} -version failed: ${r.error.message}` };
+  if (r.status !== 0) return { error: `${path} -version exited ${r.status ?? r.signal}` };
+  const m = new RegExp(`^${tool} version (\\S+)`).exec(r.stdout);
+  if (!m) return { error: `${path} -version did not print "${tool} version …"` };
+  return { version: m[1] };
+}
+
+interface ToolSpec {
+  tool: 'ffmpeg' | 'ffprobe';
+  envVar: string;
+  pkg: string;
+  fix: string;
+}
+
+function resolveTool(spec: ToolSpec, options: ResolveOptions | undefined): ResolvedBinary {
+  const env = options?.env ?? process.env;
+  const load = options?.loadModule ?? loadOptional;
+  const override = env[spec.envVar];
+  if (override !== undefined && override !== '') {
+    const v = binaryVersion(override, spec.tool);
+    if ('error' in v) throw new FfmpegNotFoundError(`${spec.tool} not found (${spec.envVar}=${override} does not run: ${v.error}; point ${spec.envVar} at a working ${spec.tool} or unset it to use the system or npm one)`);
+    return { path: override, source: 'env', version: v.version };
+  }
+  const skipped: string[] = [];
+  const candidates: Array<{ path: string | undefined; source: FfmpegSource }> = [
+    { path: onPath(spec.tool, env), source: 'system' },
+    { path: pathFromPackage(load(spec.pkg)), source: 'npm' },
+  ];
+  for (const c of candidates) {
+    if (c.path === undefined) continue;
+    const v = binaryVersion(c.path, spec.tool);
+    if ('version' in v) return { path: c.path, source: c.source, version: v.version };
+    skipped.push(v.error);
+  }
+  const tried = skipped.length > 0 ? `skipped: ${skipped.join('; ')}; ` : `none on PATH, no ${spec.pkg}; `;
+  throw new FfmpegNotFoundError(`${spec.tool} not found (${tried}${spec.fix})`);
+}
+
 let cachedFfmpeg: ResolvedBinary | undefined;
 let cachedFfprobe: ResolvedBinary | undefined;
 
 export function resolveFfmpeg(options?: ResolveOptions): ResolvedBinary {
   if (options === undefined && cachedFfmpeg) return cachedFfmpeg;
-  const env = options?.env ?? process.env;
-  const load = options?.loadModule ?? loadOptional;
-  let found = fromEnv('FFMPEG_PATH', env);
-  for (const pkg of ['ffmpeg-static', '@ffmpeg-installer/ffmpeg'] as const) {
-    if (found) break;
-    const path = pathFromPackage(load(pkg));
-    // A package whose binary was not downloaded (install scripts off) exports a dead path.
-    if (path !== undefined && isExecutable(path)) found = { path, source: pkg };
-  }
-  if (!found) {
-    const path = onPath('ffmpeg', env);
-    if (path) found = { path, source: 'path' };
-  }
-  if (!found) {
-    throw new FfmpegNotFoundError('ffmpeg not found: set FFMPEG_PATH, install ffmpeg-static or @ffmpeg-installer/ffmpeg, or put ffmpeg on PATH');
-  }
+  const found = resolveTool({ tool: 'ffmpeg', envVar: 'FFMPEG_PATH', pkg: '@ffmpeg-installer/ffmpeg', fix: FFMPEG_FIX }, options);
   if (options === undefined) cachedFfmpeg = found;
   return found;
 }
 
 export function resolveFfprobe(options?: ResolveOptions): ResolvedBinary {
   if (options === undefined && cachedFfprobe) return cachedFfprobe;
-  const env = options?.env ?? process.env;
-  let found = fromEnv('FFPROBE_PATH', env);
-  if (!found) {
-    const path = onPath('ffprobe', env);
-    if (path) found = { path, source: 'path' };
-  }
-  if (!found) throw new FfmpegNotFoundError('ffprobe not found: set FFPROBE_PATH or put ffprobe on PATH');
+  const found = resolveTool({ tool: 'ffprobe', envVar: 'FFPROBE_PATH', pkg: '@ffprobe-installer/ffprobe', fix: FFPROBE_FIX }, options);
   if (options === undefined) cachedFfprobe = found;
   return found;
+}
+
+export type FfmpegAvailability = { ok: true; ffmpeg: ResolvedBinary } | { ok: false; reason: string };
+
+/**
+ * The resolved ffmpeg, or why there is none, phrased for an operator
+ * ("ffmpeg not found (… how to fix …)"). The service degrades on `ok: false`
+ * instead of refusing to start: only capture, the encoder and the demo streams need ffmpeg.
+ */
+export function ffmpegAvailability(options?: ResolveOptions): FfmpegAvailability {
+  try {
+    return { ok: true, ffmpeg: resolveFfmpeg(options) };
+  } catch (error) {
+    if (error instanceof FfmpegNotFoundError) return { ok: false, reason: error.message };
+    throw error;
+  }
+}
+
+/**
+ * Options that differ between the ffmpeg builds ringcast meets: the npm build (a 2018
+ * snapshot) predates `-fps_mode` (5.1) and `-stats_period` (4.4). Read once per binary
+ * from `-h long`.
+ */
+export interface FfmpegFeatures {
+  fpsMode: boolean;
+  statsPeriod: boolean;
+}
+
+const featureCache = new Map<string, FfmpegFeatures>();
+
+export function ffmpegFeatures(path: string): FfmpegFeatures {
+  let f = featureCache.get(path);
+  if (!f) {
+    const r = spawnSync(path, ['-hide_banner', '-h', 'long'], { timeout: 10_000, encoding: 'utf8', killSignal: 'SIGKILL', maxBuffer: 8 << 20 });
+    const text = r.stdout ?? '';
+    f = { fpsMode: /^-fps_mode\b/m.test(text), statsPeriod: /^-stats_period\b/m.test(text) };
+    featureCache.set(path, f);
+  }
+  return f;
+}
+
+/** `-fps_mode passthrough` where the build knows it, its older spelling elsewhere. */
+export function passthroughFrameRateArgs(features: FfmpegFeatures): string[] {
+  return features.fpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough'];
 }
 
 export interface EncoderInfo {

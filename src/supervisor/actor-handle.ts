@@ -1,21 +1,21 @@
 /**
  * One actor thread as the supervisor sees it: spawn → loaded → activated → running → exited.
  *
- * The control plane is comlink over a dedicated MessagePort. comlink alone never settles
- * a call whose peer died, so every call here is raced against this thread's death and
- * against a timeout: callers get an ActorDiedError instead of hanging forever.
+ * The control plane is a small id-based RPC over two MessagePorts made at spawn (rpc.ts):
+ * supervisor → actor calls, and actor → main-thread upcalls. Every call resolves, rejects
+ * or times out, and its bookkeeping is gone the moment it does: the thread's exit rejects
+ * whatever is still pending with ActorDiedError instead of leaving it to hang.
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
-import type { MessagePort } from 'node:worker_threads';
-import * as Comlink from 'comlink';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { HostApi } from './actor-host.js';
-import type { ActivateMessage, UpcallApi, HostToSupervisor, HostWorkerData, SupervisorToHost } from './host-protocol.js';
+import type { ActivateMessage, HostBootData, HostToSupervisor, HostWorkerData, SupervisorToHost } from './host-protocol.js';
+import type { ControlBlock } from './control-block.js';
+import { RpcClient, serveRpc, type RpcDispatch } from './rpc.js';
+import { runtimeModuleUrl } from '../shared/runtime-path.js';
 
 /** How long a thread asked to exit gets before it is terminated outright. */
 const KILL_GRACE_MS = 250;
-import type { ControlBlock } from './control-block.js';
-import { runtimeModuleUrl } from '../shared/runtime-path.js';
 
 export class ActorDiedError extends Error {
   override readonly name = 'ActorDiedError';
@@ -36,75 +36,91 @@ const hostUrl = import.meta.url.endsWith('.ts')
   ? runtimeModuleUrl(new URL('./actor-host.ts', import.meta.url))
   : new URL('./actor-host.js', import.meta.url);
 
+const noServices: RpcDispatch = (method) => { throw new Error(`no main-thread service "${method}"`); };
+
 export class ActorHandle {
   readonly worker: Worker;
   readonly loaded: Promise<void>;
   /** Settles once, when the thread is gone; never rejects. */
   readonly exited: Promise<ExitInfo>;
-  private readonly death: Promise<never>;
-  private remote?: Comlink.Remote<HostApi>;
-  private rpcPort?: MessagePort;
-  private upcallPort?: MessagePort;
+  private readonly rpcClient: RpcClient;
+  /** Waits on the thread's own progress (load, start): each is rejected if the thread exits first. */
+  private readonly waiters = new Set<() => void>();
+  private exitInfo?: ExitInfo;
   private firstError?: Error;
   private killReason?: string;
   private isAlive = true;
+  private isLoaded = false;
+  private activated = false;
   private startedResolve?: () => void;
 
-  constructor(readonly name: string, workerData: HostWorkerData) {
-    this.worker = new Worker(hostUrl, { workerData, stdout: false, stderr: false });
+  /** `upcalls` answers the actor's `ctx.callMain(method, ...args)`. */
+  constructor(readonly name: string, workerData: HostWorkerData, upcalls: RpcDispatch = noServices) {
+    const rpc = new MessageChannel();
+    const upcall = new MessageChannel();
+    const boot: HostBootData = { ...workerData, rpcPort: rpc.port2, upcallPort: upcall.port2 };
+    this.worker = new Worker(hostUrl, { workerData: boot, transferList: [rpc.port2, upcall.port2], stdout: false, stderr: false });
+    this.rpcClient = new RpcClient(rpc.port1, {
+      closed: (method) => this.diedError(method),
+      timedOut: (method, ms) => new ActorCallTimeoutError(`actor "${name}": ${method} timed out after ${ms} ms`),
+    });
+    serveRpc(upcall.port1, upcalls);
+    // Serving upcalls must not keep the main thread alive; the worker itself does while it runs.
+    upcall.port1.unref();
+
     let loadedResolve!: () => void;
     this.loaded = new Promise<void>((resolve) => { loadedResolve = resolve; });
     this.worker.on('message', (message: HostToSupervisor) => {
-      if (message?.type === 'loaded') loadedResolve();
+      if (message?.type === 'loaded') { this.isLoaded = true; loadedResolve(); }
       else if (message?.type === 'started') this.startedResolve?.();
     });
     this.worker.on('error', (error) => { this.firstError ??= error; });
     this.exited = new Promise<ExitInfo>((resolve) => {
       this.worker.once('exit', (code) => {
         this.isAlive = false;
-        this.rpcPort?.close();
-        this.upcallPort?.close();
-        resolve({ code, error: this.firstError, killedFor: this.killReason });
+        this.exitInfo = { code, error: this.firstError, killedFor: this.killReason };
+        this.rpcClient.close();
+        upcall.port1.close();
+        for (const onExit of [...this.waiters]) onExit();
+        resolve(this.exitInfo);
       });
     });
-    this.death = this.exited.then((info) => {
-      throw new ActorDiedError(`actor "${name}" died (${describeExit(info)})`);
-    });
-    // A rejection nobody awaits must not become an unhandled rejection.
-    this.death.catch(() => undefined);
   }
 
   get alive(): boolean {
     return this.isAlive;
   }
 
-  /** Hands the rings and control block over and waits until the actor's start() returned. */
-  async activate(control: ControlBlock, incarnation: number, rings: ActivateMessage['rings'], timeoutMs: number, upcalls?: UpcallApi): Promise<void> {
-    await this.raceDeath(this.loaded, timeoutMs, 'load');
-    const channel = new MessageChannel();
-    this.rpcPort = channel.port1;
-    const upcall = new MessageChannel();
-    this.upcallPort = upcall.port1;
-    Comlink.expose(upcalls ?? { call: async (method: string) => { throw new Error(`no main-thread service "${method}"`); } }, upcall.port1 as unknown as Comlink.Endpoint);
-    (upcall.port1 as MessagePort).unref();
-    control.setIncarnation(incarnation);
-    const started = new Promise<void>((resolve) => { this.startedResolve = resolve; });
-    const message: ActivateMessage = { type: 'activate', incarnation, control: control.sab, rings, rpcPort: channel.port2, upcallPort: upcall.port2 };
-    this.worker.postMessage(message, [channel.port2, upcall.port2]);
-    this.remote = Comlink.wrap<HostApi>(channel.port1 as unknown as Comlink.Endpoint);
-    await this.raceDeath(started, timeoutMs, 'start');
+  /** True once the thread imported its module and set up everything that needs no shared memory. */
+  get ready(): boolean {
+    return this.isLoaded && this.isAlive && !this.activated;
   }
 
-  /** Calls into the actor host; rejects with ActorDiedError if the thread dies first. */
-  async rpc<K extends keyof HostApi>(method: K, args: Parameters<HostApi[K]>, timeoutMs: number): Promise<Awaited<ReturnType<HostApi[K]>>> {
-    if (!this.remote || !this.isAlive) throw new ActorDiedError(`actor "${this.name}" is not running`);
-    const fn = this.remote[method] as unknown as (...a: unknown[]) => Promise<Awaited<ReturnType<HostApi[K]>>>;
-    return this.raceDeath(fn(...args), timeoutMs, String(method));
+  /** Calls in flight to this actor (0 when none is waiting for a reply). */
+  get pendingCalls(): number {
+    return this.rpcClient.pendingCount;
+  }
+
+  /** Hands the shared memory over and waits until the actor's start() returned. */
+  async activate(control: ControlBlock, incarnation: number, durable: SharedArrayBuffer, rings: ActivateMessage['rings'], timeoutMs: number): Promise<void> {
+    await this.untilExit(this.loaded, timeoutMs, 'load');
+    control.setIncarnation(incarnation);
+    const started = new Promise<void>((resolve) => { this.startedResolve = resolve; });
+    const message: ActivateMessage = { type: 'activate', incarnation, control: control.sab, durable, rings };
+    this.activated = true;
+    this.worker.postMessage(message);
+    await this.untilExit(started, timeoutMs, 'start');
+  }
+
+  /** Calls into the actor host; rejects with ActorDiedError if the thread dies first, ActorCallTimeoutError after `timeoutMs`. */
+  rpc<K extends keyof HostApi>(method: K, args: Parameters<HostApi[K]>, timeoutMs: number, label: string = method): Promise<Awaited<ReturnType<HostApi[K]>>> {
+    if (!this.activated || !this.isAlive) return Promise.reject(new ActorDiedError(`actor "${this.name}" is not running`));
+    return this.rpcClient.call(method, args, timeoutMs, label) as Promise<Awaited<ReturnType<HostApi[K]>>>;
   }
 
   /** Calls a method of the actor's own `api`. */
   call(method: string, args: unknown[] = [], timeoutMs = 5_000): Promise<unknown> {
-    return this.rpc('call', [method, args], timeoutMs);
+    return this.rpc('call', [method, args], timeoutMs, method);
   }
 
   metricsJson(timeoutMs: number): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
@@ -134,12 +150,28 @@ export class ActorHandle {
     return this.exited;
   }
 
-  private raceDeath<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ActorCallTimeoutError(`actor "${this.name}": ${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+  private diedError(what: string): ActorDiedError {
+    const why = this.exitInfo ? `died (${describeExit(this.exitInfo)})` : 'is not running';
+    return new ActorDiedError(`actor "${this.name}" ${why} before ${what} completed`);
+  }
+
+  /**
+   * `promise`, unless the thread exits or `timeoutMs` passes first. The waiter is removed
+   * however it ends, so nothing here outlives the wait.
+   */
+  private untilExit<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+    if (!this.isAlive) return Promise.reject(this.diedError(what));
+    return new Promise<T>((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        if (!this.waiters.delete(onExit)) return;
+        clearTimeout(timer);
+        settle();
+      };
+      const onExit = () => finish(() => reject(this.diedError(what)));
+      const timer = setTimeout(() => finish(() => reject(new ActorCallTimeoutError(`actor "${this.name}": ${what} timed out after ${timeoutMs} ms`))), timeoutMs);
+      this.waiters.add(onExit);
+      promise.then((value) => finish(() => resolve(value)), (error: Error) => finish(() => reject(error)));
     });
-    return Promise.race([promise, this.death, timeout]).finally(() => clearTimeout(timer));
   }
 }
 

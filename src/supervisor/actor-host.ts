@@ -2,28 +2,29 @@
  * Worker-thread entry point for every actor.
  *
  * Life of a host:
- *   1. import the actor module (this can happen long before it is needed: a standby host
- *      stops here, loaded and waiting);
- *   2. receive `activate` with the rings' SharedArrayBuffers, the control block and a
- *      MessagePort for the comlink control plane;
+ *   1. import the actor module and do every part of start-up that does not need shared
+ *      memory: the thread's logger, its metrics registry, both RPC ports (they come with the
+ *      thread, see HostBootData). A standby host stops here, ready, and waits;
+ *   2. receive `activate` with the rings' SharedArrayBuffers, the control block and the
+ *      durable words;
  *   3. attach the rings, start the actor, beat the heartbeat from a timer, serve RPC.
  *
  * An exception anywhere propagates as an uncaught error so the supervisor sees a crash
  * (exit/error event); nothing here swallows failures.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { MessagePort } from 'node:worker_threads';
-import * as Comlink from 'comlink';
+import { Counter, Gauge } from 'prom-client';
 import type { ActorContext, ActorDefinition, ActorInstance, AnyRing } from '../shared/actor.js';
 import { attachRing } from '../shared/rings.js';
 import { childLoggerFor } from '../shared/logger.js';
 import { createActorRegistry } from '../shared/metrics.js';
 import { ActorState, ControlBlock } from './control-block.js';
-import type { ActivateMessage, HostToSupervisor, HostWorkerData, SupervisorToHost, UpcallApi } from './host-protocol.js';
+import type { ActivateMessage, HostBootData, HostToSupervisor, SupervisorToHost } from './host-protocol.js';
+import { dispatchTo, RpcClient, serveRpc } from './rpc.js';
 
 if (!parentPort) throw new Error('actor-host must run inside a worker thread');
 const port = parentPort;
-const data = workerData as HostWorkerData;
+const data = workerData as HostBootData;
 
 function send(message: HostToSupervisor): void {
   port.postMessage(message);
@@ -34,6 +35,31 @@ const definition = loaded.default as ActorDefinition | undefined;
 if (!definition || typeof definition.start !== 'function') {
   throw new Error(`actor module ${data.moduleUrl} must default-export defineActor({ start(ctx) { … } })`);
 }
+
+// Everything below up to `loaded` needs no shared memory, so a standby does it in advance.
+const rootLog = childLoggerFor(data.name, data.logLevel);
+const metrics = createActorRegistry(data.name);
+const stopController = new AbortController();
+
+const upcall = new RpcClient(data.upcallPort, {
+  closed: (method) => new Error(`actor "${data.name}": main-thread service "${method}" unreachable (the channel is closed)`),
+  timedOut: (method, ms) => new Error(`actor "${data.name}": main-thread service "${method}" did not answer within ${ms} ms`),
+});
+// An idle upcall port must not keep a stopping actor alive.
+data.upcallPort.unref();
+new Gauge({
+  name: 'ringcast_upcalls_pending', help: 'ctx.callMain calls still waiting for the main thread', registers: [metrics],
+  collect() { this.set(upcall.pendingCount); },
+});
+new Counter({
+  name: 'ringcast_upcall_late_replies_total', help: 'Main-thread answers that came after their ctx.callMain had timed out (dropped)', registers: [metrics],
+  collect() { this.reset(); this.inc(upcall.lateReplies); },
+});
+
+// Until activation only `ping` answers; afterwards the full host API (hostApi below).
+let served: Record<string, unknown> = { ping: () => 'pong' };
+serveRpc(data.rpcPort, dispatchTo(() => served, `actor "${data.name}" host`));
+
 send({ type: 'loaded' });
 
 // `exit-now` may come at any time (a kill, even before activation): exiting from inside
@@ -49,9 +75,6 @@ port.unref();
 
 const control = new ControlBlock(activation.control);
 control.setState(ActorState.Starting);
-const log = childLoggerFor(data.name, data.logLevel).child({ incarnation: activation.incarnation });
-const metrics = createActorRegistry(data.name);
-const stopController = new AbortController();
 
 function attachAll(sabs: Record<string, SharedArrayBuffer>): Record<string, AnyRing> {
   const rings: Record<string, AnyRing> = {};
@@ -64,22 +87,18 @@ function attachAll(sabs: Record<string, SharedArrayBuffer>): Record<string, AnyR
 const beatTimer = setInterval(() => control.beat(), data.heartbeatIntervalMs);
 control.beat();
 
-const upcallPort = activation.upcallPort as MessagePort;
-const upcall = Comlink.wrap<UpcallApi>(upcallPort as unknown as Comlink.Endpoint);
-// Idle upcall port must not keep a stopping actor alive.
-upcallPort.unref();
-
 const ctx: ActorContext = {
   name: data.name,
   incarnation: activation.incarnation,
   options: data.options,
   in: attachAll(activation.rings.in),
   out: attachAll(activation.rings.out),
-  log,
+  durable: new Float64Array(activation.durable),
+  log: rootLog.child({ incarnation: activation.incarnation }),
   metrics,
   signal: stopController.signal,
   heartbeat: () => control.beat(),
-  callMain: <T>(method: string, ...args: unknown[]) => upcall.call(method, args) as Promise<T>,
+  callMain: <T>(method: string, ...args: unknown[]) => upcall.call(method, args, data.upcallTimeoutMs) as Promise<T>,
 };
 
 const instance: ActorInstance = await definition.start(ctx);
@@ -89,7 +108,8 @@ const hostApi = {
   ping: () => 'pong',
   metricsJson: () => metrics.getMetricsAsJSON(),
   call: async (method: string, args: unknown[]) => {
-    const fn = instance.api?.[method];
+    const api = instance.api ?? {};
+    const fn = Object.hasOwn(api, method) ? api[method] : undefined;
     if (typeof fn !== 'function') throw new Error(`actor "${data.name}" has no method "${method}"`);
     return (fn as (...a: unknown[]) => unknown)(...args);
   },
@@ -107,8 +127,6 @@ const hostApi = {
 };
 export type HostApi = typeof hostApi;
 
-// Node's MessagePort is an EventTarget with start(), which is what comlink's Endpoint needs.
-Comlink.expose(hostApi, activation.rpcPort as unknown as Comlink.Endpoint);
-(activation.rpcPort as MessagePort).start();
+served = hostApi;
 control.setState(ActorState.Running);
 send({ type: 'started' });

@@ -57,6 +57,8 @@ export const supervisorSpecSchema = z.object({
   heartbeatIntervalMs: z.number().int().min(10).max(60_000).default(250),
   hangTimeoutMs: z.number().int().min(50).max(600_000).default(3_000),
   startTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+  /** Longest an actor's `ctx.callMain` waits for the main thread before it rejects. */
+  upcallTimeoutMs: z.number().int().min(10).max(600_000).default(30_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   rings: z.record(name, ringSpecSchema).default({}),
   actors: z.array(actorSpecSchema),

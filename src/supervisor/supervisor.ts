@@ -19,11 +19,17 @@ import { SlotRing } from '../shared/slot-ring.js';
 import { createActorRegistry, mergeActorMetrics, registerRingMetrics } from '../shared/metrics.js';
 import { runtimeModuleUrl } from '../shared/runtime-path.js';
 import { ActorHandle, describeExit, type ExitInfo } from './actor-handle.js';
-import type { UpcallApi } from './host-protocol.js';
 import { ActorState, ControlBlock } from './control-block.js';
-import type { HostWorkerData } from './host-protocol.js';
+import { DURABLE_BYTES, type HostWorkerData } from './host-protocol.js';
 import { Backoff, RestartIntensity } from './restart-intensity.js';
 import { resolveSupervisorSpec, type ResolvedActorSpec, type ResolvedSupervisorSpec, type SupervisorSpec } from './spec.js';
+
+/** Replacing a standby that died unused: at once, then after 1 s, doubling up to a minute. */
+const STANDBY_RESPAWN_INITIAL_MS = 1_000;
+const STANDBY_RESPAWN_MAX_MS = 60_000;
+
+/** Shortest run after which a failure restarts without backoff (see onFailure). */
+const STABLE_AFTER_MIN_MS = 1_000;
 
 export type ActorStatus = 'idle' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped';
 
@@ -31,7 +37,12 @@ interface ActorSlot {
   readonly spec: ResolvedActorSpec;
   readonly index: number;
   readonly control: ControlBlock;
+  /** The actor's durable words (ActorContext.durable): outlive every incarnation, like its rings. */
+  readonly durable: SharedArrayBuffer;
   readonly backoff: Backoff;
+  /** Delay before replacing a standby that died unused; grows while standbys keep dying. */
+  readonly standbyBackoff: Backoff;
+  standbyTimer?: NodeJS.Timeout;
   readonly moduleUrl: string;
   handle?: ActorHandle;
   standby?: ActorHandle;
@@ -80,6 +91,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly restartsTotal: Counter<'actor' | 'reason'>;
   private readonly restartSeconds: Histogram<'actor'>;
   private readonly escalations: Counter;
+  private readonly standbyFailures: Counter<'actor'>;
 
   constructor(spec: SupervisorSpec, log: Logger) {
     super();
@@ -102,7 +114,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         spec: actorSpec,
         index,
         control: new ControlBlock(),
+        durable: new SharedArrayBuffer(DURABLE_BYTES),
         backoff: new Backoff(this.spec.backoff.initialMs, this.spec.backoff.maxMs),
+        standbyBackoff: new Backoff(STANDBY_RESPAWN_INITIAL_MS, STANDBY_RESPAWN_MAX_MS),
         moduleUrl: runtimeModuleUrl(actorSpec.module).href,
         status: 'idle' as ActorStatus,
         incarnation: -1,
@@ -122,6 +136,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       labelNames: ['actor'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry],
     });
     this.escalations = new Counter({ name: 'ringcast_supervisor_escalations_total', help: 'Restart-intensity escalations', registers: [this.registry] });
+    this.standbyFailures = new Counter({
+      name: 'ringcast_standby_failures_total', help: 'Standby threads that died before they were used (each is replaced)',
+      labelNames: ['actor'], registers: [this.registry],
+    });
     const slots = this.slots;
     new Gauge({
       name: 'ringcast_actor_up', help: '1 when the actor is running', labelNames: ['actor'], registers: [this.registry],
@@ -131,6 +149,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       name: 'ringcast_actor_heartbeat_age_seconds', help: 'Seconds since the actor last moved its heartbeat',
       labelNames: ['actor'], registers: [this.registry],
       collect() { const now = Date.now(); for (const s of slots) if (s.status === 'running') this.set({ actor: s.spec.name }, (now - s.lastBeatAt) / 1000); },
+    });
+    new Gauge({
+      name: 'ringcast_actor_calls_pending', help: 'Calls from the main thread to the actor still waiting for its answer',
+      labelNames: ['target'], registers: [this.registry],
+      collect() { for (const s of slots) this.set({ target: s.spec.name }, s.handle?.pendingCalls ?? 0); },
     });
     registerRingMetrics(this.registry, () => [...this.rings].map(([ring, e]) => ({ ring, producer: e.producer, consumer: e.consumer, stats: e.ring.stats() })));
   }
@@ -177,9 +200,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await slot.handle?.kill(reason);
   }
 
-  /** True while a pre-spawned standby thread is loaded and waiting to take over. */
+  /** Kills an actor's standby thread as if it had died by itself (for tests and operators). */
+  async crashStandby(actor: string, reason = 'killed by operator'): Promise<void> {
+    await this.slotFor(actor).standby?.kill(reason);
+  }
+
+  /** True while a pre-spawned standby thread exists (loading or loaded) to take over. */
   hasStandby(actor: string): boolean {
     return this.slotFor(actor).standby?.alive === true;
+  }
+
+  /** True while the actor's standby has finished everything it can do before activation. */
+  standbyReady(actor: string): boolean {
+    return this.slotFor(actor).standby?.ready === true;
+  }
+
+  /** Calls in flight from the main thread to the actor's current thread. */
+  pendingCalls(actor: string): number {
+    return this.slotFor(actor).handle?.pendingCalls ?? 0;
   }
 
   incarnation(actor: string): number {
@@ -211,6 +249,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const finals: Record<string, unknown> = {};
     for (const slot of this.slots) {
       const handle = slot.handle;
+      clearTimeout(slot.standbyTimer);
       if (slot.standby) { this.intentional.add(slot.standby); void slot.standby.kill('stop'); slot.standby = undefined; }
       if (!handle || !handle.alive) { slot.status = 'stopped'; continue; }
       slot.status = 'stopping';
@@ -248,12 +287,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private readonly services = new Map<string, (...args: unknown[]) => unknown>();
-  private readonly upcalls: UpcallApi = {
-    call: async (method, args) => {
-      const handler = this.services.get(method);
-      if (!handler) throw new Error(`no main-thread service "${method}" (provided: ${[...this.services.keys()].join(', ') || 'none'})`);
-      return handler(...args);
-    },
+  /** Answers every actor's `ctx.callMain(method, ...args)`. */
+  private readonly upcalls = (method: string, args: unknown[]): unknown => {
+    const handler = this.services.get(method);
+    if (!handler) throw new Error(`no main-thread service "${method}" (provided: ${[...this.services.keys()].join(', ') || 'none'})`);
+    return handler(...args);
   };
 
   private spawn(slot: ActorSlot): ActorHandle {
@@ -263,8 +301,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       options: slot.spec.options,
       logLevel: this.spec.logLevel,
       heartbeatIntervalMs: Math.max(5, Math.floor(this.spec.heartbeatIntervalMs / 2)),
+      upcallTimeoutMs: this.spec.upcallTimeoutMs,
     };
-    return new ActorHandle(slot.spec.name, workerData);
+    return new ActorHandle(slot.spec.name, workerData, this.upcalls);
   }
 
   private ringSabs(names: string[]): Record<string, SharedArrayBuffer> {
@@ -274,31 +313,48 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private async startActor(slot: ActorSlot): Promise<void> {
-    const handle = slot.standby ?? this.spawn(slot);
+    const usedStandby = slot.standby;
+    const handle = usedStandby ?? this.spawn(slot);
     slot.standby = undefined;
     slot.handle = handle;
     slot.status = 'starting';
+    slot.startedAt = 0; // not up until activation succeeds: a failed start is no proof of stability
     slot.incarnation += 1;
     slot.control.setState(ActorState.Loading);
     this.watchExit(slot, handle);
-    await handle.activate(slot.control, slot.incarnation, { in: this.ringSabs(slot.spec.in), out: this.ringSabs(slot.spec.out) }, this.spec.startTimeoutMs, this.upcalls);
+    await handle.activate(slot.control, slot.incarnation, slot.durable, { in: this.ringSabs(slot.spec.in), out: this.ringSabs(slot.spec.out) }, this.spec.startTimeoutMs);
     const now = Date.now();
     slot.status = 'running';
     slot.startedAt = now;
     slot.lastBeat = slot.control.heartbeat();
     slot.lastBeatAt = now;
     this.emit('actor-started', slot.spec.name, slot.incarnation);
-    if (slot.spec.standby && !this.stopping) this.prepareStandby(slot);
+    if (handle === usedStandby) slot.standbyBackoff.reset(); // a standby lived to be used
+    if (slot.spec.standby && !this.stopping) {
+      clearTimeout(slot.standbyTimer);
+      slot.standbyTimer = undefined;
+      this.prepareStandby(slot);
+    }
   }
 
   private prepareStandby(slot: ActorSlot): void {
     const standby = this.spawn(slot);
     slot.standby = standby;
     void standby.exited.then((info) => {
-      if (slot.standby === standby) {
-        slot.standby = undefined;
-        if (!this.intentional.has(standby)) this.log.warn({ target: slot.spec.name, reason: describeExit(info) }, 'standby thread died before use');
-      }
+      if (slot.standby !== standby) return; // it was activated, or replaced
+      slot.standby = undefined;
+      if (this.intentional.has(standby)) return;
+      // A restart without a standby pays for a cold spawn, so a dead one is replaced; a
+      // growing delay keeps a standby that cannot stay up from respawning in a loop.
+      const delay = slot.standbyBackoff.next();
+      this.standbyFailures.inc({ actor: slot.spec.name });
+      this.log.warn({ target: slot.spec.name, reason: describeExit(info), respawnInMs: delay }, 'standby thread died before use; replacing it');
+      clearTimeout(slot.standbyTimer);
+      slot.standbyTimer = setTimeout(() => {
+        slot.standbyTimer = undefined;
+        if (!slot.standby && slot.status === 'running' && !this.stopping && !this.escalatedReason) this.prepareStandby(slot);
+      }, delay);
+      slot.standbyTimer.unref();
     });
   }
 
@@ -317,8 +373,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (beat !== slot.lastBeat) {
         slot.lastBeat = beat;
         slot.lastBeatAt = now;
-        // Up for a whole intensity period: the next failure starts backoff from zero.
-        if (now - slot.startedAt > this.spec.periodMs) slot.backoff.reset();
       } else if (now - slot.lastBeatAt > this.spec.hangTimeoutMs) {
         this.log.warn({ target: slot.spec.name, silentMs: now - slot.lastBeatAt }, 'actor hung: heartbeat stopped; terminating its thread');
         slot.status = 'restarting';
@@ -333,7 +387,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.status = 'restarting';
     const reasonLabel = info.killedFor?.startsWith('hang') ? 'hang' : info.error ? 'error' : 'exit';
     this.restartsTotal.inc({ actor: slot.spec.name, reason: reasonLabel });
-    this.log.error({ target: slot.spec.name, incarnation: slot.incarnation, reason }, 'actor failed');
+    // Backoff is for crash loops. An actor that ran longer than the longest backoff delay
+    // (at least STABLE_AFTER_MIN_MS, at most a whole intensity period) proved it can start:
+    // delaying its restart would only lengthen the gap its consumers see, and restart
+    // intensity still catches a real loop.
+    const upMs = slot.startedAt > 0 ? Date.now() - slot.startedAt : 0;
+    if (upMs >= Math.min(this.spec.periodMs, Math.max(STABLE_AFTER_MIN_MS, this.spec.backoff.maxMs))) slot.backoff.reset();
+    const delay = slot.backoff.next();
+    this.log.error({ target: slot.spec.name, incarnation: slot.incarnation, reason, upMs, backoffMs: delay }, 'actor failed');
     this.emit('actor-failed', slot.spec.name, reason);
 
     if (!this.intensity.allow(Date.now())) {
@@ -341,7 +402,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       return;
     }
     const affected = this.affectedBy(slot);
-    const delay = slot.backoff.next();
     this.restartChain = this.restartChain.then(async () => {
       if (this.stopping || this.escalatedReason) return;
       // Siblings taken down by the strategy are stopped hard: their rings keep every

@@ -1,21 +1,34 @@
 /**
- * Headless Debian chromium driven by playwright-core (no browser download: the system
- * binary). Screenshots go to tests/artifacts/ (git-ignored) as test artifacts.
+ * Headless chromium driven by playwright-core (which never downloads a browser). The browser
+ * is chosen once per test run in tests/global-setup.ts (helpers/chromium.ts: system chromium,
+ * else the npm one) and handed to the test files; a machine with no browser at all fails the
+ * browser tests instead of skipping them. Screenshots go to tests/artifacts/ (git-ignored).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { inject } from 'vitest';
+import type { ChromiumChoice } from './chromium.js';
 
-export const CHROMIUM = process.env.RINGCAST_CHROMIUM ?? '/usr/bin/chromium';
-export const chromiumAvailable = existsSync(CHROMIUM);
 export const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    chromium: ChromiumChoice | { error: string };
+  }
+}
+
+/** The browser chosen for this test run; throws (the test fails, it is not skipped) when there is none. */
+export function chromiumChoice(): ChromiumChoice {
+  const c = inject('chromium');
+  if ('error' in c) throw new Error(c.error);
+  return c;
+}
+
 export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  const c = chromiumChoice();
+  return chromium.launch({ executablePath: c.path, args: c.args, env: { ...process.env, ...c.env } as Record<string, string> });
 }
 
 export async function openPage(browser: Browser, url: string): Promise<Page> {

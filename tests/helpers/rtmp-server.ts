@@ -1,23 +1,26 @@
 /**
- * Test helpers for the encoder: a real RTMP server (Debian nginx + libnginx-mod-rtmp) on
- * a free loopback port, run as the current user from a temp prefix, and ffprobe/ffmpeg
- * wrappers that read media back.
+ * Test helpers for the encoder: a real RTMP server on a free loopback port, run as the current
+ * user from a temp prefix — Debian's nginx with its RTMP module when that runs here, else
+ * node-media-server from npm (a dev dependency), so the RTMP tests run on any machine — and
+ * ffprobe/ffmpeg wrappers that read media back.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/shared/ffmpeg.js';
 
 export const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx';
 export const RTMP_MODULE = process.env.NGINX_RTMP_MODULE ?? '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 
-/** Why an RTMP test cannot run here, or undefined when it can. */
-export function rtmpUnavailable(): string | undefined {
-  if (!existsSync(NGINX)) return `nginx not found at ${NGINX} (apt-get install nginx libnginx-mod-rtmp, or set NGINX_PATH)`;
-  if (!existsSync(RTMP_MODULE)) return `nginx RTMP module not found at ${RTMP_MODULE} (apt-get install libnginx-mod-rtmp, or set NGINX_RTMP_MODULE)`;
-  return undefined;
+export type RtmpServerKind = 'nginx' | 'node-media-server';
+
+/** nginx-rtmp when its binary runs and the module is installed, else node-media-server. */
+export function rtmpServerKind(): RtmpServerKind {
+  if (existsSync(RTMP_MODULE) && spawnSync(NGINX, ['-v'], { timeout: 10_000 }).status === 0) return 'nginx';
+  return 'node-media-server';
 }
 
 export function freePort(): Promise<number> {
@@ -40,9 +43,10 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 export interface RtmpServer {
+  kind: RtmpServerKind;
   port: number;
   url(key: string): string;
-  /** Stop nginx (SIGKILL: an abrupt outage, as a crashed server or network cut looks). */
+  /** Stop the server (SIGKILL: an abrupt outage, as a crashed server or network cut looks). */
   kill(): Promise<void>;
   /** Start it again on the same port. */
   start(): Promise<void>;
@@ -50,9 +54,49 @@ export interface RtmpServer {
   errorLog(): string;
 }
 
-export async function startRtmpServer(): Promise<RtmpServer> {
+export async function startRtmpServer(kind: RtmpServerKind = rtmpServerKind()): Promise<RtmpServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ringcast-rtmp-'));
   const port = await freePort();
+  const spawnServer = kind === 'nginx' ? nginxCommand(dir, port) : nodeMediaServerCommand(dir, port);
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    const c = spawnServer();
+    let stderr = '';
+    c.stderr?.on('data', (d) => { stderr += String(d); });
+    child = c;
+    const deadline = Date.now() + 10_000;
+    while (!(await portOpen(port))) {
+      if (c.exitCode !== null || Date.now() > deadline) {
+        c.kill('SIGKILL');
+        throw new Error(`${kind} RTMP did not start on 127.0.0.1:${port}: ${stderr.trim()} ${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8').slice(-500) : ''}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const kill = async () => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    kind,
+    port,
+    url: (key) => `rtmp://127.0.0.1:${port}/live/${key}`,
+    kill,
+    start,
+    async close() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    errorLog: () => (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''),
+  };
+}
+
+function nginxCommand(dir: string, port: number): () => ChildProcess {
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, [
     `load_module ${RTMP_MODULE};`,
@@ -70,41 +114,16 @@ export async function startRtmpServer(): Promise<RtmpServer> {
     '}',
     '',
   ].join('\n'));
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    const c = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    c.stderr?.on('data', (d) => { stderr += String(d); });
-    child = c;
-    const deadline = Date.now() + 5_000;
-    while (!(await portOpen(port))) {
-      if (c.exitCode !== null || Date.now() > deadline) {
-        c.kill('SIGKILL');
-        throw new Error(`nginx RTMP did not start on 127.0.0.1:${port}: ${stderr.trim()} ${existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8').slice(-500) : ''}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const kill = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
-    await exited;
-  };
-  await start();
-  return {
-    port,
-    url: (key) => `rtmp://127.0.0.1:${port}/live/${key}`,
-    kill,
-    start,
-    async close() {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-    errorLog: () => (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : ''),
-  };
+  return () => spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** node-media-server's own CLI in a child process (so kill() is as abrupt as nginx's). */
+function nodeMediaServerCommand(dir: string, port: number): () => ChildProcess {
+  const app = join(dirname(createRequire(import.meta.url).resolve('node-media-server')), '..', 'bin', 'app.js');
+  const conf = join(dir, 'nms.json');
+  // RTMP only on loopback: no HTTP/admin listener, no recording.
+  writeFileSync(conf, JSON.stringify({ bind: '127.0.0.1', rtmp: { port }, store: { path: join(dir, 'data') }, record: { auto: false, path: join(dir, 'record') }, webadmin: { enable: false } }));
+  return () => spawn(process.execPath, [app, '-c', conf, '--no-admin'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 export interface ExecResult { code: number | null; stdout: string; stderr: string }
@@ -133,12 +152,12 @@ export function ffprobeRtmp(url: string, timeoutMs = 10_000): Promise<ProbeResul
   return ffprobe(url, ['-rw_timeout', String(timeoutMs * 1000), '-analyzeduration', '1500000', '-probesize', '2000000'], timeoutMs + 2_000);
 }
 
-/** pts_time of every video keyframe. */
+/** pts_time of every video keyframe (`pkt_pts_time` in ffprobe before 5.0, the npm build's). */
 export async function keyframeTimes(file: string): Promise<{ keys: number[]; frames: number }> {
-  const r = await exec(resolveFfprobe().path, ['-v', 'error', '-select_streams', 'v', '-show_frames', '-show_entries', 'frame=key_frame,pts_time', '-of', 'json', file], 30_000);
+  const r = await exec(resolveFfprobe().path, ['-v', 'error', '-select_streams', 'v', '-show_frames', '-show_entries', 'frame=key_frame,pts_time,pkt_pts_time', '-of', 'json', file], 30_000);
   if (r.code !== 0) throw new Error(`ffprobe -show_frames ${file} failed: ${r.stderr.trim().slice(-400)}`);
-  const frames = (JSON.parse(r.stdout) as { frames: Array<{ key_frame: number; pts_time: string }> }).frames;
-  return { keys: frames.filter((f) => f.key_frame === 1).map((f) => Number(f.pts_time)), frames: frames.length };
+  const frames = (JSON.parse(r.stdout) as { frames: Array<{ key_frame: number; pts_time?: string; pkt_pts_time?: string }> }).frames;
+  return { keys: frames.filter((f) => f.key_frame === 1).map((f) => Number(f.pts_time ?? f.pkt_pts_time)), frames: frames.length };
 }
 
 /** RGB of the pixel at (x, y) of the frame shown at `t` seconds. */

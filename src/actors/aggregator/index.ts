@@ -169,19 +169,29 @@ export default defineActor<AggregatorOptions>({
       if (retained.size > MAX_RUNS * 8 * 3) retained.delete(retained.keys().next().value as string);
     }
 
+    // Per run and channel, the newest source timestamp behind its next message (the fan-out
+    // record's stamp, from which the gateways measure end-to-end latency). Lives as long as its run.
+    const sourceAt = new WeakMap<RunState, Partial<Record<Channel, number>>>();
+    const noteSource = (run: RunState, at: number, ...channels: Channel[]) => {
+      let m = sourceAt.get(run);
+      if (!m) sourceAt.set(run, (m = {}));
+      for (const c of channels) if (!(at <= (m[c] ?? 0))) m[c] = at;
+    };
+    const stampOf = (run: RunState, channel: Channel, now: number) => sourceAt.get(run)?.[channel] ?? now;
+
     /** `levels` limits which level variants are written (a mask of LEVEL_BIT). */
-    function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number, levels = 7): void {
+    function write(type: string, channel: Channel, key: string, flags: number, data: LevelData, now: number, stamp = now, levels = 7): void {
       const variants = encode(type, now, data)
         .map((v) => ({ ...v, levelMask: v.levelMask & levels }))
         .filter((v) => v.levelMask !== 0);
       const ch = channelId(channel);
       if (flags & FanoutFlag.Retain) {
-        for (const v of variants) retain(key, v.levelMask, encodeFanoutRecord({ type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp: now, body: v.body }));
+        for (const v of variants) retain(key, v.levelMask, encodeFanoutRecord({ type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp, body: v.body }));
       }
       for (const out of outRings) {
         for (const v of variants) {
           // Published by the caller's flushAll(): one atomic store per ring per window.
-          account(writeFanoutRecord(out.ring, { type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp: now, body: v.body }, false), type, out.name);
+          account(writeFanoutRecord(out.ring, { type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp, body: v.body }, false), type, out.name);
         }
       }
     }
@@ -191,7 +201,7 @@ export default defineActor<AggregatorOptions>({
       if (found.length === 0) return;
       for (const m of found) {
         run.remember(m);
-        write('milestone', 'milestones', snapshotKey('milestone', run.run), FanoutFlag.Critical | FanoutFlag.Retain, milestoneData(m), now);
+        write('milestone', 'milestones', snapshotKey('milestone', run.run), FanoutFlag.Critical | FanoutFlag.Retain, milestoneData(m), now, stampOf(run, 'milestones', now));
         ctx.log.debug({ milestone: m.id, message: m.message }, 'milestone'); // debug: a trainer decides how many it sends
       }
       flushAll(); // at once, not at the window
@@ -230,13 +240,15 @@ export default defineActor<AggregatorOptions>({
 
     function apply(event: TelemetryEvent, runName: string, receivedAt: number): void {
       const now = Date.now();
+      // The trainer's own timestamp; receipt time when it left it to the server (0).
+      const at = 'timestamp' in event && event.timestamp > 0 ? event.timestamp : receivedAt;
       switch (event.kind) {
-        case EventKind.Metrics: { const run = runFor(runName, now); publishMilestones(run, run.applyMetrics(event, now), now); break; }
-        case EventKind.SeAttention: runFor(runName, now).applyAttention(event, now); break;
-        case EventKind.BoardHeatmap: runFor(runName, now).applyHeatmap(event, now); break;
-        case EventKind.Policy: runFor(runName, now).applyPolicy(event, now); break;
-        case EventKind.GameState: { const run = runFor(runName, now); publishMilestones(run, run.applyGame(event, now), now); break; }
-        case EventKind.Milestone: { const run = runFor(runName, now); publishMilestones(run, [run.applyMilestone(event, receivedAt, now)], now); break; }
+        case EventKind.Metrics: { const run = runFor(runName, now); noteSource(run, at, 'metrics', 'milestones'); publishMilestones(run, run.applyMetrics(event, now), now); break; }
+        case EventKind.SeAttention: { const run = runFor(runName, now); noteSource(run, at, 'attention'); run.applyAttention(event, now); break; }
+        case EventKind.BoardHeatmap: { const run = runFor(runName, now); noteSource(run, at, 'attention'); run.applyHeatmap(event, now); break; }
+        case EventKind.Policy: { const run = runFor(runName, now); noteSource(run, at, 'predictions'); run.applyPolicy(event, now); break; }
+        case EventKind.GameState: { const run = runFor(runName, now); noteSource(run, at, 'game', 'milestones'); publishMilestones(run, run.applyGame(event, now), now); break; }
+        case EventKind.Milestone: { const run = runFor(runName, now); noteSource(run, at, 'milestones'); publishMilestones(run, [run.applyMilestone(event, receivedAt, now)], now); break; }
         case EventKind.Relay: relay(event, now); break;
         default: break; // hello/ack/error are transport events and never belong in an ingest ring: counted as "other", no run made
       }
@@ -291,20 +303,21 @@ export default defineActor<AggregatorOptions>({
           if (d.metrics) {
             // Full series for snapshots and conflated tiers (not sent live), then the light live update.
             const key = snapshotKey('ppo_metrics', run.run);
-            write('ppo_metrics', 'metrics', key, FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health), now);
+            const stamp = stampOf(run, 'metrics', now);
+            write('ppo_metrics', 'metrics', key, FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health), now, stamp);
             // Every point of the window, in parts of at most seriesPoints per metric. Beginner
             // views carry no points, so only the last part is written for them.
             const tails = ppoMetricsTails(run, opts.health, opts.seriesPoints);
-            tails.forEach((tail, i) => write('ppo_metrics', 'metrics', key, FanoutFlag.LiveOnly, tail, now, i === tails.length - 1 ? 7 : 6));
+            tails.forEach((tail, i) => write('ppo_metrics', 'metrics', key, FanoutFlag.LiveOnly, tail, now, stamp, i === tails.length - 1 ? 7 : 6));
           }
-          if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now);
-          if (d.heatmap && run.heatmap) write('board_heatmap', 'attention', snapshotKey('board_heatmap', run.run), FanoutFlag.Retain, boardHeatmapData(run, opts.focusSquares), now);
-          if (d.prediction && run.prediction) write('move_prediction', 'predictions', snapshotKey('move_prediction', run.run), FanoutFlag.Retain, movePredictionData(run), now);
+          if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now, stampOf(run, 'attention', now));
+          if (d.heatmap && run.heatmap) write('board_heatmap', 'attention', snapshotKey('board_heatmap', run.run), FanoutFlag.Retain, boardHeatmapData(run, opts.focusSquares), now, stampOf(run, 'attention', now));
+          if (d.prediction && run.prediction) write('move_prediction', 'predictions', snapshotKey('move_prediction', run.run), FanoutFlag.Retain, movePredictionData(run), now, stampOf(run, 'predictions', now));
           if (d.game) {
             const key = snapshotKey('game_state', run.run);
-            for (const g of run.pendingResults) write('game_state', 'game', key, FanoutFlag.Critical | FanoutFlag.Retain, gameStateData(run, g), now);
+            for (const g of run.pendingResults) write('game_state', 'game', key, FanoutFlag.Critical | FanoutFlag.Retain, gameStateData(run, g), now, stampOf(run, 'game', now));
             // The latest state, unless it is a result (already written above).
-            if (run.game && run.game.result === null) write('game_state', 'game', key, FanoutFlag.Retain, gameStateData(run, run.game), now);
+            if (run.game && run.game.result === null) write('game_state', 'game', key, FanoutFlag.Retain, gameStateData(run, run.game), now, stampOf(run, 'game', now));
           }
         } catch (error) {
           drop('process_error');

@@ -12,7 +12,8 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { defineActor } from '../../shared/actor.js';
-import { resolveFfmpeg } from '../../shared/ffmpeg.js';
+import { resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
+import type { ActorContext, ActorInstance } from '../../shared/actor.js';
 import type { SlotRing } from '../../shared/slot-ring.js';
 import { CaptureEngine, type CaptureResult } from './engine.js';
 import { createAnalysisPool, type AnalysisPool } from './analysis/pool.js';
@@ -37,6 +38,10 @@ export interface CaptureActorOptions {
   intervalSec: number;
   maxConcurrent: number;
   quality: string;
+  /** The ffmpeg the service resolved (defaults to resolving it in this thread). */
+  ffmpeg?: ResolvedBinary;
+  /** Set when the service found no usable ffmpeg: the actor keeps the stream list and reports this. */
+  unavailable?: string;
 }
 
 export interface CaptureConfigUpdate {
@@ -71,12 +76,37 @@ export interface CaptureRecord {
 const BATCH_MS = 200;
 const MAX_BATCH = 1000;
 
+/**
+ * No usable ffmpeg: nothing can be decoded, but the registry's pushes must still land and
+ * every status must say why nothing is captured.
+ */
+function startUnavailable(ctx: ActorContext<CaptureActorOptions>, reason: string): ActorInstance {
+  const message = `unavailable: ${reason}`;
+  let streams = 0;
+  new Gauge({ name: 'ringcast_capture_available', help: '1 when capture has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(0); } });
+  ctx.log.warn({ reason }, 'capture unavailable');
+  ctx.callMain<{ streams: unknown[] }>('capture.sync').then((init) => { streams = init.streams.length; }, () => undefined);
+  const status = () => ({ unavailable: message, streams });
+  return {
+    api: {
+      setStreams: (list: Array<{ name: string; priority: number }>) => { streams = list.length; return streams; },
+      configure: () => true,
+      status,
+      restart: () => true,
+      stream: () => ({ schedule: null }),
+      thumbnail: () => { throw new Error(`capture ${message}`); },
+    },
+    stop: () => status(),
+  };
+}
+
 export default defineActor<CaptureActorOptions>({
   async start(ctx) {
     const o = ctx.options;
     const ring = ctx.out[o.outRing] as SlotRing;
     if (!ring) throw new Error(`capture: output ring "${o.outRing}" is missing`);
-    const ffmpeg = resolveFfmpeg();
+    if (o.unavailable !== undefined) return startUnavailable(ctx, o.unavailable);
+    const ffmpeg = o.ffmpeg ?? resolveFfmpeg();
 
     let templates: TemplateSet | null = null;
     let templatesError: string | null = null;
@@ -162,6 +192,7 @@ export default defineActor<CaptureActorOptions>({
       name: 'ringcast_capture_captures_total', help: 'Capture attempts by outcome (ok, offline, error)', labelNames: ['status'], registers,
       collect() { this.reset(); for (const k of ['ok', 'offline', 'error'] as const) this.inc({ status: k }, totals[k]); },
     });
+    new Gauge({ name: 'ringcast_capture_available', help: '1 when capture has a usable ffmpeg', registers, collect() { this.set(1); } });
     new Counter({ name: 'ringcast_capture_missed_total', help: 'Capture deadlines that passed without an attempt (scheduler over capacity)', registers, collect() { this.reset(); this.inc(engine.stats().missed); } });
     new Gauge({ name: 'ringcast_capture_missed_ratio', help: 'missed / (attempts + missed)', registers, collect() { this.set(engine.stats().missed_pct / 100); } });
     new Gauge({

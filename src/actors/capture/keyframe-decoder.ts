@@ -25,6 +25,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { nalTypes } from './ts-keyframe.js';
+import { ffmpegFeatures, passthroughFrameRateArgs } from '../../shared/ffmpeg.js';
 
 export class DecoderError extends Error {
   readonly code: 'no-picture' | 'stalled' | 'exited' | 'overloaded' | 'closed' | 'spawn';
@@ -207,7 +208,7 @@ export class KeyframeDecoder {
     const args = ['-hide_banner', '-loglevel', 'error', '-threads', '1'];
     if (this.o.skipLoopFilter) args.push('-skip_loop_filter', 'all');
     args.push('-f', 'h264', '-probesize', '32', '-analyzeduration', '0', '-i', 'pipe:0',
-      '-vf', `scale=${width}:${height}:flags=bilinear`, '-fps_mode', 'passthrough', '-flush_packets', '1',
+      '-vf', `scale=${width}:${height}:flags=bilinear`, ...passthroughFrameRateArgs(ffmpegFeatures(this.o.ffmpegPath)), '-flush_packets', '1',
       '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
     const p = spawn(this.o.ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = p;

@@ -35,6 +35,8 @@ export interface PpoCurveOptions {
   learningRate?: number;
   /** Chance per update that a KL spike starts (default 0.004). */
   spikeChance?: number;
+  /** Updates already made (a resumed run continues its curves from here; default 0). */
+  startStep?: number;
 }
 
 export class PpoCurves {
@@ -63,6 +65,7 @@ export class PpoCurves {
     this.hFloor = options.entropyFloor ?? 0.9;
     this.lr0 = options.learningRate ?? 3e-4;
     this.spikeChance = options.spikeChance ?? 0.004;
+    this.step = options.startStep ?? 0;
   }
 
   /** Metrics of the next update. */

@@ -31,6 +31,14 @@ export interface TrainerCoreOptions {
   maxMoves?: number;
   /** Prefix of game ids, e.g. "r2-" after the second restart. */
   gameIdPrefix?: string;
+  /** Progress of an earlier incarnation to continue from: step, games and moves never go back. */
+  resume?: TrainerProgress;
+}
+
+/** What a restarted trainer continues from. */
+export interface TrainerProgress extends TrainerSummary {
+  /** The first-checkmate milestone was already sent. */
+  firstMateSeen: boolean;
 }
 
 export interface TrainerSummary {
@@ -65,7 +73,12 @@ export class DemoTrainerCore {
   private readonly pending: Record<Side, Pending>;
 
   constructor(private readonly producer: TelemetryProducer, private readonly options: TrainerCoreOptions) {
-    this.curves = new PpoCurves({ seed: options.seed });
+    const resume = options.resume;
+    this.curves = new PpoCurves({ seed: options.seed, startStep: resume?.steps ?? 0 });
+    this.steps = this.curves.step;
+    this.games = resume?.games ?? 0;
+    this.moves = resume?.moves ?? 0;
+    this.firstMateSeen = resume?.firstMateSeen ?? false;
     this.attention = new AttentionField(options.seed);
     this.rng = new Rng(options.seed ^ 0x9e3779b9);
     this.maxMoves = options.maxMoves ?? 256;
@@ -118,6 +131,10 @@ export class DemoTrainerCore {
 
   summary(): TrainerSummary {
     return { games: this.games, moves: this.moves, steps: this.steps };
+  }
+
+  progress(): TrainerProgress {
+    return { ...this.summary(), firstMateSeen: this.firstMateSeen };
   }
 
   /** Learner's score over the last WIN_WINDOW games (win 1, draw ½, loss 0). */

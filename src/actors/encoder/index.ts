@@ -23,8 +23,9 @@
  */
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { defineActor } from '../../shared/actor.js';
-import { listEncoders, probeHardwareEncoders, resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
+import { defineActor, type ActorContext, type ActorInstance } from '../../shared/actor.js';
+import { Gauge } from 'prom-client';
+import { ffmpegFeatures, listEncoders, probeHardwareEncoders, resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
 import type { SlotMeta, SlotRing } from '../../shared/slot-ring.js';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { FrameClock } from '../compositor/frame-clock.js';
@@ -63,6 +64,32 @@ async function chooseEncoder(requested: string, ffmpegPath: string, log: Logger)
   return requested;
 }
 
+/**
+ * No usable ffmpeg: the compositor still renders into our ring, so frames are taken and
+ * counted as dropped_offline (the ring never fills), and every status names the cause.
+ */
+function startUnavailable(ctx: ActorContext<EncoderOptions>, ring: SlotRing, reason: string): ActorInstance {
+  const o = ctx.options;
+  const t: EncoderTotals = {
+    written: 0, fresh: 0, duplicated: 0, droppedBackpressure: 0, droppedOffline: 0, skippedLate: 0,
+    superseded: 0, tornRisk: 0, badSize: 0, restarts: 0, up: false, health: undefined,
+  };
+  registerEncoderMetrics(ctx.metrics, () => t);
+  new Gauge({ name: 'ringcast_encoder_available', help: '1 when the encoder has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(0); } });
+  const drain = setInterval(() => {
+    if (ring.mode === 'latest') { if (ring.readLatest(() => undefined)) t.droppedOffline++; } else t.droppedOffline += ring.poll(() => undefined);
+  }, Math.max(5, Math.floor(500 / o.fps))); // twice per frame: a late timer must not let the ring fill
+  ctx.log.warn({ reason }, 'encoder unavailable');
+  const stats = () => ({ ...t, unavailable: `unavailable: ${reason}`, outputs: o.outputs, running: false });
+  return {
+    api: { stats },
+    stop() {
+      clearInterval(drain);
+      return stats();
+    },
+  };
+}
+
 export default defineActor<EncoderOptions>({
   async start(ctx) {
     const o = ctx.options;
@@ -73,8 +100,10 @@ export default defineActor<EncoderOptions>({
     if (ring.slotBytes < frameBytes) {
       throw new Error(`encoder: ring "${o.inRing}" has ${ring.slotBytes}-byte slots; ${o.width}x${o.height} RGBA needs ${frameBytes}`);
     }
-    const ffmpeg = resolveFfmpeg();
+    if (o.unavailable !== undefined) return startUnavailable(ctx, ring, o.unavailable);
+    const ffmpeg = o.ffmpeg ?? resolveFfmpeg();
     const encoderName = await chooseEncoder(o.encoder, ffmpeg.path, ctx.log);
+    const features = ffmpegFeatures(ffmpeg.path);
 
     // One Buffer per slot over the shared memory, made once: writes never copy or allocate views.
     const slotBufs: Buffer[] = [];
@@ -92,7 +121,7 @@ export default defineActor<EncoderOptions>({
     let ticks = 0;
     const runner = new FfmpegRunner({
       ffmpegPath: ffmpeg.path,
-      argsFor: (part) => buildFfmpegArgs(o, encoderName, outputs, part),
+      argsFor: (part) => buildFfmpegArgs(o, encoderName, outputs, part, features),
       firstPart: firstPart(outputs, ctx.incarnation, existsSync),
       log: ctx.log,
       restartInitialMs: o.restartInitialMs ?? 500,
@@ -107,6 +136,7 @@ export default defineActor<EncoderOptions>({
       return t;
     };
     registerEncoderMetrics(ctx.metrics, totals);
+    new Gauge({ name: 'ringcast_encoder_available', help: '1 when the encoder has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(1); } });
 
     // The frame being sent (slot and frame number; slot -1 = the black frame).
     let curSlot = -1;

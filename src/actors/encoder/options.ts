@@ -14,7 +14,7 @@
  * muxer is used directly (no tee), so ffmpeg can report the output bitrate.
  */
 import { basename, dirname, extname, join } from 'node:path';
-import { checkPreset, h264EncoderArgs } from '../../shared/ffmpeg.js';
+import { checkPreset, h264EncoderArgs, type FfmpegFeatures, type ResolvedBinary } from '../../shared/ffmpeg.js';
 
 export interface EncoderOptions {
   /** Slot ring of RGBA frames (slotBytes >= width * height * 4), latest or queue mode. */
@@ -36,6 +36,10 @@ export interface EncoderOptions {
   restartMaxMs?: number;
   /** How long stop() lets ffmpeg finish its files after stdin closes (default 5000). */
   stopTimeoutMs?: number;
+  /** The ffmpeg the service resolved (defaults to resolving it in this thread). */
+  ffmpeg?: ResolvedBinary;
+  /** Set when the service found no usable ffmpeg: the actor only drains its ring and reports this. */
+  unavailable?: string;
 }
 
 export type OutputKind = 'rtmp' | 'file' | 'hls';
@@ -107,12 +111,14 @@ export function partName(target: string, part: number): string {
  * The ffmpeg argument list for one run. `part` numbers the run for file names; HLS keeps
  * its playlist and appends (a discontinuity marks the restart) so players keep going.
  */
-export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs: OutputTarget[], part: number): string[] {
+export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs: OutputTarget[], part: number, features: Pick<FfmpegFeatures, 'statsPeriod'> = { statsPeriod: true }): string[] {
   const enc = h264EncoderArgs(encoderName, { fps: o.fps, bitrateKbps: o.bitrateKbps, preset: o.preset, keyframeSeconds: o.keyframeSeconds });
   const args = [
     // -y: without it ffmpeg stops at an existing file (it cannot ask: no terminal). Which
     // name a run writes is decided by `part` (see partName and the actor's firstPart).
-    '-y', '-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:2', '-stats_period', '1',
+    '-y', '-hide_banner', '-nostdin', '-loglevel', 'warning', '-nostats', '-progress', 'pipe:2',
+    // Older builds (the npm one) lack -stats_period and report every 0.5 s, which is fine.
+    ...(features.statsPeriod ? ['-stats_period', '1'] : []),
     ...enc.global,
     // Frame-count timestamps: the actor writes exactly one frame per frame-clock tick, so
     // PTS n/fps is a steady cadence by construction. A small input queue bounds what

@@ -109,6 +109,7 @@ export class FanoutHub {
     this.channelCounters = CHANNELS.map((name) => ({
       published: options.metrics.published.labels(name),
       deliveries: options.metrics.deliveries.labels(name),
+      bytes: options.metrics.bytesDelivered.labels(name),
       subscriptions: options.metrics.subscriptions.labels(name),
     }));
     for (const tier of options.plan.tiers) {
@@ -235,16 +236,21 @@ export class FanoutHub {
       if (!this.latest.put(rec.channel, rec.key, rec.levelMask, body, retain, critical)) this.o.metrics.stateKeysRefused.inc();
       this.o.metrics.stateKeys.set(this.latest.size);
     }
+    const published = this.counts.published;
     if (critical) {
       this.publishCritical(rec.channel, rec.levelMask, body);
-      return;
+    } else {
+      if (rec.flags & FanoutFlag.NoLive) return;
+      const live = this.o.plan.live;
+      if (!live) return; // every tier is conflated: the tier timers publish it
+      const tierIndex = this.o.plan.tiers.indexOf(live);
+      for (let level = 0; level < LEVELS.length; level++) {
+        if (rec.levelMask & (1 << level)) this.publish(this.updateTopics[rec.channel][level][tierIndex], body, rec.channel);
+      }
     }
-    if (rec.flags & FanoutFlag.NoLive) return;
-    const live = this.o.plan.live;
-    if (!live) return; // every tier is conflated: the tier timers publish it
-    const tierIndex = this.o.plan.tiers.indexOf(live);
-    for (let level = 0; level < LEVELS.length; level++) {
-      if (rec.levelMask & (1 << level)) this.publish(this.updateTopics[rec.channel][level][tierIndex], body, rec.channel);
+    // One observation per message that reached someone, from the stamp the aggregator carried through.
+    if (this.counts.published !== published && rec.stamp > 0) {
+      this.o.metrics.e2eLatency.observe({ channel: CHANNELS[rec.channel] }, Math.max(0, Date.now() - rec.stamp) / 1000);
     }
   }
 
@@ -459,6 +465,7 @@ export class FanoutHub {
     const c = this.channelCounters[channel];
     c.published.inc();
     c.deliveries.inc(subscribers);
+    c.bytes.inc(body.byteLength * subscribers);
   }
 
   private publishCritical(channel: number, levelMask: number, body: Uint8Array): void {

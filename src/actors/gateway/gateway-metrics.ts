@@ -1,5 +1,5 @@
 /** Prometheus metrics of one gateway thread (every series also carries `actor="gateway-<i>"`). */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type DisconnectReason = 'client' | 'too_slow' | 'critical_queue_full' | 'server_full' | 'flood' | 'auth' | 'fatal' | 'shutdown';
 
@@ -8,6 +8,7 @@ export interface GatewayMetrics {
   subscriptions: Gauge<'channel'>;
   published: Counter<'channel'>;
   deliveries: Counter<'channel'>;
+  bytesDelivered: Counter<'channel'>;
   skippedSlow: Counter;
   slowClients: Gauge;
   criticalQueued: Counter;
@@ -21,6 +22,7 @@ export interface GatewayMetrics {
   httpRequests: Counter<'route' | 'outcome'>;
   recordErrors: Counter;
   snapshots: Counter<'outcome'>;
+  e2eLatency: Histogram<'channel'>;
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
@@ -30,6 +32,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     subscriptions: new Gauge({ name: 'ringcast_gateway_subscriptions', help: 'Overlay clients subscribed to each channel', labelNames: ['channel'], registers: r }),
     published: new Counter({ name: 'ringcast_gateway_messages_published_total', help: 'Topic publishes (one per message per fps tier and level), by channel', labelNames: ['channel'], registers: r }),
     deliveries: new Counter({ name: 'ringcast_gateway_deliveries_total', help: 'Estimated messages delivered to clients: per publish, the topic\'s subscriber count', labelNames: ['channel'], registers: r }),
+    bytesDelivered: new Counter({ name: 'ringcast_gateway_bytes_delivered_total', help: 'Estimated message bytes delivered to clients: per publish, its size times the topic\'s subscriber count', labelNames: ['channel'], registers: r }),
     skippedSlow: new Counter({ name: 'ringcast_gateway_skipped_slow_total', help: 'Conflatable updates not sent to clients over the soft limit (they get the latest state once drained)', registers: r }),
     slowClients: new Gauge({ name: 'ringcast_gateway_slow_clients', help: 'Overlay clients currently over the soft limit (criticals only)', registers: r }),
     criticalQueued: new Counter({ name: 'ringcast_gateway_critical_queued_total', help: 'Critical messages queued for slow clients', registers: r }),
@@ -43,5 +46,9 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     httpRequests: new Counter({ name: 'ringcast_gateway_http_requests_total', help: 'HTTP requests, by route (ingest, state, forward) and outcome (ok, client_error, too_large, upstream_error)', labelNames: ['route', 'outcome'], registers: r }),
     snapshots: new Counter({ name: 'ringcast_gateway_snapshots_total', help: 'Overlay snapshots by outcome: sent, deferred (a re-subscription within fanout.snapshotIntervalMs, sent when it is up), coalesced (joined one already owed)', labelNames: ['outcome'], registers: r }),
     recordErrors: new Counter({ name: 'ringcast_gateway_record_errors_total', help: 'Fan-out records skipped because handling them threw (a bug; see the log)', registers: r }),
+    e2eLatency: new Histogram({
+      name: 'ringcast_e2e_latency_seconds', help: 'Source timestamp (the trainer\'s, or receipt when it sent none) to the gateway sending the live message to its subscribers, by channel (clock skew between trainer and server shows here; below 0 counts as 0)',
+      labelNames: ['channel'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r,
+    }),
   };
 }

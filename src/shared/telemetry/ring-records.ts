@@ -17,7 +17,9 @@
  *                        4 = no-live (stored, not published at full rate), 8 = live-only (published, not stored)
  *   4   u16  keyLen      snapshot key, e.g. "ppo_metrics" — a new update with the same key replaces the retained one
  *   6   u16  reserved
- *   8   f64  stamp       server time the message was produced (ms since epoch); latency is measured from here
+ *   8   f64  stamp       where end-to-end latency is measured from (ms since epoch): for telemetry, the newest
+ *                        source event's timestamp (the trainer's clock; receipt time when it sent none); for
+ *                        relays and experience, when the server produced or received it
  *   16  ...  key (UTF-8), then the message: UTF-8 JSON `{"type", "timestamp", "data"}` for updates,
  *            the experience event bytes for type 2
  *
