@@ -80,17 +80,18 @@ export function seenIds(limit = 512) {
 
 /**
  * Which run a page shows. `?run=` pins one. Otherwise the page follows the run of the first
- * game it sees and stays with it while that run keeps reporting games (switching only after
- * `quietMs` without one), so two trainers' data never mix or flicker on one board.
+ * `follows` message (a game on the board pages, metrics on the metrics page) it sees and stays
+ * with it while that run keeps sending them (switching only after `quietMs` without one), so
+ * two trainers' data never mix or flicker on one page.
  * Returns `accept(type, data)`; `following()` names the run.
  */
-export function runFilter(quietMs = 30_000) {
+export function runFilter(quietMs = 30_000, follows = 'game_state') {
   const pinned = new URLSearchParams(location.search).get('run');
   let current = null;
   let lastGameAt = 0;
   const accept = (type, data) => {
     if (pinned) return data?.run === pinned;
-    if (type === 'game_state' && typeof data.run === 'string') {
+    if (type === follows && typeof data.run === 'string') {
       const now = Date.now();
       if (current === null || data.run === current || now - lastGameAt > quietMs) {
         current = data.run;
