@@ -3,7 +3,7 @@
 // data changed, so a 10 Hz heatmap update never repaints the pieces and an idle page draws
 // nothing. Positions are the server's parsed ones (position.js); malformed data is ignored
 // and missing data is drawn as "no data", never guessed. Plain ES module.
-import { addLayer, formatPercent, roundRect, wrapText } from './draw.js';
+import { addLayer, formatPercent, repaintOnChange, roundRect, wrapText } from './draw.js';
 import {
   applyUsiMove, FILES, HAND_ORDER, parseUsiMove, positionOfGameState, RANKS, samePosition, squareName, validGrid, validPosition, validTopMoves,
 } from './position.js';
@@ -147,7 +147,6 @@ export function createBoardView(parent, rect, { theme, glyphs = 'letters' }) {
   };
   const sprites = new PieceSprites(theme, glyphs);
   const state = { game: null, position: null, heat: null, prediction: null };
-  const dirty = { board: true, heat: true, pieces: true, arrows: true };
   const drawn = { pieces: [], hands: { black: {}, white: {} }, turn: null, lastMove: null, positionSource: null, unreadablePosition: false, heatmapCells: [], hottest: null, arrows: [], arrowsFor: null };
 
   const clearRect = (l) => l.ctx.clearRect(rect.x, rect.y, rect.w, rect.h);
@@ -381,6 +380,8 @@ export function createBoardView(parent, rect, { theme, glyphs = 'letters' }) {
     }
   }
 
+  // The board layer is static: painted once per layout/theme (a rebuild), never marked again.
+  const repaint = { board: repaintOnChange(drawBoard), heat: repaintOnChange(drawHeat), pieces: repaintOnChange(drawPieces), arrows: repaintOnChange(drawArrows) };
   return {
     layout,
     layers,
@@ -391,29 +392,28 @@ export function createBoardView(parent, rect, { theme, glyphs = 'letters' }) {
         const position = positionOfGameState(data);
         state.game = data;
         state.position = position;
-        dirty.pieces = dirty.arrows = true;
+        repaint.pieces.mark();
+        repaint.arrows.mark();
         return true;
       }
       if (type === 'board_heatmap') {
         const grid = validGrid(data.grid);
         if (!grid) return false;
         state.heat = { grid, focus: data.focus };
-        dirty.heat = true;
+        repaint.heat.mark();
         return true;
       }
       if (type === 'move_prediction') {
         state.prediction = data;
-        dirty.arrows = true;
+        repaint.arrows.mark();
         return true;
       }
       return false;
     },
     draw() {
       let painted = false;
-      if (dirty.board) { drawBoard(); dirty.board = false; painted = true; }
-      if (dirty.heat) { drawHeat(); dirty.heat = false; painted = true; }
-      if (dirty.pieces) { drawPieces(); dirty.pieces = false; painted = true; }
-      if (dirty.arrows) { drawArrows(); dirty.arrows = false; painted = true; }
+      // Bottom layer first; every dirty layer is painted (no short-circuit).
+      for (const layer of [repaint.board, repaint.heat, repaint.pieces, repaint.arrows]) painted = layer.draw() || painted;
       return painted;
     },
   };

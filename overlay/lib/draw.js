@@ -80,6 +80,23 @@ export function addLayer(parent, rect, name) {
   return { canvas, ctx, rect };
 }
 
+/**
+ * Repaint-on-change for one canvas layer: `draw()` calls `paint()` only after `mark()` (and
+ * once at the start) and says whether it painted, so views redraw only what changed.
+ */
+export function repaintOnChange(paint) {
+  let dirty = true;
+  return {
+    mark() { dirty = true; },
+    draw() {
+      if (!dirty) return false;
+      dirty = false;
+      paint();
+      return true;
+    },
+  };
+}
+
 /** Rounded rectangle path (ctx.roundRect is recent; this works everywhere). */
 export function roundRect(ctx, x, y, w, h, r) {
   const rr = Math.min(r, w / 2, h / 2);

@@ -1,7 +1,7 @@
 // The model's top moves as probability bars with its value estimate and the server's
 // explanation (the predictions page and the showcase). Plain ES module.
 import { KANJI } from './board.js';
-import { addLayer, roundRect, wrapText } from './draw.js';
+import { addLayer, repaintOnChange, roundRect, wrapText } from './draw.js';
 import { parseUsiMove, positionOfGameState, validPosition, validTopMoves } from './position.js';
 
 /**
@@ -13,7 +13,6 @@ export function createPredictionsView(parent, rect, { theme, glyphs = 'letters',
   const layer = addLayer(parent, rect, 'predictions');
   let prediction = null;
   let position = null;
-  let dirty = true;
   const drawn = { bars: [], value: null, valueBar: null, explanation: [] };
 
   function pieceOf(move, pos) {
@@ -123,25 +122,21 @@ export function createPredictionsView(parent, rect, { theme, glyphs = 'letters',
     drawn.valueBar = { label, x: Math.round(x), y: Math.round(barY), w, h: Math.round(barH), mid: Math.round(mid) };
   }
 
+  const repaint = repaintOnChange(draw);
   return {
     layer,
     drawn,
     hasData: () => prediction !== null,
     update(type, data) {
-      if (type === 'move_prediction') { prediction = data; dirty = true; return true; }
+      if (type === 'move_prediction') { prediction = data; repaint.mark(); return true; }
       if (type === 'game_state') {
         // Only used to name pieces when the prediction carries no position of its own.
         position = positionOfGameState(data);
-        if (prediction && !validPosition(prediction.position_board)) dirty = true;
+        if (prediction && !validPosition(prediction.position_board)) repaint.mark();
         return true;
       }
       return false;
     },
-    draw() {
-      if (!dirty) return false;
-      dirty = false;
-      draw();
-      return true;
-    },
+    draw: repaint.draw,
   };
 }

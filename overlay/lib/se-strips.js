@@ -1,6 +1,6 @@
 // SE channel strips (the board pages at level=advanced): the squeeze-excitation weights per
 // block, drawn beside the board because they have no spatial layout. Plain ES module.
-import { addLayer, roundRect } from './draw.js';
+import { addLayer, repaintOnChange, roundRect } from './draw.js';
 
 /**
  * One horizontal strip per SE block, one column per channel, brightness = channel weight.
@@ -11,7 +11,6 @@ import { addLayer, roundRect } from './draw.js';
 export function createSeStripsView(parent, rect, { theme }) {
   const layer = addLayer(parent, rect, 'se');
   let weights = null;
-  let dirty = true;
   const drawn = { blocks: 0, channels: 0, rows: [] };
   // One pixel per (block, channel), reused across frames.
   const off = document.createElement('canvas');
@@ -73,6 +72,7 @@ export function createSeStripsView(parent, rect, { theme }) {
     drawn.channels = channels;
   }
 
+  const repaint = repaintOnChange(draw);
   return {
     layer,
     drawn,
@@ -82,14 +82,9 @@ export function createSeStripsView(parent, rect, { theme }) {
       // Full rows arrive at the advanced level only; other levels get summaries we do not draw as strips.
       if (!Array.isArray(data.weights) || !data.weights.every((r) => r === null || (Array.isArray(r) && r.every(Number.isFinite)))) return false;
       weights = data.weights;
-      dirty = true;
+      repaint.mark();
       return true;
     },
-    draw() {
-      if (!dirty) return false;
-      dirty = false;
-      draw();
-      return true;
-    },
+    draw: repaint.draw,
   };
 }
