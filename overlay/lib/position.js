@@ -37,11 +37,6 @@ function validHands(hands) {
 }
 
 /**
- * The drawable position of a game_state message: the server's parsed `board`/`hands`/`turn`;
- * when the server sent `board: null` it could not read the SFEN, so neither do we (null);
- * only a server that sends no `board` field at all gets the SFEN parsed here.
-
-/**
  * A server-parsed position `{board, hands, turn}` (game_state's fields, or move_prediction's
  * `position_board`) when it is well formed, else null: a wrong board is worse than none.
  */
