@@ -19,7 +19,7 @@ import { readIngestRecord, encodeFanoutRecord, FanoutType, FanoutFlag } from '..
 import { CHANNELS } from '../src/shared/telemetry/channels.js';
 import { loadConfig } from '../src/shared/config.js';
 import { startService, type Service } from '../src/service.js';
-import { registerSceneService, type SceneService, type SceneSupervisor } from '../src/scene-service.js';
+import { registerSceneService, type SceneService, type SceneSupervisor } from '../src/services/scene/service.js';
 import { registerSceneEndpoint, type SceneEndpoint } from '../src/actors/gateway/scene-endpoint.js';
 import { UwsHandles } from '../src/actors/gateway/uws-lifecycle.js';
 import type { Scene } from '../src/shared/scene/model.js';

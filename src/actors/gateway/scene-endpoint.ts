@@ -8,7 +8,7 @@
  *   {op:'remove', layer_id}
  *   {op:'reorder', ids:[...]}                    (every layer id, bottom first)
  * each answered with `{type:'scene_ack', id, ok, scene_version}` or `{..., ok:false, error, path?}`.
- * The scene itself is owned by the main thread (scene-service.ts): commands go there over
+ * The scene itself is owned by the main thread (src/services/scene/service.ts): commands go there over
  * `ctx.callMain('scene.command', cmd, token)`, so every gateway sees one scene.
  *
  * Changes reach every `/scene` client as `{type:'scene', timestamp, data: scene}`: the

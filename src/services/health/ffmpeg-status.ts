@@ -6,8 +6,8 @@
  */
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import type { Config } from './shared/config.js';
-import { ffmpegAvailability, type FfmpegAvailability } from './shared/ffmpeg.js';
+import type { Config } from '../../shared/config.js';
+import { ffmpegAvailability, type FfmpegAvailability } from '../../shared/ffmpeg.js';
 
 export interface FfmpegStatus {
   readonly availability: FfmpegAvailability;

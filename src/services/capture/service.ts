@@ -5,11 +5,11 @@
  * `capture.results`). Results also go to overlays on the `capture` channel.
  */
 import type { Logger } from 'pino';
-import type { HttpRouter } from '../shared/http-router.js';
-import { HttpError, type HttpRequestContext } from '../shared/http-server.js';
-import { COST_THUMBNAIL } from '../shared/rate-limit.js';
-import type { StateStore } from '../shared/state-store.js';
-import type { CaptureRecord } from '../actors/capture/index.js';
+import type { HttpRouter } from '../../shared/http-router.js';
+import { HttpError, type HttpRequestContext } from '../../shared/http-server.js';
+import { COST_THUMBNAIL } from '../../shared/rate-limit.js';
+import type { StateStore } from '../../shared/state-store.js';
+import type { CaptureRecord } from '../../actors/capture/index.js';
 import { StreamRegistry } from './registry.js';
 import { registerCaptureRoutes } from './routes.js';
 import { parseStreamsFile } from './streams-file.js';

@@ -15,15 +15,15 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { HttpError, type HttpRequestContext } from './shared/http-server.js';
-import type { HttpRouter } from './shared/http-router.js';
-import type { StateStore } from './shared/state-store.js';
-import type { RecordRing } from './shared/record-ring.js';
-import type { AnyRing } from './shared/actor.js';
-import { SceneError, applySceneOp, defaultShowcaseScene, parseScene, type Layer, type Scene } from './shared/scene/model.js';
-import { relayToOverlays } from './service.js';
-import { PreviewBusyError, PreviewPool } from './scene-preview/pool.js';
-import { COST_PREVIEW } from './shared/rate-limit.js';
+import { HttpError, type HttpRequestContext } from '../../shared/http-server.js';
+import type { HttpRouter } from '../../shared/http-router.js';
+import type { StateStore } from '../../shared/state-store.js';
+import type { RecordRing } from '../../shared/record-ring.js';
+import type { AnyRing } from '../../shared/actor.js';
+import { SceneError, applySceneOp, defaultShowcaseScene, parseScene, type Layer, type Scene } from '../../shared/scene/model.js';
+import { relayToOverlays } from '../../service.js';
+import { PreviewBusyError, PreviewPool } from './preview-pool.js';
+import { COST_PREVIEW } from '../../shared/rate-limit.js';
 
 export const SCENE_NS = 'scene';
 export const SCENE_KEY = 'current';
