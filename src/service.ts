@@ -7,7 +7,6 @@
  * The main thread does not listen: the gateway threads own the port (SO_REUSEPORT) and
  * forward the HTTP routes only the main thread can answer (health, metrics, admin) here.
  */
-import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import type { Config } from './shared/config.js';
@@ -15,13 +14,14 @@ import { HttpRouter } from './shared/http-router.js';
 import { SqliteStateStore, type StateStore } from './shared/state-store.js';
 import { resolveTokens, type Tokens } from './shared/tokens.js';
 import { ensurePrivateDir } from './shared/private-files.js';
+import { reservePort } from './shared/reserve-port.js';
 import type { RecordRing } from './shared/record-ring.js';
 import { costlyRouteGuard } from './shared/rate-limit.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { createSystemdNotifier, type SystemdNotifier } from './supervisor/systemd-notify.js';
 import { AGGREGATOR, controlRings, gatewayCount, serviceTopology } from './topology.js';
 import { adminGuard } from './services/admin-auth.js';
-import { ControlRings } from './services/control-rings.js';
+import { ControlRings, type PublishOverlay } from './services/control-rings.js';
 import { provideActorUpcalls, replaySnapshotsOnRestart } from './services/actor-upcalls.js';
 import { registerHealthService } from './services/health/service.js';
 import { resolveServiceFfmpeg } from './services/health/ffmpeg-status.js';
@@ -46,26 +46,6 @@ export interface Service {
 
 interface StoredRuns { runs: unknown[]; stoppedAt: string }
 
-/**
- * Bind the port once, exclusively, and let it go: this both resolves port 0 to a real port
- * and refuses to start when anything (another ringcast included) already listens there —
- * gateways bind with SO_REUSEPORT, which would otherwise quietly share the port.
- */
-export function reservePort(host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) => {
-      reject(new Error(error.code === 'EADDRINUSE'
-        ? `cannot listen on ${host}:${port}: the port is already in use`
-        : `cannot listen on ${host}:${port}: ${error.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine` : error.message}`));
-    });
-    probe.listen({ host, port, exclusive: true }, () => {
-      const actual = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(actual));
-    });
-  });
-}
-
 export async function startService(config: Config, log: Logger): Promise<Service> {
   // Files the operator named are read before anything starts: a bad path is a ConfigError.
   const streamsFile = config.capture.streamsFile ? { path: config.capture.streamsFile, text: readStreamsFile(config.capture.streamsFile) } : undefined;
@@ -86,7 +66,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const router = new HttpRouter(log);
   const requireAdmin = adminGuard(tokens.adminToken);
   const controls = new ControlRings(Object.fromEntries(Object.values(controlRings(config)).map((name) => [name, supervisor.ring<RecordRing>(name)])), supervisor.registry);
-  const publish = (message: Parameters<ControlRings['publish']>[0]) => controls.publish(message);
+  const publish: PublishOverlay = (message) => controls.publish(message);
   // Anonymous routes that cost CPU (previews, thumbnails) share one budget per client address.
   const limitCostly = costlyRouteGuard({
     perMinute: config.http.rateLimitPerMin, burst: config.http.rateLimitBurst,
