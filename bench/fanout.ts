@@ -72,7 +72,7 @@ const SERVER_CPUS = (() => {
 })();
 /** Keys of the figures per server kind. */
 const KEY: Record<ServerKind, string> = { ours: 'ours', baseline: 'baseline', 'ws-once': 'ws_once', 'uws-raw': 'uws_raw' };
-/** Bars from the issue. */
+/** A client count "holds" when at least this share of messages arrives and p99 latency stays under this. */
 const HOLD_DELIVERED_PCT = 99;
 const HOLD_P99_MS = 50;
 /** The baseline always runs at these counts (to have a side-by-side point)... */

@@ -3,11 +3,14 @@
  *
  *   demo-trainer ──ingest.demo──┐
  *   ingest (TCP/Unix) ─ingest.net─┤
- *   gateway-i (WS/HTTP) ─ingest.gw<i>─┼─▶ aggregator ──fanout.gw<i>──▶ gateway-i ──▶ /ws clients
- *   main thread (admin) ─ingest.main─┘
+ *   gateway-i (WS/HTTP) ─ingest.gw<i>─┼─▶ aggregator ──fanout.gw<i>──┐
+ *   main thread (admin) ─ingest.main─┘                              ├─▶ gateway-i ──▶ /ws clients
+ *   main thread (control, scene, capture, chat) ──control.gw<i>─────┘
  *
  * Every ring has one producer and one consumer; the aggregator writes each message into
- * every gateway's ring (fan-out rings are cheap: 10 Hz × a few channels).
+ * every gateway's ring (fan-out rings are cheap: 10 Hz × a few channels). What the main
+ * thread decides (not what a trainer measured) goes to the gateways (and OBS) through a
+ * control ring per consumer, which the consumer merges with its fan-out ring.
  *
  * Order matters for a graceful stop, which runs in spec order: producers first (intake
  * stops), the aggregator last, so it drains what is already in its rings.
@@ -37,8 +40,8 @@ export const RING_MAIN = 'ingest.main';
 export const CHAT = 'chat';
 export const OBS = 'obs';
 export const RING_CHAT_IN = 'fanout.chat';
-export const RING_CHAT_OUT = 'ingest.chat';
 export const RING_OBS_IN = 'fanout.obs';
+export const RING_OBS_CONTROL = 'control.obs';
 export const COMPOSITOR = 'compositor';
 export const ENCODER = 'encoder';
 export const RING_COMPOSITOR_IN = 'fanout.compositor';
@@ -47,6 +50,16 @@ export const CAPTURE = 'capture';
 export const RING_CAPTURE_FRAMES = 'frames.capture';
 export const ingestRing = (i: number) => `ingest.gw${i}`;
 export const fanoutRing = (i: number) => `fanout.gw${i}`;
+/** Written by the main thread only: control state, scene changes, capture results, chat messages. */
+export const controlRing = (i: number) => `control.gw${i}`;
+
+/** The control rings the main thread writes, by the actor that reads each. */
+export function controlRings(config: Config): Record<string, string> {
+  const byActor: Record<string, string> = {};
+  for (let i = 0; i < gatewayCount(config); i++) byActor[gatewayName(i)] = controlRing(i);
+  if (config.obs.url !== undefined) byActor[OBS] = RING_OBS_CONTROL;
+  return byActor;
+}
 
 /** Gateway threads: one per core unless configured (they share the port via SO_REUSEPORT). */
 export function gatewayCount(config: Config): number {
@@ -80,6 +93,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   for (let i = 0; i < gateways; i++) {
     rings[ingestRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
     rings[fanoutRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    rings[controlRing(i)] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
     ingestRings.push(ingestRing(i));
   }
   if (config.demo.enabled) {
@@ -92,12 +106,11 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   const obsEnabled = config.obs.url !== undefined;
   if (chatEnabled) {
     rings[RING_CHAT_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
-    rings[RING_CHAT_OUT] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
     fanoutRings.push(RING_CHAT_IN);
-    ingestRings.push(RING_CHAT_OUT);
   }
   if (obsEnabled) {
     rings[RING_OBS_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
+    rings[RING_OBS_CONTROL] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
     fanoutRings.push(RING_OBS_IN);
   }
   // Any output turns the compositor (scene → RGBA frames) and the encoder (frames → ffmpeg) on.
@@ -160,6 +173,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       host: config.host,
       port: inputs.port,
       inRing: fanoutRing(i),
+      controlRing: controlRing(i),
       outRing: ingestRing(i),
       ingestToken: inputs.tokens.ingestToken,
       adminToken: inputs.tokens.adminToken,
@@ -173,12 +187,11 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       tickMs: config.aggregate.windowMs,
       experience: config.experience,
     };
-    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i)], out: [ingestRing(i)], options: gateway, standby });
+    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i)], out: [ingestRing(i)], options: gateway, standby });
   }
   if (chatEnabled) {
     const chat: ChatOptions = {
       inRing: RING_CHAT_IN,
-      outRing: RING_CHAT_OUT,
       channel: config.twitch.channel!.replace(/^#/, '').toLowerCase(),
       server: config.twitch.server,
       username: config.twitch.username,
@@ -189,11 +202,12 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       moderator: config.twitch.moderator,
       milestonePredictions: config.twitch.milestonePredictions,
     };
-    actors.push({ name: CHAT, module: new URL('./actors/chat/index.js', import.meta.url), in: [RING_CHAT_IN], out: [RING_CHAT_OUT], options: chat, standby });
+    actors.push({ name: CHAT, module: new URL('./actors/chat/index.js', import.meta.url), in: [RING_CHAT_IN], options: chat, standby });
   }
   if (obsEnabled) {
     const obs: ObsOptions = {
       inRing: RING_OBS_IN,
+      controlRing: RING_OBS_CONTROL,
       url: config.obs.url!,
       password: config.obs.password,
       scenes: config.obs.scenes,
@@ -202,7 +216,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       celebrationSeconds: config.obs.celebrationSeconds,
       performanceEveryMs: config.obs.performanceEveryMs,
     };
-    actors.push({ name: OBS, module: new URL('./actors/obs/index.js', import.meta.url), in: [RING_OBS_IN], options: obs, standby });
+    actors.push({ name: OBS, module: new URL('./actors/obs/index.js', import.meta.url), in: [RING_OBS_IN, RING_OBS_CONTROL], options: obs, standby });
   }
   if (composeEnabled) {
     const { width, height, fps } = config.compose;

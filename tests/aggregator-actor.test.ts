@@ -133,10 +133,31 @@ describe('aggregator actor', () => {
     const pred = await waitFor((o) => o.msg?.type === 'move_prediction' && o.levelMask === 2, 'move_prediction');
     expect(pred.msg!.data).toMatchObject({ step: 78, value: 0.1, top_moves: [{ move: '7g7f', prob: 0.5 }, { move: 'P*5e', prob: 0.2 }] });
     expect(pred.msg!.data.explanation).toMatch(/7g7f \(50%\)/);
+    expect(pred.msg!.data.position_board).toBeNull(); // no position sent
 
     const { finals } = await supervisor.stop(3_000);
     running = undefined;
     expect(finals.aggregator).toMatchObject({ events: 2, runs: [expect.objectContaining({ run: 'default', step: 78 })] });
+  });
+
+  it('a move prediction that names its position carries it parsed (pieces per square, hands, side to move)', async () => {
+    const { supervisor, send, waitFor } = await start();
+    const sfen = 'lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w 2Pb 2';
+    send('', encodeEvent(EventKind.Policy, { top_moves: [{ move: '3c3d', prob: 0.6 }], value: 0, step: 79, position: sfen }));
+    const parsed = await waitFor((o) => o.msg?.type === 'move_prediction', 'move_prediction with a position');
+    expect(parsed.msg!.data.position).toBe(sfen);
+    const board = parsed.msg!.data.position_board as { board: string[][]; hands: unknown; turn: string };
+    expect(board.board[5][2]).toBe('P'); // 7f
+    expect(board.board[6][2]).toBe(''); // 7g
+    expect(board.board[0]).toEqual(['l', 'n', 's', 'g', 'k', 'g', 's', 'n', 'l']);
+    expect(board.hands).toEqual({ black: { P: 2 }, white: { B: 1 } });
+    expect(board.turn).toBe('white');
+    // An SFEN the server cannot read gives null, never a guessed board.
+    send('', encodeEvent(EventKind.Policy, { top_moves: [{ move: '3c3d', prob: 0.6 }], value: 0, step: 80, position: 'lnsgkgsnl/9/9 b - 1' }));
+    const unreadable = await waitFor((o) => o.msg?.type === 'move_prediction' && o.msg.data.step === 80, 'move_prediction with an unreadable position');
+    expect(unreadable.msg!.data.position_board).toBeNull();
+    await supervisor.stop(3_000);
+    running = undefined;
   });
 
   it(`tracks at most ${MAX_RUNS} runs, evicting the least recently seen`, async () => {

@@ -1,5 +1,5 @@
 /**
- * Frame analysis (issue 5 item 5): features, template matching, classification,
+ * Frame analysis: features, template matching, classification,
  * regions.json validation and the piscina pool on a real SlotRing.
  *
  * Frames are drawn with @napi-rs/canvas at 1280x720 (HUD portraits on a busy

@@ -1,5 +1,5 @@
 /**
- * Frame capture end to end (issue 5): a real ringcast (startHarness: actors on worker threads,
+ * Frame capture end to end: a real ringcast (startHarness: actors on worker threads,
  * dist/ build needed) capturing from the loopback Twitch fake (bench/lib/live-hls.ts), talked to
  * over REST and /ws like an operator and an overlay would.
  *

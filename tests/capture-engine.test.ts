@@ -11,7 +11,7 @@ import { SlotRing } from '../src/shared/slot-ring.js';
 import { resolveFfmpeg } from '../src/shared/ffmpeg.js';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { startDemoStreams } from '../src/capture-service/demo-streams.js';
+import { startDemoStreams } from '../src/services/capture/demo-streams.js';
 import { pollUntil } from './helpers/poll.js';
 
 const W = 160;

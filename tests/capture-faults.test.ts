@@ -1,5 +1,5 @@
 /**
- * Frame capture end to end, the hard parts (issue 5): per-channel faults from the loopback
+ * Frame capture end to end, the hard parts: per-channel faults from the loopback
  * Twitch fake (bench/lib/live-hls.ts) while a healthy channel keeps capturing, priorities when
  * there are more deadlines than capture slots, and a restart of the whole service on the same
  * data dir (registry, priorities, config and result history survive) plus POST /api/restart,

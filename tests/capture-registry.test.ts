@@ -5,9 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRouter, bearerToken } from '../src/shared/http-router.js';
 import { HttpError } from '../src/shared/http-server.js';
 import { MemoryStateStore, SqliteStateStore } from '../src/shared/state-store.js';
-import { DEFAULT_CAPTURE_CONFIG, RegistryError, StreamRegistry, normaliseStreamName } from '../src/capture-service/registry.js';
-import { registerCaptureRoutes } from '../src/capture-service/routes.js';
-import { parseStreamsFile } from '../src/capture-service/streams-file.js';
+import { DEFAULT_CAPTURE_CONFIG, RegistryError, StreamRegistry, normaliseStreamName } from '../src/services/capture/registry.js';
+import { registerCaptureRoutes } from '../src/services/capture/routes.js';
+import { parseStreamsFile } from '../src/services/capture/streams-file.js';
 
 const TOKEN = 'sekrit';
 

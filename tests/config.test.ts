@@ -181,7 +181,7 @@ describe('short flags (the frame processor\'s CLI)', () => {
   });
 });
 
-describe('capture flags (the capture seed\'s CLI)', () => {
+describe('capture flags', () => {
   it('takes --debug, --interval, --max-concurrent, --quality, --streams-file and the Twitch endpoint flags', () => {
     const c = loadConfig(['--debug', '--interval', '5', '--max-concurrent', '10', '--quality', '720p', '--streams-file', 'streams.txt',
       '--twitch-gql-url', 'http://127.0.0.1:9/gql', '--twitch-usher-url', 'http://127.0.0.1:9'], {});

@@ -3,16 +3,8 @@ import { createServer, type Server } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import {
-  HttpError,
-  METRICS_CONTENT_TYPE,
-  loadUws,
-  startHttpServer,
-  type HealthReport,
-  type HttpServer,
-  type HttpServerOptions,
-  type UwsModule,
-} from '../src/shared/http-server.js';
+import { HttpError, METRICS_CONTENT_TYPE, loadUws, type UwsModule } from '../src/shared/http-server.js';
+import { startHttpServer, type HealthReport, type HttpServer, type HttpServerOptions } from './helpers/http-server.js';
 
 const servers: HttpServer[] = [];
 afterEach(async () => {

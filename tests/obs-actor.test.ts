@@ -6,10 +6,6 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createProducer } from '../src/sdk/index.js';
-import { EventKind, encodeEvent } from '../src/shared/telemetry/event-codec.js';
-import { writeIngestRecord } from '../src/shared/telemetry/ring-records.js';
-import type { RecordRing } from '../src/shared/record-ring.js';
-import { RING_MAIN } from '../src/topology.js';
 import { INGEST_TOKEN, type Harness } from './helpers/service-harness.js';
 import { fireMilestone, OBS_PASSWORD, obsStatus, ObsWebSocketPeer, startWithObs, until } from './helpers/obs-websocket-server.js';
 
@@ -83,10 +79,8 @@ describe('OBS actor in the service', () => {
   });
 
   it('a control message with a scene preset switches scene once (not again while the preset is unchanged)', async () => {
-    const ring = h.service.supervisor.ring<RecordRing>(RING_MAIN);
     const control = (data: Record<string, unknown>) => {
-      const event = encodeEvent(EventKind.Relay, { type: 'control', channel: 'control', retain: true, data });
-      expect(writeIngestRecord(ring, Date.now(), 0, 'default', event, 0, event.byteLength)).toBe(true);
+      expect(h.service.overlays.publish({ type: 'control', channel: 'control', retain: true, data })).toBe(true);
     };
     control({ scene: 'prediction', level: 'beginner' });
     await peer.waitFor(() => sceneActions().length >= 1, 3_000, 'the control scene');

@@ -27,7 +27,7 @@ async function peer(): Promise<ObsWebSocketPeer> {
 const healthz = async (h: Harness) => (await fetch(`http://127.0.0.1:${h.service.port}/healthz`)).status;
 
 describe('OBS outages', () => {
-  it('the password comes from RINGCAST_OBS_PASSWORD (the acceptance contract)', () => {
+  it('the password can come from RINGCAST_OBS_PASSWORD, so it need not sit in a config file or on the command line', () => {
     const config = loadConfig(['--obs-url', 'ws://127.0.0.1:4455'], { RINGCAST_OBS_PASSWORD: 'from-env' });
     expect(config.obs).toMatchObject({ url: 'ws://127.0.0.1:4455', password: 'from-env' });
   });

@@ -7,8 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { drawableBoard } from '../src/shared/shogi/sfen-board.js';
 import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
 import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { pollUntil } from './helpers/poll.js';
 import { drawnState, layerPixels as pixels, percentile, squareCenter, waitForDrawn } from './helpers/overlay-pages.js';
 import { ADMIN_TOKEN, INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
 
@@ -213,39 +215,51 @@ describe('overlay pages: board and predictions', () => {
     await waitDrawn(boardPage, (x) => x.arrowsFor === 'current' && x.pieces.length === 38 && x.lastMove === '3a2b', 'the test position again');
   });
 
-  it('parses SFEN and USI itself when the server sends no parsed board, rejecting malformed input', async () => {
-    const r = await boardPage.evaluate(async ({ sfen, before }) => {
+  it('draws the position the server parsed (no SFEN parser in the page) and replays USI moves on it, rejecting malformed input', async () => {
+    // The server's parse (src/shared/shogi/sfen-board.ts, what game_state and move_prediction carry) rejects malformed SFEN.
+    const p = drawableBoard(SFEN)!;
+    const promoted = drawableBoard('lnsgkgsnl/1r5+B1/ppppppppp/9/9/9/PPPPPPPPP/7R1/LNSGKGSNL w 2P3pb 1');
+    const bad = ['', 'lnsgkgsnl/9/9 b - 1', 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNX b - 1',
+      'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSN b - 1', 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL x - 1',
+      'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSG+KGSNL b - 1', 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b K 1'];
+    expect(p.board[6]).toEqual(['P', 'P', '', 'P', 'P', 'P', 'P', 'P', 'P']);
+    expect(p.board[1]).toEqual(['', 'r', '', '', '', '', '', 's', '']);
+    expect(p.hands).toEqual({ black: { B: 1 }, white: { B: 1 } });
+    expect(p.turn).toBe('black');
+    expect(promoted?.board[1][7]).toBe('+B');
+    expect(promoted?.hands).toEqual({ black: { P: 2 }, white: { P: 3, B: 1 } });
+    expect(promoted?.turn).toBe('white');
+    expect(bad.map((b) => drawableBoard(b))).toEqual(bad.map(() => null));
+
+    const before = drawableBoard('lnsgkgsnl/1r5+B1/pppppp1pp/6p2/9/2P6/PP1PPPPPP/7R1/LNSGKGSNL w B 4');
+    const r = await boardPage.evaluate(async ({ sfen, p, before }) => {
       // Through a string: vitest would rewrite a literal import() for Node.
-      const m = await (new Function('return import("/overlay/lib/board-canvas.js")') as () => Promise<Record<string, (...a: unknown[]) => any>>)();
-      const p = m.parseSfen(sfen);
-      const bad = ['', 'lnsgkgsnl/9/9 b - 1', 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNX b - 1',
-        'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSN b - 1', 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL x - 1',
-        'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSG+KGSNL b - 1', 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b K 1', null];
+      const load = (file: string) => (new Function(`return import("/overlay/lib/${file}")`) as () => Promise<Record<string, (...a: unknown[]) => any>>)();
+      const [m, board, predictions] = await Promise.all([load('position.js'), load('board.js'), load('predictions.js')]);
+      const scrambled = p.board.map((row: string[]) => row.slice());
+      scrambled[4][4] = 'X';
       return {
-        row6: p.board[6], row1: p.board[1], hands: p.hands, turn: p.turn,
-        prefixed: m.parseSfen(`position sfen ${sfen}`)?.board[5][2],
-        promoted: m.parseSfen('lnsgkgsnl/1r5+B1/ppppppppp/9/9/9/PPPPPPPPP/7R1/LNSGKGSNL w 2P3pb 1'),
-        bad: bad.map((s) => m.parseSfen(s)),
+        parsers: [m, board, predictions].map((mod) => Object.keys(mod).filter((k) => /sfen/i.test(k))),
+        fromServer: m.positionOfGameState({ sfen, ...p }),
         fromServerNull: m.positionOfGameState({ sfen, board: null, hands: null, turn: null }),
-        fromSfenOnly: m.positionOfGameState({ sfen })?.source,
+        fromSfenOnly: m.positionOfGameState({ sfen }),
+        malformed: [
+          m.positionOfGameState({ ...p, board: scrambled }),
+          m.positionOfGameState({ ...p, board: p.board.slice(1) }),
+          m.positionOfGameState({ ...p, hands: { black: { K: 1 }, white: {} } }),
+        ],
         moves: ['7g7f', '2b3c+', 'P*5e', '7g7f=', 'K*5e', '0a1b', 'p*5e'].map((u) => m.parseUsiMove(u)),
         // 3a2b captures the promoted bishop: the result is the test position (bishop to gote's hand, unpromoted).
-        replayed: m.samePosition(m.applyUsiMove(m.parseSfen(before), '3a2b'), p),
-        notReplayed: [m.applyUsiMove(m.parseSfen(before), '5e5d'), m.applyUsiMove(m.parseSfen(before), '7f7e'), m.applyUsiMove(m.parseSfen(before), 'P*5e'), m.applyUsiMove(p, 'B*7f')],
-        differs: m.samePosition(m.parseSfen(before), p),
+        replayed: m.samePosition(m.applyUsiMove(before, '3a2b'), p),
+        notReplayed: [m.applyUsiMove(before, '5e5d'), m.applyUsiMove(before, '7f7e'), m.applyUsiMove(before, 'P*5e'), m.applyUsiMove(p, 'B*7f')],
+        differs: m.samePosition(before, p),
       };
-    }, { sfen: SFEN, before: 'lnsgkgsnl/1r5+B1/pppppp1pp/6p2/9/2P6/PP1PPPPPP/7R1/LNSGKGSNL w B 4' });
-    expect(r.row6).toEqual(['P', 'P', '', 'P', 'P', 'P', 'P', 'P', 'P']);
-    expect(r.row1).toEqual(['', 'r', '', '', '', '', '', 's', '']);
-    expect(r.hands).toEqual({ black: { B: 1 }, white: { B: 1 } });
-    expect(r.turn).toBe('black');
-    expect(r.prefixed).toBe('P');
-    expect(r.promoted?.board[1][7]).toBe('+B');
-    expect(r.promoted?.hands).toEqual({ black: { P: 2 }, white: { P: 3, B: 1 } });
-    expect(r.promoted?.turn).toBe('white');
-    expect(r.bad).toEqual(r.bad.map(() => null));
+    }, { sfen: SFEN, p, before });
+    expect(r.parsers).toEqual([[], [], []]);
+    expect(r.fromServer).toEqual({ ...p, source: 'server' });
     expect(r.fromServerNull).toBeNull();
-    expect(r.fromSfenOnly).toBe('sfen');
+    expect(r.fromSfenOnly).toBeNull(); // a bare SFEN is not parsed in the page: nothing is guessed
+    expect(r.malformed).toEqual([null, null, null]);
     expect(r.moves.slice(0, 3)).toEqual([
       { from: { row: 6, col: 2 }, drop: null, to: { row: 5, col: 2 }, promote: false },
       { from: { row: 1, col: 7 }, drop: null, to: { row: 2, col: 6 }, promote: true },
@@ -263,6 +277,17 @@ describe('overlay pages: board and predictions', () => {
       return w.__overlay.pieces.length;
     });
     expect(writable).toBe(38);
+  });
+
+  it('publishes no window.__overlay test hook unless opened with ?test=1', async () => {
+    for (const name of ['board', 'predictions', 'showcase', 'metrics', 'game', 'milestones', 'capture', 'control']) {
+      const page = await openPage(browser, `${base}/${name}?run=${RUN}`, { testHook: false });
+      // Wait until the page's script ran (it connects), then look for the hook.
+      await pollUntil(`${name} to connect`, 8_000, async () => (await page.locator('#status').getAttribute('data-state')) === 'open' || undefined, () => name);
+      expect(await page.evaluate(() => 'window.__overlay: ' + typeof (window as unknown as { __overlay?: unknown }).__overlay), name).toBe('window.__overlay: undefined');
+      await page.close();
+    }
+    expect(typeof (await drawn(boardPage))).toBe('object'); // the test-mode page has it
   });
 
   it('predictions page: top-5 bars with the right numbers and the value estimate', async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page, Request } from 'playwright-core';
 import { ADMIN_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
-import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
+import { launchBrowser, openPage, screenshot, withTestFlag } from './helpers/browser.js';
 import { overlayState, until } from './helpers/overlay-pages.js';
 
 interface Sent { method: string; authorization?: string; body: unknown }
@@ -40,7 +40,7 @@ describe('control page (chromium)', () => {
       const data = req.postData();
       sent.push({ method: req.method(), authorization: req.headers().authorization, body: data ? JSON.parse(data) : undefined });
     });
-    await control.goto(`${base}/overlay/control?token=${ADMIN_TOKEN}`);
+    await control.goto(withTestFlag(`${base}/overlay/control?token=${ADMIN_TOKEN}`));
     await until(() => overlayState(metrics), (s) => s.drawn.frames > 0, 10_000, 'the metrics page');
   });
 

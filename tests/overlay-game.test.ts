@@ -1,15 +1,12 @@
 /**
  * The `game` (viewer prediction game) and `milestones` overlay pages in real chromium
- * against a running ringcast. prediction_game messages are relayed the way the chat actor
- * sends them (a relay event into an ingest ring, here the main thread's); milestones come
- * from the admin API and from relays with fixed ids (to replay duplicates).
+ * against a running ringcast. prediction_game messages are published the way the chat actor's
+ * are (through the main thread's control rings); milestones come from the admin API and from
+ * published messages with fixed ids (to replay duplicates).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { PredictionGameData } from '../src/actors/chat/prediction-game.js';
-import { relayToOverlays } from '../src/service.js';
-import type { RecordRing } from '../src/shared/record-ring.js';
-import { RING_MAIN } from '../src/topology.js';
 import { ADMIN_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
 import { launchBrowser, openPage, screenshot } from './helpers/browser.js';
 import { canvasPixels, hasColour, overlayState, until } from './helpers/overlay-pages.js';
@@ -23,7 +20,6 @@ describe('game and milestones overlay pages (chromium)', () => {
   let h: Harness;
   let browser: Browser;
   let base: string;
-  let ring: RecordRing;
 
   const open = async (pageName: string, query = '') => {
     const page = await openPage(browser, `${base}/overlay/${pageName}${query}`);
@@ -31,13 +27,12 @@ describe('game and milestones overlay pages (chromium)', () => {
     return page;
   };
   const relay = (type: string, channel: string, data: unknown, key = type) => {
-    expect(relayToOverlays(ring, { type, channel, key, retain: true, critical: true, data })).toBe(true);
+    expect(h.service.overlays.publish({ type, channel, key, retain: true, critical: true, data })).toBe(true);
   };
 
   beforeAll(async () => {
     h = await startHarness(['--fanout-threads', '1']);
     base = `http://127.0.0.1:${h.service.port}`;
-    ring = h.service.supervisor.ring<RecordRing>(RING_MAIN);
     browser = await launchBrowser();
   });
 

@@ -4,8 +4,8 @@
  * stale; no producer means nothing to be stale; an actor down and a missing ffmpeg are named.
  */
 import { describe, expect, it } from 'vitest';
-import type { FfmpegStatus } from '../src/ffmpeg-status.js';
-import { Readiness, type ReadinessSource } from '../src/readiness.js';
+import type { FfmpegStatus } from '../src/services/health/ffmpeg-status.js';
+import { Readiness, type ReadinessSource } from '../src/services/health/readiness.js';
 import type { RingStats } from '../src/shared/ring-stats.js';
 
 function setup(o: { ffmpeg?: Partial<FfmpegStatus> } = {}) {

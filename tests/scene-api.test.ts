@@ -14,12 +14,12 @@ import { UwsRoutes } from '../src/shared/uws-routes.js';
 import { HttpRouter, bearerToken, type ForwardedReply } from '../src/shared/http-router.js';
 import { RecordRing } from '../src/shared/record-ring.js';
 import { SqliteStateStore, type StateStore } from '../src/shared/state-store.js';
-import { EventKind, decodeEvent, type RelayEvent } from '../src/shared/telemetry/event-codec.js';
-import { readIngestRecord, encodeFanoutRecord, FanoutType, FanoutFlag } from '../src/shared/telemetry/ring-records.js';
+import { encodeFanoutRecord, readFanoutRecord, FanoutType, FanoutFlag } from '../src/shared/telemetry/ring-records.js';
+import { ControlRings } from '../src/services/control-rings.js';
 import { CHANNELS } from '../src/shared/telemetry/channels.js';
 import { loadConfig } from '../src/shared/config.js';
-import { startService, type Service } from '../src/service.js';
-import { registerSceneService, type SceneService, type SceneSupervisor } from '../src/scene-service.js';
+import { startService } from '../src/service.js';
+import { registerSceneService, type SceneService, type SceneSupervisor } from '../src/services/scene/service.js';
 import { registerSceneEndpoint, type SceneEndpoint } from '../src/actors/gateway/scene-endpoint.js';
 import { UwsHandles } from '../src/actors/gateway/uws-lifecycle.js';
 import type { Scene } from '../src/shared/scene/model.js';
@@ -39,12 +39,16 @@ function requireAdminFor(token: string) {
   };
 }
 
-/** Stands in for the Supervisor: records upcall services, compositor pushes and the relay ring. */
+/** An announcement as it left through a control ring (decoded from its fan-out record). */
+interface Announced { type: string; channel: string; key: string; retain: boolean; data: unknown }
+
+/** Stands in for the Supervisor: records upcall services, compositor pushes and a control ring. */
 class FakeSupervisor implements SceneSupervisor {
   readonly services = new Map<string, (...args: never[]) => unknown>();
   readonly pushed: Scene[] = [];
   readonly registry = new Registry();
-  readonly mainRing = RecordRing.create({ capacityBytes: 1 << 20 });
+  readonly controlRing = RecordRing.create({ capacityBytes: 1 << 20 });
+  readonly controls = new ControlRings({ 'control.test': this.controlRing }, this.registry);
   failPush = false;
   provide(method: string, handler: (...args: never[]) => unknown) { this.services.set(method, handler); return this; }
   actorNames() { return ['aggregator', 'compositor']; }
@@ -54,19 +58,19 @@ class FakeSupervisor implements SceneSupervisor {
     this.pushed.push(args[0] as Scene);
     return true;
   }
-  ring<T>(name: string): T {
-    if (name !== 'ingest.main') throw new Error(`no ring ${name}`);
-    return this.mainRing as T;
-  }
-  /** Relay events written since the last call. */
-  relays(): RelayEvent[] {
-    const out: RelayEvent[] = [];
-    this.mainRing.poll((data, offset, length) => {
-      const rec = readIngestRecord(data, offset, length);
-      const event = decodeEvent(data.slice(rec.eventOffset, rec.eventOffset + rec.eventLength));
-      if (event.kind === EventKind.Relay) out.push(event);
-    });
+  /** Fan-out records written into the control ring since the last call. */
+  records(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    this.controlRing.poll((data, offset, length) => { out.push(data.slice(offset, offset + length)); });
     return out;
+  }
+  /** Announcements written since the last call. */
+  relays(): Announced[] {
+    return this.records().map((record) => {
+      const rec = readFanoutRecord(record, 0, record.byteLength);
+      const message = JSON.parse(new TextDecoder().decode(record.subarray(rec.bodyOffset, rec.bodyOffset + rec.bodyLength))) as { type: string; data: unknown };
+      return { type: message.type, channel: CHANNELS[rec.channel], key: rec.key, retain: (rec.flags & FanoutFlag.Retain) !== 0, data: message.data };
+    });
   }
 }
 
@@ -76,7 +80,7 @@ function rig(store: StateStore): Rig {
   const { logger } = capturingLogger();
   const router = new HttpRouter(logger);
   const supervisor = new FakeSupervisor();
-  const service = registerSceneService({ router, supervisor, store, requireAdmin: requireAdminFor(ADMIN_TOKEN), width: W, height: H, fps: FPS, log: logger });
+  const service = registerSceneService({ router, supervisor, store, requireAdmin: requireAdminFor(ADMIN_TOKEN), publish: (m) => supervisor.controls.publish(m), width: W, height: H, fps: FPS, log: logger });
   return { router, supervisor, service, store };
 }
 
@@ -165,7 +169,7 @@ describe('scene service (main-thread router)', () => {
     expect(store.get<Scene>('scene', 'current')?.version).toBe(7);
     expect(r.supervisor.pushed).toHaveLength(7);
     const announced = r.supervisor.relays().length;
-    expect(announced).toBeLessThan(7); // relay meta is capped at 64 KiB
+    expect(announced).toBeLessThan(7); // an overlay message is capped at 64 KiB
     expect(await r.supervisor.registry.getSingleMetricAsString('ringcast_scene_relay_drops_total')).toContain(`ringcast_scene_relay_drops_total ${7 - announced}`);
   });
 
@@ -316,13 +320,9 @@ describe('/scene WebSocket endpoint (uWS in process)', () => {
     return c;
   };
 
-  /** What the aggregator does with the service's relay event: one fan-out record for every level. */
+  /** What the gateway's record loop does with the control ring's records. */
   const fanOutRelays = () => {
-    for (const e of r.supervisor.relays()) {
-      const body = new TextEncoder().encode(JSON.stringify({ type: e.type, timestamp: Date.now(), data: e.data }));
-      const record = encodeFanoutRecord({ type: FanoutType.Update, channel: CHANNELS.indexOf('control'), levelMask: 7, flags: FanoutFlag.Retain, key: e.key, stamp: Date.now(), body });
-      expect(endpoint.onRecord(record, 0, record.byteLength)).toBe(true);
-    }
+    for (const record of r.supervisor.records()) expect(endpoint.onRecord(record, 0, record.byteLength)).toBe(true);
   };
 
   it('refuses an upgrade without the admin token, or with a wrong one', async () => {
@@ -367,19 +367,11 @@ describe('/scene WebSocket endpoint (uWS in process)', () => {
 
 // ------------------------------------------------------------------ the real service
 
-/** Until src/service.ts wires the scene service itself, wire it here on the running service. */
-function ensureSceneService(service: Service): void {
-  if ((service.router as unknown as { routes: Array<{ segments: string[] }> }).routes.some((rt) => rt.segments.join('/') === 'api/scene')) return;
-  const { logger } = capturingLogger();
-  registerSceneService({ router: service.router, supervisor: service.supervisor, store: service.store, requireAdmin: requireAdminFor(service.tokens.adminToken), width: W, height: H, fps: FPS, log: logger });
-}
-
 describe('through the service (gateway thread → main thread)', () => {
   let h: Harness;
   let base: string;
   beforeAll(async () => {
     h = await startHarness(['--fanout-threads', '1', '--compose-width', String(W), '--compose-height', String(H)]);
-    ensureSceneService(h.service);
     base = `http://127.0.0.1:${h.service.port}`;
   });
   afterAll(async () => { await h?.close(); });
@@ -429,9 +421,7 @@ describe('persistence across a restart', () => {
     const start = async () => {
       const config = loadConfig(['--no-demo', '--port', '0', '--data-dir', dataDir, '--ingest-tcp-port', '0', '--fanout-threads', '1', '--log-level', 'warn',
         '--ingest-token', 'restart-ingest-token', '--admin-token', ADMIN_TOKEN, '--compose-width', String(W), '--compose-height', String(H)], {});
-      const service = await startService(config, capturingLogger().logger);
-      ensureSceneService(service);
-      return service;
+      return startService(config, capturingLogger().logger);
     };
     try {
       let service = await start();

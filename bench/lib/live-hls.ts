@@ -1,6 +1,6 @@
 /**
- * Local live HLS "channels" that look like Twitch to the capture code (issue 5, item 6, and
- * the load side of `bench/capture`).
+ * Local live HLS "channels" that look like Twitch to the capture code, for the capture tests
+ * and as the load side of `bench/capture`.
  *
  * Two halves:
  *  - `encodeSegments` runs ffmpeg once to make a few real H.264/AAC MPEG-TS segments (keyframe

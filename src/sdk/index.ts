@@ -4,7 +4,8 @@
  *   createProducer(url, options)  network producer over tcp://, unix:// or ws:// (producer.ts)
  *   RingProducer                  in-process producer writing an ingest ring directly (ring-producer.ts)
  *
- * Both implement TelemetryProducer (types.ts), so a hook written against one works with the other.
+ * Both implement TelemetryProducer (types.ts), so a hook written against one works with the other;
+ * their emit* methods are one piece of code (event-producer.ts).
  */
 export { createProducer, NetworkProducer, parseProducerUrl } from './producer.js';
 export type { BreakerState, NetworkProducerStats, ProducerOptions } from './producer.js';

@@ -43,15 +43,10 @@ import net from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import { decodeFrame, encodeEvent, EventKind, type ControlEvent } from '../shared/telemetry/event-codec.js';
 import { StreamFramer } from '../actors/ingest/stream-framer.js';
-import {
-  EncodeScratch, encodeAttentionEvent, encodeExperienceEvent, encodeGameStateEvent, encodeHeatmapEvent,
-  encodeMetricsEvent, encodeMilestoneEvent, encodePredictionsEvent,
-} from './encode.js';
+import type { EncodeOptions } from './encode.js';
+import { EventProducer } from './event-producer.js';
 import { PriorityDropQueue, type QueueEntry } from './priority-queue.js';
-import {
-  EVENT_PRIORITY, type EventKindName, type ExperienceInput, type GameStateInput, type MilestoneInput,
-  type ProducerStats, type TelemetryProducer, type TensorInput, type TopMoveInput,
-} from './types.js';
+import { EVENT_PRIORITY, type EventKindName, type ProducerStats, type TelemetryProducer } from './types.js';
 import { WsClient } from './ws-client.js';
 
 export interface ProducerOptions {
@@ -220,15 +215,15 @@ function wsLink(url: URL, token: string, h: LinkHandlers, timeoutMs: number): Li
   };
 }
 
-export class NetworkProducer implements TelemetryProducer {
+export class NetworkProducer extends EventProducer implements TelemetryProducer {
   private readonly target: Target;
   private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker' | 'healthyAfterMs' | 'ackTimeoutMs'>> & {
     reconnectInitialMs: number; reconnectMaxMs: number; failureThreshold: number; openMs: number; healthyAfterMs: number; ackTimeoutMs: number;
   };
   private readonly options: ProducerOptions;
   private readonly queue: PriorityDropQueue<EventKindName>;
-  private readonly scratch = new EncodeScratch(16 * 1024);
-  private readonly encodeOptions: { copy: true; timestamp?: number } = { copy: true };
+  /** Queued events outlive the scratch buffer, so every encode returns its own copy. */
+  private readonly copyOptions: EncodeOptions = { copy: true };
   private readonly hello: Uint8Array;
   private readonly batch: QueueEntry<EventKindName>[] = [];
   private readonly onDropTag = (kind: EventKindName) => this.count(kind, 'queue_full');
@@ -265,10 +260,10 @@ export class NetworkProducer implements TelemetryProducer {
   private inputError: string | undefined;
   private connections = 0;
   private connectFailures = 0;
-  private skippedSeen = 0;
   private readonly m: ProducerMetrics | undefined;
 
   constructor(url: string, options: ProducerOptions) {
+    super();
     this.target = parseProducerUrl(url);
     if (!options || typeof options.token !== 'string' || options.token.length === 0) throw new TypeError('createProducer: options.token (the ingest token) is required');
     this.options = options;
@@ -304,76 +299,6 @@ export class NetworkProducer implements TelemetryProducer {
     this.flushTimer = setInterval(() => { this.checkAcks(); this.flush(); }, this.o.flushIntervalMs);
     this.flushTimer.unref();
     this.connect();
-  }
-
-  // ───────────────────────────── emit* ─────────────────────────────
-
-  emitPpoMetrics(metrics: Record<string, number>, globalStep: number): void {
-    if (!this.accepting('metrics')) return;
-    try {
-      this.enqueue('metrics', encodeMetricsEvent(metrics, globalStep, this.scratch, this.encodeOptions));
-    } catch (error) {
-      this.invalid('metrics', error);
-    }
-    if (this.scratch.skipped !== this.skippedSeen) {
-      // Single non-finite values were skipped; the rest of the step went out.
-      for (; this.skippedSeen < this.scratch.skipped; this.skippedSeen++) this.count('metrics', 'invalid_value');
-      this.inputError = this.scratch.lastSkip;
-    }
-  }
-
-  emitPredictions(topMoves: TopMoveInput[], position?: string, value?: number, step?: number): void {
-    if (!this.accepting('policy')) return;
-    try {
-      this.enqueue('policy', encodePredictionsEvent(topMoves, position, value, step, this.scratch, this.encodeOptions));
-    } catch (error) {
-      this.invalid('policy', error);
-    }
-  }
-
-  cacheAttentionWeights(weights: TensorInput, layerId?: number, step?: number): void {
-    if (!this.accepting('se_attention')) return;
-    try {
-      this.enqueue('se_attention', encodeAttentionEvent(weights, layerId, step, this.scratch, this.encodeOptions));
-    } catch (error) {
-      this.invalid('se_attention', error);
-    }
-  }
-
-  emitBoardHeatmap(grid: TensorInput, step?: number): void {
-    if (!this.accepting('board_heatmap')) return;
-    try {
-      this.enqueue('board_heatmap', encodeHeatmapEvent(grid, step, this.scratch, this.encodeOptions));
-    } catch (error) {
-      this.invalid('board_heatmap', error);
-    }
-  }
-
-  emitGameState(state: GameStateInput): void {
-    if (!this.accepting('game_state')) return;
-    try {
-      this.enqueue('game_state', encodeGameStateEvent(state, this.scratch, this.encodeOptions), state.result !== undefined && state.result !== null);
-    } catch (error) {
-      this.invalid('game_state', error);
-    }
-  }
-
-  emitMilestone(milestone: MilestoneInput): void {
-    if (!this.accepting('milestone')) return;
-    try {
-      this.enqueue('milestone', encodeMilestoneEvent(milestone, this.scratch, this.encodeOptions), true);
-    } catch (error) {
-      this.invalid('milestone', error);
-    }
-  }
-
-  emitExperience(experience: ExperienceInput): void {
-    if (!this.accepting('experience')) return;
-    try {
-      this.enqueue('experience', encodeExperienceEvent(experience, this.scratch, this.encodeOptions));
-    } catch (error) {
-      this.invalid('experience', error);
-    }
   }
 
   /**
@@ -419,13 +344,17 @@ export class NetworkProducer implements TelemetryProducer {
 
   // ───────────────────────────── internals ─────────────────────────────
 
-  private accepting(kind: EventKindName): boolean {
+  protected encodeOptions(): EncodeOptions {
+    return this.copyOptions;
+  }
+
+  protected accepting(kind: EventKindName): boolean {
     if (!this.closing) return true;
     this.count(kind, 'closed');
     return false;
   }
 
-  private enqueue(kind: EventKindName, bytes: Uint8Array, critical = false): void {
+  protected deliver(kind: EventKindName, bytes: Uint8Array, critical: boolean): void {
     this.queue.push(bytes, EVENT_PRIORITY[kind], kind, this.onDropTag);
     // A full batch goes out now rather than at the next tick: a trainer loop that does
     // not yield for a while still gets its events into the kernel's socket buffer. So does
@@ -433,9 +362,14 @@ export class NetworkProducer implements TelemetryProducer {
     if (critical || this.queue.length >= this.o.batchMaxEvents) this.flush();
   }
 
-  private invalid(kind: EventKindName, error: unknown): void {
+  protected invalid(kind: EventKindName, error: unknown): void {
     this.inputError = error instanceof Error ? error.message : String(error);
     this.count(kind, 'invalid');
+  }
+
+  protected skippedMetricValues(count: number, lastSkip: string | undefined): void {
+    for (let i = 0; i < count; i++) this.count('metrics', 'invalid_value');
+    this.inputError = lastSkip;
   }
 
   /** reason: queue_full → `<kind>`, otherwise `<reason>_<kind>` (see stats()). */

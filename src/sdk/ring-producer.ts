@@ -13,14 +13,9 @@ import { Counter, type Registry } from 'prom-client';
 import type { RecordRing } from '../shared/record-ring.js';
 import { INGEST_HEADER_BYTES, writeIngestRecord } from '../shared/telemetry/ring-records.js';
 import { runNameProblem } from '../shared/telemetry/run-name.js';
-import {
-  EncodeScratch, encodeAttentionEvent, encodeExperienceEvent, encodeGameStateEvent, encodeHeatmapEvent,
-  encodeMetricsEvent, encodeMilestoneEvent, encodePredictionsEvent,
-} from './encode.js';
-import {
-  EVENT_PRIORITY, type EventKindName, type ExperienceInput, type GameStateInput, type MilestoneInput,
-  type ProducerStats, type TelemetryProducer, type TensorInput, type TopMoveInput,
-} from './types.js';
+import type { EncodeOptions } from './encode.js';
+import { EventProducer } from './event-producer.js';
+import { EVENT_PRIORITY, type EventKindName, type ProducerStats, type TelemetryProducer } from './types.js';
 
 export interface RingProducerOptions {
   ring: RecordRing;
@@ -44,24 +39,23 @@ function counter(registry: Registry | undefined, name: string, help: string, lab
 const KINDS = Object.keys(EVENT_PRIORITY) as EventKindName[];
 type DropReason = 'ring_full' | 'too_large' | 'invalid' | 'closed';
 
-export class RingProducer implements TelemetryProducer {
+export class RingProducer extends EventProducer implements TelemetryProducer {
   private readonly ring: RecordRing;
   private readonly run: string;
   private readonly producerId: number;
   /** UTF-8 length of the run name as the ingest record stores it (at most 255). */
   private readonly runBytes: number;
   private readonly now: () => number;
-  private readonly scratch = new EncodeScratch(16 * 1024);
-  private readonly encodeOptions = { timestamp: 0 };
+  private readonly stamped = { timestamp: 0 };
   private sent = 0;
   private readonly dropped: Record<string, number> = {};
   private error: string | undefined;
   private closed = false;
-  private skippedSeen = 0;
   private readonly sentBy: Record<string, { inc(): void }> = {};
   private readonly droppedBy: Record<string, { inc(): void }> = {};
 
   constructor(options: RingProducerOptions) {
+    super();
     if (!options?.ring) throw new TypeError('RingProducer: options.ring (a RecordRing) is required');
     const runProblem = runNameProblem(options.run);
     if (runProblem !== undefined) throw new TypeError(`RingProducer: options.run: ${runProblem}`);
@@ -78,70 +72,6 @@ export class RingProducer implements TelemetryProducer {
       for (const reason of ['ring_full', 'too_large', 'invalid', 'closed'] as DropReason[]) this.droppedBy[`${kind}/${reason}`] = dropped.labels(kind, reason);
     }
     this.droppedBy['metrics/invalid_value'] = dropped.labels('metrics', 'invalid_value');
-  }
-
-  emitPpoMetrics(metrics: Record<string, number>, globalStep: number): void {
-    if (!this.open('metrics')) return;
-    try {
-      this.push('metrics', encodeMetricsEvent(metrics, globalStep, this.scratch, this.stamp()));
-    } catch (error) {
-      this.invalid('metrics', error);
-    }
-    this.noteSkippedMetrics();
-  }
-
-  emitPredictions(topMoves: TopMoveInput[], position?: string, value?: number, step?: number): void {
-    if (!this.open('policy')) return;
-    try {
-      this.push('policy', encodePredictionsEvent(topMoves, position, value, step, this.scratch, this.stamp()));
-    } catch (error) {
-      this.invalid('policy', error);
-    }
-  }
-
-  cacheAttentionWeights(weights: TensorInput, layerId?: number, step?: number): void {
-    if (!this.open('se_attention')) return;
-    try {
-      this.push('se_attention', encodeAttentionEvent(weights, layerId, step, this.scratch, this.stamp()));
-    } catch (error) {
-      this.invalid('se_attention', error);
-    }
-  }
-
-  emitBoardHeatmap(grid: TensorInput, step?: number): void {
-    if (!this.open('board_heatmap')) return;
-    try {
-      this.push('board_heatmap', encodeHeatmapEvent(grid, step, this.scratch, this.stamp()));
-    } catch (error) {
-      this.invalid('board_heatmap', error);
-    }
-  }
-
-  emitGameState(state: GameStateInput): void {
-    if (!this.open('game_state')) return;
-    try {
-      this.push('game_state', encodeGameStateEvent(state, this.scratch, this.stamp()));
-    } catch (error) {
-      this.invalid('game_state', error);
-    }
-  }
-
-  emitMilestone(milestone: MilestoneInput): void {
-    if (!this.open('milestone')) return;
-    try {
-      this.push('milestone', encodeMilestoneEvent(milestone, this.scratch, this.stamp()));
-    } catch (error) {
-      this.invalid('milestone', error);
-    }
-  }
-
-  emitExperience(experience: ExperienceInput): void {
-    if (!this.open('experience')) return;
-    try {
-      this.push('experience', encodeExperienceEvent(experience, this.scratch, this.stamp()));
-    } catch (error) {
-      this.invalid('experience', error);
-    }
   }
 
   /**
@@ -167,25 +97,27 @@ export class RingProducer implements TelemetryProducer {
     this.ring.flush();
   }
 
-  private stamp(): { timestamp: number } {
-    this.encodeOptions.timestamp = this.now();
-    return this.encodeOptions;
+  /** Every event carries the producer clock at emit time; the ingest record's receivedAt is the same instant. */
+  protected encodeOptions(): EncodeOptions {
+    this.stamped.timestamp = this.now();
+    return this.stamped;
   }
 
-  private open(kind: EventKindName): boolean {
+  protected accepting(kind: EventKindName): boolean {
     if (!this.closed) return true;
     this.count(`closed_${kind}`, `${kind}/closed`);
     return false;
   }
 
-  private push(kind: EventKindName, bytes: Uint8Array): void {
+  /** Nothing waits in this producer, so `critical` changes nothing: every event is in the ring (or counted) on return. */
+  protected deliver(kind: EventKindName, bytes: Uint8Array): void {
     if (INGEST_HEADER_BYTES + this.runBytes + bytes.byteLength > this.ring.maxRecordBytes) {
       // Would never fit, however empty the ring: say so rather than blame a full ring.
       this.error = `${kind}: event of ${bytes.byteLength} bytes exceeds the ring's largest record (${this.ring.maxRecordBytes} bytes)`;
       this.count(`too_large_${kind}`, `${kind}/too_large`);
       return;
     }
-    if (writeIngestRecord(this.ring, this.encodeOptions.timestamp, this.producerId, this.run, bytes, 0, bytes.byteLength)) {
+    if (writeIngestRecord(this.ring, this.stamped.timestamp, this.producerId, this.run, bytes, 0, bytes.byteLength)) {
       this.sent++;
       this.sentBy[kind].inc();
     } else {
@@ -193,17 +125,14 @@ export class RingProducer implements TelemetryProducer {
     }
   }
 
-  private invalid(kind: EventKindName, error: unknown): void {
+  protected invalid(kind: EventKindName, error: unknown): void {
     this.error = error instanceof Error ? error.message : String(error);
     this.count(`invalid_${kind}`, `${kind}/invalid`);
   }
 
-  private noteSkippedMetrics(): void {
-    const skipped = this.scratch.skipped;
-    if (skipped === this.skippedSeen) return;
-    for (let i = this.skippedSeen; i < skipped; i++) this.count('metrics_invalid_value', 'metrics/invalid_value');
-    this.skippedSeen = skipped;
-    this.error = this.scratch.lastSkip;
+  protected skippedMetricValues(count: number, lastSkip: string | undefined): void {
+    for (let i = 0; i < count; i++) this.count('metrics_invalid_value', 'metrics/invalid_value');
+    this.error = lastSkip;
   }
 
   private count(key: string, metric: string): void {

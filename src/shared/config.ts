@@ -456,7 +456,7 @@ type RawObject = Record<string, unknown>;
  * what is allowed.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
-  // `--debug` / `-d` are the capture seed's spelling of `--log-level debug`.
+  // `--debug` / `-d` are accepted as short forms of `--log-level debug`.
   const flags = parseFlags(argv.map((a) => (a === '--debug' || a === '-d' ? '--log-level=debug' : a)));
   const raw: RawObject = {};
   const sources: Sources = new Map();

@@ -10,9 +10,14 @@
  * a graceful stop loses nothing that was already published.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { RecordRing } from './record-ring.js';
 
 export type RecordHandler = (data: Uint8Array, offset: number, length: number) => void;
+
+/** A RecordRing, or several merged (MergedReader): whatever can be polled and waited on. */
+export interface PollableRecords {
+  poll(handler: RecordHandler, maxRecords?: number): number;
+  waitReadableAsync(timeoutMs: number): Promise<boolean>;
+}
 
 export interface ConsumeLoopOptions {
   /** Records per poll (and so per read-position commit). */
@@ -23,7 +28,7 @@ export interface ConsumeLoopOptions {
   yieldEveryMs?: number;
 }
 
-export async function consumeLoop(ring: RecordRing, handler: RecordHandler, signal: AbortSignal, options: ConsumeLoopOptions = {}): Promise<number> {
+export async function consumeLoop(ring: PollableRecords, handler: RecordHandler, signal: AbortSignal, options: ConsumeLoopOptions = {}): Promise<number> {
   const batch = options.batch ?? 1024;
   const idleWaitMs = options.idleWaitMs ?? 50;
   const yieldEveryMs = options.yieldEveryMs ?? 5;

@@ -129,3 +129,35 @@ export function registerRingMetrics(registry: Registry, rings: () => RingMetrics
     },
   });
 }
+
+/**
+ * A counter whose series are read from an actor's own totals at scrape time (reset, then
+ * set to the totals), so the hot path only increments plain numbers. `read` returns the
+ * total per value of `label`, in the order the series should appear.
+ */
+export function registerTotalsCounter(registry: Registry, name: string, help: string, label: string, read: () => Record<string, number>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      const totals = read();
+      this.reset();
+      for (const value in totals) this.inc({ [label]: value }, totals[value]);
+    },
+  });
+}
+
+/** The same for a counter without labels: one total read at scrape time. */
+export function registerTotalCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}

@@ -85,22 +85,17 @@
  */
 import {
   CACHE_LINE, KIND_RECORD, RING_LAYOUT_VERSION, RING_MAGIC, H_KIND, H_MAGIC, H_VERSION,
-  checkHeader, checkPolicy, checkTimeout, policyCode, policyFromCode, readName, writeName,
-  type OverflowPolicy, type RingStats, dropsFromHeader,
-  I_R_WAITERS, I_R_FUTEX, I_S_WAITERS, I_S_FUTEX, F_WRITTEN, F_READ, F_CONSUMER_WAIT, F_DROP_NEWEST, F_OVERWRITTEN, F_BLOCK_TIMEOUT, F_TOO_LARGE, F_PRODUCER_WAIT,
+  checkHeader, checkRingOptions, checkTimeout, blockForSpace, policyCode, policyFromCode, readName, writeName,
+  type OverflowPolicy, type RingOptionsBase, type RingStats, dropsFromHeader,
+  I_R_WAITERS, I_R_FUTEX, I_S_WAITERS, I_S_FUTEX, F_WRITTEN, F_READ, F_CONSUMER_WAIT, F_DROP_NEWEST, F_OVERWRITTEN, F_TOO_LARGE, F_PRODUCER_WAIT,
 } from './ring-stats.js';
 import { DEFAULT_SPIN_US, spinThenWait, spinThenWaitAsync, wake } from './wait.js';
 
 export type RecordHandler = (data: Uint8Array, offset: number, length: number) => void;
 
-export interface RecordRingOptions {
+export interface RecordRingOptions extends RingOptionsBase {
   /** Data bytes; rounded up to a power of two, 256 .. 2^30. */
   capacityBytes: number;
-  /** Default 'drop-newest'. */
-  policy?: OverflowPolicy;
-  /** How long 'block' waits for space before dropping. Default 100 ms. */
-  blockTimeoutMs?: number;
-  name?: string;
   /**
    * Testing only: start both positions here (a multiple of 8 below 2^32) so a test can
    * cross the 2^32 wrap of the position counters without writing 4 GiB first.
@@ -125,7 +120,6 @@ const WRAP = -1;
 const MIN_CAPACITY = 256;
 const MAX_CAPACITY = 2 ** 30;
 
-const P_BLOCK = policyCode('block');
 const P_DROP = policyCode('drop-newest');
 const P_OVERWRITE = policyCode('overwrite-oldest');
 
@@ -181,10 +175,7 @@ export class RecordRing {
     if (typeof capacityBytes !== 'number' || !Number.isInteger(capacityBytes) || capacityBytes <= 0 || capacityBytes > MAX_CAPACITY) {
       throw new RangeError(`${who}: capacityBytes must be an integer in 1 .. 2^30 (got ${String(capacityBytes)})`);
     }
-    const policy = checkPolicy(opts.policy ?? 'drop-newest', who);
-    const blockTimeoutMs = checkTimeout(opts.blockTimeoutMs ?? 100, `${who} blockTimeoutMs`);
-    const name = opts.name ?? 'record-ring';
-    if (typeof name !== 'string') throw new TypeError(`${who}: name must be a string`);
+    const { policy, blockTimeoutMs, name } = checkRingOptions(opts, who, 'record-ring');
     const start = opts.startPosition ?? 0;
     if (!Number.isInteger(start) || start < 0 || start >= 2 ** 32 || start % 8 !== 0) {
       throw new RangeError(`${who}: startPosition must be a multiple of 8 in [0, 2^32) (got ${String(start)})`);
@@ -354,15 +345,8 @@ export class RecordRing {
       return true;
     }
     // P_BLOCK
-    if (this.blockTimeoutMs > 0) {
-      this.needBytes = need;
-      const t0 = performance.now();
-      const ok = spinThenWait(this.hdr, I_S_WAITERS, I_S_FUTEX, this.hasRoom, this.blockTimeoutMs, this.spinUs);
-      this.hdrF64[F_PRODUCER_WAIT] += performance.now() - t0;
-      if (ok) return true;
-    }
-    this.hdrF64[F_BLOCK_TIMEOUT] += 1;
-    return false;
+    this.needBytes = need;
+    return blockForSpace(this.hdr, this.hdrF64, this.hasRoom, this.blockTimeoutMs, this.spinUs);
   }
 
   /** overwrite-oldest: move the read position past the oldest records until `need` bytes are free. */

@@ -1,5 +1,6 @@
 /**
- * Types and header constants shared by the two SharedArrayBuffer rings.
+ * Types, header constants and the option and overflow plumbing shared by the two
+ * SharedArrayBuffer rings.
  *
  * Both ring kinds start with the same three words (magic, kind, layout version) so
  * that `attachRing` (./rings.ts) can tell, from the buffer alone, which class to
@@ -9,6 +10,7 @@
  * This module imports nothing from the ring classes, so they can both import it
  * without an import cycle.
  */
+import { spinThenWait } from './wait.js';
 
 export type OverflowPolicy = 'block' | 'drop-newest' | 'overwrite-oldest';
 export type DropReason = 'drop-newest' | 'overwrite-oldest' | 'block-timeout' | 'too-large';
@@ -27,6 +29,15 @@ export interface RingStats {
   drops: Record<DropReason, number>;
   /** Total milliseconds spent waiting (consumer for data plus producer for space). */
   waitMs: number;
+}
+
+/** Options both ring kinds take. */
+export interface RingOptionsBase {
+  /** What a producer does when the ring is full. Default 'drop-newest'. (A latest-mode SlotRing never refuses a frame.) */
+  policy?: OverflowPolicy;
+  /** How long 'block' waits for space before dropping. Default 100 ms. */
+  blockTimeoutMs?: number;
+  name?: string;
 }
 
 /** 'RCST' in ASCII: every ring header starts with it. */
@@ -81,6 +92,15 @@ export function checkPolicy(policy: unknown, who: string): OverflowPolicy {
     throw new TypeError(`${who}: policy must be one of ${POLICIES.join(', ')} (got ${String(policy)})`);
   }
   return policy as OverflowPolicy;
+}
+
+/** Validates the options common to both ring kinds and fills in their defaults. Runs once per ring, in create(). */
+export function checkRingOptions(opts: RingOptionsBase, who: string, defaultName: string): Required<RingOptionsBase> {
+  const policy = checkPolicy(opts.policy ?? 'drop-newest', who);
+  const blockTimeoutMs = checkTimeout(opts.blockTimeoutMs ?? 100, `${who} blockTimeoutMs`);
+  const name = opts.name ?? defaultName;
+  if (typeof name !== 'string') throw new TypeError(`${who}: name must be a string`);
+  return { policy, blockTimeoutMs, name };
 }
 
 export function checkTimeout(ms: unknown, who: string): number {
@@ -147,6 +167,23 @@ export function peekKind(sab: unknown): number {
 
 export function emptyDrops(): Record<DropReason, number> {
   return { 'drop-newest': 0, 'overwrite-oldest': 0, 'block-timeout': 0, 'too-large': 0 };
+}
+
+/**
+ * The 'block' policy's slow path, the same for both ring kinds: wait up to blockTimeoutMs
+ * (spin, then sleep on the space futex) for `hasRoom()`, adding the wait to the producer
+ * wait-time counter; on timeout count a 'block-timeout' drop. `hasRoom` is created once
+ * per ring, so this allocates nothing.
+ */
+export function blockForSpace(hdr: Int32Array, hdrF64: Float64Array, hasRoom: () => boolean, blockTimeoutMs: number, spinUs: number): boolean {
+  if (blockTimeoutMs > 0) {
+    const t0 = performance.now();
+    const ok = spinThenWait(hdr, I_S_WAITERS, I_S_FUTEX, hasRoom, blockTimeoutMs, spinUs);
+    hdrF64[F_PRODUCER_WAIT] += performance.now() - t0;
+    if (ok) return true;
+  }
+  hdrF64[F_BLOCK_TIMEOUT] += 1;
+  return false;
 }
 
 /** Drop counters as both ring kinds keep them in header line 6. */

@@ -65,9 +65,9 @@
  */
 import {
   CACHE_LINE, KIND_SLOT, RING_LAYOUT_VERSION, RING_MAGIC, H_KIND, H_MAGIC, H_VERSION,
-  checkHeader, checkPolicy, checkTimeout, policyCode, policyFromCode, readName, writeName,
-  type OverflowPolicy, type RingStats, dropsFromHeader,
-  I_R_WAITERS, I_R_FUTEX, I_S_WAITERS, I_S_FUTEX, F_WRITTEN, F_READ, F_CONSUMER_WAIT, F_DROP_NEWEST, F_OVERWRITTEN, F_BLOCK_TIMEOUT, F_TOO_LARGE, F_PRODUCER_WAIT,
+  checkHeader, checkRingOptions, checkTimeout, blockForSpace, policyCode, policyFromCode, readName, writeName,
+  type OverflowPolicy, type RingOptionsBase, type RingStats, dropsFromHeader,
+  I_R_WAITERS, I_R_FUTEX, I_S_WAITERS, I_S_FUTEX, F_WRITTEN, F_READ, F_CONSUMER_WAIT, F_DROP_NEWEST, F_OVERWRITTEN, F_TOO_LARGE, F_PRODUCER_WAIT,
 } from './ring-stats.js';
 import { DEFAULT_SPIN_US, spinThenWait, spinThenWaitAsync, wake } from './wait.js';
 
@@ -84,14 +84,10 @@ export interface SlotMeta {
 
 export type SlotHandler = (view: Uint8Array, seq: number, meta: SlotMeta) => void;
 
-export interface SlotRingOptions {
+export interface SlotRingOptions extends RingOptionsBase {
   slots: number;
   slotBytes: number;
   mode: SlotMode;
-  /** queue mode only (latest mode never refuses a frame). Default 'drop-newest'. */
-  policy?: OverflowPolicy;
-  blockTimeoutMs?: number;
-  name?: string;
 }
 
 const I_SLOTS = 3;
@@ -124,7 +120,6 @@ const MODE_QUEUE = 0;
 const MODE_LATEST = 1;
 const MAX_SLOTS = 65536;
 
-const P_BLOCK = policyCode('block');
 const P_DROP = policyCode('drop-newest');
 const P_OVERWRITE = policyCode('overwrite-oldest');
 
@@ -198,10 +193,7 @@ export class SlotRing {
     if (typeof slotBytes !== 'number' || !Number.isInteger(slotBytes) || slotBytes < 1 || slotBytes > 2 ** 30) {
       throw new RangeError(`${who}: slotBytes must be an integer in 1 .. 2^30 (got ${String(slotBytes)})`);
     }
-    const policy = checkPolicy(opts.policy ?? 'drop-newest', who);
-    const blockTimeoutMs = checkTimeout(opts.blockTimeoutMs ?? 100, `${who} blockTimeoutMs`);
-    const name = opts.name ?? 'slot-ring';
-    if (typeof name !== 'string') throw new TypeError(`${who}: name must be a string`);
+    const { policy, blockTimeoutMs, name } = checkRingOptions(opts, who, 'slot-ring');
     const stride = roundUp(slotBytes, 64);
     const dataOffset = roundUp(HEADER_BYTES + slots * META_BYTES, 4096);
     const total = dataOffset + slots * stride;
@@ -373,14 +365,8 @@ export class SlotRing {
       if (Atomics.compareExchange(this.hdr, I_TAIL, t, next) === t) this.hdrF64[F_OVERWRITTEN] += 1;
       return true;
     }
-    if (code === P_BLOCK && this.blockTimeoutMs > 0) {
-      const t0 = performance.now();
-      const ok = spinThenWait(this.hdr, I_S_WAITERS, I_S_FUTEX, this.hasRoom, this.blockTimeoutMs, this.spinUs);
-      this.hdrF64[F_PRODUCER_WAIT] += performance.now() - t0;
-      if (ok) return true;
-    }
-    this.hdrF64[F_BLOCK_TIMEOUT] += 1;
-    return false;
+    // P_BLOCK
+    return blockForSpace(this.hdr, this.hdrF64, this.hasRoom, this.blockTimeoutMs, this.spinUs);
   }
 
   // ---------------------------------------------------------------- queue consumer

@@ -31,10 +31,17 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: c.path, args: c.args, env: { ...process.env, ...c.env } as Record<string, string> });
 }
 
-export async function openPage(browser: Browser, url: string): Promise<Page> {
+/** `url` with the `test=1` query flag: only then does an overlay page publish its `window.__overlay` test hook. */
+export function withTestFlag(url: string): string {
+  // Appended as text so the rest of the query reaches the page exactly as written.
+  return `${url}${url.includes('?') ? '&' : '?'}test=1`;
+}
+
+/** Opens an overlay page in test mode (see withTestFlag); `testHook: false` opens it as production does. */
+export async function openPage(browser: Browser, url: string, { testHook = true } = {}): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
   page.on('pageerror', (error) => { throw error; });
-  await page.goto(url);
+  await page.goto(testHook ? withTestFlag(url) : url);
   return page;
 }
 

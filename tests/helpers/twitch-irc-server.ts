@@ -1,6 +1,6 @@
 /**
  * A local Twitch chat server (IRC over WebSocket, subprotocol `irc`) that speaks Twitch's
- * message format the way tmi.js expects it (see shared/reference/twitch-obs-protocols.md):
+ * message format the way tmi.js expects it:
  * CAP ACK, the 001…376 welcome, GLOBALUSERSTATE, JOIN → JOIN echo + NAMES + USERSTATE +
  * ROOMSTATE, tagged PRIVMSG lines from scripted users (badges, mod, ids, escaped tag values),
  * PING/PONG both ways, RECONNECT. It records every line clients send, with timestamps.

@@ -22,7 +22,7 @@ import { defineActor, type ActorContext } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import { RecordRing } from '../../shared/record-ring.js';
 import { CHANNELS, channelId, type Channel } from '../../shared/telemetry/channels.js';
-import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type RelayEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
+import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
 import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import {
   boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, snapshotKey, type LevelData,
@@ -158,9 +158,9 @@ export default defineActor<AggregatorOptions>({
       }
     }
 
-    // The last retained message per (key, level variant), as standalone fan-out records: a
-    // gateway that restarts asks for these (via the main thread) so its new clients still get
-    // a full snapshot. Bounded like the runs they belong to (MAX_RUNS × a few keys × 3 levels).
+    // The last retained message per (key, level variant), as standalone fan-out records: when
+    // a gateway restarts they are written into its fan-out ring again (replayRetained), so its
+    // new clients still get a full snapshot. Bounded like the runs they belong to (MAX_RUNS × a few keys × 3 levels).
     const retained = new Map<string, Uint8Array>();
     function retain(key: string, levelMask: number, record: Uint8Array): void {
       const id = `${key}\u0000${levelMask}`;
@@ -222,22 +222,6 @@ export default defineActor<AggregatorOptions>({
       }
     }
 
-    /**
-     * Messages other actors made for overlays (chat lines, prediction games): one
-     * serialisation for every level, relayed at once rather than at the window (they are
-     * interactive). Only trusted in-process producers can send them (the acceptor refuses them).
-     */
-    function relay(event: RelayEvent, now: number): void {
-      const channel = (CHANNELS as readonly string[]).includes(event.channel) ? (event.channel as Channel) : undefined;
-      if (!channel) {
-        noteFailure(new Error(`relay for unknown channel "${event.channel}"`), 'relay', 'aggregator: dropped a relay message');
-        return;
-      }
-      const flags = (event.critical ? FanoutFlag.Critical : 0) | (event.retain ? FanoutFlag.Retain : 0);
-      write(event.type, channel, event.key, flags, { all: event.data }, now);
-      flushAll();
-    }
-
     function apply(event: TelemetryEvent, runName: string, receivedAt: number): void {
       const now = Date.now();
       // The trainer's own timestamp; receipt time when it left it to the server (0).
@@ -249,7 +233,8 @@ export default defineActor<AggregatorOptions>({
         case EventKind.Policy: { const run = runFor(runName, now); noteSource(run, at, 'predictions'); run.applyPolicy(event, now); break; }
         case EventKind.GameState: { const run = runFor(runName, now); noteSource(run, at, 'game', 'milestones'); publishMilestones(run, run.applyGame(event, now), now); break; }
         case EventKind.Milestone: { const run = runFor(runName, now); noteSource(run, at, 'milestones'); publishMilestones(run, [run.applyMilestone(event, receivedAt, now)], now); break; }
-        case EventKind.Relay: relay(event, now); break;
+        // Overlay messages the main thread decides go through the control rings, not here.
+        case EventKind.Relay: drop('process_error'); noteFailure(new Error('relay events are not aggregated'), '-', 'aggregator: ignored a relay event'); break;
         default: break; // hello/ack/error are transport events and never belong in an ingest ring: counted as "other", no run made
       }
     }
@@ -338,6 +323,18 @@ export default defineActor<AggregatorOptions>({
 
     const loops = inRings.map((ring, i) => consumeLoop(ring, handlerFor(opts.inRings[i]), ctx.signal, { batch: 512 }));
 
+    /** Writes every retained record into one fan-out ring again: its consumer restarted with an empty snapshot. */
+    const replayRetained = (ringName: string): number => {
+      const out = outRings.find((r) => r.name === ringName);
+      if (!out) throw new Error(`aggregator: no fan-out ring "${ringName}" (rings: ${opts.outRings.join(', ')})`);
+      let written = 0;
+      for (const record of retained.values()) {
+        if (out.ring.tryWrite(record, false)) written++;
+        else account(false, 'replay', out.name);
+      }
+      out.ring.flush();
+      return written;
+    };
     const runList = (): RunSummary[] => [...runs.values()].map(runSummary);
     const stats = () => ({
       events: counts.events,
@@ -361,7 +358,7 @@ export default defineActor<AggregatorOptions>({
 
     ctx.log.info({ inRings: opts.inRings, outRings: opts.outRings, windowMs: opts.windowMs, incarnation: ctx.incarnation }, 'aggregator started');
     return {
-      api: { snapshot, runs: runList, stats, retained: () => [...retained.values()] },
+      api: { snapshot, runs: runList, stats, retained: () => [...retained.values()], replayRetained },
       async stop() {
         await Promise.all(loops); // each drains its ring to empty once the signal fired
         clearInterval(timer);

@@ -8,6 +8,7 @@
  * Level policy: beginner gets the light view (no series, per-block attention summaries),
  * intermediate adds smoothed series, advanced gets raw series and full attention rows.
  */
+import { drawableBoard } from '../../shared/shogi/sfen-board.js';
 import { LEVELS, LEVEL_BIT, type Level } from '../../shared/telemetry/channels.js';
 import { explainMetrics, explainPrediction } from './explanations.js';
 import { focusSquares, toRows } from './heatmap-from-policy.js';
@@ -157,12 +158,15 @@ export function boardHeatmapData(run: RunState, focusCount: number): LevelData {
 
 export function movePredictionData(run: RunState): LevelData {
   const p = run.prediction!;
+  // The position parsed once here, so overlays can compare it with the board they show without an SFEN parser of their own.
+  const positionBoard = p.position ? drawableBoard(p.position) : null;
   const forLevel = (level: Level) => ({
     run: run.run,
     step: p.step ?? run.step,
     top_moves: p.topMoves,
     value: p.value,
     position: p.position,
+    position_board: positionBoard,
     explanation: explainPrediction(level, { topMoves: p.topMoves, value: p.value ?? undefined }),
   });
   return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };

@@ -1,4 +1,5 @@
-// HLS playlist parsing for Twitch capture (issue 5, "source resolution").
+// HLS playlist parsing for Twitch capture: master playlists (which variant to capture)
+// and media playlists (their segments, and which one is the newest).
 //
 // Pure functions only: text in, plain objects out. Network access lives in
 // twitch-resolver.ts / segment-fetch.ts so these rules can be tested on strings.

@@ -1,5 +1,5 @@
 /**
- * Capture scheduler (issue 5, section 3): decides which streams start a capture
+ * Capture scheduler: decides which streams start a capture
  * now. Pure logic: no timers, no I/O; time and randomness are injected so the
  * behaviour is testable with a fake clock and a seeded random.
  *
@@ -34,12 +34,8 @@ export interface StreamSpec {
   intervalMs?: number;
 }
 
-export interface StreamStats {
-  name: string;
-  priority: number;
-  intervalMs: number;
-  state: StreamState;
-  nextDueAt: number;
+/** What the scheduler counts per stream (kept in its entry, reported as they are in StreamStats). */
+interface StreamCounters {
   attempts: number;
   failures: number;
   consecutiveFailures: number;
@@ -47,6 +43,14 @@ export interface StreamStats {
   missed: number;
   captures: number;
   offlineChecks: number;
+}
+
+export interface StreamStats extends StreamCounters {
+  name: string;
+  priority: number;
+  intervalMs: number;
+  state: StreamState;
+  nextDueAt: number;
 }
 
 export interface SchedulerStats {
@@ -85,7 +89,7 @@ export class SchedulerError extends Error {
   }
 }
 
-interface Entry {
+interface Entry extends StreamCounters {
   name: string;
   priority: number;
   ownIntervalMs: number | undefined;
@@ -94,13 +98,6 @@ interface Entry {
   nextDueAt: number;
   /** The deadline the running capture was started for: the next one is computed from it, so cadence doesn't drift with capture duration. */
   startedFor: number;
-  attempts: number;
-  failures: number;
-  consecutiveFailures: number;
-  lastError: string | null;
-  missed: number;
-  captures: number;
-  offlineChecks: number;
 }
 
 export function validateStreamName(name: unknown): string {

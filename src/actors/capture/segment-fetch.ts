@@ -4,18 +4,12 @@
 
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { StageError } from './stage-error.js';
 
 export type SegmentFetchErrorCode = 'http' | 'timeout' | 'network' | 'garbage' | 'empty' | 'truncated';
 
-export class SegmentFetchError extends Error {
-  readonly code: SegmentFetchErrorCode;
-  readonly status?: number;
-  constructor(code: SegmentFetchErrorCode, message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SegmentFetchError';
-    this.code = code;
-    if (status !== undefined) this.status = status;
-  }
+export class SegmentFetchError extends StageError<SegmentFetchErrorCode> {
+  override readonly name = 'SegmentFetchError';
 }
 
 const FMP4_FIRST_BOXES = new Set(['ftyp', 'styp', 'sidx', 'prft', 'emsg', 'moof', 'moov']);

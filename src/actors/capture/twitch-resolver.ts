@@ -1,12 +1,12 @@
-// Twitch channel -> HLS variant, the way streamlink does it (see
-// shared/reference/twitch-obs-protocols.md): a PlaybackAccessToken persisted
-// GraphQL query, then the usher master playlist signed with that token.
+// Twitch channel -> HLS variant, the way streamlink does it: a PlaybackAccessToken
+// persisted GraphQL query, then the usher master playlist signed with that token.
 // Endpoints are parameters so tests (and --twitch-gql-url / --twitch-usher-url)
 // can point them at a local fake. Direct m3u8 URLs and files skip the token step.
 
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMasterPlaylist, parseMasterPlaylist, pickVariant, PlaylistError, type Variant } from './hls-playlist.js';
+import { StageError } from './stage-error.js';
 
 export const TWITCH_WEB_CLIENT_ID = 'kimne78kx3ncx6brgo4mv6wki5h1ko';
 export const DEFAULT_GQL_URL = 'https://gql.twitch.tv/gql';
@@ -17,15 +17,8 @@ const CHANNEL_RE = /^[a-z0-9_]{3,25}$/i;
 
 export type ResolveErrorCode = 'bad-source' | 'http' | 'timeout' | 'network' | 'bad-response' | 'no-variant';
 
-export class ResolveError extends Error {
-  readonly code: ResolveErrorCode;
-  readonly status?: number;
-  constructor(code: ResolveErrorCode, message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ResolveError';
-    this.code = code;
-    if (status !== undefined) this.status = status;
-  }
+export class ResolveError extends StageError<ResolveErrorCode> {
+  override readonly name = 'ResolveError';
 }
 
 export type Source =

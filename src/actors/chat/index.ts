@@ -4,7 +4,7 @@
  *
  *   fanout.chat ──▶ TelemetryView (latest game state, prediction, metrics) ──▶ PredictionDriver
  *   Twitch chat ──▶ commands ──▶ votes / replies ──▶ Outbox (limits, merge) ──▶ Twitch chat
- *   PredictionDriver / commands ──relay events──▶ ingest.chat ──▶ aggregator ──▶ overlays
+ *   PredictionDriver / commands ──overlay.publish upcall──▶ main thread ──control rings──▶ overlays
  *
  * Twitch being unreachable never stops the actor: the transport keeps reconnecting, replies
  * wait in the bounded outbox, votes and overlay messages carry on.
@@ -14,8 +14,7 @@ import { defineActor, type ActorContext } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import type { RecordRing } from '../../shared/record-ring.js';
 import { LEVELS, DEFAULT_LEVEL, type Level } from '../../shared/telemetry/channels.js';
-import { EventKind, encodeEvent } from '../../shared/telemetry/event-codec.js';
-import { readFanoutRecord, writeIngestRecord } from '../../shared/telemetry/ring-records.js';
+import { readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import { resolveCredentials } from './credentials.js';
 import { explain, statsLine, TOPIC_NAMES } from './explain.js';
 import { PredictionDriver } from './game-driver.js';
@@ -28,8 +27,6 @@ import type { ChatTransport, IncomingChatMessage, TransportState } from './trans
 export interface ChatOptions {
   /** Fan-out ring with every overlay message (game states, predictions, metrics, milestones). */
   inRing: string;
-  /** Ingest ring for relay events (prediction_game, chat_message) to the aggregator. */
-  outRing: string;
   /** Channel name without '#', lower case. */
   channel: string;
   /** 'host:port' of a plain-ws Twitch IRC server (tests); undefined = Twitch. */
@@ -45,29 +42,25 @@ export interface ChatOptions {
   milestonePredictions: boolean;
 }
 
-/** In-process producer id for relay events (the demo trainer is 1; network producers start at 2^28). */
-export const CHAT_PRODUCER_ID = 3;
 const MAX_COMMAND_CHARS = 300;
 const KNOWN_COMMANDS = ['predict', 'explain', 'level', 'stats', 'help', 'startpredict', 'stoppredict'] as const;
 type CommandName = (typeof KNOWN_COMMANDS)[number];
 const HELP = '!predict <move> (7g7f, P-7f or ７六歩) · !explain [topic] · !level [beginner|intermediate|advanced] · !stats · !help; mods: !startpredict, !stoppredict [cancel]';
 
-function validate(ctx: ActorContext<ChatOptions>): { inRing: RecordRing; outRing: RecordRing } {
+function validate(ctx: ActorContext<ChatOptions>): { inRing: RecordRing } {
   const o = ctx.options;
   if (!o || typeof o !== 'object') throw new TypeError('chat: options object required');
   if (typeof o.channel !== 'string' || !/^[a-z0-9_]{2,25}$/.test(o.channel)) throw new TypeError(`chat: channel must be a lower-case Twitch channel name (got ${JSON.stringify(o.channel)})`);
   if (!Number.isFinite(o.predictionSeconds) || o.predictionSeconds <= 0) throw new TypeError('chat: predictionSeconds must be a positive number');
   const inRing = ctx.in[o.inRing] as RecordRing | undefined;
-  const outRing = ctx.out[o.outRing] as RecordRing | undefined;
   if (!inRing) throw new Error(`chat: no input ring "${o.inRing}"`);
-  if (!outRing) throw new Error(`chat: no output ring "${o.outRing}"`);
-  return { inRing, outRing };
+  return { inRing };
 }
 
 export default defineActor<ChatOptions>({
   async start(ctx) {
     const opts = ctx.options;
-    const { inRing, outRing } = validate(ctx);
+    const { inRing } = validate(ctx);
     const log = ctx.log;
     const reg = [ctx.metrics];
     const m = {
@@ -82,7 +75,7 @@ export default defineActor<ChatOptions>({
       games: new Counter({ name: 'ringcast_chat_prediction_games_total', help: 'Prediction games by final state', labelNames: ['state'], registers: reg }),
       connected: new Gauge({ name: 'ringcast_chat_connected', help: '1 while joined to the channel', registers: reg }),
       queue: new Gauge({ name: 'ringcast_chat_queue_length', help: 'Replies waiting to be sent', registers: reg }),
-      relayDrops: new Counter({ name: 'ringcast_chat_relay_dropped_total', help: 'Overlay messages the ingest ring refused or that could not be encoded', registers: reg }),
+      relayDrops: new Counter({ name: 'ringcast_chat_relay_dropped_total', help: 'Overlay messages the main thread refused (malformed, too big, or a control ring full)', registers: reg }),
     };
 
     // ── transport ──
@@ -152,14 +145,17 @@ export default defineActor<ChatOptions>({
     };
 
     // ── overlay relay ──
+    // Overlay messages go to the main thread, which writes them into every gateway's control
+    // ring and keeps the retained ones for new clients and restarted gateways. Chat lines and
+    // game states are a few a second: one upcall each costs far less than a ring per gateway
+    // (and a second copy of the retained state) would.
     function relay(type: string, channel: string, key: string, data: unknown, flags: { critical?: boolean; retain?: boolean }): void {
-      try {
-        const event = encodeEvent(EventKind.Relay, { type, channel, key, critical: flags.critical === true, retain: flags.retain === true, data });
-        if (!writeIngestRecord(outRing, Date.now(), CHAT_PRODUCER_ID, '', event, 0, event.byteLength)) m.relayDrops.inc();
-      } catch (error) {
-        m.relayDrops.inc();
-        log.warn({ type, err: (error as Error).message }, 'chat: an overlay message could not be encoded');
-      }
+      ctx.callMain<boolean>('overlay.publish', { type, channel, key, critical: flags.critical === true, retain: flags.retain === true, data })
+        .then((written) => { if (!written) m.relayDrops.inc(); })
+        .catch((error: unknown) => {
+          m.relayDrops.inc();
+          log.warn({ type, err: (error as Error)?.message ?? String(error) }, 'chat: an overlay message was not published');
+        });
     }
 
     // ── prediction game ──

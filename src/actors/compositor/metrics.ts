@@ -2,7 +2,8 @@
  * Compositor metrics (`ringcast_compositor_*`). Counters are read from the actor's totals
  * at scrape time; the per-frame path only observes the render-time histogram.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { registerTotalsCounter } from '../../shared/metrics.js';
 import type { RendererCounters } from './render/renderer.js';
 import type { RenderWindow } from './render-window.js';
 
@@ -20,49 +21,31 @@ export interface CompositorTotals {
 
 export function registerCompositorMetrics(registry: Registry, totals: () => CompositorTotals, window: RenderWindow): Histogram {
   const registers = [registry];
-  new Counter({
-    name: 'ringcast_compositor_frames_total',
-    help: 'Frame-clock frames by outcome: rendered (published to the frame ring), skipped (the clock was late), dropped (frame ring full), failed (render threw)',
-    labelNames: ['result'],
-    registers,
-    collect() {
+  registerTotalsCounter(registry, 'ringcast_compositor_frames_total',
+    'Frame-clock frames by outcome: rendered (published to the frame ring), skipped (the clock was late), dropped (frame ring full), failed (render threw)',
+    'result', () => {
       const t = totals();
-      this.reset();
-      this.inc({ result: 'rendered' }, t.rendered);
-      this.inc({ result: 'skipped' }, t.skipped);
-      this.inc({ result: 'dropped' }, t.dropped);
-      this.inc({ result: 'failed' }, t.failed);
-    },
-  });
-  new Counter({
-    name: 'ringcast_compositor_layers_total',
-    help: 'Layer outcomes summed over frames: culled (invisible/off-canvas), cache_hit / cache_miss (static layer bitmaps)',
-    labelNames: ['result'],
-    registers,
-    collect() {
+      return { rendered: t.rendered, skipped: t.skipped, dropped: t.dropped, failed: t.failed };
+    });
+  registerTotalsCounter(registry, 'ringcast_compositor_layers_total',
+    'Layer outcomes summed over frames: culled (invisible/off-canvas), cache_hit / cache_miss (static layer bitmaps)',
+    'result', () => {
       const r = totals().renderer;
-      this.reset();
-      this.inc({ result: 'culled' }, r.culled);
-      this.inc({ result: 'cache_hit' }, r.cacheHits);
-      this.inc({ result: 'cache_miss' }, r.cacheMisses);
-    },
-  });
-  new Counter({
-    name: 'ringcast_compositor_inputs_total',
-    help: 'Inputs read: overlay messages kept / malformed, video frames taken / rejected (bad size), video layers without a frame',
-    labelNames: ['input'],
-    registers,
-    collect() {
+      return { culled: r.culled, cache_hit: r.cacheHits, cache_miss: r.cacheMisses };
+    });
+  registerTotalsCounter(registry, 'ringcast_compositor_inputs_total',
+    'Inputs read: overlay messages kept / malformed, video frames taken / rejected (bad size), video layers without a frame',
+    'input', () => {
       const t = totals();
-      this.reset();
-      this.inc({ input: 'message' }, t.messagesKept);
-      this.inc({ input: 'message_malformed' }, t.messagesMalformed);
-      this.inc({ input: 'video_frame' }, t.videoFrames);
-      this.inc({ input: 'video_bad_frame' }, t.videoBadFrames + t.renderer.videoBadFrames);
-      this.inc({ input: 'video_missing' }, t.renderer.videoMissing);
-      this.inc({ input: 'image_failure' }, t.renderer.imageFailures);
-    },
-  });
+      return {
+        message: t.messagesKept,
+        message_malformed: t.messagesMalformed,
+        video_frame: t.videoFrames,
+        video_bad_frame: t.videoBadFrames + t.renderer.videoBadFrames,
+        video_missing: t.renderer.videoMissing,
+        image_failure: t.renderer.imageFailures,
+      };
+    });
   new Gauge({
     name: 'ringcast_compositor_layer_render_ms',
     help: 'Median render time per layer over the last frames (ms, rasterisation included)',

@@ -2,7 +2,8 @@
  * Encoder metrics (`ringcast_encoder_*`). Frame counters are read from the actor's own
  * totals at scrape time, so the hot path only increments plain numbers.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { registerTotalCounter, registerTotalsCounter } from '../../shared/metrics.js';
 import type { StreamHealth } from './progress.js';
 
 export interface EncoderTotals {
@@ -22,35 +23,26 @@ export interface EncoderTotals {
 
 export function registerEncoderMetrics(registry: Registry, totals: () => EncoderTotals): void {
   const registers = [registry];
-  new Counter({
-    name: 'ringcast_encoder_frames_total',
-    help: 'Frame-clock ticks by outcome: fresh (new frame sent), duplicate (last frame re-sent), dropped_backpressure (ffmpeg behind), dropped_offline (ffmpeg down), skipped_late (timer late), superseded (ring frames replaced before sending), bad_size',
-    labelNames: ['result'],
-    registers,
-    collect() {
+  registerTotalsCounter(registry, 'ringcast_encoder_frames_total',
+    'Frame-clock ticks by outcome: fresh (new frame sent), duplicate (last frame re-sent), dropped_backpressure (ffmpeg behind), dropped_offline (ffmpeg down), skipped_late (timer late), superseded (ring frames replaced before sending), bad_size',
+    'result', () => {
       const t = totals();
-      this.reset();
-      this.inc({ result: 'fresh' }, t.fresh);
-      this.inc({ result: 'duplicate' }, t.duplicated);
-      this.inc({ result: 'dropped_backpressure' }, t.droppedBackpressure);
-      this.inc({ result: 'dropped_offline' }, t.droppedOffline);
-      this.inc({ result: 'skipped_late' }, t.skippedLate);
-      this.inc({ result: 'superseded' }, t.superseded);
-      this.inc({ result: 'bad_size' }, t.badSize);
-    },
-  });
-  new Counter({
-    name: 'ringcast_encoder_torn_risk_frames_total',
-    help: 'Frames whose slot the producer may have rewritten before ffmpeg finished reading it (pixels may mix two frames; the stream stays valid)',
-    registers,
-    collect() { this.reset(); this.inc(totals().tornRisk); },
-  });
-  new Counter({
-    name: 'ringcast_encoder_restarts_total',
-    help: 'ffmpeg restarts after an unexpected exit (RTMP disconnect, crash)',
-    registers,
-    collect() { this.reset(); this.inc(totals().restarts); },
-  });
+      return {
+        fresh: t.fresh,
+        duplicate: t.duplicated,
+        dropped_backpressure: t.droppedBackpressure,
+        dropped_offline: t.droppedOffline,
+        skipped_late: t.skippedLate,
+        superseded: t.superseded,
+        bad_size: t.badSize,
+      };
+    });
+  registerTotalCounter(registry, 'ringcast_encoder_torn_risk_frames_total',
+    'Frames whose slot the producer may have rewritten before ffmpeg finished reading it (pixels may mix two frames; the stream stays valid)',
+    () => totals().tornRisk);
+  registerTotalCounter(registry, 'ringcast_encoder_restarts_total',
+    'ffmpeg restarts after an unexpected exit (RTMP disconnect, crash)',
+    () => totals().restarts);
   new Gauge({
     name: 'ringcast_encoder_up',
     help: '1 while ffmpeg is running and accepting frames',

@@ -7,22 +7,18 @@ import type { Logger } from 'pino';
 import type { ForwardedReply, ForwardedRequest } from '../../shared/http-router.js';
 import type { Exchange } from '../../shared/uws-routes.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
-import { replyJson } from './http-io.js';
+import { readBodyOr413, replyJson } from './http-io.js';
 
 export const FORWARD_MAX_BODY = 1024 * 1024;
 
 export type CallMain = <T>(method: string, ...args: unknown[]) => Promise<T>;
 
 export async function forwardHttp(exchange: Exchange, callMain: CallMain, metrics: GatewayMetrics, log: Logger): Promise<void> {
-  const body = await exchange.body();
-  if (!body.ok) {
-    metrics.httpRequests.inc({ route: 'forward', outcome: 'too_large' });
-    replyJson(exchange, 413, { error: `request body exceeds ${body.tooLarge} bytes` }, true);
-    return;
-  }
+  const body = await readBodyOr413(exchange, metrics, 'forward');
+  if (body === undefined) return;
   const head = exchange.request;
   const request: ForwardedRequest = {
-    method: head.method, path: head.path, query: head.query, headers: { ...head.headers }, body: body.body, remoteAddress: head.remoteAddress,
+    method: head.method, path: head.path, query: head.query, headers: { ...head.headers }, body, remoteAddress: head.remoteAddress,
   };
   let answer: ForwardedReply;
   try {

@@ -3,6 +3,7 @@
  * and response objects lives in shared/uws-routes.ts; handlers here only see an `Exchange`.
  */
 import type { Exchange } from '../../shared/uws-routes.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
@@ -22,4 +23,17 @@ export function requestToken(authorization: string | undefined, query: URLSearch
     if (m) return m[1].trim();
   }
   return query.get('token') ?? undefined;
+}
+
+/**
+ * The whole request body, or undefined after answering 413 (counted as `too_large` under
+ * `route`) when it is larger than the route allows. The 413 closes the connection: the
+ * rest of the body is never read.
+ */
+export async function readBodyOr413(exchange: Exchange, metrics: GatewayMetrics, route: string): Promise<Uint8Array | undefined> {
+  const result = await exchange.body();
+  if (result.ok) return result.body;
+  metrics.httpRequests.inc({ route, outcome: 'too_large' });
+  replyJson(exchange, 413, { error: `request body exceeds ${result.tooLarge} bytes` }, true);
+  return undefined;
 }

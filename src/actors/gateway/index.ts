@@ -1,7 +1,8 @@
 /**
  * Gateway actor: one of N worker threads that share the public port (uWS listen option 0,
  * SO_REUSEPORT, so the kernel spreads connections over them). Each serves
- *   /ws           overlay fan-out from its `fanout.gw<i>` ring (fanout-hub.ts)
+ *   /ws           overlay fan-out from its `fanout.gw<i>` ring (the aggregator's) merged with its
+ *                 `control.gw<i>` ring (the main thread's) (fanout-hub.ts)
  *   /ingest       producer WebSocket into its `ingest.gw<i>` ring (ingest-endpoints.ts)
  *   /experience   RL experience batches (experience-stream.ts)
  *   POST /api/ingest, GET /api/snapshot (retained overlay messages, answered locally)
@@ -15,6 +16,7 @@ import { defineActor } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import { loadUws } from '../../shared/http-server.js';
 import type { RecordRing } from '../../shared/record-ring.js';
+import { MergedReader } from '../../shared/merged-reader.js';
 import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import { IngestAcceptor } from '../ingest/acceptor.js';
 import { ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './experience-stream.js';
@@ -69,6 +71,8 @@ export default defineActor<GatewayOptions>({
     const inRing = ctx.in[o.inRing] as RecordRing | undefined;
     const outRing = ctx.out[o.outRing] as RecordRing | undefined;
     if (!inRing) throw new Error(`gateway ${o.index}: fan-out ring "${o.inRing}" is not among this actor's input rings`);
+    const controlRing = o.controlRing === undefined ? undefined : (ctx.in[o.controlRing] as RecordRing | undefined);
+    if (o.controlRing !== undefined && !controlRing) throw new Error(`gateway ${o.index}: control ring "${o.controlRing}" is not among this actor's input rings`);
     if (!outRing) throw new Error(`gateway ${o.index}: ingest ring "${o.outRing}" is not among this actor's output rings`);
 
     const { uws } = loadUws({ logger: ctx.log, registry: ctx.metrics });
@@ -202,18 +206,11 @@ export default defineActor<GatewayOptions>({
         if (recordErrors++ % 1000 === 0) ctx.log.error({ err: error, recordErrors }, 'gateway failed to fan out a record (skipped)');
       }
     };
-    // A restarted gateway starts with an empty snapshot; the aggregator keeps the last
-    // retained message per key, so seed from it before taking live records (which win).
-    if (ctx.incarnation > 0) {
-      try {
-        const records = await ctx.callMain<Uint8Array[]>('retained');
-        for (const record of records) onRecord(record, 0, record.byteLength);
-        ctx.log.info({ records: records.length }, 'snapshot seeded from the aggregator after a restart');
-      } catch (error) {
-        ctx.log.warn({ err: (error as Error).message }, 'could not seed the snapshot after a restart; clients get keys as they are republished');
-      }
-    }
-    const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 256 });
+    // A restarted gateway starts with an empty snapshot: the aggregator and the main thread
+    // each write their retained messages into this gateway's rings again when it restarts,
+    // so nothing has to be asked for here.
+    const records = controlRing ? new MergedReader([inRing, controlRing]) : inRing;
+    const loop = consumeLoop(records, onRecord, ctx.signal, { batch: 256 });
 
     const stats = (): GatewayStats => ({ index: o.index, port, overlay: hub.stats(), experience: experience.stats(), openSockets: handles.openSockets, recordsConsumed, recordErrors });
 

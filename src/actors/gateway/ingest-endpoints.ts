@@ -19,7 +19,7 @@ import { encodeEvent, EventKind } from '../../shared/telemetry/event-codec.js';
 import { runNameProblem } from '../../shared/telemetry/run-name.js';
 import type { RequestHead, SocketBehavior, UpgradeDecision, UwsRoutes } from '../../shared/uws-routes.js';
 import type { GatewayMetrics, DisconnectReason } from './gateway-metrics.js';
-import { replyJson, requestToken } from './http-io.js';
+import { readBodyOr413, replyJson, requestToken } from './http-io.js';
 import type { PreAuthOptions } from './options.js';
 import type { UwsHandles } from './uws-lifecycle.js';
 
@@ -202,13 +202,8 @@ export function registerIngestEndpoints(o: IngestEndpointOptions): void {
       refuseEarly(400, `run: ${runProblem}`, 'malformed');
       return;
     }
-    const result = await exchange.body();
-    if (!result.ok) {
-      metrics.httpRequests.inc({ route: 'ingest', outcome: 'too_large' });
-      replyJson(exchange, 413, { error: `request body exceeds ${result.tooLarge} bytes` }, true);
-      return;
-    }
-    const body = result.body;
+    const body = await readBodyOr413(exchange, metrics, 'ingest');
+    if (body === undefined) return;
     const session = o.httpAcceptor.openSession({ run, token });
     let accepted: AcceptResult;
     try {

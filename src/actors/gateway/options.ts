@@ -1,5 +1,5 @@
 /**
- * Gateway actor options. The lead's topology fills them from config (`fanout`, `auth`,
+ * Gateway actor options. The service's topology fills them from config (`fanout`, `auth`,
  * `ingest.maxFrameBytes`, `aggregate.windowMs`, `experience`); tests build them directly.
  * Validated once at start so a bad value fails the actor's start with a message naming
  * the field, instead of surfacing later as a confusing uWS behaviour.
@@ -21,6 +21,11 @@ export interface GatewayOptions {
   port: number;
   /** Fan-out ring this gateway consumes (`fanout.gw<i>`). */
   inRing: string;
+  /**
+   * Control ring the main thread writes for this gateway (`control.gw<i>`: control state, scene
+   * changes, capture results, chat), read merged with `inRing`. Absent: fan-out only.
+   */
+  controlRing?: string;
   /** Ingest ring this gateway produces into (`ingest.gw<i>`). */
   outRing: string;
   ingestToken: string;
@@ -87,6 +92,7 @@ export function validateGatewayOptions(options: GatewayOptions): GatewayOptions 
   int(o, 'port', 0, 65535);
   str(o, 'inRing');
   str(o, 'outRing');
+  if (o.controlRing !== undefined) str(o, 'controlRing');
   str(o, 'ingestToken', 8);
   str(o, 'adminToken', 8);
   int(o, 'softLimitBytes', 1024, 2 ** 30);

@@ -8,12 +8,12 @@
  *   {op:'remove', layer_id}
  *   {op:'reorder', ids:[...]}                    (every layer id, bottom first)
  * each answered with `{type:'scene_ack', id, ok, scene_version}` or `{..., ok:false, error, path?}`.
- * The scene itself is owned by the main thread (scene-service.ts): commands go there over
+ * The scene itself is owned by the main thread (src/services/scene/service.ts): commands go there over
  * `ctx.callMain('scene.command', cmd, token)`, so every gateway sees one scene.
  *
  * Changes reach every `/scene` client as `{type:'scene', timestamp, data: scene}`: the
- * scene service relays each change through the aggregator like any overlay message, every
- * gateway's record loop hands fan-out records to `onRecord` here, and the `scene` ones are
+ * scene service publishes each change into every gateway's control ring like any overlay
+ * message the main thread makes, the gateway's record loop hands fan-out records to `onRecord` here, and the `scene` ones are
  * published to the uWS topic all `/scene` sockets subscribe to (one copy, native fan-out).
  * A new client first gets the current scene (fetched from the main thread on open).
  */

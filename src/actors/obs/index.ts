@@ -28,6 +28,7 @@
 import { defineActor } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import type { RecordRing } from '../../shared/record-ring.js';
+import { MergedReader } from '../../shared/merged-reader.js';
 import { channelId, LEVEL_BIT } from '../../shared/telemetry/channels.js';
 import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import { ObsConnection } from './connection.js';
@@ -38,6 +39,8 @@ import { PerformanceTracker } from './performance.js';
 export interface ObsOptions {
   /** Fan-out ring this actor reads (`fanout.obs`). */
   inRing: string;
+  /** The main thread's control ring (`control.obs`: control state with the scene preset), merged with `inRing`. */
+  controlRing?: string;
   /** obs-websocket URL, e.g. ws://127.0.0.1:4455. */
   url: string;
   /** obs-websocket password (never logged or reported). */
@@ -73,6 +76,8 @@ export default defineActor<ObsOptions>({
     validate(o);
     const ring = ctx.in[o.inRing] as RecordRing | undefined;
     if (!ring) throw new Error(`obs: ring "${o.inRing}" is not among this actor's in rings (${Object.keys(ctx.in).join(', ') || 'none'})`);
+    const controlRing = o.controlRing === undefined ? undefined : (ctx.in[o.controlRing] as RecordRing | undefined);
+    if (o.controlRing !== undefined && !controlRing) throw new Error(`obs: control ring "${o.controlRing}" is not among this actor's in rings (${Object.keys(ctx.in).join(', ')})`);
     const metrics = createObsMetrics(ctx.metrics);
     const perf = new PerformanceTracker();
     let latestPerfText: string | null = null;
@@ -176,7 +181,7 @@ export default defineActor<ObsOptions>({
       }
     }
 
-    const loop = consumeLoop(ring, onRecord, ctx.signal).catch((error: unknown) => {
+    const loop = consumeLoop(controlRing ? new MergedReader([ring, controlRing]) : ring, onRecord, ctx.signal).catch((error: unknown) => {
       ctx.log.error({ err: error }, 'obs: fan-out consumer stopped');
       return 0;
     });

@@ -40,9 +40,9 @@ export enum EventKind {
   Milestone = 6,
   Experience = 7,
   /**
-   * Internal only (chat, OBS, main thread → aggregator): a ready-made overlay message the
-   * aggregator relays to the gateways as is: `{type, channel, key?, critical?, retain?, data}`.
-   * Refused from external producers.
+   * A ready-made overlay message `{type, channel, key?, critical?, retain?, data}`. Reserved:
+   * refused from producers, and ignored (counted) by the aggregator; overlay messages made
+   * inside ringcast travel through the main thread's control rings instead.
    */
   Relay = 8,
   /** Producer → server, first event on a stream transport: `{token, run?, client?, acks?}`. */

@@ -115,25 +115,23 @@ export const FanoutType = { Update: 1, Experience: 2, Reset: 3 } as const;
  */
 export const FanoutFlag = { Critical: 1, Retain: 2, NoLive: 4, LiveOnly: 8 } as const;
 
-export interface FanoutRecordView {
+/** The fields of a fan-out record before its body, as written and as read back. */
+export interface FanoutRecordHead {
   type: number;
   channel: number;
   levelMask: number;
   flags: number;
   key: string;
   stamp: number;
+}
+
+export interface FanoutRecordView extends FanoutRecordHead {
   /** Offset/length of the message (or experience event) inside `data`. */
   bodyOffset: number;
   bodyLength: number;
 }
 
-export interface FanoutRecordInput {
-  type: number;
-  channel: number;
-  levelMask: number;
-  flags: number;
-  key: string;
-  stamp: number;
+export interface FanoutRecordInput extends FanoutRecordHead {
   /** Already-encoded message bytes (UTF-8 JSON for updates). */
   body: Uint8Array;
 }

@@ -4,7 +4,7 @@
  * (a new registry over the same store) sees exactly what was there before.
  */
 import { z } from 'zod';
-import type { StateStore } from '../shared/state-store.js';
+import type { StateStore } from '../../shared/state-store.js';
 
 export const STREAMS_NS = 'streams';
 export const CAPTURE_NS = 'capture';

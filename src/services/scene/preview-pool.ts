@@ -6,9 +6,9 @@
  */
 import { Piscina } from 'piscina';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { runtimeModuleUrl } from '../shared/runtime-path.js';
-import type { Scene } from '../shared/scene/model.js';
-import type { PreviewTask } from './worker.js';
+import { runtimeModuleUrl } from '../../shared/runtime-path.js';
+import type { Scene } from '../../shared/scene/model.js';
+import type { PreviewTask } from './preview-worker.js';
 
 export interface PreviewPoolOptions {
   threads: number;
@@ -53,7 +53,7 @@ export class PreviewPool {
       throw new PreviewBusyError(limit);
     }
     this.pool ??= new Piscina({
-      filename: runtimeModuleUrl(new URL('./worker.js', import.meta.url)).href,
+      filename: runtimeModuleUrl(new URL('./preview-worker.js', import.meta.url)).href,
       minThreads: 0,
       maxThreads: this.o.threads,
       idleTimeout: this.o.idleTimeoutMs ?? 60_000,

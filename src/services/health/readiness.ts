@@ -10,7 +10,7 @@
  * drop or a stall is seen even between two /readyz calls.
  */
 import type { FfmpegStatus } from './ffmpeg-status.js';
-import type { AnyRing } from './shared/actor.js';
+import type { AnyRing } from '../../shared/actor.js';
 
 export const DROP_WINDOW_MS = 30_000;
 export const STALE_AFTER_MS = 30_000;

@@ -4,7 +4,7 @@
  * number so the rest of the file is still usable at startup.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../shared/config.js';
+import { ConfigError } from '../../shared/config.js';
 import { normaliseStreamName, validatePriority } from './registry.js';
 
 export interface StreamsFileEntry { name: string; priority?: number; line: number }

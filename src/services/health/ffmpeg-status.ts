@@ -6,8 +6,9 @@
  */
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import type { Config } from './shared/config.js';
-import { ffmpegAvailability, type FfmpegAvailability } from './shared/ffmpeg.js';
+import type { Config } from '../../shared/config.js';
+import { ffmpegAvailability, type FfmpegAvailability } from '../../shared/ffmpeg.js';
+import { CAPTURE, ENCODER } from '../../topology.js';
 
 export interface FfmpegStatus {
   readonly availability: FfmpegAvailability;
@@ -21,8 +22,8 @@ export interface FfmpegStatus {
 
 export function ffmpegNeeds(config: Config): string[] {
   const needed: string[] = [];
-  if (config.capture.enabled) needed.push('capture');
-  if (config.compose.outputs.length > 0) needed.push('encoder');
+  if (config.capture.enabled) needed.push(CAPTURE);
+  if (config.compose.outputs.length > 0) needed.push(ENCODER);
   return needed;
 }
 

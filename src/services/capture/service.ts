@@ -2,17 +2,19 @@
  * Main-thread side of frame capture: the stream registry and its REST routes, the results
  * kept per stream (latest + bounded history, persisted to the state store), thumbnails, the
  * capture-restart route, and the upcalls the capture actor makes (`capture.sync`,
- * `capture.results`). Results also go to overlays on the `capture` channel.
+ * `capture.results`). Results also go to overlays on the `capture` channel (the control rings).
  */
 import type { Logger } from 'pino';
-import type { HttpRouter } from '../shared/http-router.js';
-import { HttpError, type HttpRequestContext } from '../shared/http-server.js';
-import { COST_THUMBNAIL } from '../shared/rate-limit.js';
-import type { StateStore } from '../shared/state-store.js';
-import type { CaptureRecord } from '../actors/capture/index.js';
+import type { HttpRouter } from '../../shared/http-router.js';
+import { HttpError, type HttpRequestContext } from '../../shared/http-server.js';
+import { COST_THUMBNAIL } from '../../shared/rate-limit.js';
+import type { StateStore } from '../../shared/state-store.js';
+import type { CaptureRecord } from '../../actors/capture/index.js';
 import { StreamRegistry } from './registry.js';
 import { registerCaptureRoutes } from './routes.js';
 import { parseStreamsFile } from './streams-file.js';
+import type { PublishOverlay } from '../control-rings.js';
+import type { RequireAdmin } from '../admin-auth.js';
 
 export const RESULTS_NS = 'capture-results';
 /**
@@ -33,8 +35,9 @@ export interface CaptureServiceOptions {
   store: StateStore;
   supervisor: SupervisorLike;
   actor: string;
-  requireAdmin: (headers: Record<string, string>, query: URLSearchParams) => void;
-  relay: (record: CaptureRecord) => void;
+  requireAdmin: RequireAdmin;
+  /** Each result goes to the overlays as a `capture_result` message keyed by stream. */
+  publish: PublishOverlay;
   log: Logger;
   historyLength: number;
   /** The streams file named at start, already read (readStreamsFile) so a bad path fails before anything starts. */
@@ -106,7 +109,7 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
       if (r.history.length > o.historyLength) r.history.splice(0, r.history.length - o.historyLength);
       r.counts[rec.status]++;
       dirty.add(rec.stream);
-      o.relay(rec);
+      o.publish({ type: 'capture_result', channel: 'capture', key: rec.stream, data: rec });
     }
     return batch.length;
   });

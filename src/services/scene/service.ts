@@ -5,9 +5,9 @@
  * same broadcast. Every change goes through `applySceneOp` (pure, validating, version+1),
  * then, in this order: saved (the store is the truth), pushed to the compositor actor when
  * one runs (a failure there is logged, not fatal: the compositor asks for the scene again
- * with `scene.get` when it restarts), and relayed to overlays/gateways as a retained
- * `{type:'scene'}` message on the `control` channel (each gateway forwards those to its
- * `/scene` control clients).
+ * with `scene.get` when it restarts), and published to the gateways' control rings as a
+ * retained `{type:'scene'}` message on the `control` channel (each gateway forwards those
+ * to its `/scene` control clients).
  *
  * Two doors lead here: REST routes on the main-thread router (reads open, writes need the
  * admin token) and the `scene.command` upcall the gateways use for the `/scene` WebSocket.
@@ -15,20 +15,18 @@
  */
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { HttpError, type HttpRequestContext } from './shared/http-server.js';
-import type { HttpRouter } from './shared/http-router.js';
-import type { StateStore } from './shared/state-store.js';
-import type { RecordRing } from './shared/record-ring.js';
-import type { AnyRing } from './shared/actor.js';
-import { SceneError, applySceneOp, defaultShowcaseScene, parseScene, type Layer, type Scene } from './shared/scene/model.js';
-import { relayToOverlays } from './service.js';
-import { PreviewBusyError, PreviewPool } from './scene-preview/pool.js';
-import { COST_PREVIEW } from './shared/rate-limit.js';
+import { HttpError, type HttpRequestContext } from '../../shared/http-server.js';
+import type { HttpRouter } from '../../shared/http-router.js';
+import type { StateStore } from '../../shared/state-store.js';
+import { SceneError, applySceneOp, defaultShowcaseScene, parseScene, type Layer, type Scene } from '../../shared/scene/model.js';
+import { COMPOSITOR } from '../../topology.js';
+import type { PublishOverlay } from '../control-rings.js';
+import type { RequireAdmin } from '../admin-auth.js';
+import { PreviewBusyError, PreviewPool } from './preview-pool.js';
+import { COST_PREVIEW } from '../../shared/rate-limit.js';
 
 export const SCENE_NS = 'scene';
 export const SCENE_KEY = 'current';
-const COMPOSITOR = 'compositor';
-const RING_MAIN = 'ingest.main';
 /** Previews render on the preview pool; still, a preview is a look at the layout, not a full-size export. */
 const MAX_PREVIEW_WIDTH = 1920;
 const MIN_PREVIEW_WIDTH = 16;
@@ -38,7 +36,6 @@ export interface SceneSupervisor {
   provide(method: string, handler: (...args: never[]) => unknown): unknown;
   actorNames(): string[];
   call(actor: string, method: string, args?: unknown[], timeoutMs?: number): Promise<unknown>;
-  ring<T extends AnyRing = AnyRing>(name: string): T;
   readonly registry?: Registry;
 }
 
@@ -47,7 +44,9 @@ export interface SceneServiceDeps {
   supervisor: SceneSupervisor;
   store: StateStore;
   /** Throws HttpError(401) unless the headers/query carry the admin token. */
-  requireAdmin(headers: Record<string, string>, query: URLSearchParams): void;
+  requireAdmin: RequireAdmin;
+  /** Announces a change to every gateway (the control rings). */
+  publish: PublishOverlay;
   width: number;
   height: number;
   fps: number;
@@ -96,7 +95,7 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
     labelNames: ['op', 'via', 'outcome'], registers,
   });
   const pushFailures = new Counter({ name: 'ringcast_scene_push_failures_total', help: 'Scene pushes to the compositor actor that failed', registers });
-  const relayDrops = new Counter({ name: 'ringcast_scene_relay_drops_total', help: 'Scene announcements the ingest.main ring refused (full or too big)', registers });
+  const relayDrops = new Counter({ name: 'ringcast_scene_relay_drops_total', help: 'Scene announcements the control rings refused (full or too big)', registers });
   const versionGauge = new Gauge({ name: 'ringcast_scene_version', help: 'Version of the current scene', registers });
   const layersGauge = new Gauge({ name: 'ringcast_scene_layers', help: 'Layers in the current scene', registers });
 
@@ -142,9 +141,9 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
   function announce(next: Scene): void {
     let ok = false;
     try {
-      ok = relayToOverlays(supervisor.ring<RecordRing>(RING_MAIN), { type: 'scene', channel: 'control', key: 'scene', retain: true, data: next });
+      ok = deps.publish({ type: 'scene', channel: 'control', key: 'scene', retain: true, data: next });
     } catch (error) {
-      // A scene bigger than one relay event (64 KiB of meta) cannot be announced; the store has it.
+      // A scene bigger than one overlay message (64 KiB) cannot be announced; the store has it.
       log.warn({ err: (error as Error).message }, 'scene change not announced to control clients');
     }
     if (!ok) relayDrops.inc();

@@ -3,8 +3,8 @@
  * Reads are open; writes call requireAdmin first so an unauthenticated request never learns
  * whether its body would have been valid.
  */
-import type { HttpRouter } from '../shared/http-router.js';
-import { HttpError, type HttpRequestContext } from '../shared/http-server.js';
+import type { HttpRouter } from '../../shared/http-router.js';
+import { HttpError, type HttpRequestContext } from '../../shared/http-server.js';
 import { RegistryError, type StreamRegistry } from './registry.js';
 
 export interface CaptureRoutesOptions {

@@ -10,8 +10,8 @@
  * panels without telemetry, video "no signal"): the preview is for layout.
  */
 import { createCanvas, ImageData, type Canvas } from '@napi-rs/canvas';
-import { SceneRenderer, type LiveData } from '../actors/compositor/render/renderer.js';
-import type { Scene } from '../shared/scene/model.js';
+import { SceneRenderer, type LiveData } from '../../actors/compositor/render/renderer.js';
+import type { Scene } from '../../shared/scene/model.js';
 
 export interface PreviewTask {
   scene: Scene;

@@ -1,0 +1,131 @@
+/**
+ * The streamer's control and admin API on the main thread:
+ *   GET/POST /api/control     control state (level, pause, OBS scene) and actions (predictions, milestones)
+ *   POST /api/admin/milestone a milestone as if a trainer had sent it (the test-fire button)
+ *   GET /api/admin/actors     the supervisor's view of every actor
+ *   GET /api/runs, /api/state the aggregator's runs and structured state
+ * The control state goes to every overlay page as a retained `control` message.
+ */
+import type { HttpRouter } from '../../shared/http-router.js';
+import { HttpError } from '../../shared/http-server.js';
+import type { RecordRing } from '../../shared/record-ring.js';
+import { LEVELS, type Level } from '../../shared/telemetry/channels.js';
+import { EventKind, decodeEvent, encodeEvent } from '../../shared/telemetry/event-codec.js';
+import { writeIngestRecord } from '../../shared/telemetry/ring-records.js';
+import { runNameProblem } from '../../shared/telemetry/run-name.js';
+import type { Supervisor } from '../../supervisor/supervisor.js';
+import { AGGREGATOR, CHAT, OBS, RING_MAIN } from '../../topology.js';
+import type { RequireAdmin } from '../admin-auth.js';
+import type { PublishOverlay } from '../control-rings.js';
+
+export interface ControlServiceOptions {
+  router: HttpRouter;
+  supervisor: Supervisor;
+  requireAdmin: RequireAdmin;
+  publish: PublishOverlay;
+  /** The runs the previous process stopped with (GET /api/runs `previous`). */
+  previousRuns: unknown[];
+}
+
+interface ControlState { level: Level | null; paused: boolean; scene: string | null; updated_at: number }
+
+const ACTIONS = 'actions: level, pause, resume, scene, prediction_start, prediction_stop, milestone';
+
+export function registerControlService(o: ControlServiceOptions): void {
+  const { router, supervisor, requireAdmin } = o;
+  const mainRing = supervisor.ring<RecordRing>(RING_MAIN);
+
+  const fireMilestone = (body: Record<string, unknown>) => {
+    // The same run-name rule producers are held to: the name reaches metric labels and overlays.
+    const runProblem = body.run === undefined ? undefined : runNameProblem(body.run);
+    if (runProblem !== undefined) throw new HttpError(400, `"run": ${runProblem}`);
+    let event: Uint8Array;
+    try {
+      // Both throw on what the client sent (meta over 65,535 bytes, a field of the wrong type).
+      event = encodeEvent(EventKind.Milestone, { ...body, source: 'admin' });
+      decodeEvent(event);
+    } catch (error) {
+      throw new HttpError(400, `milestone: ${(error as Error).message}`);
+    }
+    const run = typeof body.run === 'string' ? body.run : 'default';
+    if (!writeIngestRecord(mainRing, Date.now(), 0, run, event, 0, event.byteLength)) throw new HttpError(503, 'ingest ring full; try again');
+  };
+
+  router.get('/api/runs', async () => ({
+    json: { runs: await supervisor.call(AGGREGATOR, 'runs'), previous: o.previousRuns },
+  }));
+  router.get('/api/state', async () => ({ json: await supervisor.call(AGGREGATOR, 'snapshot') }));
+  router.post('/api/admin/milestone', (req) => {
+    requireAdmin(req.headers, req.query);
+    const body = req.json<Record<string, unknown>>();
+    if (body === null || typeof body !== 'object' || typeof body.name !== 'string' || body.name.length === 0) {
+      throw new HttpError(400, 'body must be a JSON object with "name" (and optionally "message", "run", "value")');
+    }
+    fireMilestone(body);
+    return { status: 202, json: { accepted: true } };
+  });
+  router.get('/api/admin/actors', async (req) => {
+    requireAdmin(req.headers, req.query);
+    return { json: supervisor.health() };
+  });
+
+  const control: ControlState = { level: null, paused: false, scene: null, updated_at: Date.now() };
+  const announce = () => o.publish({ type: 'control', channel: 'control', key: 'control', retain: true, critical: true, data: control });
+  const actorStatus = async (name: string) => (supervisor.actorNames().includes(name) ? supervisor.call(name, 'status').catch((error: Error) => ({ error: error.message })) : null);
+  const requireActor = (name: string, what: string) => {
+    if (!supervisor.actorNames().includes(name)) throw new HttpError(503, `${what} is not configured (${name === CHAT ? 'set --twitch-channel' : 'set --obs-url'})`);
+  };
+  const callActor = async (name: string, method: string, args: unknown[]) => {
+    try {
+      return await supervisor.call(name, method, args);
+    } catch (error) {
+      throw new HttpError(409, (error as Error).message);
+    }
+  };
+  router.get('/api/control', async (req) => {
+    requireAdmin(req.headers, req.query);
+    return { json: { ...control, chat: await actorStatus(CHAT), obs: await actorStatus(OBS) } };
+  });
+  router.post('/api/control', async (req) => {
+    requireAdmin(req.headers, req.query);
+    const body = req.json<Record<string, unknown>>();
+    if (body === null || typeof body !== 'object' || typeof body.action !== 'string') throw new HttpError(400, `body must be {"action": …}; ${ACTIONS}`);
+    switch (body.action) {
+      case 'level':
+        if (!(LEVELS as readonly unknown[]).includes(body.level)) throw new HttpError(400, `level must be one of ${LEVELS.join(', ')}`);
+        control.level = body.level as Level;
+        break;
+      case 'pause':
+      case 'resume':
+        control.paused = body.action === 'pause';
+        break;
+      case 'scene': {
+        requireActor(OBS, 'OBS');
+        const result = await callActor(OBS, 'setScene', [body.preset]);
+        control.scene = String(body.preset);
+        control.updated_at = Date.now();
+        announce();
+        return { json: { ok: true, control, result } };
+      }
+      case 'prediction_start':
+      case 'prediction_stop': {
+        requireActor(CHAT, 'Twitch chat');
+        const method = body.action === 'prediction_start' ? 'startPrediction' : 'stopPrediction';
+        const result = (await callActor(CHAT, method, [{ by: 'control', cancel: body.cancel === true }])) as { ok: boolean; error?: string };
+        // The game refused (one already running, nothing to stop): a conflict, not a success.
+        if (!result?.ok) throw new HttpError(409, result?.error ?? `${method} refused`);
+        return { json: { ok: true, result } };
+      }
+      case 'milestone': {
+        if (typeof body.name !== 'string' || body.name.length === 0) throw new HttpError(400, 'milestone needs "name"');
+        fireMilestone({ name: body.name, message: body.message, run: body.run });
+        return { status: 202, json: { ok: true } };
+      }
+      default:
+        throw new HttpError(400, `unknown action ${JSON.stringify(body.action)}; ${ACTIONS}`);
+    }
+    control.updated_at = Date.now();
+    announce();
+    return { json: { ok: true, control } };
+  });
+}
