@@ -1,5 +1,5 @@
 /**
- * Stream registry for frame capture (issue 5, section 1): which channels to capture, at what
+ * Stream registry for frame capture: which channels to capture, at what
  * priority, plus the run-time capture config. Everything lives in the StateStore so a restart
  * (a new registry over the same store) sees exactly what was there before.
  */

@@ -1,5 +1,5 @@
 /**
- * REST routes for the stream registry and capture config (issue 5 contract, seed 004 bodies).
+ * REST routes for the stream registry and capture config (bodies as documented in the README).
  * Reads are open; writes call requireAdmin first so an unauthenticated request never learns
  * whether its body would have been valid.
  */
