@@ -14,9 +14,9 @@
  *   heap_slope_mb_per_h   the worst thread's heap growth, MB/hour
  *   heap_slope_mb_per_h_<actor>  each thread's
  *
- * Slopes are least-squares fits after warm-up (the first quarter of the run, at least 30 s)
- * to the lowest value in each 15 s bucket: heap is a saw-tooth between collections, and its
- * floor is what grows when something leaks. The viewers' and the service's CPU are reported
+ * Slopes are measured after warm-up (the first quarter of the run, at least 30 s) as the rise
+ * of the floor (lowest value) from the first half to the second: heap is a saw-tooth between
+ * collections, and its floor is what grows when something leaks. The viewers' and the service's CPU are reported
  * so a reader can see whether the load generator kept up. Default 30 minutes (--quick: 2).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -55,8 +55,23 @@ function sumOf(exposition: string, metric: string, labelFilter: string): number 
   return total;
 }
 
+/**
+ * Growth of the floor, in units per hour: the lowest value in the second half of the steady
+ * samples minus the lowest in the first half, over the time between the halves' centres. Heap
+ * is a saw-tooth whose major collections can be many minutes apart; its floor only rises
+ * between the halves when something is kept. A least-squares fit (also reported) reads the
+ * climb between two major collections as growth when the run spans only one or two of them.
+ */
+export function floorSlopePerHour(points: Array<[number, number]>): number {
+  if (points.length < 4) return NaN;
+  const mid = Math.floor(points.length / 2);
+  const floor = (xs: Array<[number, number]>) => Math.min(...xs.map((p) => p[1]));
+  const span = (points[points.length - 1][0] - points[0][0]) / 2;
+  return span > 0 ? ((floor(points.slice(mid)) - floor(points.slice(0, mid))) / span) * 3_600_000 : NaN;
+}
+
 /** Least-squares slope of the per-bucket minima, in units per hour. */
-export function floorSlopePerHour(points: Array<[number, number]>, bucketMs = BUCKET_MS): number {
+export function fittedSlopePerHour(points: Array<[number, number]>, bucketMs = BUCKET_MS): number {
   const buckets = new Map<number, [number, number]>();
   for (const [t, v] of points) {
     const b = Math.floor(t / bucketMs);
@@ -66,8 +81,8 @@ export function floorSlopePerHour(points: Array<[number, number]>, bucketMs = BU
   const xs = [...buckets.values()];
   if (xs.length < 2) return NaN;
   const n = xs.length;
-  const mt = xs.reduce((a, p) => a + p[0], 0) / n;
-  const mv = xs.reduce((a, p) => a + p[1], 0) / n;
+  const mt = xs.reduce((acc, p) => acc + p[0], 0) / n;
+  const mv = xs.reduce((acc, p) => acc + p[1], 0) / n;
   let num = 0;
   let den = 0;
   for (const [t, v] of xs) { num += (t - mt) * (v - mv); den += (t - mt) ** 2; }
@@ -156,8 +171,14 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     if (steady.length < 10) throw new Error(`only ${steady.length} scrapes after warm-up (${scrapeErrors} failed)`);
     const actors = Object.keys(steady[steady.length - 1].heap);
     const heapSlopes: Record<string, number> = {};
-    for (const a of actors) heapSlopes[a] = floorSlopePerHour(steady.filter((s) => a in s.heap).map((s) => [s.t, s.heap[a] / MB]));
-    const rssSlope = floorSlopePerHour(steady.map((s) => [s.t, s.rss / MB]));
+    const heapFits: Record<string, number> = {};
+    for (const a of actors) {
+      const points = steady.filter((s) => a in s.heap).map((s): [number, number] => [s.t, s.heap[a] / MB]);
+      heapSlopes[a] = floorSlopePerHour(points);
+      heapFits[a] = fittedSlopePerHour(points);
+    }
+    const rssPoints = steady.map((s): [number, number] => [s.t, s.rss / MB]);
+    const rssSlope = floorSlopePerHour(rssPoints);
     const worst = actors.reduce((w, a) => (heapSlopes[a] > heapSlopes[w] ? a : w), actors[0]);
     const first = samples[0];
     const last = samples[samples.length - 1];
@@ -187,7 +208,9 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       service_cpu_pct_of_one_core: serviceCpuPct,
       loadgen_cpu_pct_of_one_core: viewersCpuPct,
     };
+    figures.rss_fit_slope_mb_per_h = fittedSlopePerHour(rssPoints);
     for (const a of actors) figures[`heap_slope_mb_per_h_${a}`] = heapSlopes[a];
+    for (const a of actors) figures[`heap_fit_slope_mb_per_h_${a}`] = heapFits[a];
     // Memory over time for the capacity report: one point per 10 s.
     const series: Record<string, Array<[number, number]>> = { rss_mb: [] };
     for (const a of actors) series[`heap_mb_${a}`] = [];
@@ -200,7 +223,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       series,
       notes: [
         `${minutes} min soak: demo trainer, 3 demo HLS streams captured, encoder writing an --output file, ${VIEWERS} /ws viewers (own process), /metrics every ${SCRAPE_MS / 1000} s`,
-        `slopes fitted after ${Math.round(warmupMs / 1000)} s of warm-up to the floor of each ${BUCKET_MS / 1000} s bucket; worst heap: ${worst}`,
+        `after ${Math.round(warmupMs / 1000)} s of warm-up: slope = rise of the floor (lowest value) from the first half to the second; *_fit_* = least squares over the floor of each ${BUCKET_MS / 1000} s bucket; worst heap: ${worst}`,
         `the process RSS is shared by every thread; heap is per thread`,
       ],
     };
