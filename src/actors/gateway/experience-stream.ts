@@ -203,7 +203,9 @@ export class ExperienceHub {
     const c = ws.getUserData();
     const fail = (error: string, field?: string) => {
       this.o.metrics.protocolErrors.inc({ endpoint: 'experience' });
-      ws.send(JSON.stringify({ type: 'error', ...(field ? { field } : {}), error }), false);
+      // The message starts with the field's name, as the upgrade's 400s do.
+      const text = field && !error.startsWith(`${field}: `) ? `${field}: ${error}` : error;
+      ws.send(JSON.stringify({ type: 'error', ...(field ? { field } : {}), error: text }), false);
     };
     if (isBinary) return fail('/experience takes text JSON messages: {"type":"stats"} or {"type":"configure", ...filters}');
     let msg: unknown;
