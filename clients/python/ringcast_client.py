@@ -1596,20 +1596,32 @@ class ExperienceConsumer(object):
         return conn
 
     def _request(self, msg, timeout):
+        deadline = time.monotonic() + timeout
         with self._request_lock:
-            conn = self._conn
-            if conn is None or conn.dead:
-                raise ConnectionError("experience consumer is not connected")
-            self._reply_event.clear()
-            self._reply = None
             self._awaiting = True
-            with self._cond:
-                self._cond.notify_all()  # a reader blocked on a full queue must read the answer
-            with self._send_lock:
-                conn._ws_send(0x1, json.dumps(msg).encode("utf-8"))
             try:
-                if not self._reply_event.wait(timeout):
-                    raise TimeoutError("no answer to %s within %.1f s" % (msg["type"], timeout))
+                with self._cond:
+                    self._cond.notify_all()  # a reader blocked on a full queue must read the answer
+                while True:
+                    # Between connections (the reader reconnects) wait for the next one and ask there.
+                    conn = self._conn
+                    if self._closed:
+                        raise ConnectionError("experience consumer is closed")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("no answer to %s within %.1f s" % (msg["type"], timeout))
+                    if conn is None or conn.dead:
+                        time.sleep(0.05)
+                        continue
+                    self._reply_event.clear()
+                    self._reply = None
+                    try:
+                        with self._send_lock:
+                            conn._ws_send(0x1, json.dumps(msg).encode("utf-8"))
+                    except OSError:
+                        time.sleep(0.05)
+                        continue
+                    if self._reply_event.wait(max(0.0, deadline - time.monotonic())):
+                        break
             finally:
                 self._awaiting = False
             reply = self._reply
@@ -1645,9 +1657,9 @@ class ExperienceConsumer(object):
             except (OSError, ConnectionError, ValueError) as e:
                 if not self._closed:
                     log.debug("experience connection lost: %s", e)
+            self._conn = None
             conn.close(graceful=False)
             conn = None
-            self._conn = None
 
     def _fail(self, error):
         with self._cond:
