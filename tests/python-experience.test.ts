@@ -130,6 +130,39 @@ describe('Python ExperienceConsumer against the service with the demo running', 
     }, 90_000);
   }
 
+  it('ringcast_torch: an IterableDataset of tensor batches with torch, a clear ImportError without it', async () => {
+    // torch is not a test-machine requirement: where it is installed the dataset is driven
+    // against the service; where it is not, the module must say what is missing.
+    const code = String.raw`
+import json, sys
+try:
+    import torch
+except ImportError:
+    torch = None
+if torch is None:
+    try:
+        import ringcast_torch
+        print(json.dumps({"torch": False, "imported": True}))
+    except ImportError as e:
+        print(json.dumps({"torch": False, "error": str(e)}))
+else:
+    from ringcast_torch import ExperienceDataset
+    ds = ExperienceDataset(sys.argv[1], token=sys.argv[2], batch_size=8, min_turn=3, start="earliest")
+    states, actions, rewards, dones, masks = next(iter(ds))
+    print(json.dumps({"torch": True, "states": list(states.shape), "masks": list(masks.shape), "legal": bool(masks[0, actions[0]])}))
+`;
+    const r = await python(code, [url, INGEST_TOKEN], false);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    if (out.torch) {
+      expect(out.states).toEqual([8, 46, 9, 9]);
+      expect(out.masks[1]).toBeGreaterThanOrEqual(13_527);
+      expect(out.legal).toBe(true);
+    } else {
+      expect(out.error).toMatch(/ringcast_torch needs PyTorch/);
+    }
+  }, 60_000);
+
   for (const noNumpy of [false, true]) {
     it(`train_from_stream.py learns from the stream ${noNumpy ? 'in pure Python' : 'with numpy'}: its loss goes down`, async () => {
       const runExample = `import runpy, sys; sys.argv = ["train_from_stream.py"] + sys.argv[1:]; runpy.run_path(${JSON.stringify(path.join(clientDir, 'examples', 'train_from_stream.py'))}, run_name="__main__")`;

@@ -46,6 +46,8 @@ export interface ExperienceConsumerOptions {
   queueBatches?: number;
   /** Metrics label on the server (`ringcast_gateway_experience_consumer_*{consumer}`). */
   name?: string;
+  /** `deflate`: the server deflates each batch (pays off over a network with plane-like states; costs server CPU). */
+  compress?: 'none' | 'deflate';
 }
 
 export interface ExperienceRecord {
@@ -196,6 +198,7 @@ export class ExperienceConsumer implements AsyncIterable<ExperienceBatch> {
     }
     q.set('start', String(this.nextSeq ?? this.start));
     if (this.options.name) q.set('consumer', this.options.name);
+    if (this.options.compress === 'deflate') q.set('compress', 'deflate');
     return u.href;
   }
 
