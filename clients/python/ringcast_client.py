@@ -1,8 +1,10 @@
 """ringcast_client: stream live training telemetry from a Python trainer to ringcast.
 
 Standard library only. numpy and torch are used when the caller hands them in (a tensor
-is converted with ``.detach().cpu().numpy()``, an ndarray through the buffer protocol),
-never imported by this module. Hook a PPO ``learn()`` call like this::
+is converted with ``.detach().cpu().numpy()``, an ndarray through the buffer protocol);
+the producer side never imports either. ``ExperienceConsumer`` (the RL side of
+``/experience``, at the end of this file) imports numpy when it is installed, to give
+states as ndarrays. Hook a PPO ``learn()`` call like this::
 
     from ringcast_client import StreamingHook
 
@@ -1290,10 +1292,19 @@ if __name__ == "__main__":
 # sequence numbers so a reconnect (possibly to another gateway thread) resumes exactly after
 # the last batch received. Format v2 of src/shared/telemetry/experience-batch.ts.
 
-try:  # numpy is optional: states become ndarrays when it is there, array('f') otherwise
-    import numpy as _np
-except ImportError:  # pragma: no cover - depends on the machine
-    _np = None
+_numpy_module = []
+
+
+def _numpy():
+    """numpy when installed (states become ndarrays), else None (array('f')). Imported on first
+    use by the consumer only: a trainer that just produces never pays for the import."""
+    if not _numpy_module:
+        try:
+            import numpy
+        except ImportError:
+            numpy = None
+        _numpy_module.append(numpy)
+    return _numpy_module[0]
 
 _BATCH_V2_MAGIC = 0x58
 _BATCH_FLAG_DEFLATE = 1
@@ -1363,8 +1374,9 @@ def decode_experience(data, seq=None):
         n *= d
     at = _HEADER_BYTES + meta_len
     raw = data[at:at + n * 4]
-    if _np is not None:
-        state = _np.frombuffer(raw, dtype="<f4").reshape(shape)
+    np = _numpy()
+    if np is not None:
+        state = np.frombuffer(bytes(raw), dtype="<f4").reshape(shape)
     else:
         state = array("f")
         state.frombytes(bytes(raw))
