@@ -7,7 +7,7 @@
  */
 import WebSocket from 'ws';
 import { BENCH_TOKEN, send, type ToChild } from './ipc.js';
-import { CONSUMER_FILTERS } from './records.js';
+import { CONSUMER_FILTERS, CONSUMER_TIMEOUT_MS } from './records.js';
 
 const MAX_SAMPLES = 200_000;
 
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   };
   const sockets: WebSocket[] = [];
   for (let i = 0; i < count; i++) {
-    const q = new URLSearchParams({ ...CONSUMER_FILTERS[(first + i) % CONSUMER_FILTERS.length], token: BENCH_TOKEN });
+    const q = new URLSearchParams({ timeout_ms: CONSUMER_TIMEOUT_MS, ...CONSUMER_FILTERS[(first + i) % CONSUMER_FILTERS.length], token: BENCH_TOKEN });
     if (impl === 'ours') { q.set('v', '2'); q.set('consumer', `bench${first + i}`); }
     const ws = new WebSocket(`ws://127.0.0.1:${port}/experience?${q}`, { maxPayload: 512 << 20 });
     ws.on('message', (data: Buffer, isBinary: boolean) => {

@@ -50,7 +50,12 @@ export function makeRecord(conn: number, i: number, rand: () => number, state = 
   };
 }
 
-/** The ten consumers: the same filters for ringcast (query) and the baseline (its own JS filter). */
+/**
+ * The ten consumers: the same filters for ringcast (query) and the baseline (its own JS filter).
+ * Each also asks for timeout_ms=20 (CONSUMER_TIMEOUT_MS): a partial batch waits at most that long,
+ * in both servers, so latency measures the pipeline rather than a sparse filter's batching wait.
+ */
+export const CONSUMER_TIMEOUT_MS = '20';
 export const CONSUMER_FILTERS: Array<Record<string, string>> = [
   {},
   { min_turn: '60' },
@@ -73,6 +78,7 @@ export interface JsFilter {
   terminalOnly: boolean;
   sampleRate: number;
   batchSize: number;
+  timeoutMs: number;
 }
 
 /** What a user's own server would do with the same query. */
@@ -86,6 +92,7 @@ export function jsFilter(q: Record<string, string>): JsFilter {
     terminalOnly: q.terminal_only === 'true',
     sampleRate: q.sample_rate ? Number(q.sample_rate) : 1,
     batchSize: q.batch_size ? Number(q.batch_size) : 32,
+    timeoutMs: q.timeout_ms ? Number(q.timeout_ms) : 100,
   };
 }
 

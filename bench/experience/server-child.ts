@@ -63,7 +63,7 @@ function startBaseline(port: number): Promise<() => Promise<void>> {
           if (!passes(c.filter, r)) continue;
           c.batch.push(texts[i]);
           if (c.batch.length >= c.filter.batchSize) flush(c);
-          else if (c.batch.length === 1) c.timer = setTimeout(() => flush(c), 100);
+          else if (c.batch.length === 1) c.timer = setTimeout(() => flush(c), c.filter.timeoutMs);
         }
       }
     });
