@@ -6,6 +6,7 @@
  *
  *   experiences_per_s   records delivered per second, summed over the consumers
  *   p99_ms / p50_ms     producer → consumer latency (each record's producer timestamp)
+ *   p99_to_server_send_ms  producer → the gateway sending its batch (the batch head's server_time)
  *   consumers           consumers connected
  *   ingest_per_s        records the producers sent per second
  *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core
@@ -48,7 +49,7 @@ class Child {
   }
 }
 
-interface RunResult { delivered: number; ingest: number; p50: number; p99: number; cpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
+interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
 
 async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number, windowMs: number): Promise<RunResult> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -72,11 +73,13 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
     const prods = rest.slice(consumerProcs.length);
     const seconds = windowMs / 1000;
     const lat = cons.flatMap((c) => c.latenciesMs ?? []);
+    const serverLat = cons.flatMap((c) => c.serverLatenciesMs ?? []);
     return {
       delivered: cons.reduce((a, c) => a + (c.records ?? 0), 0) / seconds,
       ingest: prods.reduce((a, p) => a + (p.sent ?? 0), 0) / seconds,
       p50: lat.length ? percentile(lat, 50) : NaN,
       p99: lat.length ? percentile(lat, 99) : NaN,
+      serverP99: serverLat.length ? percentile(serverLat, 99) : NaN,
       cpuPct: (((s.cpuUserUs ?? 0) + (s.cpuSystemUs ?? 0)) / 1000 / (s.wallMs ?? windowMs)) * 100,
       mbPerS: cons.reduce((a, c) => a + (c.bytes ?? 0), 0) / seconds / 2 ** 20,
       rssMb: (s.rssMaxBytes ?? 0) / 2 ** 20,
@@ -138,7 +141,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const deflate = measureDeflate();
   log(`deflate: ${JSON.stringify(deflate)}`);
   const figures: Record<string, number> = {
-    experiences_per_s: ours.delivered, p99_ms: ours.p99, p50_ms: ours.p50, consumers: ours.consumers, ingest_per_s: ours.ingest,
+    experiences_per_s: ours.delivered, p99_ms: ours.p99, p50_ms: ours.p50, p99_to_server_send_ms: ours.serverP99, consumers: ours.consumers, ingest_per_s: ours.ingest,
     server_cpu_pct: ours.cpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
     delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...deflate,
   };

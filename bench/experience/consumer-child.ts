@@ -21,6 +21,8 @@ async function main(): Promise<void> {
   let bytes = 0;
   const perConsumer = new Array<number>(count).fill(0);
   const latencies: number[] = [];
+  // ours only: producer timestamp → the gateway sending the batch (its head's server_time)
+  const serverLatencies: number[] = [];
   const note = (ts: number, now: number) => {
     if (latencies.length < MAX_SAMPLES) latencies.push(now - ts);
   };
@@ -36,11 +38,14 @@ async function main(): Promise<void> {
         if (!isBinary) return;
         // v2 batch: head, then per record f64 seq, u32 length, event (its f64 producer timestamp at offset 8).
         const headLen = data.readUInt32LE(4);
+        const serverTime = (JSON.parse(data.toString('utf8', 8, 8 + headLen)) as { server_time: number }).server_time;
         let p = 8 + headLen;
         let n = 0;
         while (p < data.length) {
           const len = data.readUInt32LE(p + 8);
-          note(data.readDoubleLE(p + 12 + 8), now);
+          const ts = data.readDoubleLE(p + 12 + 8);
+          note(ts, now);
+          if (serverLatencies.length < MAX_SAMPLES) serverLatencies.push(serverTime - ts);
           p += 12 + len;
           n++;
         }
@@ -58,8 +63,8 @@ async function main(): Promise<void> {
   }
   await Promise.all(sockets.map((ws) => new Promise((r, j) => { ws.once('open', r); ws.once('error', j); })));
   process.on('message', (msg: ToChild) => {
-    if (msg.type === 'begin') { measuring = true; records = 0; bytes = 0; perConsumer.fill(0); latencies.length = 0; }
-    else if (msg.type === 'end') { measuring = false; send({ type: 'window', records, bytes, latenciesMs: latencies, perConsumer }); }
+    if (msg.type === 'begin') { measuring = true; records = 0; bytes = 0; perConsumer.fill(0); latencies.length = 0; serverLatencies.length = 0; }
+    else if (msg.type === 'end') { measuring = false; send({ type: 'window', records, bytes, latenciesMs: latencies, serverLatenciesMs: serverLatencies, perConsumer }); }
     else if (msg.type === 'stop') { for (const ws of sockets) ws.terminate(); setTimeout(() => process.exit(0), 100); }
   });
   process.on('disconnect', () => process.exit(0));
