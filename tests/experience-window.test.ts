@@ -83,6 +83,21 @@ describe('experience window and filters (upstream sequence numbers)', () => {
     t.close();
   });
 
+  it('configure takes long id lists (a message far over 4 KiB) on the same connection', async () => {
+    const c = await consumer('batch_size=1');
+    const games = Array.from({ length: 1000 }, (_, i) => `training-game-${i}`);
+    c.ws.send(JSON.stringify({ type: 'configure', games }));
+    const answer = await c.next((r) => r.json?.type === 'configured' || r.json?.type === 'error', 3_000, 'the configure answer');
+    expect(answer.json.type).toBe('configured');
+    expect(answer.json.filters.games).toHaveLength(1000);
+    publish('training-game-999', 'p', 1);
+    publish('other', 'p', 2);
+    publish('training-game-3', 'p', 3);
+    await sleep(300);
+    expect(recordsOf(c).map((r) => r.ev.gameId)).toEqual(['training-game-999', 'training-game-3']);
+    c.close();
+  });
+
   it('sample_rate keeps about that share; max_rate drops live records over the rate and reports them in the next batch', async () => {
     const sampled = await consumer('sample_rate=0.25&batch_size=1000&timeout_ms=100&consumer=sampler');
     const limited = await consumer('max_rate=20&batch_size=5&timeout_ms=50&consumer=limited');

@@ -17,7 +17,7 @@ import { loadUws } from '../../shared/http-server.js';
 import type { RecordRing } from '../../shared/record-ring.js';
 import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import { IngestAcceptor } from '../ingest/acceptor.js';
-import { ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './experience-stream.js';
+import { EXPERIENCE_MAX_MESSAGE, ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './experience-stream.js';
 import { FanoutHub, type OverlayClient } from './fanout-hub.js';
 import { planTiers } from './fps-tiers.js';
 import { createGatewayMetrics } from './gateway-metrics.js';
@@ -117,7 +117,7 @@ export default defineActor<GatewayOptions>({
     });
 
     routes.ws<ExperienceConsumer>('/experience', {
-      maxPayloadLength: 4 * 1024,
+      maxPayloadLength: EXPERIENCE_MAX_MESSAGE,
       maxBackpressure: o.hardLimitBytes + Math.max(o.softLimitBytes, 1024 * 1024),
       idleTimeout: IDLE_TIMEOUT_S,
       sendPingsAutomatically: true,
