@@ -102,8 +102,12 @@ describe('aggregator actor', () => {
     const exp = encodeEvent(EventKind.Experience, { game_id: 'g', player_id: 'p', turn: 1, action: 5, reward: 0, done: false, state_shape: [2] }, float32Bytes([1, 2]));
     send('run-a', exp);
     const fwd = await waitFor((o) => o.type === FanoutType.Experience, 'experience');
-    expect(fwd).toMatchObject({ channel: 0, levelMask: 7, flags: 0, key: '' });
+    // The key carries the record's sequence number, given here once for every gateway.
+    expect(fwd).toMatchObject({ channel: 0, levelMask: 7, flags: 0, key: expect.stringMatching(/^\d+$/) });
     expect([...fwd.body]).toEqual([...exp]);
+    send('run-a', exp);
+    const next = await waitFor((o) => o.type === FanoutType.Experience && o.key !== fwd.key, 'a second experience');
+    expect(Number(next.key)).toBe(Number(fwd.key) + 1);
 
     const runs = (await supervisor.call('aggregator', 'runs')) as RunSummary[];
     expect(runs).toEqual([expect.objectContaining({ run: 'run-a', step: 1234, events: 2, metrics: Object.keys(values), games: 0 })]);

@@ -71,8 +71,11 @@ describe('experience helpers', () => {
   });
   it('parses query filters with defaults and clear errors', () => {
     const defaults = { batchSize: 32, timeoutMs: 100 };
-    expect(parseExperienceQuery(new URLSearchParams('game=g&player=p&min_turn=3'), defaults)).toEqual({ ok: true, filter: { game: 'g', player: 'p', minTurn: 3, batchSize: 32, timeoutMs: 100 } });
-    expect(parseExperienceQuery(new URLSearchParams('batch_size=2.5'), defaults)).toEqual({ ok: false, error: expect.stringMatching(/batch_size must be an integer/) });
+    expect(parseExperienceQuery(new URLSearchParams('game=g&player=p&min_turn=3'), defaults)).toEqual({
+      ok: true,
+      filter: { filter: { games: new Set(['g']), players: new Set(['p']), minTurn: 3, terminalOnly: false, sampleRate: 1, batchSize: 32, timeoutMs: 100 }, start: 'live', version: 1, deflate: false, name: undefined },
+    });
+    expect(parseExperienceQuery(new URLSearchParams('batch_size=2.5'), defaults)).toEqual({ ok: false, error: expect.stringMatching(/batch_size: must be an integer/) });
     expect(parseExperienceQuery(new URLSearchParams('timeout_ms=0'), defaults)).toEqual({ ok: false, error: expect.stringMatching(/timeout_ms/) });
   });
 });

@@ -1,7 +1,8 @@
 """A PEP 517 build backend in the standard library only, so `pip install ./clients/python`
 needs no network (pip would otherwise fetch setuptools into its isolated build env).
 
-It builds one pure-Python wheel holding ringcast_client.py; the version is the module's
+It builds one pure-Python wheel holding ringcast_client.py (and ringcast_torch.py, the optional
+PyTorch adapter, which imports torch itself); the version is the module's
 ``__version__``. Only what pip needs for a regular install: build_wheel (and build_sdist
 for `pip download`/`python -m build`)."""
 
@@ -17,6 +18,7 @@ NAME = "ringcast_client"
 DIST = "ringcast-client"
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = os.path.join(HERE, NAME + ".py")
+EXTRA_MODULES = ("ringcast_torch.py",)
 
 
 def _version():
@@ -59,8 +61,11 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     info = "%s-%s.dist-info" % (NAME, version)
     with open(MODULE, "rb") as f:
         module = f.read()
-    files = [
-        (NAME + ".py", module),
+    files = [(NAME + ".py", module)]
+    for extra in EXTRA_MODULES:
+        with open(os.path.join(HERE, extra), "rb") as f:
+            files.append((extra, f.read()))
+    files += [
         (info + "/METADATA", _metadata(version).encode("utf-8")),
         (info + "/WHEEL", b"Wheel-Version: 1.0\nGenerator: ringcast _build_backend\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
     ]
@@ -78,7 +83,7 @@ def build_sdist(sdist_directory, config_settings=None):
     base = "%s-%s" % (NAME, version)
     name = base + ".tar.gz"
     with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tar:
-        for f in ("pyproject.toml", "_build_backend.py", NAME + ".py", "README.md"):
+        for f in ("pyproject.toml", "_build_backend.py", NAME + ".py", "README.md") + EXTRA_MODULES:
             tar.add(os.path.join(HERE, f), arcname="%s/%s" % (base, f))
         pkg_info = _metadata(version).encode("utf-8")
         ti = tarfile.TarInfo("%s/PKG-INFO" % base)

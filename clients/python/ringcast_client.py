@@ -1,8 +1,10 @@
 """ringcast_client: stream live training telemetry from a Python trainer to ringcast.
 
 Standard library only. numpy and torch are used when the caller hands them in (a tensor
-is converted with ``.detach().cpu().numpy()``, an ndarray through the buffer protocol),
-never imported by this module. Hook a PPO ``learn()`` call like this::
+is converted with ``.detach().cpu().numpy()``, an ndarray through the buffer protocol);
+the producer side never imports either. ``ExperienceConsumer`` (the RL side of
+``/experience``, at the end of this file) imports numpy when it is installed, to give
+states as ndarrays. Hook a PPO ``learn()`` call like this::
 
     from ringcast_client import StreamingHook
 
@@ -51,7 +53,7 @@ import weakref
 from array import array
 from urllib.parse import urlsplit
 
-__all__ = ["StreamingHook", "InvalidEvent", "KIND", "PRIORITY", "encode_event", "encode_metrics_payload"]
+__all__ = ["StreamingHook", "ExperienceConsumer", "ExperienceBatch", "Experience", "InvalidEvent", "KIND", "PRIORITY", "encode_event", "encode_metrics_payload"]
 __version__ = "0.1.0"
 
 log = logging.getLogger("ringcast_client")
@@ -511,7 +513,9 @@ def _ws_handshake(sock, target, token):
     lines = head.decode("latin-1").split("\r\n")
     status = lines[0].split(" ", 2)
     if len(status) < 2 or status[1] != "101":
-        raise ConnectionError("WebSocket upgrade refused: %s" % lines[0])
+        # The body says why (e.g. which query parameter was wrong); it may be cut short.
+        body = rest[:1024].decode("utf-8", "replace").strip()
+        raise ConnectionError("WebSocket upgrade refused: %s%s" % (lines[0], (" " + body) if body else ""))
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
@@ -1280,3 +1284,431 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ─────────────────────────────── experience consumer ───────────────────────────────
+#
+# The RL side of `/experience`: batches of experience records, filtered on the server, with
+# sequence numbers so a reconnect (possibly to another gateway thread) resumes exactly after
+# the last batch received. Format v2 of src/shared/telemetry/experience-batch.ts.
+
+_numpy_module = []
+
+
+def _numpy():
+    """numpy when installed (states become ndarrays), else None (array('f')). Imported on first
+    use by the consumer only: a trainer that just produces never pays for the import."""
+    if not _numpy_module:
+        try:
+            import numpy
+        except ImportError:
+            numpy = None
+        _numpy_module.append(numpy)
+    return _numpy_module[0]
+
+_BATCH_V2_MAGIC = 0x58
+_BATCH_FLAG_DEFLATE = 1
+_F64_U32 = struct.Struct("<dI")
+_BATCH_HEAD = struct.Struct("<BBHI")
+# Filter fields the server knows (experience-filter.ts); configure() accepts these.
+EXPERIENCE_FILTERS = (
+    "games", "players", "min_turn", "max_turn", "reward_min", "reward_max", "terminal_only",
+    "sample_rate", "per_game_cap", "batch_size", "timeout_ms", "max_rate",
+)
+
+
+class Experience(object):
+    """One experience record. ``state`` holds prod(state_shape) float32 values (an ndarray of
+    shape ``state_shape`` with numpy, a flat ``array('f')`` without); ``legal_mask`` is the
+    bitset bytes (action i = bit ``i & 7`` of byte ``i >> 3``), ``mask_len`` its length in bits."""
+
+    __slots__ = ("seq", "game_id", "player_id", "turn", "action", "reward", "done", "state", "state_shape", "legal_mask", "mask_len", "timestamp")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.get(k))
+
+    def is_legal(self, action):
+        return 0 <= action < self.mask_len and bool(self.legal_mask[action >> 3] & (1 << (action & 7)))
+
+    def __repr__(self):
+        return "Experience(seq=%r, game_id=%r, player_id=%r, turn=%r, action=%r, reward=%r, done=%r, state_shape=%r, mask_len=%r)" % (
+            self.seq, self.game_id, self.player_id, self.turn, self.action, self.reward, self.done, self.state_shape, self.mask_len)
+
+
+class ExperienceBatch(object):
+    """A batch as the server sent it: ``records``, ``seq_first``, ``seq_last``, ``dropped`` (records
+    lost for this consumer since the previous batch: queue full or over its rate), ``missed``
+    (sequence numbers skipped because the server no longer had them when this consumer resumed)
+    and ``server_time`` (ms since the epoch)."""
+
+    __slots__ = ("records", "seq_first", "seq_last", "dropped", "missed", "server_time")
+
+    def __init__(self, records, seq_first, seq_last, dropped, missed, server_time):
+        self.records = records
+        self.seq_first = seq_first
+        self.seq_last = seq_last
+        self.dropped = dropped
+        self.missed = missed
+        self.server_time = server_time
+
+    def __len__(self):
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __repr__(self):
+        return "ExperienceBatch(%d records, seq %r..%r, dropped=%r, missed=%r)" % (len(self.records), self.seq_first, self.seq_last, self.dropped, self.missed)
+
+
+def decode_experience(data, seq=None):
+    """One experience event (event-codec format) into an Experience."""
+    magic, kind, meta_len, payload_len, ts = _HEADER.unpack_from(data, 0)
+    if magic != MAGIC or kind != KIND["experience"]:
+        raise ValueError("not an experience event (magic %#x, kind %d)" % (magic, kind))
+    meta = json.loads(bytes(data[_HEADER_BYTES:_HEADER_BYTES + meta_len])) if meta_len else {}
+    shape = tuple(meta.get("state_shape") or (46, 9, 9))
+    n = 1
+    for d in shape:
+        n *= d
+    at = _HEADER_BYTES + meta_len
+    raw = data[at:at + n * 4]
+    np = _numpy()
+    if np is not None:
+        state = np.frombuffer(bytes(raw), dtype="<f4").reshape(shape)
+    else:
+        state = array("f")
+        state.frombytes(bytes(raw))
+        if not _LITTLE:
+            state.byteswap()
+    mask_len = int(meta.get("mask_len") or 0)
+    mask = bytes(data[at + n * 4:at + n * 4 + ((mask_len + 7) >> 3)])
+    return Experience(
+        seq=seq, game_id=meta.get("game_id"), player_id=meta.get("player_id"), turn=meta.get("turn"),
+        action=meta.get("action"), reward=meta.get("reward"), done=meta.get("done"), state=state,
+        state_shape=shape, legal_mask=mask, mask_len=mask_len, timestamp=ts,
+    )
+
+
+def decode_experience_batch(data):
+    """A version-2 batch message into an ExperienceBatch."""
+    magic, version, flags, head_len = _BATCH_HEAD.unpack_from(data, 0)
+    if magic != _BATCH_V2_MAGIC or version != 2:
+        raise ValueError("not a version-2 experience batch")
+    head = json.loads(bytes(data[8:8 + head_len]))
+    body = memoryview(data)[8 + head_len:]
+    if flags & _BATCH_FLAG_DEFLATE:
+        import zlib
+
+        body = memoryview(zlib.decompress(bytes(body), -15))
+    records = []
+    p = 0
+    end = len(body)
+    while p < end:
+        seq, n = _F64_U32.unpack_from(body, p)
+        records.append(decode_experience(body[p + 12:p + 12 + n], int(seq)))
+        p += 12 + n
+    if len(records) != head.get("count"):
+        raise ValueError("experience batch: head says %r records, body holds %d" % (head.get("count"), len(records)))
+    return ExperienceBatch(records, head.get("seq_first"), head.get("seq_last"), head.get("dropped", 0), head.get("missed", 0), head.get("server_time"))
+
+
+def _read_message(conn, max_bytes):
+    """Next WebSocket data message as (is_text, bytes), or None at EOF. Answers pings."""
+    message = bytearray()
+    text = False
+    while True:
+        head = conn._recv_exact(2)
+        if head is None:
+            return None
+        fin, opcode, masked, n = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x80, head[1] & 0x7F
+        if n == 126:
+            ext = conn._recv_exact(2)
+            if ext is None:
+                return None
+            (n,) = _WS_LEN16.unpack(ext)
+        elif n == 127:
+            ext = conn._recv_exact(8)
+            if ext is None:
+                return None
+            (n,) = _WS_LEN64.unpack(ext)
+        if n > max_bytes:
+            raise ConnectionError("server WebSocket frame of %d bytes exceeds %d" % (n, max_bytes))
+        key = conn._recv_exact(4) if masked else None
+        payload = conn._recv_exact(n) if n else b""
+        if payload is None:
+            return None
+        if key:
+            payload = _ws_mask(payload, key)
+        if opcode == 0x9:
+            conn._ws_send(0xA, payload)
+        elif opcode == 0x8:
+            try:
+                conn._ws_send(0x8, payload[:2])
+            except OSError:
+                pass
+            return None
+        elif opcode in (0x0, 0x1, 0x2):
+            if opcode != 0x0:
+                text = opcode == 0x1
+            message += payload
+            if len(message) > max_bytes:
+                raise ConnectionError("server WebSocket message exceeds %d bytes" % max_bytes)
+            if fin:
+                return text, bytes(message)
+
+
+class ExperienceConsumer(object):
+    """Consume ``/experience``: ``for batch in consumer:`` yields ExperienceBatch objects.
+
+    Filters run on the server: ``games`` / ``players`` (lists of ids), ``min_turn`` /
+    ``max_turn``, ``reward_min`` / ``reward_max``, ``terminal_only``, ``sample_rate`` (0–1),
+    ``batch_size``. ``start`` is ``"live"``, ``"earliest"`` (the oldest record the server
+    retains) or a sequence number. A wrong filter raises ValueError naming the field.
+
+    A daemon thread reads the socket into a bounded queue (when the trainer falls behind, the
+    socket stops being read and the server's per-consumer queue bound applies: it drops the
+    oldest batches and reports them in ``dropped``). A lost connection is retried with
+    exponential backoff and jitter and resumes after the last batch received, so no record is
+    skipped or repeated except what ``dropped`` / ``missed`` report.
+    """
+
+    def __init__(self, url, token=None, games=None, players=None, min_turn=None, max_turn=None,
+                 reward_min=None, reward_max=None, terminal_only=False, sample_rate=1.0,
+                 batch_size=None, start="live"):
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname or parts.port is None:
+            raise ValueError("url must be ws://host:port/experience (got %r)" % (url,))
+        if not (start in ("live", "earliest") or (isinstance(start, int) and not isinstance(start, bool) and start >= 0)):
+            raise ValueError("start: must be 'live', 'earliest' or a sequence number (got %r)" % (start,))
+        self._target = {"scheme": parts.scheme, "host": parts.hostname, "port": parts.port, "path": parts.path or "/experience"}
+        self._token = token
+        self._filters = {}
+        self._set_filters(dict(games=games, players=players, min_turn=min_turn, max_turn=max_turn, reward_min=reward_min,
+                               reward_max=reward_max, terminal_only=terminal_only, sample_rate=sample_rate, batch_size=batch_size))
+        self._start = start
+        self._next_seq = None  # after the first batch: resume here
+        self._queue = collections.deque()
+        self._queue_max = 64
+        self._cond = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._request_lock = threading.Lock()
+        self._reply = None
+        self._reply_event = threading.Event()
+        self._awaiting = False
+        self._conn = None
+        self._closed = False
+        self._error = None
+        self._counts = {"batches": 0, "records": 0, "dropped": 0, "missed": 0, "reconnects": 0, "duplicates_skipped": 0}
+        self.last_status = None
+        # Connect once here so a refused filter fails the constructor, not the first next().
+        self._conn = self._connect()
+        self._thread = threading.Thread(target=self._run, name="ringcast-experience", daemon=True)
+        self._thread.start()
+
+    # ── public ──
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._cond:
+            while not self._queue:
+                if self._error is not None:
+                    raise self._error
+                if self._closed:
+                    raise StopIteration
+                self._cond.wait(0.5)
+            batch = self._queue.popleft()
+            self._cond.notify_all()
+        return batch
+
+    next = __next__
+
+    def stats(self, timeout=5.0):
+        """The server's counters for this consumer (delivered, filtered, dropped, missed, lag,
+        bytes, window, filters, ...) plus this client's own (``client``)."""
+        reply = self._request({"type": "stats"}, timeout)
+        reply = dict(reply)
+        reply["client"] = dict(self._counts)
+        return reply
+
+    def configure(self, timeout=5.0, **filters):
+        """Change filters live, on the same connection. Returns the server's answer: ``filters`` (all of
+        them, as now in force) and ``cursor`` (the first sequence number the new filters decide on;
+        batches already on their way may hold earlier records that passed the old ones)."""
+        for k in filters:
+            if k not in EXPERIENCE_FILTERS:
+                raise TypeError("configure: unknown filter %r (known: %s)" % (k, ", ".join(EXPERIENCE_FILTERS)))
+        msg = {"type": "configure"}
+        msg.update({k: v for k, v in filters.items()})
+        reply = self._request(msg, timeout)
+        self._set_filters(filters)
+        return reply
+
+    def close(self):
+        self._closed = True
+        conn = self._conn
+        if conn is not None:
+            conn.close(graceful=True)
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ── internals ──
+
+    def _set_filters(self, filters):
+        for k, v in filters.items():
+            if v is None or (k == "terminal_only" and v is False) or (k == "sample_rate" and v == 1.0):
+                self._filters.pop(k, None)
+            else:
+                self._filters[k] = v
+
+    def _query(self):
+        q = [("v", "2")]
+        for k, v in self._filters.items():
+            if k in ("games", "players"):
+                v = [v] if isinstance(v, str) else list(v)
+                v = ",".join(str(x) for x in v)
+            elif isinstance(v, bool):
+                v = "true" if v else "false"
+            q.append((k, str(v)))
+        start = self._start if self._next_seq is None else self._next_seq
+        q.append(("start", str(start)))
+        from urllib.parse import urlencode
+
+        return urlencode(q)
+
+    def _connect(self):
+        target = dict(self._target)
+        target["path"] = target["path"] + "?" + self._query()
+        try:
+            conn = _open(target, self._token, 10.0)
+        except ConnectionError as e:
+            text = str(e)
+            if " 400 " in text or " 401 " in text:
+                detail = text.split("{", 1)
+                message = text
+                if len(detail) == 2:
+                    try:
+                        message = json.loads("{" + detail[1]).get("error", text)
+                    except ValueError:
+                        pass
+                raise (PermissionError if " 401 " in text else ValueError)(message)
+            raise
+        conn.sock.settimeout(1.0)
+        return conn
+
+    def _request(self, msg, timeout):
+        deadline = time.monotonic() + timeout
+        with self._request_lock:
+            self._awaiting = True
+            try:
+                with self._cond:
+                    self._cond.notify_all()  # a reader blocked on a full queue must read the answer
+                while True:
+                    # Between connections (the reader reconnects) wait for the next one and ask there.
+                    conn = self._conn
+                    if self._closed:
+                        raise ConnectionError("experience consumer is closed")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("no answer to %s within %.1f s" % (msg["type"], timeout))
+                    if conn is None or conn.dead:
+                        time.sleep(0.05)
+                        continue
+                    self._reply_event.clear()
+                    self._reply = None
+                    try:
+                        with self._send_lock:
+                            conn._ws_send(0x1, json.dumps(msg).encode("utf-8"))
+                    except OSError:
+                        time.sleep(0.05)
+                        continue
+                    if self._reply_event.wait(max(0.0, deadline - time.monotonic())):
+                        break
+            finally:
+                self._awaiting = False
+            reply = self._reply
+        if reply.get("type") == "error":
+            field = reply.get("field")
+            raise ValueError(reply.get("error") if not field or reply.get("error", "").startswith(field) else "%s: %s" % (field, reply.get("error")))
+        return reply
+
+    def _run(self):
+        backoff = 0.1
+        conn = self._conn
+        while not self._closed:
+            if conn is None:
+                try:
+                    conn = self._connect()
+                    self._conn = conn
+                    self._counts["reconnects"] += 1
+                    backoff = 0.1
+                except (OSError, ConnectionError) as e:
+                    log.debug("experience reconnect failed: %s", e)
+                    time.sleep(backoff * (0.5 + random.random()))
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                except (ValueError, PermissionError) as e:  # refused for good (bad filter, token)
+                    self._fail(e)
+                    return
+            try:
+                while not self._closed:
+                    msg = _read_message(conn, 256 << 20)
+                    if msg is None:
+                        break
+                    self._handle(*msg)
+            except (OSError, ConnectionError, ValueError) as e:
+                if not self._closed:
+                    log.debug("experience connection lost: %s", e)
+            self._conn = None
+            conn.close(graceful=False)
+            conn = None
+
+    def _fail(self, error):
+        with self._cond:
+            self._error = error
+            self._cond.notify_all()
+
+    def _handle(self, is_text, data):
+        if is_text:
+            try:
+                msg = json.loads(data.decode("utf-8"))
+            except ValueError:
+                return
+            t = msg.get("type")
+            if t == "experience_status":
+                self.last_status = msg
+            elif t in ("stats", "configured", "error"):
+                self._reply = msg
+                self._reply_event.set()
+            return
+        batch = decode_experience_batch(data)
+        if self._next_seq is not None and batch.records and batch.records[0].seq < self._next_seq:
+            # Never hand a record over twice (the server already skips them; this is the client's guard).
+            kept = [r for r in batch.records if r.seq >= self._next_seq]
+            self._counts["duplicates_skipped"] += len(batch.records) - len(kept)
+            if not kept:
+                return
+            batch.records = kept
+            batch.seq_first = kept[0].seq
+        self._next_seq = batch.seq_last + 1
+        c = self._counts
+        c["batches"] += 1
+        c["records"] += len(batch.records)
+        c["dropped"] += batch.dropped
+        c["missed"] += batch.missed
+        with self._cond:
+            # While a stats/configure answer is awaited, keep reading past the bound (it is behind these batches).
+            while len(self._queue) >= self._queue_max and not self._closed and not self._awaiting:
+                self._cond.wait(0.5)  # the trainer is behind: stop reading, the server's bound applies
+            self._queue.append(batch)
+            self._cond.notify_all()

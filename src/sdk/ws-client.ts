@@ -118,6 +118,15 @@ export class WsClient extends EventEmitter {
     this.socket.unref();
   }
 
+  /** Stops reading from the socket (the reader's backpressure: TCP then slows the server). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   /** Drops the connection at once. */
   terminate(): void {
     this.socket.destroy();
@@ -154,7 +163,11 @@ export class WsClient extends EventEmitter {
     this.pending = this.pending.subarray(end + 4);
     const status = /^HTTP\/1\.1 (\d{3})(.*)$/.exec(head[0] ?? '');
     if (!status || status[1] !== '101') {
-      this.fail(new Error(`WebSocket upgrade refused by ${this.url.host}${this.url.pathname}: ${head[0] ?? 'no status line'}`));
+      // The body (when it came with the head) says why, e.g. which query parameter was wrong.
+      const body = this.pending.subarray(0, 1024).toString('utf8').trim();
+      const error = new Error(`WebSocket upgrade refused by ${this.url.host}${this.url.pathname}: ${head[0] ?? 'no status line'}${body ? ` ${body}` : ''}`);
+      Object.assign(error, { status: status ? Number(status[1]) : 0, body });
+      this.fail(error);
       return false;
     }
     const headers = new Map<string, string>();

@@ -141,9 +141,12 @@ export const experienceSchema = z
     batchSize: intInRange(1, 65_536, 32),
     timeoutMs: intInRange(1, 60_000, 100, 'a partial batch is sent after this long'),
     queueBatches: intInRange(1, 65_536, 64, 'batches queued per consumer before the oldest are dropped'),
+    retainBytes: intInRange(0, 2 ** 40, 64 * 1024 * 1024, 'bytes of experience records each gateway thread retains for start=earliest and resume'),
+    retainMs: intInRange(0, 86_400_000, 60_000, 'retained experience records older than this are dropped'),
+    maxRate: intInRange(0, 10_000_000, 0, 'records per second one consumer may receive; 0 = no limit'),
   })
   .strict()
-  .describe('an object with keys batchSize, timeoutMs, queueBatches');
+  .describe('an object with keys batchSize, timeoutMs, queueBatches, retainBytes, retainMs, maxRate');
 
 export const twitchSchema = z
   .object({
@@ -369,6 +372,9 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['experience', 'batchSize'], flag: 'experience-batch-size', env: 'RINGCAST_EXPERIENCE_BATCH_SIZE', kind: 'integer' },
   { path: ['experience', 'timeoutMs'], flag: 'experience-timeout-ms', env: 'RINGCAST_EXPERIENCE_TIMEOUT_MS', kind: 'integer' },
   { path: ['experience', 'queueBatches'], flag: 'experience-queue-batches', env: 'RINGCAST_EXPERIENCE_QUEUE_BATCHES', kind: 'integer' },
+  { path: ['experience', 'retainBytes'], flag: 'experience-retain-bytes', env: 'RINGCAST_EXPERIENCE_RETAIN_BYTES', kind: 'integer' },
+  { path: ['experience', 'retainMs'], flag: 'experience-retain-ms', env: 'RINGCAST_EXPERIENCE_RETAIN_MS', kind: 'integer' },
+  { path: ['experience', 'maxRate'], flag: 'experience-max-rate', env: 'RINGCAST_EXPERIENCE_MAX_RATE', kind: 'integer' },
   { path: ['twitch', 'channel'], flag: 'twitch-channel', env: 'RINGCAST_TWITCH_CHANNEL', kind: 'string' },
   { path: ['twitch', 'server'], flag: 'twitch-server', env: 'RINGCAST_TWITCH_SERVER', kind: 'string' },
   { path: ['twitch', 'username'], flag: 'twitch-username', env: 'RINGCAST_TWITCH_USERNAME', kind: 'string' },

@@ -19,6 +19,11 @@ export interface GatewayMetrics {
   stateKeysRefused: Counter;
   experienceBatches: Counter<'outcome'>;
   experienceRecords: Counter<'outcome'>;
+  experienceConsumerRecords: Counter<'consumer' | 'outcome'>;
+  experienceConsumerBytes: Counter<'consumer'>;
+  experienceConsumerLag: Gauge<'consumer'>;
+  experienceRetainedRecords: Gauge;
+  experienceRetainedBytes: Gauge;
   httpRequests: Counter<'route' | 'outcome'>;
   recordErrors: Counter;
   snapshots: Counter<'outcome'>;
@@ -43,6 +48,12 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     stateKeysRefused: new Counter({ name: 'ringcast_gateway_state_keys_refused_total', help: 'Updates with a new key not retained because the key table is full (still published live)', registers: r }),
     experienceBatches: new Counter({ name: 'ringcast_gateway_experience_batches_total', help: 'Experience batches, by outcome (sent, dropped)', labelNames: ['outcome'], registers: r }),
     experienceRecords: new Counter({ name: 'ringcast_gateway_experience_records_total', help: 'Experience records, by outcome (sent, dropped)', labelNames: ['outcome'], registers: r }),
+    // `consumer` is the name a consumer gives (?consumer=), at most 32 per thread (then `other`): bounded series.
+    experienceConsumerRecords: new Counter({ name: 'ringcast_gateway_experience_consumer_records_total', help: 'Experience records per consumer name, by outcome: delivered, filtered (did not pass its filters or sampling), dropped (queue full or over max_rate), missed (sequence numbers no longer retained when it resumed)', labelNames: ['consumer', 'outcome'], registers: r }),
+    experienceConsumerBytes: new Counter({ name: 'ringcast_gateway_experience_consumer_bytes_total', help: 'Experience batch bytes sent per consumer name', labelNames: ['consumer'], registers: r }),
+    experienceConsumerLag: new Gauge({ name: 'ringcast_gateway_experience_consumer_lag', help: 'Sequence numbers between the newest retained experience record and the consumer position (largest among consumers of a name)', labelNames: ['consumer'], registers: r }),
+    experienceRetainedRecords: new Gauge({ name: 'ringcast_gateway_experience_retained_records', help: 'Experience records held in this gateway thread retained window', registers: r }),
+    experienceRetainedBytes: new Gauge({ name: 'ringcast_gateway_experience_retained_bytes', help: 'Bytes of experience records held in this gateway thread retained window', registers: r }),
     httpRequests: new Counter({ name: 'ringcast_gateway_http_requests_total', help: 'HTTP requests, by route (ingest, state, forward) and outcome (ok, client_error, too_large, upstream_error)', labelNames: ['route', 'outcome'], registers: r }),
     snapshots: new Counter({ name: 'ringcast_gateway_snapshots_total', help: 'Overlay snapshots by outcome: sent, deferred (a re-subscription within fanout.snapshotIntervalMs, sent when it is up), coalesced (joined one already owed)', labelNames: ['outcome'], registers: r }),
     recordErrors: new Counter({ name: 'ringcast_gateway_record_errors_total', help: 'Fan-out records skipped because handling them threw (a bug; see the log)', registers: r }),

@@ -19,7 +19,7 @@ import type { RecordRing } from '../../shared/record-ring.js';
 import { MergedReader } from '../../shared/merged-reader.js';
 import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import { IngestAcceptor } from '../ingest/acceptor.js';
-import { ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './experience-stream.js';
+import { EXPERIENCE_MAX_MESSAGE, ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './experience-stream.js';
 import { FanoutHub, type OverlayClient } from './fanout-hub.js';
 import { planTiers } from './fps-tiers.js';
 import { createGatewayMetrics } from './gateway-metrics.js';
@@ -95,6 +95,7 @@ export default defineActor<GatewayOptions>({
     const experience = new ExperienceHub({
       queueBatches: o.experience.queueBatches, softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes,
       statusEveryMs: o.experienceStatusMs ?? DEFAULT_EXPERIENCE_STATUS_MS, metrics,
+      limits: o.experience, index: o.index,
     });
     // Producer ids: ws sessions from (index+1)<<24, HTTP requests from (index+129)<<24: unique across threads and transports.
     const acceptor = new IngestAcceptor({ ring: outRing, token: o.ingestToken, transport: 'ws', producerIdBase: ((o.index + 1) << 24) >>> 0, metrics: ctx.metrics });
@@ -120,7 +121,7 @@ export default defineActor<GatewayOptions>({
     });
 
     routes.ws<ExperienceConsumer>('/experience', {
-      maxPayloadLength: 4 * 1024,
+      maxPayloadLength: EXPERIENCE_MAX_MESSAGE,
       maxBackpressure: o.hardLimitBytes + Math.max(o.softLimitBytes, 1024 * 1024),
       idleTimeout: IDLE_TIMEOUT_S,
       sendPingsAutomatically: true,
@@ -140,11 +141,8 @@ export default defineActor<GatewayOptions>({
         handles.add(ws as WebSocket<unknown>);
         experience.open(ws);
       },
-      message(ws) {
-        // The stream is one-way; a message is a confused client, not a reason to close.
-        metrics.protocolErrors.inc({ endpoint: 'experience' });
-        ws.send(JSON.stringify({ type: 'error', error: '/experience is send-only: filters go in the URL query (game, player, min_turn, batch_size, timeout_ms)' }), false);
-      },
+      // stats / configure; anything else is answered with an error, never a reason to close.
+      message: (ws, message, isBinary) => experience.message(ws, message, isBinary),
       drain: (ws) => experience.drain(ws),
       close(ws) {
         handles.delete(ws as WebSocket<unknown>);
@@ -196,7 +194,7 @@ export default defineActor<GatewayOptions>({
       try {
         if (data[offset] === FanoutType.Experience) {
           const rec = readFanoutRecord(data, offset, length);
-          experience.onExperience(data, rec.bodyOffset, rec.bodyLength);
+          experience.onExperience(data, rec.bodyOffset, rec.bodyLength, rec.key, rec.stamp);
         } else {
           hub.onRecord(data, offset, length);
           scene.onRecord(data, offset, length);

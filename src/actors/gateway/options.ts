@@ -11,6 +11,11 @@ export interface ExperienceOptions {
   timeoutMs: number;
   /** Batches queued per consumer (while it is over the soft limit) before the oldest are dropped. */
   queueBatches: number;
+  /** Retained window per gateway thread (start=earliest / resume): bytes and age bounds. */
+  retainBytes?: number;
+  retainMs?: number;
+  /** Ceiling on a consumer's records per second (0 = none). */
+  maxRate?: number;
 }
 
 export interface GatewayOptions {
@@ -109,6 +114,9 @@ export function validateGatewayOptions(options: GatewayOptions): GatewayOptions 
   int(e, 'batchSize', 1, 65_536);
   int(e, 'timeoutMs', 1, 60_000);
   int(e, 'queueBatches', 1, 65_536);
+  if (e.retainBytes !== undefined) int(e, 'retainBytes', 0, 2 ** 40);
+  if (e.retainMs !== undefined) int(e, 'retainMs', 0, 86_400_000);
+  if (e.maxRate !== undefined) int(e, 'maxRate', 0, 10_000_000);
   if (options.slowCheckMs !== undefined) int(o, 'slowCheckMs', 5, 10_000);
   if (options.criticalQueueLimit !== undefined) int(o, 'criticalQueueLimit', 1, 65_536);
   if (options.experienceStatusMs !== undefined) int(o, 'experienceStatusMs', 10, 600_000);

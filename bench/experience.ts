@@ -1,0 +1,162 @@
+/**
+ * Experience benchmark: producer connections × experiences/s (Keisei-sized: 46×9×9 float32
+ * state + 13,527-bit mask) into the service over ws /ingest, ten consumers with different
+ * filters on /experience (format v2); producers, consumers and the server each in processes
+ * of their own (bench/experience/*-child.ts). Figures over a window after a warm-up:
+ *
+ *   experiences_per_s   records delivered per second, summed over the consumers
+ *   p99_ms / p50_ms     producer → consumer latency (each record's producer timestamp)
+ *   p99_to_server_send_ms  producer → the gateway sending its batch (the batch head's server_time)
+ *   consumers           consumers connected
+ *   ingest_per_s        records the producers sent per second
+ *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core
+ *   mb_per_s            consumer bytes received per second
+ *   deflate_*           compression of a 32-record batch, measured here (see README)
+ *
+ * Baseline (same run, same load, same consumers): the same records as JSON over a plain `ws`
+ * server that filters per consumer in JavaScript (server-child.ts).
+ * Full: 100 connections × 500/s; --quick: 20 × 100/s.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { deflateRawSync } from 'node:zlib';
+import { encodeEvent, EventKind } from '../src/shared/telemetry/event-codec.js';
+import { percentile, sig } from './lib/stats.js';
+import type { BenchOptions, BenchResult } from './lib/types.js';
+import type { FromChild, Impl, ToChild } from './experience/ipc.js';
+import { ACTIONS, CONSUMER_FILTERS, makeRecord, rng, STATE_SHAPE } from './experience/records.js';
+
+const log = (s: string) => process.stderr.write(`  ${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class Child {
+  readonly proc: ChildProcess;
+  private readonly waiting: Array<(m: FromChild) => void> = [];
+  constructor(script: string, args: string[]) {
+    this.proc = fork(new URL(`./experience/${script}.js`, import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.proc.on('message', (m: FromChild) => {
+      if (m.type === 'failed') log(`${script} failed: ${m.error}`);
+      this.waiting.shift()?.(m);
+    });
+  }
+  next(timeoutMs = 60_000): Promise<FromChild> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('child did not answer')), timeoutMs);
+      this.waiting.push((m) => { clearTimeout(t); m.type === 'failed' ? reject(new Error(m.error)) : resolve(m); });
+    });
+  }
+  send(m: ToChild): void {
+    if (this.proc.connected) this.proc.send(m);
+  }
+}
+
+interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
+
+async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number, windowMs: number): Promise<RunResult> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const server = new Child('server-child', [impl, String(port)]);
+  await server.next();
+  const consumerProcs = [new Child('consumer-child', [impl, String(port), '0', '5']), new Child('consumer-child', [impl, String(port), '5', '5'])];
+  await Promise.all(consumerProcs.map((c) => c.next()));
+  const producerProcs: Child[] = [];
+  const perProc = Math.ceil(conns / 4);
+  for (let first = 0; first < conns; first += perProc) producerProcs.push(new Child('producer-child', [impl, String(port), String(first), String(Math.min(perProc, conns - first)), String(rate)]));
+  await Promise.all(producerProcs.map((p) => p.next()));
+  try {
+    await sleep(warmupMs);
+    const all = [server, ...consumerProcs, ...producerProcs];
+    for (const c of all) c.send({ type: 'begin' });
+    await sleep(windowMs);
+    const answers = all.map((c) => c.next());
+    for (const c of all) c.send({ type: 'end' });
+    const [s, ...rest] = (await Promise.all(answers)) as Array<Extract<FromChild, { type: 'window' }>>;
+    const cons = rest.slice(0, consumerProcs.length);
+    const prods = rest.slice(consumerProcs.length);
+    const seconds = windowMs / 1000;
+    const lat = cons.flatMap((c) => c.latenciesMs ?? []);
+    const serverLat = cons.flatMap((c) => c.serverLatenciesMs ?? []);
+    return {
+      delivered: cons.reduce((a, c) => a + (c.records ?? 0), 0) / seconds,
+      ingest: prods.reduce((a, p) => a + (p.sent ?? 0), 0) / seconds,
+      p50: lat.length ? percentile(lat, 50) : NaN,
+      p99: lat.length ? percentile(lat, 99) : NaN,
+      serverP99: serverLat.length ? percentile(serverLat, 99) : NaN,
+      cpuPct: (((s.cpuUserUs ?? 0) + (s.cpuSystemUs ?? 0)) / 1000 / (s.wallMs ?? windowMs)) * 100,
+      mbPerS: cons.reduce((a, c) => a + (c.bytes ?? 0), 0) / seconds / 2 ** 20,
+      rssMb: (s.rssMaxBytes ?? 0) / 2 ** 20,
+      consumers: CONSUMER_FILTERS.length,
+      perConsumer: cons.flatMap((c) => (c.perConsumer ?? []).map((n) => n / seconds)),
+    };
+  } finally {
+    for (const c of [...producerProcs, ...consumerProcs, server]) c.send({ type: 'stop' });
+    await sleep(1500);
+    for (const c of [...producerProcs, ...consumerProcs, server]) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
+  }
+}
+
+/** Deflate (level 1, as the server's compress=deflate) on a 32-record batch: ratio and speed. */
+function measureDeflate(): Record<string, number> {
+  const rand = rng(7);
+  const events: Uint8Array[] = [];
+  const states: Uint8Array[] = [];
+  const masks: Uint8Array[] = [];
+  const randomStates: Uint8Array[] = [];
+  for (let i = 0; i < 32; i++) {
+    const r = makeRecord(0, i, rand);
+    const bits = new Uint8Array(Math.ceil(ACTIONS / 8));
+    for (let a = 0; a < ACTIONS; a++) if (r.mask[a]) bits[a >> 3] |= 1 << (a & 7);
+    const state = new Uint8Array(r.state.slice().buffer);
+    states.push(state);
+    masks.push(bits);
+    const noisy = new Float32Array(r.state.length);
+    for (let k = 0; k < noisy.length; k++) noisy[k] = rand() * 2 - 1;
+    randomStates.push(new Uint8Array(noisy.buffer));
+    const payload = new Uint8Array(state.byteLength + bits.byteLength);
+    payload.set(state);
+    payload.set(bits, state.byteLength);
+    events.push(encodeEvent(EventKind.Experience, { game_id: r.gameId, player_id: r.playerId, turn: r.turn, action: r.action, reward: r.reward, done: r.done, state_shape: STATE_SHAPE, mask_len: ACTIONS }, payload));
+  }
+  const cat = (xs: Uint8Array[]) => Buffer.concat(xs);
+  const ratio = (xs: Uint8Array[]) => { const b = cat(xs); return b.byteLength / deflateRawSync(b, { level: 1 }).byteLength; };
+  const batch = cat(events);
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < 500) { deflateRawSync(batch, { level: 1 }); n++; }
+  const mbPerS = (batch.byteLength * n) / 2 ** 20 / ((performance.now() - t0) / 1000);
+  return {
+    deflate_ratio_batch: ratio(events), deflate_ratio_planes: ratio(states), deflate_ratio_masks: ratio(masks),
+    deflate_ratio_random_states: ratio(randomStates), deflate_mb_per_s: mbPerS,
+  };
+}
+
+export async function run({ quick }: BenchOptions): Promise<BenchResult> {
+  const conns = quick ? 20 : 100;
+  const rate = quick ? 100 : 500;
+  const warmupMs = quick ? 3_000 : 10_000;
+  const windowMs = quick ? 6_000 : 30_000;
+  log(`experience: ${conns} producers × ${rate}/s, ${CONSUMER_FILTERS.length} consumers, window ${windowMs / 1000} s`);
+  const ours = await runOnce('ours', conns, rate, warmupMs, windowMs);
+  log(`ours: ${JSON.stringify(ours)}`);
+  const base = await runOnce('baseline', conns, rate, warmupMs, windowMs);
+  log(`baseline: ${JSON.stringify(base)}`);
+  const deflate = measureDeflate();
+  log(`deflate: ${JSON.stringify(deflate)}`);
+  const figures: Record<string, number> = {
+    experiences_per_s: ours.delivered, p99_ms: ours.p99, p50_ms: ours.p50, p99_to_server_send_ms: ours.serverP99, consumers: ours.consumers, ingest_per_s: ours.ingest,
+    server_cpu_pct: ours.cpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
+    delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...deflate,
+  };
+  const baseline: Record<string, number> = {
+    experiences_per_s: base.delivered, p99_ms: base.p99, p50_ms: base.p50, consumers: base.consumers, ingest_per_s: base.ingest,
+    server_cpu_pct: base.cpuPct, mb_per_s: base.mbPerS, server_rss_mb: base.rssMb,
+    delivered_per_ingested: base.ingest > 0 ? base.delivered / base.ingest : 0,
+  };
+  return {
+    figures,
+    baseline,
+    notes: [
+      `${conns} producer connections × ${rate} experiences/s (4 processes), ${CONSUMER_FILTERS.length} consumers (2 processes), server in its own process; window ${windowMs / 1000} s after ${warmupMs / 1000} s warm-up`,
+      `per-consumer delivered/s, ours: ${ours.perConsumer.map((x) => sig(x, 3)).join(', ')}; baseline: ${base.perConsumer.map((x) => sig(x, 3)).join(', ')}`,
+      'the bar (>= 100,000 delivered/s) needs the full run; --quick offers far less load',
+    ],
+  };
+}
