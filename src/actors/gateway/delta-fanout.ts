@@ -21,6 +21,7 @@ export interface Version { readonly seq: number; readonly bytes: Uint8Array }
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const OPEN_BRACE = 0x7b;
+const COMMA = 0x2c;
 
 export class DeltaFanout {
   private readonly parsed = new WeakMap<Uint8Array, Envelope | null>();
@@ -47,16 +48,21 @@ export class DeltaFanout {
     return env;
   }
 
-  /** The full message with its key and version: `{"key":…,"seq":…,` spliced before the envelope's fields. */
+  /**
+   * The full message with its key and version, spliced in after the envelope's first field
+   * (`{"type":"…","key":…,"seq":…,"timestamp":…}`: `type` stays first for clients that sniff it).
+   */
   full(key: string, version: Version): Uint8Array {
     let out = this.fulls.get(version.bytes);
     if (!out) {
       const b = version.bytes;
-      if (b[0] !== OPEN_BRACE) return b;
-      const head = encoder.encode(`{"key":${JSON.stringify(key)},"seq":${version.seq}${b.byteLength > 2 ? ',' : ''}`);
-      out = new Uint8Array(head.byteLength + b.byteLength - 1);
-      out.set(head, 0);
-      out.set(b.subarray(1), head.byteLength);
+      const comma = b.indexOf(COMMA);
+      if (b[0] !== OPEN_BRACE || comma < 0) return b;
+      const mid = encoder.encode(`"key":${JSON.stringify(key)},"seq":${version.seq},`);
+      out = new Uint8Array(b.byteLength + mid.byteLength);
+      out.set(b.subarray(0, comma + 1), 0);
+      out.set(mid, comma + 1);
+      out.set(b.subarray(comma + 1), comma + 1 + mid.byteLength);
       this.fulls.set(b, out);
     }
     return out;
