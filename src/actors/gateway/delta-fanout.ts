@@ -76,7 +76,7 @@ export class DeltaFanout {
     const b = this.parse(to.bytes);
     if (!a || !b || a.type !== b.type) return this.countFull(full);
     const patch = diffJson(a.data, b.data) ?? { o: {} };
-    const delta = encoder.encode(JSON.stringify({ type: 'delta', of: b.type, key, base: from.seq, seq: to.seq, timestamp: b.timestamp, patch }));
+    const delta = encoder.encode(JSON.stringify({ type: 'delta', timestamp: b.timestamp, of: b.type, key, base: from.seq, seq: to.seq, patch }));
     if (delta.byteLength >= full.byteLength) return this.countFull(full);
     this.counts.deltas++;
     this.counts.deltaBytesSaved += full.byteLength - delta.byteLength;
