@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { OverlayClient, startHarness, type Harness, type WsMessage } from './helpers/service-harness.js';
+import { metricSum } from './helpers/metrics-scrape.js';
 // @ts-expect-error plain ES module without types
 import { deltaState } from '../overlay/lib/delta-state.js';
 
@@ -92,6 +93,8 @@ describe('/ws delta subscriptions', () => {
 
     // The lost deltas were noticed and repaired by a resync (full, versioned state).
     expect(live.resyncs).toBeGreaterThanOrEqual(1);
+    expect(await metricSum(port, 'ringcast_gateway_resyncs_total')).toBe(live.resyncs);
+    expect(await metricSum(port, 'ringcast_gateway_delta_updates_total', { kind: 'delta' })).toBeGreaterThan(50);
     expect(live.deltas).toBeGreaterThan(50);
 
     // A fresh full subscriber's snapshot: the latest retained state; both delta clients rebuilt those same messages.

@@ -30,6 +30,8 @@ export class DeltaFanout {
   private readonly tierVersions = new Map<FpsTier, Map<string, Version>>();
   counts = { deltas: 0, fulls: 0, deltaBytesSaved: 0 };
 
+  constructor(private readonly onUpdate: (kind: 'delta' | 'full') => void = () => undefined) {}
+
   private static id(channel: number, key: string, level: number): string {
     return `${channel}\u0000${key}\u0000${level}`;
   }
@@ -79,12 +81,14 @@ export class DeltaFanout {
     const delta = encoder.encode(JSON.stringify({ type: 'delta', timestamp: b.timestamp, of: b.type, key, base: from.seq, seq: to.seq, patch }));
     if (delta.byteLength >= full.byteLength) return this.countFull(full);
     this.counts.deltas++;
+    this.onUpdate('delta');
     this.counts.deltaBytesSaved += full.byteLength - delta.byteLength;
     return delta;
   }
 
   private countFull(full: Uint8Array): Uint8Array {
     this.counts.fulls++;
+    this.onUpdate('full');
     return full;
   }
 

@@ -99,7 +99,7 @@ export class FanoutHub {
   private readonly criticalTopics: string[][]; // [channel][level]
   private readonly deltaTopics: string[][][]; // [channel][level][tierIndex]
   private readonly deltaCriticalTopics: string[][]; // [channel][level]
-  private readonly deltas = new DeltaFanout();
+  private readonly deltas: DeltaFanout;
   private readonly channelCounters;
   private nextClient = 0;
   private stopping = false;
@@ -117,6 +117,7 @@ export class FanoutHub {
     this.criticalTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => `c/${ch}/${lv}`));
     this.deltaTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => options.plan.tiers.map((t) => `d/${ch}/${lv}/${t.name}`)));
     this.deltaCriticalTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => `e/${ch}/${lv}`));
+    this.deltas = new DeltaFanout((kind) => options.metrics.deltaUpdates.inc({ kind }));
     this.channelCounters = CHANNELS.map((name) => ({
       published: options.metrics.published.labels(name),
       deliveries: options.metrics.deliveries.labels(name),
@@ -216,6 +217,7 @@ export class FanoutHub {
       return true;
     }
     this.counts.resyncs++;
+    this.o.metrics.resyncs.inc();
     // A slow client gets every key's latest value as it drains; nothing to add now.
     if (!client.slow) ws.cork(() => this.sendState(ws, client, false));
     return true;
