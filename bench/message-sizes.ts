@@ -3,14 +3,17 @@
  * run: 8 PPO metrics at 10 windows/s (a new point per metric per window, full-precision
  * doubles), 9×256 SE attention, a 5-move prediction. Prints one JSON object:
  * { <message>: { beginner, intermediate, advanced } } in bytes, after `windows` windows (the
- * series full). Deterministic (seeded), so before/after figures compare.
+ * series full), and the delta a delta subscriber gets for the last window (gateway's DeltaFanout).
+ * `sizeOf` measures a body (default: its bytes; e.g. a deflate estimate). Deterministic (seeded).
  *
  *   node dist/bench/message-sizes.js [windows=150]
  */
+import { deflateRawSync } from 'node:zlib';
 import { RunState, type RunSettings } from '../src/actors/aggregator/run-state.js';
 import { encode, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, type LevelData } from '../src/actors/aggregator/messages.js';
 import { EventKind, decodeEvent, encodeEvent, encodeMetrics, float32Bytes, type TelemetryEvent } from '../src/shared/telemetry/event-codec.js';
 import { LEVELS, LEVEL_BIT } from '../src/shared/telemetry/channels.js';
+import { DeltaFanout } from '../src/actors/gateway/delta-fanout.js';
 
 const SETTINGS: RunSettings = {
   seriesPoints: 100, smoothingAlpha: 0.2, attentionAlpha: 0.3, heatmapFreshMs: 1000,
@@ -26,17 +29,33 @@ function prng(seed: number): () => number {
 
 const dec = (bytes: Uint8Array) => decodeEvent(bytes) as TelemetryEvent;
 
-function sizes(type: string, data: LevelData): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const v of encode(type, 1_795_458_500_477, data)) for (const level of LEVELS) if (v.levelMask & LEVEL_BIT[level]) out[level] = v.body.byteLength;
+type SizeOf = (body: Uint8Array) => number;
+
+function bodies(type: string, data: LevelData, timestamp = 1_795_458_500_477): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {};
+  for (const v of encode(type, timestamp, data)) for (const level of LEVELS) if (v.levelMask & LEVEL_BIT[level]) out[level] = v.body;
   return out;
 }
 
-export function measure(windows = 150): Record<string, Record<string, number>> {
+function sizes(type: string, data: LevelData, sizeOf: SizeOf): Record<string, number> {
+  return Object.fromEntries(Object.entries(bodies(type, data)).map(([level, b]) => [level, sizeOf(b)]));
+}
+
+/** Size of what a delta subscriber gets for the change from `before` to `after` (per level). */
+function deltaSizes(type: string, before: LevelData, after: LevelData, sizeOf: SizeOf): Record<string, number> {
+  const fan = new DeltaFanout();
+  const a = bodies(type, before, 1);
+  const b = bodies(type, after, 2);
+  return Object.fromEntries(LEVELS.map((level) => [level, sizeOf(fan.update(`${type}:demo`, { seq: 1, bytes: a[level] }, { seq: 2, bytes: b[level] }))]));
+}
+
+export function measure(windows = 150, sizeOf: SizeOf = (b) => b.byteLength): Record<string, Record<string, number>> {
   const rnd = prng(7);
   const r = new RunState('demo', 0, SETTINGS);
   let step = 0;
+  let previous: { metrics: LevelData; attention: LevelData; prediction: LevelData } | undefined;
   for (let w = 0; w < windows; w++) {
+    if (w === windows - 1) previous = { metrics: ppoMetricsData(r, SETTINGS.health), attention: seAttentionData(r), prediction: movePredictionData(r) };
     step += 64;
     const values: Record<string, number> = {};
     for (const m of METRICS) values[m] = rnd() * (m === 'ppo/kl_divergence_approx' ? 0.02 : 2);
@@ -47,13 +66,17 @@ export function measure(windows = 150): Record<string, Record<string, number>> {
     r.closeWindow(w);
   }
   return {
-    'ppo_metrics (live tail)': sizes('ppo_metrics', ppoMetricsTails(r, SETTINGS.health, 1000)[0]),
-    'ppo_metrics (full, snapshot)': sizes('ppo_metrics', ppoMetricsData(r, SETTINGS.health)),
-    se_attention: sizes('se_attention', seAttentionData(r)),
-    move_prediction: sizes('move_prediction', movePredictionData(r)),
+    'ppo_metrics (live tail)': sizes('ppo_metrics', ppoMetricsTails(r, SETTINGS.health, 1000)[0], sizeOf),
+    'ppo_metrics (full, snapshot)': sizes('ppo_metrics', ppoMetricsData(r, SETTINGS.health), sizeOf),
+    'ppo_metrics (delta)': deltaSizes('ppo_metrics', previous!.metrics, ppoMetricsData(r, SETTINGS.health), sizeOf),
+    se_attention: sizes('se_attention', seAttentionData(r), sizeOf),
+    'se_attention (delta)': deltaSizes('se_attention', previous!.attention, seAttentionData(r), sizeOf),
+    move_prediction: sizes('move_prediction', movePredictionData(r), sizeOf),
+    'move_prediction (delta)': deltaSizes('move_prediction', previous!.prediction, movePredictionData(r), sizeOf),
   };
 }
 
 if (/message-sizes\.js$/.test(process.argv[1] ?? '') || process.env.RINGCAST_PRINT_MESSAGE_SIZES) {
-  console.log(JSON.stringify(measure(Number(process.argv[2] ?? 150)), null, 1));
+  const deflated: SizeOf = (b) => deflateRawSync(b).byteLength;
+  console.log(JSON.stringify({ bytes: measure(150), deflated: measure(150, deflated) }, null, 1));
 }
