@@ -37,7 +37,9 @@
  *
  * Env knobs: RINGCAST_BENCH_FANOUT_LOADGEN_THREADS (default 2), RINGCAST_BENCH_FANOUT_COUNTS
  * (comma list for ours and uws-raw), RINGCAST_BENCH_FANOUT_STANDIN=1 (skip the real service),
- * RINGCAST_BENCH_FANOUT_SERVER_THREADS (gateway threads, default 2).
+ * RINGCAST_BENCH_FANOUT_SERVER_THREADS (gateway threads, default 2), RINGCAST_BENCH_FANOUT_DELTA=compare (only
+ * ours, at each count once with full and once with delta subscriptions; figures: bytes per client per second
+ * and CPU µs per delivery of each; a delta client's ppo_metrics deltas replace the live tails).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +51,7 @@ import { Worker } from 'node:worker_threads';
 import { percentile, sig, table } from './lib/stats.js';
 import type { BenchOptions, BenchResult } from './lib/types.js';
 import type { FromLoadgen, FromServer, LoadgenConnected, LoadgenJob, LoadgenResult, ServerKind, ServerReady, ServerWindowResult, ToLoadgen, ToServer } from './fanout/ipc.js';
-import { MESSAGES_PER_TICK, SUBSCRIBED_CHANNELS, SUBSCRIPTION, TICK_HZ, TICK_MS, wallMs } from './fanout/payloads.js';
+import { MESSAGES_PER_TICK, SUBSCRIBED_CHANNELS, SUBSCRIPTION, SUBSCRIPTION_DELTA, TICK_HZ, TICK_MS, wallMs } from './fanout/payloads.js';
 import { Probe, writeTemplates } from './fanout/probe.js';
 import { CHANNEL_MESSAGE_TYPES } from '../src/shared/telemetry/channels.js';
 
@@ -87,6 +89,13 @@ const FD_MARGIN = 256;
 const COLLECT_GRACE_MS = 1000;
 /** Message types that count as deliveries on the subscribed channels. */
 const DELIVERY_TYPES = SUBSCRIBED_CHANNELS.flatMap((c) => [...CHANNEL_MESSAGE_TYPES[c]]);
+/** What a delta subscriber's updates are: deltas, or full messages where a delta would not be smaller. */
+const DELTA_DELIVERY_TYPES = ['delta', ...DELIVERY_TYPES];
+const DELTA_MODE = (() => {
+  const text = process.env.RINGCAST_BENCH_FANOUT_DELTA ?? '';
+  if (text !== '' && text !== 'compare') throw new Error(`RINGCAST_BENCH_FANOUT_DELTA=${JSON.stringify(text)}: expected "compare" or nothing`);
+  return text === 'compare';
+})();
 
 /** Shared across the points of one run: where the baseline finds the real service's messages. */
 interface RunContext {
@@ -132,6 +141,9 @@ export interface Point {
   otherCpuPct: number;
   generatorSaturated: boolean;
   bytesPerMessage: number;
+  /** Bytes of counted deliveries per connected client per second of the window. */
+  bytesPerClientPerSec?: number;
+  subscription?: 'full' | 'delta';
   /** Messages per tick the probe client received (what the server published). */
   publishedPerTick: number;
   /** delivered / (clients × what the probe received): the fan-out's own delivery ratio. */
@@ -274,13 +286,43 @@ async function stopWorkers(workers: Worker[]): Promise<void> {
   }));
 }
 
+/** RINGCAST_BENCH_FANOUT_DELTA=compare: ours with full and with delta subscriptions, side by side at each count. */
+async function compareDelta(p: Plan, ctx: RunContext, notes: string[]): Promise<BenchResult> {
+  const figures: Record<string, number> = {};
+  const series: Record<string, Array<[number, number]>> = {};
+  const add = (k: string, n: number, v: number) => { (series[k] ??= []).push([n, sig(v)]); };
+  for (const n of p.ours) {
+    for (const delta of [false, true]) {
+      const mode = delta ? 'delta' : 'full';
+      process.stderr.write(`fanout: ours ${mode} ${n} clients ...`);
+      let pt: Point;
+      try { pt = await runPoint('ours', n, p, ctx, delta); } catch (error) { pt = failedPoint('ours', n, error); }
+      process.stderr.write(` ${f1(pt.deliveredPct)}% delivered, p99 ${f2(pt.p99Ms)} ms, ${f1((pt.bytesPerClientPerSec ?? NaN) / 1000)} KB/client/s, ${f2(pt.usPerDelivery)} µs/delivery${pt.errors.length ? ` (${pt.errors.join('; ')})` : ''}\n`);
+      figures[`${mode}_bytes_per_client_per_sec_at_${n}`] = pt.bytesPerClientPerSec ?? NaN;
+      figures[`${mode}_us_per_delivery_at_${n}`] = pt.usPerDelivery;
+      figures[`${mode}_delivered_pct_at_${n}`] = pt.deliveredPct;
+      figures[`${mode}_p99_ms_at_${n}`] = pt.p99Ms;
+      add(`${mode}_bytes_per_client_per_sec`, n, pt.bytesPerClientPerSec ?? NaN);
+      add(`${mode}_us_per_delivery`, n, pt.usPerDelivery);
+      add(`${mode}_p99_ms`, n, pt.p99Ms);
+      notes.push(`${mode} ${n}: ${f1(pt.deliveredPct)}% delivered, ${f1(pt.bytesPerMessage)} B/message, mix ${Object.entries(pt.perClientTick).map(([t, r]) => `${t} ${r.toFixed(2)}`).join(', ')} per client per tick${pt.otherPerClientTick > 0 ? `, ${pt.otherPerClientTick.toFixed(3)} other` : ''}${pt.errors.length ? `; errors: ${pt.errors.join('; ')}` : ''}`);
+    }
+  }
+  rmSync(ctx.tmpDir, { recursive: true, force: true });
+  notes.push(`ours only (no ws or uws-raw baselines: they have no delta mode), level intermediate, channels ${SUBSCRIBED_CHANNELS.join(', ')}, max_fps 30; each point ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; load generator on the same machine`);
+  for (const k of Object.keys(figures)) figures[k] = sig(figures[k]);
+  return { figures, notes, series };
+}
+
 /** The first instant ≥ `after` that lies half a tick after a tick of the server's grid. */
 function midTick(after: number, origin: number): number {
   const k = Math.ceil((after - origin - TICK_MS / 2) / TICK_MS);
   return origin + k * TICK_MS + TICK_MS / 2;
 }
 
-async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunContext): Promise<Point> {
+async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunContext, delta = false): Promise<Point> {
+  const subscription = delta ? SUBSCRIPTION_DELTA : SUBSCRIPTION;
+  const types = delta ? DELTA_DELIVERY_TYPES : DELIVERY_TYPES;
   const port = await freePort();
   const args = [kind, HOST, String(port), String(FANOUT_THREADS), kind !== 'ours' ? ctx.templatesFile ?? '' : ''];
   const child = SERVER_CPUS
@@ -294,14 +336,14 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
     const connectTimeoutMs = 20_000 + clients * 2;
     for (const n of per) {
       const job: LoadgenJob = {
-        host: HOST, port: ready.port, clients: n, subscription: SUBSCRIPTION, sampleEvery: 32,
-        connectConcurrency: 128, latencyCap: 1 << 18, connectTimeoutMs, types: DELIVERY_TYPES,
+        host: HOST, port: ready.port, clients: n, subscription, sampleEvery: 32,
+        connectConcurrency: 128, latencyCap: 1 << 18, connectTimeoutMs, types,
       };
       workers.push(new Worker(LOADGEN_SCRIPT, { workerData: job }));
     }
     const connected: LoadgenConnected[] = await withTimeout(Promise.all(workers.map((w) => fromWorker(w, 'connected'))), connectTimeoutMs + 30_000, `${clients} clients connecting`);
     // The probe connects last, so it is the (N+1)th client, not counted in the deliveries.
-    probe = new Probe(`ws://${HOST}:${ready.port}/ws`, SUBSCRIPTION, DELIVERY_TYPES, TICK_MS);
+    probe = new Probe(`ws://${HOST}:${ready.port}/ws`, subscription, types, TICK_MS);
     await withTimeout(probe.ready, 15_000, 'probe client subscribing');
     const ok = connected.reduce((s, c) => s + c.ok, 0);
     const failed = connected.reduce((s, c) => s + c.failed, 0);
@@ -363,7 +405,7 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
     const ticksInWindow = p.measureMs / TICK_MS;
     const publishedTotal = Object.values(published).reduce((s, n) => s + n, 0);
     const perClientTick: Record<string, number> = {};
-    DELIVERY_TYPES.forEach((t, i) => {
+    types.forEach((t, i) => {
       const n = gens.reduce((s, g) => s + g.byType[i], 0);
       if (n > 0) perClientTick[t] = n / clients / ticksInWindow;
     });
@@ -393,6 +435,8 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
       otherCpuPct: ((gen.busyMs - gen.cpuUs / 1000 - srvCpuUs / 1000) / gen.wallMs) * 100,
       generatorSaturated: eluMax >= GENERATOR_SATURATED_ELU || loadgenCpuPct >= GENERATOR_SATURATED_ELU * 100,
       bytesPerMessage: delivered > 0 ? bytes / delivered : NaN,
+      bytesPerClientPerSec: ok > 0 ? bytes / ok / (p.measureMs / 1000) : NaN,
+      subscription: delta ? 'delta' : 'full',
       perClientTick,
       publishedPerTick: publishedTotal / ticksInWindow,
       deliveredOfPublishedPct: publishedTotal > 0 ? (delivered / (clients * publishedTotal)) * 100 : NaN,
@@ -465,6 +509,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
 
   const points: Point[] = [];
   const ctx: RunContext = { tmpDir: mkdtempSync(path.join(os.tmpdir(), 'ringcast-bench-fanout-')) };
+  if (DELTA_MODE) return compareDelta(p, ctx, notes);
   const runOne = async (kind: ServerKind, n: number): Promise<Point> => {
     process.stderr.write(`fanout: ${kind} ${n} clients ...`);
     let pt: Point;

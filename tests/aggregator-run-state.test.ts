@@ -32,6 +32,28 @@ describe('aggregator run state and messages', () => {
     expect(new Set([beg.data.explanation, mid.data.explanation, adv.data.explanation]).size).toBe(3);
   });
 
+  it('compact numbers: presentation at 4 significant digits, the trainer\'s values and raw series exact, attention summaries sized per level', () => {
+    const r = new RunState('x', 0, SETTINGS);
+    r.applyMetrics(dec(encodeMetrics(1, { loss: 0.123456789123 })), 1);
+    r.applyMetrics(dec(encodeMetrics(2, { loss: 1.98765432198 })), 1);
+    r.closeWindow(2);
+    const byLevel = (data: ReturnType<typeof ppoMetricsData>) => Object.fromEntries(encode('t', 1, data).flatMap((v) => [1, 2, 4].filter((b) => v.levelMask & b).map((b) => [b, json(v.body)])));
+    const m = byLevel(ppoMetricsData(r, SETTINGS.health));
+    const digits = (x: number) => x.toExponential().split('e')[0].replace(/[-.]/g, '').length;
+    expect(m[4].data.values.loss).toBe(1.98765432198);
+    expect(m[4].data.metrics.loss.series).toEqual([0.123456789123, 1.98765432198]);
+    expect(m[4].data.metrics.loss.latest).toBe(1.988);
+    expect(m[2].data.metrics.loss.mean).toBe(Number(((0.123456789123 + 1.98765432198) / 2).toPrecision(4)));
+    for (const x of [...m[2].data.metrics.loss.smoothed, m[1].data.metrics.loss.min, m[1].data.metrics.loss.max, m[1].data.metrics.loss.trend]) expect(digits(x)).toBeLessThanOrEqual(4);
+    const weights = Array.from({ length: 2 * 8 }, (_, i) => (i * 7919 % 13) / 13 + 1e-7);
+    r.applyAttention(dec(encodeEvent(EventKind.SeAttention, { blocks: 2, channels: 8 }, float32Bytes(weights))), 3);
+    const a = byLevel(seAttentionData(r));
+    expect(a[1].data.summary[0].top_channels).toHaveLength(3);
+    expect(a[2].data.summary[0].top_channels).toHaveLength(5);
+    expect(a[2].data.summary[0].top_channels.slice(0, 3)).toEqual(a[1].data.summary[0].top_channels);
+    for (const row of a[4].data.weights) for (const x of row) expect(digits(x)).toBeLessThanOrEqual(4);
+  });
+
   it('identical level variants are written once with a merged mask', () => {
     const r = new RunState('x', 0, SETTINGS);
     r.applyAttention(dec(encodeEvent(EventKind.SeAttention, { blocks: 2, channels: 3 }, float32Bytes([0.1, 0.9, 0.5, 0.2, 0.2, 0.8]))), 1);

@@ -9,8 +9,10 @@ import { CHANNELS } from '../src/shared/telemetry/channels.js';
 describe('subscription parsing', () => {
   it('applies defaults and caps max_fps', () => {
     const telemetry = CHANNELS.map((_, i) => i).filter((i) => CHANNELS[i] !== 'capture');
-    expect(parseSubscription('{}', 60)).toEqual({ ok: true, sub: { channels: telemetry, level: 'intermediate', maxFps: 60 } });
-    expect(parseSubscription('{"channels":["chat","metrics","chat"],"level":"beginner","max_fps":500}', 30)).toEqual({ ok: true, sub: { channels: [0, 5], level: 'beginner', maxFps: 30 } });
+    expect(parseSubscription('{}', 60)).toEqual({ ok: true, sub: { channels: telemetry, level: 'intermediate', maxFps: 60, delta: false } });
+    expect(parseSubscription('{"channels":["chat","metrics","chat"],"level":"beginner","max_fps":500}', 30)).toEqual({ ok: true, sub: { channels: [0, 5], level: 'beginner', maxFps: 30, delta: false } });
+    expect(parseSubscription('{"delta":true}', 60)).toMatchObject({ ok: true, sub: { delta: true } });
+    expect(parseSubscription('{"delta":1}', 60)).toEqual({ ok: false, error: 'delta must be true or false (got 1)' });
     expect(parseSubscription('{"channels":["metrics","all"]}', 60)).toMatchObject({ ok: true, sub: { channels: telemetry } });
     // capture results are opt-in: named explicitly, alone or next to "all".
     const capture = CHANNELS.indexOf('capture');

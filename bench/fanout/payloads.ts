@@ -21,6 +21,8 @@ export const CLIENT_LEVEL: Level = 'intermediate';
 
 /** The first message every benchmark client sends on /ws. */
 export const SUBSCRIPTION = JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level: CLIENT_LEVEL, max_fps: 30 });
+/** The same subscription asking for deltas (RINGCAST_BENCH_FANOUT_DELTA=compare). */
+export const SUBSCRIPTION_DELTA = JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level: CLIENT_LEVEL, max_fps: 30, delta: true });
 
 export const MESSAGE_TYPE: Readonly<Record<BenchChannel, string>> = {
   metrics: 'ppo_metrics',

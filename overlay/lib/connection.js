@@ -7,8 +7,14 @@
 // Messages are `{type, timestamp, data}` objects as documented in the README (Overlay
 // protocol). States: 'connecting' | 'open' | 'reconnecting' (detail: ms until retry).
 // The first messages after every (re)connect are the server's snapshot.
+//
+// With `delta: true` the server sends each update as what changed since the last version
+// this connection holds; delta-state.js rebuilds the full message, so onMessage sees the
+// same full messages either way. A delta that does not follow what is held (a lost
+// message) asks the server for the full state, at most once per resyncMs.
+import { deltaState } from './delta-state.js';
 
-/** Query parameters every page understands: level, channels, theme, token, max_fps. */
+/** Query parameters every page understands: level, channels, theme, token, max_fps, delta (0 = full messages). */
 export function pageParams(defaults = {}) {
   const q = new URLSearchParams(location.search);
   const list = (v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
@@ -19,6 +25,7 @@ export function pageParams(defaults = {}) {
     // A garbled max_fps falls back to the default rather than sending NaN to the server.
     maxFps: positiveNumber(q.get('max_fps')) ?? defaults.maxFps ?? 60,
     token: q.get('token') ?? undefined,
+    delta: q.get('delta') !== '0' && (defaults.delta ?? true),
     server: q.get('server') ?? undefined,
   };
 }
@@ -28,13 +35,15 @@ function positiveNumber(text) {
   return text !== null && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
-export function connect({ channels, level, maxFps = 60, onMessage, onState, server, minBackoffMs = 250, maxBackoffMs = 10_000 }) {
+export function connect({ channels, level, maxFps = 60, delta = false, onMessage, onState, server, minBackoffMs = 250, maxBackoffMs = 10_000, resyncMs = 1000 }) {
   const url = server ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   let ws;
   let attempt = 0;
   let closed = false;
   let retryTimer;
-  let subscription = { channels, level, max_fps: maxFps };
+  let subscription = delta ? { channels, level, max_fps: maxFps, delta: true } : { channels, level, max_fps: maxFps };
+  const held = deltaState();
+  let lastResync = -Infinity;
   const state = (s, detail) => { try { onState?.(s, detail); } catch (e) { console.error(e); } };
 
   function open() {
@@ -42,12 +51,22 @@ export function connect({ channels, level, maxFps = 60, onMessage, onState, serv
     ws = new WebSocket(url);
     ws.onopen = () => {
       attempt = 0;
+      held.clear();
       ws.send(JSON.stringify(subscription));
       state('open');
     };
     ws.onmessage = (event) => {
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
+      if (delta) {
+        const { message, resync } = held.accept(msg);
+        if (resync && performance.now() - lastResync >= resyncMs) {
+          lastResync = performance.now();
+          ws.send('{"type":"resync"}');
+        }
+        if (!message) return;
+        msg = message;
+      }
       try { onMessage?.(msg); } catch (e) { console.error(e); }
     };
     ws.onclose = () => {
@@ -66,6 +85,7 @@ export function connect({ channels, level, maxFps = 60, onMessage, onState, serv
     /** Change level/channels/fps live (re-subscribes; the server answers with a fresh snapshot). */
     resubscribe(update) {
       subscription = { ...subscription, ...update };
+      held.clear();
       if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(subscription));
     },
     close() {

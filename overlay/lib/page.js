@@ -169,6 +169,8 @@ export function startPage({ channels, defaults = {}, subscribe = (list) => list,
     channels: wanted,
     level,
     maxFps: Number.isFinite(params.maxFps) && params.maxFps > 0 ? params.maxFps : 60,
+    // Updates as deltas (far fewer bytes per viewer); `?delta=0` asks for full messages.
+    delta: params.delta,
     server: params.server,
     onState: (s, detail) => { connection = s; badge(s, detail); },
     onMessage: (msg) => {

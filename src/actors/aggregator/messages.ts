@@ -50,12 +50,9 @@ function orNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
 }
 
-/**
- * The smoothed series is ours, not the trainer's, so it can be rounded (6 significant
- * digits, far below what a chart shows) to keep the message small; raw values never are.
- */
-function round6(x: number): number {
-  return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(6));
+/** round4 that keeps a window statistic of a metric without a full window null (JSON has no NaN). */
+function shown(x: number): number | null {
+  return orNull(round4(x));
 }
 
 /**
@@ -72,8 +69,10 @@ interface Points { steps: number[]; smoothed: number[]; series: number[] }
 
 /** The three views of one metric over the given points, built once and shared by the level variants. */
 function metricViews(s: MetricSummary, points: Points, dropped: number): Record<Level, Record<string, unknown>> {
-  const beginner = { latest: s.latest, mean: orNull(s.mean), min: orNull(s.min), max: orNull(s.max), trend: s.trend, count: s.count };
-  const intermediate = { ...beginner, smoothed: points.smoothed.map(round6), steps: points.steps, ...(dropped > 0 ? { dropped } : {}) };
+  // Everything here is presentation, rounded to what a chart or a label can show; the exact
+  // numbers the trainer sent are in `values` and (advanced) the raw `series`.
+  const beginner = { latest: round4(s.latest), mean: shown(s.mean), min: shown(s.min), max: shown(s.max), trend: round4(s.trend), count: s.count };
+  const intermediate = { ...beginner, smoothed: points.smoothed.map(round4), steps: points.steps, ...(dropped > 0 ? { dropped } : {}) };
   return { beginner, intermediate, advanced: { ...intermediate, series: points.series } };
 }
 
@@ -96,7 +95,9 @@ function metricsMessage(
     const views = metricViews(s, points, dropped);
     for (const level of LEVELS) byLevel[level][name] = views[level];
   }
-  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, ...extra, values, metrics: byLevel[level], health: run.health, explanation: explainMetrics(level, explainInput) });
+  const h = run.health;
+  const health = { ...h, kl: h.kl === null ? null : round4(h.kl), clip_fraction: h.clip_fraction === null ? null : round4(h.clip_fraction) };
+  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, ...extra, values, metrics: byLevel[level], health, explanation: explainMetrics(level, explainInput) });
   return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };
 }
 
@@ -133,13 +134,20 @@ export function ppoMetricsTails(run: RunState, thresholds: HealthThresholds, par
   return out;
 }
 
-const TOP_CHANNELS = 5;
+/**
+ * Channels per block in an attention summary, by level: a beginner view names the few that
+ * stand out, an intermediate one a short ranking; advanced gets the full rows instead.
+ */
+export const SUMMARY_TOP_CHANNELS = { beginner: 3, intermediate: 5 } as const;
 
 export function seAttentionData(run: RunState): LevelData {
   const a = run.attention;
   const head = { run: run.run, step: a.step ?? run.step, blocks: a.blocks, channels: a.channels };
-  const summary = { ...head, summary: a.summaries(TOP_CHANNELS, round4) };
-  return { beginner: summary, intermediate: summary, advanced: { ...head, weights: a.rows(round4) } };
+  return {
+    beginner: { ...head, summary: a.summaries(SUMMARY_TOP_CHANNELS.beginner, round4) },
+    intermediate: { ...head, summary: a.summaries(SUMMARY_TOP_CHANNELS.intermediate, round4) },
+    advanced: { ...head, weights: a.rows(round4) },
+  };
 }
 
 export function boardHeatmapData(run: RunState, focusCount: number): LevelData {
@@ -163,8 +171,8 @@ export function movePredictionData(run: RunState): LevelData {
   const forLevel = (level: Level) => ({
     run: run.run,
     step: p.step ?? run.step,
-    top_moves: p.topMoves,
-    value: p.value,
+    top_moves: p.topMoves.map((m) => ({ ...m, prob: round4(m.prob) })),
+    value: p.value === null || p.value === undefined ? p.value : round4(p.value),
     position: p.position,
     position_board: positionBoard,
     explanation: explainPrediction(level, { topMoves: p.topMoves, value: p.value ?? undefined }),

@@ -16,13 +16,19 @@
  *   buffered > hard limit, or critical queue full → closed with 4008 and a reason.
  * uWS's own maxBackpressure is set above the hard limit, so uWS never silently drops a
  * message before we decide; the hard limit plus maxBackpressure bound memory per client.
+ *
+ * Delta subscribers (`"delta": true`) are on a parallel set of topics, `d/<channel>/<level>/<tier>`
+ * and `e/<channel>/<level>`, that carry each state change as a delta from the version the
+ * topic carried before, or a full message keyed and versioned (delta-fanout.ts); every
+ * state they are sent (snapshot, catch-up, resync) is full and versioned.
  */
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import { AVAILABLE_CHANNELS, CHANNELS, LEVELS, levelId } from '../../shared/telemetry/channels.js';
 import { FanoutFlag, FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import type { GatewayMetrics, DisconnectReason } from './gateway-metrics.js';
 import type { FpsTier, TierPlan } from './fps-tiers.js';
-import { LatestMessages } from './latest-messages.js';
+import { DeltaFanout, type Version } from './delta-fanout.js';
+import { LatestMessages, type LatestEntry } from './latest-messages.js';
 import { parseSubscription, type Subscription } from './subscription.js';
 
 export const CLOSE_TOO_SLOW = 4008;
@@ -91,13 +97,16 @@ export class FanoutHub {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly updateTopics: string[][][]; // [channel][level][tierIndex]
   private readonly criticalTopics: string[][]; // [channel][level]
+  private readonly deltaTopics: string[][][]; // [channel][level][tierIndex]
+  private readonly deltaCriticalTopics: string[][]; // [channel][level]
+  private readonly deltas: DeltaFanout;
   private readonly channelCounters;
   private nextClient = 0;
   private stopping = false;
   private readonly snapshotIntervalMs: number;
   private counts = {
     published: 0, deliveries: 0, skippedSlow: 0, disconnectsTooSlow: 0, protocolErrors: 0, refused: 0, criticalQueued: 0, resubscribed: 0, maxBufferedSeen: 0,
-    snapshotsSent: 0, snapshotsDeferred: 0, snapshotsCoalesced: 0, disconnectsFlood: 0,
+    snapshotsSent: 0, snapshotsDeferred: 0, snapshotsCoalesced: 0, disconnectsFlood: 0, resyncs: 0,
   };
 
   constructor(options: FanoutHubOptions) {
@@ -106,6 +115,9 @@ export class FanoutHub {
     this.snapshotIntervalMs = options.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS;
     this.updateTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => options.plan.tiers.map((t) => `u/${ch}/${lv}/${t.name}`)));
     this.criticalTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => `c/${ch}/${lv}`));
+    this.deltaTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => options.plan.tiers.map((t) => `d/${ch}/${lv}/${t.name}`)));
+    this.deltaCriticalTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => `e/${ch}/${lv}`));
+    this.deltas = new DeltaFanout((kind) => options.metrics.deltaUpdates.inc({ kind }));
     this.channelCounters = CHANNELS.map((name) => ({
       published: options.metrics.published.labels(name),
       deliveries: options.metrics.deliveries.labels(name),
@@ -121,7 +133,7 @@ export class FanoutHub {
   }
 
   stats() {
-    return { clients: this.clients.size, slowClients: this.slowClients.size, stateKeys: this.latest.size, ...this.counts };
+    return { clients: this.clients.size, slowClients: this.slowClients.size, stateKeys: this.latest.size, ...this.counts, deltasPublished: this.deltas.counts.deltas, deltaFullsPublished: this.deltas.counts.fulls };
   }
 
   stop(): void {
@@ -163,7 +175,9 @@ export class FanoutHub {
       this.protocolError(ws, 'binary messages are not accepted on /ws: send the subscription as a JSON text message');
       return;
     }
-    const parsed = parseSubscription(Buffer.from(message).toString('utf8'), this.o.maxFps);
+    const text = Buffer.from(message).toString('utf8');
+    if (text.includes('"resync"') && this.resync(ws, client, text)) return;
+    const parsed = parseSubscription(text, this.o.maxFps);
     if (!parsed.ok) {
       this.protocolError(ws, parsed.error);
       return;
@@ -191,6 +205,22 @@ export class FanoutHub {
     if (client.slow) this.registerSlowTopics(client);
     else this.subscribeAll(ws, client);
     // A slow client stays slow until it drains; it got its snapshot queued like any send.
+  }
+
+  /** `{"type":"resync"}`: the full state of every key (a delta client that lost track). False when the text is something else. */
+  private resync(ws: WebSocket<OverlayClient>, client: OverlayClient, text: string): boolean {
+    let msg: unknown;
+    try { msg = JSON.parse(text); } catch { return false; }
+    if (msg === null || typeof msg !== 'object' || (msg as { type?: unknown }).type !== 'resync') return false;
+    if (!client.sub) {
+      this.protocolError(ws, 'resync before any subscription: subscribe first');
+      return true;
+    }
+    this.counts.resyncs++;
+    this.o.metrics.resyncs.inc();
+    // A slow client gets every key's latest value as it drains; nothing to add now.
+    if (!client.slow) ws.cork(() => this.sendState(ws, client, false));
+    return true;
   }
 
   drain(ws: WebSocket<OverlayClient>): void {
@@ -223,6 +253,7 @@ export class FanoutHub {
     const body = data.slice(rec.bodyOffset, rec.bodyOffset + rec.bodyLength);
     if (rec.type === FanoutType.Reset) {
       this.latest.reset(rec.channel, rec.key);
+      this.deltas.forget(rec.channel, rec.key);
       this.o.metrics.stateKeys.set(this.latest.size);
       if (body.byteLength > 0) this.publishCritical(rec.channel, rec.levelMask, body);
       return;
@@ -232,16 +263,23 @@ export class FanoutHub {
     const retain = (rec.flags & FanoutFlag.Retain) !== 0;
     // A live-only delta is meaningless as state; a no-live record is state that full-rate
     // clients already follow through the deltas.
+    let before: Array<Version | undefined> | undefined;
+    let entry: LatestEntry | undefined;
     if ((rec.flags & FanoutFlag.LiveOnly) === 0) {
+      const previous = this.latest.get(rec.channel, rec.key);
+      before = LEVELS.map((_, lv) => this.versionOf(previous, lv));
       if (!this.latest.put(rec.channel, rec.key, rec.levelMask, body, retain, critical)) this.o.metrics.stateKeysRefused.inc();
+      else entry = this.latest.get(rec.channel, rec.key);
       this.o.metrics.stateKeys.set(this.latest.size);
     }
     const published = this.counts.published;
     if (critical) {
-      this.publishCritical(rec.channel, rec.levelMask, body);
+      this.publishCritical(rec.channel, rec.levelMask, body, entry);
     } else {
-      if (rec.flags & FanoutFlag.NoLive) return;
+      // Delta subscribers follow state (not the live-only tails), at the live tier as it changes.
       const live = this.o.plan.live;
+      if (before && live) this.publishDeltas(rec.channel, rec.key, rec.levelMask, live, before, entry, body);
+      if (rec.flags & FanoutFlag.NoLive) return;
       if (!live) return; // every tier is conflated: the tier timers publish it
       const tierIndex = this.o.plan.tiers.indexOf(live);
       for (let level = 0; level < LEVELS.length; level++) {
@@ -369,7 +407,10 @@ export class FanoutHub {
     const lv = levelId(sub.level);
     const tierIndex = this.o.plan.tiers.indexOf(client.tier);
     const topics: string[] = [];
-    for (const ch of sub.channels) topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
+    for (const ch of sub.channels) {
+      if (sub.delta) topics.push(this.deltaTopics[ch][lv][tierIndex], this.deltaCriticalTopics[ch][lv]);
+      else topics.push(this.updateTopics[ch][lv][tierIndex], this.criticalTopics[ch][lv]);
+    }
     return topics;
   }
 
@@ -402,7 +443,12 @@ export class FanoutHub {
     for (const entry of this.latest.values()) {
       const bytes = entry.bytes[lv];
       if (!bytes || !wanted.has(entry.channel)) continue;
-      if (entry.retain || (!retainedOnly && !entry.critical)) ws.send(bytes, false);
+      if (!(entry.retain || (!retainedOnly && !entry.critical))) continue;
+      if (!sub.delta) { ws.send(bytes, false); continue; }
+      // A conflated tier's delta client gets the version its tier last published, which the tier's next delta follows.
+      const tier = client.tier;
+      const version = (tier && !tier.live ? this.deltas.tierVersion(tier, entry.channel, entry.key, lv) : undefined) ?? { seq: entry.seq[lv], bytes };
+      ws.send(this.deltas.full(entry.key, version), false);
     }
   }
 
@@ -451,12 +497,16 @@ export class FanoutHub {
     return true;
   }
 
-  private publish(topic: string, body: Uint8Array, channel: number): void {
+  private countSkipped(topic: string): void {
     const skipped = this.slowPerTopic.get(topic);
     if (skipped) {
       this.counts.skippedSlow += skipped;
       this.o.metrics.skippedSlow.inc(skipped);
     }
+  }
+
+  private publish(topic: string, body: Uint8Array, channel: number): void {
+    this.countSkipped(topic);
     const subscribers = this.app.numSubscribers(topic);
     if (subscribers === 0) return;
     this.app.publish(topic, body, false);
@@ -468,9 +518,38 @@ export class FanoutHub {
     c.bytes.inc(body.byteLength * subscribers);
   }
 
-  private publishCritical(channel: number, levelMask: number, body: Uint8Array): void {
+  /** An entry's version at one level (undefined when never sent at that level). */
+  private versionOf(entry: LatestEntry | undefined, level: number): Version | undefined {
+    const bytes = entry?.bytes[level];
+    return entry && bytes ? { seq: entry.seq[level], bytes } : undefined;
+  }
+
+  /** One state change on the delta topics of one tier: a delta from what the topic carried before, made only when someone listens. */
+  private publishDeltas(channel: number, key: string, levelMask: number, tier: FpsTier, before: Array<Version | undefined>, entry: LatestEntry | undefined, body: Uint8Array): void {
+    const tierIndex = this.o.plan.tiers.indexOf(tier);
     for (let level = 0; level < LEVELS.length; level++) {
-      if (levelMask & (1 << level)) this.publish(this.criticalTopics[channel][level], body, channel);
+      if (!(levelMask & (1 << level))) continue;
+      const topic = this.deltaTopics[channel][level][tierIndex];
+      const to = this.versionOf(entry, level);
+      if (!tier.live && to) this.deltas.setTierVersion(tier, channel, key, level, to);
+      if (this.app.numSubscribers(topic) === 0) { this.countSkipped(topic); continue; }
+      // A key the store refused has no version: its clients get it as a plain message.
+      this.publish(topic, to ? this.deltas.update(key, before[level], to) : body, channel);
+    }
+  }
+
+  private publishCritical(channel: number, levelMask: number, body: Uint8Array, entry?: LatestEntry): void {
+    for (let level = 0; level < LEVELS.length; level++) {
+      if (!(levelMask & (1 << level))) continue;
+      this.publish(this.criticalTopics[channel][level], body, channel);
+      const version = this.versionOf(entry, level);
+      if (entry && version) {
+        this.publish(this.deltaCriticalTopics[channel][level], this.deltas.full(entry.key, version), channel);
+        // Conflated tiers' next delta of this key follows the version their clients just got.
+        for (const tier of this.o.plan.tiers) if (!tier.live) this.deltas.setTierVersion(tier, channel, entry.key, level, version);
+      } else {
+        this.publish(this.deltaCriticalTopics[channel][level], body, channel);
+      }
     }
     // Slow clients are off the topics: criticals go to them through their bounded queue.
     for (const ws of this.slowClients) {
@@ -483,7 +562,8 @@ export class FanoutHub {
         this.closeWith(ws, 'critical_queue_full', CLOSE_TOO_SLOW, `too slow: ${this.o.criticalQueueLimit} critical messages waiting`);
         continue;
       }
-      client.criticalQueue.push(body);
+      const version = this.versionOf(entry, levelId(sub.level));
+      client.criticalQueue.push(sub.delta && entry && version ? this.deltas.full(entry.key, version) : body);
       this.counts.criticalQueued++;
       this.o.metrics.criticalQueued.inc();
       this.serviceSlow(ws, client, ws.getBufferedAmount());
@@ -501,7 +581,10 @@ export class FanoutHub {
       if (entry.critical) continue;
       for (let level = 0; level < LEVELS.length; level++) {
         const bytes = entry.bytes[level];
-        if (bytes && entry.seq[level] > since) this.publish(this.updateTopics[entry.channel][level][tierIndex], bytes, entry.channel);
+        if (!bytes || entry.seq[level] <= since) continue;
+        this.publish(this.updateTopics[entry.channel][level][tierIndex], bytes, entry.channel);
+        const before = LEVELS.map((_, lv) => (lv === level ? this.deltas.tierVersion(tier, entry.channel, entry.key, lv) : undefined));
+        this.publishDeltas(entry.channel, entry.key, 1 << level, tier, before, entry, bytes);
       }
     }
   }

@@ -27,6 +27,8 @@ export interface GatewayMetrics {
   httpRequests: Counter<'route' | 'outcome'>;
   recordErrors: Counter;
   snapshots: Counter<'outcome'>;
+  deltaUpdates: Counter<'kind'>;
+  resyncs: Counter;
   e2eLatency: Histogram<'channel'>;
 }
 
@@ -56,6 +58,8 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     experienceRetainedBytes: new Gauge({ name: 'ringcast_gateway_experience_retained_bytes', help: 'Bytes of experience records held in this gateway thread retained window', registers: r }),
     httpRequests: new Counter({ name: 'ringcast_gateway_http_requests_total', help: 'HTTP requests, by route (ingest, state, forward) and outcome (ok, client_error, too_large, upstream_error)', labelNames: ['route', 'outcome'], registers: r }),
     snapshots: new Counter({ name: 'ringcast_gateway_snapshots_total', help: 'Overlay snapshots by outcome: sent, deferred (a re-subscription within fanout.snapshotIntervalMs, sent when it is up), coalesced (joined one already owed)', labelNames: ['outcome'], registers: r }),
+    deltaUpdates: new Counter({ name: 'ringcast_gateway_delta_updates_total', help: 'State changes published to delta subscribers, by kind: delta, or full (no earlier version on that topic, or the delta was not smaller)', labelNames: ['kind'], registers: r }),
+    resyncs: new Counter({ name: 'ringcast_gateway_resyncs_total', help: 'Resync requests from delta subscribers that lost track of a key (each answered with the full state)', registers: r }),
     recordErrors: new Counter({ name: 'ringcast_gateway_record_errors_total', help: 'Fan-out records skipped because handling them threw (a bug; see the log)', registers: r }),
     e2eLatency: new Histogram({
       name: 'ringcast_e2e_latency_seconds', help: 'Source timestamp (the trainer\'s, or receipt when it sent none) to the gateway sending the live message to its subscribers, by channel (clock skew between trainer and server shows here; below 0 counts as 0)',

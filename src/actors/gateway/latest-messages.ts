@@ -61,6 +61,10 @@ export class LatestMessages {
     return true;
   }
 
+  get(channel: number, key: string): LatestEntry | undefined {
+    return this.entries.get(`${channel}\u0000${key}`);
+  }
+
   /** Drops one key of a channel, or everything when `key` is empty. */
   reset(channel: number, key: string): void {
     if (key === '') this.entries.clear();

@@ -1,8 +1,8 @@
 /**
  * The overlay subscription message, parsed and checked.
  *
- * Protocol (kept as the overlays speak it): `{"channels": [...], "level": "...", "max_fps": N}`,
- * every field optional (defaults: every channel, intermediate, the server's maxFps). Anything
+ * Protocol (kept as the overlays speak it): `{"channels": [...], "level": "...", "max_fps": N, "delta": B}`,
+ * every field optional (defaults: every channel, intermediate, the server's maxFps, full messages). Anything
  * wrong yields one error string naming the problem; the connection stays up.
  */
 import { ALL_CHANNELS, AVAILABLE_CHANNELS, CHANNELS, OPT_IN_CHANNELS, DEFAULT_LEVEL, LEVELS, type Level } from '../../shared/telemetry/channels.js';
@@ -13,6 +13,8 @@ export interface Subscription {
   level: Level;
   /** Requested rate, already capped at the server's maxFps. */
   maxFps: number;
+  /** Updates as deltas against the last version the client holds (keyed, sequence-numbered). */
+  delta: boolean;
 }
 
 export type ParsedSubscription = { ok: true; sub: Subscription } | { ok: false; error: string };
@@ -59,5 +61,8 @@ export function parseSubscription(text: string, serverMaxFps: number): ParsedSub
     }
     maxFps = Math.min(msg.max_fps, serverMaxFps);
   }
-  return { ok: true, sub: { channels, level, maxFps } };
+  if (msg.delta !== undefined && typeof msg.delta !== 'boolean') {
+    return { ok: false, error: `delta must be true or false (got ${JSON.stringify(msg.delta)})` };
+  }
+  return { ok: true, sub: { channels, level, maxFps, delta: msg.delta === true } };
 }

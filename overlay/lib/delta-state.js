@@ -1,0 +1,59 @@
+// Overlay delta stream: rebuilds full messages from the server's deltas. Plain ES module,
+// no DOM, so Node tests use it too. Wire format: README "Overlay protocol", deltas.
+//
+//   const state = deltaState();
+//   ws.onmessage → const { message, resync } = state.accept(JSON.parse(text));
+//   message: the full {type, timestamp, data} to draw (null when nothing to draw);
+//   resync: true when a delta did not follow what this client holds (send {"type":"resync"}).
+
+const isObject = (x) => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/** Applies one patch to a value without changing it: changed paths are copied, the rest shared. */
+export function applyPatch(value, patch) {
+  if (!isObject(patch)) return patch;
+  if ('=' in patch) return patch['='];
+  if ('o' in patch || 'd' in patch) {
+    const out = isObject(value) ? { ...value } : {};
+    for (const [k, p] of Object.entries(patch.o ?? {})) out[k] = applyPatch(out[k], p);
+    for (const k of patch.d ?? []) delete out[k];
+    return out;
+  }
+  let out = Array.isArray(value) ? value.slice(patch.s ?? 0) : [];
+  if (patch.t !== undefined) out.length = patch.t;
+  for (const [i, p] of patch.i ?? []) out[i] = applyPatch(out[i], p);
+  if (patch['+']) out = out.concat(patch['+']);
+  return out;
+}
+
+/**
+ * The messages of one connection, keyed as the server keys them. A full message with a
+ * `key` and `seq` replaces that key's state; a delta applies only on the exact `seq` it was
+ * made from (`base`), otherwise the key waits for a full message and a resync is asked for.
+ */
+export function deltaState() {
+  const keys = new Map(); // key → { seq, message }
+  return {
+    accept(msg) {
+      if (msg?.type === 'delta') {
+        const held = keys.get(msg.key);
+        if (!held || held.seq !== msg.base) {
+          keys.delete(msg.key);
+          return { message: null, resync: true };
+        }
+        const message = { type: msg.of, timestamp: msg.timestamp, data: applyPatch(held.message.data, msg.patch) };
+        keys.set(msg.key, { seq: msg.seq, message });
+        return { message, resync: false };
+      }
+      if (msg && typeof msg.key === 'string' && typeof msg.seq === 'number') {
+        const message = { type: msg.type, timestamp: msg.timestamp, data: msg.data };
+        keys.set(msg.key, { seq: msg.seq, message });
+        return { message, resync: false };
+      }
+      return { message: msg, resync: false };
+    },
+    /** A reconnect: nothing held is current any more (the server sends full state again). */
+    clear() { keys.clear(); },
+    /** Current full message of every key (what a full subscriber's latest messages are). */
+    messages() { return new Map([...keys].map(([k, v]) => [k, v.message])); },
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Delta stream property tests: random update sequences of fan-out-like states (sliding
+ * series, changing numbers, attention cells, keys that come and go), published as the
+ * gateway publishes them (DeltaFanout: delta or full, as JSON on the wire) and rebuilt by
+ * the overlay's helper (overlay/lib/delta-state.js). Seeded, so a failure replays.
+ */
+import { describe, expect, it } from 'vitest';
+import { prng } from './fixtures/ring-common.js';
+import { diffJson } from '../src/shared/telemetry/json-delta.js';
+import { DeltaFanout, type Version } from '../src/actors/gateway/delta-fanout.js';
+// @ts-expect-error plain ES module without types
+import { applyPatch, deltaState } from '../overlay/lib/delta-state.js';
+
+type State = Record<string, unknown>;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** One step of a random run: the next state from the previous (never mutated). */
+function nextState(prev: State | undefined, rnd: () => number, step: number): State {
+  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+  const num = () => (rnd() < 0.1 ? pick([0, -1, 1e-9, 123456.789]) : Number((rnd() * 10 - 5).toPrecision(1 + Math.floor(rnd() * 6))));
+  const p = (prev ?? {}) as { metrics?: Record<string, { steps: number[]; smoothed: number[]; mean: number }>; weights?: (number[] | null)[]; top?: { move: string; prob: number }[]; text?: string; extra?: unknown };
+  const metrics: Record<string, { steps: number[]; smoothed: number[]; mean: number }> = {};
+  for (const name of ['kl', 'loss', 'entropy', 'reward']) {
+    if (rnd() < 0.05) continue; // a metric that vanishes for a window
+    const m = p.metrics?.[name] ?? { steps: [], smoothed: [], mean: 0 };
+    const add = Math.floor(rnd() * 4);
+    const steps = [...m.steps, ...Array.from({ length: add }, (_, i) => step * 10 + i)];
+    const smoothed = [...m.smoothed, ...Array.from({ length: add }, num)];
+    const keep = 20;
+    metrics[name] = { steps: steps.slice(-keep), smoothed: smoothed.slice(-keep), mean: rnd() < 0.5 ? m.mean : num() };
+  }
+  const rows = rnd() < 0.05 ? 2 + Math.floor(rnd() * 3) : (p.weights?.length ?? 3);
+  const weights = Array.from({ length: rows }, (_, b) => {
+    const row = p.weights?.[b];
+    if (rnd() < 0.1) return null;
+    const base = row ?? Array.from({ length: 8 }, num);
+    return base.map((x) => (rnd() < 0.2 ? num() : x));
+  });
+  const top = rnd() < 0.3 ? Array.from({ length: Math.floor(rnd() * 5) }, (_, i) => ({ move: `m${i}${Math.floor(rnd() * 3)}`, prob: num() })) : (p.top ?? []);
+  const out: State = { run: 'r', step, metrics, weights, top, text: rnd() < 0.2 ? `text ${Math.floor(rnd() * 4)}` : (p.text ?? 'text') };
+  if (rnd() < 0.3) out.extra = rnd() < 0.5 ? { nested: { a: num(), b: [num()] } } : [num(), 'x', null, true];
+  return out;
+}
+
+describe('json delta', () => {
+  it('applyPatch(a, diffJson(a, b)) is b, for random sequences (1000 steps, 5 seeds)', () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      const rnd = prng(seed);
+      let a: State | undefined;
+      for (let i = 0; i < 1000; i++) {
+        const b = nextState(a, rnd, i);
+        const patch = diffJson(a as never, b as never);
+        // What travels is JSON text: the patch must survive it.
+        const wire = patch === undefined ? undefined : JSON.parse(JSON.stringify(patch));
+        const rebuilt = wire === undefined ? a : applyPatch(a === undefined ? undefined : structuredClone(a), wire);
+        expect(rebuilt).toEqual(b);
+        a = b;
+      }
+    }
+  });
+
+  it('a sliding series is sent as shift + append, not resent', () => {
+    const a = { s: Array.from({ length: 100 }, (_, i) => i + 0.5) };
+    const b = { s: [...a.s.slice(3), 1, 2, 3] };
+    expect(diffJson(a, b)).toEqual({ o: { s: { s: 3, '+': [1, 2, 3] } } });
+    expect(applyPatch(a, { o: { s: { s: 3, '+': [1, 2, 3] } } })).toEqual(b);
+    // Applying never changes what the page already holds.
+    expect(a.s).toHaveLength(100);
+  });
+});
+
+/**
+ * A random stream through the gateway's DeltaFanout to clients that drop messages and
+ * reconnect: after every step a client either holds exactly the latest full state of
+ * every key or has asked for a resync, and after its resync (the full state) it holds it again.
+ */
+describe('delta stream with gaps and reconnects', () => {
+  it('reconstructs the full state exactly; a missed sequence number is detected and recovered by a full state', () => {
+    for (let seed = 11; seed <= 14; seed++) {
+      const rnd = prng(seed);
+      const fan = new DeltaFanout();
+      const keys = ['ppo_metrics:a', 'se_attention:a', 'move_prediction:b'];
+      const latest = new Map<string, Version>();
+      const states = new Map<string, State>();
+      let seq = 0;
+      const clients = Array.from({ length: 3 }, () => ({ held: deltaState(), resyncs: 0, gaps: 0, stale: new Set<string>() }));
+      const fullOf = (key: string) => JSON.parse(dec.decode(fan.full(key, latest.get(key)!)));
+      let deltas = 0;
+      for (let i = 0; i < 600; i++) {
+        const key = keys[Math.floor(rnd() * keys.length)];
+        const data = nextState(states.get(key), rnd, i);
+        states.set(key, data);
+        const to: Version = { seq: ++seq, bytes: enc.encode(JSON.stringify({ type: key.split(':')[0], timestamp: i, data })) };
+        const wire = JSON.parse(dec.decode(fan.update(key, latest.get(key), to)));
+        latest.set(key, to);
+        if (wire.type === 'delta') deltas++;
+        for (const [ci, c] of clients.entries()) {
+          const fate = rnd();
+          if (ci > 0 && fate < 0.05) { c.gaps++; c.stale.add(key); continue; } // lost: the next delta of this key will not follow
+          if (ci > 0 && fate < 0.07) {
+            // Reconnect: everything held is dropped; the server sends full state.
+            c.held.clear();
+            for (const k of latest.keys()) c.held.accept(fullOf(k));
+            c.stale.clear();
+            continue;
+          }
+          const { message, resync } = c.held.accept(wire);
+          // A client that missed this key's last message must notice at its next delta.
+          expect(resync).toBe(c.stale.has(key) && wire.type === 'delta');
+          c.stale.delete(key);
+          if (resync) {
+            expect(message).toBeNull();
+            c.resyncs++;
+            for (const k of latest.keys()) c.held.accept(fullOf(k));
+            c.stale.clear();
+          } else {
+            expect(message).toEqual({ type: key.split(':')[0], timestamp: i, data });
+          }
+          // Whatever happened, the client now holds exactly the latest state of every key it has seen.
+          for (const [k, m] of c.held.messages()) if (!c.stale.has(k)) expect(m.data).toEqual(states.get(k));
+        }
+      }
+      expect(deltas).toBeGreaterThan(300); // most updates went out as deltas
+      expect(clients[0].resyncs).toBe(0); // a client that loses nothing never needs a full state
+      for (const c of clients.slice(1)) expect(c.resyncs).toBeGreaterThan(0);
+      for (const c of clients) expect(c.held.messages().size).toBe(keys.length);
+    }
+  });
+
+  it('a delta names the version it follows: a skipped one is refused, not misapplied', () => {
+    const fan = new DeltaFanout();
+    const v = (seq: number, x: number): Version => ({ seq, bytes: enc.encode(JSON.stringify({ type: 't', timestamp: seq, data: { x, keep: 'same'.repeat(40) } })) });
+    const held = deltaState();
+    expect(held.accept(JSON.parse(dec.decode(fan.full('k', v(1, 1))))).message).toEqual({ type: 't', timestamp: 1, data: { x: 1, keep: 'same'.repeat(40) } });
+    const d2 = JSON.parse(dec.decode(fan.update('k', v(1, 1), v(2, 2))));
+    const d3 = JSON.parse(dec.decode(fan.update('k', v(2, 2), v(3, 3))));
+    expect(d3).toMatchObject({ type: 'delta', of: 't', key: 'k', base: 2, seq: 3, patch: { o: { x: 3 } } });
+    expect(d2).toBeDefined();
+    // d2 lost: d3 cannot apply, and the key is dropped until a full state arrives.
+    expect(held.accept(d3)).toEqual({ message: null, resync: true });
+    expect(held.messages().has('k')).toBe(false);
+    expect(held.accept(JSON.parse(dec.decode(fan.full('k', v(3, 3))))).message?.data).toEqual({ x: 3, keep: 'same'.repeat(40) });
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * The overlay pages drawn from deltas match those drawn from full messages: the `metrics`
+ * page opened twice in chromium, once as the pages run by default (delta subscription)
+ * and once with `?delta=0` (full messages), fed the same scripted run through the real
+ * service; once the run stops, the two pages' pixels are compared.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
+import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
+import { launchBrowser, screenshot, withTestFlag } from './helpers/browser.js';
+import { overlayState, until } from './helpers/overlay-pages.js';
+
+const STEPS = 40;
+
+describe('overlay pages: deltas draw what full messages draw', () => {
+  let h: Harness;
+  let browser: Browser;
+  let producer: NetworkProducer;
+  let base: string;
+
+  beforeAll(async () => {
+    h = await startHarness(['--fanout-threads', '1']);
+    base = `http://127.0.0.1:${h.service.port}`;
+    browser = await launchBrowser();
+    producer = createProducer(`tcp://127.0.0.1:${h.tcpPort}`, { token: INGEST_TOKEN, run: 'pix' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await producer?.close(1000);
+    await browser?.close();
+    await h?.close();
+  });
+
+  /** Opens the page in test mode (as openPage does), counting the delta frames it receives from the start. */
+  const open = async (query: string): Promise<{ page: Page; frames: { deltas: number; total: number } }> => {
+    const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+    page.on('pageerror', (error) => { throw error; });
+    const frames = { deltas: 0, total: 0 };
+    page.on('websocket', (ws) => ws.on('framereceived', (f) => { frames.total++; if (String(f.payload).startsWith('{"type":"delta"')) frames.deltas++; }));
+    await page.goto(withTestFlag(`${base}/overlay/metrics${query}`));
+    await until(() => page.evaluate(() => document.getElementById('status')!.dataset.state), (s) => s === 'open', 10_000, 'the page to connect');
+    return { page, frames };
+  };
+
+  it('metrics page (intermediate): identical pixels from a delta subscription and from full messages', async () => {
+    const { page: deltaPage, frames: deltaFrames } = await open('?run=pix');
+    const { page: fullPage, frames: fullFrames } = await open('?run=pix&delta=0');
+    // A run with curves that move every window, one step per 100 ms window.
+    for (let step = 1; step <= STEPS; step++) {
+      producer.emitPpoMetrics({ 'ppo/policy_loss': 2 - 0.013 * step + 0.1 * Math.sin(step), 'ppo/entropy': 3 + Math.cos(step / 3), 'ppo/kl_divergence_approx': 0.004 + 0.001 * (step % 5), 'ppo/clip_fraction': 0.05, win_rate: 0.2 + 0.01 * step }, step);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const page of [deltaPage, fullPage]) {
+      await until(() => overlayState(page), (s) => s.drawn?.step === STEPS && s.step === STEPS, 10_000, `step ${STEPS} drawn`);
+    }
+    await new Promise((r) => setTimeout(r, 500)); // any easing settles
+    const [a, b] = [await deltaPage.screenshot(), await fullPage.screenshot()];
+    if (!a.equals(b)) { await screenshot(deltaPage, 'metrics-from-deltas'); await screenshot(fullPage, 'metrics-from-full'); }
+    // The delta page really drew from deltas (most of its updates), the other from full messages only.
+    expect(deltaFrames.deltas).toBeGreaterThan(STEPS / 2);
+    expect(fullFrames.deltas).toBe(0);
+    expect(fullFrames.total).toBeGreaterThan(STEPS / 2);
+    expect((await overlayState(deltaPage)).cards['ppo/policy_loss'].smooth.steps.at(-1)).toBe(STEPS);
+    expect(a.equals(b)).toBe(true);
+    await Promise.all([deltaPage.close(), fullPage.close()]);
+  }, 60_000);
+});
