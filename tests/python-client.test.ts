@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runPython as runPythonIn } from './helpers/python.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EventKind,
@@ -28,22 +29,7 @@ const TOKEN = 'peer-token-123';
 // The client is for Python trainers: python3 is part of the test machine's contract (.ci/run
 // installs it when missing), so its absence fails these tests rather than skipping them.
 
-function runPython(args: string[], input?: string, timeoutMs = 25_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', args, { cwd: root, env: { ...process.env, PYTHONPATH: clientDir, PYTHONDONTWRITEBYTECODE: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
+const runPython = (args: string[], input?: string, timeoutMs?: number) => runPythonIn(args, { input, timeoutMs });
 
 // Values are chosen to be exact in float32, so the comparison can be exact too.
 const SNIPPET = String.raw`

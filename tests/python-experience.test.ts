@@ -5,14 +5,11 @@
  * (`sys.modules["numpy"] = None`, as on a machine without it), since the client must work
  * with the standard library alone.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pythonClientDir as clientDir, runPython, type PythonResult } from './helpers/python.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const clientDir = path.join(root, 'clients', 'python');
 
 let h: Harness;
 let url: string;
@@ -22,18 +19,9 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => { await h?.close(); });
 
-function python(code: string, args: string[], noNumpy: boolean, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function python(code: string, args: string[], noNumpy: boolean, timeoutMs = 60_000): Promise<PythonResult> {
   const prelude = noNumpy ? 'import sys; sys.modules["numpy"] = None\n' : '';
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', prelude + code, ...args], { cwd: root, env: { ...process.env, PYTHONPATH: clientDir, PYTHONDONTWRITEBYTECODE: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (exitCode) => { clearTimeout(timer); resolve({ code: exitCode, stdout, stderr }); });
-  });
+  return runPython(['-c', prelude + code, ...args], { timeoutMs });
 }
 
 const CONTRACT = String.raw`
