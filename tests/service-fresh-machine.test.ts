@@ -4,57 +4,25 @@
  * usable ffmpeg at all the service still starts, naming what is unavailable and how to fix it.
  * Also /readyz beside /healthz, and /api/metrics as an alias of /metrics.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { cleanupMainProcesses, listeningPort, runMain, tempDir as tempDirIn, type MainRun } from './helpers/main-process.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const mainJs = path.join(root, 'dist', 'src', 'main.js');
+afterEach(cleanupMainProcesses);
 
-interface Run { child: ChildProcess; out: string[]; exited: Promise<{ code: number | null; signal: string | null }> }
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
+const tempDir = () => tempDirIn('ringcast-fresh-');
 
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'ringcast-fresh-'));
-  dirs.push(d);
-  return d;
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv): Run {
+/** The service with this test's env only: FFMPEG_PATH/FFPROBE_PATH of the outer environment left out. */
+function run(args: string[], env: NodeJS.ProcessEnv): MainRun {
   const { FFMPEG_PATH: _f, FFPROBE_PATH: _p, ...base } = process.env;
-  const child = spawn(process.execPath, [mainJs, '--ingest-tcp-port', '0', ...args], { env: { ...base, NOTIFY_SOCKET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const out: string[] = [];
-  child.stdout!.on('data', (d) => out.push(String(d)));
-  child.stderr!.on('data', (d) => out.push(String(d)));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, out, exited };
+  return runMain(args, env, base);
 }
 
-async function listeningPort(r: Run, timeoutMs = 20_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const m = /"port":(\d+)[^\n]*ringcast listening/.exec(r.out.join(''));
-    if (m) return Number(m[1]);
-    if (r.child.exitCode !== null) throw new Error(`exited early: ${r.out.join('')}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  throw new Error(`never listened: ${r.out.join('')}`);
-}
-
-async function stopCleanly(r: Run): Promise<void> {
+async function stopCleanly(r: MainRun): Promise<void> {
   r.child.kill('SIGTERM');
-  expect(await r.exited).toEqual({ code: 0, signal: null });
+  expect(await r.exited).toMatchObject({ code: 0, signal: null });
 }
 
 function series(metrics: string, name: string, labels = ''): number | undefined {

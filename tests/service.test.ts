@@ -2,56 +2,18 @@
  * The service as an operator runs it: the compiled entry point in its own process,
  * probed over HTTP and stopped with signals.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cleanupMainProcesses, listeningPort, runMain, tempDir as tempDirIn, trackChild } from './helpers/main-process.js';
+import { repoRoot as root } from './helpers/python.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const mainJs = path.join(root, 'dist', 'src', 'main.js');
+afterEach(cleanupMainProcesses);
 
-interface Run { child: ChildProcess; out: string[]; exited: Promise<{ code: number | null; signal: string | null; at: number }> }
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(path.join(tmpdir(), 'ringcast-svc-'));
-  dirs.push(d);
-  return d;
-}
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  // Parallel test files must not fight over the default producer TCP port.
-  if (!args.includes('--ingest-tcp-port')) args = [...args, '--ingest-tcp-port', '0'];
-  const child = spawn(process.execPath, [mainJs, ...args], { env: { ...process.env, NOTIFY_SOCKET: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const out: string[] = [];
-  child.stdout!.on('data', (d) => out.push(String(d)));
-  child.stderr!.on('data', (d) => out.push(String(d)));
-  const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
-  });
-  return { child, out, exited };
-}
-
-async function listeningPort(r: Run, timeoutMs = 15_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const m = /"port":(\d+)[^\n]*ringcast listening/.exec(r.out.join(''));
-    if (m) return Number(m[1]);
-    if (r.child.exitCode !== null) throw new Error(`exited early: ${r.out.join('')}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  throw new Error(`never listened: ${r.out.join('')}`);
-}
+const tempDir = () => tempDirIn('ringcast-svc-');
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runMain(args, env);
 
 describe('service: npm start contract', () => {
   it('serves /healthz 200 with every actor up, and /metrics labelled by actor', async () => {
@@ -98,7 +60,7 @@ describe('service: npm start contract', () => {
 
   it('npm start forwards SIGTERM to the service and exits 0 (the start script execs node; prestart build skipped: dist is built)', async () => {
     const child = spawn('npm', ['start', '--ignore-scripts', '--', '--port', '0', '--ingest-tcp-port', '0', '--data-dir', tempDir()], { cwd: root, env: { ...process.env, NOTIFY_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
+    trackChild(child);
     const out: string[] = [];
     child.stdout!.on('data', (d) => out.push(String(d)));
     child.stderr!.on('data', (d) => out.push(String(d)));
