@@ -25,7 +25,7 @@ let overlay: OverlayClient;
 const games = (state?: string) => overlay.messages.filter((m) => m.type === 'prediction_game' && (!state || m.data?.state === state));
 
 beforeAll(async () => {
-  irc = await TwitchIrcServer.start();
+  irc = await TwitchIrcServer.start({ botIsMod: true }); // the bot runs with --twitch-moderator
   h = await startHarness([
     '--twitch-channel', 'TestChan', '--twitch-server', `127.0.0.1:${irc.port}`, '--prediction-seconds', '5',
     '--twitch-token', TOKEN, '--twitch-user-cooldown-ms', '0', '--twitch-moderator',

@@ -52,13 +52,18 @@ describe('PredictionGame', () => {
 
   it('is not justified when the AI was right but unsure, or wrong', () => {
     const unsure = new PredictionGame({ id: 'a', position: POS, startedAt: 0, durationMs: 10, startedBy: 'm', ai: { move: '7g7f', prob: 0.3 } });
-    unsure.observe({ game_id: 'g1', move_count: 1, last_move: '7g7f' }, 5, legal);
+    expect(unsure.observe({ game_id: 'g1', move_count: 1, last_move: '7g7f' }, 5, legal)).toBe(false); // kept, not shown yet
+    expect(unsure.data()).toMatchObject({ state: 'collecting' });
+    expect(unsure.data().result).toBeUndefined();
+    expect(unsure.close(10)).toBe(true);
     expect(unsure.result).toMatchObject({ ai_correct: true, ai_justified: false, closed_early: true, community_move: null, community_accuracy: null, winners: [] });
     const wrong = new PredictionGame({ id: 'b', position: POS, startedAt: 0, durationMs: 10, startedBy: 'm', ai: { move: '2g2f', prob: 0.9 } });
     wrong.observe({ game_id: 'g1', move_count: 1, last_move: '7g7f' }, 5, legal);
+    wrong.close(10);
     expect(wrong.result).toMatchObject({ ai_correct: false, ai_justified: false });
     const none = new PredictionGame({ id: 'c', position: POS, startedAt: 0, durationMs: 10, startedBy: 'm' });
     none.observe({ game_id: 'g1', move_count: 1, last_move: '7g7f' }, 5, legal);
+    none.close(10);
     expect(none.result).toMatchObject({ ai_move: null, ai_confidence: null, ai_correct: false, ai_justified: false });
   });
 
@@ -69,6 +74,7 @@ describe('PredictionGame', () => {
     g.vote('u3', 'C', '7g7f', 'P-7f', 1_300);
     g.vote('u4', 'D', '2g2f', 'P-2f', 1_400);
     g.observe({ game_id: 'g1', move_count: 1, last_move: '5g5f' }, 1_500, legal);
+    g.close(31_000);
     expect(g.result?.community_move).toBe('7g7f'); // 7g7f reached 2 at 1300, 2g2f at 1400
     expect(g.result?.community_accuracy).toBe(0);
   });
@@ -76,6 +82,7 @@ describe('PredictionGame', () => {
   it('uses the moves list when several moves arrive at once, and cancels when it cannot tell', () => {
     const g = game();
     g.observe({ game_id: 'g1', move_count: 3, moves: ['7g7f', '3c3d', '2g2f'] }, 2_000, legal);
+    g.close(31_000);
     expect(g.result?.played_move).toBe('7g7f');
     const h = game();
     h.observe({ game_id: 'g1', move_count: 3, last_move: '2g2f' }, 2_000, legal);
@@ -101,6 +108,7 @@ describe('PredictionGame', () => {
     g.observe({ game_id: 'g1', sfen: STANDARD_SFEN.replace(/ 1$/, ' 7') }, 1, legal);
     expect(g.state).toBe('collecting'); // same board, other move number
     g.observe({ game_id: 'g1', sfen: 'lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2', last_move: '7g7f' }, 2, legal);
+    g.close(10);
     expect(g.result?.played_move).toBe('7g7f');
   });
 
@@ -149,6 +157,46 @@ describe('PredictionDriver', () => {
     expect(published.at(-1)).toMatchObject({ critical: true, data: { state: 'finished', result: { played_move: '7g7f', community_accuracy: 0.5, ai_justified: true } } });
     expect(stored).toHaveLength(1);
     expect(said.at(-1)).toBe("The AI played P-7f. The AI predicted P-7f at 70% — right, and confidently so. Chat's pick: P-2f; 50% of 20 voters got it right. Winners: U1, U3, U5, U7, U9, U11, U13, U15, U17, U19.");
+    expect(driver.counts).toEqual({ started: 1, finished: 1, cancelled: 0 });
+  });
+
+  it('a fast trainer (a move every 100 ms): votes open for the whole announced window on the frozen position, the answer is the move played from it', () => {
+    vi.useFakeTimers();
+    const view = new TelemetryView();
+    view.game = { game_id: 'g1', run: 'r', sfen: STANDARD_SFEN, move_count: 0, last_move: null };
+    view.prediction = { run: 'r', top_moves: [{ move: '7g7f', prob: 0.7 }] };
+    const published: PredictionGameData[] = [];
+    const said: string[] = [];
+    const driver = new PredictionDriver(view, {
+      durationMs: 5_000, milestoneGames: false, now: () => Date.now(),
+      publish: (data) => published.push(data), announce: (t) => said.push(t), store: () => undefined,
+    });
+    expect(driver.start('Mod').ok).toBe(true);
+    expect(said[0]).toMatch(/5 s to vote\.$/);
+    // The trainer plays on: 7g7f from the frozen position, then more moves, then a new game.
+    const line = ['7g7f', '3c3d', '2g2f', '8c8d', '2f2e', '8d8e'];
+    for (let i = 0; i < 49; i++) {
+      vi.advanceTimersByTime(100);
+      const n = Math.min(i + 1, line.length);
+      driver.onGameState(i < 30 ? { game_id: 'g1', run: 'r', move_count: n, moves: line.slice(0, n), last_move: line[n - 1] } : { game_id: 'g2', run: 'r', move_count: 0, sfen: STANDARD_SFEN });
+      // A position-less prediction now describes a later position: not the AI's view of the frozen one.
+      if (i === 3) driver.onPrediction({ run: 'r', top_moves: [{ move: '8c8d', prob: 0.9 }] });
+      expect(driver.vote(`u${i}`, `U${i}`, i % 2 ? '7g7f' : '2g2f')).toMatchObject({ ok: true });
+    }
+    for (const d of published) {
+      expect(d.state).toBe('collecting');
+      expect(d.position).toMatchObject({ sfen: STANDARD_SFEN, move_count: 0, game_id: 'g1' });
+      expect(d.result).toBeUndefined();
+      expect(d.ai?.move).toBe('7g7f');
+    }
+    vi.advanceTimersByTime(200); // 5 s after the start
+    expect(driver.vote('late', 'L', '7g7f')).toMatchObject({ ok: false });
+    const last = published.at(-1)!;
+    expect(last).toMatchObject({ state: 'finished', closed_at: last.started_at + 5_000, result: { played_move: '7g7f', ai_correct: true, winners_total: 24 } });
+    expect(said.slice(1)).toEqual([
+      'Voting closed: 49 votes, favourite P-2f.',
+      expect.stringMatching(/^The AI played P-7f\. The AI predicted P-7f at 70%/),
+    ]);
     expect(driver.counts).toEqual({ started: 1, finished: 1, cancelled: 0 });
   });
 

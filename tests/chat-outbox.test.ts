@@ -17,7 +17,7 @@ function make(overrides: Partial<OutboxOptions> = {}) {
 }
 
 describe('Outbox rate limiting', () => {
-  it('never sends more than 20 lines in any 31 s window, and keeps ≥1 s between lines (non-moderator)', () => {
+  it('never sends more than 20 lines in any 31 s window, and keeps ≥1.1 s between lines (non-moderator: Twitch 1 s rule plus a margin)', () => {
     const { box, sent, run } = make({ maxAgeMs: 1e9, capacity: 100 });
     for (let i = 0; i < 45; i++) box.enqueue({ text: `announcement ${i}`, priority: 'high' }, 0);
     run(120_000);
@@ -25,7 +25,7 @@ describe('Outbox rate limiting', () => {
     for (let i = 0; i < sent.length; i++) {
       const inWindow = sent.filter((s) => s.at >= sent[i].at && s.at < sent[i].at + 31_000).length;
       expect(inWindow).toBeLessThanOrEqual(20);
-      if (i > 0) expect(sent[i].at - sent[i - 1].at).toBeGreaterThanOrEqual(1_000);
+      if (i > 0) expect(sent[i].at - sent[i - 1].at).toBeGreaterThanOrEqual(1_100);
     }
     expect(sent[20].at).toBe(31_000); // the 21st waits for the first to leave the window
     expect(box.stats.limiterWaits).toBeGreaterThan(0);
@@ -69,18 +69,68 @@ describe('Outbox merging, queue bound and cooldown', () => {
     box.enqueue({ user: 'a', text: 'vote counted: P-7f', priority: 'low' }, 100);
     box.enqueue({ user: 'b', text: 'no legal move matches "P-7e"', priority: 'normal' }, 100);
     box.enqueue({ user: 'a', text: 'level set', priority: 'normal' }, 100);
-    run(1_000);
+    run(1_100);
     expect(sent[1].text).toBe('@b: no legal move matches "P-7e" | @a: vote counted: P-7f; level set');
     expect(box.stats.merged).toBe(2);
     // Long replies do not merge past the limit; what is left goes out next.
-    at(2_000);
-    for (const u of ['x', 'y', 'z']) box.enqueue({ user: u, text: 'w'.repeat(200), priority: 'normal' }, 2_000);
-    box.pump(2_000); // first line: x + y (≤ 500), z waits
-    box.pump(3_000);
+    at(2_200);
+    for (const u of ['x', 'y', 'z']) box.enqueue({ user: u, text: 'w'.repeat(200), priority: 'normal' }, 2_200);
+    box.pump(2_200); // first line: x + y (≤ 500), z waits
+    at(3_300);
+    box.pump(3_300);
     const last = sent.slice(-2).map((s) => s.text);
     expect(last[0].length).toBeLessThan(500); // tmi.js would split a line of 500
     expect(last[0]).toMatch(/^@x: w+ \| @y: w+$/);
     expect(last[1]).toMatch(/^@z: w+$/);
+  });
+
+  it('a timer that fires early never sends before the gap (it is waited out, not rounded away)', () => {
+    const { box, sent, at } = make();
+    box.enqueue({ text: 'one', priority: 'high' }, 0);
+    box.enqueue({ text: 'two', priority: 'high' }, 0);
+    const delay = box.pump(0)!;
+    expect(delay).toBe(1_100);
+    at(delay - 1);
+    expect(box.pump(delay - 1)).toBe(1);
+    expect(sent.map((s) => s.text)).toEqual(['one']);
+    at(delay);
+    box.pump(delay);
+    expect(sent.map((s) => s.at)).toEqual([0, 1_100]);
+  });
+
+  it('never repeats a line within 31 s: each repeat gets one more invisible character', () => {
+    const { box, sent, run, at } = make({ userCooldownMs: 0 });
+    for (let i = 0; i < 3; i++) box.enqueue({ text: 'Vote now!', priority: 'high' }, 0);
+    run(10_000);
+    expect(sent.map((s) => s.text)).toEqual(['Vote now!', 'Vote now! \u{E0000}', 'Vote now! \u{E0000}\u{E0000}']);
+    expect(box.stats.varied).toBe(2);
+    at(32_000);
+    box.enqueue({ text: 'Vote now!', priority: 'high' }, 32_000);
+    run(32_000);
+    expect(sent.at(-1)).toEqual({ at: 32_000, text: 'Vote now!' }); // the first left Twitch's window
+    const long = make({ userCooldownMs: 0 });
+    for (let i = 0; i < 2; i++) long.box.enqueue({ text: 'x'.repeat(600), priority: 'high' }, 0);
+    long.run(5_000);
+    expect(long.sent[1].text.length).toBeLessThanOrEqual(499);
+    expect(long.sent[1].text).not.toBe(long.sent[0].text);
+  });
+
+  it('sends a line the server refused again, after a pause, then gives up and counts it', () => {
+    const { box, sent, run, at } = make();
+    box.enqueue({ user: 'a', text: 'hello', priority: 'low' }, 0);
+    run(0);
+    at(50);
+    box.enqueue({ user: 'b', text: 'later', priority: 'low' }, 50);
+    expect(box.refused(50, 2_000)).toBe(true); // msg_ratelimit for "@a: hello"
+    run(2_050);
+    expect(sent.map((s) => [s.at, s.text])).toEqual([[0, '@a: hello'], [2_050, '@a: hello']]); // the retry first, alone
+    expect(box.refused(2_060, 2_000)).toBe(true); // second retry
+    run(4_060);
+    expect(box.refused(4_070, 2_000)).toBe(false); // maxRetries (2) spent: dropped and counted
+    run(10_000);
+    expect(sent.map((s) => s.text)).toEqual(['@a: hello', '@a: hello', '@a: hello', '@b: later']);
+    expect(box.stats.retried).toBe(2);
+    expect(box.stats.dropped.refused).toBe(1);
   });
 
   it('drops the oldest low-priority reply when full, and counts it', () => {

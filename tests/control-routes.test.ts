@@ -50,6 +50,9 @@ describe('control API', () => {
     const unknown = await post({ action: 'explode' });
     expect(unknown.status).toBe(400);
     expect((await unknown.json()).error).toMatch(/unknown action "explode"; actions: level, pause/);
+    const disco = await post({ action: 'scene', preset: 'disco' }); // checked at the edge, OBS or not
+    expect(disco.status).toBe(400);
+    expect((await disco.json()).error).toBe('unknown scene preset "disco"; presets: overview, board_focus, metrics_focus, prediction, milestone');
     const scene = await post({ action: 'scene', preset: 'overview' });
     expect(scene.status).toBe(503);
     expect(await scene.text()).toMatch(/OBS is not configured \(set --obs-url\)/);

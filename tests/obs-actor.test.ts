@@ -78,6 +78,18 @@ describe('OBS actor in the service', () => {
     ]);
   });
 
+  it('after a celebration, returns to the scene that was showing when it started (the streamer switched by hand), not the last one requested', async () => {
+    expect(peer.currentScene).toBe('Board Focus'); // requested by ringcast in an earlier test
+    peer.switchByHand('Metrics Focus');
+    await until(async () => (await obsStatus(h)).currentScene === 'Metrics Focus', 3_000, 'the actor to see the manual switch');
+    await h.service.supervisor.call('obs', 'celebrate', [{ name: 'test', message: 'By hand' }]);
+    await peer.waitFor(() => sceneActions().length >= 3, 5_000, 'the celebration and the return');
+    expect(sceneActions().map((a) => a.requestData?.sceneName ?? (a.requestData?.inputSettings as { text: string }).text)).toEqual([
+      'By hand', 'Milestone', 'Metrics Focus',
+    ]);
+    await h.service.supervisor.call('obs', 'setScene', ['board_focus']);
+  });
+
   it('a control message with a scene preset switches scene once (not again while the preset is unchanged)', async () => {
     const control = (data: Record<string, unknown>) => {
       expect(h.service.overlays.publish({ type: 'control', channel: 'control', retain: true, data })).toBe(true);
@@ -114,7 +126,7 @@ describe('OBS actor in the service', () => {
     expect(text).toMatch(/ringcast_obs_requests_total\{[^}]*type="SetCurrentProgramScene"[^}]*outcome="ok"[^}]*\} [1-9]/);
     expect(text).toMatch(/ringcast_obs_connects_total\{[^}]*outcome="ok"[^}]*\} 1/);
     expect(text).toMatch(/ringcast_obs_breaker_state\{[^}]*\} 0/);
-    expect(text).toMatch(/ringcast_obs_celebrations_total\{[^}]*outcome="shown"[^}]*\} 3/);
+    expect(text).toMatch(/ringcast_obs_celebrations_total\{[^}]*outcome="shown"[^}]*\} 4/);
     expect(text).toMatch(/ringcast_obs_connected\{[^}]*\} 1/);
   });
 });

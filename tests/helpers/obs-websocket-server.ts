@@ -150,6 +150,13 @@ export class ObsWebSocketPeer {
     this.sessions.clear();
   }
 
+  /** The streamer picks a scene in OBS itself: no request, only the event every client sees. */
+  switchByHand(sceneName: string): void {
+    if (!this.scenes.includes(sceneName)) throw new Error(`no scene ${sceneName}`);
+    this.currentScene = sceneName;
+    this.broadcast('CurrentProgramSceneChanged', EVENT_INTENT_SCENES, { sceneName, sceneUuid: this.uuid(sceneName) });
+  }
+
   clearRequests(): void {
     this.requests.length = 0;
   }

@@ -34,11 +34,23 @@ export interface TwitchIrcServerOptions {
   /** Which PASS values log in (default: any `oauth:` token). */
   acceptPass?: (pass: string) => boolean;
   roomId?: string;
+  /**
+   * The bot's standing in the channel. Twitch's rules for a plain user (the default here): a
+   * line less than 1 s after the user's previous one in that channel is dropped (NOTICE
+   * msg_ratelimit); for everyone, a line identical to one the user sent there in the last 30 s
+   * is dropped (NOTICE msg_duplicate). Dropped lines are in `refused`, never in `privmsgs`.
+   */
+  botIsMod?: boolean;
 }
+
+export interface RefusedPrivmsg extends SentPrivmsg { msgId: 'msg_ratelimit' | 'msg_duplicate' | 'test_refusal' }
 
 export class TwitchIrcServer {
   readonly received: ReceivedLine[] = [];
   readonly privmsgs: SentPrivmsg[] = [];
+  readonly refused: RefusedPrivmsg[] = [];
+  /** Test hook: refuse the next N lines with msg_ratelimit whatever their timing (a server hiccup). */
+  refuseNext = 0;
   /** One entry per connection that completed NICK: its nick and PASS. */
   readonly logins: { conn: number; nick: string; pass?: string; at: number }[] = [];
   readonly joins: { conn: number; nick: string; channel: string; at: number }[] = [];
@@ -145,7 +157,17 @@ export class TwitchIrcServer {
       case 'PRIVMSG': {
         const m = /^(#\S+) :([\s\S]*)$/.exec(arg);
         if (!m || !conn.nick) return;
-        this.privmsgs.push({ at: Date.now(), conn: conn.id, nick: conn.nick, channel: m[1], text: m[2] });
+        const sent: SentPrivmsg = { at: Date.now(), conn: conn.id, nick: conn.nick, channel: m[1], text: m[2] };
+        const msgId = this.refusal(sent);
+        if (msgId !== undefined) {
+          this.refused.push({ ...sent, msgId });
+          const text = msgId === 'msg_duplicate'
+            ? 'Your message was not sent because it is identical to the previous one you sent, less than 30 seconds ago.'
+            : 'Your message was not sent because you are sending messages too quickly.';
+          this.send(conn, `@msg-id=${msgId === 'test_refusal' ? 'msg_ratelimit' : msgId} :tmi.twitch.tv NOTICE ${m[1]} :${text}`);
+          break;
+        }
+        this.privmsgs.push(sent);
         // Twitch answers every message the client sends with a USERSTATE.
         this.send(conn, this.userstate(conn, m[1]));
         break;
@@ -159,8 +181,22 @@ export class TwitchIrcServer {
     }
   }
 
+  /** Twitch's chat rules, judged on the accepted lines of the same user in the same channel. */
+  private refusal(line: SentPrivmsg): RefusedPrivmsg['msgId'] | undefined {
+    if (this.refuseNext > 0) {
+      this.refuseNext--;
+      return 'test_refusal';
+    }
+    const mine = this.privmsgs.filter((p) => p.nick === line.nick && p.channel === line.channel);
+    const last = mine.at(-1);
+    if (!this.opts.botIsMod && last !== undefined && line.at - last.at < 1_000) return 'msg_ratelimit';
+    if (mine.some((p) => line.at - p.at < 30_000 && p.text === line.text)) return 'msg_duplicate';
+    return undefined;
+  }
+
   private userstate(conn: Conn, channel: string): string {
-    return `${tags({ 'badge-info': '', badges: 'moderator/1', color: '', 'display-name': conn.nick ?? '', 'emote-sets': '0', mod: '1', subscriber: '0', 'user-type': 'mod' })} :tmi.twitch.tv USERSTATE ${channel}`;
+    const mod = this.opts.botIsMod === true;
+    return `${tags({ 'badge-info': '', badges: mod ? 'moderator/1' : '', color: '', 'display-name': conn.nick ?? '', 'emote-sets': '0', mod: mod ? '1' : '0', subscriber: '0', 'user-type': mod ? 'mod' : '' })} :tmi.twitch.tv USERSTATE ${channel}`;
   }
 
   /** A chat line from a scripted user to every client joined to `channel`. */

@@ -164,8 +164,8 @@ export class PredictionDriver {
     if (!game?.active || !p || !this.position) return;
     if (p.run !== undefined && p.run !== game.position.run) return;
     // A prediction naming its position must be for this one; one without a position is taken
-    // as the trainer's view of the latest state, which is this game's while it is collecting.
-    if (p.position ? !sameBoard(p.position, game.position.sfen) : !(starting || game.state === 'collecting')) return;
+    // as the trainer's view of the latest state, which is this game's only until the model moves.
+    if (p.position ? !sameBoard(p.position, game.position.sfen) : !(starting || (game.state === 'collecting' && !game.moveKnown))) return;
     const top = TelemetryView.topMove(p);
     if (!top) return;
     const m = this.position.createMoveByUSI(top.move);
@@ -181,12 +181,19 @@ export class PredictionDriver {
     const game = this.current;
     if (!game || !game.close(this.deps.now())) return;
     clearTimeout(this.endTimer);
+    const d0 = game.data();
+    const fav0 = Object.entries(d0.votes).sort((a, b) => b[1] - a[1])[0];
+    const tally = `${d0.total_votes} vote${d0.total_votes === 1 ? '' : 's'}${fav0 ? `, favourite ${d0.vote_labels[fav0[0]] ?? fav0[0]}` : ''}`;
+    if (game.state === 'finished') {
+      // The model moved from the frozen position while votes were open: the answer is ready.
+      this.deps.announce(`Voting closed${reason === 'time' ? '' : ` (${reason})`}: ${tally}.`);
+      this.settled();
+      return;
+    }
     this.waitTimer = setTimeout(() => this.cancel(`the AI did not move within ${WAIT_TIMEOUT_MS / 60_000} minutes`), WAIT_TIMEOUT_MS);
     this.waitTimer.unref?.();
     this.changed();
-    const d = game.data();
-    const fav = Object.entries(d.votes).sort((a, b) => b[1] - a[1])[0];
-    this.deps.announce(`Voting closed${reason === 'time' ? '' : ` (${reason})`}: ${d.total_votes} vote${d.total_votes === 1 ? '' : 's'}${fav ? `, favourite ${d.vote_labels[fav[0]] ?? fav[0]}` : ''}. Waiting for the AI's move…`);
+    this.deps.announce(`Voting closed${reason === 'time' ? '' : ` (${reason})`}: ${tally}. Waiting for the AI's move…`);
   }
 
   cancel(reason: string): void {
@@ -213,7 +220,7 @@ export class PredictionDriver {
         ? 'Nobody voted.'
         : `Chat's pick: ${r.community_label}; ${Math.round(r.community_accuracy * 100)}% of ${d.total_votes} voter${d.total_votes === 1 ? '' : 's'} got it right.`;
       const winners = r.winners_total === 0 ? '' : ` Winners: ${r.winners.slice(0, 10).join(', ')}${r.winners_total > 10 ? ` (+${r.winners_total - 10} more)` : ''}.`;
-      this.deps.announce(`The AI played ${r.played_label}${r.closed_early ? ' (before voting ended)' : ''}. ${ai} ${community}${winners}`);
+      this.deps.announce(`The AI played ${r.played_label}. ${ai} ${community}${winners}`);
     } else {
       this.counts.cancelled++;
       this.deps.announce(`Prediction game cancelled: ${d.reason ?? 'no reason given'}.`);

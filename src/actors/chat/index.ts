@@ -126,6 +126,16 @@ export default defineActor<ChatOptions>({
       limiterWait: () => m.waits.inc(),
     });
     outbox.setReadOnly(!transport.canSend);
+    // Twitch drops a refused line without telling the sender anything but this NOTICE.
+    const REFUSALS: Record<string, number> = { msg_ratelimit: 2_000, msg_slowmode: 2_000, msg_duplicate: 1_100 };
+    transport.onNotice?.((msgId) => {
+      const pauseMs = REFUSALS[msgId];
+      if (pauseMs === undefined) return;
+      m.errors.inc({ reason: msgId });
+      const retried = outbox.refused(Date.now(), pauseMs, msgId === 'msg_duplicate');
+      log.warn({ notice: msgId, retried }, 'chat: Twitch refused a line');
+      pump();
+    });
     function pump(): void {
       if (pumpTimer) { clearTimeout(pumpTimer); pumpTimer = undefined; }
       const delay = outbox.pump(Date.now(), state === 'connected');

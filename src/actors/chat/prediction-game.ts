@@ -4,8 +4,13 @@
  *
  *   collecting ──(window over / stop)──▶ waiting ──(the model's next move arrives)──▶ finished
  *        │                                  │
- *        └──(the model moves during voting: closes early and resolves at once)
+ *        └──(window over / stop, the model's move already seen)──────────────────────▶ finished
  *        └──────────────(game ends, another game starts, timeout, stop)──▶ cancelled
+ *
+ * The position is frozen at the start: a fast trainer moves several times a second, so the
+ * move played from the frozen position is kept from the game-state stream when it arrives
+ * (it is not shown before voting closes) and later states are ignored. Voting always lasts the
+ * announced window.
  *
  * Result rules:
  *  - community_move: the plurality vote; a tie goes to the move that reached that count first.
@@ -54,7 +59,7 @@ export interface PredictionResult {
   community_accuracy: number | null;
   winners: string[];
   winners_total: number;
-  /** The model moved before the vote window was over. */
+  /** The model had moved before the vote window was over (voting still ran its full time). */
   closed_early: boolean;
 }
 
@@ -96,6 +101,8 @@ export class PredictionGame {
   private readonly votes = new Map<string, Vote>();
   private readonly labels = new Map<string, string>();
   private readonly labelOf: (usi: string) => string;
+  /** The move the model played from `position`, seen while votes were still open. */
+  private playedEarly: { usi: string; at: number } | undefined;
 
   constructor(init: { id: string; position: GamePosition; startedAt: number; durationMs: number; startedBy: string; ai?: AiPrediction | null; labelOf?: (usi: string) => string }) {
     this.id = init.id;
@@ -133,11 +140,20 @@ export class PredictionGame {
     if (this.state === 'collecting' || this.state === 'waiting') this.ai = ai;
   }
 
-  /** Ends collection (window over or a moderator's stop). Returns true when the state changed. */
+  /** The model's move from the frozen position is already known (not part of `data()` until the end). */
+  get moveKnown(): boolean {
+    return this.playedEarly !== undefined;
+  }
+
+  /**
+   * Ends collection (window over or a moderator's stop): finished at once when the model's move
+   * is already known, else waiting for it. Returns true when the state changed.
+   */
   close(now: number): boolean {
     if (this.state !== 'collecting') return false;
     this.state = 'waiting';
     this.closedAt = now;
+    if (this.playedEarly) this.finish(this.playedEarly.usi, now);
     return true;
   }
 
@@ -154,7 +170,7 @@ export class PredictionGame {
    * cancelled). `isLegal` checks the played move in the game's position.
    */
   observe(g: ObservedGameState, now: number, isLegal: (usi: string) => boolean): boolean {
-    if (!this.active) return false;
+    if (!this.active || this.playedEarly) return false; // the answer is known; the game moving on changes nothing
     const start = this.position;
     if (g.run !== undefined && g.run !== start.run) return false; // another run's games are not ours
     if (g.game_id !== start.game_id) return this.cancel(`game ${start.game_id} was replaced by game ${g.game_id} before the AI moved`, now);
@@ -165,6 +181,10 @@ export class PredictionGame {
     }
     if (played === undefined) return this.cancel('the game moved on by more than one move at once, so the AI\'s move is unknown', now);
     if (!isLegal(played)) return this.cancel(`the reported move ${played} is not legal in the game's position`, now);
+    if (this.state === 'collecting') {
+      this.playedEarly = { usi: played, at: now };
+      return false;
+    }
     this.finish(played, now);
     return true;
   }
@@ -185,7 +205,7 @@ export class PredictionGame {
   }
 
   private finish(played: string, now: number): void {
-    const closedEarly = this.state === 'collecting';
+    const closedEarly = this.playedEarly !== undefined;
     this.state = 'finished';
     this.closedAt ??= now;
     const counts = this.tally();

@@ -146,6 +146,10 @@ export class TmiTransport implements ChatTransport {
     this.stateCbs.push(cb);
   }
 
+  onNotice(cb: (msgId: string) => void): void {
+    this.client.on('notice', (_channel: string, msgId: string) => cb(String(msgId)));
+  }
+
   get connected(): boolean {
     return this.joined;
   }

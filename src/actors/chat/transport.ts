@@ -33,6 +33,8 @@ export interface ChatTransport {
   say(text: string): Promise<void>;
   onMessage(cb: (msg: IncomingChatMessage) => void): void;
   onState(cb: (change: TransportStateChange) => void): void;
+  /** Server notices about our own lines (Twitch msg-id, e.g. msg_ratelimit, msg_duplicate). */
+  onNotice?(cb: (msgId: string) => void): void;
   /** False for an anonymous (read-only) connection. */
   readonly canSend: boolean;
   /** The login actually used (justinfanNNNN when anonymous). */

@@ -193,8 +193,10 @@ export class Director {
       this.o.metrics.celebrations.inc({ outcome: 'skipped' });
       return;
     }
-    // Where to come back to: what ringcast asked for, else what OBS showed, else the overview.
-    const before = this.requestedScene ?? (this.programScene !== milestoneScene ? this.programScene : null) ?? this.o.scenes.overview;
+    // Where to come back to: what OBS is showing now (the streamer may have switched by hand
+    // since ringcast last asked for a scene), else what ringcast asked for, else the overview.
+    const showing = this.programScene !== milestoneScene ? this.programScene : null;
+    const before = showing ?? this.requestedScene ?? this.o.scenes.overview;
     this.requestedScene = before;
     await this.o.obs.request('SetInputSettings', { inputName: this.o.milestoneTextInput, inputSettings: { text: c.message }, overlay: true });
     await this.switchTo(milestoneScene);

@@ -6,6 +6,7 @@
  *   GET /api/runs, /api/state the aggregator's runs and structured state
  * The control state goes to every overlay page as a retained `control` message.
  */
+import { isPreset, presetError } from '../../actors/obs/director.js';
 import type { HttpRouter } from '../../shared/http-router.js';
 import { HttpError } from '../../shared/http-server.js';
 import type { RecordRing } from '../../shared/record-ring.js';
@@ -100,6 +101,8 @@ export function registerControlService(o: ControlServiceOptions): void {
         control.paused = body.action === 'pause';
         break;
       case 'scene': {
+        // Validated here so a typo is a 400 whether or not OBS is configured or connected.
+        if (!isPreset(body.preset)) throw new HttpError(400, presetError(body.preset).message);
         requireActor(OBS, 'OBS');
         const result = await callActor(OBS, 'setScene', [body.preset]);
         control.scene = String(body.preset);
