@@ -174,6 +174,15 @@ describe('overlay page: showcase', () => {
     const milestones = page.frames().find((f) => f.url().includes('/overlay/milestones'))!;
     expect(await milestones.locator('#status').isVisible()).toBe(false);
     await screenshot(page, 'overlay-showcase-panels');
+
+    // Below advanced there are no SE strips: the game takes their place under the board.
+    const beginner = await openPage(browser, `${base}/showcase?level=beginner&pieces=letters&run=${RUN}`);
+    const b = await waitDrawn(beginner, (x) => (x.metrics?.cards.length ?? 0) === 4 && x.game?.id === 'sc-g1' && x.pieces?.length === 40, 'the beginner showcase');
+    expect(b.se).toBeNull();
+    expect(b.game!.rect).toEqual({ x: 20, y: 850, w: 1060, h: 210 });
+    expect(hit(b.game!.rect, b.metrics!.rect)).toBe(false);
+    await screenshot(beginner, 'overlay-showcase-beginner');
+    await beginner.close();
   });
 
   it('channels picks the panels', async () => {
