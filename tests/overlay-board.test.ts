@@ -58,8 +58,9 @@ interface Drawn {
   unreadablePosition: boolean;
   heatmapCells: { square: string; value: number; alpha: number }[];
   hottest: string | null;
-  arrows: { move: string; prob: number; rank: number; label: string; from: string; to: string; x1: number; y1: number; x2: number; y2: number }[];
+  arrows: { move: string; prob: number; rank: number; label: string; from: string; to: string; x1: number; y1: number; x2: number; y2: number; labelRect: { x: number; y: number; w: number; h: number } }[];
   arrowsFor: 'current' | 'last_move' | 'other' | null;
+  caption: { text: string; lines: string[]; px: number; width: number; maxWidth: number } | null;
   layout: { cell: number; x0: number; y0: number };
   se: { blocks: number; channels: number; rows: { block: number; x: number; y: number; w: number; h: number }[] } | null;
   bars: { move: string; prob: number; label: string; piece: string; x: number; y: number; w: number; h: number; trackW: number }[];
@@ -179,6 +180,19 @@ describe('overlay pages: board and predictions', () => {
     expect(arrowPixels[0][3]).toBeGreaterThan(150);
     expect(arrowPixels[1][3]).toBeGreaterThan(150);
     expect(arrowPixels[2][3]).toBe(0);
+    // No probability label covers a piece's glyph (the letter sits in the middle half of its
+    // square's height and the middle ~45 % of its width), nor another label.
+    const cell = d.layout.cell;
+    const hit = (r: { x: number; y: number; w: number; h: number }, q: { x: number; y: number; w: number; h: number }) =>
+      r.x < q.x + q.w && r.x + r.w > q.x && r.y < q.y + q.h && r.y + r.h > q.y;
+    for (const a of d.arrows) {
+      for (const p of d.pieces) {
+        const c = squareCenter(d.layout, p.square);
+        const glyph = { x: c.x - 0.22 * cell, y: c.y - 0.25 * cell, w: 0.44 * cell, h: 0.5 * cell };
+        expect(hit(a.labelRect, glyph), `${a.label} label over the ${p.piece} on ${p.square}`).toBe(false);
+      }
+      for (const b of d.arrows) if (b !== a) expect(hit(a.labelRect, b.labelRect)).toBe(false);
+    }
 
     // SE strips (advanced): 3 blocks × 16 channels; the last channel is drawn hotter than the first.
     expect(d.se).toMatchObject({ blocks: 3, channels: 16 });
@@ -205,6 +219,12 @@ describe('overlay pages: board and predictions', () => {
     const [dim] = await pixels(boardPage, 'arrows', [along]);
     expect(dim[3]).toBeGreaterThan(0);
     expect(dim[3]).toBeLessThan(bright[3] * 0.7);
+    // The caption saying what the dimmed arrows are is drawn whole, within its column.
+    expect(d.caption!.lines.join(' ')).toBe(d.caption!.text);
+    expect(d.caption!.text).toMatch(/B\*5e$/);
+    expect(d.caption!.width).toBeLessThanOrEqual(d.caption!.maxWidth);
+    expect(d.caption!.px).toBeGreaterThanOrEqual(12);
+    await screenshot(boardPage, 'overlay-board-last-move');
     // A position the prediction has nothing to do with: no arrows rather than wrong ones.
     producer.emitGameState({ gameId: 'g-2', sfen: 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1', moves: [], moveCount: 0 });
     const other = await waitDrawn(boardPage, (x) => x.arrowsFor === 'other', 'no arrows for another position');

@@ -132,4 +132,48 @@ describe('control page (chromium)', () => {
     // Nothing changed on the server: the overlays are still live.
     expect((await overlayState(metrics)).paused).toBe(false);
   });
+
+  it('fits a 1920×1080 screen and shows a running chat game and OBS as sentences, not JSON', async () => {
+    // The chat and OBS actors need Twitch and OBS peers; their status is served here in the
+    // shape GET /api/control returns it (the rest of the page talks to the real service).
+    const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+    page.on('pageerror', (error) => { throw error; });
+    const sfen = 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w - 1';
+    const game = {
+      id: 'g7', state: 'collecting', started_at: Date.now(), ends_at: Date.now() + 25_000, closed_at: null, started_by: 'control',
+      position: { sfen, last_move: '7g7f', game_id: 'demo-1', run: 'default', move_count: 95 },
+      votes: { '3c3d': 5, '8c8d': 2 }, vote_labels: { '3c3d': 'P-3d' }, total_votes: 7, ai: { move: '3c3d', prob: 0.6 },
+    };
+    await page.route('**/api/control', async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      const real = await (await route.fetch()).json();
+      await route.fulfill({ json: {
+        ...real,
+        chat: { connected: true, state: 'connected', channel: 'ringcast', username: 'ringbot', readOnly: false, game, last: { ...game, id: 'g6', state: 'finished' },
+          games: { started: 7, finished: 6, cancelled: 0 }, queue: { length: 0, queued: 0, sent: 40, merged: 2, limiterWaits: 3, dropped: { queue_full: 0, cooldown: 0, stale: 0, read_only: 0, send_failed: 0 } } },
+        obs: { connected: true, breaker: 'closed', url: 'ws://127.0.0.1:4455', currentScene: 'Board', requestedScene: 'Board', lastError: null, queued: 0, reconnectInMs: null,
+          celebrations: { active: null, pending: 0, shown: 2, dropped: 0 }, performanceText: null },
+      } });
+    });
+    await page.goto(withTestFlag(`${base}/overlay/control?token=${ADMIN_TOKEN}`));
+    await until(() => page.textContent('#st-chat'), (t) => /voting open/.test(t ?? ''), 5_000, 'the chat game on the page');
+    await page.click('button[data-action="pause"]');
+    await until(() => page.textContent('#response'), (t) => /^pause: done/.test(t ?? ''), 5_000, 'the pause response');
+    const chatText = (await page.textContent('#st-chat'))!;
+    expect(chatText).toMatch(/connected to #ringcast as ringbot/);
+    expect(chatText).toMatch(/7 votes \(P-3d 5 · 8c8d 2\) · move 96/);
+    expect(chatText).not.toMatch(/[{}"]/);
+    expect(chatText).not.toMatch(/g6|last game/); // the game is shown once
+    expect(await page.textContent('#st-obs')).toMatch(/connected · showing "Board"/);
+    expect(await page.textContent('#response')).not.toMatch(/[{}]/);
+    // Everything, including the responses, within one 1080-high screen: no scrolling.
+    await screenshot(page, 'overlay-control-1080');
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    expect(height).toBeLessThanOrEqual(1080);
+    await page.click('button[data-action="resume"]');
+    await until(() => page.textContent('#response'), (t) => /^resume: done/.test(t ?? ''), 5_000, 'the resume response');
+    // The page polls the state every 5 s: a poll in flight when it closes is no failure.
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await page.close();
+  });
 });

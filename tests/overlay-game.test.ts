@@ -78,6 +78,17 @@ describe('game and milestones overlay pages (chromium)', () => {
       expect(later.messages).toBe(s.messages);
     });
 
+    it('numbers the position by the game\'s move_count, not the SFEN ply field', async () => {
+      // A move-96 position whose SFEN carries a reset ply ("… w - 1"), as the demo sends it.
+      relay('prediction_game', 'game', game({
+        position: { sfen: 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w - 1', last_move: '7g7f', game_id: 'demo-1', run: 'default', move_count: 95 },
+        votes: { '7g7f': 6, '2g2f': 3, '5i5h': 1 }, vote_labels: { '7g7f': 'P-7f', '2g2f': 'P-2f', '5i5h': 'K-5h' }, total_votes: 10,
+      }));
+      const s = await until(() => overlayState(page), (st) => st.game?.position?.move_count === 95 && st.drawn.messages === st.messages, 5_000, 'the move-96 position');
+      expect(s.positionLine).toBe('move 96 · Gote (white) to play');
+      await screenshot(page, 'overlay-game-move-96');
+    });
+
     it('updates bars live, ignores malformed messages and replays of older games', async () => {
       relay('prediction_game', 'game', game({ votes: { '7g7f': 6, '2g2f': 14 }, vote_labels: { '7g7f': 'P-7f', '2g2f': 'P-2f' }, total_votes: 20 }));
       const s = await until(() => overlayState(page), (st) => st.bars[0]?.count === 14 && st.drawn.messages === st.messages, 5_000, 'updated votes');

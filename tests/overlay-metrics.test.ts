@@ -78,6 +78,14 @@ describe('overlay/lib/sparkline.js Series', () => {
     expect(s.values.at(-1)).toBe(302);
   });
 
+  it('stats() gives mean/min/max over the points held', async () => {
+    const Series = await load();
+    const s = new Series(3) as SeriesLike & { stats(): { count: number; mean: number | null; min: number | null; max: number | null } };
+    expect(s.stats()).toEqual({ count: 0, mean: null, min: null, max: null });
+    for (const [step, v] of [[1, 10], [2, 2], [3, 4], [4, 6]]) s.append(step, v);
+    expect(s.stats()).toEqual({ count: 3, mean: 4, min: 2, max: 6 });
+  });
+
   it('replace() skips nulls and keeps a stepped-back series from the restart on', async () => {
     const Series = await load();
     const s = new Series();
@@ -146,6 +154,14 @@ describe('metrics overlay page (chromium)', () => {
     for (let i = 0; i < loss.raw.steps.length; i++) expect(loss.raw.values[i]).toBe(policyLoss(loss.raw.steps[i]));
     expect(loss.latest).toBe(policyLoss(steps.at(-1)!));
     expect(loss.direction).toBe('falling');
+    // The card's mean/min/max cover the series it shows (the server's 100 ms window holds one
+    // sample, so its stats only repeat the latest value): a falling loss spans a real range.
+    const vals: number[] = loss.raw.values;
+    expect(loss.stats.over).toBe('series');
+    expect(loss.stats.min).toBe(Math.min(...vals));
+    expect(loss.stats.max).toBe(Math.max(...vals));
+    expect(loss.stats.mean).toBeCloseTo(vals.reduce((a, b) => a + b, 0) / vals.length, 9);
+    expect(loss.stats.max).toBeGreaterThan(loss.stats.min);
     expect(s.cards.win_rate.direction).toBe('rising');
     expect(s.cards['ppo/entropy'].direction).toBe('flat');
     expect(s.health.status).toBe('healthy');

@@ -32,6 +32,7 @@ function heatGrid(hot: { row: number; col: number }): number[][] {
 }
 
 interface Embed { name: string; src: string; state: string; rect: { x: number; y: number; w: number; h: number }; scale: number }
+interface Rect { x: number; y: number; w: number; h: number }
 interface Drawn {
   run: string | null;
   ignored: number;
@@ -46,7 +47,9 @@ interface Drawn {
   layout?: { cell: number; x0: number; y0: number };
   se: { blocks: number; channels: number } | null;
   predictions: { bars: { move: string; label: string; w: number; trackW: number; prob: number }[]; value: number | null } | null;
-  panels: { board: boolean; predictions: boolean; embeds: Embed[] };
+  metrics: { cards: { name: string; label: string; latest: number; points: number; spark: boolean }[]; health: string; fonts: number[]; rect: Rect } | null;
+  game: { id: string | null; state: string | null; heading: string; lines: string[]; bars: { label: string; count: number }[]; fonts: number[]; secondsLeft?: number; rect: Rect } | null;
+  panels: { board: boolean; predictions: boolean; metrics: boolean; game: boolean; embeds: Embed[] };
 }
 
 const drawn = (page: Page) => drawnState<Drawn>(page);
@@ -82,17 +85,20 @@ describe('overlay page: showcase', () => {
     if (!harnessClosed) await h?.close();
   });
 
-  it('shows "no data" first and embeds the other pages (or a placeholder when one is not served)', async () => {
+  it('shows "no data" first, draws its panels itself and lays the milestones page over the stage', async () => {
     page = await openPage(browser, `${base}/showcase?level=advanced&pieces=letters&run=${RUN}`);
     const d = await waitDrawn(page, (x) => x.connection === 'open' && x.panels.embeds.every((e) => e.state !== 'checking'), 'connection and embeds');
     expect(d.noData).toBe(true);
     expect(await page.locator('#nodata').isVisible()).toBe(true);
     expect(d.panels.board).toBe(true);
     expect(d.panels.predictions).toBe(true);
-    expect(d.panels.embeds.map((e) => e.name)).toEqual(['metrics', 'game', 'milestones']);
+    expect(d.panels.metrics).toBe(true);
+    expect(d.panels.game).toBe(true);
+    // Metrics and the game are drawn at full size, not embedded as shrunken 1920×1080 pages.
+    expect(d.panels.embeds.map((e) => e.name)).toEqual(['milestones']);
     for (const e of d.panels.embeds) {
-      // Level, theme choice and run are handed down to the embedded page.
-      expect(e.src).toBe(`/overlay/${e.name}?level=advanced&run=${RUN}`);
+      // Level, theme choice and run are handed down to the embedded page; its badge is hidden (one badge on air).
+      expect(e.src).toBe(`/overlay/${e.name}?level=advanced&run=${RUN}&badge=0`);
       const served = (await fetch(`http://127.0.0.1:${h.service.port}${e.src}`)).ok;
       if (served) {
         expect(e.state).toBe('embedded');
@@ -105,11 +111,10 @@ describe('overlay page: showcase', () => {
         if (e.name !== 'milestones') expect(await page.locator(`#embed-${e.name} .missing`).textContent()).toBe(`${e.name}: page not available`);
       }
     }
-    // Embedded pages keep their 1920×1080 design, scaled into their panel; milestones cover the whole stage.
-    const metrics = d.panels.embeds.find((e) => e.name === 'metrics')!;
-    expect(metrics.rect).toEqual({ x: 1110, y: 366, w: 790, h: 444 });
-    expect(metrics.scale).toBeCloseTo(790 / 1920, 3);
-    expect(d.panels.embeds.find((e) => e.name === 'milestones')!.rect).toEqual({ x: 0, y: 0, w: 1920, h: 1080 });
+    // Milestones cover the whole stage at their own 1920×1080 size (scale 1).
+    const milestones = d.panels.embeds.find((e) => e.name === 'milestones')!;
+    expect(milestones.rect).toEqual({ x: 0, y: 0, w: 1920, h: 1080 });
+    expect(milestones.scale).toBe(1);
   });
 
   it('draws board, heatmap, arrows, SE strips and prediction bars in one layout', async () => {
@@ -139,11 +144,54 @@ describe('overlay page: showcase', () => {
     await screenshot(page, 'overlay-showcase');
   });
 
+  it('draws PPO metric cards and the prediction game at full size, one status badge, no overlaps', async () => {
+    for (let step = 5; step <= 12; step++) {
+      producer.emitPpoMetrics({ 'ppo/policy_loss': 2 - step * 0.05, 'ppo/entropy': 3, 'ppo/kl_divergence_approx': 0.005, 'ppo/clip_fraction': 0.05 }, step);
+      await new Promise((r) => setTimeout(r, 110));
+    }
+    const now = Date.now();
+    expect(h.service.overlays.publish({ type: 'prediction_game', channel: 'game', key: 'prediction_game', retain: true, critical: true, data: {
+      id: 'sc-g1', state: 'collecting', started_at: now, ends_at: now + 30_000, closed_at: null, started_by: 'control',
+      position: { sfen: SFEN.replace(/ 5$/, ' 1'), last_move: '8d8e', game_id: 'sc-1', run: RUN, move_count: 95 },
+      votes: { '2e2d': 4, '6i7h': 1 }, vote_labels: { '2e2d': 'P-2d' }, total_votes: 5, ai: null,
+    } })).toBe(true);
+    const d = await waitDrawn(page, (x) => (x.metrics?.cards.length ?? 0) === 4 && (x.metrics?.cards[0].points ?? 0) >= 3 && x.game?.id === 'sc-g1', 'metric cards and the game');
+    expect(d.metrics!.cards.map((c) => c.label)).toEqual(['Policy loss', 'Entropy', 'KL divergence approx', 'Clip fraction']);
+    expect(d.metrics!.cards.every((c) => c.spark)).toBe(true);
+    expect(d.metrics!.health).toBe('healthy');
+    expect(d.game!.lines[0]).toBe('move 96 · Sente (black) to play');
+    expect(d.game!.bars.map((b) => [b.label, b.count])).toEqual([['P-2d', 4], ['6i7h', 1]]);
+    expect(d.game!.secondsLeft).toBeGreaterThan(20);
+    // Readable on a 1080p stream: no text under 22 px (the embedded pages were 7–10 px).
+    for (const px of [...d.metrics!.fonts, ...d.game!.fonts]) expect(px).toBeGreaterThanOrEqual(22);
+    // Panels inside the stage and apart from each other.
+    const rects = [d.metrics!.rect, d.game!.rect, { x: 1110, y: 20, w: 790, h: 400 }];
+    const hit = (a: Rect, b: Rect) => a.x < b.x + b.w && a.x + a.w > b.x && a.y < b.y + b.h && a.y + a.h > b.y;
+    for (const r of rects) expect(r.x + r.w <= 1920 && r.y + r.h <= 1080).toBe(true);
+    for (let i = 0; i < rects.length; i++) for (let j = i + 1; j < rects.length; j++) expect(hit(rects[i], rects[j])).toBe(false);
+    // One connection badge on air: the embedded milestones page hides its own.
+    expect(await page.locator('#status').isVisible()).toBe(true);
+    const milestones = page.frames().find((f) => f.url().includes('/overlay/milestones'))!;
+    expect(await milestones.locator('#status').isVisible()).toBe(false);
+    await screenshot(page, 'overlay-showcase-panels');
+
+    // Below advanced there are no SE strips: the game takes their place under the board.
+    const beginner = await openPage(browser, `${base}/showcase?level=beginner&pieces=letters&run=${RUN}`);
+    const b = await waitDrawn(beginner, (x) => (x.metrics?.cards.length ?? 0) === 4 && x.game?.id === 'sc-g1' && x.pieces?.length === 40, 'the beginner showcase');
+    expect(b.se).toBeNull();
+    expect(b.game!.rect).toEqual({ x: 20, y: 850, w: 1060, h: 210 });
+    expect(hit(b.game!.rect, b.metrics!.rect)).toBe(false);
+    await screenshot(beginner, 'overlay-showcase-beginner');
+    await beginner.close();
+  });
+
   it('channels picks the panels', async () => {
     const only = await openPage(browser, `${base}/showcase?channels=predictions,metrics&run=${RUN}`);
     const d = await waitDrawn(only, (x) => (x.predictions?.bars.length ?? 0) === 5 && x.panels.embeds.every((e) => e.state !== 'checking'), 'predictions only');
     expect(d.panels.board).toBe(false);
-    expect(d.panels.embeds.map((e) => e.name)).toEqual(['metrics']);
+    expect(d.panels.embeds).toEqual([]);
+    expect(d.panels.metrics).toBe(true);
+    expect(d.panels.game).toBe(false);
     expect(await only.locator('canvas[data-layer="pieces"]').count()).toBe(0);
     expect(await only.locator('canvas[data-layer="predictions"]').count()).toBe(1);
     // Without ?pieces= the page draws kanji only when a CJK font can render them.

@@ -115,6 +115,12 @@ export function boardLayout(outer) {
   return { cell, x0, y0, size: 9 * cell, whiteHand, blackHand, cluster, rect: outer };
 }
 
+function distanceToSegment(p, a, b) {
+  const dx = b.x - a.x, dy = b.y - a.y, l2 = dx * dx + dy * dy;
+  const t = l2 ? Math.max(0, Math.min(1, ((p.x - a.x) * dx + (p.y - a.y) * dy) / l2)) : 0;
+  return Math.hypot(p.x - a.x - t * dx, p.y - a.y - t * dy);
+}
+
 function squareCenter(layout, row, col) {
   return { x: layout.x0 + (col + 0.5) * layout.cell, y: layout.y0 + (row + 0.5) * layout.cell };
 }
@@ -147,7 +153,7 @@ export function createBoardView(parent, rect, { theme, glyphs = 'letters' }) {
   };
   const sprites = new PieceSprites(theme, glyphs);
   const state = { game: null, position: null, heat: null, prediction: null };
-  const drawn = { pieces: [], hands: { black: {}, white: {} }, turn: null, lastMove: null, positionSource: null, unreadablePosition: false, heatmapCells: [], hottest: null, arrows: [], arrowsFor: null };
+  const drawn = { pieces: [], hands: { black: {}, white: {} }, turn: null, lastMove: null, positionSource: null, unreadablePosition: false, heatmapCells: [], hottest: null, arrows: [], arrowsFor: null, caption: null };
 
   const clearRect = (l) => l.ctx.clearRect(rect.x, rect.y, rect.w, rect.h);
 
@@ -306,23 +312,59 @@ export function createBoardView(parent, rect, { theme, glyphs = 'letters' }) {
     return { relation: 'other', side: pos.turn };
   }
 
+  /**
+   * Where an arrow's probability label goes: on a horizontal grid line of the target square
+   * (its top or bottom edge, at its middle or a corner). A piece's glyph sits in the middle
+   * half of its square's height, so a label no taller than half a square, centred on a grid
+   * line, never covers one. Of those spots the one farthest from every arrow shaft wins, and
+   * spots that would overlap a label already placed are skipped.
+   */
+  function labelSpot(b, tw, th, items, placed) {
+    const { cell, x0, y0, size } = layout;
+    const row = Math.round((b.y - y0) / cell - 0.5);
+    const spots = [];
+    for (const edge of [row, row + 1]) {
+      for (const dx of [0, -0.5, 0.5]) {
+        const x = Math.min(x0 + size - tw / 2, Math.max(x0 + tw / 2, b.x + dx * cell));
+        spots.push({ x, y: y0 + edge * cell });
+      }
+    }
+    const overlaps = (s) => placed.some((r) => s.x - tw / 2 < r.x + r.w && s.x + tw / 2 > r.x && s.y - th / 2 < r.y + r.h && s.y + th / 2 > r.y);
+    let best = spots[0], bestScore = -Infinity;
+    for (const s of spots) {
+      const clearance = Math.min(...items.map((it) => distanceToSegment(s, it.a, it.b))) - (overlaps(s) ? 10 * cell : 0);
+      if (clearance > bestScore) { best = s; bestScore = clearance; }
+    }
+    return best;
+  }
+
   function drawArrows() {
     const ctx = layers.arrows.ctx;
     clearRect(layers.arrows);
     drawn.arrows = [];
     drawn.arrowsFor = null;
+    drawn.caption = null;
     if (!state.prediction) return;
     const { relation, side } = predictionFor();
     drawn.arrowsFor = relation;
     const { cell } = layout;
     if (relation !== 'current') {
       // Say what the arrows mean (or why there are none) beside the board, under the game info.
-      ctx.font = `500 ${Math.round(cell * 0.18)}px ${theme.font}`;
       ctx.fillStyle = theme.fgDim;
       ctx.textAlign = 'left';
       ctx.textBaseline = 'top';
-      const text = relation === 'last_move' ? `arrows: the model's candidates for the last move (${state.game.last_move})` : 'prediction is for another position';
-      wrapText(ctx, text, layout.blackHand.w, 3).forEach((line, i) => ctx.fillText(line, layout.blackHand.x, layout.y0 + cell * 1.25 + i * cell * 0.23));
+      const text = relation === 'last_move' ? `arrows: candidates for the last move ${state.game.last_move}` : 'prediction is for another position';
+      // Three lines fit between the game info and sente's hand: the font shrinks (to a floor)
+      // until the whole caption does, rather than cutting it.
+      let px = Math.round(cell * 0.18), lines;
+      for (;; px--) {
+        ctx.font = `500 ${px}px ${theme.font}`;
+        lines = wrapText(ctx, text, layout.blackHand.w);
+        if ((lines.length <= 3 && lines.every((l) => ctx.measureText(l).width <= layout.blackHand.w)) || px <= Math.round(cell * 0.12)) break;
+      }
+      lines = lines.slice(0, 3);
+      lines.forEach((line, i) => ctx.fillText(line, layout.blackHand.x, layout.y0 + cell * 1.25 + i * px * 1.25));
+      drawn.caption = { text, lines, px, width: Math.max(...lines.map((l) => ctx.measureText(l).width)), maxWidth: layout.blackHand.w };
       if (relation === 'other') return;
     }
     const dim = relation === 'last_move' ? 0.5 : 1;
@@ -353,15 +395,13 @@ export function createBoardView(parent, rect, { theme, glyphs = 'letters' }) {
       ctx.closePath(); ctx.fill();
       ctx.globalAlpha = 1;
     }
+    const placed = [];
     for (const { m, mv, rank, a, b } of items) {
       const label = formatPercent(m.prob);
-      // Label at 45 % of the way, where it covers neither the moving piece nor the target; a
-      // one-square arrow has no such room, so its label sits beside the arrow instead.
-      const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
-      const offset = len < cell * 1.6 ? cell * 0.42 : 0;
-      const lx = a.x + (b.x - a.x) * 0.45 + ((b.y - a.y) / len) * offset, ly = a.y + (b.y - a.y) * 0.45 - ((b.x - a.x) / len) * offset;
-      ctx.font = `700 ${Math.round(cell * 0.22)}px ${theme.font}`;
-      const tw = ctx.measureText(label).width + cell * 0.16, th = cell * 0.32;
+      ctx.font = `700 ${Math.round(cell * 0.2)}px ${theme.font}`;
+      const tw = ctx.measureText(label).width + cell * 0.16, th = cell * 0.28;
+      const { x: lx, y: ly } = labelSpot(b, tw, th, items, placed);
+      placed.push({ x: lx - tw / 2, y: ly - th / 2, w: tw, h: th });
       ctx.globalAlpha = dim === 1 ? 1 : 0.75;
       ctx.fillStyle = theme.arrows[rank];
       roundRect(ctx, lx - tw / 2, ly - th / 2, tw, th, th / 2);
@@ -376,6 +416,7 @@ export function createBoardView(parent, rect, { theme, glyphs = 'letters' }) {
         from: mv.from ? squareName(mv.from.row, mv.from.col) : `hand:${side}:${mv.drop}`,
         to: squareName(mv.to.row, mv.to.col),
         x1: Math.round(a.x), y1: Math.round(a.y), x2: Math.round(b.x), y2: Math.round(b.y),
+        labelRect: { x: lx - tw / 2, y: ly - th / 2, w: tw, h: th },
       });
     }
   }

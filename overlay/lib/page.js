@@ -90,7 +90,8 @@ export function runFilter(quietMs = 30_000, follows = 'game_state') {
   let current = null;
   let lastGameAt = 0;
   const accept = (type, data) => {
-    if (pinned) return data?.run === pinned;
+    // A prediction game names its run inside its position.
+    if (pinned) return (data?.run ?? data?.position?.run) === pinned;
     if (type === follows && typeof data.run === 'string') {
       const now = Date.now();
       if (current === null || data.run === current || now - lastGameAt > quietMs) {
@@ -137,7 +138,10 @@ export function startPage({ channels, defaults = {}, subscribe = (list) => list,
   let connection = 'connecting';
   let offset = 0; // server clock − local clock, from connection_established
   document.body.classList.add(`theme-${params.theme === 'light' ? 'light' : 'dark'}`);
-  const badge = statusBadge(chrome('status', 'status', 'connecting', false));
+  const statusEl = chrome('status', 'status', 'connecting', false);
+  // ?badge=0: a page embedded in another (the showcase) leaves the one badge to its host.
+  if (new URLSearchParams(location.search).get('badge') === '0') statusEl.style.display = 'none';
+  const badge = statusBadge(statusEl);
   const pausedLabel = followControl ? chrome('paused', 'paused-label', 'paused', true) : null;
   const stats = frameStats();
   const scheduler = frameScheduler((t) => {
@@ -283,7 +287,7 @@ export function startViewPage({ name, channels, build, subscribe, context = {} }
 
   function rebuild() {
     stage.replaceChildren();
-    view = build(stage, { width: window.innerWidth, height: window.innerHeight, level: page.level(), theme, params: page.params, ...context });
+    view = build(stage, { width: window.innerWidth, height: window.innerHeight, level: page.level(), theme, params: page.params, invalidate: () => page.invalidate(), ...context });
     for (const [type, data] of latest) for (const v of view.views) v.update(type, data);
     showNoData();
     page.invalidate();

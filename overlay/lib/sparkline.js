@@ -13,6 +13,18 @@ export class Series {
   get length() { return this.steps.length; }
   get lastStep() { return this.steps.length ? this.steps[this.steps.length - 1] : -Infinity; }
 
+  /**
+   * mean/min/max over the points held ({count: 0, … null} when empty). The cards show these: the
+   * server's per-message window stats cover a single sample, so they only repeat the latest value.
+   */
+  stats() {
+    const n = this.values.length;
+    if (!n) return { count: 0, mean: null, min: null, max: null };
+    let sum = 0, min = Infinity, max = -Infinity;
+    for (const v of this.values) { sum += v; if (v < min) min = v; if (v > max) max = v; }
+    return { count: n, mean: sum / n, min, max };
+  }
+
   /** Adds a point if its step is newer than the last one (live tails overlap the snapshot). */
   append(step, value) {
     if (!Number.isFinite(step) || !Number.isFinite(value) || step <= this.lastStep) return false;
