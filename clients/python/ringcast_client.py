@@ -389,48 +389,13 @@ class _Connection:
             if n > max_bytes:
                 raise ConnectionError("server frame of %d bytes exceeds %d" % (n, max_bytes))
             return self._recv_exact(n)
-        message = bytearray()
         while True:
-            head = self._recv_exact(2)
-            if head is None:
+            msg = _read_message(self, max_bytes)
+            if msg is None:
                 return None
-            fin, opcode, masked, n = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x80, head[1] & 0x7F
-            if n == 126:
-                ext = self._recv_exact(2)
-                if ext is None:
-                    return None
-                (n,) = _WS_LEN16.unpack(ext)
-            elif n == 127:
-                ext = self._recv_exact(8)
-                if ext is None:
-                    return None
-                (n,) = _WS_LEN64.unpack(ext)
-            if n > max_bytes:
-                raise ConnectionError("server WebSocket frame of %d bytes exceeds %d" % (n, max_bytes))
-            key = self._recv_exact(4) if masked else None
-            payload = self._recv_exact(n) if n else b""
-            if payload is None or (masked and key is None):
-                return None
-            if key:
-                payload = _ws_mask(payload, key)
-            if opcode == 0x9:  # ping: answer with the same payload
-                self._ws_send(0xA, payload)
-            elif opcode == 0x8:  # close: echo it, then treat as EOF
-                try:
-                    self._ws_send(0x8, payload[:2])
-                except OSError:
-                    pass
-                return None
-            elif opcode in (0x0, 0x1, 0x2):
-                message += payload
-                if len(message) > max_bytes:
-                    raise ConnectionError("server WebSocket message exceeds %d bytes" % max_bytes)
-                if fin:
-                    if opcode == 0x1 or (opcode == 0x0 and not message):
-                        message = bytearray()  # text messages are not ringcast frames
-                        continue
-                    return bytes(message)
-            # 0xA pong and unknown opcodes: ignore
+            is_text, data = msg
+            if not is_text:  # text messages are not ringcast frames
+                return data
 
 
 def _ws_mask(data, key):
@@ -1415,9 +1380,9 @@ def decode_experience_batch(data):
 
 
 def _read_message(conn, max_bytes):
-    """Next WebSocket data message as (is_text, bytes), or None at EOF. Answers pings."""
+    """Next WebSocket data message as (is_text, bytes), or None at EOF. Answers pings and close."""
     message = bytearray()
-    text = False
+    text = None  # set by the message's first frame; a continuation before it is ignored
     while True:
         head = conn._recv_exact(2)
         if head is None:
@@ -1437,19 +1402,19 @@ def _read_message(conn, max_bytes):
             raise ConnectionError("server WebSocket frame of %d bytes exceeds %d" % (n, max_bytes))
         key = conn._recv_exact(4) if masked else None
         payload = conn._recv_exact(n) if n else b""
-        if payload is None:
+        if payload is None or (masked and key is None):
             return None
         if key:
             payload = _ws_mask(payload, key)
-        if opcode == 0x9:
+        if opcode == 0x9:  # ping: answer with the same payload
             conn._ws_send(0xA, payload)
-        elif opcode == 0x8:
+        elif opcode == 0x8:  # close: echo it, then treat as EOF
             try:
                 conn._ws_send(0x8, payload[:2])
             except OSError:
                 pass
             return None
-        elif opcode in (0x0, 0x1, 0x2):
+        elif opcode in (0x1, 0x2) or (opcode == 0x0 and text is not None):
             if opcode != 0x0:
                 text = opcode == 0x1
             message += payload
@@ -1457,6 +1422,7 @@ def _read_message(conn, max_bytes):
                 raise ConnectionError("server WebSocket message exceeds %d bytes" % max_bytes)
             if fin:
                 return text, bytes(message)
+        # 0xA pong, a stray continuation and unknown opcodes: ignore
 
 
 class ExperienceConsumer(object):
