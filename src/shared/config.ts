@@ -240,6 +240,26 @@ export const httpSchema = z
   .strict()
   .describe('an object with keys rateLimitPerMin, rateLimitBurst, previewThreads, previewQueue');
 
+export const clusterSchema = z
+  .object({
+    redis: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+      .optional()
+      .describe('a redis:// URL; set it to run this node as one of several sharing that Redis (unset: one node, nothing shared)'),
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 characters of letters, digits, dot, underscore, colon or dash')
+      .optional()
+      .describe("this node's name in the cluster (default: host name and port)"),
+    heartbeatMs: intInRange(100, 60_000, 1000, 'how often this node renews its membership heartbeat'),
+    nodeTimeoutMs: intInRange(500, 600_000, 5000, 'a node that has not heartbeated for this long is gone'),
+    leaseMs: intInRange(500, 600_000, 3000, 'how long a run ownership (or singleton) lease lasts without renewal'),
+    captureWeight: intInRange(0, 1000, 1, 'this node\'s share of the cluster\'s captured streams (0: captures none)'),
+  })
+  .strict()
+  .describe('an object with keys redis, nodeId, heartbeatMs, nodeTimeoutMs, leaseMs, captureWeight');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -267,6 +287,7 @@ export const configShape = {
   compose: composeSchema.default({}),
   capture: captureSchema.default({}),
   http: httpSchema.default({}),
+  cluster: clusterSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -295,6 +316,14 @@ export const baseConfigSchema = z
         path: ['aggregate', 'health', 'klHealthy'],
         message: 'must not exceed aggregate.health.klLearning',
         params: { related: ['aggregate', 'health', 'klLearning'] },
+      });
+    }
+    if (c.cluster.heartbeatMs >= c.cluster.nodeTimeoutMs) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['cluster', 'heartbeatMs'],
+        message: 'must be less than cluster.nodeTimeoutMs, otherwise live nodes look gone',
+        params: { related: ['cluster', 'nodeTimeoutMs'] },
       });
     }
     if (c.restart.backoffInitialMs > c.restart.backoffMaxMs) {
@@ -417,6 +446,12 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['http', 'rateLimitBurst'], flag: 'rate-limit-burst', env: 'RINGCAST_RATE_LIMIT_BURST', kind: 'integer' },
   { path: ['http', 'previewThreads'], flag: 'preview-threads', env: 'RINGCAST_PREVIEW_THREADS', kind: 'integer' },
   { path: ['http', 'previewQueue'], flag: 'preview-queue', env: 'RINGCAST_PREVIEW_QUEUE', kind: 'integer' },
+  { path: ['cluster', 'redis'], flag: 'redis', env: 'RINGCAST_REDIS_URL', kind: 'string' },
+  { path: ['cluster', 'nodeId'], flag: 'node-id', env: 'RINGCAST_NODE_ID', kind: 'string' },
+  { path: ['cluster', 'heartbeatMs'], flag: 'cluster-heartbeat-ms', env: 'RINGCAST_CLUSTER_HEARTBEAT_MS', kind: 'integer' },
+  { path: ['cluster', 'nodeTimeoutMs'], flag: 'cluster-node-timeout-ms', env: 'RINGCAST_CLUSTER_NODE_TIMEOUT_MS', kind: 'integer' },
+  { path: ['cluster', 'leaseMs'], flag: 'cluster-lease-ms', env: 'RINGCAST_CLUSTER_LEASE_MS', kind: 'integer' },
+  { path: ['cluster', 'captureWeight'], flag: 'cluster-capture-weight', env: 'RINGCAST_CLUSTER_CAPTURE_WEIGHT', kind: 'integer' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';
