@@ -54,6 +54,7 @@ describe('loadConfig', () => {
       capture: { enabled: true, width: 640, height: 360, decoders: 0, decoderSyncEvery: 8, analysisThreads: 1, slots: 48, historyLength: 50, fetchTimeoutMs: 5000, offlineRecheckMs: 30000, demoStreams: 3 },
       compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence' },
       http: { rateLimitPerMin: 600, rateLimitBurst: 100, previewThreads: 1, previewQueue: 4 },
+      cluster: { heartbeatMs: 1000, nodeTimeoutMs: 5000, leaseMs: 3000, captureWeight: 1 },
     });
   });
 
