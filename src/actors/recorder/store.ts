@@ -93,10 +93,22 @@ const isoOrNull = (ms: number | null) => (ms === null || !Number.isFinite(ms) ? 
 export class RecordingStore {
   private readonly runs = new Map<string, RunLog>();
   private totalBytes = 0;
+  /** Why writes fail now (full disk, I/O error): cleared by the next write that succeeds. */
   private problem: string | null = null;
   private problemSince: number | null = null;
+  /** Why the total bound refuses events now: cleared by the next event that fits. */
+  private boundProblem: string | null = null;
+  private boundProblemSince: number | null = null;
 
-  constructor(readonly root: string, private readonly bounds: StoreBounds, private readonly events: StoreEvents, private readonly log: Logger, private readonly now = Date.now) {}
+  constructor(
+    readonly root: string,
+    private readonly bounds: StoreBounds,
+    private readonly events: StoreEvents,
+    private readonly log: Logger,
+    private readonly now = Date.now,
+    /** The positional write (tests stand in a failing disk here). */
+    private readonly write: typeof writeSync = writeSync,
+  ) {}
 
   /** Loads every run on disk; cuts torn tails (the bytes after the last valid record). Every segment found is closed. */
   async load(): Promise<void> {
@@ -172,9 +184,18 @@ export class RecordingStore {
     if (!isValidRunName(run)) { this.events.dropped('bad_run', 1); return; }
     const size = recordBytes(event.byteLength);
     if (this.totalBytes + size > this.bounds.maxBytesTotal && !this.makeRoom(size)) {
-      this.setProblem(`the total bound (recording.maxBytesTotal = ${this.bounds.maxBytesTotal} bytes) cannot be met: only open segments are left`);
+      if (this.boundProblem === null) {
+        this.boundProblemSince = this.now();
+        this.boundProblem = `the total bound (recording.maxBytesTotal = ${this.bounds.maxBytesTotal} bytes) cannot be met: only open segments are left`;
+        this.log.warn({ problem: this.boundProblem }, 'recording: dropping events');
+      }
       this.events.dropped('total_bound', 1);
       return;
+    }
+    if (this.boundProblem !== null) {
+      this.log.info({ was: this.boundProblem }, 'recording: events fit the total bound again');
+      this.boundProblem = null;
+      this.boundProblemSince = null;
     }
     let log = this.runs.get(run);
     if (!log) {
@@ -233,7 +254,7 @@ export class RecordingStore {
     seg.staged = [];
     seg.stagedEvents = 0;
     try {
-      writeAll(seg.fd, data, seg.durable.summary.bytes);
+      writeAll(this.write, seg.fd, data, seg.durable.summary.bytes);
     } catch (error) {
       // Cut back to the last whole record and forget what was staged.
       try { ftruncateSync(seg.fd, seg.durable.summary.bytes); } catch { /* the next scan cuts it */ }
@@ -248,7 +269,7 @@ export class RecordingStore {
     }
     if (seg.stagedIndex.length > 0) {
       // The index is a hint: a failed index write costs reading speed, never records.
-      try { writeAll(seg.idxFd, Buffer.concat(seg.stagedIndex), fstatSync(seg.idxFd).size); } catch { /* readers fall back to scanning */ }
+      try { writeAll(this.write, seg.idxFd, Buffer.concat(seg.stagedIndex), fstatSync(seg.idxFd).size); } catch { /* readers fall back to scanning */ }
       seg.stagedIndex = [];
     }
     seg.durable = { summary: { ...seg.summary }, cursor: { ...seg.cursor } };
@@ -286,7 +307,7 @@ export class RecordingStore {
     const fd = openSync(path.join(log.dir, segmentName(seq)), 'wx');
     let idxFd = -1;
     try {
-      writeAll(fd, segmentHeader(createdAt), 0);
+      writeAll(this.write, fd, segmentHeader(createdAt), 0);
       idxFd = openSync(path.join(log.dir, indexName(seq)), 'w');
     } catch (error) {
       closeSync(fd);
@@ -441,7 +462,8 @@ export class RecordingStore {
   }
 
   status(): StoreStatus {
-    return { runs: this.runs.size, bytes: this.totalBytes, problem: this.problem, problemSince: this.problemSince };
+    if (this.problem !== null) return { runs: this.runs.size, bytes: this.totalBytes, problem: this.problem, problemSince: this.problemSince };
+    return { runs: this.runs.size, bytes: this.totalBytes, problem: this.boundProblem, problemSince: this.boundProblemSince };
   }
 
   close(): void {
@@ -450,9 +472,9 @@ export class RecordingStore {
 }
 
 /** Writes all of `data` at `position` (positional: a failed write leaves no file offset to undo). */
-function writeAll(fd: number, data: Uint8Array, position: number): void {
+function writeAll(write: typeof writeSync, fd: number, data: Uint8Array, position: number): void {
   let off = 0;
-  while (off < data.byteLength) off += writeSync(fd, data, off, data.byteLength - off, position + off);
+  while (off < data.byteLength) off += write(fd, data, off, data.byteLength - off, position + off);
 }
 
 function readSyncAt(fd: number, b: Buffer, at: number): void {
