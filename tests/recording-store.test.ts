@@ -11,7 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingStore, type DeleteReason, type DropReason, type StoreBounds } from '../src/actors/recorder/store.js';
 import { SEGMENT_HEADER_BYTES, recordBytes } from '../src/shared/recording/format.js';
 import { runRecords } from '../src/shared/recording/reader.js';
-import { decodeEvent, encodeMetrics, type MetricsEvent } from '../src/shared/telemetry/event-codec.js';
+import { EventKind, decodeEvent, encodeEvent, encodeMetrics, float32Bytes, type MetricsEvent } from '../src/shared/telemetry/event-codec.js';
+import { eventStep } from '../src/actors/recorder/event-step.js';
 import { capturingLogger } from './helpers/supervisor-harness.js';
 
 let root: string;
@@ -228,5 +229,16 @@ describe('RecordingStore', () => {
     expect(next.c.torn).toEqual([{ run: 'run-h', bytes: 13, problem: expect.stringMatching(/header/) }]);
     expect(segFiles('run-h')).toHaveLength(1);
     expect(statSync(path.join(root, 'run-h', segFiles('run-h')[0])).size).toBeGreaterThan(SEGMENT_HEADER_BYTES);
+  });
+});
+
+describe('eventStep', () => {
+  it('reads the metrics payload step, else meta.step, else NaN, without decoding', () => {
+    expect(eventStep(encodeMetrics(1234, { loss: 1 }, 'r'))).toBe(1234);
+    expect(eventStep(encodeEvent(EventKind.Milestone, { name: 'm', step: 77 }))).toBe(77);
+    expect(eventStep(encodeEvent(EventKind.BoardHeatmap, { step: 9 }, float32Bytes(new Array(81).fill(0))))).toBe(9);
+    expect(eventStep(encodeEvent(EventKind.BoardHeatmap, undefined, float32Bytes(new Array(81).fill(0))))).toBeNaN();
+    expect(eventStep(encodeEvent(EventKind.Milestone, { name: 'm', step: 'soon' }))).toBeNaN();
+    expect(eventStep(new Uint8Array(4))).toBeNaN();
   });
 });

@@ -18,9 +18,10 @@ import path from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { defineActor } from '../../shared/actor.js';
 import { RecordRing } from '../../shared/record-ring.js';
-import { EVENT_HEADER_BYTES, EventKind, decodeEvent } from '../../shared/telemetry/event-codec.js';
+import { EVENT_HEADER_BYTES } from '../../shared/telemetry/event-codec.js';
 import { readIngestRecord } from '../../shared/telemetry/ring-records.js';
 import { isValidRunName } from '../../shared/telemetry/run-name.js';
+import { eventStep } from './event-step.js';
 import { Replay, type ReplayInfo, type ReplayRequest } from './replayer.js';
 import { RecordingStore, type RunListing, type StoreBounds } from './store.js';
 
@@ -98,13 +99,7 @@ export default defineActor<RecorderOptions>({
         if (rec.eventLength < EVENT_HEADER_BYTES) throw new Error('record holds no event');
         const time = eventTime(data, rec.eventOffset, rec.receivedAt);
         const eventBytes = data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength);
-        let step = Number.NaN;
-        // Experience carries no training step; everything else may (metrics always do).
-        if (data[rec.eventOffset + 1] !== EventKind.Experience) {
-          const event = decodeEvent(eventBytes) as { step?: number };
-          if (typeof event.step === 'number' && Number.isFinite(event.step)) step = event.step;
-        }
-        store.append(rec.run, time, step, rec.receivedAt, eventBytes);
+        store.append(rec.run, time, eventStep(eventBytes), rec.receivedAt, eventBytes);
       } catch (error) {
         dropped.inc({ reason: 'undecodable' });
         if (undecodable++ < 5) ctx.log.warn({ err: (error as Error).message }, 'recorder: skipped an unreadable record');
