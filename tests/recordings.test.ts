@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, INGEST_TOKEN, OverlayClient, startHarness, type Harness, type WsMessage } from './helpers/service-harness.js';
 import { listRecordings, postMetrics, stepsOfFrames, waitRecorded } from './helpers/recordings.js';
 import { pollUntil } from './helpers/poll.js';
+import { EventKind, concatFrame, encodeEvent, encodeMetrics, float32Bytes } from '../src/shared/telemetry/event-codec.js';
 
 let h: Harness;
 let port: number;
@@ -68,6 +69,24 @@ describe('recordings', () => {
       expect(res.status, path).toBe(status);
       expect(((await res.json()) as { error: string }).error, path).toMatch(message);
     }
+  });
+
+  it('records every telemetry kind: NDJSON shows each with its fields, the step from the event', async () => {
+    const grid = Array.from({ length: 81 }, (_, i) => i / 100);
+    const frame = concatFrame([
+      encodeMetrics(5, { loss: 0.5 }, undefined, { timestamp: T0 }),
+      encodeEvent(EventKind.BoardHeatmap, { step: 5, source: 'attention' }, float32Bytes(grid), { timestamp: T0 + 1 }),
+      encodeEvent(EventKind.Milestone, { name: 'first_win', message: 'won a game', step: 6 }, undefined, { timestamp: T0 + 2 }),
+    ]);
+    const res = await fetch(url('/api/ingest?run=rec-kinds'), { method: 'POST', headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/octet-stream' }, body: frame });
+    expect(res.status).toBe(200);
+    await waitRecorded(port, 'rec-kinds', 3);
+    const lines = (await (await fetch(url('/api/recordings/rec-kinds/events'))).text()).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.kind, l.step])).toEqual([['metrics', 5], ['board_heatmap', 5], ['milestone', 6]]);
+    expect(lines[1].source).toBe('attention');
+    expect(lines[1].grid).toHaveLength(81);
+    expect(lines[1].grid[80]).toBeCloseTo(0.8, 6);
+    expect(lines[2]).toMatchObject({ name: 'first_win', message: 'won a game', time: T0 + 2 });
   });
 
   it('exports metrics.csv: step, time, one column per metric seen, RFC 4180 quoting', async () => {
@@ -203,3 +222,22 @@ function seriesPoints(m: WsMessage, metric: string): Array<[number, number]> {
   if (!v?.steps || !v.series) return [];
   return v.steps.map((step, i) => [step, v.series![i]]);
 }
+
+describe('recording off', () => {
+  let off: Harness;
+  beforeAll(async () => { off = await startHarness(['--no-recording']); }, 60_000);
+  afterAll(async () => { await off?.close(); }, 30_000);
+
+  it('--no-recording writes nothing; the routes answer with an empty list and 404', async () => {
+    const client = await OverlayClient.connect(off.service.port, { channels: ['metrics'], level: 'advanced', max_fps: 30 });
+    try {
+      await postMetrics(off.service.port, INGEST_TOKEN, 'unrecorded', [1, 2, 3]);
+      await client.waitFor((m) => m.type === 'ppo_metrics' && m.data?.run === 'unrecorded', 5_000);
+    } finally {
+      client.close();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await listRecordings(off.service.port)).toEqual([]);
+    expect((await fetch(`http://127.0.0.1:${off.service.port}/api/recordings/unrecorded/events`)).status).toBe(404);
+  });
+});

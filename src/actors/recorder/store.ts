@@ -112,7 +112,13 @@ export class RecordingStore {
 
   /** Loads every run on disk; cuts torn tails (the bytes after the last valid record). Every segment found is closed. */
   async load(): Promise<void> {
-    mkdirSync(this.root, { recursive: true });
+    try {
+      mkdirSync(this.root, { recursive: true });
+    } catch (error) {
+      // Not fatal: the service runs without recordings, every event a counted drop.
+      this.writeFailed(error, 0);
+      return;
+    }
     for (const run of readdirSync(this.root)) {
       const dir = path.join(this.root, run);
       if (!isValidRunName(run) || !statSync(dir).isDirectory()) continue;
