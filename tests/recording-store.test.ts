@@ -215,6 +215,9 @@ describe('RecordingStore', () => {
     expect(await readSteps('run-i', { fromStep: 1500, toStep: 1504 })).toEqual(range(1500, 1505));
     expect(await readSteps('run-i', { fromStep: 250 })).toEqual([...range(250, 2000), ...range(250, 300)]);
     expect(await readSteps('run-i', { toStep: 2 })).toEqual([0, 1, 2, 0, 1, 2]);
+    // Times (1_000_000 + step) went backwards with the steps: the time index must not skip the second pass either.
+    expect(await readSteps('run-i', { fromTime: 1_000_000 + 1995 })).toEqual(range(1995, 2000));
+    expect(await readSteps('run-i', { fromTime: 1_000_000 + 298, toTime: 1_000_000 + 299 })).toEqual([298, 299, 298, 299]);
   });
 
   it('a segment with a bad header is removed on load, counted as torn', async () => {

@@ -43,6 +43,8 @@ describe('recordings', () => {
 
     const some = await fetch(url('/api/recordings/rec-a/events?from_step=10&to_step=19'));
     expect((await some.text()).trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    const byTime = await fetch(url(`/api/recordings/rec-a/events?from_time=${new Date(T0 + 1000).toISOString()}&to_time=${T0 + 1500}`));
+    expect((await byTime.text()).trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([10, 11, 12, 13, 14, 15]);
     const tail = await fetch(url('/api/recordings/rec-a/events?from_step=95'));
     expect((await tail.text()).trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([95, 96, 97, 98, 99]);
   });
@@ -62,6 +64,8 @@ describe('recordings', () => {
       ['/api/recordings/rec-a/events?from_step=abc', 400, /from_step must be a number/],
       ['/api/recordings/rec-a/events?from_step=9&to_step=3', 400, /from_step \(9\) is after to_step \(3\)/],
       ['/api/recordings/rec-a/events?format=xml', 400, /format must be one of ndjson, binary/],
+      ['/api/recordings/rec-a/events?from_time=yesterday', 400, /from_time must be ms since the epoch or an ISO 8601 date-time/],
+      [`/api/recordings/rec-a/metrics.csv?from_time=${T0 + 9}&to_time=${T0}`, 400, /from_time is after to_time/],
       ['/api/recordings/-bad/events', 400, /run name/],
     ];
     for (const [path, status, message] of cases) {

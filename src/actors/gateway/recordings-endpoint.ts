@@ -1,7 +1,7 @@
 /**
  * The recording routes that stream, served on the gateway threads rather than forwarded:
- *   GET /api/recordings/:run/events?from_step=&to_step=&format=ndjson|binary
- *   GET /api/recordings/:run/metrics.csv?from_step=&to_step=
+ *   GET /api/recordings/:run/events?from_step=&to_step=&from_time=&to_time=&format=ndjson|binary
+ *   GET /api/recordings/:run/metrics.csv?from_step=&to_step=&from_time=&to_time=
  *
  * Why here: a recording can be far larger than any one reply should be in memory, and
  * forwarded routes answer with one whole body from the main thread. A gateway reads the
@@ -44,6 +44,14 @@ function parseStep(query: URLSearchParams, name: string): number | undefined | s
   return Number.isFinite(n) ? n : `${name} must be a number (got ${JSON.stringify(raw.slice(0, 40))})`;
 }
 
+/** ms since the epoch, or an ISO 8601 date-time. */
+function parseTime(query: URLSearchParams, name: string): number | undefined | string {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return undefined;
+  const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}T/.test(raw) ? Date.parse(raw) : Number.NaN;
+  return Number.isFinite(n) ? n : `${name} must be ms since the epoch or an ISO 8601 date-time (got ${JSON.stringify(raw.slice(0, 40))})`;
+}
+
 async function parse(exchange: Exchange, root: string): Promise<Parsed> {
   let run: string;
   try {
@@ -58,9 +66,14 @@ async function parse(exchange: Exchange, root: string): Promise<Parsed> {
   if (typeof fromStep === 'string') return { ok: false, status: 400, error: fromStep };
   if (typeof toStep === 'string') return { ok: false, status: 400, error: toStep };
   if (fromStep !== undefined && toStep !== undefined && fromStep > toStep) return { ok: false, status: 400, error: `from_step (${fromStep}) is after to_step (${toStep})` };
+  const fromTime = parseTime(query, 'from_time');
+  const toTime = parseTime(query, 'to_time');
+  if (typeof fromTime === 'string') return { ok: false, status: 400, error: fromTime };
+  if (typeof toTime === 'string') return { ok: false, status: 400, error: toTime };
+  if (fromTime !== undefined && toTime !== undefined && fromTime > toTime) return { ok: false, status: 400, error: 'from_time is after to_time' };
   const dir = join(root, run);
   if ((await listSegments(dir)).length === 0) return { ok: false, status: 404, error: `no recording of run ${JSON.stringify(run)}` };
-  return { ok: true, run, dir, range: { fromStep, toStep } };
+  return { ok: true, run, dir, range: { fromStep, toStep, fromTime, toTime } };
 }
 
 /** `?format=` wins; else an Accept naming one of the types; else NDJSON. */

@@ -441,8 +441,8 @@ export class RecordingStore {
         bytes += s.bytes;
         if (s.minStep !== null) first = first === null ? s.minStep : Math.min(first, s.minStep);
         if (s.maxStep !== null) last = last === null ? s.maxStep : Math.max(last, s.maxStep);
-        if (s.firstTime !== null && start === null) start = s.firstTime;
-        if (s.lastTime !== null) end = s.lastTime;
+        if (s.minTime !== null) start = start === null ? s.minTime : Math.min(start, s.minTime);
+        if (s.maxTime !== null) end = end === null ? s.maxTime : Math.max(end, s.maxTime);
       }
       return {
         run: log.run, first_step: first, last_step: last, events, bytes, segments: log.segments.length,
@@ -463,7 +463,7 @@ export class RecordingStore {
   span(run: string): { firstTime: number | null; lastTime: number | null } {
     const log = this.runs.get(run);
     if (!log) return { firstTime: null, lastTime: null };
-    const times = log.segments.flatMap((s) => [s.firstTime, s.lastTime]).filter((t): t is number => t !== null);
+    const times = log.segments.flatMap((s) => [s.minTime, s.maxTime]).filter((t): t is number => t !== null);
     return { firstTime: times.length ? Math.min(...times) : null, lastTime: times.length ? Math.max(...times) : null };
   }
 

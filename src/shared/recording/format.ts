@@ -174,13 +174,15 @@ export interface SegmentSummary {
   /** Record times (ms since epoch); null when empty. */
   firstTime: number | null;
   lastTime: number | null;
+  minTime: number | null;
+  maxTime: number | null;
   createdAt: number;
   /** Server clock at the last append (the age bound counts from here, not from trainer clocks). */
   writtenAt: number;
 }
 
 export function emptySummary(seq: number, createdAt: number): SegmentSummary {
-  return { seq, bytes: SEGMENT_HEADER_BYTES, events: 0, firstStep: null, lastStep: null, minStep: null, maxStep: null, firstTime: null, lastTime: null, createdAt, writtenAt: createdAt };
+  return { seq, bytes: SEGMENT_HEADER_BYTES, events: 0, firstStep: null, lastStep: null, minStep: null, maxStep: null, firstTime: null, lastTime: null, minTime: null, maxTime: null, createdAt, writtenAt: createdAt };
 }
 
 /** Adds one record to a summary (bytes not included: the writer knows them). */
@@ -188,6 +190,8 @@ export function noteRecord(s: SegmentSummary, time: number, step: number): void 
   s.events++;
   if (s.firstTime === null) s.firstTime = time;
   s.lastTime = time;
+  s.minTime = s.minTime === null ? time : Math.min(s.minTime, time);
+  s.maxTime = s.maxTime === null ? time : Math.max(s.maxTime, time);
   if (!Number.isNaN(step)) {
     if (s.firstStep === null) s.firstStep = step;
     s.lastStep = step;

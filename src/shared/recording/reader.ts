@@ -127,23 +127,42 @@ export interface RecordRange {
   /** Inclusive step bounds; records without a step go with the last step before them. */
   fromStep?: number;
   toStep?: number;
+  /** Inclusive bounds on record times (ms since epoch). */
+  fromTime?: number;
+  toTime?: number;
 }
 
 /** A record, with the step it counts under for range checks (its own, or the last before it). */
 export interface RangedRecord extends RecordView { effectiveStep: number }
 
-function startEntry(entries: IndexEntry[], fromStep: number | undefined): IndexEntry | undefined {
-  if (fromStep === undefined) return undefined;
-  // The largest-step-before column only grows: binary search for the last entry below fromStep.
+/** The last entry before which no record can be at or past `from` (by the column `key`), or undefined. */
+function lastBelow(entries: IndexEntry[], key: 'maxStepBefore' | 'maxTimeBefore', from: number | undefined): number {
+  if (from === undefined) return -1;
+  // The largest-before columns only grow: binary search for the last entry below `from`.
   let lo = 0;
   let hi = entries.length - 1;
-  let found: IndexEntry | undefined;
+  let found = -1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const e = entries[mid];
-    if (Number.isNaN(e.maxStepBefore) || e.maxStepBefore < fromStep) { found = e; lo = mid + 1; } else hi = mid - 1;
+    const v = entries[mid][key];
+    if (Number.isNaN(v) || v < from) { found = mid; lo = mid + 1; } else hi = mid - 1;
   }
   return found;
+}
+
+/** Where to start reading a segment: the later of the step and the time starting points. */
+function startEntry(entries: IndexEntry[], range: RecordRange): IndexEntry | undefined {
+  const i = Math.max(lastBelow(entries, 'maxStepBefore', range.fromStep), lastBelow(entries, 'maxTimeBefore', range.fromTime));
+  return i >= 0 ? entries[i] : undefined;
+}
+
+/** True when the summary proves no record of the segment is in the range. */
+function outside(s: SegmentSummary, r: RecordRange): boolean {
+  if (s.maxStep !== null && r.fromStep !== undefined && s.maxStep < r.fromStep) return true;
+  if (s.minStep !== null && r.toStep !== undefined && s.minStep > r.toStep) return true;
+  if (s.maxTime !== null && r.fromTime !== undefined && s.maxTime < r.fromTime) return true;
+  if (s.minTime !== null && r.toTime !== undefined && s.minTime > r.toTime) return true;
+  return false;
 }
 
 /**
@@ -152,20 +171,16 @@ function startEntry(entries: IndexEntry[], fromStep: number | undefined): IndexE
  * by its index.
  */
 export async function* runRecords(dir: string, range: RecordRange = {}, signal?: AbortSignal): AsyncGenerator<RangedRecord> {
-  const { fromStep, toStep } = range;
+  const { fromStep, toStep, fromTime, toTime } = range;
   let lastStep = Number.NaN;
   for (const seq of await listSegments(dir)) {
     if (signal?.aborted) return;
     const summary = await readSummary(dir, seq);
-    if (summary && summary.maxStep !== null && fromStep !== undefined && summary.maxStep < fromStep) {
+    if (summary && outside(summary, range)) {
       lastStep = summary.lastStep ?? lastStep;
       continue;
     }
-    if (summary && summary.minStep !== null && toStep !== undefined && summary.minStep > toStep) {
-      lastStep = summary.lastStep ?? lastStep;
-      continue;
-    }
-    const entry = startEntry(await readIndex(dir, seq), fromStep);
+    const entry = startEntry(await readIndex(dir, seq), range);
     if (entry) lastStep = entry.lastStepBefore;
     const end: SegmentEnd = { goodEnd: 0, fileSize: 0 };
     for await (const r of segmentRecords(path.join(dir, segmentName(seq)), entry?.offset ?? SEGMENT_HEADER_BYTES, end, signal)) {
@@ -173,6 +188,8 @@ export async function* runRecords(dir: string, range: RecordRange = {}, signal?:
       const effectiveStep = lastStep;
       if (fromStep !== undefined && !(effectiveStep >= fromStep)) continue;
       if (toStep !== undefined && !(effectiveStep <= toStep)) continue;
+      if (fromTime !== undefined && r.time < fromTime) continue;
+      if (toTime !== undefined && r.time > toTime) continue;
       yield Object.assign(r, { effectiveStep });
     }
   }
