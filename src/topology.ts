@@ -15,7 +15,8 @@
  * control ring per consumer, which the consumer merges with its fan-out ring.
  *
  * Order matters for a graceful stop, which runs in spec order: producers first (intake
- * stops), the aggregator last, so it drains what is already in its rings.
+ * stops), then the aggregator, so it drains what is already in its rings, and the recorder
+ * after it, so what that drain copied for recording is still written.
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
