@@ -56,7 +56,14 @@ function parseReplayBody(run: string, body: unknown): ReplayBody {
 
 export function registerRecordingsService(o: RecordingsServiceOptions): void {
   const { router, supervisor, requireAdmin } = o;
-  const recorder = (method: string, args: unknown[] = []) => supervisor.call(RECORDER, method, args);
+  const recorder = async (method: string, args: unknown[] = []) => {
+    try {
+      return await supervisor.call(RECORDER, method, args);
+    } catch (error) {
+      // Restarting, or stopping with the service: the caller may try again.
+      throw new HttpError(503, `the recorder cannot answer now: ${(error as Error).message}`);
+    }
+  };
 
   router.get('/api/recordings', async () => ({ json: { runs: await recorder('list') } }));
   router.get('/api/replays', async () => ({ json: { replays: await recorder('replays') } }));
