@@ -29,6 +29,8 @@ import { registerControlService } from './services/control/service.js';
 import { registerSceneService } from './services/scene/service.js';
 import { startCapture } from './services/capture/index.js';
 import { readStreamsFile } from './services/capture/streams-file.js';
+import { registerRecordingsService } from './services/recordings/service.js';
+import { checkReplayDir } from './services/recordings/replay-dir.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -49,6 +51,7 @@ interface StoredRuns { runs: unknown[]; stoppedAt: string }
 export async function startService(config: Config, log: Logger): Promise<Service> {
   // Files the operator named are read before anything starts: a bad path is a ConfigError.
   const streamsFile = config.capture.streamsFile ? { path: config.capture.streamsFile, text: readStreamsFile(config.capture.streamsFile) } : undefined;
+  if (config.recording.replayDir !== undefined) checkReplayDir(config.recording.replayDir);
   ensurePrivateDir(config.dataDir, log);
   const tokens = resolveTokens(config, log);
   const port = await reservePort(config.host, config.port);
@@ -75,6 +78,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
 
   const readiness = registerHealthService({ router, supervisor, ffmpeg, rings: Object.keys(topology.rings ?? {}), demo: config.demo.enabled });
   registerControlService({ router, supervisor, requireAdmin, publish, previousRuns: previous?.runs ?? [] });
+  registerRecordingsService({ router, supervisor, requireAdmin });
   provideActorUpcalls({ supervisor, store, router, controls });
   replaySnapshotsOnRestart(supervisor, controls, gatewayCount(config), log);
   // Before start: the compositor asks for the saved scene (scene.get) as it starts.

@@ -4,8 +4,10 @@
  *   demo-trainer ──ingest.demo──┐
  *   ingest (TCP/Unix) ─ingest.net─┤
  *   gateway-i (WS/HTTP) ─ingest.gw<i>─┼─▶ aggregator ──fanout.gw<i>──┐
- *   main thread (admin) ─ingest.main─┘                              ├─▶ gateway-i ──▶ /ws clients
+ *   main thread (admin) ─ingest.main─┤                              ├─▶ gateway-i ──▶ /ws clients
+ *   recorder (replays) ─ingest.replay─┘  │                           │
  *   main thread (control, scene, capture, chat) ──control.gw<i>─────┘
+ *                                        └──record.events──▶ recorder ──▶ <dataDir>/recordings/
  *
  * Every ring has one producer and one consumer; the aggregator writes each message into
  * every gateway's ring (fan-out rings are cheap: 10 Hz × a few channels). What the main
@@ -13,9 +15,11 @@
  * control ring per consumer, which the consumer merges with its fan-out ring.
  *
  * Order matters for a graceful stop, which runs in spec order: producers first (intake
- * stops), the aggregator last, so it drains what is already in its rings.
+ * stops), then the aggregator, so it drains what is already in its rings, and the recorder
+ * after it, so what that drain copied for recording is still written.
  */
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from './shared/config.js';
 import type { SupervisorSpec } from './supervisor/spec.js';
 import type { Tokens } from './shared/tokens.js';
@@ -28,6 +32,7 @@ import type { ObsOptions } from './actors/obs/index.js';
 import type { CompositorOptions } from './actors/compositor/index.js';
 import type { EncoderOptions } from './actors/encoder/index.js';
 import type { CaptureActorOptions } from './actors/capture/index.js';
+import type { RecorderOptions } from './actors/recorder/index.js';
 import type { FfmpegAvailability, ResolvedBinary } from './shared/ffmpeg.js';
 
 export const AGGREGATOR = 'aggregator';
@@ -37,6 +42,11 @@ export const gatewayName = (i: number) => `gateway-${i}`;
 export const RING_DEMO = 'ingest.demo';
 export const RING_NET = 'ingest.net';
 export const RING_MAIN = 'ingest.main';
+export const RECORDER = 'recorder';
+/** Accepted events, copied by the aggregator for the recorder. */
+export const RING_RECORD = 'record.events';
+/** Replayed recordings, written by the recorder, read (not recorded) by the aggregator. */
+export const RING_REPLAY = 'ingest.replay';
 export const CHAT = 'chat';
 export const OBS = 'obs';
 export const RING_CHAT_IN = 'fanout.chat';
@@ -100,6 +110,12 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     rings[RING_DEMO] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
     ingestRings.push(RING_DEMO);
   }
+  // Replays (and --replay) write here; the recorder's copy of accepted events goes out on RING_RECORD.
+  rings[RING_REPLAY] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
+  ingestRings.push(RING_REPLAY);
+  const recording = config.recording.enabled;
+  if (recording) rings[RING_RECORD] = { kind: 'record', capacityBytes: 16 * MiB, policy: 'drop-newest' };
+  const recordingsDir = join(config.dataDir, 'recordings');
   const fanoutRings = Array.from({ length: gateways }, (_, i) => fanoutRing(i));
   // Chat and OBS follow the overlay stream too (game states, milestones) through their own fan-out rings.
   const chatEnabled = config.twitch.channel !== undefined;
@@ -139,6 +155,8 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     burstPoints: config.aggregate.burstPoints,
     health: config.aggregate.health,
     milestones: config.aggregate.milestones,
+    ...(recording ? { recordRing: RING_RECORD } : {}),
+    unrecordedRings: [RING_REPLAY],
   };
   const ingest: IngestOptions = {
     ring: RING_NET,
@@ -186,6 +204,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       preAuth: { helloTimeoutMs: config.ingest.helloTimeoutMs, maxBytes: config.ingest.preAuthMaxBytes, maxPerAddress: config.ingest.maxPreAuthPerAddress },
       tickMs: config.aggregate.windowMs,
       experience: config.experience,
+      recordingsDir,
     };
     actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i)], out: [ingestRing(i)], options: gateway, standby });
   }
@@ -258,7 +277,18 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     };
     actors.push({ name: CAPTURE, module: new URL('./actors/capture/index.js', import.meta.url), out: [RING_CAPTURE_FRAMES], options: capture });
   }
-  actors.push({ name: AGGREGATOR, module: new URL('./actors/aggregator/index.js', import.meta.url), in: ingestRings, out: fanoutRings, options: aggregator, standby });
+  actors.push({ name: AGGREGATOR, module: new URL('./actors/aggregator/index.js', import.meta.url), in: ingestRings, out: recording ? [...fanoutRings, RING_RECORD] : fanoutRings, options: aggregator, standby });
+  // After the aggregator: a graceful stop then records what the aggregator's final drain copied.
+  const r = config.recording;
+  const recorder: RecorderOptions = {
+    ...(recording ? { inRing: RING_RECORD } : {}),
+    replayRing: RING_REPLAY,
+    root: recordingsDir,
+    bounds: { segmentBytes: r.segmentBytes, maxBytesPerRun: r.maxBytesPerRun, maxBytesTotal: r.maxBytesTotal, maxAgeHours: r.maxAgeHours },
+    maxReplays: r.maxReplays,
+    ...(r.replayDir !== undefined ? { startReplay: { dir: r.replayDir, speed: r.replaySpeed } } : {}),
+  };
+  actors.push({ name: RECORDER, module: new URL('./actors/recorder/index.js', import.meta.url), in: recording ? [RING_RECORD] : [], out: [RING_REPLAY], options: recorder, standby });
 
   return {
     strategy: config.restart.strategy,

@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence' },
       http: { rateLimitPerMin: 600, rateLimitBurst: 100, previewThreads: 1, previewQueue: 4 },
       cluster: { heartbeatMs: 1000, nodeTimeoutMs: 5000, leaseMs: 3000, captureWeight: 1 },
+      recording: { enabled: true, segmentBytes: 8 * 1024 * 1024, maxBytesPerRun: 512 * 1024 * 1024, maxBytesTotal: 4096 * 1024 * 1024, maxAgeHours: 168, maxReplays: 4, replaySpeed: 1 },
     });
   });
 

@@ -260,6 +260,22 @@ export const clusterSchema = z
   .strict()
   .describe('an object with keys redis, nodeId, heartbeatMs, nodeTimeoutMs, leaseMs, captureWeight');
 
+const MiB = 1024 * 1024;
+
+export const recordingSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('true or false (record every accepted event under <dataDir>/recordings/<run>/)'),
+    segmentBytes: intInRange(64 * 1024, 1024 * MiB, 8 * MiB, 'a segment file is closed and a new one started past this size'),
+    maxBytesPerRun: intInRange(64 * 1024, 2 ** 50, 512 * MiB, "a run's oldest segments are deleted past this"),
+    maxBytesTotal: intInRange(64 * 1024, 2 ** 50, 4096 * MiB, 'the oldest segments of any run are deleted past this'),
+    maxAgeHours: intInRange(1, 100_000, 168, 'segments last written longer ago are deleted'),
+    maxReplays: intInRange(1, 64, 4, 'replays running at once'),
+    replayDir: z.string().min(1).optional().describe("a run's recording directory: start with it replaying as the only producer (turns the demo off)"),
+    replaySpeed: numberInRange(0.1, 1000, 1, 'with --replay: playback speed, 1 = as recorded'),
+  })
+  .strict()
+  .describe('an object with keys enabled, segmentBytes, maxBytesPerRun, maxBytesTotal, maxAgeHours, maxReplays, replayDir, replaySpeed');
+
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
   port: intInRange(0, 65535, 8080),
@@ -288,6 +304,7 @@ export const configShape = {
   capture: captureSchema.default({}),
   http: httpSchema.default({}),
   cluster: clusterSchema.default({}),
+  recording: recordingSchema.default({}),
 };
 
 export const baseConfigSchema = z
@@ -326,6 +343,14 @@ export const baseConfigSchema = z
         params: { related: ['cluster', 'nodeTimeoutMs'] },
       });
     }
+    if (c.recording.segmentBytes > c.recording.maxBytesPerRun || c.recording.maxBytesPerRun > c.recording.maxBytesTotal) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['recording', 'maxBytesPerRun'],
+        message: 'must lie between recording.segmentBytes and recording.maxBytesTotal',
+        params: { related: ['recording', 'segmentBytes'] },
+      });
+    }
     if (c.restart.backoffInitialMs > c.restart.backoffMaxMs) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -340,6 +365,8 @@ export const configSchema = baseConfigSchema.transform((c) => ({
   ...c,
   stateDbPath: c.stateDbPath ?? join(c.dataDir, 'ringcast.db'),
   ingest: { ...c.ingest, unixPath: c.ingest.unixPath ?? join(c.dataDir, 'ingest.sock') },
+  // A replayed recording is the only producer.
+  demo: c.recording.replayDir !== undefined ? { ...c.demo, enabled: false } : c.demo,
 }));
 
 export type Config = z.output<typeof configSchema>;
@@ -452,6 +479,14 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['cluster', 'nodeTimeoutMs'], flag: 'cluster-node-timeout-ms', env: 'RINGCAST_CLUSTER_NODE_TIMEOUT_MS', kind: 'integer' },
   { path: ['cluster', 'leaseMs'], flag: 'cluster-lease-ms', env: 'RINGCAST_CLUSTER_LEASE_MS', kind: 'integer' },
   { path: ['cluster', 'captureWeight'], flag: 'cluster-capture-weight', env: 'RINGCAST_CLUSTER_CAPTURE_WEIGHT', kind: 'integer' },
+  { path: ['recording', 'enabled'], flag: 'recording', env: 'RINGCAST_RECORDING_ENABLED', kind: 'boolean' },
+  { path: ['recording', 'segmentBytes'], flag: 'recording-segment-bytes', env: 'RINGCAST_RECORDING_SEGMENT_BYTES', kind: 'integer' },
+  { path: ['recording', 'maxBytesPerRun'], flag: 'recording-max-bytes-per-run', env: 'RINGCAST_RECORDING_MAX_BYTES_PER_RUN', kind: 'integer' },
+  { path: ['recording', 'maxBytesTotal'], flag: 'recording-max-bytes-total', env: 'RINGCAST_RECORDING_MAX_BYTES_TOTAL', kind: 'integer' },
+  { path: ['recording', 'maxAgeHours'], flag: 'recording-max-age-hours', env: 'RINGCAST_RECORDING_MAX_AGE_HOURS', kind: 'integer' },
+  { path: ['recording', 'maxReplays'], flag: 'max-replays', env: 'RINGCAST_MAX_REPLAYS', kind: 'integer' },
+  { path: ['recording', 'replayDir'], flag: 'replay', env: 'RINGCAST_REPLAY', kind: 'string' },
+  { path: ['recording', 'replaySpeed'], flag: 'speed', env: 'RINGCAST_REPLAY_SPEED', kind: 'number' },
 ];
 
 export const CONFIG_FILE_FLAG = 'config';

@@ -58,6 +58,23 @@ export interface Exchange {
    * before the whole body arrived closes the connection (the rest of the body is unread).
    */
   reply(status: number, headers: Readonly<Record<string, string>>, body: string | Uint8Array, closeConnection?: boolean): boolean;
+  /**
+   * Answers with a streamed (chunked) body: the status and headers now, the body in pieces
+   * through the returned stream. Undefined when already answered or aborted.
+   */
+  stream(status: number, headers: Readonly<Record<string, string>>): BodyStream | undefined;
+}
+
+/** A streamed reply body, with uWS's backpressure. */
+export interface BodyStream {
+  /**
+   * Sends one piece. Resolves true once the connection can take more (at once while the
+   * client keeps up, after uWS's `onWritable` when it does not), false when the client went
+   * away or the stream was ended: the writer stops then.
+   */
+  write(chunk: string | Uint8Array): Promise<boolean>;
+  /** Ends the body (idempotent; a no-op once the client is gone). */
+  end(): void;
 }
 
 export type HttpHandler = (exchange: Exchange) => void | Promise<void>;
@@ -177,13 +194,51 @@ class UwsExchange implements Exchange {
   private bodyPending = false;
   private controller: AbortController | undefined;
   private bodyPromise: Promise<BodyResult> = Promise.resolve({ ok: true, body: EMPTY });
+  /** A streamed write waiting for the connection to drain. */
+  private writableWaiter: ((ok: boolean) => void) | undefined;
 
   constructor(private readonly res: HttpResponse, readonly request: RequestHead) {
     // Must be installed before the route callback returns (see the module comment).
     res.onAborted(() => {
       this.aborted = true;
       this.controller?.abort();
+      const waiter = this.writableWaiter;
+      this.writableWaiter = undefined;
+      waiter?.(false);
     });
+  }
+
+  stream(status: number, headers: Readonly<Record<string, string>>): BodyStream | undefined {
+    if (this.done) return undefined;
+    this.answered = true;
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(status));
+      // No Content-Length: uWS sends the body chunked.
+      for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() !== 'content-length') this.res.writeHeader(key, value);
+    });
+    let ended = false;
+    return {
+      write: (chunk) => {
+        if (this.aborted || ended) return Promise.resolve(false);
+        let drained = true;
+        this.res.cork(() => { drained = this.res.write(chunk); });
+        if (drained) return Promise.resolve(true);
+        return new Promise<boolean>((resolve) => {
+          this.writableWaiter = resolve;
+          this.res.onWritable(() => {
+            const waiter = this.writableWaiter;
+            this.writableWaiter = undefined;
+            waiter?.(!this.aborted);
+            return true;
+          });
+        });
+      },
+      end: () => {
+        if (ended || this.aborted) return;
+        ended = true;
+        this.res.cork(() => this.res.end());
+      },
+    };
   }
 
   get done(): boolean {

@@ -22,8 +22,8 @@ import { defineActor, type ActorContext } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import { RecordRing } from '../../shared/record-ring.js';
 import { CHANNELS, channelId, type Channel } from '../../shared/telemetry/channels.js';
-import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
-import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, TELEMETRY_KINDS, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
+import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord, writeIngestRecord } from '../../shared/telemetry/ring-records.js';
 import {
   boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, snapshotKey, type LevelData,
 } from './messages.js';
@@ -50,6 +50,13 @@ export interface AggregatorOptions {
   burstPoints?: number;
   health: HealthThresholds;
   milestones: MilestoneRules;
+  /**
+   * Where a copy of every accepted event goes for the recorder (an ingest-format record under
+   * the event's resolved run name). Absent: nothing is recorded.
+   */
+  recordRing?: string;
+  /** Input rings whose events are not recorded (the replay ring: those are recordings already). */
+  unrecordedRings?: string[];
 }
 
 /** Most runs tracked at once; the least recently seen is evicted (and counted) beyond this. */
@@ -82,6 +89,7 @@ function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
   for (const k of ['smoothingAlpha', 'attentionAlpha'] as const) {
     if (!(o[k] > 0 && o[k] <= 1)) throw new RangeError(`${who}: options.${k} must be in (0, 1] (got ${String(o[k])})`);
   }
+  if (o.recordRing !== undefined && !(ctx.out[o.recordRing] instanceof RecordRing)) throw new Error(`${who}: options.recordRing names "${o.recordRing}", which is not one of its out record rings`);
   checkThresholds(o.health);
   checkRules(o.milestones);
   return o;
@@ -98,6 +106,7 @@ export default defineActor<AggregatorOptions>({
     const decodeFailures = new Counter({ name: 'ringcast_aggregator_decode_failures_total', help: 'Ingest records that could not be read or decoded (skipped)', registers: [ctx.metrics] });
     const messagesTotal = new Counter({ name: 'ringcast_aggregator_messages_total', help: 'Fan-out records written (per ring, per level variant), by message type', labelNames: ['type'], registers: [ctx.metrics] });
     const fanoutDrops = new Counter({ name: 'ringcast_aggregator_fanout_drops_total', help: 'Fan-out records a gateway ring refused (full or too large)', labelNames: ['ring'], registers: [ctx.metrics] });
+    const recordDrops = new Counter({ name: 'ringcast_aggregator_record_drops_total', help: 'Accepted events the recorder ring refused (full: the recorder is behind); they are not recorded', registers: [ctx.metrics] });
     const dropped = new Counter({ name: 'ringcast_aggregator_dropped_total', help: 'State the aggregator discarded to stay bounded, by reason', labelNames: ['reason'], registers: [ctx.metrics] });
     const windowSeconds = new Histogram({
       name: 'ringcast_aggregator_window_seconds', help: 'Time to close one window: summarise, serialise and write every message',
@@ -244,41 +253,58 @@ export default defineActor<AggregatorOptions>({
       }
     }
 
-    const handlerFor = (ringName: string) => (data: Uint8Array, offset: number, length: number) => {
-      let event: TelemetryEvent | undefined;
-      let runName = DEFAULT_RUN;
-      let receivedAt = 0;
-      let kind = 'other';
-      try {
-        const rec = readIngestRecord(data, offset, length);
-        if (rec.eventLength < EVENT_HEADER_BYTES || data[rec.eventOffset] !== EVENT_MAGIC) throw new Error(`record of ${length} bytes holds no event (bad length or magic)`);
-        receivedAt = rec.receivedAt;
-        // Experience is the bulk path: forward the bytes ingest already validated, undecoded.
-        if (data[rec.eventOffset + 1] === EventKind.Experience) {
-          kind = 'experience';
-          forwardExperience(data, rec.eventOffset, rec.eventLength, rec.receivedAt);
-        } else {
-          event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
-          const name = EVENT_KIND_NAMES[event.kind];
-          if ((KINDS as readonly string[]).includes(name)) kind = name;
-          runName = rec.run || event.run || DEFAULT_RUN;
+    // The recorder's copy of each accepted event. Published in batches (every RECORD_FLUSH_EVERY
+    // events and at each window) so the tap costs a copy, not a wake-up per event; a full ring
+    // drops the copy (counted here and by the ring), never the event.
+    const recordRing = opts.recordRing === undefined ? undefined : (ctx.out[opts.recordRing] as RecordRing);
+    const RECORD_FLUSH_EVERY = 256;
+    let recordUnflushed = 0;
+    const record = (rec: { receivedAt: number; producerId: number }, run: string, data: Uint8Array, eventOffset: number, eventLength: number) => {
+      if (!writeIngestRecord(recordRing!, rec.receivedAt, rec.producerId, run, data, eventOffset, eventLength, false)) { recordDrops.inc(); return; }
+      if (++recordUnflushed >= RECORD_FLUSH_EVERY) { recordRing!.flush(); recordUnflushed = 0; }
+    };
+    const flushRecord = () => { if (recordRing && recordUnflushed > 0) { recordRing.flush(); recordUnflushed = 0; } };
+
+    const handlerFor = (ringName: string) => {
+      const recorded = recordRing !== undefined && !(opts.unrecordedRings ?? []).includes(ringName);
+      return (data: Uint8Array, offset: number, length: number) => {
+        let event: TelemetryEvent | undefined;
+        let runName = DEFAULT_RUN;
+        let receivedAt = 0;
+        let kind = 'other';
+        try {
+          const rec = readIngestRecord(data, offset, length);
+          if (rec.eventLength < EVENT_HEADER_BYTES || data[rec.eventOffset] !== EVENT_MAGIC) throw new Error(`record of ${length} bytes holds no event (bad length or magic)`);
+          receivedAt = rec.receivedAt;
+          // Experience is the bulk path: forward the bytes ingest already validated, undecoded.
+          if (data[rec.eventOffset + 1] === EventKind.Experience) {
+            kind = 'experience';
+            forwardExperience(data, rec.eventOffset, rec.eventLength, rec.receivedAt);
+            if (recorded) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
+          } else {
+            event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
+            const name = EVENT_KIND_NAMES[event.kind];
+            if ((KINDS as readonly string[]).includes(name)) kind = name;
+            runName = rec.run || event.run || DEFAULT_RUN;
+            if (recorded && TELEMETRY_KINDS.includes(event.kind)) record(rec, runName, data, rec.eventOffset, rec.eventLength);
+          }
+        } catch (error) {
+          counts.decodeFailures++;
+          decodeFailures.inc();
+          noteFailure(error, ringName, 'aggregator: skipped an undecodable ingest record');
+          return;
         }
-      } catch (error) {
-        counts.decodeFailures++;
-        decodeFailures.inc();
-        noteFailure(error, ringName, 'aggregator: skipped an undecodable ingest record');
-        return;
-      }
-      counts.events++;
-      counts.byKind[kind]++;
-      eventsTotal.inc({ kind });
-      if (event === undefined) return;
-      try {
-        apply(event, runName, receivedAt);
-      } catch (error) {
-        drop('process_error');
-        noteFailure(error, ringName, 'aggregator: an event could not be applied');
-      }
+        counts.events++;
+        counts.byKind[kind]++;
+        eventsTotal.inc({ kind });
+        if (event === undefined) return;
+        try {
+          apply(event, runName, receivedAt);
+        } catch (error) {
+          drop('process_error');
+          noteFailure(error, ringName, 'aggregator: an event could not be applied');
+        }
+      };
     };
 
     // ── window ──
@@ -318,6 +344,7 @@ export default defineActor<AggregatorOptions>({
         }
       }
       flushAll();
+      flushRecord();
       burstBudget.refill(); // every run's overflow was released with its dirty flags
       counts.windows++;
       const ms = performance.now() - t0;

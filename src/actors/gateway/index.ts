@@ -6,6 +6,7 @@
  *   /ingest       producer WebSocket into its `ingest.gw<i>` ring (ingest-endpoints.ts)
  *   /experience   RL experience batches (experience-stream.ts)
  *   POST /api/ingest, GET /api/snapshot (retained overlay messages, answered locally)
+ *   GET /api/recordings/:run/events, /metrics.csv (streamed from disk: recordings-endpoint.ts)
  *   anything else forwarded to the main thread (http-forward.ts).
  * Every uWS handle is tracked so that stop and crash close them all before the thread
  * exits (uws-lifecycle.ts explains why that matters).
@@ -33,6 +34,7 @@ import {
 import { UwsHandles, installCrashGuard } from './uws-lifecycle.js';
 import { registerOverlayFiles } from './static-files.js';
 import { registerSceneEndpoint } from './scene-endpoint.js';
+import { registerRecordingsEndpoint } from './recordings-endpoint.js';
 
 export type { GatewayOptions, ExperienceOptions } from './options.js';
 export { decodeExperienceBatch, encodeExperienceBatch } from './experience-stream.js';
@@ -168,6 +170,7 @@ export default defineActor<GatewayOptions>({
       exchange.reply(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
     });
     registerOverlayFiles(routes);
+    if (o.recordingsDir !== undefined) registerRecordingsEndpoint({ routes, dir: o.recordingsDir, metrics, log: ctx.log });
     const scene = registerSceneEndpoint({ app, routes, handles, callMain: ctx.callMain, adminToken: o.adminToken, registry: ctx.metrics, log: ctx.log });
     routes.any('/*', (exchange) => forwardHttp(exchange, ctx.callMain, metrics, ctx.log));
 

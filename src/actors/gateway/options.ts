@@ -50,6 +50,8 @@ export interface GatewayOptions {
   /** Aggregation window (ms): fps tiers at or above 1000/tickMs get every update live. */
   tickMs: number;
   experience: ExperienceOptions;
+  /** `<dataDir>/recordings`: the recordings the events and CSV routes stream from. Absent: those routes are not served here. */
+  recordingsDir?: string;
   /** Enables the `crash()` and `hang()` RPCs (tests only). */
   testHooks?: boolean;
   /** How often buffered amounts are checked (default 100 ms). */

@@ -29,13 +29,15 @@ export interface ReadinessOptions {
   rings: string[];
   /** Producer rings and how to tell whether their producer is connected now. */
   producers: Array<{ ring: string; connected: () => Promise<number> }>;
+  /** Problems worth an operator's eye that do not make the instance unready (a full recordings disk). */
+  warnings?: () => Promise<string[]>;
   now?: () => number;
   dropWindowMs?: number;
   staleAfterMs?: number;
 }
 
 export interface Check { ok: boolean; detail: string }
-export interface ReadinessReport { ready: boolean; failing: string[]; checks: Record<string, Check> }
+export interface ReadinessReport { ready: boolean; failing: string[]; checks: Record<string, Check>; warnings: string[] }
 
 export class Readiness {
   private readonly drops = new Map<string, { total: number; lastAt: number }>();
@@ -113,6 +115,7 @@ export class Readiness {
     checks.data = { ok: stale.length === 0, detail: stale.length > 0 ? stale.join('; ') : connected === 0 ? 'no producer connected' : `fresh (${connected} producer(s))` };
 
     const failing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
-    return { ready: failing.length === 0, failing, checks };
+    const warnings = this.o.warnings ? await this.o.warnings().catch((error: Error) => [`warnings unavailable: ${error.message}`]) : [];
+    return { ready: failing.length === 0, failing, checks, warnings };
   }
 }

@@ -7,7 +7,7 @@ import type { HttpRouter } from '../../shared/http-router.js';
 import { METRICS_CONTENT_TYPE } from '../../shared/http-server.js';
 import type { Supervisor } from '../../supervisor/supervisor.js';
 import type { IngestStats } from '../../actors/ingest/index.js';
-import { DEMO_TRAINER, INGEST, RING_DEMO, RING_NET } from '../../topology.js';
+import { DEMO_TRAINER, INGEST, RECORDER, RING_DEMO, RING_NET } from '../../topology.js';
 import type { FfmpegStatus } from './ffmpeg-status.js';
 import { Readiness } from './readiness.js';
 
@@ -34,6 +34,11 @@ export function registerHealthService(o: HealthServiceOptions): Readiness {
       { ring: RING_NET, connected: async () => (supervisor.actorNames().includes(INGEST) ? ((await supervisor.call(INGEST, 'stats', [], 1_000)) as IngestStats).transports.reduce((n, t) => n + t.connections, 0) : 0) },
       ...(o.demo ? [{ ring: RING_DEMO, connected: async () => (supervisor.health().actors[DEMO_TRAINER] === 'running' ? 1 : 0) }] : []),
     ],
+    warnings: async () => {
+      if (!supervisor.actorNames().includes(RECORDER)) return [];
+      const s = (await supervisor.call(RECORDER, 'status', [], 1_000)) as { problem: string | null; problemSince: number | null };
+      return s.problem === null ? [] : [`recording: ${s.problem} (since ${new Date(s.problemSince ?? Date.now()).toISOString()}); events are not being recorded`];
+    },
   });
   router.get('/readyz', async () => {
     const report = await readiness.check();
