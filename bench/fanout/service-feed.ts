@@ -28,11 +28,11 @@ export const INGEST_RINGS = ['ingest.demo', 'ingest.main'] as const;
 const PRODUCER_ID = 0xbe4c;
 const RUN = 'bench-fanout';
 
-export async function startRealService(host: string, port: number, fanoutThreads: number): Promise<FanoutServer | { unavailable: string }> {
+export async function startRealService(host: string, port: number, fanoutThreads: number, compression: 'off' | 'shared' = 'off'): Promise<FanoutServer | { unavailable: string }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ringcast-bench-fanout-'));
   const cleanup = () => rmSync(dataDir, { recursive: true, force: true });
   const argv = ['--no-demo', '--host', host, '--port', String(port), '--fanout-threads', String(fanoutThreads),
-    '--log-level', 'warn', '--ingest-tcp-port=-1', '--ingest-unix-path=', '--data-dir', dataDir];
+    '--log-level', 'warn', '--fanout-compression', compression, '--ingest-tcp-port=-1', '--ingest-unix-path=', '--data-dir', dataDir];
   let config: Config;
   let service: Service;
   try {
