@@ -6,9 +6,9 @@
  * dropped and re-created never repeats one). A delta names the version it was made from
  * (`base`) and the one it makes (`seq`); a client holding anything else asks for a full
  * state. A delta never changes the message type (a full message goes out instead), so it
- * does not repeat it: the client has it from the version it holds. Conflated tiers remember the version they last published per key and level, and
- * the state a delta client of such a tier is sent is that version, so the tier's next
- * delta follows it.
+ * does not repeat it: the client has it from the version it holds. Conflated tiers remember
+ * the version they last published per key and level, and the state a delta client of such
+ * a tier is sent is that version, so the tier's next delta follows it.
  *
  * Parsed envelopes are cached by the identity of their bytes (the store hands the same
  * Uint8Array to everyone), so each message is parsed at most once per gateway.
