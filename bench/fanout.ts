@@ -40,6 +40,14 @@
  * RINGCAST_BENCH_FANOUT_SERVER_THREADS (gateway threads, default 2), RINGCAST_BENCH_FANOUT_DELTA=compare (only
  * ours, at each count once with full and once with delta subscriptions; figures: bytes per client per second
  * and CPU µs per delivery of each; a delta client's ppo_metrics deltas replace the live tails).
+ *
+ * The full run measures ours twice per count, with full and with delta subscriptions
+ * (variants `ours` and `ours-delta`), and at the counts in RINGCAST_BENCH_FANOUT_DEFLATE_COUNTS
+ * (default 1000; empty for none) twice more with the service's fanout.compression=shared and
+ * clients that offer permessage-deflate (`ours-deflate`, `ours-delta-deflate`; the generator
+ * inflates each message to read it and counts its bytes on the wire). The `ws` servers run
+ * at RINGCAST_BENCH_FANOUT_BASELINE_COUNTS (default 1000,2500,5000). Every point reports
+ * bytes per client per second.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +114,8 @@ interface RunContext {
 
 interface Plan {
   ours: number[];
+  /** Counts where ours also runs with permessage-deflate. */
+  deflate: number[];
   /** Client counts for the `ws` baselines (per-client and serialise-once); uws-raw runs at ours. */
   baseline: number[];
   warmupMs: number;
@@ -115,6 +125,8 @@ interface Plan {
 
 export interface Point {
   kind: ServerKind;
+  /** kind, plus `-delta` / `-deflate` for ours with delta subscriptions / permessage-deflate. */
+  variant: string;
   impl: string;
   clients: number;
   connected: number;
@@ -163,6 +175,18 @@ export interface Point {
   errors: string[];
 }
 
+/** A comma list of client counts from an env var: undefined when unset, [] when set empty. */
+function countList(name: string): number[] | undefined {
+  const text = process.env[name];
+  if (text === undefined) return undefined;
+  if (text.trim() === '') return [];
+  const counts = text.split(',').map((s) => Number(s.trim()));
+  if (counts.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000)) {
+    throw new Error(`${name}=${JSON.stringify(text)}: expected a comma-separated list of client counts, integers 1–100000, or nothing`);
+  }
+  return counts;
+}
+
 function plan(quick: boolean): Plan {
   const countsText = process.env.RINGCAST_BENCH_FANOUT_COUNTS;
   let counts: number[] | undefined;
@@ -177,9 +201,11 @@ function plan(quick: boolean): Plan {
   if (!Number.isInteger(threads) || threads < 1 || threads > 8) {
     throw new Error(`RINGCAST_BENCH_FANOUT_LOADGEN_THREADS=${JSON.stringify(threadsText)}: expected an integer 1–8`);
   }
+  const deflate = countList('RINGCAST_BENCH_FANOUT_DEFLATE_COUNTS') ?? [1000];
   return {
-    ours: counts ?? (quick ? [1000, 2000, 5000, 10000] : [1000, 2000, 3000, 5000, 7500, 10000]),
-    baseline: quick ? [1000, 2000, 5000] : [1000, 2000, 3000, 5000],
+    ours: counts ?? (quick ? [1000, 2500, 5000, 10000] : [1000, 2500, 5000, 7500, 10000]),
+    deflate,
+    baseline: countList('RINGCAST_BENCH_FANOUT_BASELINE_COUNTS') ?? [1000, 2500, 5000],
     warmupMs: quick ? 1500 : 2000,
     measureMs: quick ? 3000 : 5000,
     loadgenThreads: threads,
@@ -309,7 +335,7 @@ async function compareDelta(p: Plan, ctx: RunContext, notes: string[]): Promise<
     }
   }
   rmSync(ctx.tmpDir, { recursive: true, force: true });
-  notes.push(`ours only (no ws or uws-raw baselines: they have no delta mode), level intermediate, channels ${SUBSCRIBED_CHANNELS.join(', ')}, max_fps 30; each point ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; load generator on the same machine`);
+  notes.push(`ours only (no ws or uws-raw baselines: they have no delta mode), level intermediate, channels ${SUBSCRIBED_CHANNELS.join(', ')}, max_fps 10; each point ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; load generator on the same machine`);
   for (const k of Object.keys(figures)) figures[k] = sig(figures[k]);
   return { figures, notes, series };
 }
@@ -320,11 +346,15 @@ function midTick(after: number, origin: number): number {
   return origin + k * TICK_MS + TICK_MS / 2;
 }
 
-async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunContext, delta = false): Promise<Point> {
+function variantOf(kind: ServerKind, delta: boolean, deflate: boolean): string {
+  return `${kind}${delta ? '-delta' : ''}${deflate ? '-deflate' : ''}`;
+}
+
+async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunContext, delta = false, deflate = false): Promise<Point> {
   const subscription = delta ? SUBSCRIPTION_DELTA : SUBSCRIPTION;
   const types = delta ? DELTA_DELIVERY_TYPES : DELIVERY_TYPES;
   const port = await freePort();
-  const args = [kind, HOST, String(port), String(FANOUT_THREADS), kind !== 'ours' ? ctx.templatesFile ?? '' : ''];
+  const args = [kind, HOST, String(port), String(FANOUT_THREADS), kind !== 'ours' ? ctx.templatesFile ?? '' : '', deflate ? 'shared' : 'off'];
   const child = SERVER_CPUS
     ? spawn('taskset', ['-c', SERVER_CPUS, process.execPath, fileURLToPath(SERVER_SCRIPT), ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : fork(SERVER_SCRIPT, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -337,7 +367,7 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
     for (const n of per) {
       const job: LoadgenJob = {
         host: HOST, port: ready.port, clients: n, subscription, sampleEvery: 32,
-        connectConcurrency: 128, latencyCap: 1 << 18, connectTimeoutMs, types,
+        connectConcurrency: 128, latencyCap: 1 << 18, connectTimeoutMs, types, deflate,
       };
       workers.push(new Worker(LOADGEN_SCRIPT, { workerData: job }));
     }
@@ -380,7 +410,7 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
 
     probe.close();
     const published = probe.windowCounts();
-    if (kind === 'ours' && ready.impl === 'service') {
+    if (kind === 'ours' && ready.impl === 'service' && !delta) {
       // What the real service sent in this window is what the baseline at this count must send.
       const templates = probe.templates();
       if (templates.length > 0) {
@@ -413,6 +443,7 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
     for (const g of gens) for (const [t, n] of Object.entries(g.otherTypes)) otherTypes[t] = (otherTypes[t] ?? 0) + n;
     return {
       kind,
+      variant: variantOf(kind, delta, deflate),
       impl: ready.impl,
       clients,
       connected: ok,
@@ -458,10 +489,10 @@ async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunCont
   }
 }
 
-function failedPoint(kind: ServerKind, clients: number, error: unknown): Point {
+function failedPoint(kind: ServerKind, clients: number, error: unknown, variant: string = kind): Point {
   const message = error instanceof Error ? error.message : String(error);
   return {
-    kind, impl: '?', clients, connected: 0, connectFailed: clients, expected: 0, delivered: 0, deliveredPct: 0, deliveriesPerSec: 0, receivedPct: 0,
+    kind, variant, impl: '?', clients, connected: 0, connectFailed: clients, expected: 0, delivered: 0, deliveredPct: 0, deliveriesPerSec: 0, receivedPct: 0,
     p50Ms: NaN, p99Ms: NaN, latencySamples: 0, usPerDelivery: NaN, userUsPerDelivery: NaN, sysUsPerDelivery: NaN, serverCpuPct: NaN, serverRssMiB: NaN, loadgenCpuPct: NaN,
     loadgenEluMax: NaN, otherCpuPct: NaN, generatorSaturated: false, bytesPerMessage: NaN, publishedPerTick: NaN, deliveredOfPublishedPct: NaN, perClientTick: {}, otherPerClientTick: 0, otherTypes: {}, ticksMissed: 0, unstamped: 0, snapshotLateMs: 0, closes: 0, holds: false, errors: [message],
   };
@@ -481,12 +512,12 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 function printTable(points: Point[]): void {
-  const rows = [['server', 'clients', 'conn', 'deliv/s', 'expected/s', 'deliv %', 'recv %', 'of pub %', 'pub/tick', 'p50 ms', 'p99 ms', 'µs/deliv', 'usr+sys', 'srv cpu %', 'srv RSS MiB', 'gen cpu %', 'gen ELU', 'other cpu %', 'B/msg', 'holds']];
+  const rows = [['variant', 'server', 'clients', 'conn', 'deliv/s', 'expected/s', 'deliv %', 'recv %', 'of pub %', 'pub/tick', 'p50 ms', 'p99 ms', 'µs/deliv', 'usr+sys', 'srv cpu %', 'srv RSS MiB', 'gen cpu %', 'gen ELU', 'other cpu %', 'B/msg', 'KB/client/s', 'holds']];
   for (const pt of points) {
     rows.push([
-      pt.impl, String(pt.clients), String(pt.connected), String(Math.round(pt.deliveriesPerSec)), String(pt.clients * MESSAGES_PER_TICK * TICK_HZ),
+      pt.variant, pt.impl, String(pt.clients), String(pt.connected), String(Math.round(pt.deliveriesPerSec)), String(pt.clients * MESSAGES_PER_TICK * TICK_HZ),
       f1(pt.deliveredPct), f1(pt.receivedPct), f1(pt.deliveredOfPublishedPct), f2(pt.publishedPerTick), f2(pt.p50Ms), f2(pt.p99Ms), f2(pt.usPerDelivery), `${f2(pt.userUsPerDelivery)}+${f2(pt.sysUsPerDelivery)}`, f1(pt.serverCpuPct), f1(pt.serverRssMiB),
-      f1(pt.loadgenCpuPct), f2(pt.loadgenEluMax), f1(pt.otherCpuPct), f1(pt.bytesPerMessage), pt.holds ? 'yes' : 'no',
+      f1(pt.loadgenCpuPct), f2(pt.loadgenEluMax), f1(pt.otherCpuPct), f1(pt.bytesPerMessage), f1((pt.bytesPerClientPerSec ?? NaN) / 1000), pt.holds ? 'yes' : 'no',
     ]);
   }
   console.log(`\nfan-out points (${MESSAGES_PER_TICK} channels × ${TICK_HZ} Hz per client):`);
@@ -510,11 +541,12 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const points: Point[] = [];
   const ctx: RunContext = { tmpDir: mkdtempSync(path.join(os.tmpdir(), 'ringcast-bench-fanout-')) };
   if (DELTA_MODE) return compareDelta(p, ctx, notes);
-  const runOne = async (kind: ServerKind, n: number): Promise<Point> => {
-    process.stderr.write(`fanout: ${kind} ${n} clients ...`);
+  const runOne = async (kind: ServerKind, n: number, delta = false, deflate = false): Promise<Point> => {
+    const variant = variantOf(kind, delta, deflate);
+    process.stderr.write(`fanout: ${variant} ${n} clients ...`);
     let pt: Point;
-    try { pt = await runPoint(kind, n, p, ctx); } catch (error) { pt = failedPoint(kind, n, error); }
-    process.stderr.write(` ${pt.impl}: ${f1(pt.deliveredPct)}% delivered, p99 ${f2(pt.p99Ms)} ms, ${f2(pt.usPerDelivery)} µs/delivery${pt.errors.length ? ` (${pt.errors.join('; ')})` : ''}\n`);
+    try { pt = await runPoint(kind, n, p, ctx, delta, deflate); } catch (error) { pt = failedPoint(kind, n, error, variant); }
+    process.stderr.write(` ${pt.impl}: ${f1(pt.deliveredPct)}% delivered, p99 ${f2(pt.p99Ms)} ms, ${f2(pt.usPerDelivery)} µs/delivery, ${f1((pt.bytesPerClientPerSec ?? NaN) / 1000)} KB/client/s${pt.errors.length ? ` (${pt.errors.join('; ')})` : ''}\n`);
     points.push(pt);
     return pt;
   };
@@ -527,6 +559,11 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   for (const n of counts) {
     if (p.ours.includes(n)) {
       await runOne('ours', n);
+      await runOne('ours', n, true);
+      if (p.deflate.includes(n)) {
+        await runOne('ours', n, false, true);
+        await runOne('ours', n, true, true);
+      }
       await runOne('uws-raw', n);
     }
     for (const kind of ['ws-once', 'baseline'] as const) {
@@ -542,7 +579,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   rmSync(ctx.tmpDir, { recursive: true, force: true });
   printTable(points);
 
-  const ours = points.filter((x) => x.kind === 'ours');
+  const ours = points.filter((x) => x.variant === 'ours');
   const base = points.filter((x) => x.kind === 'baseline');
   const figures: Record<string, number> = {};
   const baseline: Record<string, number> = {};
@@ -606,6 +643,19 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   } else {
     notes.push('5k clients not measured (fd limit or plan)');
   }
+  // Full vs delta subscriptions (and with permessage-deflate where run): bytes each client
+  // read per second and server CPU per delivery, at the smallest count each ran (the load
+  // there says least about the machine), and the largest count each held the bar at.
+  for (const variant of ['ours', 'ours-delta', 'ours-deflate', 'ours-delta-deflate']) {
+    const vs = points.filter((x) => x.variant === variant && x.delivered > 0);
+    if (!vs.length) continue;
+    const name = variant === 'ours' ? 'full' : variant.replace(/^ours-/, '').replace(/^deflate$/, 'full_deflate').replace(/-/g, '_');
+    figures[`${name}_bytes_per_client_per_sec`] = vs[0].bytesPerClientPerSec ?? NaN;
+    figures[`${name}_us_per_delivery`] = vs[0].usPerDelivery;
+    figures[`${name}_measured_at_clients`] = vs[0].clients;
+    const held = vs.filter((x) => x.holds);
+    figures[`${name}_clients_at_p99_50ms`] = held.length ? Math.max(...held.map((x) => x.clients)) : 0;
+  }
   const baseHolding = base.filter((b) => b.holds);
   figures.baseline_clients_at_p99_50ms = baseHolding.length ? Math.max(...baseHolding.map((b) => b.clients)) : 0;
 
@@ -613,13 +663,13 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const series: Record<string, Array<[number, number]>> = {};
   for (const pt of points) {
     if (!(pt.delivered > 0)) continue;
-    const k = KEY[pt.kind];
-    for (const [name, v] of [['p50_ms', pt.p50Ms], ['p99_ms', pt.p99Ms], ['us_per_delivery', pt.usPerDelivery], ['delivered_pct', pt.deliveredPct], ['loadgen_cpu_pct', pt.loadgenCpuPct], ['server_cpu_pct', pt.serverCpuPct]] as const) {
+    const k = pt.variant.replace(/-/g, '_');
+    for (const [name, v] of [['p50_ms', pt.p50Ms], ['p99_ms', pt.p99Ms], ['us_per_delivery', pt.usPerDelivery], ['delivered_pct', pt.deliveredPct], ['loadgen_cpu_pct', pt.loadgenCpuPct], ['server_cpu_pct', pt.serverCpuPct], ['bytes_per_client_per_sec', pt.bytesPerClientPerSec ?? NaN]] as const) {
       if (Number.isFinite(v)) (series[`${k}_${name}`] ??= []).push([pt.clients, sig(v)]);
     }
   }
   for (const pt of points) {
-    const key = `${KEY[pt.kind]}_${pt.clients}`;
+    const key = `${pt.variant.replace(/-/g, '_')}_${pt.clients}`;
     figures[`${key}_delivered_pct`] = pt.deliveredPct;
     figures[`${key}_p50_ms`] = pt.p50Ms;
     figures[`${key}_p99_ms`] = pt.p99Ms;
@@ -628,7 +678,8 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     figures[`${key}_server_rss_mib`] = pt.serverRssMiB;
     figures[`${key}_loadgen_cpu_pct`] = pt.loadgenCpuPct;
     figures[`${key}_other_cpu_pct`] = pt.otherCpuPct;
-    if (pt.kind === 'ours') {
+    figures[`${key}_bytes_per_client_per_sec`] = pt.bytesPerClientPerSec ?? NaN;
+    if (pt.variant === 'ours') {
       const b = base.find((x) => x.clients === pt.clients);
       if (b) baseline[`${key}_us_per_delivery`] = b.usPerDelivery;
     }
@@ -650,27 +701,29 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   };
   notes.push(`delivery mix: ours ${mix(ours)}; baseline ${mix(base)} (expected ${MESSAGES_PER_TICK} per tick in all)`);
   for (const pt of points) {
-    if (pt.otherPerClientTick > 0) notes.push(`${pt.kind} ${pt.clients}: ${pt.otherPerClientTick.toFixed(3)} messages of other types per client per tick, not counted (${Object.keys(pt.otherTypes).join(', ')})`);
+    if (pt.otherPerClientTick > 0) notes.push(`${pt.variant} ${pt.clients}: ${pt.otherPerClientTick.toFixed(3)} messages of other types per client per tick, not counted (${Object.keys(pt.otherTypes).join(', ')})`);
   }
   const saturated = points.filter((x) => x.generatorSaturated);
   notes.push(saturated.length
-    ? `load generator near saturation (ELU ≥ ${GENERATOR_SATURATED_ELU} or CPU ≥ ${GENERATOR_SATURATED_ELU * 100}% of its ${p.loadgenThreads} threads) at: ${saturated.map((x) => `${x.kind} ${x.clients}`).join(', ')}; those points may understate the server`
+    ? `load generator near saturation (ELU ≥ ${GENERATOR_SATURATED_ELU} or CPU ≥ ${GENERATOR_SATURATED_ELU * 100}% of its ${p.loadgenThreads} threads) at: ${saturated.map((x) => `${x.variant} ${x.clients}`).join(', ')}; those points may understate the server`
     : `load generator never near saturation (max ELU ${f2(Math.max(...points.map((x) => x.loadgenEluMax).filter(Number.isFinite)))})`);
   for (const pt of points) {
-    if (pt.connectFailed > 0 || pt.errors.length) notes.push(`${pt.kind} ${pt.clients}: ${pt.connectFailed} clients failed to connect/subscribe${pt.errors.length ? `: ${pt.errors.join('; ')}` : ''}`);
-    if (pt.unstamped > pt.delivered * 0.001) notes.push(`${pt.kind} ${pt.clients}: ${pt.unstamped} deliveries had their stamp split across TCP reads and were counted by receipt time instead`);
-    if (pt.closes > 0) notes.push(`${pt.kind} ${pt.clients}: ${pt.closes} connections closed during the window`);
-    if (pt.snapshotLateMs > TICK_MS / 2 - 10) notes.push(`${pt.kind} ${pt.clients}: a load-generator thread took its window snapshot ${f1(pt.snapshotLateMs)} ms late (it was starved or saturated); its latency samples and "recv %" cover a shifted window`);
+    if (pt.connectFailed > 0 || pt.errors.length) notes.push(`${pt.variant} ${pt.clients}: ${pt.connectFailed} clients failed to connect/subscribe${pt.errors.length ? `: ${pt.errors.join('; ')}` : ''}`);
+    if (pt.unstamped > pt.delivered * 0.001) notes.push(`${pt.variant} ${pt.clients}: ${pt.unstamped} deliveries had their stamp split across TCP reads and were counted by receipt time instead`);
+    if (pt.closes > 0) notes.push(`${pt.variant} ${pt.clients}: ${pt.closes} connections closed during the window`);
+    if (pt.snapshotLateMs > TICK_MS / 2 - 10) notes.push(`${pt.variant} ${pt.clients}: a load-generator thread took its window snapshot ${f1(pt.snapshotLateMs)} ms late (it was starved or saturated); its latency samples and "recv %" cover a shifted window`);
     if (pt.impl === 'service' && pt.ticksMissed === 0 && pt.deliveredPct < HOLD_DELIVERED_PCT && pt.deliveredOfPublishedPct >= HOLD_DELIVERED_PCT) {
-      notes.push(`${pt.kind} ${pt.clients}: the shortfall is upstream of the gateways: the feed kept 10 Hz, but the probe client saw ${f2(pt.publishedPerTick)} messages per tick (not ${MESSAGES_PER_TICK}), ` +
+      notes.push(`${pt.variant} ${pt.clients}: the shortfall is upstream of the gateways: the feed kept 10 Hz, but the probe client saw ${f2(pt.publishedPerTick)} messages per tick (not ${MESSAGES_PER_TICK}), ` +
         `so the aggregator merged ticks (windows longer than 100 ms); the clients got ${f1(pt.deliveredOfPublishedPct)}% of what was published`);
     }
-    if (pt.ticksMissed > 0) notes.push(`${pt.kind} ${pt.clients}: the server's event loop was too late for ${pt.ticksMissed} tick slots, so those updates were never produced (10 Hz not kept)`);
+    if (pt.ticksMissed > 0) notes.push(`${pt.variant} ${pt.clients}: the server's event loop was too late for ${pt.ticksMissed} tick slots, so those updates were never produced (10 Hz not kept)`);
   }
   notes.push(
     `each point: ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; latency = client receipt − server stamp on 1 in 32 messages per client; ` +
       `server in a child process (CPU = its process.cpuUsage, all threads; --fanout-threads ${FANOUT_THREADS}), ${p.loadgenThreads} load-generator threads on the same machine`,
   );
+  notes.push(`the service runs with --hang-timeout-ms ${process.env.RINGCAST_BENCH_FANOUT_HANG_TIMEOUT_MS ?? '30000'} (RINGCAST_BENCH_FANOUT_HANG_TIMEOUT_MS): at the default 3000 a gateway starved by a loaded machine is killed mid-point`);
+  notes.push(`variants: ours = the service with full subscriptions (the default); ours-delta = the same with "delta": true; ours-deflate / ours-delta-deflate = the service with fanout.compression=shared and clients offering permessage-deflate (bytes counted on the wire; the generator inflates every message). uws-raw and ws-once send the full messages ours sent. Subscriptions: intermediate, ${SUBSCRIBED_CHANNELS.join(', ')}, max_fps 10`);
   notes.push(`servers: ours ${FANOUT_THREADS} gateway threads + aggregator; uws-raw ${FANOUT_THREADS} publishing threads + a main thread that serialises; ws-once and baseline one thread (ws has no multi-thread mode). ${SERVER_CPUS ? `Every server child pinned to CPUs ${SERVER_CPUS} (taskset).` : 'No pinning: every server child may use every core, as may the load generator.'}`);
   notes.push('ratio_vs_ws_serialize_once and ratio_vs_uws_raw = their server CPU µs per delivery / ours at the largest client count where both delivered >= 90 %: > 1 means ours costs less; ratio_vs_uws_raw < 1 is how far ours is from the bare-uWS ceiling');
   for (const k of Object.keys(figures)) figures[k] = sig(figures[k]);

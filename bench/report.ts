@@ -62,7 +62,7 @@ const COLORS: Record<string, string> = {
   baseline: '#c0392b', naive: '#c0392b',
   ws_once: '#e67e22', clone: '#e67e22',
   uws_raw: '#27ae60', transfer_reuse: '#27ae60',
-  transfer_fresh: '#8e44ad', batched: '#7f8c8d',
+  transfer_fresh: '#8e44ad', batched: '#7f8c8d', ours_delta: '#16a085',
 };
 const PALETTE = ['#1b6ac9', '#c0392b', '#e67e22', '#27ae60', '#8e44ad', '#7f8c8d', '#16a085', '#d35400', '#2c3e50', '#f1c40f'];
 
@@ -200,7 +200,7 @@ function seriesOr(r: ResultFile, name: string, fallback: () => Array<[number, nu
   return s && s.length ? s : fallback();
 }
 
-const FANOUT_KINDS: Array<[string, string]> = [['ours', 'ours'], ['uws_raw', 'bare uWS (ceiling)'], ['ws_once', 'ws, serialise once'], ['baseline', 'ws, per client']];
+const FANOUT_KINDS: Array<[string, string]> = [['ours', 'ours'], ['ours_delta', 'ours, delta subscriptions'], ['uws_raw', 'bare uWS (ceiling)'], ['ws_once', 'ws, serialise once'], ['baseline', 'ws, per client']];
 
 function fanoutCharts(r: ResultFile): string[] {
   const latency: Line[] = [];

@@ -200,6 +200,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       maxFps: config.fanout.maxFps,
       maxClients: config.fanout.maxClients,
       snapshotIntervalMs: config.fanout.snapshotIntervalMs,
+      compression: config.fanout.compression,
       maxFrameBytes: config.ingest.maxFrameBytes,
       preAuth: { helloTimeoutMs: config.ingest.helloTimeoutMs, maxBytes: config.ingest.preAuthMaxBytes, maxPerAddress: config.ingest.maxPreAuthPerAddress },
       tickMs: config.aggregate.windowMs,

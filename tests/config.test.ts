@@ -46,7 +46,7 @@ describe('loadConfig', () => {
       demo: { enabled: true, run: 'demo', stepsPerSec: 10, movesPerSec: 3, crashEveryMs: 0 },
       auth: {},
       ingest: { tcpPort: 8081, unixPath: join('./data', 'ingest.sock'), maxFrameBytes: 16 * 1024 * 1024, maxConnections: 1024, helloTimeoutMs: 5000, preAuthMaxBytes: 64 * 1024, maxPreAuthPerAddress: 64 },
-      fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000, snapshotIntervalMs: 1000 },
+      fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000, snapshotIntervalMs: 1000, compression: 'off' },
       aggregate: expect.objectContaining({ windowMs: 100, health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 } }),
       experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64, retainBytes: 64 * 1024 * 1024, retainMs: 60_000, maxRate: 0 },
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
@@ -216,5 +216,14 @@ describe('run names and the ingest pre-auth budget', () => {
     expect(c.ingest).toMatchObject({ helloTimeoutMs: 1500, preAuthMaxBytes: 4096, maxPreAuthPerAddress: 8 });
     expect(loadError(['--ingest-hello-timeout-ms', '0']).message).toMatch(/ingest\.helloTimeoutMs/);
     expect(loadError(['--ingest-max-pre-auth-per-address', '0']).message).toMatch(/ingest\.maxPreAuthPerAddress/);
+  });
+});
+
+describe('fan-out compression', () => {
+  it('is off by default; --fanout-compression / RINGCAST_FANOUT_COMPRESSION pick shared; anything else names the key', () => {
+    expect(loadConfig([], {}).fanout.compression).toBe('off');
+    expect(loadConfig(['--fanout-compression', 'shared'], {}).fanout.compression).toBe('shared');
+    expect(loadConfig([], { RINGCAST_FANOUT_COMPRESSION: 'shared' }).fanout.compression).toBe('shared');
+    expect(() => loadConfig(['--fanout-compression', 'dedicated'], {})).toThrow(/fanout\.compression/);
   });
 });

@@ -38,13 +38,29 @@ function nextState(prev: State | undefined, rnd: () => number, step: number): St
     return base.map((x) => (rnd() < 0.2 ? num() : x));
   });
   const top = rnd() < 0.3 ? Array.from({ length: Math.floor(rnd() * 5) }, (_, i) => ({ move: `m${i}${Math.floor(rnd() * 3)}`, prob: num() })) : (p.top ?? []);
-  const out: State = { run: 'r', step, metrics, weights, top, text: rnd() < 0.2 ? `text ${Math.floor(rnd() * 4)}` : (p.text ?? 'text') };
+  const out: State = { run: 'r', step, metrics, weights, top, text: rnd() < 0.2 ? `text ${Math.floor(rnd() * 4)}` : (p.text ?? 'text'), explanation: explanation(p.explanation as string | undefined, rnd, num) };
   if (rnd() < 0.3) out.extra = rnd() < 0.5 ? { nested: { a: num(), b: [num()] } } : [num(), 'x', null, true];
   return out;
 }
 
+/** An explanation-like text: mostly the last one with a few numbers or words changed, sometimes new. */
+function explanation(prev: string | undefined, rnd: () => number, num: () => number): string {
+  const words = ['Step', 'KL', 'is', 'falling', 'flat', ' ', '  ', '\n', 'étape', '価値', '(41%),', '+0.363', ''];
+  if (prev === undefined || rnd() < 0.1) return Array.from({ length: Math.floor(rnd() * 40) }, () => (rnd() < 0.5 ? String(num()) : words[Math.floor(rnd() * words.length)])).join(rnd() < 0.8 ? ' ' : '');
+  const tokens = prev.split(' ');
+  for (let k = Math.floor(rnd() * 4); k > 0 && tokens.length > 0; k--) {
+    const at = Math.floor(rnd() * tokens.length);
+    const r = rnd();
+    if (r < 0.6) tokens[at] = String(num());
+    else if (r < 0.8) tokens.splice(at, 1);
+    else tokens.splice(at, 0, words[Math.floor(rnd() * words.length)]);
+  }
+  return tokens.join(' ');
+}
+
 describe('json delta', () => {
   it('applyPatch(a, diffJson(a, b)) is b, for random sequences (1000 steps, 5 seeds)', () => {
+    let edited = 0;
     for (let seed = 1; seed <= 5; seed++) {
       const rnd = prng(seed);
       let a: State | undefined;
@@ -53,11 +69,14 @@ describe('json delta', () => {
         const patch = diffJson(a as never, b as never);
         // What travels is JSON text: the patch must survive it.
         const wire = patch === undefined ? undefined : JSON.parse(JSON.stringify(patch));
+        if (JSON.stringify(patch ?? null).includes('"x":[')) edited++;
         const rebuilt = wire === undefined ? a : applyPatch(a === undefined ? undefined : structuredClone(a), wire);
         expect(rebuilt).toEqual(b);
         a = b;
       }
     }
+    // The texts went out as edits often enough for the property to cover them.
+    expect(edited).toBeGreaterThan(500);
   });
 
   it('a sliding series is sent as shift + append, not resent', () => {
@@ -75,6 +94,33 @@ describe('json delta', () => {
  * reconnect: after every step a client either holds exactly the latest full state of
  * every key or has asked for a resync, and after its resync (the full state) it holds it again.
  */
+describe('compact patches', () => {
+  it('a long text with a few changed numbers goes out as edits of those words only', () => {
+    const a = { explanation: 'Step 413696. Health: learning. KL 0.0111 with clip fraction 0.0736 shows the policy is still moving noticeably each update. Policy loss 0.0615 is flat.' };
+    const b = { explanation: a.explanation.replace('413696.', '417792.').replace('0.0736', '0.0801') };
+    const patch = diffJson(a, b) as { o: { explanation: { x: unknown[] } } };
+    expect(patch).toEqual({ o: { explanation: { x: [5, 7, '417792.', 60, 6, '0.0801'] } } });
+    expect(applyPatch(a, patch)).toEqual(b);
+    expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length / 2);
+  });
+
+  it('a short or wholly different text is replaced, not edited', () => {
+    expect(diffJson({ t: 'learning' }, { t: 'healthy' })).toEqual({ o: { t: 'healthy' } });
+    const a = 'alpha beta gamma delta epsilon zeta eta theta';
+    const b = 'one two three four five six seven eight nine';
+    expect(diffJson({ t: a }, { t: b })).toEqual({ o: { t: b } });
+  });
+
+  it('an array is patched element by element only where that is shorter than the array', () => {
+    // Two of three cells changed: [[0,4],[2,6]] as "i" is longer than [4,2,6].
+    expect(diffJson({ row: [1, 2, 3] }, { row: [4, 2, 6] })).toEqual({ o: { row: [4, 2, 6] } });
+    // One changed field in one of two long elements: the element patch is shorter.
+    const a = { top: [{ move: '7g7f', prob: 0.5 }, { move: '2g2f', prob: 0.3 }] };
+    const c = { top: [{ move: '7g7f', prob: 0.51 }, { move: '2g2f', prob: 0.3 }] };
+    expect(diffJson(a, c)).toEqual({ o: { top: { i: [[0, { o: { prob: 0.51 } }]] } } });
+  });
+});
+
 describe('delta stream with gaps and reconnects', () => {
   it('reconstructs the full state exactly; a missed sequence number is detected and recovered by a full state', () => {
     for (let seed = 11; seed <= 14; seed++) {
@@ -135,7 +181,9 @@ describe('delta stream with gaps and reconnects', () => {
     expect(held.accept(JSON.parse(dec.decode(fan.full('k', v(1, 1))))).message).toEqual({ type: 't', timestamp: 1, data: { x: 1, keep: 'same'.repeat(40) } });
     const d2 = JSON.parse(dec.decode(fan.update('k', v(1, 1), v(2, 2))));
     const d3 = JSON.parse(dec.decode(fan.update('k', v(2, 2), v(3, 3))));
-    expect(d3).toMatchObject({ type: 'delta', of: 't', key: 'k', base: 2, seq: 3, patch: { o: { x: 3 } } });
+    expect(d3).toMatchObject({ type: 'delta', key: 'k', base: 2, seq: 3, patch: { o: { x: 3 } } });
+    // The type is the held message's: the delta does not repeat it.
+    expect(d3).not.toHaveProperty('of');
     expect(d2).toBeDefined();
     // d2 lost: d3 cannot apply, and the key is dropped until a full state arrives.
     expect(held.accept(d3)).toEqual({ message: null, resync: true });

@@ -1,6 +1,7 @@
 /**
  * The overlay pages drawn from deltas match those drawn from full messages: the `metrics`
- * page opened twice in chromium, once as the pages run by default (delta subscription)
+ * page (and `board` and `predictions`: heatmap cells, bars, an explanation whose numbers
+ * change) opened twice in chromium, once as the pages run by default (delta subscription)
  * and once with `?delta=0` (full messages), fed the same scripted run through the real
  * service; once the run stops, the two pages' pixels are compared.
  */
@@ -9,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
 import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
 import { launchBrowser, screenshot, withTestFlag } from './helpers/browser.js';
-import { overlayState, until } from './helpers/overlay-pages.js';
+import { drawnState, overlayState, until } from './helpers/overlay-pages.js';
 
 const STEPS = 40;
 
@@ -33,12 +34,17 @@ describe('overlay pages: deltas draw what full messages draw', () => {
   });
 
   /** Opens the page in test mode (as openPage does), counting the delta frames it receives from the start. */
-  const open = async (query: string): Promise<{ page: Page; frames: { deltas: number; total: number } }> => {
+  const open = async (query: string, name = 'metrics'): Promise<{ page: Page; frames: { deltas: number; total: number; textEdits: number } }> => {
     const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
     page.on('pageerror', (error) => { throw error; });
-    const frames = { deltas: 0, total: 0 };
-    page.on('websocket', (ws) => ws.on('framereceived', (f) => { frames.total++; if (String(f.payload).startsWith('{"type":"delta"')) frames.deltas++; }));
-    await page.goto(withTestFlag(`${base}/overlay/metrics${query}`));
+    const frames = { deltas: 0, total: 0, textEdits: 0 };
+    page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      frames.total++;
+      const text = String(f.payload);
+      if (text.startsWith('{"type":"delta"')) frames.deltas++;
+      if (text.includes('"x":[')) frames.textEdits++;
+    }));
+    await page.goto(withTestFlag(`${base}/overlay/${name}${query}`));
     await until(() => page.evaluate(() => document.getElementById('status')!.dataset.state), (s) => s === 'open', 10_000, 'the page to connect');
     return { page, frames };
   };
@@ -65,4 +71,46 @@ describe('overlay pages: deltas draw what full messages draw', () => {
     expect(a.equals(b)).toBe(true);
     await Promise.all([deltaPage.close(), fullPage.close()]);
   }, 60_000);
+
+  it('board and predictions pages (intermediate): identical pixels from deltas and from full messages', async () => {
+    const SFEN = 'lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2';
+    const MOVES = ['7g7f', '3c3d', '2g2f', '8c8d', '6i7h'];
+    const pages = [];
+    for (const name of ['board', 'predictions']) {
+      pages.push({ name, ...(await open('?run=pix2', name)), full: false });
+      pages.push({ name, ...(await open('?run=pix2&delta=0', name)), full: true });
+    }
+    const run = createProducer(`tcp://127.0.0.1:${h.tcpPort}`, { token: INGEST_TOKEN, run: 'pix2' });
+    try {
+      run.emitGameState({ gameId: 'g', sfen: SFEN, moves: ['7g7f'], lastMove: '7g7f', moveCount: 1 });
+      let last = { move: '', prob: 0 };
+      for (let step = 1; step <= STEPS; step++) {
+        // A hot square that wanders, probabilities and a value that move every window (so do the explanation's numbers).
+        const grid = Array.from({ length: 9 }, (_, r) => Array.from({ length: 9 }, (_, c) => 0.05 + 0.04 * Math.sin(step + r * 9 + c) ** 2));
+        grid[(step * 2) % 9][step % 9] = 1;
+        run.emitBoardHeatmap(grid, step);
+        const top = MOVES.map((move, i) => ({ move, prob: Math.round((0.5 / (i + 1)) * (1 + 0.3 * Math.sin(step + i)) * 1e4) / 1e4 }));
+        run.emitPredictions(top, SFEN, Math.sin(step / 4), step);
+        last = top[0];
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const p of pages) {
+        await until(() => drawnState<{ bars?: { move: string; prob: number }[]; heatmapCells?: unknown[]; draws: number }>(p.page), (d) => p.name === 'board' ? (d.heatmapCells?.length ?? 0) > 0 : d.bars?.[0]?.prob === last.prob, 10_000, `${p.name} drawn to the last step`);
+      }
+      await new Promise((r) => setTimeout(r, 800)); // easing and the last window settle
+      for (const name of ['board', 'predictions']) {
+        const [d, f] = [pages.find((p) => p.name === name && !p.full)!, pages.find((p) => p.name === name && p.full)!];
+        const [a, b] = [await d.page.screenshot(), await f.page.screenshot()];
+        if (!a.equals(b)) { await screenshot(d.page, `${name}-from-deltas`); await screenshot(f.page, `${name}-from-full`); }
+        expect(d.frames.deltas, `${name} page got deltas`).toBeGreaterThan(STEPS / 2);
+        // The explanation went out as edits of the words that changed, and was rebuilt from them.
+        if (name === 'predictions') expect(d.frames.textEdits).toBeGreaterThan(STEPS / 2);
+        expect(f.frames.deltas).toBe(0);
+        expect(a.equals(b), `${name}: same pixels`).toBe(true);
+      }
+    } finally {
+      await run.close(1000);
+      await Promise.all(pages.map((p) => p.page.close()));
+    }
+  }, 90_000);
 });

@@ -101,6 +101,8 @@ export interface LoadgenJob {
   connectTimeoutMs: number;
   /** Message `type`s that count as deliveries; anything else is counted apart. */
   types: string[];
+  /** Offer permessage-deflate; compressed messages are inflated to be read, and counted by their bytes on the wire. */
+  deflate?: boolean;
 }
 
 export interface LoadgenConnected {

@@ -11,6 +11,7 @@
  * Protocol with the orchestrator: see ipc.ts (connected → window → result → close → closed).
  */
 import net from 'node:net';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromLoadgen, LoadgenJob, ToLoadgen, WindowRequest } from './ipc.js';
 import { wallMs } from './payloads.js';
@@ -22,7 +23,11 @@ const post = (m: FromLoadgen, transfer: ArrayBuffer[] = []) => port.postMessage(
 
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 const MAX_HTTP_HEAD = 8 * 1024;
-const upgrade = upgradeRequest(job.host, job.port);
+const upgrade = upgradeRequest(job.host, job.port, undefined, job.deflate === true);
+/** What permessage-deflate strips from the end of each message (RFC 7692 §7.2.1). */
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** A message ends in a sync flush, not a final block: inflate what is there without asking for an end. */
+const INFLATE_OPTIONS = { finishFlush: zlibConstants.Z_SYNC_FLUSH };
 const subscribeFrame = clientTextFrame(job.subscription);
 const pong = clientPongFrame();
 
@@ -91,57 +96,66 @@ class Client {
     // Stagger the sample phase so clients do not all sample the same tick's message.
     this.sinceSample = index % job.sampleEvery;
     this.scanner = new FrameScanner({
-      onMessage: (buf, start, end, length) => {
-        if (!this.gotFirst) {
-          // connection_established (or a snapshot): the subscription is live.
-          this.gotFirst = true;
-          subscribed++;
-          this.settle(true);
-          return;
-        }
-        const kind = classify(buf, start, end);
-        if (kind === OTHER) {
-          otherMessages++;
-          if (this.index === 0 && inWindow) {
-            const p = start + TYPE_AT;
-            const name = buf.toString('latin1', p, closingQuote(buf, p, end));
-            if (name in otherTypes || Object.keys(otherTypes).length < MAX_OTHER_NAMES) otherTypes[name] = (otherTypes[name] ?? 0) + 1;
-          }
-          return;
-        }
-        let ts = kind >= 0 ? timestampAfterType(buf, start + TYPE_AT + typeNames[kind].length, end) : NaN;
-        if (ts !== ts) ts = readTimestamp(buf, start, end);
-        if (ts === ts) {
-          // Counted by the server's stamp: what was produced in the window and arrived by
-          // collection time, however late this thread got to read it.
-          if (ts >= stampFrom && ts < stampTo) {
-            if (kind >= 0) byType[kind]++;
-            messages++;
-            bytes += length;
-          }
-        } else if (inWindow) {
-          // Header or stamp cut off by the read boundary (rare): fall back to the receipt window.
-          if (kind >= 0) byType[kind]++;
-          messages++;
-          bytes += length;
-          unstamped++;
-        }
-        if (inWindow) received++;
-        if (++this.sinceSample >= job.sampleEvery) {
-          // NaN: stamp cut off by the read boundary; the next message is sampled instead.
-          if (ts === ts) {
-            this.sinceSample = 0;
-            if (inWindow) {
-              if (latencyCount < latencies.length) latencies[latencyCount++] = readTime - ts;
-              else latenciesDropped++;
-            }
-          }
-        }
+      onCompressed: (payload) => {
+        let text: Buffer;
+        try { text = inflateRawSync(Buffer.concat([payload, DEFLATE_TAIL]), INFLATE_OPTIONS); } catch (error) { protocolErrors++; noteError(`inflate: ${String(error)}`); return; }
+        // Counted as any message, by what it cost on the wire.
+        this.onData(text, 0, text.byteLength, payload.byteLength);
       },
+      onMessage: (buf, start, end, length) => this.onData(buf, start, end, length),
       onPing: () => { this.socket.write(pong); },
       onClose: () => { this.socket.end(); },
       onProtocolError: (why) => { protocolErrors++; noteError(why); this.socket.destroy(); },
     });
+  }
+
+  /** One data message: `buf[start, end)` is (at least the head of) its text, `length` its bytes on the wire. */
+  onData(buf: Buffer, start: number, end: number, length: number): void {
+    if (!this.gotFirst) {
+      // connection_established (or a snapshot): the subscription is live.
+      this.gotFirst = true;
+      subscribed++;
+      this.settle(true);
+      return;
+    }
+    const kind = classify(buf, start, end);
+    if (kind === OTHER) {
+      otherMessages++;
+      if (this.index === 0 && inWindow) {
+        const p = start + TYPE_AT;
+        const name = buf.toString('latin1', p, closingQuote(buf, p, end));
+        if (name in otherTypes || Object.keys(otherTypes).length < MAX_OTHER_NAMES) otherTypes[name] = (otherTypes[name] ?? 0) + 1;
+      }
+      return;
+    }
+    let ts = kind >= 0 ? timestampAfterType(buf, start + TYPE_AT + typeNames[kind].length, end) : NaN;
+    if (ts !== ts) ts = readTimestamp(buf, start, end);
+    if (ts === ts) {
+      // Counted by the server's stamp: what was produced in the window and arrived by
+      // collection time, however late this thread got to read it.
+      if (ts >= stampFrom && ts < stampTo) {
+        if (kind >= 0) byType[kind]++;
+        messages++;
+        bytes += length;
+      }
+    } else if (inWindow) {
+      // Header or stamp cut off by the read boundary (rare): fall back to the receipt window.
+      if (kind >= 0) byType[kind]++;
+      messages++;
+      bytes += length;
+      unstamped++;
+    }
+    if (inWindow) received++;
+    if (++this.sinceSample >= job.sampleEvery) {
+      // NaN: stamp cut off by the read boundary; the next message is sampled instead.
+      if (ts === ts) {
+        this.sinceSample = 0;
+        if (inWindow) {
+          if (latencyCount < latencies.length) latencies[latencyCount++] = readTime - ts;
+          else latenciesDropped++;
+        }
+      }
+    }
   }
 
   onRead(nread: number, buf: Buffer): void {

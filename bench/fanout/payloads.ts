@@ -20,9 +20,9 @@ export const TICK_MS = 1000 / TICK_HZ;
 export const CLIENT_LEVEL: Level = 'intermediate';
 
 /** The first message every benchmark client sends on /ws. */
-export const SUBSCRIPTION = JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level: CLIENT_LEVEL, max_fps: 30 });
+export const SUBSCRIPTION = JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level: CLIENT_LEVEL, max_fps: 10 });
 /** The same subscription asking for deltas (RINGCAST_BENCH_FANOUT_DELTA=compare). */
-export const SUBSCRIPTION_DELTA = JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level: CLIENT_LEVEL, max_fps: 30, delta: true });
+export const SUBSCRIPTION_DELTA = JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level: CLIENT_LEVEL, max_fps: 10, delta: true });
 
 export const MESSAGE_TYPE: Readonly<Record<BenchChannel, string>> = {
   metrics: 'ppo_metrics',

@@ -2,7 +2,9 @@
  * The server under test, in its own process so that process.cpuUsage() and RSS here
  * cover the server (every thread of it) and nothing of the load generator.
  *
- *   node dist/bench/fanout/server-child.js <ours|baseline|ws-once|uws-raw> <host> <port> [fanoutThreads] [templates.json]
+ *   node dist/bench/fanout/server-child.js <ours|baseline|ws-once|uws-raw> <host> <port> [fanoutThreads] [templates.json] [off|shared]
+ *
+ * The last argument is the real service's fanout.compression (default off).
  *
  * "ours" is the real service when it serves /ws (service-feed.ts), else the uWS stand-in;
  * "baseline" is the naive `ws` server, "ws-once" the `ws` server that serialises once,
@@ -26,7 +28,7 @@ function send(msg: FromServer): void {
   process.send?.(msg);
 }
 
-async function startServer(kind: ServerKind, host: string, port: number, threads: number, templatesFile?: string): Promise<FanoutServer> {
+async function startServer(kind: ServerKind, host: string, port: number, threads: number, templatesFile?: string, compression: 'off' | 'shared' = 'off'): Promise<FanoutServer> {
   if (kind === 'baseline') return startWsBaseline(host, port, templatesFile);
   if (kind === 'ws-once') return startWsOnce(host, port, templatesFile);
   if (kind === 'uws-raw') return startUwsRaw(host, port, threads, templatesFile);
@@ -35,7 +37,7 @@ async function startServer(kind: ServerKind, host: string, port: number, threads
     standin.note = 'uWS stand-in used: RINGCAST_BENCH_FANOUT_STANDIN=1';
     return standin;
   }
-  const real = await startRealService(host, port, threads);
+  const real = await startRealService(host, port, threads, compression);
   if (!('unavailable' in real)) return real;
   const standin = await startUwsStandin(host, port);
   standin.note = `uWS stand-in used: ${real.unavailable}`;
@@ -80,13 +82,14 @@ function measureWindow(server: FanoutServer, ticker: Ticker | undefined, req: Wi
 }
 
 async function main(): Promise<void> {
-  const [kindArg, host = '127.0.0.1', portArg = '0', threadsArg = '2', templatesFile] = process.argv.slice(2);
+  const [kindArg, host = '127.0.0.1', portArg = '0', threadsArg = '2', templatesFile, compressionArg = 'off'] = process.argv.slice(2);
+  if (compressionArg !== 'off' && compressionArg !== 'shared') throw new Error(`server-child: compression must be off or shared, got ${JSON.stringify(compressionArg)}`);
   if (!(SERVER_KINDS as readonly string[]).includes(kindArg)) throw new Error(`server-child: first argument must be one of ${SERVER_KINDS.join(', ')}, got ${JSON.stringify(kindArg)}`);
   const port = Number(portArg);
   const threads = Number(threadsArg);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`server-child: port must be an integer 0–65535, got ${JSON.stringify(portArg)}`);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`server-child: fanoutThreads must be an integer 1–64, got ${JSON.stringify(threadsArg)}`);
-  const server = await startServer(kindArg as ServerKind, host, port, threads, templatesFile || undefined);
+  const server = await startServer(kindArg as ServerKind, host, port, threads, templatesFile || undefined, compressionArg);
   let ticker: Ticker | undefined;
   let stopping = false;
   const stop = () => {

@@ -11,7 +11,8 @@
  *   - FrameScanner: follows unmasked server frames across TCP chunk boundaries by their
  *     headers only. It counts complete data messages and, for a data frame whose
  *     payload starts inside the current chunk, can read the `"timestamp":<ms>` field
- *     that the `{"type","timestamp","data"}` envelope puts near the start.
+ *     that the `{"type","timestamp","data"}` envelope puts near the start. A compressed
+ *     message (permessage-deflate, RSV1) is gathered whole and handed over to be inflated.
  */
 
 export const WS_PATH = '/ws';
@@ -19,10 +20,12 @@ const TIMESTAMP_KEY = Buffer.from('"timestamp":');
 /** `{"type":"<longest type name>","timestamp":` fits well inside this many bytes. */
 const TIMESTAMP_SEARCH_BYTES = 96;
 
-export function upgradeRequest(host: string, port: number, path = WS_PATH): Buffer {
+/** `deflate`: offer permessage-deflate without context takeover (each message inflates on its own). */
+export function upgradeRequest(host: string, port: number, path = WS_PATH, deflate = false): Buffer {
   return Buffer.from(
     `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+      (deflate ? 'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover\r\n' : '') + '\r\n',
     'latin1',
   );
 }
@@ -124,6 +127,8 @@ function parseNumberAt(buf: Buffer, p: number, end: number): number {
 export interface FrameEvents {
   /** A data message (text/binary, FIN) began; `payloadStart`/`payloadEnd` bound the part of its payload inside `buf`. */
   onMessage(buf: Buffer, payloadStart: number, payloadEnd: number, payloadLength: number): void;
+  /** A whole compressed (RSV1) data message: its deflated payload, valid only during the call. */
+  onCompressed?(payload: Buffer): void;
   /** Control frames: ping (reply with pong) and close. */
   onPing(): void;
   onClose(): void;
@@ -141,6 +146,9 @@ export class FrameScanner {
   private readonly head = Buffer.alloc(14);
   private headLen = 0;
   private dead = false;
+  /** A compressed message being gathered across chunks, and how much of it is in. */
+  private gather: Buffer | undefined;
+  private gathered = 0;
 
   constructor(private readonly events: FrameEvents) {}
 
@@ -149,6 +157,11 @@ export class FrameScanner {
     while (p < end && !this.dead) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, end - p);
+        if (this.gather) {
+          buf.copy(this.gather, this.gathered, p, p + n);
+          this.gathered += n;
+          if (this.gathered === this.gather.byteLength) { const g = this.gather; this.gather = undefined; this.events.onCompressed?.(g); }
+        }
         this.skip -= n;
         p += n;
         continue;
@@ -186,7 +199,11 @@ export class FrameScanner {
       const opcode = b0 & 0x0f;
       const fin = (b0 & 0x80) !== 0;
       const here = Math.min(len, end - p);
-      if (opcode === 0x1 || opcode === 0x2 || opcode === 0x0) {
+      if ((b0 & 0x40) !== 0 && (opcode === 0x1 || opcode === 0x2) && fin && this.events.onCompressed) {
+        // Compressed: inflating needs all of it, so a message split across reads is gathered.
+        if (here === len) this.events.onCompressed(buf.subarray(p, p + len));
+        else { this.gather = Buffer.allocUnsafe(len); buf.copy(this.gather, 0, p, p + here); this.gathered = here; }
+      } else if (opcode === 0x1 || opcode === 0x2 || opcode === 0x0) {
         // Count a message once, on its final frame (servers here never fragment, but be right).
         if (fin) this.events.onMessage(buf, p, p + here, len);
       } else if (opcode === 0x9) this.events.onPing();

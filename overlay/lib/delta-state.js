@@ -18,11 +18,23 @@ export function applyPatch(value, patch) {
     for (const k of patch.d ?? []) delete out[k];
     return out;
   }
+  if ('x' in patch) return editString(typeof value === 'string' ? value : '', patch.x);
   let out = Array.isArray(value) ? value.slice(patch.s ?? 0) : [];
   if (patch.t !== undefined) out.length = patch.t;
   for (const [i, p] of patch.i ?? []) out[i] = applyPatch(out[i], p);
   if (patch['+']) out = out.concat(patch['+']);
   return out;
+}
+
+/** A string edit list [at, del, ins, …]: offsets ascending into the old string. */
+function editString(text, edits) {
+  let out = '';
+  let pos = 0;
+  for (let k = 0; k + 2 < edits.length; k += 3) {
+    out += text.slice(pos, edits[k]) + edits[k + 2];
+    pos = edits[k] + edits[k + 1];
+  }
+  return out + text.slice(pos);
 }
 
 /**
@@ -40,7 +52,8 @@ export function deltaState() {
           keys.delete(msg.key);
           return { message: null, resync: true };
         }
-        const message = { type: msg.of, timestamp: msg.timestamp, data: applyPatch(held.message.data, msg.patch) };
+        // The type is the held message's (a delta never changes it); older servers also name it in `of`.
+        const message = { type: msg.of ?? held.message.type, timestamp: msg.timestamp, data: applyPatch(held.message.data, msg.patch) };
         keys.set(msg.key, { seq: msg.seq, message });
         return { message, resync: false };
       }

@@ -96,9 +96,10 @@ export const fanoutSchema = z
     maxFps: intInRange(1, 240, 60, 'ceiling on a client\'s max_fps'),
     maxClients: intInRange(1, 1_000_000, 50_000, 'overlay clients per gateway thread'),
     snapshotIntervalMs: intInRange(0, 60_000, 1000, 'least time between two snapshots to one /ws client; a re-subscription sooner gets one deferred snapshot'),
+    compression: z.enum(['off', 'shared']).default('off').describe('permessage-deflate on /ws: off, or shared (one shared compressor, no context takeover; uWS deflates each send, so it costs CPU per client per message)'),
   })
   .strict()
-  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients, snapshotIntervalMs');
+  .describe('an object with keys threads, softLimitBytes, hardLimitBytes, maxFps, maxClients, snapshotIntervalMs, compression');
 
 export const healthThresholdsSchema = z
   .object({
@@ -419,6 +420,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['fanout', 'maxFps'], flag: 'fanout-max-fps', env: 'RINGCAST_FANOUT_MAX_FPS', kind: 'integer' },
   { path: ['fanout', 'maxClients'], flag: 'fanout-max-clients', env: 'RINGCAST_FANOUT_MAX_CLIENTS', kind: 'integer' },
   { path: ['fanout', 'snapshotIntervalMs'], flag: 'fanout-snapshot-interval-ms', env: 'RINGCAST_FANOUT_SNAPSHOT_INTERVAL_MS', kind: 'integer' },
+  { path: ['fanout', 'compression'], flag: 'fanout-compression', env: 'RINGCAST_FANOUT_COMPRESSION', kind: 'string' },
   { path: ['aggregate', 'windowMs'], flag: 'window-ms', env: 'RINGCAST_WINDOW_MS', kind: 'integer' },
   { path: ['aggregate', 'seriesPoints'], flag: 'series-points', env: 'RINGCAST_SERIES_POINTS', kind: 'integer' },
   { path: ['aggregate', 'smoothingAlpha'], flag: 'smoothing-alpha', env: 'RINGCAST_SMOOTHING_ALPHA', kind: 'number' },

@@ -5,9 +5,10 @@
  * Versions are the latest-message store's sequence numbers (global and monotonic, so a key
  * dropped and re-created never repeats one). A delta names the version it was made from
  * (`base`) and the one it makes (`seq`); a client holding anything else asks for a full
- * state. Conflated tiers remember the version they last published per key and level, and
- * the state a delta client of such a tier is sent is that version, so the tier's next
- * delta follows it.
+ * state. A delta never changes the message type (a full message goes out instead), so it
+ * does not repeat it: the client has it from the version it holds. Conflated tiers remember
+ * the version they last published per key and level, and the state a delta client of such
+ * a tier is sent is that version, so the tier's next delta follows it.
  *
  * Parsed envelopes are cached by the identity of their bytes (the store hands the same
  * Uint8Array to everyone), so each message is parsed at most once per gateway.
@@ -78,7 +79,7 @@ export class DeltaFanout {
     const b = this.parse(to.bytes);
     if (!a || !b || a.type !== b.type) return this.countFull(full);
     const patch = diffJson(a.data, b.data) ?? { o: {} };
-    const delta = encoder.encode(JSON.stringify({ type: 'delta', timestamp: b.timestamp, of: b.type, key, base: from.seq, seq: to.seq, patch }));
+    const delta = encoder.encode(JSON.stringify({ type: 'delta', timestamp: b.timestamp, key, base: from.seq, seq: to.seq, patch }));
     if (delta.byteLength >= full.byteLength) return this.countFull(full);
     this.counts.deltas++;
     this.onUpdate('delta');

@@ -81,6 +81,11 @@ export interface FanoutHubOptions {
   metrics: GatewayMetrics;
   /** Least time between two snapshots to one client (default 1000 ms; 0 = every subscription gets one at once). */
   snapshotIntervalMs?: number;
+  /**
+   * Ask uWS to deflate what goes out (clients that negotiated permessage-deflate). uWS
+   * compresses per send, also on publish, so this costs a deflate per client per message.
+   */
+  compress?: boolean;
 }
 
 export class FanoutHub {
@@ -104,6 +109,7 @@ export class FanoutHub {
   private nextClient = 0;
   private stopping = false;
   private readonly snapshotIntervalMs: number;
+  private readonly compress: boolean;
   private counts = {
     published: 0, deliveries: 0, skippedSlow: 0, disconnectsTooSlow: 0, protocolErrors: 0, refused: 0, criticalQueued: 0, resubscribed: 0, maxBufferedSeen: 0,
     snapshotsSent: 0, snapshotsDeferred: 0, snapshotsCoalesced: 0, disconnectsFlood: 0, resyncs: 0,
@@ -113,6 +119,7 @@ export class FanoutHub {
     this.o = options;
     this.app = options.app;
     this.snapshotIntervalMs = options.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS;
+    this.compress = options.compress ?? false;
     this.updateTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => options.plan.tiers.map((t) => `u/${ch}/${lv}/${t.name}`)));
     this.criticalTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => `c/${ch}/${lv}`));
     this.deltaTopics = CHANNELS.map((_, ch) => LEVELS.map((_, lv) => options.plan.tiers.map((t) => `d/${ch}/${lv}/${t.name}`)));
@@ -357,7 +364,7 @@ export class FanoutHub {
     const soft = this.o.softLimitBytes;
     if (client.criticalQueue.length > 0 && buffered < soft) {
       ws.cork(() => {
-        while (client.criticalQueue.length > 0 && ws.getBufferedAmount() < soft) ws.send(client.criticalQueue.shift()!, false);
+        while (client.criticalQueue.length > 0 && ws.getBufferedAmount() < soft) ws.send(client.criticalQueue.shift()!, false, this.compress);
       });
     }
     if (client.criticalQueue.length === 0 && ws.getBufferedAmount() < soft / 2) {
@@ -444,11 +451,11 @@ export class FanoutHub {
       const bytes = entry.bytes[lv];
       if (!bytes || !wanted.has(entry.channel)) continue;
       if (!(entry.retain || (!retainedOnly && !entry.critical))) continue;
-      if (!sub.delta) { ws.send(bytes, false); continue; }
+      if (!sub.delta) { ws.send(bytes, false, this.compress); continue; }
       // A conflated tier's delta client gets the version its tier last published, which the tier's next delta follows.
       const tier = client.tier;
       const version = (tier && !tier.live ? this.deltas.tierVersion(tier, entry.channel, entry.key, lv) : undefined) ?? { seq: entry.seq[lv], bytes };
-      ws.send(this.deltas.full(entry.key, version), false);
+      ws.send(this.deltas.full(entry.key, version), false, this.compress);
     }
   }
 
@@ -509,7 +516,7 @@ export class FanoutHub {
     this.countSkipped(topic);
     const subscribers = this.app.numSubscribers(topic);
     if (subscribers === 0) return;
-    this.app.publish(topic, body, false);
+    this.app.publish(topic, body, false, this.compress);
     this.counts.published++;
     this.counts.deliveries += subscribers;
     const c = this.channelCounters[channel];

@@ -93,6 +93,7 @@ export default defineActor<GatewayOptions>({
       app, index: o.index, plan: planTiers(o.maxFps, o.tickMs), maxFps: o.maxFps,
       softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes, maxClients: o.maxClients,
       criticalQueueLimit: o.criticalQueueLimit ?? DEFAULT_CRITICAL_QUEUE, metrics, snapshotIntervalMs: o.snapshotIntervalMs,
+      compress: o.compression === 'shared',
     });
     const experience = new ExperienceHub({
       queueBatches: o.experience.queueBatches, softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes,
@@ -109,6 +110,8 @@ export default defineActor<GatewayOptions>({
       maxBackpressure: o.hardLimitBytes + Math.max(o.softLimitBytes, 1024 * 1024),
       idleTimeout: IDLE_TIMEOUT_S,
       sendPingsAutomatically: true,
+      // Only clients that offer permessage-deflate get compressed frames; the others are sent the same bytes plain.
+      compression: o.compression === 'shared' ? uws.SHARED_COMPRESSOR : uws.DISABLED,
       upgrade: () => ({ accept: hub.newClientData() }),
       open(ws) {
         handles.add(ws as WebSocket<unknown>);

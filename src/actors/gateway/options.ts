@@ -62,6 +62,8 @@ export interface GatewayOptions {
   experienceStatusMs?: number;
   /** Least time between two snapshots to one overlay client (default 1000 ms). */
   snapshotIntervalMs?: number;
+  /** permessage-deflate on /ws (default off): `shared` = uWS's shared compressor, for clients that offer the extension. */
+  compression?: 'off' | 'shared';
 }
 
 export interface PreAuthOptions {
@@ -130,5 +132,8 @@ export function validateGatewayOptions(options: GatewayOptions): GatewayOptions 
     int(p, 'maxPerAddress', 1, 1_000_000);
   }
   if (options.snapshotIntervalMs !== undefined) int(o, 'snapshotIntervalMs', 0, 60_000);
+  if (options.compression !== undefined && options.compression !== 'off' && options.compression !== 'shared') {
+    throw new Error(`gateway options: compression must be "off" or "shared", got ${JSON.stringify(options.compression)}`);
+  }
   return options;
 }

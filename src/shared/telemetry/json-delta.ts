@@ -9,8 +9,11 @@
  *     undefined for a new key), keys in `d` deleted; keys in neither unchanged;
  *   - `{"s": n, "t": len, "i": [[idx, P]…], "+": [v…]}`: an array: drop the first n elements
  *     (a sliding series), cut to len, patch elements idx of that, append the `+` values.
- *     Every field optional.
- * The diff is made once per published message, never per client.
+ *     Every field optional;
+ *   - `{"x": [at, del, "ins", …]}`: a string edited in place: at offset `at` of the old string
+ *     (offsets ascending, all of the old string), `del` characters replaced by `ins`.
+ * Where a patch of an array or a string would not be shorter than the value, the value is
+ * sent instead. The diff is made once per published message, never per client.
  */
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type Patch = Json;
@@ -46,7 +49,84 @@ export function diffJson(a: Json | undefined, b: Json): Patch | undefined {
   if (a !== undefined && jsonEqual(a, b)) return undefined;
   if (isObject(a) && isObject(b)) return diffObject(a, b);
   if (Array.isArray(a) && Array.isArray(b)) return diffArray(a, b);
+  if (typeof a === 'string' && typeof b === 'string') return diffString(a, b);
   return replace(b);
+}
+
+/** The patch if its JSON is shorter than the value's, else the value (both go out as JSON). */
+function smaller(patch: Patch, b: Json): Patch {
+  return JSON.stringify(patch).length < JSON.stringify(b).length ? patch : b;
+}
+
+/** Words and the runs of spaces between them: explanations change a number here and there. */
+const TOKEN = /\s+|[^\s]+/g;
+/** Token pairs an LCS may compare (the table is made once per publish; texts are a few hundred characters). */
+const MAX_LCS_CELLS = 40_000;
+/** Strings shorter than this are replaced: an edit list would not be shorter. */
+const MIN_EDITED_STRING = 24;
+
+function diffString(a: string, b: string): Patch {
+  if (a.length < MIN_EDITED_STRING || b.length < MIN_EDITED_STRING) return b;
+  // Common head and tail first, so the table covers only the middle that changed.
+  let head = 0;
+  const limit = Math.min(a.length, b.length);
+  while (head < limit && a.charCodeAt(head) === b.charCodeAt(head)) head++;
+  let tail = 0;
+  while (tail < limit - head && a.charCodeAt(a.length - 1 - tail) === b.charCodeAt(b.length - 1 - tail)) tail++;
+  // Edits start and end on token edges, so a changed number goes out whole ("0.0736", not "36").
+  while (head > 0 && !isEdge(a, head)) head--;
+  while (tail > 0 && !isEdge(a, a.length - tail)) tail--;
+  const ta = a.slice(head, a.length - tail).match(TOKEN) ?? [];
+  const tb = b.slice(head, b.length - tail).match(TOKEN) ?? [];
+  if (ta.length * tb.length > MAX_LCS_CELLS) return b;
+  const edits = tokenEdits(ta, tb, head);
+  return smaller({ x: edits }, b);
+}
+
+/** True where a token starts (a change of space / not space, or either end). */
+function isEdge(s: string, i: number): boolean {
+  if (i <= 0 || i >= s.length) return true;
+  const space = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+  return space(s.charCodeAt(i - 1)) !== space(s.charCodeAt(i));
+}
+
+/** Flat edit list [at, del, ins, …] turning tokens ta into tb (offsets into the whole old string). */
+function tokenEdits(ta: string[], tb: string[], offset: number): Json[] {
+  const n = ta.length;
+  const m = tb.length;
+  // lcs[i][j]: longest common subsequence of ta[i..] and tb[j..].
+  const lcs = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) lcs[i][j] = ta[i] === tb[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+  }
+  const edits: Json[] = [];
+  let at = offset;
+  let i = 0;
+  let j = 0;
+  let del = 0;
+  let ins = '';
+  let start = at;
+  const flush = () => {
+    if (del > 0 || ins !== '') edits.push(start, del, ins);
+    del = 0;
+    ins = '';
+  };
+  while (i < n || j < m) {
+    if (i < n && j < m && ta[i] === tb[j]) {
+      flush();
+      at += ta[i].length;
+      i++;
+      j++;
+      start = at;
+    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
+      ins += tb[j++];
+    } else {
+      del += ta[i].length;
+      at += ta[i++].length;
+    }
+  }
+  flush();
+  return edits;
 }
 
 function diffObject(a: Record<string, Json>, b: Record<string, Json>): Patch {
@@ -96,5 +176,5 @@ function diffArray(a: Json[], b: Json[]): Patch {
   if (changes.length > 0) patch.i = changes;
   if (b.length > keep) patch['+'] = b.slice(keep);
   // Replacing is shorter when most elements changed.
-  return changes.length > keep / 2 ? b : patch;
+  return smaller(patch, b);
 }
