@@ -1270,7 +1270,9 @@ class StreamingHook:
         if spool is None or self._stopping.is_set() or not spool.has_unsent():
             return None
         now = time.monotonic()
-        self._spool_tokens = min(float(self._batch_max_events), self._spool_tokens + (now - self._spool_refill) * self._spool_rate)
+        # At most a tenth of a second's worth at once: a drain is spread out, not one big burst.
+        burst = max(1.0, min(float(self._batch_max_events), self._spool_rate / 10.0))
+        self._spool_tokens = min(burst, self._spool_tokens + (now - self._spool_refill) * self._spool_rate)
         self._spool_refill = now
         if self._spool_tokens >= 1.0:
             return 0
