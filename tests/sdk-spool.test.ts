@@ -4,6 +4,7 @@
  * them, what was acknowledged is not read back), and a producer through a real service
  * stopped for 4 s, with the trainer itself restarted during the outage.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,6 +60,16 @@ describe('sdk spool: the file format', () => {
     for (let b = s.readBatch(64, 1 << 20); b; b = s.readBatch(64, 1 << 20)) steps.push(...b.events.map(stepOf));
     expect(steps).toEqual(Array.from({ length: s.pending }, (_, i) => s.droppedOldest + 1 + i));
     s.close();
+  });
+
+  it('one process per spool directory; a lock left by a process that is gone is taken over', () => {
+    const dir = scratch();
+    const a = new Spool(dir, 1 << 20);
+    expect(() => new Spool(dir, 1 << 20)).toThrow(`spool directory ${dir} is in use by process ${process.pid}`);
+    a.close();
+    const gone = spawnSync(process.execPath, ['-e', '0']);
+    writeFileSync(path.join(dir, 'lock'), `${gone.pid}\n`);
+    new Spool(dir, 1 << 20).close();
   });
 
   it('markLate adds late and backlog to the meta and keeps the payload, step and time', () => {

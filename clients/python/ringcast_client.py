@@ -508,7 +508,8 @@ def _ws_handshake(sock, target, token):
 #     ...      the encoded event, exactly as emitted (its timestamp is the emit time)
 #
 # and "cursor" (text "<segment> <offset>"): where the first record the server has not yet
-# acknowledged starts. A trainer killed mid-write leaves a torn record: it fails its length
+# acknowledged starts; "lock" holds the pid of the process using the directory (two producers
+# on one spool would corrupt each other's segments; a lock whose process is gone is taken over). A trainer killed mid-write leaves a torn record: it fails its length
 # or CRC check and is skipped (the reader resynchronises on the next magic); every whole
 # record before and after it is kept. A new process always writes a new segment, so a torn
 # tail is never written after. The cursor is rewritten after every acknowledged frame
@@ -554,7 +555,41 @@ class _Spool(object):
         self._dirty = False
         self._synced = time.monotonic()
         os.makedirs(self.path, exist_ok=True)
-        self._load()
+        self._lock_path = os.path.join(self.path, "lock")
+        self._take_lock()
+        try:
+            self._load()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                try:
+                    with open(self._lock_path) as f:
+                        pid = int(f.read().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid > 0 and _pid_alive(pid):
+                    raise OSError("spool directory %s is in use by process %d" % (self.path, pid))
+                try:
+                    os.unlink(self._lock_path)  # left by a process that is gone
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write("%d\n" % os.getpid())
+            return
+        raise OSError("could not take the lock of spool directory %s" % self.path)
+
+    def _release_lock(self):
+        try:
+            os.unlink(self._lock_path)
+        except OSError:
+            pass
 
     # ── files ──
     def _file(self, number):
@@ -782,6 +817,17 @@ class _Spool(object):
                 self._read_fd = self._read_number = None
             if self.segments:
                 self._write_cursor()
+            self._release_lock()
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _mark_late(event, backlog):

@@ -790,6 +790,20 @@ class SpoolTest(unittest.TestCase):
         self.assertEqual(st["spool_torn"], 2, st)
         self.assertEqual([s for s, _, _ in metrics_steps(server.events)], [1, 2, 3, 5, 6, 7, 8, 9, 10])
 
+    def test_one_process_per_spool_directory(self):
+        first = rc._Spool(self.dir, 1 << 20)
+        with self.assertRaisesRegex(OSError, "in use by process %d" % os.getpid()):
+            rc._Spool(self.dir, 1 << 20)
+        first.close()
+        # A lock left by a process that is gone (killed before close) is taken over.
+        import subprocess
+
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        with open(os.path.join(self.dir, "lock"), "w") as f:
+            f.write("%d\n" % gone.pid)
+        rc._Spool(self.dir, 1 << 20).close()
+
     def test_emit_never_touches_the_disk(self):
         # An unwritable spool directory: the hook still works from memory, the problem is reported.
         blocker = os.path.join(self.dir, "file")

@@ -6,6 +6,9 @@
  *   <dir>/<16 digits>.rcspool   segments, written in order; each a run of records
  *       4 bytes "RCS1" | u32 LE event length | u32 LE CRC-32 of the event | the event bytes
  *   <dir>/cursor                "<segment> <offset>": the first record not yet acknowledged
+ *   <dir>/lock                  the pid of the process using the directory: two producers on one
+ *                               spool would corrupt each other's segments (a lock whose process is
+ *                               gone is taken over)
  *
  * A process killed mid-write leaves a torn record: it fails its length or CRC check and is
  * skipped (reading resumes at the next magic), every whole record around it is kept. A new
@@ -74,7 +77,37 @@ export class Spool {
     // Eight segments to the bound: dropping the oldest frees at most an eighth of the spool.
     this.segmentBytes = Math.max(8 << 10, Math.min(4 << 20, Math.floor(this.maxBytes / 8)));
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    this.load();
+    this.takeLock();
+    try {
+      this.load();
+    } catch (error) {
+      this.releaseLock();
+      throw error;
+    }
+  }
+
+  private get lockPath(): string {
+    return path.join(this.dir, 'lock');
+  }
+
+  private takeLock(): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(this.lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      let pid = 0;
+      try { pid = Number.parseInt(fs.readFileSync(this.lockPath, 'utf8'), 10) || 0; } catch { /* unreadable: treat as stale */ }
+      if (pid > 0 && pidAlive(pid)) throw new Error(`spool directory ${this.dir} is in use by process ${pid}`);
+      fs.rmSync(this.lockPath, { force: true }); // left by a process that is gone
+    }
+    throw new Error(`could not take the lock of spool directory ${this.dir}`);
+  }
+
+  private releaseLock(): void {
+    fs.rmSync(this.lockPath, { force: true });
   }
 
   private file(n: number): string {
@@ -302,6 +335,16 @@ export class Spool {
       this.readFd = this.readNumber = undefined;
     }
     if (this.segments.length > 0) this.writeCursor();
+    this.releaseLock();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process: alive
   }
 }
 
