@@ -602,18 +602,12 @@ class _Spool(object):
             if number < cur_number:
                 self._unlink(number)  # acknowledged before the last exit
                 continue
-            size = os.path.getsize(self._file(number))
+            with open(self._file(number), "rb") as f:
+                data = f.read()  # a segment is a few MiB: one read, then parsed in memory
+            size = len(data)
             start = cur_offset if number == cur_number and cur_offset <= size else 0
-            fd = os.open(self._file(number), os.O_RDONLY)
-            try:
-                records = 0
-                off = start
-                while off < size:
-                    data, off = self._record_at(fd, off, size, count_torn=True)
-                    if data is not None:
-                        records += 1
-            finally:
-                os.close(fd)
+            records, torn = _count_records(data, start)
+            self.torn += torn
             if records == 0:
                 self._unlink(number)  # nothing left to send in it
                 continue
@@ -650,7 +644,7 @@ class _Spool(object):
         except OSError:
             pass
 
-    def _record_at(self, fd, off, end, count_torn=False):
+    def _record_at(self, fd, off, end):
         """(event, next offset) of the record at off; (None, next offset) past a torn one."""
         if end - off >= _SPOOL_RECORD_BYTES:
             magic, n, crc = _SPOOL_RECORD.unpack(os.pread(fd, _SPOOL_RECORD_BYTES, off))
@@ -658,8 +652,6 @@ class _Spool(object):
                 data = os.pread(fd, n, off + _SPOOL_RECORD_BYTES)
                 if len(data) == n and zlib.crc32(data) == crc:
                     return data, off + _SPOOL_RECORD_BYTES + n
-        if count_torn:
-            self.torn += 1
         return None, self._next_magic(fd, off + 1, end)
 
     @staticmethod
@@ -818,6 +810,25 @@ class _Spool(object):
             if self.segments:
                 self._write_cursor()
             self._release_lock()
+
+
+def _count_records(data, off):
+    """(whole records, torn records) in a segment's bytes from off, as read_batch would see them."""
+    records = torn = 0
+    end = len(data)
+    unpack = _SPOOL_RECORD.unpack_from
+    while off < end:
+        if end - off >= _SPOOL_RECORD_BYTES:
+            magic, n, crc = unpack(data, off)
+            nxt = off + _SPOOL_RECORD_BYTES + n
+            if magic == _SPOOL_MAGIC and nxt <= end and zlib.crc32(memoryview(data)[off + _SPOOL_RECORD_BYTES:nxt]) == crc:
+                records += 1
+                off = nxt
+                continue
+        torn += 1
+        at = data.find(_SPOOL_MAGIC, off + 1)
+        off = end if at < 0 else at
+    return records, torn
 
 
 def _pid_alive(pid):

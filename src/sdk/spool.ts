@@ -119,19 +119,11 @@ export class Spool {
     let [curNumber, curOffset] = this.readCursor();
     for (const n of numbers) {
       if (n < curNumber) { this.unlink(n); continue; } // acknowledged before the last exit
-      const size = fs.statSync(this.file(n)).size;
+      const data = fs.readFileSync(this.file(n)); // a segment is a few MiB: one read, then parsed in memory
+      const size = data.byteLength;
       const start = n === curNumber && curOffset <= size ? curOffset : 0;
-      const fd = fs.openSync(this.file(n), 'r');
-      let records = 0;
-      try {
-        for (let off = start; off < size;) {
-          const [event, next] = this.recordAt(fd, off, size, true);
-          if (event) records++;
-          off = next;
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
+      const { records, torn } = countRecords(data, start);
+      this.torn += torn;
       if (records === 0) { this.unlink(n); continue; }
       if (this.segments.length === 0) [curNumber, curOffset] = [n, start];
       this.segments.push({ number: n, size, records });
@@ -166,7 +158,7 @@ export class Spool {
   }
 
   /** [event, next offset] of the record at off; [undefined, next offset] past a torn one. */
-  private recordAt(fd: number, off: number, end: number, countTorn = false): [Uint8Array | undefined, number] {
+  private recordAt(fd: number, off: number, end: number): [Uint8Array | undefined, number] {
     if (end - off >= RECORD_HEAD) {
       const head = Buffer.alloc(RECORD_HEAD);
       fs.readSync(fd, head, 0, RECORD_HEAD, off);
@@ -176,7 +168,6 @@ export class Spool {
         if (fs.readSync(fd, event, 0, n, off + RECORD_HEAD) === n && crc32(event) === head.readUInt32LE(8)) return [event, off + RECORD_HEAD + n];
       }
     }
-    if (countTorn) this.torn++;
     return [undefined, this.nextMagic(fd, off + 1, end)];
   }
 
@@ -337,6 +328,27 @@ export class Spool {
     if (this.segments.length > 0) this.writeCursor();
     this.releaseLock();
   }
+}
+
+/** Whole and torn records in a segment's bytes from `off`, as readBatch would see them. */
+function countRecords(data: Buffer, off: number): { records: number; torn: number } {
+  let records = 0;
+  let torn = 0;
+  const end = data.byteLength;
+  while (off < end) {
+    if (end - off >= RECORD_HEAD) {
+      const next = off + RECORD_HEAD + data.readUInt32LE(off + 4);
+      if (data.subarray(off, off + 4).equals(MAGIC) && next <= end && crc32(data.subarray(off + RECORD_HEAD, next)) === data.readUInt32LE(off + 8)) {
+        records++;
+        off = next;
+        continue;
+      }
+    }
+    torn++;
+    const at = data.indexOf(MAGIC, off + 1);
+    off = at < 0 ? end : at;
+  }
+  return { records, torn };
 }
 
 function pidAlive(pid: number): boolean {
