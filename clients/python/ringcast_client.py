@@ -33,6 +33,11 @@ twice (at-least-once). What cannot be confirmed before close() gives up is count
 frames with it unnoticed. Critical events (milestones, finished games) skip the
 ``flush_interval`` linger and go out at once.
 
+Offline spool: with ``spool_dir=PATH`` what the trainer emits while the server is unreachable
+goes to bounded segment files there instead of waiting in memory; once connected it is sent,
+marked late with its original step and time, rate-limited, in the gaps between live frames.
+A spool left by a closed or killed process is sent by the next hook on that directory.
+
 URLs: ``ws://host:port/ingest`` (``wss://`` too), ``tcp://host:port``, ``unix:///path``.
 """
 
