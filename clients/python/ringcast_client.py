@@ -1336,9 +1336,11 @@ class StreamingHook:
         burst = max(1.0, min(float(self._batch_max_events), self._spool_rate / 10.0))
         self._spool_tokens = min(burst, self._spool_tokens + (now - self._spool_refill) * self._spool_rate)
         self._spool_refill = now
-        if self._spool_tokens >= 1.0:
+        # A frame of a tenth of a second's worth (or all that is left), not a frame per token.
+        want = min(burst, float(max(1, spool.pending - spool.inflight)))
+        if self._spool_tokens >= want:
             return 0
-        return (1.0 - self._spool_tokens) / self._spool_rate
+        return (want - self._spool_tokens) / self._spool_rate
 
     def _send_spooled(self, conn):
         """One frame of spooled events, each marked late with the backlog behind it."""

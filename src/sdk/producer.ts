@@ -478,7 +478,9 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
     const burst = Math.max(1, Math.min(this.o.batchMaxEvents, this.spoolRate / 10));
     this.spoolTokens = Math.min(burst, this.spoolTokens + ((now - this.spoolRefillAt) / 1000) * this.spoolRate);
     this.spoolRefillAt = now;
-    return this.spoolTokens >= 1;
+    // A frame of a tenth of a second's worth (or all that is left), not a frame per token.
+    const spool = this.spool!;
+    return this.spoolTokens >= Math.min(burst, Math.max(1, spool.pending - spool.inflight));
   }
 
   private sendSpooled(link: Link, tracking: boolean): boolean {
