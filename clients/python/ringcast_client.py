@@ -33,6 +33,11 @@ twice (at-least-once). What cannot be confirmed before close() gives up is count
 frames with it unnoticed. Critical events (milestones, finished games) skip the
 ``flush_interval`` linger and go out at once.
 
+Offline spool: with ``spool_dir=PATH`` what the trainer emits while the server is unreachable
+goes to bounded segment files there instead of waiting in memory; once connected it is sent,
+marked late with its original step and time, rate-limited, in the gaps between live frames.
+A spool left by a closed or killed process is sent by the next hook on that directory.
+
 URLs: ``ws://host:port/ingest`` (``wss://`` too), ``tcp://host:port``, ``unix:///path``.
 """
 
@@ -50,6 +55,7 @@ import sys
 import threading
 import time
 import weakref
+import zlib
 from array import array
 from urllib.parse import urlsplit
 
@@ -326,6 +332,8 @@ class _Connection:
         self.frame_acks = False
         self.frames_sent = 0
         self.unacked = collections.deque()
+        # Frames sent from the spool and not yet acknowledged: (frame number, segment, end offset, events).
+        self.spool_unacked = collections.deque()
         self.ack_progress = time.monotonic()
 
     def send_frame(self, events):
@@ -493,6 +501,369 @@ def _ws_handshake(sock, target, token):
     return rest
 
 
+# ─────────────────────────────── offline spool ───────────────────────────────
+#
+# While the server is away, events go to disk instead of being dropped, and are sent again
+# once it is back. Layout of spool_dir: segment files "<16 digits>.rcspool" written in
+# order, each a run of records
+#
+#     4 bytes  magic b"RCS1"
+#     u32 LE   event length
+#     u32 LE   CRC-32 of the event bytes
+#     ...      the encoded event, exactly as emitted (its timestamp is the emit time)
+#
+# and "cursor" (text "<segment> <offset>"): where the first record the server has not yet
+# acknowledged starts; "lock" holds the pid of the process using the directory (two producers
+# on one spool would corrupt each other's segments; a lock whose process is gone is taken over). A trainer killed mid-write leaves a torn record: it fails its length
+# or CRC check and is skipped (the reader resynchronises on the next magic); every whole
+# record before and after it is kept. A new process always writes a new segment, so a torn
+# tail is never written after. The cursor is rewritten after every acknowledged frame
+# without fsync: losing it means frames are sent twice, never lost (at-least-once).
+
+_SPOOL_RECORD = struct.Struct("<4sII")
+_SPOOL_MAGIC = b"RCS1"
+_SPOOL_RECORD_BYTES = 12
+_SPOOL_SUFFIX = ".rcspool"
+
+
+class _Segment(object):
+    __slots__ = ("number", "size", "records")
+
+    def __init__(self, number, size, records):
+        self.number = number
+        self.size = size
+        self.records = records  # records not yet acknowledged by the server
+
+
+class _Spool(object):
+    """Bounded on-disk FIFO of encoded events (layout above). Written and read by the sender
+    thread; commit() comes from the reader thread (acks), hence the lock."""
+
+    def __init__(self, path, max_bytes, fsync_interval=1.0):
+        self.path = os.path.abspath(path)
+        self.max_bytes = max(64 << 10, int(max_bytes))
+        # Eight segments to the bound: dropping the oldest frees at most an eighth of the spool.
+        self.segment_bytes = max(8 << 10, min(4 << 20, self.max_bytes // 8))
+        self.fsync_interval = float(fsync_interval)
+        self.lock = threading.Lock()
+        self.segments = []
+        self.pending = 0  # records not yet acknowledged
+        self.inflight = 0  # of those, records sent and awaiting their ack
+        self.bytes = 0
+        self.spooled = 0
+        self.sent = 0
+        self.dropped_oldest = 0
+        self.torn = 0
+        self._fd = None
+        self._read_fd = None
+        self._read_number = None
+        self._dirty = False
+        self._synced = time.monotonic()
+        os.makedirs(self.path, exist_ok=True)
+        self._lock_path = os.path.join(self.path, "lock")
+        self._take_lock()
+        try:
+            self._load()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                try:
+                    with open(self._lock_path) as f:
+                        pid = int(f.read().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid > 0 and _pid_alive(pid):
+                    raise OSError("spool directory %s is in use by process %d" % (self.path, pid))
+                try:
+                    os.unlink(self._lock_path)  # left by a process that is gone
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write("%d\n" % os.getpid())
+            return
+        raise OSError("could not take the lock of spool directory %s" % self.path)
+
+    def _release_lock(self):
+        try:
+            os.unlink(self._lock_path)
+        except OSError:
+            pass
+
+    # ── files ──
+    def _file(self, number):
+        return os.path.join(self.path, "%016d%s" % (number, _SPOOL_SUFFIX))
+
+    def _load(self):
+        numbers = sorted(int(n[:16]) for n in os.listdir(self.path) if len(n) == 16 + len(_SPOOL_SUFFIX) and n.endswith(_SPOOL_SUFFIX) and n[:16].isdigit())
+        cur_number, cur_offset = self._read_cursor()
+        for number in numbers:
+            if number < cur_number:
+                self._unlink(number)  # acknowledged before the last exit
+                continue
+            with open(self._file(number), "rb") as f:
+                data = f.read()  # a segment is a few MiB: one read, then parsed in memory
+            size = len(data)
+            start = cur_offset if number == cur_number and cur_offset <= size else 0
+            records, torn = _count_records(data, start)
+            self.torn += torn
+            if records == 0:
+                self._unlink(number)  # nothing left to send in it
+                continue
+            if not self.segments:
+                cur_number, cur_offset = number, start
+            self.segments.append(_Segment(number, size, records))
+            self.pending += records
+            self.bytes += size
+        if not self.segments:
+            cur_number, cur_offset = 0, 0
+        self._committed = (cur_number, cur_offset)
+        self._send = self._committed
+
+    def _read_cursor(self):
+        try:
+            with open(os.path.join(self.path, "cursor")) as f:
+                number, offset = f.read().split()
+            return int(number), int(offset)
+        except (OSError, ValueError):
+            return 0, 0  # no cursor (or a damaged one): read every segment from its start
+
+    def _write_cursor(self):
+        tmp = os.path.join(self.path, "cursor.tmp")
+        with open(tmp, "w") as f:
+            f.write("%d %d\n" % self._committed)
+        os.replace(tmp, os.path.join(self.path, "cursor"))
+
+    def _unlink(self, number):
+        if self._read_number == number:
+            os.close(self._read_fd)
+            self._read_fd = self._read_number = None
+        try:
+            os.unlink(self._file(number))
+        except OSError:
+            pass
+
+    def _record_at(self, fd, off, end):
+        """(event, next offset) of the record at off; (None, next offset) past a torn one."""
+        if end - off >= _SPOOL_RECORD_BYTES:
+            magic, n, crc = _SPOOL_RECORD.unpack(os.pread(fd, _SPOOL_RECORD_BYTES, off))
+            if magic == _SPOOL_MAGIC and n <= end - off - _SPOOL_RECORD_BYTES:
+                data = os.pread(fd, n, off + _SPOOL_RECORD_BYTES)
+                if len(data) == n and zlib.crc32(data) == crc:
+                    return data, off + _SPOOL_RECORD_BYTES + n
+        return None, self._next_magic(fd, off + 1, end)
+
+    @staticmethod
+    def _next_magic(fd, off, end):
+        while off < end:
+            chunk = os.pread(fd, min(1 << 16, end - off), off)
+            if not chunk:
+                break
+            at = chunk.find(_SPOOL_MAGIC)
+            if at >= 0:
+                return off + at
+            if off + len(chunk) >= end:
+                break
+            off += len(chunk) - (len(_SPOOL_MAGIC) - 1)  # a magic may straddle two chunks
+        return end
+
+    # ── writing ──
+    def append(self, event):
+        record = _SPOOL_RECORD.pack(_SPOOL_MAGIC, len(event), zlib.crc32(event)) + event
+        with self.lock:
+            active = self.segments[-1] if self._fd is not None else None
+            if active is None or (active.size > 0 and active.size + len(record) > self.segment_bytes):
+                active = self._roll()
+            view = memoryview(record)
+            while view:
+                view = view[os.write(self._fd, view):]
+            active.size += len(record)
+            active.records += 1
+            self.pending += 1
+            self.bytes += len(record)
+            self.spooled += 1
+            self._dirty = True
+            self._bound()
+
+    def _roll(self):
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+        number = (self.segments[-1].number + 1) if self.segments else 1
+        self._fd = os.open(self._file(number), os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_APPEND", 0), 0o600)
+        self._dirty = False
+        self._synced = time.monotonic()
+        seg = _Segment(number, 0, 0)
+        self.segments.append(seg)
+        if len(self.segments) == 1:
+            self._committed = self._send = (number, 0)
+        return seg
+
+    def _bound(self):
+        """Past max_bytes the oldest segment goes, its records counted in dropped_oldest."""
+        while self.bytes > self.max_bytes and len(self.segments) > 1:
+            seg = self.segments.pop(0)
+            self.dropped_oldest += seg.records
+            self.pending -= seg.records
+            self.bytes -= seg.size
+            if self._send[0] == seg.number:
+                self.inflight = 0  # their acks will find no segment and be ignored
+            self._unlink(seg.number)
+            head = self.segments[0].number
+            self._committed = (head, 0)
+            if self._send[0] < head:
+                self._send = (head, 0)
+            self._write_cursor()
+
+    def maybe_sync(self, force=False):
+        """fsync the segment being written at most every fsync_interval seconds: a trainer crash
+        loses nothing written (the page cache survives it); a power cut loses up to that long."""
+        with self.lock:
+            if self._fd is not None and self._dirty and (force or time.monotonic() - self._synced >= self.fsync_interval):
+                os.fsync(self._fd)
+                self._dirty = False
+                self._synced = time.monotonic()
+
+    # ── reading ──
+    def has_unsent(self):
+        # Lock-free (called under the hook's lock, which emit() takes): a stale answer only
+        # means a read_batch that finds nothing, or one more wait.
+        try:
+            last = self.segments[-1]
+        except IndexError:
+            return False
+        number, offset = self._send
+        return number < last.number or offset < last.size
+
+    def read_batch(self, max_events, max_bytes):
+        """The next unsent records as (segment, end offset, events), within one segment; None when
+        everything has been sent. Records are sent at most once per connection (rewind() after a loss)."""
+        with self.lock:
+            while self.segments:
+                seg = next((s for s in self.segments if s.number == self._send[0]), None)
+                if seg is None:
+                    self._send = (self.segments[0].number, 0)
+                    continue
+                off = self._send[1]
+                if off >= seg.size:
+                    if seg is self.segments[-1]:
+                        return None
+                    self._send = (self.segments[self.segments.index(seg) + 1].number, 0)
+                    continue
+                if self._read_number != seg.number:
+                    if self._read_fd is not None:
+                        os.close(self._read_fd)
+                    self._read_fd = os.open(self._file(seg.number), os.O_RDONLY)
+                    self._read_number = seg.number
+                events = []
+                size = 0
+                while off < seg.size and len(events) < max_events:
+                    data, nxt = self._record_at(self._read_fd, off, seg.size)
+                    if data is not None:
+                        if events and size + len(data) > max_bytes:
+                            break
+                        events.append(data)
+                        size += len(data)
+                    off = nxt
+                self._send = (seg.number, off)
+                if events:
+                    self.inflight += len(events)
+                    return seg.number, off, events
+            return None
+
+    def commit(self, number, offset, count):
+        """The server acknowledged the records of one read_batch."""
+        with self.lock:
+            seg = next((s for s in self.segments if s.number == number), None)
+            if seg is None:
+                return  # dropped by the bound while in flight (already counted there)
+            seg.records -= count
+            self.pending -= count
+            self.inflight = max(0, self.inflight - count)
+            self.sent += count
+            self._committed = (number, offset)
+            # Segments sent in full and acknowledged are deleted (never the one being written).
+            while len(self.segments) > 1 and self.segments[0].records <= 0 and (self.segments[0].number < number or offset >= self.segments[0].size):
+                old = self.segments.pop(0)
+                self.bytes -= old.size
+                self._unlink(old.number)
+                if self._committed[0] == old.number:
+                    self._committed = (self.segments[0].number, 0)
+            self._write_cursor()
+
+    def rewind(self):
+        """A connection was lost: what it had not acknowledged is sent again from the cursor."""
+        with self.lock:
+            self._send = self._committed
+            self.inflight = 0
+
+    def close(self):
+        with self.lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+            if self._read_fd is not None:
+                os.close(self._read_fd)
+                self._read_fd = self._read_number = None
+            if self.segments:
+                self._write_cursor()
+            self._release_lock()
+
+
+def _count_records(data, off):
+    """(whole records, torn records) in a segment's bytes from off, as read_batch would see them."""
+    records = torn = 0
+    end = len(data)
+    unpack = _SPOOL_RECORD.unpack_from
+    while off < end:
+        if end - off >= _SPOOL_RECORD_BYTES:
+            magic, n, crc = unpack(data, off)
+            nxt = off + _SPOOL_RECORD_BYTES + n
+            if magic == _SPOOL_MAGIC and nxt <= end and zlib.crc32(memoryview(data)[off + _SPOOL_RECORD_BYTES:nxt]) == crc:
+                records += 1
+                off = nxt
+                continue
+        torn += 1
+        at = data.find(_SPOOL_MAGIC, off + 1)
+        off = end if at < 0 else at
+    return records, torn
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _mark_late(event, backlog):
+    """The event with meta `late: true` and `backlog` (spooled events still to come after it), so
+    the server files it under its own step and time instead of treating it as live news."""
+    try:
+        magic, kind, meta_len, payload_len, ts = _HEADER.unpack_from(event, 0)
+        meta = json.loads(event[_HEADER_BYTES:_HEADER_BYTES + meta_len].decode("utf-8")) if meta_len else {}
+        if not isinstance(meta, dict):
+            return event
+        meta["late"] = True
+        meta["backlog"] = max(0, int(backlog))
+        mb = _json_encode(meta).encode("utf-8")
+        if len(mb) > MAX_META_BYTES:
+            return event
+        return b"".join((_HEADER.pack(magic, kind, len(mb), payload_len, ts), mb, event[_HEADER_BYTES + meta_len:]))
+    except Exception:  # noqa: BLE001 - an event we cannot re-read goes out as it is
+        return event
+
+
 # ─────────────────────────────── the hook ───────────────────────────────
 
 _live_hooks = weakref.WeakSet()
@@ -531,6 +902,10 @@ class StreamingHook:
         healthy_after=2.0,
         client_name=None,
         clock=None,
+        spool_dir=None,
+        spool_max_bytes=256 << 20,
+        spool_rate=1000.0,
+        spool_fsync_interval=1.0,
     ):
         """
         url               ws://host:port/ingest, wss://..., tcp://host:port or unix:///path
@@ -543,6 +918,12 @@ class StreamingHook:
         breaker_*         consecutive failures that open the breaker; first open period (doubles)
         healthy_after     a connection that lived this long (or got an Ack) resets the failure count
         clock             callable returning the event timestamp in ms (default: wall clock)
+        spool_dir         directory for the offline spool: while the server is unreachable, events go
+                          there instead of being dropped, and are sent (marked late, with their
+                          original step and time) once it is back; read back on start
+        spool_max_bytes   bound of the spool on disk; past it the oldest events go (counted)
+        spool_rate        events per second sent from the spool, in the gaps between live frames
+        spool_fsync_interval  seconds between fsyncs of the spool while it is written
         """
         self._target = _parse_url(url)  # a bad URL is a programming error: raise here, once
         self._url = url
@@ -562,6 +943,15 @@ class StreamingHook:
         self._healthy_after = float(healthy_after)
         self._client_name = client_name or "ringcast-python/" + __version__
         self._clock = clock or (lambda: time.time() * 1000.0)
+        self._spool_dir = None if spool_dir is None else os.fspath(spool_dir)
+        self._spool_max_bytes = int(spool_max_bytes)
+        self._spool_rate = max(1.0, float(spool_rate))
+        self._spool_fsync_interval = max(0.0, float(spool_fsync_interval))
+        self._spool = None  # opened by the sender thread: reading a large spool back must not delay the trainer
+        self._spool_error = None
+        self._spool_errors = 0
+        self._spool_tokens = 0.0
+        self._spool_refill = time.monotonic()
 
         # Re-entrant: a signal handler that emits (say, a "run interrupted" milestone) may run
         # while the main thread is inside an emit holding this lock.
@@ -841,6 +1231,7 @@ class StreamingHook:
 
     def _sender(self):
         try:
+            self._open_spool()
             self._sender_loop()
         except Exception:  # noqa: BLE001 - a bug here must not take the trainer down
             log.exception("ringcast: sender thread failed; telemetry stops, training continues")
@@ -848,20 +1239,141 @@ class StreamingHook:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close(graceful=True)
+            spool = self._spool
+            unconfirmed = []
             with self._lock:
                 if conn is not None and conn.unacked:
                     # Written but never confirmed before close gave up: may or may not have arrived.
-                    unconfirmed = sum(len(batch) for _, batch, _ in conn.unacked)
+                    # With a spool they are kept for the next start (at-least-once); else counted lost.
+                    unconfirmed = [item for _, batch, _ in conn.unacked for item in batch]
                     conn.unacked.clear()
-                    self._unacked -= unconfirmed
-                    self._lost += unconfirmed
+                    self._unacked -= len(unconfirmed)
+                    if spool is None:
+                        self._lost += len(unconfirmed)
                 leftover = self._pop_all_locked()
                 self._inflight = 0
+                if spool is None:
+                    for _, kind, _ in leftover:
+                        self._count_drop(kind)
                 self._idle.notify_all()
-            for _, kind, _ in leftover:
-                with self._lock:
-                    self._count_drop(kind)
+            if spool is not None:
+                try:
+                    self._spool_items(unconfirmed + sorted(leftover, key=lambda item: item[0]))
+                    spool.close()
+                except Exception:  # noqa: BLE001
+                    log.exception("ringcast: could not close the spool")
             self._set_state("closed")
+
+    # ───────────── offline spool ─────────────
+
+    def _open_spool(self):
+        if self._spool_dir is None:
+            return
+        try:
+            self._spool = _Spool(self._spool_dir, self._spool_max_bytes, self._spool_fsync_interval)
+        except (OSError, ValueError) as exc:
+            self._spool_error = str(exc)
+            log.warning("ringcast: spool %s unusable (%s); events are only queued in memory", self._spool_dir, exc)
+            return
+        if self._spool.pending:
+            log.info("ringcast: spool %s holds %d events from before; they are sent once connected", self._spool_dir, self._spool.pending)
+
+    def _spool_items(self, items):
+        """Appends queued items (seq, kind, data) to the spool, in order; a failing disk is a counted drop."""
+        spool = self._spool
+        for _, kind, data in items:
+            try:
+                spool.append(data)
+            except OSError as exc:
+                with self._lock:
+                    self._spool_errors += 1
+                    self._spool_error = str(exc)
+                    self._count_drop(kind)
+                    first = ("spool", None) not in self._warned
+                    self._warned.add(("spool", None))
+                if first:
+                    log.warning("ringcast: cannot write the spool (%s); events are dropped meanwhile (counted)", exc)
+
+    def _spool_queue(self):
+        """While disconnected: what the trainer emitted goes to disk instead of waiting in memory."""
+        if self._spool is None or not self._queued:
+            return
+        with self._lock:
+            items = self._pop_all_locked()
+            self._idle.notify_all()
+        items.sort(key=lambda item: item[0])  # emit order across priority levels
+        self._spool_items(items)
+
+    def _sync_spool(self):
+        if self._spool is not None:
+            try:
+                self._spool.maybe_sync()
+            except OSError as exc:
+                self._spool_errors += 1
+                self._spool_error = str(exc)
+
+    def _pause(self, seconds):
+        """Waits out a backoff (True when closing); with a spool, moves new events to disk meanwhile."""
+        if self._spool is None:
+            return self._stopping.wait(seconds)
+        deadline = time.monotonic() + seconds
+        while True:
+            self._spool_queue()
+            self._sync_spool()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._stopping.is_set()
+            if self._stopping.wait(min(left, 0.1)):
+                return True
+
+    def _spool_wait(self):
+        """0 when a spooled batch may go now; None when the spool has nothing to send; else seconds until the rate allows one."""
+        spool = self._spool
+        if spool is None or self._stopping.is_set() or not spool.has_unsent():
+            return None
+        now = time.monotonic()
+        # At most a tenth of a second's worth at once: a drain is spread out, not one big burst.
+        burst = max(1.0, min(float(self._batch_max_events), self._spool_rate / 10.0))
+        self._spool_tokens = min(burst, self._spool_tokens + (now - self._spool_refill) * self._spool_rate)
+        self._spool_refill = now
+        # A frame of a tenth of a second's worth (or all that is left), not a frame per token.
+        want = min(burst, float(max(1, spool.pending - spool.inflight)))
+        if self._spool_tokens >= want:
+            return 0
+        return (want - self._spool_tokens) / self._spool_rate
+
+    def _send_spooled(self, conn):
+        """One frame of spooled events, each marked late with the backlog behind it."""
+        spool = self._spool
+        try:
+            got = spool.read_batch(max(1, min(self._batch_max_events, int(self._spool_tokens))), self._batch_max_bytes)
+        except OSError as exc:
+            self._spool_errors += 1
+            self._spool_error = str(exc)
+            return
+        if got is None:
+            return
+        number, end, events = got
+        self._spool_tokens -= len(events)
+        behind = spool.pending - spool.inflight
+        n = len(events)
+        events = [_mark_late(e, behind + n - i - 1) for i, e in enumerate(events)]
+        with self._lock:
+            conn.frames_sent += 1
+            if conn.frame_acks:
+                if not conn.unacked and not conn.spool_unacked:
+                    conn.ack_progress = time.monotonic()
+                conn.spool_unacked.append((conn.frames_sent, number, end, n))
+        try:
+            conn.send_frame(events)
+            with self._lock:
+                self._sent_frames += 1
+                self._sent_bytes += sum(len(e) for e in events)
+            if not conn.frame_acks:
+                spool.commit(number, end, n)  # a server without acks: written is all we can know
+        except Exception as exc:  # noqa: BLE001
+            conn.dead = True  # still on disk: sent again after the reconnect
+            self._set_state("disconnected", exc)
 
     def _pop_all_locked(self):
         items = [item for q in self._queues for item in q]
@@ -879,9 +1391,11 @@ class StreamingHook:
             stopping = self._stopping.is_set()
             if stopping and ((self._queued == 0 and self._unacked == 0) or time.monotonic() >= self._stop_deadline):
                 return
+            self._sync_spool()
             conn = self._conn
             if conn is None or conn.dead:
                 if conn is not None:
+                    self._spool_queue()  # the server is gone: what waits for it goes to disk
                     self._disconnected(conn)
                     if not self._stopping.is_set():
                         self._after_failure("connection lost")
@@ -889,7 +1403,7 @@ class StreamingHook:
                 if stopping and self._failures > 0:
                     return  # closing with the server away: do not sit out a backoff
                 if self._breaker == "open":
-                    if self._stopping.wait(self._cooldown * random.uniform(0.8, 1.2)):
+                    if self._pause(self._cooldown * random.uniform(0.8, 1.2)):
                         continue
                     self._cooldown = min(self._backoff_max, self._cooldown * 2)
                     self._breaker = "half-open"
@@ -901,28 +1415,37 @@ class StreamingHook:
                     self._after_failure(exc)
                 continue
             stalled = False
+            from_spool = False
             with self._lock:
                 # Idle: sleep until an emit wakes us (no periodic wake-ups costing the trainer GIL time).
                 # The timeout is only a safety net; a dead connection, an ack and close() notify too.
                 while not conn.dead:
-                    if conn.unacked and time.monotonic() - conn.ack_progress > self._send_timeout:
+                    if (conn.unacked or conn.spool_unacked) and time.monotonic() - conn.ack_progress > self._send_timeout:
                         stalled = conn.dead = True  # written, never acknowledged: the server is gone
                         break
                     stopping = self._stopping.is_set()
                     if stopping and time.monotonic() >= self._stop_deadline:
                         break
-                    if conn.unacked and (len(conn.unacked) >= _MAX_UNACKED_FRAMES or (stopping and self._queued == 0)):
+                    if len(conn.unacked) + len(conn.spool_unacked) >= _MAX_UNACKED_FRAMES or (conn.unacked and stopping and self._queued == 0):
                         self._work.wait(0.05)  # wait for acks
                     elif self._queued == 0 and not stopping:
-                        self._work.wait(0.25 if conn.unacked else 1.0)
+                        # No live events: the gap where the spool drains (rate-limited).
+                        spool_wait = self._spool_wait()
+                        if spool_wait == 0:
+                            from_spool = True
+                            break
+                        idle = 0.25 if conn.unacked or conn.spool_unacked else 1.0
+                        self._work.wait(idle if spool_wait is None else min(idle, spool_wait))
                     else:
                         break
                 # Linger so events emitted together (a trainer's burst) share one frame; a
                 # critical event (milestone, game result) ends the linger at once.
-                if (self._queued < self._batch_max_events and not self._flush_requested and not self._urgent
+                if from_spool:
+                    pass  # no live events waiting: the spooled frame goes now, no linger
+                elif (self._queued < self._batch_max_events and not self._flush_requested and not self._urgent
                         and not self._stopping.is_set() and not conn.dead):
                     self._work.wait(self._flush_interval)
-                batch = self._pop_batch_locked() if not conn.dead else []
+                batch = self._pop_batch_locked() if not conn.dead and not from_spool else []
                 if self._queued == 0:
                     self._flush_requested = False  # a flush lasts until the queue is empty
                     self._urgent = False
@@ -930,13 +1453,16 @@ class StreamingHook:
                     conn.frames_sent += 1
                 if batch and conn.frame_acks:
                     # Tracked before the write: the ack may come back before sendall returns.
-                    if not conn.unacked:
+                    if not conn.unacked and not conn.spool_unacked:
                         conn.ack_progress = time.monotonic()
                     conn.unacked.append((conn.frames_sent, batch, self._batch_levels))
                     self._unacked += len(batch)
                     self._inflight = 0
             if stalled:
                 self._set_state("disconnected", "server stopped acknowledging frames for %.1f s" % self._send_timeout)
+            if from_spool:
+                self._send_spooled(conn)
+                continue
             if not batch:
                 continue
             try:
@@ -1013,6 +1539,9 @@ class StreamingHook:
         conn.close(graceful=False)
         with self._lock:
             self._requeue_unacked_locked(conn)
+            conn.spool_unacked.clear()
+        if self._spool is not None:
+            self._spool.rewind()  # unacknowledged spooled frames are still on disk: sent again
         if conn.acked or time.monotonic() - conn.opened >= self._healthy_after:
             self._healthy()  # it was a good connection: this is a fresh outage, not a streak
         # A connection the server drops at once (bad token, wrong port) counts like a refused one.
@@ -1031,7 +1560,7 @@ class StreamingHook:
             return
         self._set_state("disconnected", reason)
         # Jitter keeps a fleet of trainers from reconnecting in lockstep after a server restart.
-        self._stopping.wait(self._backoff * random.uniform(0.5, 1.0))
+        self._pause(self._backoff * random.uniform(0.5, 1.0))
         self._backoff = min(self._backoff_max, self._backoff * 2)
 
     def _reader(self, conn):
@@ -1094,15 +1623,26 @@ class StreamingHook:
 
     def _frames_acked(self, conn, frames):
         """The server has every event of frames 1..frames of this connection in its ring."""
+        commits = []
         with self._lock:
             while conn.unacked and conn.unacked[0][0] <= frames:
                 _, batch, _ = conn.unacked.popleft()
                 self._unacked -= len(batch)
                 self._delivered += len(batch)
+            while conn.spool_unacked and conn.spool_unacked[0][0] <= frames:
+                commits.append(conn.spool_unacked.popleft()[1:])
             conn.ack_progress = time.monotonic()
             self._work.notify()
             if self._queued == 0 and self._unacked == 0:
                 self._idle.notify_all()
+        for number, end, count in commits:  # file I/O outside the hook's lock
+            try:
+                self._spool.commit(number, end, count)
+                with self._lock:
+                    self._delivered += count
+            except OSError as exc:
+                self._spool_errors += 1
+                self._spool_error = str(exc)
 
     def _set_state(self, state, reason=None):
         previous = self._state
@@ -1128,6 +1668,7 @@ class StreamingHook:
 
     def stats(self):
         """Counters and state; cheap enough to call every step."""
+        spool = self._spool
         with self._lock:
             return {
                 "sent": self._sent,
@@ -1151,6 +1692,17 @@ class StreamingHook:
                 "last_ack": self._last_ack,
                 "history": [s for s, _ in self._history],
                 "sender_cpu_s": self._sender_cpu,
+                # Offline spool (zeros without spool_dir): events written to disk, sent from it and
+                # acknowledged, dropped past spool_max_bytes (oldest first), bytes on disk, events
+                # still to send, torn records skipped when it was read back.
+                "spooled": spool.spooled if spool else 0,
+                "sent_from_spool": spool.sent if spool else 0,
+                "dropped_oldest": spool.dropped_oldest if spool else 0,
+                "spool_bytes": spool.bytes if spool else 0,
+                "spool_backlog": spool.pending if spool else 0,
+                "spool_torn": spool.torn if spool else 0,
+                "spool_errors": self._spool_errors,
+                "spool_error": self._spool_error,
             }
 
     def flush(self, timeout=2.0):

@@ -644,6 +644,178 @@ class DeliveryTest(unittest.TestCase):
         self.assertEqual(st["unacked"], 0)
 
 
+def metrics_steps(events):
+    """(step, meta, timestamp) of every metrics event, in arrival order."""
+    return [(struct.unpack_from("<d", e[2])[0], e[1], HDR.unpack_from(e[3], 0)[4]) for e in events if e[0] == 1]
+
+
+class SpoolTest(unittest.TestCase):
+    """spool_dir: what the trainer emits while the server is away goes to disk, and is sent,
+    marked late with its original step and time, once the server is back."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="rc-spool-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.dir, ignore_errors=True))
+        self.step = 0
+
+    def hook(self, port, **kw):
+        kw.setdefault("backoff_initial", 0.05)
+        kw.setdefault("backoff_max", 0.2)
+        kw.setdefault("breaker_cooldown", 0.1)
+        kw.setdefault("healthy_after", 0.1)
+        kw.setdefault("flush_interval", 0.01)
+        # The event for step s carries the time 1e12 + s (emit() sets self.step first).
+        kw.setdefault("clock", lambda: 1e12 + self.step)
+        return rc.StreamingHook("tcp://127.0.0.1:%d" % port, token="tok-12345", run="r1", spool_dir=self.dir, **kw)
+
+    def test_an_outage_is_spooled_and_sent_late_in_order_once_the_server_is_back(self):
+        server = FrameServer(frame_acks=True).start()
+        port = server.port
+        hook = self.hook(port)
+        server2 = None
+        try:
+            for step in range(1, 11):
+                hook.emit_ppo_metrics({"loss": step}, step)
+            self.assertTrue(hook.flush(5), hook.stats())
+            server.stop()
+            for step in range(11, 41):
+                self.step = step
+                hook.emit_ppo_metrics({"loss": step}, step)
+                time.sleep(0.01)
+            self.assertTrue(wait_until(lambda: hook.stats()["spooled"] == 30, 5), hook.stats())
+            self.assertEqual(sum(hook.stats()["dropped"].values()), 0)
+            self.assertTrue(os.listdir(self.dir), "nothing on disk")
+            server2 = FrameServer(port=port, frame_acks=True).start()
+            self.assertTrue(wait_until(lambda: hook.stats()["state"] == "connected", 5), hook.stats())
+            for step in range(41, 51):
+                hook.emit_ppo_metrics({"loss": step}, step)
+            self.assertTrue(wait_until(lambda: hook.stats()["spool_backlog"] == 0 and hook.stats()["sent_from_spool"] == 30, 10), hook.stats())
+            self.assertTrue(hook.flush(5))
+            st = hook.stats()
+        finally:
+            hook.close(1)
+            server.stop()
+            if server2:
+                server2.stop()
+        first = metrics_steps(server.events)
+        second = metrics_steps(server2.events)
+        self.assertEqual([s for s, _, _ in first], list(range(1, 11)))
+        self.assertTrue(all("late" not in m for _, m, _ in first))
+        late = [(s, m, ts) for s, m, ts in second if m.get("late") is True]
+        live = [s for s, m, _ in second if "late" not in m]
+        self.assertEqual([s for s, _, _ in late], list(range(11, 41)), "spooled steps, in order, each once")
+        self.assertEqual(live, list(range(41, 51)))
+        self.assertEqual([ts for _, _, ts in late], [1e12 + s for s, _, _ in late], "each keeps its original time")
+        self.assertEqual([m["backlog"] for _, m, _ in late], list(range(29, -1, -1)), "backlog counts down to 0")
+        self.assertEqual((st["spooled"], st["sent_from_spool"], st["dropped_oldest"], st["lost"]), (30, 30, 0, 0), st)
+
+    def test_past_the_bound_the_oldest_go_first_counted(self):
+        port = free_port()  # nobody listens yet
+        hook = self.hook(port, spool_max_bytes=64 << 10)
+        n = 300
+        wide = {"metric_%03d" % i: float(i) for i in range(40)}  # ~800 bytes per event
+        server = None
+        try:
+            for step in range(1, n + 1):
+                hook.emit_ppo_metrics(wide, step)
+                if step % 50 == 0:
+                    time.sleep(0.2)  # let the sender move them to disk
+            self.assertTrue(wait_until(lambda: hook.stats()["spooled"] == n, 5), hook.stats())
+            st = hook.stats()
+            self.assertGreater(st["dropped_oldest"], 0, st)
+            self.assertLessEqual(st["spool_bytes"], 64 << 10)
+            self.assertEqual(st["spool_backlog"], n - st["dropped_oldest"])
+            server = FrameServer(port=port, frame_acks=True).start()
+            self.assertTrue(wait_until(lambda: hook.stats()["spool_backlog"] == 0, 10), hook.stats())
+        finally:
+            hook.close(1)
+            if server:
+                server.stop()
+        steps = [s for s, _, _ in metrics_steps(server.events)]
+        self.assertEqual(steps, list(range(st["dropped_oldest"] + 1, n + 1)), "the newest survive, in order")
+
+    def test_a_restarted_trainer_sends_what_the_last_one_spooled(self):
+        port = free_port()
+        hook = self.hook(port)
+        for step in range(1, 21):
+            hook.emit_ppo_metrics({"loss": step}, step)
+        hook.close(0.5)  # server away: queued events go to the spool, not to "dropped"
+        st = hook.stats()
+        self.assertEqual((st["spooled"], sum(st["dropped"].values())), (20, 0), st)
+        server = FrameServer(port=port, frame_acks=True).start()
+        hook2 = self.hook(port)
+        try:
+            self.assertTrue(wait_until(lambda: hook2.stats()["sent_from_spool"] == 20, 10), hook2.stats())
+            hook2.emit_ppo_metrics({"loss": 21}, 21)
+            self.assertTrue(hook2.flush(5))
+        finally:
+            hook2.close(1)
+            server.stop()
+        got = metrics_steps(server.events)
+        self.assertEqual([s for s, m, _ in got if m.get("late")], list(range(1, 21)))
+        self.assertEqual([s for s, m, _ in got if not m.get("late")], [21])
+        # A third start finds nothing left to send.
+        self.assertEqual(rc._Spool(self.dir, 1 << 20).pending, 0)
+
+    def test_a_torn_record_is_skipped_and_the_rest_kept(self):
+        port = free_port()
+        hook = self.hook(port)
+        for step in range(1, 11):
+            hook.emit_ppo_metrics({"loss": step}, step)
+        hook.close(0.5)
+        self.assertEqual(hook.stats()["spooled"], 10)
+        segs = sorted(f for f in os.listdir(self.dir) if f.endswith(".rcspool"))
+        self.assertEqual(len(segs), 1)
+        path = os.path.join(self.dir, segs[0])
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        # Damage record 4 (a flipped byte: its CRC fails), and leave half a record at the end:
+        # what a trainer killed in the middle of a write leaves behind.
+        off = 0
+        for _ in range(3):
+            off += 12 + struct.unpack_from("<I", data, off + 4)[0]
+        data[off + 12 + 20] ^= 0xFF
+        record = data[:12 + struct.unpack_from("<I", data, 4)[0]]
+        data += record[: len(record) // 2]
+        with open(path, "wb") as f:
+            f.write(bytes(data))
+        server = FrameServer(port=port, frame_acks=True).start()
+        hook2 = self.hook(port)
+        try:
+            self.assertTrue(wait_until(lambda: hook2.stats()["sent_from_spool"] == 9, 10), hook2.stats())
+            st = hook2.stats()
+        finally:
+            hook2.close(1)
+            server.stop()
+        self.assertEqual(st["spool_torn"], 2, st)
+        self.assertEqual([s for s, _, _ in metrics_steps(server.events)], [1, 2, 3, 5, 6, 7, 8, 9, 10])
+
+    def test_one_process_per_spool_directory(self):
+        first = rc._Spool(self.dir, 1 << 20)
+        with self.assertRaisesRegex(OSError, "in use by process %d" % os.getpid()):
+            rc._Spool(self.dir, 1 << 20)
+        first.close()
+        # A lock left by a process that is gone (killed before close) is taken over.
+        import subprocess
+
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        with open(os.path.join(self.dir, "lock"), "w") as f:
+            f.write("%d\n" % gone.pid)
+        rc._Spool(self.dir, 1 << 20).close()
+
+    def test_emit_never_touches_the_disk(self):
+        # An unwritable spool directory: the hook still works from memory, the problem is reported.
+        blocker = os.path.join(self.dir, "file")
+        open(blocker, "w").close()
+        hook = rc.StreamingHook("tcp://127.0.0.1:%d" % free_port(), spool_dir=os.path.join(blocker, "spool"))
+        try:
+            self.assertTrue(hook.emit_ppo_metrics({"loss": 1.0}, 1))
+            self.assertTrue(wait_until(lambda: hook.stats()["spool_error"] is not None, 5))
+        finally:
+            hook.close(0.2)
+
+
 class CriticalTest(unittest.TestCase):
     """Milestones and finished games go out at once, whatever flush_interval says."""
 

@@ -121,6 +121,26 @@ function chrome(id, className, text = '', hidden = false) {
 }
 
 /**
+ * The "catching up" pill: shown while any run's ppo_metrics says its producer is sending the
+ * history it spooled during an outage (`catching_up`, `backlog` = events still to come), so
+ * viewers know the charts are filling in rather than jumping. Returns the message handler.
+ */
+function catchingUpBadge(el) {
+  const backlog = new Map(); // run → backlog, only while catching up (so bounded by the runs doing it)
+  return (data) => {
+    const run = String(data.run ?? '');
+    const was = backlog.get(run);
+    if (data.catching_up === true) backlog.set(run, Number.isFinite(data.backlog) ? data.backlog : 0);
+    else backlog.delete(run);
+    if (was === backlog.get(run)) return; // unchanged: no DOM write
+    let total = 0;
+    for (const n of backlog.values()) total += n;
+    el.textContent = `catching up · ${total} to go`;
+    el.hidden = backlog.size === 0;
+  };
+}
+
+/**
  * Starts a page. `draw(t)` paints on the next animation frame after `invalidate()` and returns
  * false when it painted nothing (not counted as a frame); `onMessage(msg)` gets every message
  * but `control`, which is handled here: the level (unless the URL pins a valid `?level=`; a
@@ -143,6 +163,7 @@ export function startPage({ channels, defaults = {}, subscribe = (list) => list,
   if (new URLSearchParams(location.search).get('badge') === '0') statusEl.style.display = 'none';
   const badge = statusBadge(statusEl);
   const pausedLabel = followControl ? chrome('paused', 'paused-label', 'paused', true) : null;
+  const catchingUp = catchingUpBadge(chrome('catching-up', 'catching-up', 'catching up', true));
   const stats = frameStats();
   const scheduler = frameScheduler((t) => {
     const t0 = performance.now();
@@ -183,6 +204,7 @@ export function startPage({ channels, defaults = {}, subscribe = (list) => list,
         if (msg.data && typeof msg.data === 'object') applyControl(msg.data);
         return;
       }
+      if (msg?.type === 'ppo_metrics' && msg.data && typeof msg.data === 'object') catchingUp(msg.data);
       onMessage(msg);
     },
   });

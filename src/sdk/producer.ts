@@ -21,6 +21,10 @@
  *     as `unconfirmed_<kind>`. (A server without acks: written frames count as delivered.)
  *   - milestones and finished games (a game state with a result) go out at once, not at
  *     the next flush tick.
+ *   - `spoolDir`: while the server is unreachable, queued events go to a bounded on-disk
+ *     spool (./spool.ts) instead of waiting in memory (or being dropped); once connected they
+ *     are sent marked late (`meta.late`, `meta.backlog`), rate-limited, in the gaps between
+ *     live frames, and what a restarted producer finds there is sent too.
  *
  * Example, hooking a PPO learn() call:
  *
@@ -48,6 +52,7 @@ import { EventProducer } from './event-producer.js';
 import { PriorityDropQueue, type QueueEntry } from './priority-queue.js';
 import { EVENT_PRIORITY, type EventKindName, type ProducerStats, type TelemetryProducer } from './types.js';
 import { WsClient } from './ws-client.js';
+import { markLate, Spool } from './spool.js';
 
 export interface ProducerOptions {
   /** Ingest token (auth.ingestToken on the server). */
@@ -83,6 +88,12 @@ export interface ProducerOptions {
   healthyAfterMs?: number;
   /** Frames written and unacknowledged this long mean the server is gone: reconnect and resend. Default 5000 ms. */
   ackTimeoutMs?: number;
+  /** Directory of the offline spool (see the top of this file); none by default. */
+  spoolDir?: string;
+  /** Bound of the spool on disk; past it the oldest events go, counted. Default 256 MiB. */
+  spoolMaxBytes?: number;
+  /** Events per second sent from the spool once connected. Default 1000. */
+  spoolRate?: number;
   /** Optional prom-client registry for `ringcast_producer_*` series. */
   metrics?: Registry;
   /** Hears state changes (for logging and tests). */
@@ -107,6 +118,17 @@ export interface NetworkProducerStats extends ProducerStats {
   /** Events sent again because their connection died unconfirmed. */
   resent: number;
   lastTransportError?: string;
+  /** Offline spool (zeros without spoolDir): events written to it, sent from it and acknowledged, */
+  spooled: number;
+  sentFromSpool: number;
+  /** deleted unsent past spoolMaxBytes (oldest first), bytes on disk, events still to send, */
+  droppedOldest: number;
+  spoolBytes: number;
+  spoolBacklog: number;
+  /** torn records skipped when it was read back, and failed spool writes or reads (the last in spoolError). */
+  spoolTorn: number;
+  spoolErrors: number;
+  spoolError?: string;
 }
 
 type Target = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'ws'; url: URL };
@@ -132,10 +154,11 @@ const PRIORITY_LEVELS = Math.max(...Object.values(EVENT_PRIORITY)) + 1;
 /** Frames written and unacknowledged before flushing waits for acks: bounds what a dead connection takes (and what is resent). */
 const MAX_UNACKED_FRAMES = 64;
 
-/** One written frame awaiting the server's ack. */
+/** One written frame awaiting the server's ack; `spool` for a frame read from the spool (its events stay on disk until acked). */
 interface UnackedFrame {
   frame: number;
   entries: QueueEntry<EventKindName>[];
+  spool?: { segment: number; end: number; count: number };
 }
 const MAX_REPLY_FRAME = 1 << 20;
 
@@ -217,7 +240,7 @@ function wsLink(url: URL, token: string, h: LinkHandlers, timeoutMs: number): Li
 
 export class NetworkProducer extends EventProducer implements TelemetryProducer {
   private readonly target: Target;
-  private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker' | 'healthyAfterMs' | 'ackTimeoutMs'>> & {
+  private readonly o: Required<Omit<ProducerOptions, 'run' | 'client' | 'metrics' | 'onStateChange' | 'onError' | 'reconnect' | 'breaker' | 'healthyAfterMs' | 'ackTimeoutMs' | 'spoolDir' | 'spoolMaxBytes' | 'spoolRate'>> & {
     reconnectInitialMs: number; reconnectMaxMs: number; failureThreshold: number; openMs: number; healthyAfterMs: number; ackTimeoutMs: number;
   };
   private readonly options: ProducerOptions;
@@ -261,6 +284,14 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
   private connections = 0;
   private connectFailures = 0;
   private readonly m: ProducerMetrics | undefined;
+  private readonly spool: Spool | undefined;
+  private readonly spoolRate: number;
+  private spoolTokens = 0;
+  private spoolRefillAt = Date.now();
+  private spoolErrors = 0;
+  private spoolError: string | undefined;
+  /** Set when a connection is lost or an attempt fails, cleared on connect: queued events then go to the spool. */
+  private offline = false;
 
   constructor(url: string, options: ProducerOptions) {
     super();
@@ -296,7 +327,10 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
     helloMeta.acks = true;
     this.hello = encodeEvent(EventKind.Hello, helloMeta);
     this.m = options.metrics ? producerMetrics(options.metrics) : undefined;
-    this.flushTimer = setInterval(() => { this.checkAcks(); this.flush(); }, this.o.flushIntervalMs);
+    this.spoolRate = positive(options.spoolRate, 1000, 'spoolRate');
+    // A spool that cannot be opened is a configuration error the caller should hear about at once.
+    this.spool = options.spoolDir === undefined ? undefined : new Spool(options.spoolDir, positive(options.spoolMaxBytes, 256 << 20, 'spoolMaxBytes'));
+    this.flushTimer = setInterval(() => { this.checkAcks(); this.toSpool(); this.flush(); this.spool?.maybeSync(); }, this.o.flushIntervalMs);
     this.flushTimer.unref();
     this.connect();
   }
@@ -324,6 +358,14 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
       delivered: this.delivered,
       unacked: this.unackedEvents,
       resent: this.resent,
+      spooled: this.spool?.spooled ?? 0,
+      sentFromSpool: this.spool?.sent ?? 0,
+      droppedOldest: this.spool?.droppedOldest ?? 0,
+      spoolBytes: this.spool?.bytes ?? 0,
+      spoolBacklog: this.spool?.pending ?? 0,
+      spoolTorn: this.spool?.torn ?? 0,
+      spoolErrors: this.spoolErrors,
+      spoolError: this.spoolError,
     };
   }
 
@@ -421,6 +463,89 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
       batch.length = 0;
       link.send(framed);
     }
+    // The gaps between live frames: spooled events, rate-limited, once the hello is answered.
+    while (this.spool && this.queue.length === 0 && this.frameAcks !== undefined && link.buffered < writeBufferBytes
+      && !(tracking && this.unacked.length >= MAX_UNACKED_FRAMES) && this.spoolTake()) {
+      if (!this.sendSpooled(link, tracking)) break;
+    }
+  }
+
+  /** Token bucket of the spool drain: true when a spooled frame may go now. */
+  private spoolTake(): boolean {
+    if (this.closing || !this.spool!.hasUnsent()) return false;
+    const now = Date.now();
+    // At most a tenth of a second's worth at once: a drain is spread out, not one big burst.
+    const burst = Math.max(1, Math.min(this.o.batchMaxEvents, this.spoolRate / 10));
+    this.spoolTokens = Math.min(burst, this.spoolTokens + ((now - this.spoolRefillAt) / 1000) * this.spoolRate);
+    this.spoolRefillAt = now;
+    // A frame of a tenth of a second's worth (or all that is left), not a frame per token.
+    const spool = this.spool!;
+    return this.spoolTokens >= Math.min(burst, Math.max(1, spool.pending - spool.inflight));
+  }
+
+  private sendSpooled(link: Link, tracking: boolean): boolean {
+    const spool = this.spool!;
+    let batch;
+    try {
+      batch = spool.readBatch(Math.max(1, Math.min(this.o.batchMaxEvents, Math.floor(this.spoolTokens))), this.o.batchMaxBytes);
+    } catch (error) {
+      this.noteSpoolError(error);
+      return false;
+    }
+    if (!batch) return false;
+    const n = batch.events.length;
+    this.spoolTokens -= n;
+    const behind = spool.pending - spool.inflight;
+    const events = batch.events.map((e, i) => markLate(e, behind + n - i - 1));
+    const framed = new Uint8Array(4 + events.reduce((a, e) => a + e.byteLength, 0));
+    let p = 4;
+    for (const e of events) { framed.set(e, p); p += e.byteLength; }
+    if (tracking) {
+      if (this.unacked.length === 0) this.ackProgressAt = Date.now();
+      this.unacked.push({ frame: ++this.framesSent, entries: [], spool: { segment: batch.segment, end: batch.end, count: n } });
+    } else {
+      this.commitSpooled(batch.segment, batch.end, n); // a server without acks: written is all we can know
+    }
+    link.send(framed);
+    return true;
+  }
+
+  private commitSpooled(segment: number, end: number, count: number): void {
+    try {
+      this.spool!.commit(segment, end, count);
+    } catch (error) {
+      this.noteSpoolError(error);
+    }
+  }
+
+  private noteSpoolError(error: unknown): void {
+    this.spoolErrors++;
+    this.spoolError = error instanceof Error ? error.message : String(error);
+    this.options.onError?.(`spool: ${this.spoolError}`);
+  }
+
+  /** While the server is away, what waits for it goes to disk instead (in emit order). */
+  private toSpool(): void {
+    if (!this.spool || !this.offline || this.link?.ready || this.queue.length === 0) return;
+    this.spoolEntries(this.takeQueued());
+  }
+
+  /** Everything queued, oldest first (emit order across priorities). */
+  private takeQueued(): QueueEntry<EventKindName>[] {
+    const out: QueueEntry<EventKindName>[] = [];
+    for (let e = this.queue.shift(); e; e = this.queue.shift()) out.push(e);
+    return out;
+  }
+
+  private spoolEntries(entries: QueueEntry<EventKindName>[]): void {
+    for (const e of entries) {
+      try {
+        this.spool!.append([e.bytes]);
+      } catch (error) {
+        this.count(e.tag, 'unsent');
+        this.noteSpoolError(error);
+      }
+    }
   }
 
   /** The server has every event of frames 1..frames of this connection in its ring. */
@@ -429,6 +554,10 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
       const done = this.unacked.shift()!;
       this.unackedEvents -= done.entries.length;
       this.delivered += done.entries.length;
+      if (done.spool) {
+        this.commitSpooled(done.spool.segment, done.spool.end, done.spool.count);
+        this.delivered += done.spool.count;
+      }
     }
     this.ackProgressAt = Date.now();
     this.flush(); // room under MAX_UNACKED_FRAMES again
@@ -444,6 +573,7 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
 
   /** A connection ended: what it never confirmed goes back in front of the queue, in order. */
   private requeueUnacked(): void {
+    this.spool?.rewind(); // unacknowledged spooled frames are still on disk: sent again
     if (this.unacked.length === 0) return;
     const entries = this.unacked.flatMap((f) => f.entries);
     this.unacked.length = 0;
@@ -464,6 +594,7 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
       onOpen: () => {
         if (this.link !== link) return;
         this.openedAt = Date.now();
+        this.offline = false;
         // The hello is always the first frame on a connection.
         const framed = new Uint8Array(4 + this.hello.byteLength);
         framed.set(this.hello, 4);
@@ -476,6 +607,7 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
       onClose: (reason) => {
         if (this.link !== link) return;
         this.link = undefined;
+        this.offline = true;
         this.requeueUnacked();
         this.lastTransportError = this.abandoned ?? reason;
         this.abandoned = undefined;
@@ -566,6 +698,7 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
     const deadline = Date.now() + timeoutMs;
     // Keep (re)connecting and flushing until everything went out or time is up.
     while (Date.now() < deadline) {
+      if (this.spool && this.offline) break; // the server is away: the spool keeps the rest for the next start
       const link = this.link;
       if (this.queue.length === 0 && this.unacked.length === 0 && (!link?.ready || link.buffered === 0)) break;
       this.flush();
@@ -574,10 +707,17 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
     this.stopped = true;
     clearInterval(this.flushTimer);
     clearTimeout(this.reconnectTimer);
-    // Written but never confirmed: it may or may not have arrived.
-    for (const f of this.unacked.splice(0)) for (const e of f.entries) this.count(e.tag, 'unconfirmed');
+    // Written but never confirmed: it may or may not have arrived. With a spool it is kept
+    // for the next start (at-least-once), like what is still queued; else both are counted.
+    const unconfirmed = this.unacked.splice(0).flatMap((f) => f.entries);
     this.unackedEvents = 0;
-    for (let e = this.queue.shift(); e; e = this.queue.shift()) this.count(e.tag, 'unsent');
+    if (this.spool) {
+      this.spoolEntries([...unconfirmed, ...this.takeQueued()]);
+      try { this.spool.close(); } catch (error) { this.noteSpoolError(error); }
+    } else {
+      for (const e of unconfirmed) this.count(e.tag, 'unconfirmed');
+      for (let e = this.queue.shift(); e; e = this.queue.shift()) this.count(e.tag, 'unsent');
+    }
     const link = this.link;
     if (link) {
       const gone = new Promise<void>((resolve) => {

@@ -30,7 +30,7 @@ import {
 import { BurstBudget } from './metric-window.js';
 import { checkRules, type Milestone, type MilestoneRules } from './milestones.js';
 import { checkThresholds, type HealthThresholds } from './ppo-health.js';
-import { RunState, type DropReason, type RunSettings } from './run-state.js';
+import { RunState, type DropReason, type LateOutcome, type RunSettings } from './run-state.js';
 import { runSnapshot, runSummary, type RunSummary } from './snapshot.js';
 
 export interface AggregatorOptions {
@@ -112,6 +112,12 @@ export default defineActor<AggregatorOptions>({
       name: 'ringcast_aggregator_window_seconds', help: 'Time to close one window: summarise, serialise and write every message',
       buckets: [1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1], registers: [ctx.metrics],
     });
+    const lateTotal = new Counter({
+      name: 'ringcast_aggregator_late_total',
+      help: 'Late events (a producer\'s offline spool draining) by outcome: live (newer than the run showed), filed (metric points filed into the history at their step), duplicate, behind (older than the kept history), hidden (old non-metric state, not shown)',
+      labelNames: ['outcome'], registers: [ctx.metrics],
+    });
+    for (const o of ['live', 'filed', 'duplicate', 'behind', 'hidden']) lateTotal.inc({ outcome: o }, 0);
     const runs = new Map<string, RunState>();
     new Gauge({ name: 'ringcast_aggregator_runs', help: 'Runs currently tracked', registers: [ctx.metrics], collect() { this.set(runs.size); } });
     for (const k of KINDS) eventsTotal.inc({ kind: k }, 0);
@@ -121,6 +127,7 @@ export default defineActor<AggregatorOptions>({
       events: 0, byKind: Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<string, number>,
       decodeFailures: 0, messages: 0, fanoutDrops: 0, windows: 0, evictedRuns: 0,
       dropped: {} as Record<string, number>, lastWindowMs: 0,
+      late: { live: 0, filed: 0, duplicate: 0, behind: 0, hidden: 0 } as Record<LateOutcome, number>,
     };
     const drop = (reason: DropReason | 'run_evicted' | 'process_error', n = 1) => {
       counts.dropped[reason] = (counts.dropped[reason] ?? 0) + n;
@@ -138,6 +145,7 @@ export default defineActor<AggregatorOptions>({
       // than that is treated as not sending them, and the policy-derived one shows instead.
       heatmapFreshMs: Math.max(1000, 20 * opts.windowMs),
       burstBudget,
+      onLate: (outcome, n) => { counts.late[outcome] += n; lateTotal.inc({ outcome }, n); },
     };
 
     function runFor(name: string, now: number): RunState {
@@ -210,7 +218,10 @@ export default defineActor<AggregatorOptions>({
       if (found.length === 0) return;
       for (const m of found) {
         run.remember(m);
-        write('milestone', 'milestones', snapshotKey('milestone', run.run), FanoutFlag.Critical | FanoutFlag.Retain, milestoneData(m), now, stampOf(run, 'milestones', now));
+        // A late one (history from a producer's spool) goes to whoever is watching, flagged, but
+        // is neither critical nor the retained "latest milestone" a new client is greeted with.
+        const flags = m.late ? 0 : FanoutFlag.Critical | FanoutFlag.Retain;
+        write('milestone', 'milestones', snapshotKey('milestone', run.run), flags, milestoneData(m), now, stampOf(run, 'milestones', now));
         ctx.log.debug({ milestone: m.id, message: m.message }, 'milestone'); // debug: a trainer decides how many it sends
       }
       flushAll(); // at once, not at the window
@@ -320,7 +331,10 @@ export default defineActor<AggregatorOptions>({
             // Full series for snapshots and conflated tiers (not sent live), then the light live update.
             const key = snapshotKey('ppo_metrics', run.run);
             const stamp = stampOf(run, 'metrics', now);
-            write('ppo_metrics', 'metrics', key, FanoutFlag.Retain | FanoutFlag.NoLive, ppoMetricsData(run, opts.health), now, stamp);
+            // Points filed late (a producer's spool) are only in the full series: it goes live too
+            // now and then while catching up, so open charts fill in (run.takeFullLive).
+            const fullFlags = run.takeFullLive(now) ? FanoutFlag.Retain : FanoutFlag.Retain | FanoutFlag.NoLive;
+            write('ppo_metrics', 'metrics', key, fullFlags, ppoMetricsData(run, opts.health), now, stamp);
             // Every point of the window, in parts of at most seriesPoints per metric. Beginner
             // views carry no points, so only the last part is written for them.
             const tails = ppoMetricsTails(run, opts.health, opts.seriesPoints);
@@ -379,6 +393,7 @@ export default defineActor<AggregatorOptions>({
       runs: runs.size,
       evictedRuns: counts.evictedRuns,
       dropped: { ...counts.dropped },
+      late: { ...counts.late },
       inRings: inRings.map((r) => r.stats()),
       outRings: outRings.map((r) => r.ring.stats()),
     });

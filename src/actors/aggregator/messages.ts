@@ -97,7 +97,10 @@ function metricsMessage(
   }
   const h = run.health;
   const health = { ...h, kl: h.kl === null ? null : round4(h.kl), clip_fraction: h.clip_fraction === null ? null : round4(h.clip_fraction) };
-  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, ...extra, values, metrics: byLevel[level], health, explanation: explainMetrics(level, explainInput) });
+  // While a producer's spool drains: `catching_up` and its backlog (events still to come), so
+  // overlays can say so instead of showing the filed history as if it were live.
+  const catching = run.catchingUp ? { catching_up: true, backlog: run.backlog } : {};
+  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, ...catching, ...extra, values, metrics: byLevel[level], health, explanation: explainMetrics(level, explainInput) });
   return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };
 }
 
@@ -185,7 +188,7 @@ export function gameStateData(run: RunState, game: GameState): LevelData {
 }
 
 export function milestoneData(m: Milestone): LevelData {
-  return { all: { ...m, critical: true } };
+  return { all: { ...m, critical: !m.late } };
 }
 
 /** Snapshot key of a message type for one run: a later message with the same key replaces the retained one. */

@@ -85,6 +85,11 @@ export class MetricWindow {
   private readonly stepsBuf: Float64Array;
   private readonly rawBuf: Float64Array;
   private readonly smoothBuf: Float64Array;
+  /** 1 where the kept point was filed late (fileLate), so a window's live tail can leave it out. */
+  private readonly lateBuf: Uint8Array;
+  // filed points that landed among the open window's live points, and the same for the last closed one
+  private wFiled = 0;
+  private closedFiled = 0;
   private head = 0; // next write slot
   private size = 0;
   private smoothedLast: number | undefined;
@@ -114,6 +119,7 @@ export class MetricWindow {
     this.stepsBuf = new Float64Array(seriesPoints);
     this.rawBuf = new Float64Array(seriesPoints);
     this.smoothBuf = new Float64Array(seriesPoints);
+    this.lateBuf = new Uint8Array(seriesPoints);
     this.budget = budget;
   }
 
@@ -124,6 +130,7 @@ export class MetricWindow {
     this.stepsBuf[this.head] = step;
     this.rawBuf[this.head] = value;
     this.smoothBuf[this.head] = this.smoothedLast;
+    this.lateBuf[this.head] = 0;
     this.head = (this.head + 1) % this.capacity;
     if (this.size < this.capacity) this.size++;
     this.latest = value;
@@ -133,6 +140,46 @@ export class MetricWindow {
     this.wCount++;
     if (value < this.wMin) this.wMin = value;
     if (value > this.wMax) this.wMax = value;
+  }
+
+  /**
+   * A point that arrives after newer ones (a producer's offline spool draining): filed into the
+   * kept history at its step, so the series stays in step order. It is not the metric's latest
+   * value and not part of the open window's statistics or live points. 'duplicate' when the
+   * history already holds that step (at-least-once delivery), 'behind' when the history is full
+   * and every kept point is newer (it would be the first to go): both leave the history as it is.
+   */
+  fileLate(step: number, value: number): 'filed' | 'duplicate' | 'behind' {
+    const cap = this.capacity;
+    const start = (this.head - this.size + cap) % cap;
+    const slot = (j: number) => (start + j) % cap;
+    // The newest points are at the end, and late points are usually only a little older than
+    // them: search from the end, and shift only what lies after the new point.
+    let j = this.size;
+    while (j > 0 && this.stepsBuf[slot(j - 1)] > step) j--;
+    if (j > 0 && this.stepsBuf[slot(j - 1)] === step) return 'duplicate';
+    const full = this.size === cap;
+    if (full && j === 0) return 'behind';
+    // Shift points j.. one place newer; when full, the last of them lands on the oldest point's slot.
+    for (let k = this.size; k > j; k--) {
+      const to = slot(k);
+      const from = slot(k - 1);
+      this.stepsBuf[to] = this.stepsBuf[from];
+      this.rawBuf[to] = this.rawBuf[from];
+      this.smoothBuf[to] = this.smoothBuf[from];
+      this.lateBuf[to] = this.lateBuf[from];
+    }
+    // Among the open window's live points (the newest wCount + wFiled): its tail must skip it.
+    if (j >= this.size - (this.wCount + this.wFiled)) this.wFiled++;
+    const at = slot(j);
+    this.stepsBuf[at] = step;
+    this.rawBuf[at] = value;
+    this.smoothBuf[at] = j > 0 ? ema(this.smoothBuf[slot(j - 1)], value, this.alpha) : value;
+    this.lateBuf[at] = 1;
+    this.head = (this.head + 1) % cap;
+    if (!full) this.size++;
+    this.total++;
+    return 'filed';
   }
 
   private spill(slot: number): void {
@@ -156,6 +203,8 @@ export class MetricWindow {
       : { ...this.closed, count: 0 };
     this.closedOver = this.over;
     this.closedDropped = this.wDropped;
+    this.closedFiled = this.wFiled;
+    this.wFiled = 0;
     this.over = null;
     this.wDropped = 0;
     this.wSum = 0;
@@ -170,8 +219,14 @@ export class MetricWindow {
    * live client still sees where the metric stands.
    */
   windowPoints(): WindowPoints {
-    const fromRing = Math.min(this.size, Math.max(1, this.closed.count - this.closedDropped - (this.closedOver?.steps.length ?? 0)));
-    const tail = (buf: Float64Array) => this.ordered(buf).slice(this.size - fromRing);
+    const live = this.closed.count - this.closedDropped - (this.closedOver?.steps.length ?? 0);
+    const fromRing = Math.min(this.size, Math.max(1, live + this.closedFiled));
+    // Points filed late among the window's own are history, not part of its live tail.
+    const keep = live > 0 && this.closedFiled > 0 ? this.ordered(this.lateBuf).slice(this.size - fromRing).map((l) => l === 0) : null;
+    const tail = (buf: Float64Array | Uint8Array) => {
+      const t = this.ordered(buf).slice(this.size - fromRing);
+      return keep ? t.filter((_, i) => keep[i]) : t;
+    };
     const over = this.closedOver;
     return {
       steps: over ? over.steps.concat(tail(this.stepsBuf)) : tail(this.stepsBuf),
@@ -193,7 +248,7 @@ export class MetricWindow {
   }
 
   /** The kept points, oldest first. */
-  private ordered(buf: Float64Array): number[] {
+  private ordered(buf: Float64Array | Uint8Array): number[] {
     const out = new Array<number>(this.size);
     const start = (this.head - this.size + this.capacity) % this.capacity;
     for (let i = 0; i < this.size; i++) out[i] = buf[(start + i) % this.capacity];

@@ -40,6 +40,8 @@ export interface Milestone {
   step: number | null;
   value: number | null;
   meta?: Record<string, unknown>;
+  /** A milestone that reached the server late, at a step older than the run shows: history, not news. */
+  late?: true;
 }
 
 /** What the detector needs to know about one metric at a window close. */

@@ -22,6 +22,20 @@ import { assessHealth, type HealthThresholds, type PpoHealth } from './ppo-healt
 export const MAX_METRICS_PER_RUN = 512;
 export const MAX_PENDING_RESULTS = 32;
 export const MAX_RECENT_MILESTONES = 32;
+/** A producer that sent late events and then went quiet this long is no longer catching up. */
+export const LATE_QUIET_MS = 3000;
+/** While catching up, the full series (with the filed points) goes to live clients at most this often. */
+export const CATCHUP_FULL_LIVE_MS = 1000;
+
+/**
+ * What became of a late event (`meta.late`, from a producer's offline spool), counted per outcome:
+ * live: newer than anything the run has shown, so applied as live (it is news);
+ * filed: a metric point filed into the kept history at its step (one per metric value);
+ * duplicate: a point whose step the history already holds; behind: older than the whole kept
+ * history (only counted); hidden: a late attention, heatmap, policy or game state older than
+ * what the run shows (not displayed; a late game result still counts as a finished game).
+ */
+export type LateOutcome = 'live' | 'filed' | 'duplicate' | 'behind' | 'hidden';
 
 export interface RunSettings {
   seriesPoints: number;
@@ -33,6 +47,8 @@ export interface RunSettings {
   heatmapFreshMs: number;
   /** Pays for the points of a burst beyond seriesPoints (shared by every run); none when absent. */
   burstBudget?: BurstBudget;
+  /** Counts late events and points by outcome. */
+  onLate?: (outcome: LateOutcome, count: number) => void;
 }
 
 export type DropReason = 'metric_limit' | 'attention_too_large' | 'pending_results' | 'burst_points';
@@ -112,6 +128,16 @@ export class RunState {
   readonly milestones: MilestoneDetector;
   readonly recentMilestones: Milestone[] = [];
   readonly dirty: Dirty = { metrics: false, attention: false, heatmap: false, prediction: false, game: false };
+  /** Late events by outcome (see LateOutcome), for snapshots. */
+  readonly late: Record<LateOutcome, number> = { live: 0, filed: 0, duplicate: 0, behind: 0, hidden: 0 };
+  /** Catching up as of the last closed window, and the producer's backlog then (what messages say). */
+  catchingUp = false;
+  backlog = 0;
+  private lateAt = -Infinity;
+  private lateBacklog = 0;
+  private filedUnsent = 0;
+  private fullLiveAt = -Infinity;
+  private liveMetrics = false;
   private readonly settings: RunSettings;
   private readonly onDrop: (reason: DropReason, count?: number) => void;
   private readonly burstBudget: BurstBudget;
@@ -134,9 +160,41 @@ export class RunState {
     if (step !== undefined && step > this.step) this.step = step;
   }
 
+  /**
+   * A late event (from a producer's spool) is news when it is newer than anything the run has
+   * shown: applied as live. Otherwise it is filed (metrics) or only counted (the rest); either
+   * way the live view never steps back and no milestone rule sees old data.
+   */
+  private lateAndOld(e: { late?: boolean; backlog?: number }, now: number, step: number | undefined, shown: boolean): boolean {
+    if (!e.late) return false;
+    this.lateAt = now;
+    this.lateBacklog = e.backlog ?? 0;
+    const old = shown && (step === undefined || step <= this.step);
+    if (!old) this.countLate('live');
+    return old;
+  }
+
+  private countLate(outcome: LateOutcome, n = 1): void {
+    this.late[outcome] += n;
+    this.settings.onLate?.(outcome, n);
+  }
+
   /** Returns milestones detected on arrival (best win rate). */
   applyMetrics(e: MetricsEvent, now: number): Milestone[] {
+    if (this.lateAndOld(e, now, e.step, this.values.size > 0)) {
+      this.lastSeenMs = now;
+      this.events++;
+      for (let i = 0; i < e.names.length; i++) {
+        const w = this.metrics.get(e.names[i]);
+        const outcome = w ? w.fileLate(e.step, e.values[i]) : 'behind'; // a metric the live run no longer sends
+        this.countLate(outcome);
+        if (outcome === 'filed') this.filedUnsent++;
+      }
+      this.dirty.metrics = true;
+      return [];
+    }
     this.touch(now);
+    this.liveMetrics = true;
     this.step = e.step; // metrics carry the trainer's authoritative step, even if it went back (a resumed run)
     const found: Milestone[] = [];
     for (let i = 0; i < e.names.length; i++) {
@@ -156,12 +214,14 @@ export class RunState {
   }
 
   applyAttention(e: SeAttentionEvent, now: number): void {
+    if (this.lateAndOld(e, now, e.step, this.attention.blocks > 0)) { this.lastSeenMs = now; this.events++; this.countLate('hidden'); return; }
     this.touch(now, e.step);
     if (this.attention.update(e.weights, e.blocks, e.channels, e.layerId ?? 0, e.step)) this.dirty.attention = true;
     else this.onDrop('attention_too_large');
   }
 
   applyHeatmap(e: BoardHeatmapEvent, now: number): void {
+    if (this.lateAndOld(e, now, e.step, this.heatmap !== null)) { this.lastSeenMs = now; this.events++; this.countLate('hidden'); return; }
     this.touch(now, e.step);
     this.trainerHeatmapAt = now;
     this.heatmap = { grid: Float64Array.from(e.grid), source: 'trainer', detail: e.source ?? 'trainer', step: e.step ?? null };
@@ -169,6 +229,7 @@ export class RunState {
   }
 
   applyPolicy(e: PolicyEvent, now: number): void {
+    if (this.lateAndOld(e, now, e.step, this.prediction !== null)) { this.lastSeenMs = now; this.events++; this.countLate('hidden'); return; }
     this.touch(now, e.step);
     this.prediction = { step: e.step ?? null, topMoves: e.topMoves, value: e.value ?? null, position: e.position ?? null, actionSpace: e.actionSpace ?? null };
     this.dirty.prediction = true;
@@ -185,6 +246,14 @@ export class RunState {
 
   /** Returns game-count milestones when this event finishes a game. */
   applyGame(e: GameStateEvent, now: number): Milestone[] {
+    // Game states carry no step: a late one is old whenever the run shows a game. Its result
+    // still counts (games_finished, count marks, whose ids are stable), but it is not shown.
+    if (this.lateAndOld(e, now, undefined, this.game !== null)) {
+      this.lastSeenMs = now;
+      this.events++;
+      this.countLate('hidden');
+      return e.result ? this.milestones.onGameFinished(e.gameId, null).milestones : [];
+    }
     this.touch(now);
     const g = toGame(e);
     this.game = g;
@@ -201,6 +270,14 @@ export class RunState {
 
   /** A trainer-sent milestone. */
   applyMilestone(e: MilestoneEvent, receivedAt: number, now: number): Milestone {
+    // A late milestone at an old step is history, not news: it is kept and published with
+    // `late: true` (never critical), so overlays list it without celebrating it now.
+    if (this.lateAndOld(e, now, e.step, this.values.size > 0 || this.recentMilestones.length > 0)) {
+      this.lastSeenMs = now;
+      this.events++;
+      this.countLate('hidden');
+      return { ...this.milestones.fromTrainer(e, receivedAt), late: true };
+    }
     this.touch(now, e.step);
     return this.milestones.fromTrainer(e, receivedAt);
   }
@@ -225,7 +302,15 @@ export class RunState {
       this.heatmap = this.policyGrid;
       this.dirty.heatmap = true;
     }
+    // Catching up while the producer says it holds more and keeps sending; a change is news.
+    const catchingUp = this.lateBacklog > 0 && now - this.lateAt < LATE_QUIET_MS;
+    const backlog = catchingUp ? this.lateBacklog : 0;
+    if (catchingUp !== this.catchingUp || backlog !== this.backlog) this.dirty.metrics = this.values.size > 0 || this.dirty.metrics;
+    this.catchingUp = catchingUp;
+    this.backlog = backlog;
     if (!this.dirty.metrics) return [];
+    const live = this.liveMetrics;
+    this.liveMetrics = false;
     const window = new Map<string, WindowMetric>();
     for (const [name, w] of this.metrics) {
       const count = w.pending;
@@ -235,7 +320,21 @@ export class RunState {
       window.set(name, { latest: w.latest, trend: w.trend(), count, points: Math.min(w.total, w.capacity) });
     }
     this.health = assessHealth(this.values, this.settings.health);
-    return this.milestones.onWindow(window, this.step);
+    // Rules only ever see windows with live data: filed history must not fire (or re-fire) them.
+    return live ? this.milestones.onWindow(window, this.step) : [];
+  }
+
+  /**
+   * Whether this window's full series (with the points filed since the last one) should go to
+   * live clients too, not only to snapshots: at most every CATCHUP_FULL_LIVE_MS while catching
+   * up, and once more when it ends, so charts fill in without a message per window.
+   */
+  takeFullLive(now: number): boolean {
+    if (this.filedUnsent === 0) return false;
+    if (this.catchingUp && now - this.fullLiveAt < CATCHUP_FULL_LIVE_MS) return false;
+    this.filedUnsent = 0;
+    this.fullLiveAt = now;
+    return true;
   }
 
   clearDirty(): void {

@@ -46,5 +46,6 @@ export function runSnapshot(r: RunState, focusCount: number): Record<string, unk
     prediction: r.prediction === null ? null : { step: r.prediction.step, top_moves: r.prediction.topMoves, value: r.prediction.value, position: r.prediction.position },
     game: r.game === null ? null : { ...r.game, games_finished: r.gamesFinished },
     milestones: [...r.recentMilestones],
+    late: { ...r.late, catching_up: r.catchingUp, backlog: r.backlog },
   };
 }

@@ -149,13 +149,19 @@ export class StreamIngestServer {
   /**
    * Stops accepting, then ends every connection. Whatever a producer had already sent
    * keeps being read and judged until it closes its side (or `graceMs` passes and the
-   * socket is destroyed), so nothing that reached us before the stop is lost.
+   * socket is destroyed), so nothing that reached us before the stop is lost. Except from a
+   * producer that asked for per-frame acks: once our side is ended no ack can reach it, so it
+   * sends every unacknowledged frame again on its next connection; taking them now as well
+   * would deliver them twice. Its input ends here instead.
    */
   async stop(graceMs = this.opts.closeGraceMs): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const conn of this.connections) conn.socket.end();
+    for (const conn of this.connections) {
+      if (conn.session.framesAcked !== undefined) conn.closing = true;
+      conn.socket.end();
+    }
     const deadline = setTimeout(() => { for (const conn of this.connections) conn.socket.destroy(); }, graceMs);
     await closed; // resolves once the listener and every connection are gone
     clearTimeout(deadline);
