@@ -127,6 +127,14 @@ describe('sdk spool: through a stopped service', () => {
     viewer.close();
     const steps = (snap.data!.metrics as Record<string, { steps: number[] }>).loss.steps;
     expect(steps).toEqual(Array.from({ length: 5199 - before.step }, (_, i) => before.step + 1 + i));
+    // The recording holds the whole run across the outage: both processes appended to it.
+    const recordings = await (await fetch(`http://127.0.0.1:${httpPort}/api/recordings`)).json() as {
+      runs: Array<{ run: string; first_step: number; last_step: number; events: number }>;
+    };
+    expect(recordings.runs.find((r) => r.run === 'sdk-spool')).toMatchObject({ first_step: 5000, last_step: 5199, events: 200 });
+    const ndjson = await (await fetch(`http://127.0.0.1:${httpPort}/api/recordings/sdk-spool/events`)).text();
+    const recorded = ndjson.trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step).sort((x, y) => x - y);
+    expect(recorded).toEqual(Array.from({ length: 200 }, (_, i) => 5000 + i));
     second.child.kill('SIGTERM');
     await second.exited;
   }, 60_000);

@@ -123,6 +123,10 @@ describe('Python client spool through a service outage', () => {
     expect(seen[seen.length - 1].data!.catching_up).toBeUndefined();
     const liveSteps = seen.map((m) => m.data!.step as number);
     expect(liveSteps.every((s, i) => i === 0 || s >= liveSteps[i - 1]), `live steps went back: ${liveSteps.join(',')}`).toBe(true);
+    // The recording (both processes appended to it) holds every step exactly once.
+    const ndjson = await (await fetch(`http://127.0.0.1:${httpPort}/api/recordings/${RUN}/events`)).text();
+    const recorded = ndjson.trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step).sort((x, y) => x - y);
+    expect(recorded).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     second.child.kill('SIGTERM');
     await second.exited;
   }, 90_000);

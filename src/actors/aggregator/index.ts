@@ -277,7 +277,8 @@ export default defineActor<AggregatorOptions>({
     const flushRecord = () => { if (recordRing && recordUnflushed > 0) { recordRing.flush(); recordUnflushed = 0; } };
 
     const handlerFor = (ringName: string) => {
-      const recorded = recordRing !== undefined && !(opts.unrecordedRings ?? []).includes(ringName);
+      const replayed = (opts.unrecordedRings ?? []).includes(ringName);
+      const recorded = recordRing !== undefined && !replayed;
       return (data: Uint8Array, offset: number, length: number) => {
         let event: TelemetryEvent | undefined;
         let runName = DEFAULT_RUN;
@@ -294,6 +295,9 @@ export default defineActor<AggregatorOptions>({
             if (recorded) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
           } else {
             event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
+            // A recording keeps a spooled event's `late` mark byte for byte; played back, the
+            // whole recording is the live run, so the mark would file it as old history.
+            if (replayed && event.late) event = { ...event, late: undefined, backlog: undefined };
             const name = EVENT_KIND_NAMES[event.kind];
             if ((KINDS as readonly string[]).includes(name)) kind = name;
             runName = rec.run || event.run || DEFAULT_RUN;
