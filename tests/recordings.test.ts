@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, INGEST_TOKEN, OverlayClient, startHarness, type Harness, type WsMessage } from './helpers/service-harness.js';
 import { listRecordings, postMetrics, stepsOfFrames, waitRecorded } from './helpers/recordings.js';
 import { pollUntil } from './helpers/poll.js';
-import { EventKind, concatFrame, encodeEvent, encodeMetrics, float32Bytes } from '../src/shared/telemetry/event-codec.js';
+import { EventKind, concatFrame, encodeEvent, encodeMetrics, encodeMetricsPayload, float32Bytes } from '../src/shared/telemetry/event-codec.js';
 
 let h: Harness;
 let port: number;
@@ -130,6 +130,27 @@ describe('replay', () => {
         return r?.state === 'finished' ? r : undefined;
       });
       expect(list).toMatchObject({ run: 'rec-a', as_run: 'X', speed: 20, events_sent: 100, progress: 1, current_step: 99 });
+    } finally {
+      client.close();
+    }
+  }, 30_000);
+
+  it('plays a recording of spooled (late) events as live: no catching_up on the replayed run', async () => {
+    // A producer's spool marks events late; the recording keeps the mark byte for byte.
+    const frame = concatFrame(Array.from({ length: 30 }, (_, s) =>
+      encodeEvent(EventKind.Metrics, { late: true, backlog: 30 - s }, encodeMetricsPayload(s, { loss: s / 10 }), { timestamp: T0 + s * 100 })));
+    const posted = await fetch(url('/api/ingest?run=rec-late'), { method: 'POST', headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/octet-stream' }, body: frame });
+    expect(posted.status).toBe(200);
+    await waitRecorded(port, 'rec-late', 30);
+    const client = await OverlayClient.connect(port, { channels: ['metrics'], level: 'advanced', max_fps: 30 });
+    try {
+      expect((await replay('rec-late', { speed: 10, as_run: 'late-replayed' })).status).toBe(202);
+      const seen: WsMessage[] = [];
+      await pollUntil('the replayed run reaching step 29 on /ws', 15_000, () => {
+        seen.splice(0, seen.length, ...client.messages.filter((m) => m.type === 'ppo_metrics' && m.data?.run === 'late-replayed'));
+        return seen.some((m) => m.data?.step === 29) ? true : undefined;
+      }, () => seen.map((m) => m.data?.step));
+      expect(seen.filter((m) => m.data?.catching_up !== undefined).map((m) => m.data?.step)).toEqual([]);
     } finally {
       client.close();
     }
