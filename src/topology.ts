@@ -15,7 +15,7 @@
  * Order matters for a graceful stop, which runs in spec order: producers first (intake
  * stops), the aggregator last, so it drains what is already in its rings.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { Config } from './shared/config.js';
 import type { SupervisorSpec } from './supervisor/spec.js';
 import type { Tokens } from './shared/tokens.js';
@@ -59,6 +59,11 @@ export function controlRings(config: Config): Record<string, string> {
   for (let i = 0; i < gatewayCount(config); i++) byActor[gatewayName(i)] = controlRing(i);
   if (config.obs.url !== undefined) byActor[OBS] = RING_OBS_CONTROL;
   return byActor;
+}
+
+/** This node's name in a cluster: `cluster.nodeId`, or the host name and the port it serves. */
+export function clusterNodeId(config: Config, port: number): string {
+  return config.cluster.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 58)}:${port}`;
 }
 
 /** Gateway threads: one per core unless configured (they share the port via SO_REUSEPORT). */
