@@ -11,7 +11,7 @@
  * field per (channel, level variant, key), each value `originLen, origin, record`.
  */
 import { CHANNELS } from '../../shared/telemetry/channels.js';
-import { FANOUT_HEADER_BYTES, FanoutType, readFanoutRecord, type FanoutRecordView } from '../../shared/telemetry/ring-records.js';
+import { FANOUT_HEADER_BYTES, FanoutType, type FanoutRecordView } from '../../shared/telemetry/ring-records.js';
 
 export const FANOUT_CHANNEL = 'ringcast:fanout';
 export const RETAINED_KEY = 'ringcast:retained';
@@ -42,19 +42,15 @@ export function originBytes(nodeId: string): Uint8Array {
   return b;
 }
 
-/** Why `record` is not a fan-out record a gateway may take, or undefined when it is one. */
+/** Why `record` is not a fan-out record a gateway may take, or undefined when it is one (header bytes only: no decoding). */
 export function checkRecord(record: Uint8Array): string | undefined {
   if (record.byteLength < FANOUT_HEADER_BYTES) return `record of ${record.byteLength} bytes is shorter than its header`;
-  let view: FanoutRecordView;
-  try {
-    view = readFanoutRecord(record, 0, record.byteLength);
-  } catch (error) {
-    return `unreadable record (${(error as Error).message})`;
-  }
-  if (view.type !== FanoutType.Update && view.type !== FanoutType.Reset) return `record type ${view.type} is not relayed`;
-  if (view.channel >= CHANNELS.length) return `unknown channel ${view.channel}`;
-  if (view.levelMask === 0 || view.levelMask > 7) return `level mask ${view.levelMask} out of range`;
-  if (view.bodyLength < 0) return 'key longer than the record';
+  const type = record[0];
+  if (type !== FanoutType.Update && type !== FanoutType.Reset) return `record type ${type} is not relayed`;
+  if (record[1] >= CHANNELS.length) return `unknown channel ${record[1]}`;
+  if (record[2] === 0 || record[2] > 7) return `level mask ${record[2]} out of range`;
+  const keyLen = record[4] | (record[5] << 8);
+  if (FANOUT_HEADER_BYTES + keyLen > record.byteLength) return 'key longer than the record';
   return undefined;
 }
 
