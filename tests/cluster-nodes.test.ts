@@ -150,6 +150,23 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     expect(JSON.stringify(bad.messages)).toMatch(/since must be a non-negative integer offset/);
   });
 
+  it('a node that joins later gives its first viewer the whole snapshot, from the retained state in Redis', async () => {
+    const late = await start('node-d');
+    nodes.d = late;
+    try {
+      const v = viewer(late, { channels: ['milestones', 'metrics'] });
+      await pollUntil('snapshot with A\'s run on D', 10_000, () => (v.milestones().length > 0 && v.messages.some((m) => m.type === 'ppo_metrics') ? true : undefined), () => v.messages.map((m) => m.type));
+      // The latest milestone of r1, with its history place, and r1's metrics, though D never saw them live.
+      expect(v.milestones().at(-1)).toMatchObject({ run: 'r1', offset: 8 });
+      expect(v.messages.find((m) => m.type === 'ppo_metrics')?.data).toMatchObject({ run: 'r1' });
+      v.close();
+    } finally {
+      late.run.child.kill('SIGTERM');
+      await late.run.exited;
+      delete nodes.d;
+    }
+  }, 40_000);
+
   it('Redis restarted mid-stream: /readyz degraded while away, delivery resumes without a node restart', async () => {
     const onB = viewer(nodes.b, { channels: ['milestones'] });
     await onB.opened;

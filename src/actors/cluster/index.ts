@@ -113,6 +113,7 @@ export default defineActor<ClusterActorOptions>({
     });
 
     // ── out ──
+    const keepForReplay = (record: Uint8Array) => keepRemote(record);
     let batch: Uint8Array[] = [];
     let flushQueued = false;
     let group: CriticalGroup | undefined;
@@ -185,7 +186,11 @@ export default defineActor<ClusterActorOptions>({
         const record = encodeFanoutRecord({ type: FanoutType.Update, channel: g.channel, levelMask: v.levelMask, flags: g.flags, key: g.key, stamp: g.stamp, body: v.body });
         deliverLocal(record);
         batch.push(record);
-        if (g.flags & FanoutFlag.Retain) retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
+        if (g.flags & FanoutFlag.Retain) {
+          retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
+          // A restarted gateway skips the aggregator's unstamped copy: it gets this one from the replay.
+          keepForReplay(record);
+        }
       }
       queueFlush();
     };
@@ -242,8 +247,9 @@ export default defineActor<ClusterActorOptions>({
     }, o.retainedFlushMs ?? RETAINED_FLUSH_MS);
 
     // ── in ──
+    /** Retained records this relay wrote into the gateways (other nodes', and this node's stamped criticals). */
     const remoteRetained = new Map<string, Uint8Array>();
-    /** Keeps a remote retained record (copied out of the batch) for a gateway that restarts. */
+    /** Keeps a retained record (copied: it may be a view into a batch) for a gateway that restarts. */
     const keepRemote = (view: Uint8Array) => {
       const flags = view[3];
       if (view[0] !== FanoutType.Update || (flags & FanoutFlag.Retain) === 0 || (flags & FanoutFlag.LiveOnly) !== 0) return;
@@ -285,7 +291,7 @@ export default defineActor<ClusterActorOptions>({
       relayed.inc({ direction: 'in' }, delivered);
     });
 
-    /** The other nodes' retained records this node has not heard live (after a start or a Redis outage). */
+    /** The other nodes' retained records this node has not delivered as they are now (after a start or a Redis outage). */
     const loadRetained = async () => {
       let all: Record<string, Buffer>;
       try {
@@ -301,7 +307,10 @@ export default defineActor<ClusterActorOptions>({
           trouble('retained_bad', { key: RETAINED_KEY, field, err: decoded.error }, `cluster: ignoring field ${JSON.stringify(field)} of ${RETAINED_KEY}: ${decoded.error}`);
           continue;
         }
-        if (decoded.origin === o.nodeId || remoteRetained.has(field)) continue;
+        if (decoded.origin === o.nodeId) continue;
+        // Already delivered as it is: nothing to add (a critical message must not be shown twice).
+        const held = remoteRetained.get(field);
+        if (held && Buffer.compare(held, decoded.record) === 0) continue;
         deliverLocal(decoded.record);
         keepRemote(decoded.record);
         loaded++;
