@@ -47,6 +47,8 @@ export interface ClusterActorOptions {
 }
 
 const RETAINED_FLUSH_MS = 250;
+/** Longest the start waits for Redis (subscription and the other nodes' retained state). */
+const START_WAIT_MS = 3_000;
 /** Remote retained records kept here for a restarted gateway (bounded like a gateway's state table). */
 const MAX_REMOTE_RETAINED = 16_384;
 /** Retained fields this node writes to Redis at most (beyond: counted, not written). */
@@ -318,13 +320,20 @@ export default defineActor<ClusterActorOptions>({
       stats.retainedLoaded += loaded;
       if (loaded > 0) log.info({ loaded }, 'cluster: retained state of other nodes loaded');
     };
+    let joined!: () => void;
+    const firstJoin = new Promise<void>((resolve) => { joined = resolve; });
     const joinFanout = () => {
       // Subscribing again is harmless (ioredis also re-subscribes by itself after a reconnect);
       // it covers a first subscription that failed because Redis was not up yet.
-      void sub.subscribe(FANOUT_CHANNEL).then(loadRetained, (error: Error) => trouble('subscribe', { err: error.message }, 'cluster: not subscribed yet; retrying when Redis is back'));
+      void sub.subscribe(FANOUT_CHANNEL).then(loadRetained, (error: Error) => trouble('subscribe', { err: error.message }, 'cluster: not subscribed yet; retrying when Redis is back')).finally(joined);
     };
     sub.on('ready', joinFanout);
     if (sub.status === 'ready') joinFanout();
+    // The node is ready (and listening) once the other nodes' snapshot is in its gateways, so its
+    // first viewers get the whole snapshot; a Redis that does not answer soon does not hold the start.
+    let startWait: NodeJS.Timeout | undefined;
+    await Promise.race([firstJoin, new Promise<void>((resolve) => { startWait = setTimeout(resolve, START_WAIT_MS); })]);
+    clearTimeout(startWait);
 
     const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 1024 });
     log.info({ inRing: o.inRing, outRings: o.outRings }, 'cluster relay started');
