@@ -17,6 +17,7 @@ import { runPython } from './helpers/python.js';
 
 const TOKEN = 'cluster-test-ingest-token';
 const TIMEOUT_MS = 1500;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Node { id: string; run: MainRun; port: number }
 interface WsMessage { type: string; run?: string; offset?: number; epoch?: string; data?: Record<string, unknown>; [k: string]: unknown }
@@ -213,6 +214,30 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     // The restarted Redis lost the history: a new epoch, counting from 1.
     expect(onB.milestones().at(-1)).toMatchObject({ run: 'r1', offset: 1 });
     for (const n of Object.values(nodes)) expect((await api(n, '/healthz')).ok).toBe(true);
+  });
+
+  it('Redis paused (SIGSTOP): local viewers still get milestones at once, without an offset; after SIGCONT all goes on', async () => {
+    const onA = viewer(nodes.a, { channels: ['milestones'] });
+    const onB = viewer(nodes.b, { channels: ['milestones'] });
+    await Promise.all([onA.opened, onB.opened]);
+    await sleep(300);
+    const pid = Number(/process_id:(\d+)/.exec(await admin.info('server'))![1]);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const sent = Date.now();
+      milestone('while-paused', 300);
+      await pollUntil('the paused milestone on A', 5_000, () => (onA.names().includes('while-paused') ? true : undefined), () => onA.names(), 20);
+      // Within the history timeout (1 s) plus the box's load, and without a history place.
+      expect(Date.now() - sent).toBeLessThan(3_000);
+      const local = onA.milestones().find((m) => m.data?.name === 'while-paused')!;
+      expect(local.offset).toBeUndefined();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await pollUntil('a stamped milestone on B after SIGCONT', 10_000, () => {
+      milestone(`after-pause-${Date.now()}`, 301);
+      return onB.milestones().some((m) => String(m.data?.name).startsWith('after-pause') && typeof m.offset === 'number') ? true : undefined;
+    }, () => onB.names(), 500);
   });
 
   it('survives values planted in Redis keys and on the fan-out channel, naming the keys', async () => {

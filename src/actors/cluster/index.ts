@@ -47,6 +47,10 @@ export interface ClusterActorOptions {
 }
 
 const RETAINED_FLUSH_MS = 250;
+/** Unanswered publications held at most (bytes); more are dropped (counted as redis_slow). */
+const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024;
+/** Longest a critical message waits for its history offset before it goes out without one. */
+const HISTORY_TIMEOUT_MS = 1_000;
 /** Longest the start waits for Redis (subscription and the other nodes' retained state). */
 const START_WAIT_MS = 3_000;
 /** Remote retained records kept here for a restarted gateway (bounded like a gateway's state table). */
@@ -93,7 +97,7 @@ export default defineActor<ClusterActorOptions>({
     const outagesMetric = new Counter({ name: 'ringcast_cluster_redis_outages_total', help: 'Times this thread lost Redis (up → down)', registers });
     const relayed = new Counter({ name: 'ringcast_cluster_relay_messages_total', help: 'Fan-out records relayed through Redis, by direction (out: published, in: delivered to this node\'s gateways)', labelNames: ['direction'], registers });
     const batches = new Counter({ name: 'ringcast_cluster_relay_batches_total', help: 'PUB/SUB batches, by direction', labelNames: ['direction'], registers });
-    const droppedMetric = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (redis_down, publish_failed, ring_full, bad_batch, bad_record, history_failed, retained_full)', labelNames: ['reason'], registers });
+    const droppedMetric = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (redis_down, publish_failed, ring_full, redis_slow, bad_batch, bad_record, history_failed, retained_full)', labelNames: ['reason'], registers });
     const echoesMetric = new Counter({ name: 'ringcast_cluster_relay_echoes_total', help: 'Own batches heard back from Redis and ignored', registers });
     for (const d of ['out', 'in']) { relayed.inc({ direction: d }, 0); batches.inc({ direction: d }, 0); }
 
@@ -117,6 +121,7 @@ export default defineActor<ClusterActorOptions>({
     // ── out ──
     const keepForReplay = (record: Uint8Array) => keepRemote(record);
     let batch: Uint8Array[] = [];
+    let inflightBytes = 0;
     let flushQueued = false;
     let group: CriticalGroup | undefined;
     let criticalChain: Promise<void> = Promise.resolve();
@@ -141,7 +146,16 @@ export default defineActor<ClusterActorOptions>({
         let size = 0;
         while (to < records.length && (to === from || size + records[to].byteLength < MAX_BATCH_BYTES)) size += records[to++].byteLength + 4;
         const count = to - from;
-        pub.publish(FANOUT_CHANNEL, encodeBatch(origin, records, from, to)).then(() => {
+        // A Redis that stops answering without closing the connection (paused, overloaded) would
+        // let unanswered publications pile up here: past a bound they are dropped instead.
+        if (inflightBytes + size > MAX_INFLIGHT_BYTES) {
+          drop('redis_slow', count);
+          trouble('slow', { inflightBytes }, 'cluster: Redis is not keeping up; publications dropped until it answers');
+          from = to;
+          continue;
+        }
+        inflightBytes += size;
+        pub.publish(FANOUT_CHANNEL, encodeBatch(origin, records, from, to)).finally(() => { inflightBytes -= size; }).then(() => {
           stats.published += count;
           stats.batchesOut++;
           relayed.inc({ direction: 'out' }, count);
@@ -176,7 +190,13 @@ export default defineActor<ClusterActorOptions>({
       let stamped: Array<{ levelMask: number; body: Uint8Array }> = g.variants;
       if (run !== undefined && health.up) {
         try {
-          const at = await appendHistory(pub, run, g.channel, g.variants);
+          // Critical messages wait for their offset one after another: a Redis that does not
+          // answer must not hold them back from this node's own viewers for long.
+          let timer: NodeJS.Timeout | undefined;
+          const at = await Promise.race([
+            appendHistory(pub, run, g.channel, g.variants),
+            new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HISTORY_TIMEOUT_MS} ms`)), HISTORY_TIMEOUT_MS); }),
+          ]).finally(() => clearTimeout(timer));
           stats.historyAppended++;
           stamped = g.variants.map((v) => ({ levelMask: v.levelMask, body: stampBody(v.body, run, at.offset, at.epoch) }));
         } catch (error) {
