@@ -3,7 +3,7 @@
  * checks, the history stamp, and the `/ws` subscription's `since` validation.
  */
 import { describe, expect, it } from 'vitest';
-import { checkRecord, decodeBatch, decodeRetained, encodeBatch, encodeRetained, originBytes } from '../src/actors/cluster/wire.js';
+import { BatchBuilder, checkRecord, decodeBatch, decodeRetained, encodeBatch, encodeRetained, originBytes } from '../src/actors/cluster/wire.js';
 import { runOfKey, stampBody } from '../src/shared/cluster-history.js';
 import { parseSubscription } from '../src/actors/gateway/subscription.js';
 import { FanoutFlag, FanoutType, encodeFanoutRecord, readFanoutRecord } from '../src/shared/telemetry/ring-records.js';
@@ -20,6 +20,21 @@ describe('cluster wire format', () => {
     expect(decoded.records.map((r) => Buffer.from(r).toString('hex'))).toEqual(records.map((r) => Buffer.from(r).toString('hex')));
     const view = readFanoutRecord(decoded.records[0], 0, decoded.records[0].byteLength);
     expect([view.key, view.flags, view.stamp]).toEqual(['milestone:r1', FanoutFlag.Critical, 123]);
+  });
+
+  it('the batch builder writes the same format in place, growing past its first buffer, and starts afresh after take()', () => {
+    const builder = new BatchBuilder(originBytes('node-a'), 64);
+    const records = Array.from({ length: 20 }, (_, i) => record(`ppo_metrics:r${i}`, `{"type":"ppo_metrics","i":${i}}`));
+    const ring = new Uint8Array(4096);
+    let at = 100;
+    for (const r of records) { ring.set(r, at); builder.add(ring, at, r.byteLength); at += r.byteLength; }
+    expect(builder.count).toBe(20);
+    const { message, count } = builder.take();
+    expect(count).toBe(20);
+    expect(message.equals(encodeBatch(originBytes('node-a'), records))).toBe(true);
+    expect(builder.count).toBe(0);
+    builder.add(records[0], 0, records[0].byteLength);
+    expect(decodeBatch(builder.take().message)).toMatchObject({ origin: 'node-a', records: [records[0]] });
   });
 
   it('malformed batches keep what came before the fault and say what it was', () => {

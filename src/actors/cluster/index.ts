@@ -33,7 +33,7 @@ import { FanoutFlag, FanoutType, encodeFanoutRecord, readFanoutRecord } from '..
 import { appendHistory, runOfKey, stampBody, type HistoryVariant } from '../../shared/cluster-history.js';
 import { RedisHealth, createRedis } from '../../services/cluster/redis-connection.js';
 import {
-  FANOUT_CHANNEL, MAX_BATCH_BYTES, RETAINED_KEY, checkRecord, decodeBatch, decodeRetained, encodeBatch, encodeRetained, originBytes, retainedField,
+  BatchBuilder, FANOUT_CHANNEL, MAX_BATCH_BYTES, RETAINED_KEY, checkRecord, decodeBatch, decodeRetained, encodeRetained, originBytes, retainedField,
 } from './wire.js';
 
 export interface ClusterActorOptions {
@@ -133,7 +133,7 @@ export default defineActor<ClusterActorOptions>({
 
     // ── out ──
     const keepForReplay = (record: Uint8Array) => keepRemote(record);
-    let batch: Uint8Array[] = [];
+    const builder = new BatchBuilder(origin);
     let inflightBytes = 0;
     let flushQueued = false;
     let group: CriticalGroup | undefined;
@@ -148,39 +148,36 @@ export default defineActor<ClusterActorOptions>({
     const publishNow = () => {
       flushQueued = false;
       if (group) closeGroup();
-      if (batch.length === 0) return;
-      const records = batch;
-      batch = [];
+      if (builder.count === 0) return;
+      const size = builder.bytes;
+      const { message, count } = builder.take();
       if (!health.up) {
-        drop('redis_down', records.length);
+        drop('redis_down', count);
         return;
       }
-      let from = 0;
-      while (from < records.length) {
-        let to = from;
-        let size = 0;
-        while (to < records.length && (to === from || size + records[to].byteLength < MAX_BATCH_BYTES)) size += records[to++].byteLength + 4;
-        const count = to - from;
-        // A Redis that stops answering without closing the connection (paused, overloaded) would
-        // let unanswered publications pile up here: past a bound they are dropped instead.
-        if (inflightBytes + size > MAX_INFLIGHT_BYTES) {
-          drop('redis_slow', count);
-          trouble('slow', { inflightBytes }, 'cluster: Redis is not keeping up; publications dropped until it answers');
-          from = to;
-          continue;
-        }
-        inflightBytes += size;
-        pub.publish(FANOUT_CHANNEL, encodeBatch(origin, records, from, to)).finally(() => { inflightBytes -= size; }).then(() => {
-          stats.published += count;
-          stats.batchesOut++;
-          relayed.inc({ direction: 'out' }, count);
-          batches.inc({ direction: 'out' });
-        }, (error: Error) => {
-          drop('publish_failed', count);
-          trouble('publish', { err: error.message }, 'cluster: publish failed; those records reached this node\'s viewers only');
-        });
-        from = to;
+      // A Redis that stops answering without closing the connection (paused, overloaded) would
+      // let unanswered publications pile up here: past a bound they are dropped instead.
+      if (inflightBytes + size > MAX_INFLIGHT_BYTES) {
+        drop('redis_slow', count);
+        trouble('slow', { inflightBytes }, 'cluster: Redis is not keeping up; publications dropped until it answers');
+        return;
       }
+      inflightBytes += size;
+      pub.publish(FANOUT_CHANNEL, message).finally(() => { inflightBytes -= size; }).then(() => {
+        stats.published += count;
+        stats.batchesOut++;
+        relayed.inc({ direction: 'out' }, count);
+        batches.inc({ direction: 'out' });
+      }, (error: Error) => {
+        drop('publish_failed', count);
+        trouble('publish', { err: error.message }, 'cluster: publish failed; those records reached this node\'s viewers only');
+      });
+    };
+    /** One record into the batch; a batch that reached MAX_BATCH_BYTES goes out at once. */
+    const enqueue = (data: Uint8Array, offset: number, length: number) => {
+      builder.add(data, offset, length);
+      if (builder.bytes >= MAX_BATCH_BYTES) publishNow();
+      else queueFlush();
     };
     const queueFlush = () => {
       if (flushQueued) return;
@@ -222,7 +219,7 @@ export default defineActor<ClusterActorOptions>({
       for (const v of stamped) {
         const record = encodeFanoutRecord({ type: FanoutType.Update, channel: g.channel, levelMask: v.levelMask, flags: g.flags, key: g.key, stamp: g.stamp, body: v.body });
         deliverLocal(record);
-        batch.push(record);
+        builder.add(record, 0, record.byteLength);
         if (g.flags & FanoutFlag.Retain) {
           retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
           // A restarted gateway skips the aggregator's unstamped copy: it gets this one from the replay.
@@ -252,11 +249,12 @@ export default defineActor<ClusterActorOptions>({
         return;
       }
       if (group) closeGroup();
-      const record = data.slice(offset, offset + length);
-      batch.push(record);
-      // Only retained records need their key decoded (hot path: a header byte test).
-      if ((flags & FanoutFlag.Retain) !== 0 && (flags & FanoutFlag.LiveOnly) === 0) retain(retainedField(readFanoutRecord(record, 0, record.byteLength)), record);
-      queueFlush();
+      // Only retained records need their key decoded and a copy of their own (hot path: a header byte test).
+      if ((flags & FanoutFlag.Retain) !== 0 && (flags & FanoutFlag.LiveOnly) === 0) {
+        const record = data.slice(offset, offset + length);
+        retain(retainedField(readFanoutRecord(record, 0, record.byteLength)), record);
+      }
+      enqueue(data, offset, length);
     };
 
     const flushRetained = async () => {
