@@ -138,6 +138,7 @@ export default defineActor<ClusterActorOptions>({
     let flushQueued = false;
     let group: CriticalGroup | undefined;
     let criticalChain: Promise<void> = Promise.resolve();
+    let historyStalled = false;
 
     /** Into every gateway's ring; `publish` false leaves waking the gateways to the caller's flush (one per batch). */
     const deliverLocal = (record: Uint8Array, publish = true) => {
@@ -200,7 +201,7 @@ export default defineActor<ClusterActorOptions>({
     const handleCritical = async (g: CriticalGroup) => {
       const run = runOfKey(g.key);
       let stamped: Array<{ levelMask: number; body: Uint8Array }> = g.variants;
-      if (run !== undefined && health.up) {
+      if (run !== undefined && health.up && !historyStalled) {
         try {
           // Critical messages wait for their offset one after another: a Redis that does not
           // answer must not hold them back from this node's own viewers for long.
@@ -212,6 +213,12 @@ export default defineActor<ClusterActorOptions>({
           stats.historyAppended++;
           stamped = g.variants.map((v) => ({ levelMask: v.levelMask, body: stampBody(v.body, run, at.offset, at.epoch) }));
         } catch (error) {
+          if (/no answer within/.test((error as Error).message) && !historyStalled) {
+            // Until Redis answers again, criticals go out at once without an offset instead of
+            // queueing a second each behind this one; a PING queued behind the stuck command says when.
+            historyStalled = true;
+            void pub.ping().catch(() => undefined).finally(() => { historyStalled = false; });
+          }
           drop('history_failed');
           trouble('history', { key: `ringcast:history:${run}`, err: (error as Error).message }, `cluster: history of run ${run} not written; the message goes out without an offset`);
         }
