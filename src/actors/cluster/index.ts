@@ -354,7 +354,11 @@ export default defineActor<ClusterActorOptions>({
         // Already delivered as it is: nothing to add (a critical message must not be shown twice).
         const held = remoteRetained.get(field);
         if (held && Buffer.compare(held, decoded.record) === 0) continue;
-        deliverLocal(decoded.record);
+        // State, not news: it joins the snapshot (and what conflated tiers show) but is not pushed to
+        // live viewers as a new event; after a relay restart they would see the latest milestone twice.
+        const asState = decoded.record.slice();
+        asState[3] = (asState[3] & ~FanoutFlag.Critical) | FanoutFlag.NoLive;
+        deliverLocal(asState);
         keepRemote(decoded.record);
         loaded++;
       }
