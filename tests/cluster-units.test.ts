@@ -7,6 +7,8 @@ import { BatchBuilder, checkRecord, decodeBatch, decodeRetained, encodeBatch, en
 import { runOfKey, stampBody } from '../src/shared/cluster-history.js';
 import { parseSubscription } from '../src/actors/gateway/subscription.js';
 import { FanoutFlag, FanoutType, encodeFanoutRecord, readFanoutRecord } from '../src/shared/telemetry/ring-records.js';
+import { Readiness, type ReadinessSource } from '../src/services/health/readiness.js';
+import type { FfmpegStatus } from '../src/services/health/ffmpeg-status.js';
 
 const body = (s: string) => new TextEncoder().encode(s);
 const record = (key: string, text: string, flags = 0) => encodeFanoutRecord({ type: FanoutType.Update, channel: 4, levelMask: 7, flags, key, stamp: 123, body: body(text) });
@@ -98,5 +100,34 @@ describe('/ws subscription: since', () => {
     const p = parse(sub);
     expect(p.ok).toBe(false);
     expect(!p.ok && p.error).toMatch(error);
+  });
+});
+
+describe('/readyz with an advisory check (a cluster node without Redis)', () => {
+  it('a failing advisory check makes the node degraded, not unready; without one the report is as before', async () => {
+    const supervisor: ReadinessSource = {
+      health: () => ({ ok: true, actors: { aggregator: 'running' } }),
+      actorNames: () => ['aggregator'],
+      call: async () => undefined,
+      ring: () => { throw new Error('no rings here'); },
+    };
+    const ffmpeg = { availability: { ok: false, reason: 'not needed' }, needed: [], details: () => ({}), register: () => undefined } as unknown as FfmpegStatus;
+    let redisUp = false;
+    const r = new Readiness({ supervisor, ffmpeg, rings: [], producers: [], advisory: [{ name: 'cluster', check: () => ({ ok: redisUp, detail: redisUp ? 'redis up' : 'redis down since …' }) }] });
+    try {
+      expect(await r.check()).toMatchObject({ ready: true, failing: [], degraded: ['cluster'], checks: { cluster: { ok: false } } });
+      redisUp = true;
+      expect(await r.check()).toMatchObject({ ready: true, failing: [], degraded: [], checks: { cluster: { ok: true, detail: 'redis up' } } });
+    } finally {
+      r.close();
+    }
+    const plain = new Readiness({ supervisor, ffmpeg, rings: [], producers: [] });
+    try {
+      const report = await plain.check();
+      expect(report.ready).toBe(true);
+      expect('degraded' in report).toBe(false);
+    } finally {
+      plain.close();
+    }
   });
 });
