@@ -116,8 +116,11 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     expect(seq(onC)).toEqual(seq(onA));
     expect(onB.milestones().map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
     expect(onB.milestones().every((m) => m.run === 'r1' && typeof m.epoch === 'string')).toBe(true);
-    // Metrics made on A reach B's viewers as well.
-    await pollUntil('metrics on C', 5_000, () => (onC.messages.some((m) => m.type === 'ppo_metrics') ? true : undefined));
+    // Metrics made on A reach B's and C's viewers as well, the same updates in the same order.
+    const steps = (v: Viewer) => v.messages.filter((m) => m.type === 'ppo_metrics').map((m) => m.data?.step);
+    for (const v of [onA, onB, onC]) await pollUntil('metrics up to step 50', 10_000, () => (steps(v).includes(50) ? true : undefined), () => steps(v));
+    expect(steps(onB)).toEqual(steps(onA));
+    expect(steps(onC)).toEqual(steps(onA));
   });
 
   it('the Python client producing to A\'s /ingest reaches the viewers on B and C', async () => {
