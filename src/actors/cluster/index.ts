@@ -5,10 +5,9 @@
  *   aggregator ──fanout.cluster──▶ cluster ──PUBLISH ringcast:fanout──▶ other nodes
  *   other nodes ──SUBSCRIBE──▶ cluster ──cluster.gw<i>──▶ gateway-i (merged with its other rings)
  *
- * Out: every record the aggregator writes is published once, batched per ring poll (a window's
- * messages travel together). Retained records are also kept in Redis (`ringcast:retained`,
- * written at most every RETAINED_FLUSH_MS, latest per key) so a node that starts or
- * reconnects later gives its viewers the whole cluster's snapshot. Critical records (milestones,
+ * Out: every record the aggregator writes is published once, batched per ring poll (at most
+ * MAX_BATCH_BYTES a publication). Retained records are also kept in Redis (retained.ts) so a
+ * node that starts or reconnects later gives its viewers the whole cluster's snapshot. Critical records (milestones,
  * game results) go into the run's history stream first (cluster-history.ts), and are delivered
  * here, to this node's own gateways too, stamped with their offset and epoch: in a cluster the
  * gateways take critical messages from this actor only, so every viewer on every node sees the
@@ -21,7 +20,9 @@
  * Redis away: nothing is queued for it. Publications are dropped (counted), critical records are
  * delivered locally without a history stamp, retained records wait (latest per key) and are
  * written when Redis is back; ioredis re-subscribes, and the retained state of the other nodes
- * is read again.
+ * is read again. A Redis that stops answering without closing the connection is bounded too:
+ * unanswered publications past MAX_INFLIGHT_BYTES are dropped, a critical record waits at most
+ * HISTORY_TIMEOUT_MS for its offset.
  */
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge } from 'prom-client';
@@ -33,8 +34,9 @@ import { FanoutFlag, FanoutType, encodeFanoutRecord, readFanoutRecord } from '..
 import { appendHistory, runOfKey, stampBody, type HistoryVariant } from '../../shared/cluster-history.js';
 import { RedisHealth, createRedis } from '../../services/cluster/redis-connection.js';
 import {
-  BatchBuilder, FANOUT_CHANNEL, MAX_BATCH_BYTES, RETAINED_KEY, checkRecord, decodeBatch, decodeRetained, encodeRetained, originBytes, retainedField,
+  BatchBuilder, FANOUT_CHANNEL, MAX_BATCH_BYTES, checkRecord, decodeBatch, originBytes, retainedField,
 } from './wire.js';
+import { RetainedStore } from './retained.js';
 
 export interface ClusterActorOptions {
   nodeId: string;
@@ -54,10 +56,6 @@ const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024;
 const HISTORY_TIMEOUT_MS = 1_000;
 /** Longest the start waits for Redis (subscription and the other nodes' retained state). */
 const START_WAIT_MS = 3_000;
-/** Remote retained records kept here for a restarted gateway (bounded like a gateway's state table). */
-const MAX_REMOTE_RETAINED = 16_384;
-/** Retained fields this node writes to Redis at most (beyond: counted, not written). */
-const MAX_RETAINED_FIELDS = 50_000;
 
 interface CriticalGroup { key: string; channel: number; flags: number; stamp: number; mask: number; variants: HistoryVariant[] }
 
@@ -132,7 +130,7 @@ export default defineActor<ClusterActorOptions>({
     });
 
     // ── out ──
-    const keepForReplay = (record: Uint8Array) => keepRemote(record);
+    const retained = new RetainedStore({ redis: pub, nodeId: o.nodeId, origin, drop, trouble });
     const builder = new BatchBuilder(origin);
     let inflightBytes = 0;
     let flushQueued = false;
@@ -187,16 +185,6 @@ export default defineActor<ClusterActorOptions>({
       queueMicrotask(publishNow);
     };
 
-    const retainedDirty = new Map<string, Buffer>();
-    let retainedFields = 0;
-    const retain = (field: string, record: Uint8Array) => {
-      if (!retainedDirty.has(field) && retainedDirty.size >= MAX_RETAINED_FIELDS) {
-        drop('retained_full');
-        return;
-      }
-      retainedDirty.set(field, encodeRetained(origin, record));
-    };
-
     /** Critical variants of one message: into the history (offset, epoch), then to everybody stamped. */
     const handleCritical = async (g: CriticalGroup) => {
       const run = runOfKey(g.key);
@@ -228,9 +216,9 @@ export default defineActor<ClusterActorOptions>({
         deliverLocal(record);
         builder.add(record, 0, record.byteLength);
         if (g.flags & FanoutFlag.Retain) {
-          retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
+          retained.put(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
           // A restarted gateway skips the aggregator's unstamped copy: it gets this one from the replay.
-          keepForReplay(record);
+          retained.keep(record);
         }
       }
       queueFlush();
@@ -259,49 +247,19 @@ export default defineActor<ClusterActorOptions>({
       // Only retained records need their key decoded and a copy of their own (hot path: a header byte test).
       if ((flags & FanoutFlag.Retain) !== 0 && (flags & FanoutFlag.LiveOnly) === 0) {
         const record = data.slice(offset, offset + length);
-        retain(retainedField(readFanoutRecord(record, 0, record.byteLength)), record);
+        retained.put(retainedField(readFanoutRecord(record, 0, record.byteLength)), record);
       }
       enqueue(data, offset, length);
     };
 
-    const flushRetained = async () => {
-      if (retainedDirty.size === 0 || !health.up) return;
-      const entries = [...retainedDirty];
-      retainedDirty.clear();
-      try {
-        for (let i = 0; i < entries.length; i += 500) {
-          const args: Array<string | Buffer> = [];
-          for (const [field, value] of entries.slice(i, i + 500)) args.push(field, value);
-          await pub.hset(RETAINED_KEY, ...(args as [string, Buffer]));
-        }
-        retainedFields = await pub.hlen(RETAINED_KEY);
-      } catch (error) {
-        // Put back what was not written, unless newer values came in meanwhile.
-        for (const [field, value] of entries) if (!retainedDirty.has(field)) retainedDirty.set(field, value);
-        trouble('retained', { key: RETAINED_KEY, err: (error as Error).message }, `cluster: retained state not written to ${RETAINED_KEY}`);
-      }
-    };
     let flushing = false;
     const retainedTimer = setInterval(() => {
-      if (flushing) return;
+      if (flushing || !health.up) return;
       flushing = true;
-      void flushRetained().finally(() => { flushing = false; });
+      void retained.flush().finally(() => { flushing = false; });
     }, o.retainedFlushMs ?? RETAINED_FLUSH_MS);
 
     // ── in ──
-    /** Retained records this relay wrote into the gateways (other nodes', and this node's stamped criticals). */
-    const remoteRetained = new Map<string, Uint8Array>();
-    /** Keeps a retained record (copied: it may be a view into a batch) for a gateway that restarts. */
-    const keepRemote = (view: Uint8Array) => {
-      const flags = view[3];
-      if (view[0] !== FanoutType.Update || (flags & FanoutFlag.Retain) === 0 || (flags & FanoutFlag.LiveOnly) !== 0) return;
-      const record = view.slice();
-      const field = retainedField(readFanoutRecord(record, 0, record.byteLength));
-      remoteRetained.delete(field);
-      remoteRetained.set(field, record);
-      if (remoteRetained.size > MAX_REMOTE_RETAINED) remoteRetained.delete(remoteRetained.keys().next().value as string);
-    };
-
     sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       if (channel.toString() !== FANOUT_CHANNEL) return;
       const decoded = decodeBatch(message);
@@ -326,7 +284,7 @@ export default defineActor<ClusterActorOptions>({
         }
         // Written into the rings straight from the batch buffer: no copy on the hot path.
         deliverLocal(view, false);
-        keepRemote(view);
+        retained.keep(view);
         delivered++;
       }
       flushLocal();
@@ -334,34 +292,8 @@ export default defineActor<ClusterActorOptions>({
       relayed.inc({ direction: 'in' }, delivered);
     });
 
-    /** The other nodes' retained records this node has not delivered as they are now (after a start or a Redis outage). */
     const loadRetained = async () => {
-      let all: Record<string, Buffer>;
-      try {
-        all = await pub.hgetallBuffer(RETAINED_KEY);
-      } catch (error) {
-        trouble('retained_read', { key: RETAINED_KEY, err: (error as Error).message }, `cluster: cannot read retained state at ${RETAINED_KEY}`);
-        return;
-      }
-      let loaded = 0;
-      for (const [field, value] of Object.entries(all)) {
-        const decoded = decodeRetained(value);
-        if ('error' in decoded) {
-          trouble('retained_bad', { key: RETAINED_KEY, field, err: decoded.error }, `cluster: ignoring field ${JSON.stringify(field)} of ${RETAINED_KEY}: ${decoded.error}`);
-          continue;
-        }
-        if (decoded.origin === o.nodeId) continue;
-        // Already delivered as it is: nothing to add (a critical message must not be shown twice).
-        const held = remoteRetained.get(field);
-        if (held && Buffer.compare(held, decoded.record) === 0) continue;
-        // State, not news: it joins the snapshot (and what conflated tiers show) but is not pushed to
-        // live viewers as a new event; after a relay restart they would see the latest milestone twice.
-        const asState = decoded.record.slice();
-        asState[3] = (asState[3] & ~FanoutFlag.Critical) | FanoutFlag.NoLive;
-        deliverLocal(asState);
-        keepRemote(decoded.record);
-        loaded++;
-      }
+      const loaded = await retained.load((record) => deliverLocal(record));
       stats.retainedLoaded += loaded;
       if (loaded > 0) log.info({ loaded }, 'cluster: retained state of other nodes loaded');
     };
@@ -388,19 +320,19 @@ export default defineActor<ClusterActorOptions>({
       const i = o.outRings.indexOf(ringName);
       if (i < 0) throw new Error(`cluster: no ring "${ringName}"`);
       let written = 0;
-      for (const record of remoteRetained.values()) if (outs[i].tryWrite(record)) written++; else drop('ring_full');
+      for (const record of retained.keptRecords()) if (outs[i].tryWrite(record)) written++; else drop('ring_full');
       return written;
     };
 
     return {
-      api: { stats: () => ({ ...stats, redisUp: health.up, retainedFields, dropped: { ...stats.dropped }, busyMs: performance.eventLoopUtilization().active, cpuMs: threadCpuMs() }), replayRetained },
+      api: { stats: () => ({ ...stats, redisUp: health.up, retainedFields: retained.fields, dropped: { ...stats.dropped }, busyMs: performance.eventLoopUtilization().active, cpuMs: threadCpuMs() }), replayRetained },
       async stop() {
         await loop;
         publishNow();
         await criticalChain;
         publishNow();
         clearInterval(retainedTimer);
-        await flushRetained().catch(() => undefined);
+        if (health.up) await retained.flush();
         const quit = (r: Redis) => r.quit().catch(() => r.disconnect());
         await Promise.all([quit(pub), quit(sub)]);
         return { ...stats };
