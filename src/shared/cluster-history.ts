@@ -7,6 +7,8 @@
  *   ringcast:history:<run>:meta   a Hash: `epoch` (random; a new one whenever the history was lost)
  *                                 and `seq` (the last offset given)
  *
+ * Both keys expire HISTORY_TTL_MS after the run's last critical message.
+ *
  * Offsets count messages of one run from 1; every level variant of one message shares its offset.
  * The epoch answers "is this still the history my offset belongs to": a Redis restarted without
  * persistence, or a meta key lost, starts a new epoch and a client holding the old one is told
@@ -21,6 +23,8 @@ export const historyKey = (run: string) => `ringcast:history:${run}`;
 export const historyMetaKey = (run: string) => `ringcast:history:${run}:meta`;
 /** Entries kept per run (approximately: MAXLEN ~). */
 export const HISTORY_MAX_LEN = 1000;
+/** A run's history outlives its last critical message by this long (then Redis drops it: bounded memory for finished runs). */
+export const HISTORY_TTL_MS = 7 * 24 * 3600 * 1000;
 /** Most messages one recovery sends; a client further behind is told the history is gone. */
 export const MAX_RECOVERY = 1000;
 const RUN_RE = /^[\x21-\x7e]{1,255}$/;
@@ -38,8 +42,10 @@ if not epoch then
 end
 local off = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local args = {KEYS[1], 'MAXLEN', '~', ARGV[1], off .. '-1', 'c', ARGV[3]}
-for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {off, epoch}
 `;
 
@@ -52,7 +58,7 @@ export function newEpoch(): string {
 export async function appendHistory(redis: Redis, run: string, channel: number, variants: readonly HistoryVariant[], epoch = newEpoch()): Promise<{ offset: number; epoch: string }> {
   const fields: Array<string | Buffer> = [];
   for (const v of variants) fields.push(`l${v.levelMask}`, Buffer.from(v.body.buffer, v.body.byteOffset, v.body.byteLength));
-  const reply = (await redis.eval(APPEND_LUA, 2, historyKey(run), historyMetaKey(run), HISTORY_MAX_LEN, epoch, channel, ...fields)) as [number, string];
+  const reply = (await redis.eval(APPEND_LUA, 2, historyKey(run), historyMetaKey(run), HISTORY_MAX_LEN, epoch, channel, HISTORY_TTL_MS, ...fields)) as [number, string];
   return { offset: Number(reply[0]), epoch: String(reply[1]) };
 }
 
