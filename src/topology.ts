@@ -18,7 +18,7 @@
  * stops), then the aggregator, so it drains what is already in its rings, and the recorder
  * after it, so what that drain copied for recording is still written.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from './shared/config.js';
 import type { SupervisorSpec } from './supervisor/spec.js';
@@ -33,6 +33,7 @@ import type { CompositorOptions } from './actors/compositor/index.js';
 import type { EncoderOptions } from './actors/encoder/index.js';
 import type { CaptureActorOptions } from './actors/capture/index.js';
 import type { RecorderOptions } from './actors/recorder/index.js';
+import type { ClusterActorOptions } from './actors/cluster/index.js';
 import type { FfmpegAvailability, ResolvedBinary } from './shared/ffmpeg.js';
 
 export const AGGREGATOR = 'aggregator';
@@ -62,6 +63,11 @@ export const ingestRing = (i: number) => `ingest.gw${i}`;
 export const fanoutRing = (i: number) => `fanout.gw${i}`;
 /** Written by the main thread only: control state, scene changes, capture results, chat messages. */
 export const controlRing = (i: number) => `control.gw${i}`;
+/** Clustered: what this node's aggregator produces, for the cluster relay to publish. */
+export const CLUSTER = 'cluster';
+export const RING_CLUSTER_OUT = 'fanout.cluster';
+/** Clustered: what other nodes produced (and this node's critical messages, stamped), into gateway i. */
+export const clusterRing = (i: number) => `cluster.gw${i}`;
 
 /** The control rings the main thread writes, by the actor that reads each. */
 export function controlRings(config: Config): Record<string, string> {
@@ -69,6 +75,11 @@ export function controlRings(config: Config): Record<string, string> {
   for (let i = 0; i < gatewayCount(config); i++) byActor[gatewayName(i)] = controlRing(i);
   if (config.obs.url !== undefined) byActor[OBS] = RING_OBS_CONTROL;
   return byActor;
+}
+
+/** This node's name in a cluster: `cluster.nodeId`, or the host name and the port it serves. */
+export function clusterNodeId(config: Config, port: number): string {
+  return config.cluster.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 58)}:${port}`;
 }
 
 /** Gateway threads: one per core unless configured (they share the port via SO_REUSEPORT). */
@@ -142,6 +153,13 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   if (captureEnabled) {
     rings[RING_CAPTURE_FRAMES] = { kind: 'slot', slots: config.capture.slots, slotBytes: config.capture.width * config.capture.height * 3, mode: 'latest' };
   }
+  // Clustered: the relay actor between this node's rings and Redis.
+  const clustered = config.cluster.redis !== undefined;
+  if (clustered) {
+    rings[RING_CLUSTER_OUT] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    fanoutRings.push(RING_CLUSTER_OUT);
+    for (let i = 0; i < gateways; i++) rings[clusterRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+  }
   const standby = config.restart.standby;
 
   const aggregator: AggregatorOptions = {
@@ -192,6 +210,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       port: inputs.port,
       inRing: fanoutRing(i),
       controlRing: controlRing(i),
+      ...(clustered ? { clusterRing: clusterRing(i) } : {}),
       outRing: ingestRing(i),
       ingestToken: inputs.tokens.ingestToken,
       adminToken: inputs.tokens.adminToken,
@@ -207,7 +226,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       experience: config.experience,
       recordingsDir,
     };
-    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i)], out: [ingestRing(i)], options: gateway, standby });
+    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i), ...(clustered ? [clusterRing(i)] : [])], out: [ingestRing(i)], options: gateway, standby });
   }
   if (chatEnabled) {
     const chat: ChatOptions = {
@@ -291,6 +310,17 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   };
   actors.push({ name: RECORDER, module: new URL('./actors/recorder/index.js', import.meta.url), in: recording ? [RING_RECORD] : [], out: [RING_REPLAY], options: recorder, standby });
 
+  if (clustered) {
+    const cluster: ClusterActorOptions = {
+      nodeId: clusterNodeId(config, inputs.port),
+      redisUrl: config.cluster.redis!,
+      inRing: RING_CLUSTER_OUT,
+      outRings: Array.from({ length: gateways }, (_, i) => clusterRing(i)),
+    };
+    // After the aggregator: a graceful stop runs in spec order, so the relay publishes what the
+    // aggregator wrote last. No standby: a pre-started copy would hold Redis connections for nothing.
+    actors.push({ name: CLUSTER, module: new URL('./actors/cluster/index.js', import.meta.url), in: [RING_CLUSTER_OUT], out: cluster.outRings, options: cluster });
+  }
   return {
     strategy: config.restart.strategy,
     intensity: config.restart.intensity,

@@ -31,13 +31,18 @@ export interface ReadinessOptions {
   producers: Array<{ ring: string; connected: () => Promise<number> }>;
   /** Problems worth an operator's eye that do not make the instance unready (a full recordings disk). */
   warnings?: () => Promise<string[]>;
+  /**
+   * Checks that make the instance degraded, not unready: it still serves what it can (a cluster
+   * node without Redis serves its local viewers), so a load balancer must not take it out.
+   */
+  advisory?: Array<{ name: string; check: () => Check }>;
   now?: () => number;
   dropWindowMs?: number;
   staleAfterMs?: number;
 }
 
 export interface Check { ok: boolean; detail: string }
-export interface ReadinessReport { ready: boolean; failing: string[]; checks: Record<string, Check>; warnings: string[] }
+export interface ReadinessReport { ready: boolean; failing: string[]; checks: Record<string, Check>; warnings: string[]; degraded?: string[] }
 
 export class Readiness {
   private readonly drops = new Map<string, { total: number; lastAt: number }>();
@@ -116,6 +121,12 @@ export class Readiness {
 
     const failing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
     const warnings = this.o.warnings ? await this.o.warnings().catch((error: Error) => [`warnings unavailable: ${error.message}`]) : [];
-    return { ready: failing.length === 0, failing, checks, warnings };
+    if (!this.o.advisory || this.o.advisory.length === 0) return { ready: failing.length === 0, failing, checks, warnings };
+    const degraded: string[] = [];
+    for (const a of this.o.advisory) {
+      checks[a.name] = a.check();
+      if (!checks[a.name].ok) degraded.push(a.name);
+    }
+    return { ready: failing.length === 0, failing, degraded, checks, warnings };
   }
 }
