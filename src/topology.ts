@@ -15,7 +15,7 @@
  * Order matters for a graceful stop, which runs in spec order: producers first (intake
  * stops), the aggregator last, so it drains what is already in its rings.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { Config } from './shared/config.js';
 import type { SupervisorSpec } from './supervisor/spec.js';
 import type { Tokens } from './shared/tokens.js';
@@ -64,6 +64,11 @@ export function controlRings(config: Config): Record<string, string> {
 /** Gateway threads: one per core unless configured (they share the port via SO_REUSEPORT). */
 export function gatewayCount(config: Config): number {
   return config.fanout.threads > 0 ? config.fanout.threads : Math.max(1, Math.min(16, availableParallelism()));
+}
+
+/** This node's name in the cluster: configured, else host name and port. */
+export function clusterNodeId(config: Config, port: number): string {
+  return config.cluster.nodeId ?? `${hostname()}:${port}`;
 }
 
 export interface TopologyInputs {
@@ -139,6 +144,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     burstPoints: config.aggregate.burstPoints,
     health: config.aggregate.health,
     milestones: config.aggregate.milestones,
+    ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port), leaseMs: config.cluster.leaseMs } } : {}),
   };
   const ingest: IngestOptions = {
     ring: RING_NET,

@@ -84,7 +84,7 @@ describeWithRedis('run leases and forward streams (real redis-server)', () => {
     expect(got.every((e) => e.run === 'r')).toBe(true);
     // Read but not committed: still pending, still counted against the bound.
     expect(await streamsB.forward('r', Buffer.from('x'))).toBe(false);
-    expect(await streamsA.commit(fenced, grant, 'r', '{"n":5}', got.map((e) => e.id))).toBe(true);
+    expect(await streamsA.commit(fenced, grant, 5000, 'r', '{"n":5}', got.map((e) => e.id))).toBe(true);
     expect(await owner.xlen(streamsA.streamKey('r'))).toBe(0);
     expect(await streamsA.snapshot('r')).toBe('{"n":5}');
     expect(await streamsB.forward('r', Buffer.from('event-5'))).toBe(true);
@@ -94,7 +94,7 @@ describeWithRedis('run leases and forward streams (real redis-server)', () => {
     const a = client();
     const b = client();
     const leasesA = new Leases(a, 'node-a', 200);
-    const leasesB = new Leases(b, 'node-b', 200);
+    const leasesB = new Leases(b, 'node-b', 5000);
     const fencedA = new FencedWriter(a);
     const fencedB = new FencedWriter(b);
     const sa = new RunStreams(a, 'node-a', 1000);
@@ -103,7 +103,7 @@ describeWithRedis('run leases and forward streams (real redis-server)', () => {
     await sa.ensureGroup('r');
     for (let i = 0; i < 4; i++) await sb.forward('r', Buffer.from(`e${i}`));
     const first = await sa.read(client(), ['r'], 100, 2);
-    expect(await sa.commit(fencedA, ga, 'r', 'snap-after-e1', first.map((e) => e.id))).toBe(true);
+    expect(await sa.commit(fencedA, ga, 200, 'r', 'snap-after-e1', first.map((e) => e.id))).toBe(true);
     const second = await sa.read(client(), ['r'], 100, 1); // e2 read, then a dies before committing
     expect(second.map((e) => String(e.record))).toEqual(['e2']);
     await new Promise((r) => setTimeout(r, 300));
@@ -116,9 +116,10 @@ describeWithRedis('run leases and forward streams (real redis-server)', () => {
     const fresh = await sb.read(client(), ['r'], 100);
     expect(fresh.map((e) => String(e.record))).toEqual(['e3']);
     // The old owner's late commit is refused; b's goes through.
-    expect(await sa.commit(fencedA, ga, 'r', 'stale', second.map((e) => e.id))).toBe(false);
-    expect(await sb.commit(fencedB, gb, 'r', 'snap-after-e3', [...claimed, ...fresh].map((e) => e.id))).toBe(true);
+    expect(await sa.commit(fencedA, ga, 200, 'r', 'stale', second.map((e) => e.id))).toBe(false);
+    expect(await sb.commit(fencedB, gb, 5000, 'r', 'snap-after-e3', [...claimed, ...fresh].map((e) => e.id))).toBe(true);
     expect(await sb.snapshot('r')).toBe('snap-after-e3');
+    expect(await sb.snapshotWriter('r')).toBe('node-b|2');
     expect(await b.xlen(sb.streamKey('r'))).toBe(0);
   });
 });

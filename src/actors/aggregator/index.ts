@@ -32,6 +32,8 @@ import { checkRules, type Milestone, type MilestoneRules } from './milestones.js
 import { checkThresholds, type HealthThresholds } from './ppo-health.js';
 import { RunState, type DropReason, type RunSettings } from './run-state.js';
 import { runSnapshot, runSummary, type RunSummary } from './snapshot.js';
+import { RunOwnership, type RunOwnershipOptions } from './run-ownership.js';
+import { encodeRun } from './run-persist.js';
 
 export interface AggregatorOptions {
   /** Ingest rings (records per ring-records.ts writeIngestRecord layout). */
@@ -50,6 +52,11 @@ export interface AggregatorOptions {
   burstPoints?: number;
   health: HealthThresholds;
   milestones: MilestoneRules;
+  /**
+   * Cluster mode (Redis configured): each run is aggregated by the one node that owns it;
+   * the others forward its events there (run-ownership.ts). Absent: every run is local.
+   */
+  cluster?: RunOwnershipOptions;
 }
 
 /** Most runs tracked at once; the least recently seen is evicted (and counted) beyond this. */
@@ -84,6 +91,12 @@ function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
   }
   checkThresholds(o.health);
   checkRules(o.milestones);
+  if (o.cluster !== undefined) {
+    const c = o.cluster;
+    if (typeof c?.redis !== 'string' || !/^rediss?:\/\//.test(c.redis)) throw new TypeError(`${who}: options.cluster.redis must be a redis:// URL (got ${String(c?.redis)})`);
+    if (typeof c.nodeId !== 'string' || c.nodeId === '') throw new TypeError(`${who}: options.cluster.nodeId must be a non-empty string`);
+    if (!Number.isInteger(c.leaseMs) || c.leaseMs < 100) throw new RangeError(`${who}: options.cluster.leaseMs must be an integer >= 100 (got ${String(c.leaseMs)})`);
+  }
   return o;
 }
 
@@ -244,7 +257,11 @@ export default defineActor<AggregatorOptions>({
       }
     }
 
-    const handlerFor = (ringName: string) => (data: Uint8Array, offset: number, length: number) => {
+    // Set below when clustered: routes each run's events to the node that owns the run.
+    let ownership: RunOwnership | undefined;
+
+    /** `routed`: the record came from the run's owner stream, or ownership was already decided. */
+    const handleRecord = (ringName: string, data: Uint8Array, offset: number, length: number, routed: boolean) => {
       let event: TelemetryEvent | undefined;
       let runName = DEFAULT_RUN;
       let receivedAt = 0;
@@ -273,13 +290,17 @@ export default defineActor<AggregatorOptions>({
       counts.byKind[kind]++;
       eventsTotal.inc({ kind });
       if (event === undefined) return;
+      // Transport events make no run anywhere; the rest go to the run's owner when it is another node.
+      if (ownership && !routed && kind !== 'other' && !ownership.route(runName, data.subarray(offset, offset + length))) return;
       try {
         apply(event, runName, receivedAt);
+        ownership?.touched(runName);
       } catch (error) {
         drop('process_error');
         noteFailure(error, ringName, 'aggregator: an event could not be applied');
       }
     };
+    const handlerFor = (ringName: string) => (data: Uint8Array, offset: number, length: number) => handleRecord(ringName, data, offset, length, false);
 
     // ── window ──
     function closeWindow(): void {
@@ -318,6 +339,7 @@ export default defineActor<AggregatorOptions>({
         }
       }
       flushAll();
+      ownership?.commitWindow();
       burstBudget.refill(); // every run's overflow was released with its dirty flags
       counts.windows++;
       const ms = performance.now() - t0;
@@ -325,6 +347,19 @@ export default defineActor<AggregatorOptions>({
       windowSeconds.observe(ms / 1000);
     }
     const timer = setInterval(closeWindow, opts.windowMs);
+
+    if (opts.cluster) {
+      ownership = new RunOwnership(opts.cluster, {
+        apply: (record) => handleRecord('cluster', record, 0, record.length, true),
+        encode: (run) => { const r = runs.get(run); return r ? encodeRun(r) : undefined; },
+        adopt: (run, snapshot) => {
+          runs.delete(run);
+          const r = runFor(run, Date.now());
+          if (snapshot) r.restore(snapshot);
+        },
+        drop: (run) => { runs.delete(run); },
+      }, ctx.log, ctx.metrics);
+    }
 
     const loops = inRings.map((ring, i) => consumeLoop(ring, handlerFor(opts.inRings[i]), ctx.signal, { batch: 512 }));
 
@@ -354,6 +389,7 @@ export default defineActor<AggregatorOptions>({
       dropped: { ...counts.dropped },
       inRings: inRings.map((r) => r.stats()),
       outRings: outRings.map((r) => r.ring.stats()),
+      ...(ownership ? { cluster: ownership.stats() } : {}),
     });
     const snapshot = () => ({
       timestamp: Date.now(),
@@ -368,6 +404,7 @@ export default defineActor<AggregatorOptions>({
         await Promise.all(loops); // each drains its ring to empty once the signal fired
         clearInterval(timer);
         closeWindow(); // publish what the drain brought in
+        await ownership?.close(); // commits and releases this node's runs for the next owner
         const final = { runs: runList(), events: counts.events };
         ctx.log.info({ events: counts.events, runs: runs.size, decodeFailures: counts.decodeFailures, fanoutDrops: counts.fanoutDrops }, 'aggregator drained');
         return final;

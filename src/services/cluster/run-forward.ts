@@ -20,12 +20,19 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('XADD', KEYS[1], '*', 'e', ARGV[2])
 return 1`);
 
-/** KEYS: lease, snapshot, stream; ARGV: holder, snapshot, ids… */
+/**
+ * KEYS: lease, snapshot, stream, snapshot's writer; ARGV: holder, leaseMs, snapshot ('' keeps the
+ * stored one), ids… The commit also extends the lease: an owner's periodic write and its renewal are one step.
+ */
 const COMMIT = new RedisScript(`${FENCE_CHECK}
-redis.call('SET', KEYS[2], ARGV[2])
-if #ARGV > 2 then
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3])
+  redis.call('SET', KEYS[4], ARGV[1])
+end
+if #ARGV > 3 then
   local ids = {}
-  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+  for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
   redis.call('XACK', KEYS[3], '${OWNER_GROUP}', unpack(ids))
   redis.call('XDEL', KEYS[3], unpack(ids))
 end
@@ -87,7 +94,7 @@ export class RunStreams {
     const out: ForwardedEntry[] = [];
     let cursor = '0-0';
     for (let rounds = 0; rounds < 100; rounds++) {
-      const reply = (await this.redis.xautoclaimBuffer(this.streamKey(run), OWNER_GROUP, this.nodeId, 0, cursor, 'COUNT', count)) as unknown as [Buffer, Array<[Buffer, Buffer[]] | null>];
+      const reply = (await this.redis.callBuffer('XAUTOCLAIM', this.streamKey(run), OWNER_GROUP, this.nodeId, 0, cursor, 'COUNT', count)) as unknown as [Buffer, Array<[Buffer, Buffer[]] | null>];
       for (const entry of reply[1]) {
         const parsed = entry && parseEntry(run, entry);
         if (parsed) out.push(parsed);
@@ -105,8 +112,8 @@ export class RunStreams {
   async read(reader: Redis, runs: readonly string[], blockMs: number, count = 512): Promise<ForwardedEntry[]> {
     if (runs.length === 0) return [];
     const keys = runs.map((r) => this.streamKey(r));
-    const reply = (await reader.xreadgroupBuffer(
-      'GROUP', OWNER_GROUP, this.nodeId, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...keys.map(() => '>'),
+    const reply = (await reader.callBuffer(
+      'XREADGROUP', 'GROUP', OWNER_GROUP, this.nodeId, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...keys.map(() => '>'),
     )) as Array<[Buffer, Array<[Buffer, Buffer[]] | null>]> | null;
     const out: ForwardedEntry[] = [];
     for (const [key, entries] of reply ?? []) {
@@ -124,12 +131,30 @@ export class RunStreams {
     return (await this.redis.get(this.snapshotKey(run))) ?? undefined;
   }
 
+  /** Who wrote the stored snapshot ("node|token"), or undefined. */
+  async snapshotWriter(run: string): Promise<string | undefined> {
+    return (await this.redis.get(`${this.snapshotKey(run)}:writer`)) ?? undefined;
+  }
+
   /**
-   * Stores the run's snapshot and acknowledges (and deletes) the entries it includes, in
-   * one fenced step: false when the lease is no longer this grant's.
+   * In one fenced step: extends the lease, stores the run's snapshot ('' leaves it) and
+   * acknowledges (and deletes) the entries it includes. False when the lease is no longer
+   * this grant's: the caller has lost the run.
    */
-  async commit(fenced: FencedWriter, grant: LeaseGrant, run: string, snapshot: string, ids: readonly string[]): Promise<boolean> {
-    return fenced.script(grant, `commit ${this.snapshotKey(run)}`, COMMIT, [this.snapshotKey(run), this.streamKey(run)], [snapshot, ...ids]);
+  async commit(fenced: FencedWriter, grant: LeaseGrant, leaseMs: number, run: string, snapshot: string, ids: readonly string[]): Promise<boolean> {
+    const key = this.snapshotKey(run);
+    return fenced.script(grant, `commit ${key}`, COMMIT, [key, this.streamKey(run), `${key}:writer`], [leaseMs, snapshot, ...ids]);
+  }
+
+  /** Entries of a run pending on other consumers for at least minIdleMs (a previous owner that woke up and read some). */
+  async claimIdle(run: string, minIdleMs: number, count = 1000): Promise<ForwardedEntry[]> {
+    const reply = (await this.redis.callBuffer('XAUTOCLAIM', this.streamKey(run), OWNER_GROUP, this.nodeId, minIdleMs, '0-0', 'COUNT', count)) as unknown as [Buffer, Array<[Buffer, Buffer[]] | null>];
+    const out: ForwardedEntry[] = [];
+    for (const entry of reply[1]) {
+      const parsed = entry && parseEntry(run, entry);
+      if (parsed) out.push(parsed);
+    }
+    return out;
   }
 }
 
