@@ -29,6 +29,7 @@ import { registerControlService } from './services/control/service.js';
 import { registerSceneService } from './services/scene/service.js';
 import { startCapture } from './services/capture/index.js';
 import { readStreamsFile } from './services/capture/streams-file.js';
+import { startCluster } from './services/cluster/index.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -73,7 +74,12 @@ export async function startService(config: Config, log: Logger): Promise<Service
     refused: new Counter({ name: 'ringcast_http_rate_limited_total', help: 'Requests answered 429 because the client address spent its budget for costly routes, by route', labelNames: ['route'], registers: [supervisor.registry] }),
   });
 
-  const readiness = registerHealthService({ router, supervisor, ffmpeg, rings: Object.keys(topology.rings ?? {}), demo: config.demo.enabled });
+  // Unclustered (no cluster.redis) this only answers GET /api/cluster for this node.
+  const cluster = startCluster(config, { router, supervisor, log, port });
+  const readiness = registerHealthService({
+    router, supervisor, ffmpeg, rings: Object.keys(topology.rings ?? {}), demo: config.demo.enabled,
+    ...(cluster ? { advisory: [{ name: 'cluster', check: () => cluster.check() }] } : {}),
+  });
   registerControlService({ router, supervisor, requireAdmin, publish, previousRuns: previous?.runs ?? [] });
   provideActorUpcalls({ supervisor, store, router, controls });
   replaySnapshotsOnRestart(supervisor, controls, gatewayCount(config), log);
@@ -89,6 +95,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     await supervisor.start();
   } catch (error) {
     await supervisor.stop(2_000);
+    await cluster?.close();
     readiness.close();
     capture.close();
     await sceneService.close();
@@ -117,6 +124,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       const final = result.finals[AGGREGATOR] as { runs?: unknown[] } | undefined;
       if (final?.runs) store.put('telemetry', 'runs', { runs: final.runs, stoppedAt: new Date().toISOString() } satisfies StoredRuns);
       capture.close();
+      await cluster?.close();
       await sceneService.close();
       store.close();
       log.info({ clean: result.clean, forced: result.forced, ms: Date.now() - started }, result.clean ? 'stopped cleanly' : 'stopped; some actors had to be terminated');

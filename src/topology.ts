@@ -61,6 +61,11 @@ export function controlRings(config: Config): Record<string, string> {
   return byActor;
 }
 
+/** This node's name in a cluster: `cluster.nodeId`, or the host name and the port it serves. */
+export function clusterNodeId(config: Config, port: number): string {
+  return config.cluster.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 58)}:${port}`;
+}
+
 /** Gateway threads: one per core unless configured (they share the port via SO_REUSEPORT). */
 export function gatewayCount(config: Config): number {
   return config.fanout.threads > 0 ? config.fanout.threads : Math.max(1, Math.min(16, availableParallelism()));

@@ -29,13 +29,18 @@ export interface ReadinessOptions {
   rings: string[];
   /** Producer rings and how to tell whether their producer is connected now. */
   producers: Array<{ ring: string; connected: () => Promise<number> }>;
+  /**
+   * Checks that make the instance degraded, not unready: it still serves what it can (a cluster
+   * node without Redis serves its local viewers), so a load balancer must not take it out.
+   */
+  advisory?: Array<{ name: string; check: () => Check }>;
   now?: () => number;
   dropWindowMs?: number;
   staleAfterMs?: number;
 }
 
 export interface Check { ok: boolean; detail: string }
-export interface ReadinessReport { ready: boolean; failing: string[]; checks: Record<string, Check> }
+export interface ReadinessReport { ready: boolean; failing: string[]; checks: Record<string, Check>; degraded?: string[] }
 
 export class Readiness {
   private readonly drops = new Map<string, { total: number; lastAt: number }>();
@@ -113,6 +118,12 @@ export class Readiness {
     checks.data = { ok: stale.length === 0, detail: stale.length > 0 ? stale.join('; ') : connected === 0 ? 'no producer connected' : `fresh (${connected} producer(s))` };
 
     const failing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
-    return { ready: failing.length === 0, failing, checks };
+    if (!this.o.advisory || this.o.advisory.length === 0) return { ready: failing.length === 0, failing, checks };
+    const degraded: string[] = [];
+    for (const a of this.o.advisory) {
+      checks[a.name] = a.check();
+      if (!checks[a.name].ok) degraded.push(a.name);
+    }
+    return { ready: failing.length === 0, failing, degraded, checks };
   }
 }

@@ -9,7 +9,7 @@ import type { Supervisor } from '../../supervisor/supervisor.js';
 import type { IngestStats } from '../../actors/ingest/index.js';
 import { DEMO_TRAINER, INGEST, RING_DEMO, RING_NET } from '../../topology.js';
 import type { FfmpegStatus } from './ffmpeg-status.js';
-import { Readiness } from './readiness.js';
+import { Readiness, type ReadinessOptions } from './readiness.js';
 
 export interface HealthServiceOptions {
   router: HttpRouter;
@@ -19,6 +19,8 @@ export interface HealthServiceOptions {
   rings: string[];
   /** The demo trainer runs (its ring counts as a connected producer while it does). */
   demo: boolean;
+  /** Checks that report degraded without making the instance unready. */
+  advisory?: ReadinessOptions['advisory'];
 }
 
 export function registerHealthService(o: HealthServiceOptions): Readiness {
@@ -29,7 +31,7 @@ export function registerHealthService(o: HealthServiceOptions): Readiness {
     return { status: report.ok ? 200 : 503, json: Object.keys(details).length > 0 ? { ...report, details } : report };
   });
   const readiness = new Readiness({
-    supervisor, ffmpeg, rings: o.rings,
+    supervisor, ffmpeg, rings: o.rings, ...(o.advisory ? { advisory: o.advisory } : {}),
     producers: [
       { ring: RING_NET, connected: async () => (supervisor.actorNames().includes(INGEST) ? ((await supervisor.call(INGEST, 'stats', [], 1_000)) as IngestStats).transports.reduce((n, t) => n + t.connections, 0) : 0) },
       ...(o.demo ? [{ ring: RING_DEMO, connected: async () => (supervisor.health().actors[DEMO_TRAINER] === 'running' ? 1 : 0) }] : []),
