@@ -71,11 +71,6 @@ export function gatewayCount(config: Config): number {
   return config.fanout.threads > 0 ? config.fanout.threads : Math.max(1, Math.min(16, availableParallelism()));
 }
 
-/** This node's name in the cluster: configured, else host name and port. */
-export function clusterNodeId(config: Config, port: number): string {
-  return config.cluster.nodeId ?? `${hostname()}:${port}`;
-}
-
 export interface TopologyInputs {
   tokens: Tokens;
   /** The port the gateways listen on (already resolved when config.port was 0). */
