@@ -89,3 +89,46 @@ export class CaptureAssignment {
     return rendezvousOwner(stream, this.live());
   }
 }
+
+/** What the capture wiring needs of the cluster service and the shared store. */
+export interface CaptureClusterDeps {
+  selfId: string;
+  captureWeight: number;
+  /** Live members (membership.live()); `change` fires when they change. */
+  membership: { live(): readonly CaptureMember[]; on(event: 'change', fn: () => void): unknown };
+  /** The shared store: `change` (ns, key) when another node edited it. */
+  store: { on(event: 'change', fn: (ns: string, key: string) => void): unknown };
+  streamsNs: string;
+  configNs: string;
+}
+
+/**
+ * This node's share, recomputed from the live members (this node counted even before its
+ * own heartbeat is read back, or while Redis is away), and the notices that make capture
+ * re-push its streams: members joined or left, or the registry or config changed elsewhere.
+ */
+export function captureShare(d: CaptureClusterDeps): { assignment: CaptureAssignment; onChange(fn: (what: 'streams' | 'config') => void): void } {
+  const live = (): CaptureMember[] => {
+    const members = [...d.membership.live()];
+    if (!members.some((m) => m.id === d.selfId)) members.push({ id: d.selfId, captureWeight: d.captureWeight });
+    return members;
+  };
+  const assignment = new CaptureAssignment(d.selfId, live);
+  return {
+    assignment,
+    onChange(fn) {
+      d.membership.on('change', () => fn('streams'));
+      // A bulk add changes many keys at once: one push for them all, on the next turn.
+      let pending: Set<'streams' | 'config'> | undefined;
+      d.store.on('change', (ns) => {
+        const what = ns === d.streamsNs ? 'streams' : ns === d.configNs ? 'config' : undefined;
+        if (!what) return;
+        if (!pending) {
+          pending = new Set();
+          setTimeout(() => { const p = pending!; pending = undefined; for (const w of p) fn(w); }, 50);
+        }
+        pending.add(what);
+      });
+    },
+  };
+}
