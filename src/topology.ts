@@ -28,6 +28,7 @@ import type { ObsOptions } from './actors/obs/index.js';
 import type { CompositorOptions } from './actors/compositor/index.js';
 import type { EncoderOptions } from './actors/encoder/index.js';
 import type { CaptureActorOptions } from './actors/capture/index.js';
+import type { ClusterActorOptions } from './actors/cluster/index.js';
 import type { FfmpegAvailability, ResolvedBinary } from './shared/ffmpeg.js';
 
 export const AGGREGATOR = 'aggregator';
@@ -52,6 +53,11 @@ export const ingestRing = (i: number) => `ingest.gw${i}`;
 export const fanoutRing = (i: number) => `fanout.gw${i}`;
 /** Written by the main thread only: control state, scene changes, capture results, chat messages. */
 export const controlRing = (i: number) => `control.gw${i}`;
+/** Clustered: what this node's aggregator produces, for the cluster relay to publish. */
+export const CLUSTER = 'cluster';
+export const RING_CLUSTER_OUT = 'fanout.cluster';
+/** Clustered: what other nodes produced (and this node's critical messages, stamped), into gateway i. */
+export const clusterRing = (i: number) => `cluster.gw${i}`;
 
 /** The control rings the main thread writes, by the actor that reads each. */
 export function controlRings(config: Config): Record<string, string> {
@@ -131,6 +137,13 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   if (captureEnabled) {
     rings[RING_CAPTURE_FRAMES] = { kind: 'slot', slots: config.capture.slots, slotBytes: config.capture.width * config.capture.height * 3, mode: 'latest' };
   }
+  // Clustered: the relay actor between this node's rings and Redis.
+  const clustered = config.cluster.redis !== undefined;
+  if (clustered) {
+    rings[RING_CLUSTER_OUT] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    fanoutRings.push(RING_CLUSTER_OUT);
+    for (let i = 0; i < gateways; i++) rings[clusterRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+  }
   const standby = config.restart.standby;
 
   const aggregator: AggregatorOptions = {
@@ -180,6 +193,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       port: inputs.port,
       inRing: fanoutRing(i),
       controlRing: controlRing(i),
+      ...(clustered ? { clusterRing: clusterRing(i) } : {}),
       outRing: ingestRing(i),
       ingestToken: inputs.tokens.ingestToken,
       adminToken: inputs.tokens.adminToken,
@@ -193,7 +207,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       tickMs: config.aggregate.windowMs,
       experience: config.experience,
     };
-    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i)], out: [ingestRing(i)], options: gateway, standby });
+    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i), ...(clustered ? [clusterRing(i)] : [])], out: [ingestRing(i)], options: gateway, standby });
   }
   if (chatEnabled) {
     const chat: ChatOptions = {
@@ -266,6 +280,17 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   }
   actors.push({ name: AGGREGATOR, module: new URL('./actors/aggregator/index.js', import.meta.url), in: ingestRings, out: fanoutRings, options: aggregator, standby });
 
+  if (clustered) {
+    const cluster: ClusterActorOptions = {
+      nodeId: clusterNodeId(config, inputs.port),
+      redisUrl: config.cluster.redis!,
+      inRing: RING_CLUSTER_OUT,
+      outRings: Array.from({ length: gateways }, (_, i) => clusterRing(i)),
+    };
+    // After the aggregator: a graceful stop runs in spec order, so the relay publishes what the
+    // aggregator wrote last. No standby: a pre-started copy would hold Redis connections for nothing.
+    actors.push({ name: CLUSTER, module: new URL('./actors/cluster/index.js', import.meta.url), in: [RING_CLUSTER_OUT], out: cluster.outRings, options: cluster });
+  }
   return {
     strategy: config.restart.strategy,
     intensity: config.restart.intensity,

@@ -30,6 +30,8 @@ import type { FpsTier, TierPlan } from './fps-tiers.js';
 import { DeltaFanout, type Version } from './delta-fanout.js';
 import { LatestMessages, type LatestEntry } from './latest-messages.js';
 import { parseSubscription, type Subscription } from './subscription.js';
+import type { HistoryReply, HistoryRequest } from '../../shared/cluster-history.js';
+import { LEVEL_BIT } from '../../shared/telemetry/channels.js';
 
 export const CLOSE_TOO_SLOW = 4008;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
@@ -81,6 +83,8 @@ export interface FanoutHubOptions {
   metrics: GatewayMetrics;
   /** Least time between two snapshots to one client (default 1000 ms; 0 = every subscription gets one at once). */
   snapshotIntervalMs?: number;
+  /** Missed critical messages for a subscription with `since` (the cluster's history); absent: answered as unavailable. */
+  recover?: (request: HistoryRequest) => Promise<HistoryReply>;
 }
 
 export class FanoutHub {
@@ -106,7 +110,7 @@ export class FanoutHub {
   private readonly snapshotIntervalMs: number;
   private counts = {
     published: 0, deliveries: 0, skippedSlow: 0, disconnectsTooSlow: 0, protocolErrors: 0, refused: 0, criticalQueued: 0, resubscribed: 0, maxBufferedSeen: 0,
-    snapshotsSent: 0, snapshotsDeferred: 0, snapshotsCoalesced: 0, disconnectsFlood: 0, resyncs: 0,
+    snapshotsSent: 0, snapshotsDeferred: 0, snapshotsCoalesced: 0, disconnectsFlood: 0, resyncs: 0, recoveries: 0,
   };
 
   constructor(options: FanoutHubOptions) {
@@ -205,6 +209,40 @@ export class FanoutHub {
     if (client.slow) this.registerSlowTopics(client);
     else this.subscribeAll(ws, client);
     // A slow client stays slow until it drains; it got its snapshot queued like any send.
+    if (parsed.sub.since) void this.recoverHistory(ws, client, parsed.sub);
+  }
+
+  /**
+   * Sends the critical messages a reconnecting client missed (`since`), then
+   * `{"type":"history_recovered"}`; or `{"type":"history_gone"}` when they are no longer kept
+   * (the snapshot it got is then its state), or `{"type":"history_unavailable"}` (retry later).
+   * Live critical messages may arrive while this runs: a client skips offsets it already has.
+   */
+  private async recoverHistory(ws: WebSocket<OverlayClient>, client: OverlayClient, sub: Subscription): Promise<void> {
+    const since = sub.since!;
+    let reply: HistoryReply;
+    try {
+      if (!this.o.recover) throw new Error('history is not available on this server');
+      reply = await this.o.recover({ run: since.run, since: since.offset, epoch: since.epoch, levelBit: LEVEL_BIT[sub.level] });
+    } catch (error) {
+      reply = { ok: false, gone: false, reason: (error as Error).message };
+    }
+    // The socket may have closed while we waited: never touch it then.
+    if (client.closed || client.closeReason || client.sub !== sub) return;
+    this.counts.recoveries++;
+    ws.cork(() => {
+      if (!reply.ok) {
+        ws.send(JSON.stringify({ type: reply.gone ? 'history_gone' : 'history_unavailable', run: since.run, reason: reply.reason, epoch: reply.epoch ?? null, offset: reply.offset ?? null }), false);
+        return;
+      }
+      let sent = 0;
+      for (const m of reply.messages) {
+        if (!sub.channels.includes(m.channel)) continue;
+        ws.send(m.body, false);
+        sent++;
+      }
+      ws.send(JSON.stringify({ type: 'history_recovered', run: since.run, epoch: reply.epoch, offset: reply.offset, count: sent }), false);
+    });
   }
 
   /** `{"type":"resync"}`: the full state of every key (a delta client that lost track). False when the text is something else. */

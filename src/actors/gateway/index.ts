@@ -17,7 +17,8 @@ import { consumeLoop } from '../../shared/consume-loop.js';
 import { loadUws } from '../../shared/http-server.js';
 import type { RecordRing } from '../../shared/record-ring.js';
 import { MergedReader } from '../../shared/merged-reader.js';
-import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import { FanoutFlag, FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import type { HistoryReply } from '../../shared/cluster-history.js';
 import { IngestAcceptor } from '../ingest/acceptor.js';
 import { EXPERIENCE_MAX_MESSAGE, ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from './experience-stream.js';
 import { FanoutHub, type OverlayClient } from './fanout-hub.js';
@@ -74,6 +75,8 @@ export default defineActor<GatewayOptions>({
     const controlRing = o.controlRing === undefined ? undefined : (ctx.in[o.controlRing] as RecordRing | undefined);
     if (o.controlRing !== undefined && !controlRing) throw new Error(`gateway ${o.index}: control ring "${o.controlRing}" is not among this actor's input rings`);
     if (!outRing) throw new Error(`gateway ${o.index}: ingest ring "${o.outRing}" is not among this actor's output rings`);
+    const clusterRing = o.clusterRing === undefined ? undefined : (ctx.in[o.clusterRing] as RecordRing | undefined);
+    if (o.clusterRing !== undefined && !clusterRing) throw new Error(`gateway ${o.index}: cluster ring "${o.clusterRing}" is not among this actor's input rings`);
 
     const { uws } = loadUws({ logger: ctx.log, registry: ctx.metrics });
     const app = uws.App();
@@ -91,6 +94,8 @@ export default defineActor<GatewayOptions>({
       app, index: o.index, plan: planTiers(o.maxFps, o.tickMs), maxFps: o.maxFps,
       softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes, maxClients: o.maxClients,
       criticalQueueLimit: o.criticalQueueLimit ?? DEFAULT_CRITICAL_QUEUE, metrics, snapshotIntervalMs: o.snapshotIntervalMs,
+      // Missed critical messages come from the cluster's history, through the main thread.
+      recover: (request) => ctx.callMain<HistoryReply>('cluster.history', request),
     });
     const experience = new ExperienceHub({
       queueBatches: o.experience.queueBatches, softLimitBytes: o.softLimitBytes, hardLimitBytes: o.hardLimitBytes,
@@ -188,8 +193,11 @@ export default defineActor<GatewayOptions>({
     const slowTimer = setInterval(() => hub.checkBackpressure(), o.slowCheckMs ?? DEFAULT_SLOW_CHECK_MS);
     let recordsConsumed = 0;
     let recordErrors = 0;
-    const onRecord = (data: Uint8Array, offset: number, length: number) => {
+    const onRecord = (data: Uint8Array, offset: number, length: number, source = 0) => {
       recordsConsumed++;
+      // Clustered, a critical message reaches the gateways through the relay, stamped with its
+      // history offset, so the aggregator's unstamped copy is not sent.
+      if (source === 0 && clusterRing && data[offset] === FanoutType.Update && (data[offset + 3] & FanoutFlag.Critical) !== 0) return;
       // A throw here would leave the batch uncommitted and replay it forever: contain it.
       try {
         if (data[offset] === FanoutType.Experience) {
@@ -207,7 +215,8 @@ export default defineActor<GatewayOptions>({
     // A restarted gateway starts with an empty snapshot: the aggregator and the main thread
     // each write their retained messages into this gateway's rings again when it restarts,
     // so nothing has to be asked for here.
-    const records = controlRing ? new MergedReader([inRing, controlRing]) : inRing;
+    const extra = [controlRing, clusterRing].filter((r): r is RecordRing => r !== undefined);
+    const records = extra.length > 0 ? new MergedReader([inRing, ...extra]) : inRing;
     const loop = consumeLoop(records, onRecord, ctx.signal, { batch: 256 });
 
     const stats = (): GatewayStats => ({ index: o.index, port, overlay: hub.stats(), experience: experience.stats(), openSockets: handles.openSockets, recordsConsumed, recordErrors });

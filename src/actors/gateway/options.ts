@@ -31,6 +31,12 @@ export interface GatewayOptions {
    * changes, capture results, chat), read merged with `inRing`. Absent: fan-out only.
    */
   controlRing?: string;
+  /**
+   * Clustered: the ring the cluster relay writes (`cluster.gw<i>`): other nodes' messages, and
+   * this node's critical messages stamped with their history offset. With it, critical records
+   * on `inRing` are skipped (they arrive here, stamped, instead).
+   */
+  clusterRing?: string;
   /** Ingest ring this gateway produces into (`ingest.gw<i>`). */
   outRing: string;
   ingestToken: string;

@@ -4,6 +4,10 @@
  * Protocol (kept as the overlays speak it): `{"channels": [...], "level": "...", "max_fps": N, "delta": B}`,
  * every field optional (defaults: every channel, intermediate, the server's maxFps, full messages). Anything
  * wrong yields one error string naming the problem; the connection stays up.
+ *
+ * Clustered nodes also take `"run": R, "since": N, "epoch": E` together: recover the critical
+ * messages of run R after offset N of history E (what a critical message's `run`, `offset` and
+ * `epoch` fields said last).
  */
 import { ALL_CHANNELS, AVAILABLE_CHANNELS, CHANNELS, OPT_IN_CHANNELS, DEFAULT_LEVEL, LEVELS, type Level } from '../../shared/telemetry/channels.js';
 
@@ -15,6 +19,8 @@ export interface Subscription {
   maxFps: number;
   /** Updates as deltas against the last version the client holds (keyed, sequence-numbered). */
   delta: boolean;
+  /** Recover the critical messages of `run` after `offset` in history `epoch`. */
+  since?: { run: string; offset: number; epoch: string };
 }
 
 export type ParsedSubscription = { ok: true; sub: Subscription } | { ok: false; error: string };
@@ -64,5 +70,24 @@ export function parseSubscription(text: string, serverMaxFps: number): ParsedSub
   if (msg.delta !== undefined && typeof msg.delta !== 'boolean') {
     return { ok: false, error: `delta must be true or false (got ${JSON.stringify(msg.delta)})` };
   }
-  return { ok: true, sub: { channels, level, maxFps, delta: msg.delta === true } };
+  const since = parseSince(msg);
+  if (typeof since === 'string') return { ok: false, error: since };
+  return { ok: true, sub: { channels, level, maxFps, delta: msg.delta === true, ...(since ? { since } : {}) } };
+}
+
+const RUN_RE = /^[\x21-\x7e]{1,255}$/;
+const EPOCH_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `since` with its `run` and `epoch`, absent, or the error naming what is wrong. */
+function parseSince(msg: Record<string, unknown>): Subscription['since'] | string | undefined {
+  if (msg.since === undefined) {
+    if (msg.run !== undefined || msg.epoch !== undefined) return '"run" and "epoch" go with "since": {"run": R, "since": <offset>, "epoch": E}';
+    return undefined;
+  }
+  if (typeof msg.since !== 'number' || !Number.isSafeInteger(msg.since) || msg.since < 0) {
+    return `since must be a non-negative integer offset (got ${JSON.stringify(msg.since)})`;
+  }
+  if (typeof msg.run !== 'string' || !RUN_RE.test(msg.run)) return `since needs "run": the run name the offset belongs to (got ${JSON.stringify(msg.run)})`;
+  if (typeof msg.epoch !== 'string' || !EPOCH_RE.test(msg.epoch)) return `since needs "epoch": the history epoch the offset belongs to (got ${JSON.stringify(msg.epoch)})`;
+  return { run: msg.run, offset: msg.since, epoch: msg.epoch };
 }

@@ -11,7 +11,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../shared/config.js';
 import type { HttpRouter } from '../../shared/http-router.js';
-import { clusterNodeId, gatewayCount, gatewayName } from '../../topology.js';
+import { CLUSTER, clusterNodeId, clusterRing, gatewayCount, gatewayName } from '../../topology.js';
 import { Membership, type FiguresProvider, type Member, type NodeLoad } from './membership.js';
 import { RedisHealth, createRedis, type CreateRedisOptions, type RedisHealthState } from './redis-connection.js';
 import { registerClusterRoutes } from './routes.js';
@@ -25,6 +25,7 @@ export interface ClusterSupervisor {
   call(actor: string, method: string, args?: unknown[], timeoutMs?: number): Promise<unknown>;
   actorNames(): string[];
   provide(method: string, handler: (...args: never[]) => unknown): unknown;
+  on(event: 'actor-started', listener: (actor: string, incarnation: number) => void): unknown;
   readonly registry: Registry;
 }
 
@@ -113,6 +114,15 @@ export function startCluster(config: Config, deps: ClusterDeps): ClusterService 
 
   registerClusterRoutes(router, { clustered: true, self: () => membership.selfMember(), nodes: () => membership.live(), redis: () => health.snapshot() });
   supervisor.provide('cluster.history', (request: HistoryRequest) => readHistory(redis, health, request, clusterLog));
+  // A restarted gateway gets the other nodes' retained messages again from the relay, as it
+  // gets this node's from the aggregator and the main thread.
+  const gatewayIndex = new Map(Array.from({ length: gateways }, (_, i) => [gatewayName(i), i]));
+  supervisor.on('actor-started', (actor, incarnation) => {
+    const i = gatewayIndex.get(actor);
+    if (i === undefined || incarnation === 0) return;
+    supervisor.call(CLUSTER, 'replayRetained', [clusterRing(i)])
+      .catch((error: Error) => clusterLog.warn({ gateway: actor, err: error.message }, 'cluster: the relay could not replay the other nodes\' snapshot to a restarted gateway'));
+  });
   membership.start();
   clusterLog.info({ redis: url.replace(/\/\/[^@/]*@/, '//***@'), heartbeatMs: config.cluster.heartbeatMs, nodeTimeoutMs: config.cluster.nodeTimeoutMs }, 'cluster: joining');
 

@@ -1,0 +1,346 @@
+/**
+ * Cluster relay actor: this node's overlay messages out to the other nodes through Redis, and
+ * theirs in to this node's gateways.
+ *
+ *   aggregator ──fanout.cluster──▶ cluster ──PUBLISH ringcast:fanout──▶ other nodes
+ *   other nodes ──SUBSCRIBE──▶ cluster ──cluster.gw<i>──▶ gateway-i (merged with its other rings)
+ *
+ * Out: every record the aggregator writes is published once, batched per ring poll (a window's
+ * messages travel together). Retained records are also kept in Redis (`ringcast:retained`,
+ * written at most every RETAINED_FLUSH_MS, latest per key) so a node that starts or
+ * reconnects later gives its viewers the whole cluster's snapshot. Critical records (milestones,
+ * game results) go into the run's history stream first (cluster-history.ts), and are delivered
+ * here, to this node's own gateways too, stamped with their offset and epoch: in a cluster the
+ * gateways take critical messages from this actor only, so every viewer on every node sees the
+ * same offsets. Experience records are not relayed (they stay on the node that received them).
+ *
+ * In: each batch from another node is split and written into every gateway's cluster ring; a
+ * node ignores its own batches (no echo). Bad batches or records are counted and logged (first
+ * few), never fatal.
+ *
+ * Redis away: nothing is queued for it. Publications are dropped (counted), critical records are
+ * delivered locally without a history stamp, retained records wait (latest per key) and are
+ * written when Redis is back; ioredis re-subscribes, and the retained state of the other nodes
+ * is read again.
+ */
+import { Counter, Gauge } from 'prom-client';
+import type { Redis } from 'ioredis';
+import { defineActor } from '../../shared/actor.js';
+import { consumeLoop } from '../../shared/consume-loop.js';
+import type { RecordRing } from '../../shared/record-ring.js';
+import { FanoutFlag, FanoutType, encodeFanoutRecord, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
+import { appendHistory, runOfKey, stampBody, type HistoryVariant } from '../../shared/cluster-history.js';
+import { RedisHealth, createRedis } from '../../services/cluster/redis-connection.js';
+import {
+  FANOUT_CHANNEL, MAX_BATCH_BYTES, RETAINED_KEY, checkRecord, decodeBatch, decodeRetained, encodeBatch, encodeRetained, originBytes, retainedField,
+} from './wire.js';
+
+export interface ClusterActorOptions {
+  nodeId: string;
+  redisUrl: string;
+  /** What the aggregator writes for the other nodes (`fanout.cluster`). */
+  inRing: string;
+  /** One per gateway (`cluster.gw<i>`). */
+  outRings: string[];
+  /** How often retained records are written to Redis (default 250 ms). */
+  retainedFlushMs?: number;
+}
+
+const RETAINED_FLUSH_MS = 250;
+/** Remote retained records kept here for a restarted gateway (bounded like a gateway's state table). */
+const MAX_REMOTE_RETAINED = 16_384;
+/** Retained fields this node writes to Redis at most (beyond: counted, not written). */
+const MAX_RETAINED_FIELDS = 50_000;
+
+interface CriticalGroup { key: string; channel: number; flags: number; stamp: number; mask: number; variants: HistoryVariant[] }
+
+export interface ClusterRelayStats {
+  nodeId: string;
+  redisUp: boolean;
+  published: number;
+  batchesOut: number;
+  received: number;
+  batchesIn: number;
+  echoes: number;
+  dropped: Record<string, number>;
+  historyAppended: number;
+  retainedLoaded: number;
+  /** This thread's event-loop busy time so far (ms): the relay's CPU, for the benchmark. */
+  busyMs: number;
+}
+
+export default defineActor<ClusterActorOptions>({
+  async start(ctx) {
+    const o = ctx.options;
+    const inRing = ctx.in[o.inRing] as RecordRing | undefined;
+    if (!inRing) throw new Error(`cluster: ring "${o.inRing}" is not among this actor's input rings`);
+    const outs = o.outRings.map((name) => {
+      const ring = ctx.out[name] as RecordRing | undefined;
+      if (!ring) throw new Error(`cluster: ring "${name}" is not among this actor's output rings`);
+      return ring;
+    });
+    const origin = originBytes(o.nodeId);
+    const log = ctx.log.child({ node: o.nodeId });
+
+    const health = new RedisHealth();
+    const pub = createRedis(o.redisUrl, log, 'relay', { health });
+    const sub = createRedis(o.redisUrl, log, 'relay-sub', { health });
+
+    const registers = [ctx.metrics];
+    new Gauge({ name: 'ringcast_cluster_redis_up', help: '1 while every Redis connection of this thread is ready, 0 while any is down', registers, collect() { this.set(health.up ? 1 : 0); } });
+    const outagesMetric = new Counter({ name: 'ringcast_cluster_redis_outages_total', help: 'Times this thread lost Redis (up → down)', registers });
+    const relayed = new Counter({ name: 'ringcast_cluster_relay_messages_total', help: 'Fan-out records relayed through Redis, by direction (out: published, in: delivered to this node\'s gateways)', labelNames: ['direction'], registers });
+    const batches = new Counter({ name: 'ringcast_cluster_relay_batches_total', help: 'PUB/SUB batches, by direction', labelNames: ['direction'], registers });
+    const droppedMetric = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (redis_down, publish_failed, ring_full, bad_batch, bad_record, history_failed, retained_full)', labelNames: ['reason'], registers });
+    const echoesMetric = new Counter({ name: 'ringcast_cluster_relay_echoes_total', help: 'Own batches heard back from Redis and ignored', registers });
+    for (const d of ['out', 'in']) { relayed.inc({ direction: d }, 0); batches.inc({ direction: d }, 0); }
+
+    const stats: ClusterRelayStats = { nodeId: o.nodeId, redisUp: false, published: 0, batchesOut: 0, received: 0, batchesIn: 0, echoes: 0, dropped: {}, historyAppended: 0, retainedLoaded: 0, busyMs: 0 };
+    const logged = new Map<string, number>();
+    /** The first few of each kind of trouble, then one in 1000: a flood must not flood the log. */
+    const trouble = (kind: string, fields: Record<string, unknown>, message: string) => {
+      const n = (logged.get(kind) ?? 0) + 1;
+      logged.set(kind, n);
+      if (n <= 5 || n % 1000 === 0) log.warn({ ...fields, occurrences: n }, message);
+    };
+    const drop = (reason: string, n = 1) => {
+      stats.dropped[reason] = (stats.dropped[reason] ?? 0) + n;
+      droppedMetric.inc({ reason }, n);
+    };
+    health.on('change', (s: { up: boolean }) => {
+      stats.redisUp = s.up;
+      if (!s.up) outagesMetric.inc();
+    });
+
+    // ── out ──
+    let batch: Uint8Array[] = [];
+    let flushQueued = false;
+    let group: CriticalGroup | undefined;
+    let criticalChain: Promise<void> = Promise.resolve();
+
+    const deliverLocal = (record: Uint8Array) => {
+      for (const ring of outs) if (!ring.tryWrite(record)) drop('ring_full');
+    };
+
+    const publishNow = () => {
+      flushQueued = false;
+      if (group) closeGroup();
+      if (batch.length === 0) return;
+      const records = batch;
+      batch = [];
+      if (!health.up) {
+        drop('redis_down', records.length);
+        return;
+      }
+      let from = 0;
+      while (from < records.length) {
+        let to = from;
+        let size = 0;
+        while (to < records.length && (to === from || size + records[to].byteLength < MAX_BATCH_BYTES)) size += records[to++].byteLength + 4;
+        const count = to - from;
+        pub.publish(FANOUT_CHANNEL, encodeBatch(origin, records, from, to)).then(() => {
+          stats.published += count;
+          stats.batchesOut++;
+          relayed.inc({ direction: 'out' }, count);
+          batches.inc({ direction: 'out' });
+        }, (error: Error) => {
+          drop('publish_failed', count);
+          trouble('publish', { err: error.message }, 'cluster: publish failed; those records reached this node\'s viewers only');
+        });
+        from = to;
+      }
+    };
+    const queueFlush = () => {
+      if (flushQueued) return;
+      flushQueued = true;
+      // After the ring poll that brought the records: one publication per poll batch.
+      queueMicrotask(publishNow);
+    };
+
+    const retainedDirty = new Map<string, Buffer>();
+    let retainedFields = 0;
+    const retain = (field: string, record: Uint8Array) => {
+      if (!retainedDirty.has(field) && retainedDirty.size >= MAX_RETAINED_FIELDS) {
+        drop('retained_full');
+        return;
+      }
+      retainedDirty.set(field, encodeRetained(origin, record));
+    };
+
+    /** Critical variants of one message: into the history (offset, epoch), then to everybody stamped. */
+    const handleCritical = async (g: CriticalGroup) => {
+      const run = runOfKey(g.key);
+      let stamped: Array<{ levelMask: number; body: Uint8Array }> = g.variants;
+      if (run !== undefined && health.up) {
+        try {
+          const at = await appendHistory(pub, run, g.channel, g.variants);
+          stats.historyAppended++;
+          stamped = g.variants.map((v) => ({ levelMask: v.levelMask, body: stampBody(v.body, run, at.offset, at.epoch) }));
+        } catch (error) {
+          drop('history_failed');
+          trouble('history', { key: `ringcast:history:${run}`, err: (error as Error).message }, `cluster: history of run ${run} not written; the message goes out without an offset`);
+        }
+      }
+      for (const v of stamped) {
+        const record = encodeFanoutRecord({ type: FanoutType.Update, channel: g.channel, levelMask: v.levelMask, flags: g.flags, key: g.key, stamp: g.stamp, body: v.body });
+        deliverLocal(record);
+        batch.push(record);
+        if (g.flags & FanoutFlag.Retain) retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
+      }
+      queueFlush();
+    };
+    function closeGroup(): void {
+      const g = group!;
+      group = undefined;
+      criticalChain = criticalChain.then(() => handleCritical(g)).catch((error: Error) => trouble('critical', { err: error.message }, 'cluster: a critical message failed'));
+    }
+
+    const onRecord = (data: Uint8Array, offset: number, length: number) => {
+      const type = data[offset];
+      if (type === FanoutType.Experience) return;
+      const flags = data[offset + 3];
+      if (type === FanoutType.Update && (flags & FanoutFlag.Critical) !== 0) {
+        const view = readFanoutRecord(data, offset, length);
+        // Level variants of one message come one after another with the same key and disjoint masks.
+        if (group && (group.key !== view.key || (group.mask & view.levelMask) !== 0)) closeGroup();
+        group ??= { key: view.key, channel: view.channel, flags: view.flags, stamp: view.stamp, mask: 0, variants: [] };
+        group.mask |= view.levelMask;
+        group.variants.push({ levelMask: view.levelMask, body: data.slice(view.bodyOffset, view.bodyOffset + view.bodyLength) });
+        queueFlush();
+        return;
+      }
+      if (group) closeGroup();
+      const record = data.slice(offset, offset + length);
+      batch.push(record);
+      // Only retained records need their key decoded (hot path: a header byte test).
+      if ((flags & FanoutFlag.Retain) !== 0 && (flags & FanoutFlag.LiveOnly) === 0) retain(retainedField(readFanoutRecord(record, 0, record.byteLength)), record);
+      queueFlush();
+    };
+
+    const flushRetained = async () => {
+      if (retainedDirty.size === 0 || !health.up) return;
+      const entries = [...retainedDirty];
+      retainedDirty.clear();
+      try {
+        for (let i = 0; i < entries.length; i += 500) {
+          const args: Array<string | Buffer> = [];
+          for (const [field, value] of entries.slice(i, i + 500)) args.push(field, value);
+          await pub.hset(RETAINED_KEY, ...(args as [string, Buffer]));
+        }
+        retainedFields = await pub.hlen(RETAINED_KEY);
+      } catch (error) {
+        // Put back what was not written, unless newer values came in meanwhile.
+        for (const [field, value] of entries) if (!retainedDirty.has(field)) retainedDirty.set(field, value);
+        trouble('retained', { key: RETAINED_KEY, err: (error as Error).message }, `cluster: retained state not written to ${RETAINED_KEY}`);
+      }
+    };
+    let flushing = false;
+    const retainedTimer = setInterval(() => {
+      if (flushing) return;
+      flushing = true;
+      void flushRetained().finally(() => { flushing = false; });
+    }, o.retainedFlushMs ?? RETAINED_FLUSH_MS);
+
+    // ── in ──
+    const remoteRetained = new Map<string, Uint8Array>();
+    /** Keeps a remote retained record (copied out of the batch) for a gateway that restarts. */
+    const keepRemote = (view: Uint8Array) => {
+      const flags = view[3];
+      if (view[0] !== FanoutType.Update || (flags & FanoutFlag.Retain) === 0 || (flags & FanoutFlag.LiveOnly) !== 0) return;
+      const record = view.slice();
+      const field = retainedField(readFanoutRecord(record, 0, record.byteLength));
+      remoteRetained.delete(field);
+      remoteRetained.set(field, record);
+      if (remoteRetained.size > MAX_REMOTE_RETAINED) remoteRetained.delete(remoteRetained.keys().next().value as string);
+    };
+
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (channel.toString() !== FANOUT_CHANNEL) return;
+      const decoded = decodeBatch(message);
+      if (decoded.origin === o.nodeId) {
+        stats.echoes++;
+        echoesMetric.inc();
+        return;
+      }
+      if (decoded.error) {
+        drop('bad_batch');
+        trouble('bad_batch', { channel: FANOUT_CHANNEL, origin: decoded.origin, err: decoded.error }, `cluster: malformed batch on ${FANOUT_CHANNEL}`);
+      }
+      stats.batchesIn++;
+      batches.inc({ direction: 'in' });
+      let delivered = 0;
+      for (const view of decoded.records) {
+        const bad = checkRecord(view);
+        if (bad) {
+          drop('bad_record');
+          trouble('bad_record', { channel: FANOUT_CHANNEL, origin: decoded.origin, err: bad }, `cluster: refused a record on ${FANOUT_CHANNEL}`);
+          continue;
+        }
+        // Written into the rings straight from the batch buffer: no copy on the hot path.
+        deliverLocal(view);
+        keepRemote(view);
+        delivered++;
+      }
+      stats.received += delivered;
+      relayed.inc({ direction: 'in' }, delivered);
+    });
+
+    /** The other nodes' retained records this node has not heard live (after a start or a Redis outage). */
+    const loadRetained = async () => {
+      let all: Record<string, Buffer>;
+      try {
+        all = await pub.hgetallBuffer(RETAINED_KEY);
+      } catch (error) {
+        trouble('retained_read', { key: RETAINED_KEY, err: (error as Error).message }, `cluster: cannot read retained state at ${RETAINED_KEY}`);
+        return;
+      }
+      let loaded = 0;
+      for (const [field, value] of Object.entries(all)) {
+        const decoded = decodeRetained(value);
+        if ('error' in decoded) {
+          trouble('retained_bad', { key: RETAINED_KEY, field, err: decoded.error }, `cluster: ignoring field ${JSON.stringify(field)} of ${RETAINED_KEY}: ${decoded.error}`);
+          continue;
+        }
+        if (decoded.origin === o.nodeId || remoteRetained.has(field)) continue;
+        deliverLocal(decoded.record);
+        keepRemote(decoded.record);
+        loaded++;
+      }
+      stats.retainedLoaded += loaded;
+      if (loaded > 0) log.info({ loaded }, 'cluster: retained state of other nodes loaded');
+    };
+    const joinFanout = () => {
+      // Subscribing again is harmless (ioredis also re-subscribes by itself after a reconnect);
+      // it covers a first subscription that failed because Redis was not up yet.
+      void sub.subscribe(FANOUT_CHANNEL).then(loadRetained, (error: Error) => trouble('subscribe', { err: error.message }, 'cluster: not subscribed yet; retrying when Redis is back'));
+    };
+    sub.on('ready', joinFanout);
+    if (sub.status === 'ready') joinFanout();
+
+    const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 1024 });
+    log.info({ inRing: o.inRing, outRings: o.outRings }, 'cluster relay started');
+
+    const replayRetained = (ringName: string): number => {
+      const i = o.outRings.indexOf(ringName);
+      if (i < 0) throw new Error(`cluster: no ring "${ringName}"`);
+      let written = 0;
+      for (const record of remoteRetained.values()) if (outs[i].tryWrite(record)) written++; else drop('ring_full');
+      return written;
+    };
+
+    return {
+      api: { stats: () => ({ ...stats, redisUp: health.up, retainedFields, dropped: { ...stats.dropped }, busyMs: performance.eventLoopUtilization().active }), replayRetained },
+      async stop() {
+        await loop;
+        publishNow();
+        await criticalChain;
+        publishNow();
+        clearInterval(retainedTimer);
+        await flushRetained().catch(() => undefined);
+        const quit = (r: Redis) => r.quit().catch(() => r.disconnect());
+        await Promise.all([quit(pub), quit(sub)]);
+        return { ...stats };
+      },
+    };
+  },
+});
