@@ -25,6 +25,9 @@ export async function startSharedState(config: Config, cluster: ClusterService, 
     selfId: cluster.nodeId, captureWeight: config.cluster.captureWeight,
     membership: cluster.membership, store, streamsNs: STREAMS_NS, configNs: CAPTURE_NS,
   });
+  if (config.capture.enabled) {
+    cluster.membership.on('change', (live: Array<{ id: string }>) => log.info({ nodes: live.map((m) => m.id) }, 'cluster: members changed; capture shares recomputed'));
+  }
   const capture: CaptureCluster = {
     mine: (streams) => share.assignment.mine(streams),
     onChange: (fn) => share.onChange(fn),

@@ -8,7 +8,7 @@
  * would have run out, rather than risk two holders. Emits `change` (holding: boolean).
  */
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Leases, type LeaseGrant } from './run-lease.js';
 
@@ -80,4 +80,38 @@ export class SingletonLease extends EventEmitter {
     this.set(undefined, 'stopping');
     if (grant) await this.leases.release(grant).catch(() => undefined);
   }
+}
+
+/** What an actor that must run once per cluster is told (absent: not clustered, it runs). */
+export interface SingletonOptions {
+  redis: string;
+  nodeId: string;
+  leaseMs: number;
+}
+
+/**
+ * For an actor that must run once per cluster (chat bot, OBS director): `begin` runs once this
+ * node holds the lease. Losing it afterwards calls `lost`, which should end the actor (it
+ * throws, the supervisor restarts it, and the new incarnation contests the lease again): a
+ * Twitch or OBS session half handed over is worse than a clean restart.
+ */
+export function runAsSingleton(o: SingletonOptions, name: string, log: Logger, begin: () => void, lost: () => void): { stop(): Promise<void> } {
+  const redis = new Redis(o.redis, { maxRetriesPerRequest: 2, connectionName: `${o.nodeId}:${name.replace(/\s+/g, '-')}`, retryStrategy: (n: number) => Math.min(2000, 50 * 2 ** Math.min(n, 6)) });
+  let logged = false;
+  redis.on('error', (error: Error) => { if (!logged) { logged = true; log.warn({ err: error.message }, `cluster: the ${name} lease cannot reach Redis; retrying`); } });
+  redis.on('ready', () => { logged = false; });
+  const lease = new SingletonLease(redis, o.nodeId, name, o.leaseMs, log);
+  let begun = false;
+  lease.on('change', (holding: boolean) => {
+    if (holding && !begun) { begun = true; begin(); }
+    else if (!holding && begun) lost();
+  });
+  lease.start();
+  log.info({ singleton: name }, `cluster: waiting to be the cluster's ${name} (one node runs it)`);
+  return {
+    async stop() {
+      await lease.stop();
+      redis.disconnect();
+    },
+  };
 }
