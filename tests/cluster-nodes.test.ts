@@ -13,9 +13,11 @@ import { createProducer, type NetworkProducer } from '../src/sdk/index.js';
 import { cleanupMainProcesses, listeningPort, runMain, tempDir, type MainRun } from './helpers/main-process.js';
 import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
 import { pollUntil } from './helpers/poll.js';
+import { runPython } from './helpers/python.js';
 
 const TOKEN = 'cluster-test-ingest-token';
 const TIMEOUT_MS = 1500;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Node { id: string; run: MainRun; port: number }
 interface WsMessage { type: string; run?: string; offset?: number; epoch?: string; data?: Record<string, unknown>; [k: string]: unknown }
@@ -118,6 +120,23 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     await pollUntil('metrics on C', 5_000, () => (onC.messages.some((m) => m.type === 'ppo_metrics') ? true : undefined));
   });
 
+  it('the Python client producing to A\'s /ingest reaches the viewers on B and C', async () => {
+    const script = [
+      'import sys',
+      'from ringcast_client import StreamingHook',
+      'hook = StreamingHook(sys.argv[1], token=sys.argv[2], run="py-run")',
+      'hook.emit_milestone("from_python", message="hello from python")',
+      'hook.flush(5)',
+      'hook.close()',
+    ].join('\n');
+    const r = await runPython(['-c', script, `ws://127.0.0.1:${nodes.a.port}/ingest`, TOKEN]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const v of [viewers[1], viewers[2]]) {
+      await pollUntil('python milestone', 10_000, () => (v.milestones().some((m) => m.run === 'py-run') ? true : undefined), () => v.names());
+      expect(v.milestones().find((m) => m.run === 'py-run')).toMatchObject({ offset: 1, data: { name: 'from_python', message: 'hello from python' } });
+    }
+  });
+
   it('a viewer that reconnects to another node with since gets exactly the milestones it missed', async () => {
     const first = viewer(nodes.c, { channels: ['milestones'] });
     await first.opened;
@@ -150,6 +169,24 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     expect(JSON.stringify(bad.messages)).toMatch(/since must be a non-negative integer offset/);
   });
 
+  it('a node that joins later gives its first viewer the whole snapshot, from the retained state in Redis', async () => {
+    const late = await start('node-d');
+    nodes.d = late;
+    try {
+      const v = viewer(late, { channels: ['milestones', 'metrics'] });
+      await pollUntil('snapshot with A\'s runs on D', 10_000, () => (v.milestones().length >= 2 && v.messages.some((m) => m.type === 'ppo_metrics') ? true : undefined), () => v.messages.map((m) => m.type));
+      // The latest milestone of r1, with its history place, and r1's metrics, though D never saw them live.
+      expect(v.milestones().filter((m) => m.run === 'r1').at(-1)).toMatchObject({ offset: 8 });
+      expect(v.milestones().filter((m) => m.run === 'py-run').at(-1)).toMatchObject({ offset: 1 });
+      expect(v.messages.find((m) => m.type === 'ppo_metrics')?.data).toMatchObject({ run: 'r1' });
+      v.close();
+    } finally {
+      late.run.child.kill('SIGTERM');
+      await late.run.exited;
+      delete nodes.d;
+    }
+  }, 40_000);
+
   it('Redis restarted mid-stream: /readyz degraded while away, delivery resumes without a node restart', async () => {
     const onB = viewer(nodes.b, { channels: ['milestones'] });
     await onB.opened;
@@ -177,6 +214,30 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     // The restarted Redis lost the history: a new epoch, counting from 1.
     expect(onB.milestones().at(-1)).toMatchObject({ run: 'r1', offset: 1 });
     for (const n of Object.values(nodes)) expect((await api(n, '/healthz')).ok).toBe(true);
+  });
+
+  it('Redis paused (SIGSTOP): local viewers still get milestones at once, without an offset; after SIGCONT all goes on', async () => {
+    const onA = viewer(nodes.a, { channels: ['milestones'] });
+    const onB = viewer(nodes.b, { channels: ['milestones'] });
+    await Promise.all([onA.opened, onB.opened]);
+    await sleep(300);
+    const pid = Number(/process_id:(\d+)/.exec(await admin.info('server'))![1]);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const sent = Date.now();
+      milestone('while-paused', 300);
+      await pollUntil('the paused milestone on A', 5_000, () => (onA.names().includes('while-paused') ? true : undefined), () => onA.names(), 20);
+      // Within the history timeout (1 s) plus the box's load, and without a history place.
+      expect(Date.now() - sent).toBeLessThan(3_000);
+      const local = onA.milestones().find((m) => m.data?.name === 'while-paused')!;
+      expect(local.offset).toBeUndefined();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await pollUntil('a stamped milestone on B after SIGCONT', 10_000, () => {
+      milestone(`after-pause-${Date.now()}`, 301);
+      return onB.milestones().some((m) => String(m.data?.name).startsWith('after-pause') && typeof m.offset === 'number') ? true : undefined;
+    }, () => onB.names(), 500);
   });
 
   it('survives values planted in Redis keys and on the fan-out channel, naming the keys', async () => {

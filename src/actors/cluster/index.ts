@@ -47,6 +47,12 @@ export interface ClusterActorOptions {
 }
 
 const RETAINED_FLUSH_MS = 250;
+/** Unanswered publications held at most (bytes); more are dropped (counted as redis_slow). */
+const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024;
+/** Longest a critical message waits for its history offset before it goes out without one. */
+const HISTORY_TIMEOUT_MS = 1_000;
+/** Longest the start waits for Redis (subscription and the other nodes' retained state). */
+const START_WAIT_MS = 3_000;
 /** Remote retained records kept here for a restarted gateway (bounded like a gateway's state table). */
 const MAX_REMOTE_RETAINED = 16_384;
 /** Retained fields this node writes to Redis at most (beyond: counted, not written). */
@@ -91,7 +97,7 @@ export default defineActor<ClusterActorOptions>({
     const outagesMetric = new Counter({ name: 'ringcast_cluster_redis_outages_total', help: 'Times this thread lost Redis (up → down)', registers });
     const relayed = new Counter({ name: 'ringcast_cluster_relay_messages_total', help: 'Fan-out records relayed through Redis, by direction (out: published, in: delivered to this node\'s gateways)', labelNames: ['direction'], registers });
     const batches = new Counter({ name: 'ringcast_cluster_relay_batches_total', help: 'PUB/SUB batches, by direction', labelNames: ['direction'], registers });
-    const droppedMetric = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (redis_down, publish_failed, ring_full, bad_batch, bad_record, history_failed, retained_full)', labelNames: ['reason'], registers });
+    const droppedMetric = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (redis_down, publish_failed, ring_full, redis_slow, bad_batch, bad_record, history_failed, retained_full)', labelNames: ['reason'], registers });
     const echoesMetric = new Counter({ name: 'ringcast_cluster_relay_echoes_total', help: 'Own batches heard back from Redis and ignored', registers });
     for (const d of ['out', 'in']) { relayed.inc({ direction: d }, 0); batches.inc({ direction: d }, 0); }
 
@@ -113,7 +119,9 @@ export default defineActor<ClusterActorOptions>({
     });
 
     // ── out ──
+    const keepForReplay = (record: Uint8Array) => keepRemote(record);
     let batch: Uint8Array[] = [];
+    let inflightBytes = 0;
     let flushQueued = false;
     let group: CriticalGroup | undefined;
     let criticalChain: Promise<void> = Promise.resolve();
@@ -138,7 +146,16 @@ export default defineActor<ClusterActorOptions>({
         let size = 0;
         while (to < records.length && (to === from || size + records[to].byteLength < MAX_BATCH_BYTES)) size += records[to++].byteLength + 4;
         const count = to - from;
-        pub.publish(FANOUT_CHANNEL, encodeBatch(origin, records, from, to)).then(() => {
+        // A Redis that stops answering without closing the connection (paused, overloaded) would
+        // let unanswered publications pile up here: past a bound they are dropped instead.
+        if (inflightBytes + size > MAX_INFLIGHT_BYTES) {
+          drop('redis_slow', count);
+          trouble('slow', { inflightBytes }, 'cluster: Redis is not keeping up; publications dropped until it answers');
+          from = to;
+          continue;
+        }
+        inflightBytes += size;
+        pub.publish(FANOUT_CHANNEL, encodeBatch(origin, records, from, to)).finally(() => { inflightBytes -= size; }).then(() => {
           stats.published += count;
           stats.batchesOut++;
           relayed.inc({ direction: 'out' }, count);
@@ -173,7 +190,13 @@ export default defineActor<ClusterActorOptions>({
       let stamped: Array<{ levelMask: number; body: Uint8Array }> = g.variants;
       if (run !== undefined && health.up) {
         try {
-          const at = await appendHistory(pub, run, g.channel, g.variants);
+          // Critical messages wait for their offset one after another: a Redis that does not
+          // answer must not hold them back from this node's own viewers for long.
+          let timer: NodeJS.Timeout | undefined;
+          const at = await Promise.race([
+            appendHistory(pub, run, g.channel, g.variants),
+            new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HISTORY_TIMEOUT_MS} ms`)), HISTORY_TIMEOUT_MS); }),
+          ]).finally(() => clearTimeout(timer));
           stats.historyAppended++;
           stamped = g.variants.map((v) => ({ levelMask: v.levelMask, body: stampBody(v.body, run, at.offset, at.epoch) }));
         } catch (error) {
@@ -185,7 +208,11 @@ export default defineActor<ClusterActorOptions>({
         const record = encodeFanoutRecord({ type: FanoutType.Update, channel: g.channel, levelMask: v.levelMask, flags: g.flags, key: g.key, stamp: g.stamp, body: v.body });
         deliverLocal(record);
         batch.push(record);
-        if (g.flags & FanoutFlag.Retain) retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
+        if (g.flags & FanoutFlag.Retain) {
+          retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
+          // A restarted gateway skips the aggregator's unstamped copy: it gets this one from the replay.
+          keepForReplay(record);
+        }
       }
       queueFlush();
     };
@@ -242,8 +269,9 @@ export default defineActor<ClusterActorOptions>({
     }, o.retainedFlushMs ?? RETAINED_FLUSH_MS);
 
     // ── in ──
+    /** Retained records this relay wrote into the gateways (other nodes', and this node's stamped criticals). */
     const remoteRetained = new Map<string, Uint8Array>();
-    /** Keeps a remote retained record (copied out of the batch) for a gateway that restarts. */
+    /** Keeps a retained record (copied: it may be a view into a batch) for a gateway that restarts. */
     const keepRemote = (view: Uint8Array) => {
       const flags = view[3];
       if (view[0] !== FanoutType.Update || (flags & FanoutFlag.Retain) === 0 || (flags & FanoutFlag.LiveOnly) !== 0) return;
@@ -285,7 +313,7 @@ export default defineActor<ClusterActorOptions>({
       relayed.inc({ direction: 'in' }, delivered);
     });
 
-    /** The other nodes' retained records this node has not heard live (after a start or a Redis outage). */
+    /** The other nodes' retained records this node has not delivered as they are now (after a start or a Redis outage). */
     const loadRetained = async () => {
       let all: Record<string, Buffer>;
       try {
@@ -301,7 +329,10 @@ export default defineActor<ClusterActorOptions>({
           trouble('retained_bad', { key: RETAINED_KEY, field, err: decoded.error }, `cluster: ignoring field ${JSON.stringify(field)} of ${RETAINED_KEY}: ${decoded.error}`);
           continue;
         }
-        if (decoded.origin === o.nodeId || remoteRetained.has(field)) continue;
+        if (decoded.origin === o.nodeId) continue;
+        // Already delivered as it is: nothing to add (a critical message must not be shown twice).
+        const held = remoteRetained.get(field);
+        if (held && Buffer.compare(held, decoded.record) === 0) continue;
         deliverLocal(decoded.record);
         keepRemote(decoded.record);
         loaded++;
@@ -309,13 +340,20 @@ export default defineActor<ClusterActorOptions>({
       stats.retainedLoaded += loaded;
       if (loaded > 0) log.info({ loaded }, 'cluster: retained state of other nodes loaded');
     };
+    let joined!: () => void;
+    const firstJoin = new Promise<void>((resolve) => { joined = resolve; });
     const joinFanout = () => {
       // Subscribing again is harmless (ioredis also re-subscribes by itself after a reconnect);
       // it covers a first subscription that failed because Redis was not up yet.
-      void sub.subscribe(FANOUT_CHANNEL).then(loadRetained, (error: Error) => trouble('subscribe', { err: error.message }, 'cluster: not subscribed yet; retrying when Redis is back'));
+      void sub.subscribe(FANOUT_CHANNEL).then(loadRetained, (error: Error) => trouble('subscribe', { err: error.message }, 'cluster: not subscribed yet; retrying when Redis is back')).finally(joined);
     };
     sub.on('ready', joinFanout);
     if (sub.status === 'ready') joinFanout();
+    // The node is ready (and listening) once the other nodes' snapshot is in its gateways, so its
+    // first viewers get the whole snapshot; a Redis that does not answer soon does not hold the start.
+    let startWait: NodeJS.Timeout | undefined;
+    await Promise.race([firstJoin, new Promise<void>((resolve) => { startWait = setTimeout(resolve, START_WAIT_MS); })]);
+    clearTimeout(startWait);
 
     const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 1024 });
     log.info({ inRing: o.inRing, outRings: o.outRings }, 'cluster relay started');

@@ -104,8 +104,8 @@ export function startCluster(config: Config, deps: ClusterDeps): ClusterService 
   });
 
   const registers = [supervisor.registry];
-  new Gauge({ name: 'ringcast_cluster_redis_up', help: '1 while every Redis connection of the main thread is ready, 0 while any is down', registers, collect() { this.set(health.up ? 1 : 0); } });
-  const outages = new Counter({ name: 'ringcast_cluster_redis_outages_total', help: 'Times the main thread lost Redis (up → down)', registers });
+  new Gauge({ name: 'ringcast_cluster_redis_up', help: '1 while every Redis connection of this thread is ready, 0 while any is down', registers, collect() { this.set(health.up ? 1 : 0); } });
+  const outages = new Counter({ name: 'ringcast_cluster_redis_outages_total', help: 'Times this thread lost Redis (up → down)', registers });
   new Gauge({ name: 'ringcast_cluster_nodes', help: 'Live cluster nodes as this node last read them', registers, collect() { this.set(membership.live().length); } });
   health.on('change', (s: RedisHealthState) => {
     if (!s.up) outages.inc();
