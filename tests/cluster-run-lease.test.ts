@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
 import { FencedWriter, Leases } from '../src/services/cluster/run-lease.js';
 import { RunStreams } from '../src/services/cluster/run-forward.js';
+import { appendHistory, historyKey } from '../src/shared/cluster-history.js';
 
 describeWithRedis('run leases and forward streams (real redis-server)', () => {
   const server = new RedisServer();
@@ -121,5 +122,22 @@ describeWithRedis('run leases and forward streams (real redis-server)', () => {
     expect(await sb.snapshot('r')).toBe('snap-after-e3');
     expect(await sb.snapshotWriter('r')).toBe('node-b|2');
     expect(await b.xlen(sb.streamKey('r'))).toBe(0);
+  });
+
+  it('refuses a run\'s history entries from a node that does not hold the run\'s lease', async () => {
+    const redis = client();
+    const variants = [{ levelMask: 7, body: new TextEncoder().encode('{"type":"milestone"}') }];
+    // No owner yet: any node may write (the first window of a fresh run).
+    expect((await appendHistory(redis, 'h', 5, variants, undefined, 'node-a')).offset).toBe(1);
+    const b = new Leases(client(), 'node-b', 5000);
+    await b.acquire('h');
+    const refused = await appendHistory(redis, 'h', 5, variants, undefined, 'node-a');
+    expect(refused.offset).toBe(-1);
+    expect(await redis.xlen(historyKey('h'))).toBe(1);
+    // The owner writes; so does a caller that names no node.
+    expect((await appendHistory(redis, 'h', 5, variants, undefined, 'node-b')).offset).toBe(2);
+    expect((await appendHistory(redis, 'h', 5, variants)).offset).toBe(3);
+    // A node id that is a prefix of the owner's is not the owner.
+    expect((await appendHistory(redis, 'h', 5, variants, undefined, 'node-')).offset).toBe(-1);
   });
 });

@@ -133,4 +133,20 @@ describeWithRedis('run ownership across node processes (real redis-server)', () 
       return text.runs.r2?.step === 2000 ? true : undefined;
     });
   });
+
+  it('Redis restarted empty: the owner takes its run\'s lease again and keeps the run\'s state', async () => {
+    const a = await startNode(server.url, 'node-a');
+    for (let i = 0; i < 20; i++) await post(a, 'r3', metrics(i));
+    await pollUntil('node-a to own r3 with 20 events', 10_000, async () => ((await holder('r3')) === 'node-a' && (await state(a)).runs.r3?.events === 20 ? true : undefined), async () => (await state(a)).runs.r3);
+    await server.restart(100);
+    await pollUntil('node-a to own r3 again', 15_000, async () => {
+      await post(a, 'r3', metrics(100)).catch(() => undefined);
+      return (await holder('r3').catch(() => undefined)) === 'node-a' ? true : undefined;
+    }, undefined, 300);
+    // The state was kept, not restarted from the (lost) snapshot.
+    const r3 = (await state(a)).runs.r3 as unknown as { events: number; step: number };
+    expect(r3.events).toBeGreaterThan(20);
+    expect(r3.step).toBe(100);
+    expect(await metricValue(a, 'ringcast_cluster_run_leases_lost_total', 'reason="refused"')).toBe(0);
+  });
 });

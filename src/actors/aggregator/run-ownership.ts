@@ -259,7 +259,7 @@ export class RunOwnership {
           e.lastCommitAt = now;
           e.validUntil = now + this.opts.leaseMs;
         } else {
-          this.lose(run, e, 'refused');
+          void this.reacquireOrLose(run, e);
         }
       },
       (error: Error) => {
@@ -271,6 +271,32 @@ export class RunOwnership {
         this.warn({ run, err: error.message }, 'run ownership: committing the run snapshot failed; retrying at the next window');
       },
     );
+  }
+
+  /**
+   * A refused commit: when nobody holds the lease (Redis restarted empty, or this node's lease
+   * ran out with no one waiting) this node takes it again and keeps its state, which is then
+   * newer than anything Redis has; when another node holds it, the run is lost.
+   */
+  private async reacquireOrLose(run: string, e: Extract<RunEntry, { state: 'owned' }>): Promise<void> {
+    if (this.runs.get(run) !== e) return;
+    try {
+      if ((await this.leases.holder(run)) === undefined) {
+        const grant = await this.leases.acquire(run);
+        if (grant && this.runs.get(run) === e) {
+          await this.streams.ensureGroup(run);
+          e.grant = grant;
+          e.dirty = true;
+          e.validUntil = Date.now() + this.opts.leaseMs;
+          this.log.info({ run, token: grant.token }, 'run ownership: the run\'s lease was gone from Redis; this node took it again and keeps its state');
+          return;
+        }
+        if (grant) await this.leases.release(grant);
+      }
+    } catch (error) {
+      this.warn({ run, err: (error as Error).message }, 'run ownership: could not check the run\'s lease after a refused commit');
+    }
+    this.lose(run, e, 'refused');
   }
 
   private lose(run: string, e: Extract<RunEntry, { state: 'owned' }>, reason: 'refused' | 'expired'): void {
