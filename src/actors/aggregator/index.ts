@@ -117,6 +117,8 @@ export default defineActor<AggregatorOptions>({
       buckets: [1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1], registers: [ctx.metrics],
     });
     const runs = new Map<string, RunState>();
+    // Set once the handlers exist, when clustered: routes each run's events to the node that owns the run.
+    let ownership: RunOwnership | undefined;
     new Gauge({ name: 'ringcast_aggregator_runs', help: 'Runs currently tracked', registers: [ctx.metrics], collect() { this.set(runs.size); } });
     for (const k of KINDS) eventsTotal.inc({ kind: k }, 0);
     for (const r of outRings) fanoutDrops.inc({ ring: r.name }, 0);
@@ -151,6 +153,7 @@ export default defineActor<AggregatorOptions>({
         let oldest: RunState | undefined;
         for (const s of runs.values()) if (!oldest || s.lastSeenMs < oldest.lastSeenMs) oldest = s;
         runs.delete(oldest!.run);
+        ownership?.release(oldest!.run); // another node may take it; this one keeps no state for it
         counts.evictedRuns++;
         drop('run_evicted');
         ctx.log.warn({ evicted: oldest!.run, maxRuns: MAX_RUNS }, 'aggregator: too many runs, evicted the least recently seen');
@@ -256,9 +259,6 @@ export default defineActor<AggregatorOptions>({
         default: break; // hello/ack/error are transport events and never belong in an ingest ring: counted as "other", no run made
       }
     }
-
-    // Set below when clustered: routes each run's events to the node that owns the run.
-    let ownership: RunOwnership | undefined;
 
     /** `routed`: the record came from the run's owner stream, or ownership was already decided. */
     const handleRecord = (ringName: string, data: Uint8Array, offset: number, length: number, routed: boolean) => {

@@ -336,6 +336,14 @@ export class RunOwnership {
     );
   }
 
+  /** Gives up a run this node owns (evicted: too many runs): its lease is released, its entry forgotten. */
+  release(run: string): void {
+    const e = this.runs.get(run);
+    this.runs.delete(run);
+    if (e?.state !== 'owned') return;
+    this.leases.release(e.grant).catch((error: Error) => this.warn({ run, err: error.message }, 'run ownership: releasing an evicted run failed; its lease will expire'));
+  }
+
   /** Releases every lease (a clean stop: the next owner need not wait for them to expire). */
   async close(): Promise<void> {
     this.closed = true;
