@@ -282,6 +282,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       maxConcurrent: c.maxConcurrent ?? 32,
       quality: c.quality ?? '480p',
       ...ffmpegOptions(inputs.ffmpeg),
+      ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port) } } : {}),
     };
     actors.push({ name: CAPTURE, module: new URL('./actors/capture/index.js', import.meta.url), out: [RING_CAPTURE_FRAMES], options: capture });
   }
