@@ -82,7 +82,8 @@ describeWithRedis('cluster membership on a real Redis', () => {
     const stoppedAt = Date.now();
     c.r.disconnect();
     await pollUntil('c gone from a and b', 3_000, () => (!a.m.live().some((x) => x.id === 'c') && !b.m.live().some((x) => x.id === 'c') ? true : undefined), () => a.m.live().map((x) => x.id), 20);
-    expect(Date.now() - stoppedAt).toBeLessThanOrEqual(1000 + 150);
+    // nodeTimeoutMs, plus what a loaded box adds to timers and this poll.
+    expect(Date.now() - stoppedAt).toBeLessThanOrEqual(1000 + 400);
     expect(changes.at(-1)).toEqual(['a', 'b']);
     // The index forgets it too.
     expect(await a.r.zrange(NODES_KEY, 0, -1)).toEqual(['a', 'b']);

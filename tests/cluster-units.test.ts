@@ -3,10 +3,12 @@
  * checks, the history stamp, and the `/ws` subscription's `since` validation.
  */
 import { describe, expect, it } from 'vitest';
-import { checkRecord, decodeBatch, decodeRetained, encodeBatch, encodeRetained, originBytes } from '../src/actors/cluster/wire.js';
+import { BatchBuilder, checkRecord, decodeBatch, decodeRetained, encodeBatch, encodeRetained, originBytes } from '../src/actors/cluster/wire.js';
 import { runOfKey, stampBody } from '../src/shared/cluster-history.js';
 import { parseSubscription } from '../src/actors/gateway/subscription.js';
 import { FanoutFlag, FanoutType, encodeFanoutRecord, readFanoutRecord } from '../src/shared/telemetry/ring-records.js';
+import { Readiness, type ReadinessSource } from '../src/services/health/readiness.js';
+import type { FfmpegStatus } from '../src/services/health/ffmpeg-status.js';
 
 const body = (s: string) => new TextEncoder().encode(s);
 const record = (key: string, text: string, flags = 0) => encodeFanoutRecord({ type: FanoutType.Update, channel: 4, levelMask: 7, flags, key, stamp: 123, body: body(text) });
@@ -20,6 +22,21 @@ describe('cluster wire format', () => {
     expect(decoded.records.map((r) => Buffer.from(r).toString('hex'))).toEqual(records.map((r) => Buffer.from(r).toString('hex')));
     const view = readFanoutRecord(decoded.records[0], 0, decoded.records[0].byteLength);
     expect([view.key, view.flags, view.stamp]).toEqual(['milestone:r1', FanoutFlag.Critical, 123]);
+  });
+
+  it('the batch builder writes the same format in place, growing past its first buffer, and starts afresh after take()', () => {
+    const builder = new BatchBuilder(originBytes('node-a'), 64);
+    const records = Array.from({ length: 20 }, (_, i) => record(`ppo_metrics:r${i}`, `{"type":"ppo_metrics","i":${i}}`));
+    const ring = new Uint8Array(4096);
+    let at = 100;
+    for (const r of records) { ring.set(r, at); builder.add(ring, at, r.byteLength); at += r.byteLength; }
+    expect(builder.count).toBe(20);
+    const { message, count } = builder.take();
+    expect(count).toBe(20);
+    expect(message.equals(encodeBatch(originBytes('node-a'), records))).toBe(true);
+    expect(builder.count).toBe(0);
+    builder.add(records[0], 0, records[0].byteLength);
+    expect(decodeBatch(builder.take().message)).toMatchObject({ origin: 'node-a', records: [records[0]] });
   });
 
   it('malformed batches keep what came before the fault and say what it was', () => {
@@ -83,5 +100,34 @@ describe('/ws subscription: since', () => {
     const p = parse(sub);
     expect(p.ok).toBe(false);
     expect(!p.ok && p.error).toMatch(error);
+  });
+});
+
+describe('/readyz with an advisory check (a cluster node without Redis)', () => {
+  it('a failing advisory check makes the node degraded, not unready; without one the report is as before', async () => {
+    const supervisor: ReadinessSource = {
+      health: () => ({ ok: true, actors: { aggregator: 'running' } }),
+      actorNames: () => ['aggregator'],
+      call: async () => undefined,
+      ring: () => { throw new Error('no rings here'); },
+    };
+    const ffmpeg = { availability: { ok: false, reason: 'not needed' }, needed: [], details: () => ({}), register: () => undefined } as unknown as FfmpegStatus;
+    let redisUp = false;
+    const r = new Readiness({ supervisor, ffmpeg, rings: [], producers: [], advisory: [{ name: 'cluster', check: () => ({ ok: redisUp, detail: redisUp ? 'redis up' : 'redis down since …' }) }] });
+    try {
+      expect(await r.check()).toMatchObject({ ready: true, failing: [], degraded: ['cluster'], checks: { cluster: { ok: false } } });
+      redisUp = true;
+      expect(await r.check()).toMatchObject({ ready: true, failing: [], degraded: [], checks: { cluster: { ok: true, detail: 'redis up' } } });
+    } finally {
+      r.close();
+    }
+    const plain = new Readiness({ supervisor, ffmpeg, rings: [], producers: [] });
+    try {
+      const report = await plain.check();
+      expect(report.ready).toBe(true);
+      expect('degraded' in report).toBe(false);
+    } finally {
+      plain.close();
+    }
   });
 });

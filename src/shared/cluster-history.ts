@@ -7,6 +7,8 @@
  *   ringcast:history:<run>:meta   a Hash: `epoch` (random; a new one whenever the history was lost)
  *                                 and `seq` (the last offset given)
  *
+ * Both keys expire HISTORY_TTL_MS after the run's last critical message.
+ *
  * Offsets count messages of one run from 1; every level variant of one message shares its offset.
  * The epoch answers "is this still the history my offset belongs to": a Redis restarted without
  * persistence, or a meta key lost, starts a new epoch and a client holding the old one is told
@@ -21,6 +23,8 @@ export const historyKey = (run: string) => `ringcast:history:${run}`;
 export const historyMetaKey = (run: string) => `ringcast:history:${run}:meta`;
 /** Entries kept per run (approximately: MAXLEN ~). */
 export const HISTORY_MAX_LEN = 1000;
+/** A run's history outlives its last critical message by this long (then Redis drops it: bounded memory for finished runs). */
+export const HISTORY_TTL_MS = 7 * 24 * 3600 * 1000;
 /** Most messages one recovery sends; a client further behind is told the history is gone. */
 export const MAX_RECOVERY = 1000;
 const RUN_RE = /^[\x21-\x7e]{1,255}$/;
@@ -31,7 +35,7 @@ const RUN_RE = /^[\x21-\x7e]{1,255}$/;
  */
 const APPEND_LUA = `
 local lease = redis.call('GET', KEYS[3])
-if ARGV[4] ~= '' and lease and string.sub(lease, 1, #ARGV[4] + 1) ~= ARGV[4] .. '|' then return {-1, ''} end
+if ARGV[5] ~= '' and lease and string.sub(lease, 1, #ARGV[5] + 1) ~= ARGV[5] .. '|' then return {-1, ''} end
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then
   epoch = ARGV[2]
@@ -40,8 +44,10 @@ if not epoch then
 end
 local off = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local args = {KEYS[1], 'MAXLEN', '~', ARGV[1], off .. '-1', 'c', ARGV[3]}
-for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {off, epoch}
 `;
 
@@ -61,7 +67,7 @@ export const runLeaseKey = (run: string) => `ringcast:lease:${run}`;
 export async function appendHistory(redis: Redis, run: string, channel: number, variants: readonly HistoryVariant[], epoch = newEpoch(), nodeId = ''): Promise<{ offset: number; epoch: string }> {
   const fields: Array<string | Buffer> = [];
   for (const v of variants) fields.push(`l${v.levelMask}`, Buffer.from(v.body.buffer, v.body.byteOffset, v.body.byteLength));
-  const reply = (await redis.eval(APPEND_LUA, 3, historyKey(run), historyMetaKey(run), runLeaseKey(run), HISTORY_MAX_LEN, epoch, channel, nodeId, ...fields)) as [number, string];
+  const reply = (await redis.eval(APPEND_LUA, 3, historyKey(run), historyMetaKey(run), runLeaseKey(run), HISTORY_MAX_LEN, epoch, channel, HISTORY_TTL_MS, nodeId, ...fields)) as [number, string];
   return { offset: Number(reply[0]), epoch: String(reply[1]) };
 }
 

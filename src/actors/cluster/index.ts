@@ -5,10 +5,9 @@
  *   aggregator ──fanout.cluster──▶ cluster ──PUBLISH ringcast:fanout──▶ other nodes
  *   other nodes ──SUBSCRIBE──▶ cluster ──cluster.gw<i>──▶ gateway-i (merged with its other rings)
  *
- * Out: every record the aggregator writes is published once, batched per ring poll (a window's
- * messages travel together). Retained records are also kept in Redis (`ringcast:retained`,
- * written at most every RETAINED_FLUSH_MS, latest per key) so a node that starts or
- * reconnects later gives its viewers the whole cluster's snapshot. Critical records (milestones,
+ * Out: every record the aggregator writes is published once, batched per ring poll (at most
+ * MAX_BATCH_BYTES a publication). Retained records are also kept in Redis (retained.ts) so a
+ * node that starts or reconnects later gives its viewers the whole cluster's snapshot. Critical records (milestones,
  * game results) go into the run's history stream first (cluster-history.ts), and are delivered
  * here, to this node's own gateways too, stamped with their offset and epoch: in a cluster the
  * gateways take critical messages from this actor only, so every viewer on every node sees the
@@ -21,8 +20,11 @@
  * Redis away: nothing is queued for it. Publications are dropped (counted), critical records are
  * delivered locally without a history stamp, retained records wait (latest per key) and are
  * written when Redis is back; ioredis re-subscribes, and the retained state of the other nodes
- * is read again.
+ * is read again. A Redis that stops answering without closing the connection is bounded too:
+ * unanswered publications past MAX_INFLIGHT_BYTES are dropped, a critical record waits at most
+ * HISTORY_TIMEOUT_MS for its offset.
  */
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge } from 'prom-client';
 import type { Redis } from 'ioredis';
 import { defineActor } from '../../shared/actor.js';
@@ -32,8 +34,9 @@ import { FanoutFlag, FanoutType, encodeFanoutRecord, readFanoutRecord } from '..
 import { appendHistory, runOfKey, stampBody, type HistoryVariant } from '../../shared/cluster-history.js';
 import { RedisHealth, createRedis } from '../../services/cluster/redis-connection.js';
 import {
-  FANOUT_CHANNEL, MAX_BATCH_BYTES, RETAINED_KEY, checkRecord, decodeBatch, decodeRetained, encodeBatch, encodeRetained, originBytes, retainedField,
+  BatchBuilder, FANOUT_CHANNEL, MAX_BATCH_BYTES, checkRecord, decodeBatch, originBytes, retainedField,
 } from './wire.js';
+import { RetainedStore } from './retained.js';
 
 export interface ClusterActorOptions {
   nodeId: string;
@@ -53,10 +56,6 @@ const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024;
 const HISTORY_TIMEOUT_MS = 1_000;
 /** Longest the start waits for Redis (subscription and the other nodes' retained state). */
 const START_WAIT_MS = 3_000;
-/** Remote retained records kept here for a restarted gateway (bounded like a gateway's state table). */
-const MAX_REMOTE_RETAINED = 16_384;
-/** Retained fields this node writes to Redis at most (beyond: counted, not written). */
-const MAX_RETAINED_FIELDS = 50_000;
 
 interface CriticalGroup { key: string; channel: number; flags: number; stamp: number; mask: number; variants: HistoryVariant[] }
 
@@ -71,8 +70,20 @@ export interface ClusterRelayStats {
   dropped: Record<string, number>;
   historyAppended: number;
   retainedLoaded: number;
-  /** This thread's event-loop busy time so far (ms): the relay's CPU, for the benchmark. */
+  /** This thread's event-loop busy time so far (ms; wall clock, so it includes time preempted on a busy machine). */
   busyMs: number;
+  /** This thread's CPU time so far (ms, Linux: /proc/thread-self; NaN elsewhere), for the benchmark. */
+  cpuMs: number;
+}
+
+/** CPU time of the calling thread (user + system, ms) from /proc/thread-self/stat (10 ms ticks); NaN where unavailable. */
+function threadCpuMs(): number {
+  try {
+    const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 export default defineActor<ClusterActorOptions>({
@@ -101,7 +112,7 @@ export default defineActor<ClusterActorOptions>({
     const echoesMetric = new Counter({ name: 'ringcast_cluster_relay_echoes_total', help: 'Own batches heard back from Redis and ignored', registers });
     for (const d of ['out', 'in']) { relayed.inc({ direction: d }, 0); batches.inc({ direction: d }, 0); }
 
-    const stats: ClusterRelayStats = { nodeId: o.nodeId, redisUp: false, published: 0, batchesOut: 0, received: 0, batchesIn: 0, echoes: 0, dropped: {}, historyAppended: 0, retainedLoaded: 0, busyMs: 0 };
+    const stats: ClusterRelayStats = { nodeId: o.nodeId, redisUp: false, published: 0, batchesOut: 0, received: 0, batchesIn: 0, echoes: 0, dropped: {}, historyAppended: 0, retainedLoaded: 0, busyMs: 0, cpuMs: 0 };
     const logged = new Map<string, number>();
     /** The first few of each kind of trouble, then one in 1000: a flood must not flood the log. */
     const trouble = (kind: string, fields: Record<string, unknown>, message: string) => {
@@ -119,53 +130,53 @@ export default defineActor<ClusterActorOptions>({
     });
 
     // ── out ──
-    const keepForReplay = (record: Uint8Array) => keepRemote(record);
-    let batch: Uint8Array[] = [];
+    const retained = new RetainedStore({ redis: pub, nodeId: o.nodeId, origin, drop, trouble });
+    const builder = new BatchBuilder(origin);
     let inflightBytes = 0;
     let flushQueued = false;
     let group: CriticalGroup | undefined;
     let criticalChain: Promise<void> = Promise.resolve();
+    let historyStalled = false;
 
-    const deliverLocal = (record: Uint8Array) => {
-      for (const ring of outs) if (!ring.tryWrite(record)) drop('ring_full');
+    /** Into every gateway's ring; `publish` false leaves waking the gateways to the caller's flush (one per batch). */
+    const deliverLocal = (record: Uint8Array, publish = true) => {
+      for (const ring of outs) if (!ring.tryWrite(record, publish)) drop('ring_full');
     };
+    const flushLocal = () => { for (const ring of outs) ring.flush(); };
 
     const publishNow = () => {
       flushQueued = false;
       if (group) closeGroup();
-      if (batch.length === 0) return;
-      const records = batch;
-      batch = [];
+      if (builder.count === 0) return;
+      const size = builder.bytes;
+      const { message, count } = builder.take();
       if (!health.up) {
-        drop('redis_down', records.length);
+        drop('redis_down', count);
         return;
       }
-      let from = 0;
-      while (from < records.length) {
-        let to = from;
-        let size = 0;
-        while (to < records.length && (to === from || size + records[to].byteLength < MAX_BATCH_BYTES)) size += records[to++].byteLength + 4;
-        const count = to - from;
-        // A Redis that stops answering without closing the connection (paused, overloaded) would
-        // let unanswered publications pile up here: past a bound they are dropped instead.
-        if (inflightBytes + size > MAX_INFLIGHT_BYTES) {
-          drop('redis_slow', count);
-          trouble('slow', { inflightBytes }, 'cluster: Redis is not keeping up; publications dropped until it answers');
-          from = to;
-          continue;
-        }
-        inflightBytes += size;
-        pub.publish(FANOUT_CHANNEL, encodeBatch(origin, records, from, to)).finally(() => { inflightBytes -= size; }).then(() => {
-          stats.published += count;
-          stats.batchesOut++;
-          relayed.inc({ direction: 'out' }, count);
-          batches.inc({ direction: 'out' });
-        }, (error: Error) => {
-          drop('publish_failed', count);
-          trouble('publish', { err: error.message }, 'cluster: publish failed; those records reached this node\'s viewers only');
-        });
-        from = to;
+      // A Redis that stops answering without closing the connection (paused, overloaded) would
+      // let unanswered publications pile up here: past a bound they are dropped instead.
+      if (inflightBytes + size > MAX_INFLIGHT_BYTES) {
+        drop('redis_slow', count);
+        trouble('slow', { inflightBytes }, 'cluster: Redis is not keeping up; publications dropped until it answers');
+        return;
       }
+      inflightBytes += size;
+      pub.publish(FANOUT_CHANNEL, message).finally(() => { inflightBytes -= size; }).then(() => {
+        stats.published += count;
+        stats.batchesOut++;
+        relayed.inc({ direction: 'out' }, count);
+        batches.inc({ direction: 'out' });
+      }, (error: Error) => {
+        drop('publish_failed', count);
+        trouble('publish', { err: error.message }, 'cluster: publish failed; those records reached this node\'s viewers only');
+      });
+    };
+    /** One record into the batch; a batch that reached MAX_BATCH_BYTES goes out at once. */
+    const enqueue = (data: Uint8Array, offset: number, length: number) => {
+      builder.add(data, offset, length);
+      if (builder.bytes >= MAX_BATCH_BYTES) publishNow();
+      else queueFlush();
     };
     const queueFlush = () => {
       if (flushQueued) return;
@@ -174,21 +185,11 @@ export default defineActor<ClusterActorOptions>({
       queueMicrotask(publishNow);
     };
 
-    const retainedDirty = new Map<string, Buffer>();
-    let retainedFields = 0;
-    const retain = (field: string, record: Uint8Array) => {
-      if (!retainedDirty.has(field) && retainedDirty.size >= MAX_RETAINED_FIELDS) {
-        drop('retained_full');
-        return;
-      }
-      retainedDirty.set(field, encodeRetained(origin, record));
-    };
-
     /** Critical variants of one message: into the history (offset, epoch), then to everybody stamped. */
     const handleCritical = async (g: CriticalGroup) => {
       const run = runOfKey(g.key);
       let stamped: Array<{ levelMask: number; body: Uint8Array }> = g.variants;
-      if (run !== undefined && health.up) {
+      if (run !== undefined && health.up && !historyStalled) {
         try {
           // Critical messages wait for their offset one after another: a Redis that does not
           // answer must not hold them back from this node's own viewers for long.
@@ -206,6 +207,12 @@ export default defineActor<ClusterActorOptions>({
           stats.historyAppended++;
           stamped = g.variants.map((v) => ({ levelMask: v.levelMask, body: stampBody(v.body, run, at.offset, at.epoch) }));
         } catch (error) {
+          if (/no answer within/.test((error as Error).message) && !historyStalled) {
+            // Until Redis answers again, criticals go out at once without an offset instead of
+            // queueing a second each behind this one; a PING queued behind the stuck command says when.
+            historyStalled = true;
+            void pub.ping().catch(() => undefined).finally(() => { historyStalled = false; });
+          }
           drop('history_failed');
           trouble('history', { key: `ringcast:history:${run}`, err: (error as Error).message }, `cluster: history of run ${run} not written; the message goes out without an offset`);
         }
@@ -213,11 +220,11 @@ export default defineActor<ClusterActorOptions>({
       for (const v of stamped) {
         const record = encodeFanoutRecord({ type: FanoutType.Update, channel: g.channel, levelMask: v.levelMask, flags: g.flags, key: g.key, stamp: g.stamp, body: v.body });
         deliverLocal(record);
-        batch.push(record);
+        builder.add(record, 0, record.byteLength);
         if (g.flags & FanoutFlag.Retain) {
-          retain(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
+          retained.put(retainedField({ channel: g.channel, levelMask: v.levelMask, key: g.key }), record);
           // A restarted gateway skips the aggregator's unstamped copy: it gets this one from the replay.
-          keepForReplay(record);
+          retained.keep(record);
         }
       }
       queueFlush();
@@ -243,51 +250,22 @@ export default defineActor<ClusterActorOptions>({
         return;
       }
       if (group) closeGroup();
-      const record = data.slice(offset, offset + length);
-      batch.push(record);
-      // Only retained records need their key decoded (hot path: a header byte test).
-      if ((flags & FanoutFlag.Retain) !== 0 && (flags & FanoutFlag.LiveOnly) === 0) retain(retainedField(readFanoutRecord(record, 0, record.byteLength)), record);
-      queueFlush();
+      // Only retained records need their key decoded and a copy of their own (hot path: a header byte test).
+      if ((flags & FanoutFlag.Retain) !== 0 && (flags & FanoutFlag.LiveOnly) === 0) {
+        const record = data.slice(offset, offset + length);
+        retained.put(retainedField(readFanoutRecord(record, 0, record.byteLength)), record);
+      }
+      enqueue(data, offset, length);
     };
 
-    const flushRetained = async () => {
-      if (retainedDirty.size === 0 || !health.up) return;
-      const entries = [...retainedDirty];
-      retainedDirty.clear();
-      try {
-        for (let i = 0; i < entries.length; i += 500) {
-          const args: Array<string | Buffer> = [];
-          for (const [field, value] of entries.slice(i, i + 500)) args.push(field, value);
-          await pub.hset(RETAINED_KEY, ...(args as [string, Buffer]));
-        }
-        retainedFields = await pub.hlen(RETAINED_KEY);
-      } catch (error) {
-        // Put back what was not written, unless newer values came in meanwhile.
-        for (const [field, value] of entries) if (!retainedDirty.has(field)) retainedDirty.set(field, value);
-        trouble('retained', { key: RETAINED_KEY, err: (error as Error).message }, `cluster: retained state not written to ${RETAINED_KEY}`);
-      }
-    };
     let flushing = false;
     const retainedTimer = setInterval(() => {
-      if (flushing) return;
+      if (flushing || !health.up) return;
       flushing = true;
-      void flushRetained().finally(() => { flushing = false; });
+      void retained.flush().finally(() => { flushing = false; });
     }, o.retainedFlushMs ?? RETAINED_FLUSH_MS);
 
     // ── in ──
-    /** Retained records this relay wrote into the gateways (other nodes', and this node's stamped criticals). */
-    const remoteRetained = new Map<string, Uint8Array>();
-    /** Keeps a retained record (copied: it may be a view into a batch) for a gateway that restarts. */
-    const keepRemote = (view: Uint8Array) => {
-      const flags = view[3];
-      if (view[0] !== FanoutType.Update || (flags & FanoutFlag.Retain) === 0 || (flags & FanoutFlag.LiveOnly) !== 0) return;
-      const record = view.slice();
-      const field = retainedField(readFanoutRecord(record, 0, record.byteLength));
-      remoteRetained.delete(field);
-      remoteRetained.set(field, record);
-      if (remoteRetained.size > MAX_REMOTE_RETAINED) remoteRetained.delete(remoteRetained.keys().next().value as string);
-    };
-
     sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       if (channel.toString() !== FANOUT_CHANNEL) return;
       const decoded = decodeBatch(message);
@@ -311,38 +289,17 @@ export default defineActor<ClusterActorOptions>({
           continue;
         }
         // Written into the rings straight from the batch buffer: no copy on the hot path.
-        deliverLocal(view);
-        keepRemote(view);
+        deliverLocal(view, false);
+        retained.keep(view);
         delivered++;
       }
+      flushLocal();
       stats.received += delivered;
       relayed.inc({ direction: 'in' }, delivered);
     });
 
-    /** The other nodes' retained records this node has not delivered as they are now (after a start or a Redis outage). */
     const loadRetained = async () => {
-      let all: Record<string, Buffer>;
-      try {
-        all = await pub.hgetallBuffer(RETAINED_KEY);
-      } catch (error) {
-        trouble('retained_read', { key: RETAINED_KEY, err: (error as Error).message }, `cluster: cannot read retained state at ${RETAINED_KEY}`);
-        return;
-      }
-      let loaded = 0;
-      for (const [field, value] of Object.entries(all)) {
-        const decoded = decodeRetained(value);
-        if ('error' in decoded) {
-          trouble('retained_bad', { key: RETAINED_KEY, field, err: decoded.error }, `cluster: ignoring field ${JSON.stringify(field)} of ${RETAINED_KEY}: ${decoded.error}`);
-          continue;
-        }
-        if (decoded.origin === o.nodeId) continue;
-        // Already delivered as it is: nothing to add (a critical message must not be shown twice).
-        const held = remoteRetained.get(field);
-        if (held && Buffer.compare(held, decoded.record) === 0) continue;
-        deliverLocal(decoded.record);
-        keepRemote(decoded.record);
-        loaded++;
-      }
+      const loaded = await retained.load((record) => deliverLocal(record));
       stats.retainedLoaded += loaded;
       if (loaded > 0) log.info({ loaded }, 'cluster: retained state of other nodes loaded');
     };
@@ -361,26 +318,27 @@ export default defineActor<ClusterActorOptions>({
     await Promise.race([firstJoin, new Promise<void>((resolve) => { startWait = setTimeout(resolve, START_WAIT_MS); })]);
     clearTimeout(startWait);
 
-    const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 1024 });
+    // Yield after every poll: each poll's records go out in one publication at once, not after a 5 ms slice.
+    const loop = consumeLoop(inRing, onRecord, ctx.signal, { batch: 1024, yieldEveryMs: 0 });
     log.info({ inRing: o.inRing, outRings: o.outRings }, 'cluster relay started');
 
     const replayRetained = (ringName: string): number => {
       const i = o.outRings.indexOf(ringName);
       if (i < 0) throw new Error(`cluster: no ring "${ringName}"`);
       let written = 0;
-      for (const record of remoteRetained.values()) if (outs[i].tryWrite(record)) written++; else drop('ring_full');
+      for (const record of retained.keptRecords()) if (outs[i].tryWrite(record)) written++; else drop('ring_full');
       return written;
     };
 
     return {
-      api: { stats: () => ({ ...stats, redisUp: health.up, retainedFields, dropped: { ...stats.dropped }, busyMs: performance.eventLoopUtilization().active }), replayRetained },
+      api: { stats: () => ({ ...stats, redisUp: health.up, retainedFields: retained.fields, dropped: { ...stats.dropped }, busyMs: performance.eventLoopUtilization().active, cpuMs: threadCpuMs() }), replayRetained },
       async stop() {
         await loop;
         publishNow();
         await criticalChain;
         publishNow();
         clearInterval(retainedTimer);
-        await flushRetained().catch(() => undefined);
+        if (health.up) await retained.flush();
         const quit = (r: Redis) => r.quit().catch(() => r.disconnect());
         await Promise.all([quit(pub), quit(sub)]);
         return { ...stats };

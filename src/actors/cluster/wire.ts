@@ -36,6 +36,54 @@ export function encodeBatch(origin: Uint8Array, records: readonly Uint8Array[], 
   return out;
 }
 
+/**
+ * Builds one batch in place: records are copied once, straight from the ring into the message
+ * (no per-record buffer), and the finished message is handed over whole.
+ */
+export class BatchBuilder {
+  private buf: Buffer;
+  private len = 0;
+  count = 0;
+
+  constructor(private readonly origin: Uint8Array, private readonly initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+    this.start();
+  }
+
+  /** Bytes in the batch so far (header included). */
+  get bytes(): number {
+    return this.len;
+  }
+
+  add(data: Uint8Array, offset: number, length: number): void {
+    const need = this.len + 4 + length;
+    if (need > this.buf.byteLength) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.buf.byteLength * 2));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    this.buf.writeUInt32LE(length, this.len);
+    this.buf.set(data.subarray(offset, offset + length), this.len + 4);
+    this.len = need;
+    this.count++;
+  }
+
+  /** The finished message (now owned by the caller) and its record count; the builder starts a new one. */
+  take(): { message: Buffer; count: number } {
+    const taken = { message: this.buf.subarray(0, this.len), count: this.count };
+    this.buf = Buffer.allocUnsafe(Math.max(this.initialBytes, Math.min(this.len, MAX_BATCH_BYTES + 64 * 1024)));
+    this.start();
+    return taken;
+  }
+
+  private start(): void {
+    this.buf[0] = this.origin.byteLength;
+    this.buf.set(this.origin, 1);
+    this.len = 1 + this.origin.byteLength;
+    this.count = 0;
+  }
+}
+
 export function originBytes(nodeId: string): Uint8Array {
   const b = encoder.encode(nodeId);
   if (b.byteLength > 255) throw new Error(`node id is ${b.byteLength} bytes; at most 255`);
