@@ -30,6 +30,7 @@
  *   relay_cpu_us_per_msg                send + receive µs per message at 1,000 runs
  *   redis_msgs_per_s_<n>nodes           records per second one Redis delivered to each of the
  *                                       n−1 receiving nodes with the sender writing as fast as its ring takes
+ *   takeover_s, capture_<n>node(s)_*    whole node processes: see bench/lib/cluster-nodes.ts
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -44,6 +45,7 @@ import type { RecordRing } from '../src/shared/record-ring.js';
 import { FanoutType, readFanoutRecord, writeFanoutRecord } from '../src/shared/telemetry/ring-records.js';
 import type { ClusterActorOptions, ClusterRelayStats } from '../src/actors/cluster/index.js';
 import { percentile } from './lib/stats.js';
+import { measureCapture, measureTakeover } from './lib/cluster-nodes.js';
 import type { BenchOptions, BenchResult } from './lib/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // <root>/dist/bench
@@ -233,7 +235,22 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     figures.redis_msgs_per_s_3nodes = Math.round(Math.min(...three));
     figures.redis_deliveries_per_s_3nodes = Math.round(three.reduce((x, y) => x + y, 0));
     notes.push('relay_cpu_us_per_msg = publishing node + receiving node relay thread CPU time per message at 1,000 runs; redis_msgs_per_s_<n>nodes = per receiving node, one sender writing as fast as its ring takes');
-    notes.push('takeover_s is measured by the run-ownership part (not here)');
+
+    // Whole nodes (bench/lib/cluster-nodes.ts): run takeover, and capture split over three nodes against one.
+    const takeovers = await measureTakeover(redis.url, quick ? 1 : 3, say);
+    figures.takeover_s = r3(Math.max(...takeovers));
+    figures.takeover_mean_s = r3(takeovers.reduce((x, y) => x + y, 0) / takeovers.length);
+    const captureLoad = { streams: quick ? 30 : 90, intervalS: quick ? 2 : 3, windowS: quick ? 10 : 30, say };
+    const oneNode = await measureCapture({ ...captureLoad, nodes: 1 });
+    const threeNodes = await measureCapture({ ...captureLoad, nodes: 3, redisUrl: redis.url });
+    figures.capture_1node_missed_pct = r3(oneNode.missedPct);
+    figures.capture_1node_cpu_ms_per_capture = r3(oneNode.cpuMsPerCapture);
+    figures.capture_3nodes_missed_pct = r3(threeNodes.missedPct);
+    figures.capture_3nodes_cpu_ms_per_capture = r3(threeNodes.cpuMsPerCapture);
+    baseline.capture_3nodes_missed_pct = figures.capture_1node_missed_pct;
+    baseline.capture_3nodes_cpu_ms_per_capture = figures.capture_1node_cpu_ms_per_capture;
+    notes.push(`takeover_s = the slowest of ${takeovers.length} trial(s): SIGKILL of a run's owner (node process, default cluster.leaseMs) → the first state of the run made by the node that took it over (a step sent after the kill in its /api/state, polled every 25 ms); takeover_mean_s their mean`);
+    notes.push(`capture: ${captureLoad.streams} loopback channels, ${captureLoad.intervalS} s interval, ${captureLoad.windowS} s window, 160x90 frames, on 1 node (no Redis) and on 3 node processes sharing one Redis; missed % = 1 − captures made / due; CPU = node processes and their ffmpeg children per capture made. All nodes share this machine's cores, so 3 nodes measure the cost of splitting, not 3 machines' capacity`);
   } finally {
     for (const n of nodes) await n.supervisor.stop(3_000).catch(() => undefined);
     redis.child.kill('SIGKILL');

@@ -32,6 +32,7 @@ import { readStreamsFile } from './services/capture/streams-file.js';
 import { registerRecordingsService } from './services/recordings/service.js';
 import { checkReplayDir } from './services/recordings/replay-dir.js';
 import { startCluster } from './services/cluster/index.js';
+import { startSharedState } from './services/cluster/shared-state.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -59,9 +60,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
   // A producer port of 0 is resolved once here: an ingest actor restarted after a crash
   // must listen where its producers reconnect, not on a fresh random port.
   if (config.ingest.tcpPort === 0) config = { ...config, ingest: { ...config.ingest, tcpPort: await reservePort(config.host, 0) } };
-  const store: StateStore = new SqliteStateStore(config.stateDbPath);
-  const previous = store.get<StoredRuns>('telemetry', 'runs');
-
   const ffmpeg = resolveServiceFfmpeg(config, log);
   const topology = serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability });
   const supervisor = new Supervisor(topology, log);
@@ -79,6 +77,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
 
   // Unclustered (no cluster.redis) this only answers GET /api/cluster for this node.
   const cluster = startCluster(config, { router, supervisor, log, port });
+  // Clustered, the state store is shared through Redis and capture is split over the nodes.
+  const shared = cluster ? await startSharedState(config, cluster, supervisor, log) : undefined;
+  const store: StateStore = shared?.store ?? new SqliteStateStore(config.stateDbPath);
+  const previous = store.get<StoredRuns>('telemetry', 'runs');
   const readiness = registerHealthService({
     router, supervisor, ffmpeg, rings: Object.keys(topology.rings ?? {}), demo: config.demo.enabled,
     ...(cluster ? { advisory: [{ name: 'cluster', check: () => cluster.check() }] } : {}),
@@ -93,7 +95,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
     previewThreads: config.http.previewThreads, previewQueue: config.http.previewQueue,
   });
-  const capture = startCapture({ config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}) });
+  const capture = startCapture({ config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}), ...(shared ? { cluster: shared.capture } : {}) });
 
   try {
     await supervisor.start();

@@ -103,6 +103,11 @@ function ffmpegOptions(a: FfmpegAvailability | undefined): { ffmpeg?: ResolvedBi
 
 const MiB = 1 << 20;
 
+/** Clustered: what an actor that runs once per cluster (chat bot, OBS director) needs to contest its lease. */
+function singleton(config: Config, port: number): { cluster?: { redis: string; nodeId: string; leaseMs: number } } {
+  return config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, port), leaseMs: config.cluster.leaseMs } } : {};
+}
+
 export function serviceTopology(config: Config, inputs: TopologyInputs): SupervisorSpec {
   const gateways = gatewayCount(config);
   const rings: NonNullable<SupervisorSpec['rings']> = {
@@ -175,6 +180,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     milestones: config.aggregate.milestones,
     ...(recording ? { recordRing: RING_RECORD } : {}),
     unrecordedRings: [RING_REPLAY],
+    ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port), leaseMs: config.cluster.leaseMs } } : {}),
   };
   const ingest: IngestOptions = {
     ring: RING_NET,
@@ -240,6 +246,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       userCooldownMs: config.twitch.userCooldownMs,
       moderator: config.twitch.moderator,
       milestonePredictions: config.twitch.milestonePredictions,
+      ...singleton(config, inputs.port),
     };
     actors.push({ name: CHAT, module: new URL('./actors/chat/index.js', import.meta.url), in: [RING_CHAT_IN], options: chat, standby });
   }
@@ -254,6 +261,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       performanceTextInput: config.obs.performanceTextInput,
       celebrationSeconds: config.obs.celebrationSeconds,
       performanceEveryMs: config.obs.performanceEveryMs,
+      ...singleton(config, inputs.port),
     };
     actors.push({ name: OBS, module: new URL('./actors/obs/index.js', import.meta.url), in: [RING_OBS_IN, RING_OBS_CONTROL], options: obs, standby });
   }
@@ -294,6 +302,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       maxConcurrent: c.maxConcurrent ?? 32,
       quality: c.quality ?? '480p',
       ...ffmpegOptions(inputs.ffmpeg),
+      ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port) } } : {}),
     };
     actors.push({ name: CAPTURE, module: new URL('./actors/capture/index.js', import.meta.url), out: [RING_CAPTURE_FRAMES], options: capture });
   }

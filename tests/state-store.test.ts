@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MemoryStateStore, SqliteStateStore, STATE_SCHEMA_VERSION, type StateStore } from '../src/shared/state-store.js';
+import { stateStoreContract } from './helpers/state-store-contract.js';
+import { MemoryStateStore, SqliteStateStore, STATE_SCHEMA_VERSION } from '../src/shared/state-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,59 +34,6 @@ describe('SqliteStateStore', () => {
   });
 });
 
-// Both implementations must behave the same; run the shared contract on each.
-const implementations: Array<[string, () => StateStore]> = [
-  ['SqliteStateStore', () => new SqliteStateStore(freshDbPath())],
-  ['MemoryStateStore', () => new MemoryStateStore()],
-];
-
-describe.each(implementations)('%s contract', (_name, open) => {
-  it('puts, gets, lists and deletes within a namespace', () => {
-    const store = open();
-    const before = Date.now();
-    store.put('scene', 'b', { layout: 'split' });
-    store.put('scene', 'a', [1, 2, 3]);
-    store.put('streams', 'a', 'other namespace');
-    store.put('scene', 'b', { layout: 'full' }); // overwrite
-
-    expect(store.get('scene', 'b')).toEqual({ layout: 'full' });
-    expect(store.get('scene', 'missing')).toBeUndefined();
-
-    const listed = store.list('scene');
-    expect(listed.map((e) => [e.key, e.value])).toEqual([
-      ['a', [1, 2, 3]],
-      ['b', { layout: 'full' }],
-    ]);
-    expect(listed.every((e) => e.updatedAt >= before && e.updatedAt <= Date.now())).toBe(true);
-
-    expect(store.delete('scene', 'a')).toBe(true);
-    expect(store.delete('scene', 'a')).toBe(false);
-    expect(store.list('scene').map((e) => e.key)).toEqual(['b']);
-    expect(store.get('streams', 'a')).toBe('other namespace');
-    store.close();
-  });
-
-  it('rolls back every write of a transaction that throws', () => {
-    const store = open();
-    store.put('prediction_games', 'g1', { open: true });
-    expect(() =>
-      store.transaction((tx) => {
-        tx.put('prediction_games', 'g1', { open: false });
-        tx.put('prediction_games', 'g2', { open: true });
-        throw new Error('settlement failed');
-      }),
-    ).toThrow('settlement failed');
-    expect(store.get('prediction_games', 'g1')).toEqual({ open: true });
-    expect(store.get('prediction_games', 'g2')).toBeUndefined();
-
-    expect(store.transaction((tx) => (tx.put('prediction_games', 'g3', 1), 'committed'))).toBe('committed');
-    expect(store.get('prediction_games', 'g3')).toBe(1);
-    store.close();
-  });
-
-  it('refuses values JSON cannot represent', () => {
-    const store = open();
-    expect(() => store.put('scene', 'x', undefined)).toThrow(TypeError);
-    store.close();
-  });
-});
+// Both implementations must behave the same; run the shared contract on each (and on Redis: state-store-redis.test.ts).
+stateStoreContract('SqliteStateStore', () => new SqliteStateStore(freshDbPath()));
+stateStoreContract('MemoryStateStore', () => new MemoryStateStore());

@@ -34,6 +34,8 @@ const RUN_RE = /^[\x21-\x7e]{1,255}$/;
  * message, or history lost) starts a new epoch and drops whatever stream was left without one.
  */
 const APPEND_LUA = `
+local lease = redis.call('GET', KEYS[3])
+if ARGV[5] ~= '' and lease and string.sub(lease, 1, #ARGV[5] + 1) ~= ARGV[5] .. '|' then return {-1, ''} end
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then
   epoch = ARGV[2]
@@ -42,7 +44,7 @@ if not epoch then
 end
 local off = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local args = {KEYS[1], 'MAXLEN', '~', ARGV[1], off .. '-1', 'c', ARGV[3]}
-for i = 5, #ARGV do args[#args + 1] = ARGV[i] end
+for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
 redis.call('XADD', unpack(args))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -55,10 +57,17 @@ export function newEpoch(): string {
   return Math.random().toString(36).slice(2, 10);
 }
 
-export async function appendHistory(redis: Redis, run: string, channel: number, variants: readonly HistoryVariant[], epoch = newEpoch()): Promise<{ offset: number; epoch: string }> {
+/** The run's ownership lease (services/cluster/run-lease.ts): "node|token" while a node owns the run. */
+export const runLeaseKey = (run: string) => `ringcast:lease:${run}`;
+
+/**
+ * Appends one message; with `nodeId`, only while no other node holds the run's ownership lease:
+ * a node that lost the run (paused past its lease, cut off) gets offset -1 and writes nothing.
+ */
+export async function appendHistory(redis: Redis, run: string, channel: number, variants: readonly HistoryVariant[], epoch = newEpoch(), nodeId = ''): Promise<{ offset: number; epoch: string }> {
   const fields: Array<string | Buffer> = [];
   for (const v of variants) fields.push(`l${v.levelMask}`, Buffer.from(v.body.buffer, v.body.byteOffset, v.body.byteLength));
-  const reply = (await redis.eval(APPEND_LUA, 2, historyKey(run), historyMetaKey(run), HISTORY_MAX_LEN, epoch, channel, HISTORY_TTL_MS, ...fields)) as [number, string];
+  const reply = (await redis.eval(APPEND_LUA, 3, historyKey(run), historyMetaKey(run), runLeaseKey(run), HISTORY_MAX_LEN, epoch, channel, HISTORY_TTL_MS, nodeId, ...fields)) as [number, string];
   return { offset: Number(reply[0]), epoch: String(reply[1]) };
 }
 

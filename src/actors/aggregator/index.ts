@@ -32,6 +32,8 @@ import { checkRules, type Milestone, type MilestoneRules } from './milestones.js
 import { checkThresholds, type HealthThresholds } from './ppo-health.js';
 import { RunState, type DropReason, type LateOutcome, type RunSettings } from './run-state.js';
 import { runSnapshot, runSummary, type RunSummary } from './snapshot.js';
+import { RunOwnership, type RunOwnershipOptions } from './run-ownership.js';
+import { encodeRun } from './run-persist.js';
 
 export interface AggregatorOptions {
   /** Ingest rings (records per ring-records.ts writeIngestRecord layout). */
@@ -57,6 +59,11 @@ export interface AggregatorOptions {
   recordRing?: string;
   /** Input rings whose events are not recorded (the replay ring: those are recordings already). */
   unrecordedRings?: string[];
+  /**
+   * Cluster mode (Redis configured): each run is aggregated by the one node that owns it;
+   * the others forward its events there (run-ownership.ts). Absent: every run is local.
+   */
+  cluster?: RunOwnershipOptions;
 }
 
 /** Most runs tracked at once; the least recently seen is evicted (and counted) beyond this. */
@@ -92,6 +99,12 @@ function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
   if (o.recordRing !== undefined && !(ctx.out[o.recordRing] instanceof RecordRing)) throw new Error(`${who}: options.recordRing names "${o.recordRing}", which is not one of its out record rings`);
   checkThresholds(o.health);
   checkRules(o.milestones);
+  if (o.cluster !== undefined) {
+    const c = o.cluster;
+    if (typeof c?.redis !== 'string' || !/^rediss?:\/\//.test(c.redis)) throw new TypeError(`${who}: options.cluster.redis must be a redis:// URL (got ${String(c?.redis)})`);
+    if (typeof c.nodeId !== 'string' || c.nodeId === '') throw new TypeError(`${who}: options.cluster.nodeId must be a non-empty string`);
+    if (!Number.isInteger(c.leaseMs) || c.leaseMs < 100) throw new RangeError(`${who}: options.cluster.leaseMs must be an integer >= 100 (got ${String(c.leaseMs)})`);
+  }
   return o;
 }
 
@@ -119,6 +132,8 @@ export default defineActor<AggregatorOptions>({
     });
     for (const o of ['live', 'filed', 'duplicate', 'behind', 'hidden']) lateTotal.inc({ outcome: o }, 0);
     const runs = new Map<string, RunState>();
+    // Set once the handlers exist, when clustered: routes each run's events to the node that owns the run.
+    let ownership: RunOwnership | undefined;
     new Gauge({ name: 'ringcast_aggregator_runs', help: 'Runs currently tracked', registers: [ctx.metrics], collect() { this.set(runs.size); } });
     for (const k of KINDS) eventsTotal.inc({ kind: k }, 0);
     for (const r of outRings) fanoutDrops.inc({ ring: r.name }, 0);
@@ -155,6 +170,7 @@ export default defineActor<AggregatorOptions>({
         let oldest: RunState | undefined;
         for (const s of runs.values()) if (!oldest || s.lastSeenMs < oldest.lastSeenMs) oldest = s;
         runs.delete(oldest!.run);
+        ownership?.release(oldest!.run); // another node may take it; this one keeps no state for it
         counts.evictedRuns++;
         drop('run_evicted');
         ctx.log.warn({ evicted: oldest!.run, maxRuns: MAX_RUNS }, 'aggregator: too many runs, evicted the least recently seen');
@@ -276,51 +292,56 @@ export default defineActor<AggregatorOptions>({
     };
     const flushRecord = () => { if (recordRing && recordUnflushed > 0) { recordRing.flush(); recordUnflushed = 0; } };
 
-    const handlerFor = (ringName: string) => {
+    /** `routed`: the record came from the run's owner stream, or ownership was already decided. */
+    const handleRecord = (ringName: string, data: Uint8Array, offset: number, length: number, routed: boolean) => {
       const replayed = (opts.unrecordedRings ?? []).includes(ringName);
-      const recorded = recordRing !== undefined && !replayed;
-      return (data: Uint8Array, offset: number, length: number) => {
-        let event: TelemetryEvent | undefined;
-        let runName = DEFAULT_RUN;
-        let receivedAt = 0;
-        let kind = 'other';
-        try {
-          const rec = readIngestRecord(data, offset, length);
-          if (rec.eventLength < EVENT_HEADER_BYTES || data[rec.eventOffset] !== EVENT_MAGIC) throw new Error(`record of ${length} bytes holds no event (bad length or magic)`);
-          receivedAt = rec.receivedAt;
-          // Experience is the bulk path: forward the bytes ingest already validated, undecoded.
-          if (data[rec.eventOffset + 1] === EventKind.Experience) {
-            kind = 'experience';
-            forwardExperience(data, rec.eventOffset, rec.eventLength, rec.receivedAt);
-            if (recorded) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
-          } else {
-            event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
-            // A recording keeps a spooled event's `late` mark byte for byte; played back, the
-            // whole recording is the live run, so the mark would file it as old history.
-            if (replayed && event.late) event = { ...event, late: undefined, backlog: undefined };
-            const name = EVENT_KIND_NAMES[event.kind];
-            if ((KINDS as readonly string[]).includes(name)) kind = name;
-            runName = rec.run || event.run || DEFAULT_RUN;
-            if (recorded && TELEMETRY_KINDS.includes(event.kind)) record(rec, runName, data, rec.eventOffset, rec.eventLength);
-          }
-        } catch (error) {
-          counts.decodeFailures++;
-          decodeFailures.inc();
-          noteFailure(error, ringName, 'aggregator: skipped an undecodable ingest record');
-          return;
+      // Recorded where it was accepted: a record routed here from the run's owner stream was
+      // recorded by the node that took it from the producer.
+      const recorded = recordRing !== undefined && !replayed && !routed;
+      let event: TelemetryEvent | undefined;
+      let runName = DEFAULT_RUN;
+      let receivedAt = 0;
+      let kind = 'other';
+      try {
+        const rec = readIngestRecord(data, offset, length);
+        if (rec.eventLength < EVENT_HEADER_BYTES || data[rec.eventOffset] !== EVENT_MAGIC) throw new Error(`record of ${length} bytes holds no event (bad length or magic)`);
+        receivedAt = rec.receivedAt;
+        // Experience is the bulk path: forward the bytes ingest already validated, undecoded.
+        if (data[rec.eventOffset + 1] === EventKind.Experience) {
+          kind = 'experience';
+          forwardExperience(data, rec.eventOffset, rec.eventLength, rec.receivedAt);
+          if (recorded) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
+        } else {
+          event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
+          // A recording keeps a spooled event's `late` mark byte for byte; played back, the
+          // whole recording is the live run, so the mark would file it as old history.
+          if (replayed && event.late) event = { ...event, late: undefined, backlog: undefined };
+          const name = EVENT_KIND_NAMES[event.kind];
+          if ((KINDS as readonly string[]).includes(name)) kind = name;
+          runName = rec.run || event.run || DEFAULT_RUN;
+          if (recorded && TELEMETRY_KINDS.includes(event.kind)) record(rec, runName, data, rec.eventOffset, rec.eventLength);
         }
-        counts.events++;
-        counts.byKind[kind]++;
-        eventsTotal.inc({ kind });
-        if (event === undefined) return;
-        try {
-          apply(event, runName, receivedAt);
-        } catch (error) {
-          drop('process_error');
-          noteFailure(error, ringName, 'aggregator: an event could not be applied');
-        }
-      };
+      } catch (error) {
+        counts.decodeFailures++;
+        decodeFailures.inc();
+        noteFailure(error, ringName, 'aggregator: skipped an undecodable ingest record');
+        return;
+      }
+      counts.events++;
+      counts.byKind[kind]++;
+      eventsTotal.inc({ kind });
+      if (event === undefined) return;
+      // Transport events make no run anywhere; the rest go to the run's owner when it is another node.
+      if (ownership && !routed && kind !== 'other' && !ownership.route(runName, data.subarray(offset, offset + length))) return;
+      try {
+        apply(event, runName, receivedAt);
+        ownership?.touched(runName);
+      } catch (error) {
+        drop('process_error');
+        noteFailure(error, ringName, 'aggregator: an event could not be applied');
+      }
     };
+    const handlerFor = (ringName: string) => (data: Uint8Array, offset: number, length: number) => handleRecord(ringName, data, offset, length, false);
 
     // ── window ──
     function closeWindow(): void {
@@ -363,6 +384,7 @@ export default defineActor<AggregatorOptions>({
       }
       flushAll();
       flushRecord();
+      ownership?.commitWindow();
       burstBudget.refill(); // every run's overflow was released with its dirty flags
       counts.windows++;
       const ms = performance.now() - t0;
@@ -370,6 +392,19 @@ export default defineActor<AggregatorOptions>({
       windowSeconds.observe(ms / 1000);
     }
     const timer = setInterval(closeWindow, opts.windowMs);
+
+    if (opts.cluster) {
+      ownership = new RunOwnership(opts.cluster, {
+        apply: (record) => handleRecord('cluster', record, 0, record.length, true),
+        encode: (run) => { const r = runs.get(run); return r ? encodeRun(r) : undefined; },
+        adopt: (run, snapshot) => {
+          runs.delete(run);
+          const r = runFor(run, Date.now());
+          if (snapshot) r.restore(snapshot);
+        },
+        drop: (run) => { runs.delete(run); },
+      }, ctx.log, ctx.metrics);
+    }
 
     const loops = inRings.map((ring, i) => consumeLoop(ring, handlerFor(opts.inRings[i]), ctx.signal, { batch: 512 }));
 
@@ -400,6 +435,7 @@ export default defineActor<AggregatorOptions>({
       late: { ...counts.late },
       inRings: inRings.map((r) => r.stats()),
       outRings: outRings.map((r) => r.ring.stats()),
+      ...(ownership ? { cluster: ownership.stats() } : {}),
     });
     const snapshot = () => ({
       timestamp: Date.now(),
@@ -414,6 +450,7 @@ export default defineActor<AggregatorOptions>({
         await Promise.all(loops); // each drains its ring to empty once the signal fired
         clearInterval(timer);
         closeWindow(); // publish what the drain brought in
+        await ownership?.close(); // commits and releases this node's runs for the next owner
         const final = { runs: runList(), events: counts.events };
         ctx.log.info({ events: counts.events, runs: runs.size, decodeFailures: counts.decodeFailures, fanoutDrops: counts.fanoutDrops }, 'aggregator drained');
         return final;

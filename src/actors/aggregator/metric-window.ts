@@ -79,6 +79,18 @@ export interface MetricSummary {
   steps: number[];
 }
 
+/** A MetricWindow as JSON (NaN and infinities become null in JSON; restore reads them back as NaN). */
+export interface PersistedMetricWindow {
+  steps: number[];
+  raw: number[];
+  smooth: number[];
+  smoothedLast: number | null;
+  latest: number;
+  latestStep: number;
+  total: number;
+  closed: { mean: number; min: number; max: number; count: number };
+}
+
 export class MetricWindow {
   readonly capacity: number;
   readonly alpha: number;
@@ -257,6 +269,33 @@ export class MetricWindow {
 
   trend(): number {
     return slope(this.ordered(this.stepsBuf), this.ordered(this.rawBuf));
+  }
+
+  /** What another node needs to continue this series (persisted with its run). */
+  persist(): PersistedMetricWindow {
+    return {
+      steps: this.ordered(this.stepsBuf), raw: this.ordered(this.rawBuf), smooth: this.ordered(this.smoothBuf),
+      smoothedLast: this.smoothedLast ?? null, latest: this.latest, latestStep: this.latestStep, total: this.total,
+      closed: { ...this.closed },
+    };
+  }
+
+  /** Loads a persisted series into this (empty) window; the newest `capacity` points are kept. */
+  restore(p: PersistedMetricWindow): void {
+    const n = Math.min(p.steps.length, p.raw.length, p.smooth.length);
+    const from = Math.max(0, n - this.capacity);
+    for (let i = from; i < n; i++) {
+      this.stepsBuf[this.head] = p.steps[i];
+      this.rawBuf[this.head] = p.raw[i];
+      this.smoothBuf[this.head] = p.smooth[i];
+      this.head = (this.head + 1) % this.capacity;
+      this.size = Math.min(this.capacity, this.size + 1);
+    }
+    this.smoothedLast = p.smoothedLast ?? undefined;
+    this.latest = p.latest;
+    this.latestStep = p.latestStep;
+    this.total = p.total;
+    this.closed = { ...p.closed };
   }
 
   summary(): MetricSummary {

@@ -76,6 +76,18 @@ function fmt(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(3);
 }
 
+const PERSISTED_GAMES = 256;
+
+export interface PersistedDetector {
+  klStreak: number; klFired: boolean; klCount: number;
+  entropyFired: boolean; entropyCount: number;
+  plateauStreak: number; plateauFired: boolean; plateauCount: number;
+  bestWin: Array<[string, number]>;
+  announcedWin: Array<[string, number]>;
+  recentGames: string[];
+  gamesFinished: number;
+}
+
 export class MilestoneDetector {
   readonly run: string;
   private readonly rules: MilestoneRules;
@@ -99,6 +111,29 @@ export class MilestoneDetector {
     this.run = run;
     this.rules = rules;
     this.marks = [...new Set(rules.gameMarks)].sort((a, b) => a - b);
+  }
+
+  /** The detector's memory (streaks, what fired, best values, counted games), for another node to continue from. */
+  persist(): PersistedDetector {
+    return {
+      klStreak: this.klStreak, klFired: this.klFired, klCount: this.klCount,
+      entropyFired: this.entropyFired, entropyCount: this.entropyCount,
+      plateauStreak: this.plateauStreak, plateauFired: this.plateauFired, plateauCount: this.plateauCount,
+      bestWin: [...this.bestWin], announcedWin: [...this.announcedWin],
+      // The newest game ids only: enough to recognise a trainer repeating its last final states.
+      recentGames: [...this.recentGames].slice(-PERSISTED_GAMES),
+      gamesFinished: this.gamesFinished,
+    };
+  }
+
+  restore(p: PersistedDetector): void {
+    this.klStreak = p.klStreak; this.klFired = p.klFired; this.klCount = p.klCount;
+    this.entropyFired = p.entropyFired; this.entropyCount = p.entropyCount;
+    this.plateauStreak = p.plateauStreak; this.plateauFired = p.plateauFired; this.plateauCount = p.plateauCount;
+    this.bestWin = new Map(p.bestWin);
+    this.announcedWin = new Map(p.announcedWin);
+    this.recentGames = new Set(p.recentGames);
+    this.gamesFinished = p.gamesFinished;
   }
 
   fromTrainer(e: Pick<MilestoneEvent, 'name' | 'message' | 'step' | 'value' | 'timestamp' | 'meta'>, receivedAt: number): Milestone {

@@ -15,8 +15,8 @@ import type {
 } from '../../shared/telemetry/event-codec.js';
 import { AttentionState } from './attention.js';
 import { heatmapFromKeiseiV1, heatmapFromTopMoves } from './heatmap-from-policy.js';
-import { BurstBudget, MetricWindow, type MetricSummary } from './metric-window.js';
-import { MilestoneDetector, type Milestone, type MilestoneRules, type WindowMetric } from './milestones.js';
+import { BurstBudget, MetricWindow, type MetricSummary, type PersistedMetricWindow } from './metric-window.js';
+import { MilestoneDetector, type Milestone, type MilestoneRules, type PersistedDetector, type WindowMetric } from './milestones.js';
 import { assessHealth, type HealthThresholds, type PpoHealth } from './ppo-health.js';
 
 export const MAX_METRICS_PER_RUN = 512;
@@ -106,9 +106,29 @@ function toGame(e: GameStateEvent): GameState {
   };
 }
 
+/**
+ * A run as JSON, for the node that takes it over. The attention matrix is left out: the
+ * trainer's next attention event replaces it whole.
+ */
+export interface PersistedRun {
+  run: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  events: number;
+  step: number;
+  metrics: Array<[string, PersistedMetricWindow]>;
+  values: Array<[string, number]>;
+  heatmap: { grid: number[]; source: 'trainer' | 'policy'; detail: string; step: number | null } | null;
+  prediction: PredictionState | null;
+  game: GameState | null;
+  recentMilestones: Milestone[];
+  detector: PersistedDetector;
+}
+
 export class RunState {
   readonly run: string;
-  readonly firstSeenMs: number;
+  /** Kept from the first node that saw the run when another node takes it over. */
+  firstSeenMs: number;
   lastSeenMs: number;
   events = 0;
   /** The trainer's latest step (from metrics events, else any event that names one). */
@@ -286,8 +306,10 @@ export class RunState {
     return this.milestones.gamesFinished;
   }
 
-  /** Keeps a milestone in the bounded recent list (for snapshots). */
+  /** Keeps a milestone in the bounded recent list (for snapshots); a replay of one already kept replaces it. */
   remember(m: Milestone): void {
+    const same = this.recentMilestones.findIndex((r) => r.id === m.id);
+    if (same >= 0) this.recentMilestones.splice(same, 1);
     this.recentMilestones.push(m);
     if (this.recentMilestones.length > MAX_RECENT_MILESTONES) this.recentMilestones.shift();
   }
@@ -341,6 +363,39 @@ export class RunState {
     this.dirty.metrics = this.dirty.attention = this.dirty.heatmap = this.dirty.prediction = this.dirty.game = false;
     this.pendingResults.length = 0;
     for (const w of this.metrics.values()) w.release();
+  }
+
+  persist(): PersistedRun {
+    return {
+      run: this.run, firstSeenMs: this.firstSeenMs, lastSeenMs: this.lastSeenMs, events: this.events, step: this.step,
+      metrics: [...this.metrics].map(([name, w]) => [name, w.persist()]),
+      values: [...this.values],
+      heatmap: this.heatmap === null ? null : { grid: [...this.heatmap.grid], source: this.heatmap.source, detail: this.heatmap.detail, step: this.heatmap.step },
+      prediction: this.prediction,
+      game: this.game,
+      recentMilestones: [...this.recentMilestones],
+      detector: this.milestones.persist(),
+    };
+  }
+
+  /** Continues from a persisted run (this one fresh); the caller has checked its shape. */
+  restore(p: PersistedRun): void {
+    this.firstSeenMs = p.firstSeenMs;
+    this.lastSeenMs = p.lastSeenMs;
+    this.events = p.events;
+    this.step = p.step;
+    for (const [name, pw] of p.metrics.slice(0, MAX_METRICS_PER_RUN)) {
+      const w = new MetricWindow(this.settings.seriesPoints, this.settings.smoothingAlpha, this.burstBudget);
+      w.restore(pw);
+      this.metrics.set(name, w);
+    }
+    for (const [name, v] of p.values) this.values.set(name, v);
+    this.heatmap = p.heatmap === null ? null : { ...p.heatmap, grid: Float64Array.from(p.heatmap.grid) };
+    this.prediction = p.prediction;
+    this.game = p.game;
+    this.recentMilestones.splice(0, this.recentMilestones.length, ...p.recentMilestones.slice(-MAX_RECENT_MILESTONES));
+    this.milestones.restore(p.detector);
+    this.health = assessHealth(this.values, this.settings.health);
   }
 
   metricSummaries(): Map<string, MetricSummary> {

@@ -51,6 +51,12 @@ export interface CaptureEngineOptions {
   analyze?: (slot: number, frame: number) => Promise<unknown | null>;
   onResult: (r: CaptureResult) => void;
   log?: Logger;
+  /**
+   * Several nodes capture from one registry: true when this node may capture the stream in this
+   * interval, false when another node holds it (the capture is skipped, not a result). A
+   * claim that fails (Redis away) counts as granted: capturing twice beats not capturing.
+   */
+  claim?: (stream: string, intervalMs: number) => Promise<boolean>;
 }
 
 export interface CaptureTimings {
@@ -116,6 +122,8 @@ export class CaptureEngine {
   private stopped = false;
   private inFlight = new Set<Promise<void>>();
   private bytesFetched = 0;
+  /** Captures skipped because another node had claimed the stream for the interval. */
+  claimedElsewhere = 0;
   private quality: string;
   private readonly o: CaptureEngineOptions;
   private readonly aborter = new AbortController();
@@ -274,6 +282,10 @@ export class CaptureEngine {
     const ms: CaptureTimings = { total: 0, resolve: 0, playlist: 0, keyframe: 0, decode: 0, analyze: 0 };
     let outcome: CaptureOutcome = 'ok';
     try {
+      if (this.o.claim && !(await this.o.claim(name, this.scheduler.options.intervalMs).catch(() => true))) {
+        this.claimedElsewhere++;
+        return; // another node captured it this interval; the next deadline is an interval on
+      }
       const r = await this.captureOnce(name, ms);
       ms.total = performance.now() - t0;
       if (r === 'offline') {

@@ -11,6 +11,9 @@
  * RPC: setStreams(list), configure(cfg), status(), stream(name) (its schedule), thumbnail(name, opts), restart().
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RedisScript } from '../../services/cluster/run-lease.js';
 import { defineActor } from '../../shared/actor.js';
 import { resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
 import type { ActorContext, ActorInstance } from '../../shared/actor.js';
@@ -20,6 +23,30 @@ import { createAnalysisPool, type AnalysisPool } from './analysis/pool.js';
 import { emptyTemplateSet, loadTemplateSet, type TemplateSet } from './analysis/templates.js';
 import type { FrameAnalysis } from './analysis/analyze.js';
 import { classifyFrame, type VisualState, type ScreenState } from './analysis/classify.js';
+
+/** Claims the stream for about an interval unless another node holds the claim; this node renews its own. */
+const CLAIM = new RedisScript(`
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`);
+
+/**
+ * Each capture first claims its stream for one interval in Redis: the node that captured it
+ * last keeps it, any other node asking within the interval skips. So a stream is captured once
+ * per interval even while the nodes' member lists disagree (a node seen gone that is not).
+ */
+export function captureClaims(o: { redis: string; nodeId: string }, log: Logger): { claim: (stream: string, intervalMs: number) => Promise<boolean>; close(): void } {
+  const redis = new Redis(o.redis, { maxRetriesPerRequest: 1, connectionName: `${o.nodeId}:capture-claims`, commandTimeout: 1000, retryStrategy: (n: number) => Math.min(2000, 50 * 2 ** Math.min(n, 6)) });
+  let warned = false;
+  redis.on('error', (error: Error) => { if (!warned) { warned = true; log.warn({ err: error.message }, 'capture: claims cannot reach Redis; capturing without them until it is back'); } });
+  redis.on('ready', () => { warned = false; });
+  return {
+    // A quarter interval beyond the interval: the holder's next capture (jittered by up to a tenth) still finds its own claim.
+    claim: async (stream, intervalMs) => Number(await CLAIM.run(redis, [`ringcast:capture:claim:${stream}`], [o.nodeId, Math.max(1, Math.floor(intervalMs * 1.25))])) === 1,
+    close: () => redis.disconnect(),
+  };
+}
 
 export interface CaptureActorOptions {
   outRing: string;
@@ -42,6 +69,8 @@ export interface CaptureActorOptions {
   ffmpeg?: ResolvedBinary;
   /** Set when the service found no usable ffmpeg: the actor keeps the stream list and reports this. */
   unavailable?: string;
+  /** Clustered: each capture is claimed in Redis first, so a stream is captured once per interval however the nodes' member lists disagree. */
+  cluster?: { redis: string; nodeId: string };
 }
 
 export interface CaptureConfigUpdate {
@@ -160,6 +189,7 @@ export default defineActor<CaptureActorOptions>({
       return rec;
     };
 
+    const claims = o.cluster ? captureClaims(o.cluster, ctx.log) : undefined;
     const engine = new CaptureEngine({
       ffmpegPath: ffmpeg.path,
       ring,
@@ -174,6 +204,7 @@ export default defineActor<CaptureActorOptions>({
       ...(o.fetchTimeoutMs ? { fetchTimeoutMs: o.fetchTimeoutMs } : {}),
       ...(o.offlineRecheckMs ? { offlineRecheckMs: o.offlineRecheckMs } : {}),
       log: ctx.log,
+      ...(claims ? { claim: claims.claim } : {}),
       ...(o.analysisThreads > 0 ? { analyze: (slot: number, frame: number) => analysisPool()!.analyze({ slot, frame, width: o.width, height: o.height }) } : {}),
       onResult: (r) => {
         totals[r.status]++;
@@ -193,6 +224,7 @@ export default defineActor<CaptureActorOptions>({
       collect() { this.reset(); for (const k of ['ok', 'offline', 'error'] as const) this.inc({ status: k }, totals[k]); },
     });
     new Gauge({ name: 'ringcast_capture_available', help: '1 when capture has a usable ffmpeg', registers, collect() { this.set(1); } });
+    new Counter({ name: 'ringcast_capture_claimed_elsewhere_total', help: 'Captures skipped because another cluster node had already captured the stream in this interval', registers, collect() { this.reset(); this.inc(engine.claimedElsewhere); } });
     new Counter({ name: 'ringcast_capture_missed_total', help: 'Capture deadlines that passed without an attempt (scheduler over capacity)', registers, collect() { this.reset(); this.inc(engine.stats().missed); } });
     new Gauge({ name: 'ringcast_capture_missed_ratio', help: 'missed / (attempts + missed)', registers, collect() { this.set(engine.stats().missed_pct / 100); } });
     new Gauge({
@@ -295,6 +327,7 @@ export default defineActor<CaptureActorOptions>({
       async stop() {
         clearInterval(flush);
         await engine.stop();
+        claims?.close();
         if (batch.length > 0) await ctx.callMain('capture.results', batch).catch(() => undefined);
         await poolInstance?.close();
         return status();

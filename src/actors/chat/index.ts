@@ -22,6 +22,7 @@ import { Outbox, outboxDefaults, type DropReason, type Priority } from './outbox
 import type { PredictionGameData } from './prediction-game.js';
 import { TelemetryView, type GameStateData, type MilestoneData, type MovePredictionData } from './telemetry-view.js';
 import { TmiTransport } from './tmi-transport.js';
+import { runAsSingleton, type SingletonOptions } from '../../services/cluster/singleton-lease.js';
 import type { ChatTransport, IncomingChatMessage, TransportState } from './transport.js';
 
 export interface ChatOptions {
@@ -40,6 +41,8 @@ export interface ChatOptions {
   moderator: boolean;
   /** Start a prediction game when a milestone arrives. */
   milestonePredictions: boolean;
+  /** Clustered: the bot runs on one node of the cluster, the holder of its lease. */
+  cluster?: SingletonOptions;
 }
 
 const MAX_COMMAND_CHARS = 300;
@@ -318,10 +321,16 @@ export default defineActor<ChatOptions>({
     });
 
     // Connect in the background: Twitch being down must not fail the actor's start.
-    transport.connect().catch((error: unknown) => {
+    const connect = () => transport.connect().catch((error: unknown) => {
       m.errors.inc({ reason: 'connect_failed' });
       log.warn({ channel: opts.channel, server: opts.server ?? 'twitch', err: (error as Error)?.message ?? String(error) }, 'chat: first connection failed; tmi.js keeps retrying');
     });
+    // Clustered: one chat bot for the whole cluster, on the node holding its lease.
+    const singleton = opts.cluster
+      ? runAsSingleton(opts.cluster, 'chat bot', log, () => void connect(), () => setImmediate(() => {
+        throw new Error('chat: this node no longer holds the cluster\'s chat bot lease; restarting to contest it again');
+      }))
+      : (void connect(), undefined);
     log.info({ channel: opts.channel, server: opts.server ?? 'twitch', readOnly: !transport.canSend, predictionSeconds: opts.predictionSeconds, moderator: opts.moderator }, 'chat actor started');
 
     const status = () => ({
@@ -348,6 +357,7 @@ export default defineActor<ChatOptions>({
         if (pumpTimer) clearTimeout(pumpTimer);
         await loop;
         await transport.disconnect().catch(() => undefined);
+        await singleton?.stop(); // another node takes the bot over at once
         return { games: { ...driver.counts } };
       },
     };

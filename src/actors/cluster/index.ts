@@ -108,7 +108,7 @@ export default defineActor<ClusterActorOptions>({
     const outagesMetric = new Counter({ name: 'ringcast_cluster_redis_outages_total', help: 'Times this thread lost Redis (up → down)', registers });
     const relayed = new Counter({ name: 'ringcast_cluster_relay_messages_total', help: 'Fan-out records relayed through Redis, by direction (out: published, in: delivered to this node\'s gateways)', labelNames: ['direction'], registers });
     const batches = new Counter({ name: 'ringcast_cluster_relay_batches_total', help: 'PUB/SUB batches, by direction', labelNames: ['direction'], registers });
-    const droppedMetric = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (redis_down, publish_failed, ring_full, redis_slow, bad_batch, bad_record, history_failed, retained_full)', labelNames: ['reason'], registers });
+    const droppedMetric = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (redis_down, publish_failed, ring_full, redis_slow, bad_batch, bad_record, history_failed, retained_full, fenced)', labelNames: ['reason'], registers });
     const echoesMetric = new Counter({ name: 'ringcast_cluster_relay_echoes_total', help: 'Own batches heard back from Redis and ignored', registers });
     for (const d of ['out', 'in']) { relayed.inc({ direction: d }, 0); batches.inc({ direction: d }, 0); }
 
@@ -195,9 +195,15 @@ export default defineActor<ClusterActorOptions>({
           // answer must not hold them back from this node's own viewers for long.
           let timer: NodeJS.Timeout | undefined;
           const at = await Promise.race([
-            appendHistory(pub, run, g.channel, g.variants),
+            appendHistory(pub, run, g.channel, g.variants, undefined, o.nodeId),
             new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${HISTORY_TIMEOUT_MS} ms`)), HISTORY_TIMEOUT_MS); }),
           ]).finally(() => clearTimeout(timer));
+          if (at.offset < 0) {
+            // Another node owns the run now (this one was paused or cut off past its lease): its message is stale.
+            drop('fenced');
+            trouble('fenced', { key: `ringcast:lease:${run}` }, `cluster: run ${run} is owned by another node; a stale critical message was refused`);
+            return;
+          }
           stats.historyAppended++;
           stamped = g.variants.map((v) => ({ levelMask: v.levelMask, body: stampBody(v.body, run, at.offset, at.epoch) }));
         } catch (error) {

@@ -32,6 +32,7 @@ import { MergedReader } from '../../shared/merged-reader.js';
 import { channelId, LEVEL_BIT } from '../../shared/telemetry/channels.js';
 import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import { ObsConnection } from './connection.js';
+import { runAsSingleton, type SingletonOptions } from '../../services/cluster/singleton-lease.js';
 import { Director, SCENE_PRESETS, type SceneNames } from './director.js';
 import { createObsMetrics } from './metrics.js';
 import { PerformanceTracker } from './performance.js';
@@ -53,6 +54,8 @@ export interface ObsOptions {
   performanceTextInput: string;
   celebrationSeconds: number;
   performanceEveryMs: number;
+  /** Clustered: the director runs on one node of the cluster, the holder of its lease. */
+  cluster?: SingletonOptions;
 }
 
 const decoder = new TextDecoder();
@@ -185,7 +188,12 @@ export default defineActor<ObsOptions>({
       ctx.log.error({ err: error }, 'obs: fan-out consumer stopped');
       return 0;
     });
-    connection.start();
+    // Clustered: one OBS director for the whole cluster, on the node holding its lease.
+    const singleton = o.cluster
+      ? runAsSingleton(o.cluster, 'OBS director', ctx.log, () => connection.start(), () => setImmediate(() => {
+        throw new Error('obs: this node no longer holds the cluster\'s OBS director lease; restarting to contest it again');
+      }))
+      : (connection.start(), undefined);
     ctx.log.info({ url: connection.status().url, scenes: o.scenes }, 'OBS actor started; connecting in the background');
 
     const status = () => {
@@ -216,6 +224,7 @@ export default defineActor<ObsOptions>({
         director.stop();
         await loop;
         await connection.stop();
+        await singleton?.stop(); // another node takes the director over at once
         return status();
       },
     };

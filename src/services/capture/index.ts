@@ -16,7 +16,7 @@ import type { RequireAdmin } from '../admin-auth.js';
 import type { PublishOverlay } from '../control-rings.js';
 import type { FfmpegStatus } from '../health/ffmpeg-status.js';
 import { startDemoStreams, type DemoStreams } from './demo-streams.js';
-import { registerCaptureService } from './service.js';
+import { registerCaptureService, type CaptureCluster } from './service.js';
 
 export interface CaptureStartOptions {
   config: Config;
@@ -30,6 +30,8 @@ export interface CaptureStartOptions {
   limitCostly: (req: HttpRequestContext, route: string, cost: number) => void;
   /** The streams file named at start, already read (a bad path failed before anything started). */
   streamsFile?: { path: string; text: string };
+  /** Clustered: the registry is shared and this node captures its share. */
+  cluster?: CaptureCluster;
 }
 
 export interface CaptureHandle {
@@ -49,6 +51,7 @@ export function startCapture(o: CaptureStartOptions): CaptureHandle {
     publish: o.publish,
     historyLength: config.capture.historyLength,
     ...(o.streamsFile ? { streamsFile: o.streamsFile } : {}),
+    ...(o.cluster ? { cluster: o.cluster } : {}),
     configOverrides,
     extraStatus: () => {
       const unavailable = ffmpeg.details();

@@ -15,6 +15,7 @@ import { registerCaptureRoutes } from './routes.js';
 import { parseStreamsFile } from './streams-file.js';
 import type { PublishOverlay } from '../control-rings.js';
 import type { RequireAdmin } from '../admin-auth.js';
+import type { SharedCaptureResults } from '../cluster/capture-results.js';
 
 export const RESULTS_NS = 'capture-results';
 /**
@@ -48,6 +49,18 @@ export interface CaptureServiceOptions {
   limitCostly?: (req: HttpRequestContext, route: string, cost: number) => void;
   /** Merged into GET /api/status. */
   extraStatus?: () => Record<string, unknown>;
+  /** Several nodes share the registry (the store is on Redis): this node captures its share only. */
+  cluster?: CaptureCluster;
+}
+
+/** What capture needs when the registry is shared by several nodes. */
+export interface CaptureCluster {
+  /** This node's share of the enabled streams. */
+  mine<T extends { name: string }>(streams: readonly T[]): T[];
+  /** Calls back when the share or the config may have changed (members came or went, another node edited the registry). */
+  onChange(fn: (what: 'streams' | 'config') => void): void;
+  /** Results every node can read. */
+  results: SharedCaptureResults<CaptureRecord>;
 }
 
 interface StreamResults {
@@ -85,7 +98,10 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
   const dirty = new Set<string>();
   const hasActor = () => o.supervisor.actorNames().includes(o.actor);
 
-  const enabledStreams = () => registry.list().filter((s) => s.enabled).map((s) => ({ name: s.name, priority: s.priority }));
+  const enabledStreams = () => {
+    const all = registry.list().filter((s) => s.enabled).map((s) => ({ name: s.name, priority: s.priority }));
+    return o.cluster ? o.cluster.mine(all) : all;
+  };
   const pushToActor = (what: 'streams' | 'config') => {
     if (!hasActor()) return;
     const call = what === 'streams'
@@ -96,7 +112,9 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
   };
 
   o.supervisor.provide('capture.sync', () => ({ streams: enabledStreams(), config: registry.getConfig() }));
+  o.cluster?.onChange((what) => pushToActor(what));
   o.supervisor.provide('capture.results', (batch: CaptureRecord[]) => {
+    o.cluster?.results.record(batch.filter((rec) => registry.get(rec.stream)));
     for (const rec of batch) {
       if (!registry.get(rec.stream)) continue; // removed meanwhile
       let r = results.get(rec.stream);
@@ -137,6 +155,7 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
           if (!registry.get(name)) {
             results.delete(name);
             o.store.delete(RESULTS_NS, name);
+            o.cluster?.results.forget(name);
           }
         }
       }
@@ -145,7 +164,8 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
     ...(o.extraStatus ? { extraStatus: o.extraStatus } : {}),
     status: async () => (hasActor() ? o.supervisor.call(o.actor, 'status').catch((err: Error) => ({ error: err.message })) : { error: 'capture actor is not running' }),
     details: async (name) => {
-      const r = results.get(name);
+      // Clustered, the stream may be captured by another node: its results are read from Redis.
+      const r = o.cluster ? await o.cluster.results.details(name) : results.get(name);
       // latest, history and counts all come from what the main thread has received, so they
       // agree with each other (results arrive in batches every ~200 ms); the schedule is live.
       const live = hasActor() ? ((await o.supervisor.call(o.actor, 'stream', [name]).catch(() => null)) as { schedule: unknown } | null) : null;

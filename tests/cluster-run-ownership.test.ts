@@ -1,0 +1,76 @@
+/**
+ * The run-ownership coordinator the aggregator uses, driven directly against a real
+ * redis-server with a recording stand-in for the aggregator: the first node to see a run
+ * owns it and applies what reached its own stream, another node's events reach the owner,
+ * a clean close releases the leases, and an evicted run's lease is given up at once.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
+import { pollUntil } from './helpers/poll.js';
+import { RunOwnership, type RunOwnershipHooks } from '../src/actors/aggregator/run-ownership.js';
+
+const log = pino({ level: 'silent' });
+
+function node(url: string, nodeId: string) {
+  const applied: string[] = [];
+  const adopted: string[] = [];
+  const dropped: string[] = [];
+  const hooks: RunOwnershipHooks = {
+    apply: (record) => applied.push(Buffer.from(record).toString()),
+    encode: (run) => JSON.stringify({ run, applied: applied.length }),
+    adopt: (run) => adopted.push(run),
+    drop: (run) => dropped.push(run),
+  };
+  const ownership = new RunOwnership({ redis: url, nodeId, leaseMs: 600 }, hooks, log, new Registry());
+  return { ownership, applied, adopted, dropped };
+}
+
+describeWithRedis('run ownership coordinator (real redis-server)', () => {
+  const server = new RedisServer();
+  let redis: Redis;
+  beforeAll(async () => {
+    await server.start();
+    redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await server.dispose();
+  });
+
+  it('first sight takes the run; another node\'s events reach the owner; eviction and close release the leases', async () => {
+    const a = node(server.url, 'node-a');
+    const b = node(server.url, 'node-b');
+    try {
+      // Not owned yet: the event goes through the run's stream, and A applies it from there once it owns the run.
+      expect(a.ownership.route('r', Buffer.from('a-0'))).toBe(false);
+      await pollUntil('A to own r and apply its first event', 5000, () => (a.applied.includes('a-0') ? true : undefined), () => a.applied, 20);
+      expect(a.adopted).toEqual(['r']);
+      expect(a.ownership.owned()).toEqual(['r']);
+      expect(a.ownership.route('r', Buffer.from('a-1'))).toBe(true); // owner: applied locally by the caller
+
+      expect(b.ownership.route('r', Buffer.from('b-0'))).toBe(false);
+      expect(b.ownership.route('r', Buffer.from('b-1'))).toBe(false);
+      await pollUntil('A to apply B\'s events', 5000, () => (a.applied.includes('b-1') ? true : undefined), () => a.applied, 20);
+      expect(a.applied).toEqual(['a-0', 'b-0', 'b-1']);
+      expect(b.ownership.owned()).toEqual([]);
+      // Committed with the snapshot: nothing left in the stream, the snapshot stored by A.
+      await pollUntil('the commit', 5000, async () => ((await redis.xlen('ringcast:run:r:in')) === 0 && (await redis.get('ringcast:run:r:snapshot:writer'))?.startsWith('node-a|') ? true : undefined), undefined, 20);
+
+      // Evicted on A: the lease is released at once, and B, which still forwards, takes the run.
+      a.ownership.release('r');
+      expect(a.ownership.owned()).toEqual([]);
+      await pollUntil('A\'s lease on r released', 2000, async () => ((await redis.get('ringcast:lease:r')) === null ? true : undefined), undefined, 10);
+      b.ownership.route('r', Buffer.from('b-2'));
+      await pollUntil('B to own r', 5000, () => (b.ownership.owned().includes('r') ? true : undefined), undefined, 20);
+      await pollUntil('B to apply its own forwarded event', 5000, () => (b.applied.includes('b-2') ? true : undefined), () => b.applied, 20);
+    } finally {
+      await a.ownership.close();
+      await b.ownership.close();
+    }
+    // A clean close releases what B held.
+    expect(await redis.get('ringcast:lease:r')).toBeNull();
+  });
+});
