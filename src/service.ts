@@ -29,6 +29,7 @@ import { registerControlService } from './services/control/service.js';
 import { registerSceneService } from './services/scene/service.js';
 import { startCapture } from './services/capture/index.js';
 import { readStreamsFile } from './services/capture/streams-file.js';
+import { encoderPreflight } from './actors/encoder/preflight.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -49,6 +50,7 @@ interface StoredRuns { runs: unknown[]; stoppedAt: string }
 export async function startService(config: Config, log: Logger): Promise<Service> {
   // Files the operator named are read before anything starts: a bad path is a ConfigError.
   const streamsFile = config.capture.streamsFile ? { path: config.capture.streamsFile, text: readStreamsFile(config.capture.streamsFile) } : undefined;
+  const encoder = encoderPreflight(config, process.env);
   ensurePrivateDir(config.dataDir, log);
   const tokens = resolveTokens(config, log);
   const port = await reservePort(config.host, config.port);
@@ -59,7 +61,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   const previous = store.get<StoredRuns>('telemetry', 'runs');
 
   const ffmpeg = resolveServiceFfmpeg(config, log);
-  const topology = serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability });
+  const topology = serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability, destinations: encoder.destinations });
   const supervisor = new Supervisor(topology, log);
   ffmpeg.register(supervisor.registry);
   const notifier: SystemdNotifier = createSystemdNotifier({ logger: log });

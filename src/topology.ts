@@ -16,6 +16,7 @@
  * stops), the aggregator last, so it drains what is already in its rings.
  */
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from './shared/config.js';
 import type { SupervisorSpec } from './supervisor/spec.js';
 import type { Tokens } from './shared/tokens.js';
@@ -27,6 +28,7 @@ import type { ChatOptions } from './actors/chat/index.js';
 import type { ObsOptions } from './actors/obs/index.js';
 import type { CompositorOptions } from './actors/compositor/index.js';
 import type { EncoderOptions } from './actors/encoder/index.js';
+import type { ResolvedDestination } from './actors/encoder/destinations.js';
 import type { CaptureActorOptions } from './actors/capture/index.js';
 import type { FfmpegAvailability, ResolvedBinary } from './shared/ffmpeg.js';
 
@@ -72,6 +74,8 @@ export interface TopologyInputs {
   port: number;
   /** The service's one ffmpeg decision; actors resolve their own when absent (tests). */
   ffmpeg?: FfmpegAvailability;
+  /** Named streaming destinations resolved with their stream keys (encoder preflight). */
+  destinations?: Record<string, ResolvedDestination>;
 }
 
 /** What the ffmpeg-using actors are told: the binary to run, or why there is none. */
@@ -232,6 +236,9 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       keyframeSeconds: config.compose.keyframeSeconds,
       encoder: config.compose.encoder,
       audio: config.compose.audio,
+      audioVolume: config.compose.audioVolume,
+      ...(inputs.destinations ? { destinations: inputs.destinations } : {}),
+      ...(config.clips.enabled ? { clips: { dir: join(config.dataDir, 'clips'), bufferSeconds: config.clips.bufferSeconds, maxCount: config.clips.maxCount, maxBytes: config.clips.maxBytes } } : {}),
       ...ffmpegOptions(inputs.ffmpeg),
     };
     actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: [RING_COMPOSITOR_IN], out: [RING_FRAMES], options: compositor, standby });

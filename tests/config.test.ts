@@ -52,7 +52,8 @@ describe('loadConfig', () => {
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
       obs: expect.objectContaining({ celebrationSeconds: 8, scenes: expect.objectContaining({ overview: 'Overview' }) }),
       capture: { enabled: true, width: 640, height: 360, decoders: 0, decoderSyncEvery: 8, analysisThreads: 1, slots: 48, historyLength: 50, fetchTimeoutMs: 5000, offlineRecheckMs: 30000, demoStreams: 3 },
-      compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence' },
+      compose: { width: 1920, height: 1080, fps: 30, outputs: [], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'auto', audio: 'silence', audioVolume: 1 },
+      clips: { enabled: true, bufferSeconds: 60, maxCount: 100, maxBytes: 2 * 1024 ** 3, onMilestone: false },
       http: { rateLimitPerMin: 600, rateLimitBurst: 100, previewThreads: 1, previewQueue: 4 },
       cluster: { heartbeatMs: 1000, nodeTimeoutMs: 5000, leaseMs: 3000, captureWeight: 1 },
     });

@@ -28,7 +28,7 @@ describe('encoder options', () => {
     expect(() => validateEncoderOptions({ ...base, fps: 0 })).toThrow(/"fps" must be an integer/);
     expect(() => validateEncoderOptions({ ...base, preset: 'warp' })).toThrow(/unknown preset "warp"/);
     expect(() => validateEncoderOptions({ ...base, keyframeSeconds: 0 })).toThrow(/"keyframeSeconds"/);
-    expect(() => validateEncoderOptions({ ...base, audio: 'mic' as never })).toThrow(/"audio" must be 'silence' or 'none'/);
+    expect(() => validateEncoderOptions({ ...base, audio: '' })).toThrow(/"audio" must be 'silence', 'none', a file path or an http\(s\) URL/);
     expect(() => validateEncoderOptions({ ...base, outputs: [] })).toThrow(/"outputs" must list at least one target/);
     expect(() => validateEncoderOptions({ ...base, encoder: 'x; rm -rf' })).toThrow(/"encoder" must be 'auto' or an ffmpeg encoder name/);
   });

@@ -25,12 +25,15 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { defineActor, type ActorContext, type ActorInstance } from '../../shared/actor.js';
 import { Gauge } from 'prom-client';
+import { registerTotalCounter } from '../../shared/metrics.js';
 import { ffmpegFeatures, listEncoders, probeHardwareEncoders, resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
 import type { SlotMeta, SlotRing } from '../../shared/slot-ring.js';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { FrameClock } from '../compositor/frame-clock.js';
 import { registerEncoderMetrics, type EncoderTotals } from './metrics.js';
-import { buildFfmpegArgs, firstPart, validateEncoderOptions, type EncoderOptions, type OutputTarget } from './options.js';
+import { audioInputKind, buildFfmpegArgs, firstPart, validateEncoderOptions, type EncoderOptions, type OutputTarget } from './options.js';
+import { redactor } from './destinations.js';
+import { ClipMaker, type ClipRequest } from './clips.js';
 import { emptyHealth, type StreamHealth } from './progress.js';
 import { FfmpegRunner } from './runner.js';
 
@@ -42,7 +45,11 @@ const FRESH_GRACE = 0.5;
 export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   ffmpeg: ResolvedBinary;
   encoder: string;
-  outputs: Array<Pick<OutputTarget, 'kind' | 'target'>>;
+  outputs: Array<{ kind: OutputTarget['kind']; target: string }>;
+  /** The audio input this run uses ('silence' after a URL failed). */
+  audio: string;
+  audioErrors: number;
+  clips: ReturnType<ClipMaker['stats']> | undefined;
   running: boolean;
   pid: number | undefined;
   ticks: number;
@@ -104,6 +111,19 @@ export default defineActor<EncoderOptions>({
     const ffmpeg = o.ffmpeg ?? resolveFfmpeg();
     const encoderName = await chooseEncoder(o.encoder, ffmpeg.path, ctx.log);
     const features = ffmpegFeatures(ffmpeg.path);
+    const redact = redactor(Object.values(o.destinations ?? {}).map((d) => d.key));
+    // A URL audio input that fails falls back to silence (counted, logged) rather than taking the show down.
+    const audioKind = audioInputKind(o.audio);
+    let audio = o.audio;
+    let audioErrors = 0;
+    let audioErrorThisRun = false;
+    const audioFailed = (why: string): void => {
+      if (audioErrorThisRun) return;
+      audioErrorThisRun = true;
+      audioErrors++;
+      ctx.log.error({ audio: o.audio, why: why.slice(0, 300) }, 'audio input failed; the show goes on with silence');
+    };
+    const clips = o.clips ? new ClipMaker(o.clips, o.keyframeSeconds, o.fps, ffmpeg.path, ctx.log) : undefined;
 
     // One Buffer per slot over the shared memory, made once: writes never copy or allocate views.
     const slotBufs: Buffer[] = [];
@@ -119,9 +139,25 @@ export default defineActor<EncoderOptions>({
       superseded: 0, tornRisk: 0, badSize: 0, restarts: 0, up: false, health: undefined,
     };
     let ticks = 0;
-    const runner = new FfmpegRunner({
+    const runner: FfmpegRunner = new FfmpegRunner({
       ffmpegPath: ffmpeg.path,
-      argsFor: (part) => buildFfmpegArgs(o, encoderName, outputs, part, features),
+      argsFor: (part) => {
+        audioErrorThisRun = false;
+        clips?.startRun(part, () => t.written);
+        return buildFfmpegArgs(o, encoderName, outputs, part, features, audio);
+      },
+      redact,
+      onLogLine: (line) => {
+        // ffmpeg names the input in its error lines ("<url>: Connection refused", "... 404 Not Found").
+        if (audioKind === 'url' && audio !== 'silence' && line.includes(o.audio)) audioFailed(line);
+      },
+      onUnexpectedExit: (exit) => {
+        // The audio URL could not even be opened: the next run goes without it.
+        if (audioKind === 'url' && audio !== 'silence' && exit.log.some((l) => l.includes(o.audio))) {
+          audioFailed(exit.log.find((l) => l.includes(o.audio)) ?? 'exit');
+          audio = 'silence';
+        }
+      },
       firstPart: firstPart(outputs, ctx.incarnation, existsSync),
       log: ctx.log,
       restartInitialMs: o.restartInitialMs ?? 500,
@@ -131,11 +167,15 @@ export default defineActor<EncoderOptions>({
       t.restarts = runner.restarts;
       t.up = runner.running;
       t.health = runner.health;
+      // Through tee ffmpeg reports no bitrate; the clip buffer's segments give it.
+      if (t.health && t.health.bitrateKbps === 0 && clips) t.health.bitrateKbps = Math.round(clips.bitrateKbps());
       t.skippedLate = clock.skipped;
       if (ring.mode === 'latest') t.superseded = ring.skipped;
       return t;
     };
     registerEncoderMetrics(ctx.metrics, totals);
+    registerTotalCounter(ctx.metrics, 'ringcast_encoder_audio_errors_total', 'Audio input failures (a URL that could not be opened or broke off); the show continues with silence', () => audioErrors);
+    clips?.registerMetrics(ctx.metrics);
     new Gauge({ name: 'ringcast_encoder_available', help: '1 when the encoder has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(1); } });
 
     // The frame being sent (slot and frame number; slot -1 = the black frame).
@@ -214,7 +254,7 @@ export default defineActor<EncoderOptions>({
         }
       }
     })();
-    ctx.log.info({ encoder: encoderName, ffmpeg, outputs: o.outputs, size: `${o.width}x${o.height}`, fps: o.fps }, 'encoder started');
+    ctx.log.info({ encoder: encoderName, ffmpeg, outputs: outputs.map((x) => x.shown), audio: audioKind, size: `${o.width}x${o.height}`, fps: o.fps }, 'encoder started');
 
     const stats = (): EncoderStats => {
       const { health, ...rest } = totals();
@@ -222,7 +262,10 @@ export default defineActor<EncoderOptions>({
         ...rest,
         ffmpeg,
         encoder: encoderName,
-        outputs: outputs.map(({ kind, target }) => ({ kind, target })),
+        outputs: outputs.map(({ kind, shown }) => ({ kind, target: shown })),
+        audio: audio === o.audio ? audioKind : 'silence (audio URL failed)',
+        audioErrors,
+        clips: clips?.stats(),
         running: runner.running,
         pid: runner.pid,
         ticks,
@@ -233,9 +276,13 @@ export default defineActor<EncoderOptions>({
     };
 
     return {
-      api: { stats },
+      api: {
+        stats,
+        clip: (request: ClipRequest) => (clips ? clips.clip(request, runner.running) : { ok: false, status: 409, error: 'clips are off (clips.enabled is false)' }),
+      },
       async stop() {
         await loop;
+        await clips?.close();
         const result = await runner.stop(o.stopTimeoutMs ?? 5_000);
         ctx.log.info({ ...result }, 'encoder stopped');
         return { ...stats(), stop: result };

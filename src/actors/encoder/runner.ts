@@ -18,6 +18,10 @@ export interface RunnerOptions {
   restartInitialMs: number;
   restartMaxMs: number;
   onReport?: (health: StreamHealth) => void;
+  /** Applied to everything this runner logs or keeps (ffmpeg's arguments and log lines may hold a stream key). */
+  redact?: (text: string) => string;
+  /** Every ffmpeg log line (after redact). */
+  onLogLine?: (line: string) => void;
   /** Called when a run ends unexpectedly (before the restart is scheduled). */
   onUnexpectedExit?: (info: ExitReport) => void;
 }
@@ -58,6 +62,11 @@ export class FfmpegRunner {
     return c && c.exitCode === null && c.signalCode === null && c.stdin.writable ? c.stdin : undefined;
   }
 
+  /** The number of the current (or next) run, as passed to argsFor. */
+  get currentPart(): number {
+    return this.part;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -81,7 +90,8 @@ export class FfmpegRunner {
   start(): void {
     if (this.stopping) return;
     const args = this.o.argsFor(this.part);
-    const parser = new ProgressParser(this.o.onReport);
+    const redact = this.o.redact ?? ((text: string) => text);
+    const parser = new ProgressParser(this.o.onReport, 20, redact, this.o.onLogLine);
     this.parser = parser;
     this.startedAt = performance.now();
     // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) or a
@@ -89,7 +99,7 @@ export class FfmpegRunner {
     // so the file trailer is written. If ringcast dies hard, the closed pipe ends ffmpeg too.
     const child = spawn(this.o.ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
-    this.o.log.info({ pid: child.pid, part: this.part, args: args.join(' ') }, 'ffmpeg started');
+    this.o.log.info({ pid: child.pid, part: this.part, args: redact(args.join(' ')) }, 'ffmpeg started');
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => parser.push(chunk));
     child.stdout.resume();
@@ -112,7 +122,7 @@ export class FfmpegRunner {
     if (this.child !== child) return;
     const ranMs = Math.round(performance.now() - this.startedAt);
     const log = this.parser?.log() ?? [];
-    if (error) log.push(`spawn error: ${error.message}`);
+    if (error) log.push((this.o.redact ?? ((t: string) => t))(`spawn error: ${error.message}`));
     this.lastExit = { code, signal, ranMs, log };
     // A run that never got going (RTMP refused the connection) made at most an empty file:
     // let the next run reuse its name rather than leave a trail of empty parts.

@@ -1,0 +1,68 @@
+/**
+ * Instant-replay clips in the encoder actor: the segment buffer next to a real output, clips
+ * cut from it without re-encoding (valid MP4s of the asked length within one keyframe
+ * interval, by ffprobe), the 409 cases, the buffer and storage bounds.
+ * Needs the compiled actor: run `npx tsc -p .` first.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { ClipResult } from '../src/actors/encoder/clips.js';
+import { listClips } from '../src/shared/clip-library.js';
+import { ffprobe, keyframeTimes } from './helpers/rtmp-server.js';
+import { startFedEncoder, type EncoderUnderTest } from './helpers/encoder-actor.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ringcast-clips-'));
+let enc: EncoderUnderTest | undefined;
+afterEach(async () => {
+  await enc?.stop();
+  enc = undefined;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const clip = async (e: EncoderUnderTest, before_s: number, after_s: number, title?: string) =>
+  (await e.supervisor.call('encoder', 'clip', [{ before_s, after_s, title }], (after_s + 30) * 1000)) as ClipResult;
+
+describe('encoder clips', () => {
+  it('cuts keyframe-aligned MP4s of the asked length from the buffer; too early is a 409; the buffer stays bounded', async () => {
+    const clipsDir = join(dir, 'a');
+    const keyframeSeconds = 1;
+    enc = await startFedEncoder({ outputs: [join(dir, 'a.mp4')], keyframeSeconds, clips: { dir: clipsDir, bufferSeconds: 6, maxCount: 10, maxBytes: 100 << 20 } });
+    await sleep(2_500);
+    const early = await clip(enc, 5, 1);
+    expect(early).toMatchObject({ ok: false, status: 409, error: expect.stringMatching(/clip buffer holds \d+\.\d s .*before_s=5 needs/) });
+    await sleep(9_000);
+    const made = await clip(enc, 4, 1, 'the big moment');
+    if (!made.ok) throw new Error(made.error);
+    expect(made.clip).toMatchObject({ title: 'the big moment', id: expect.stringMatching(/^clip-/) });
+    expect(Math.abs(made.clip.duration_s - 5)).toBeLessThanOrEqual(keyframeSeconds);
+    const file = join(clipsDir, `${made.clip.id}.mp4`);
+    const probe = await ffprobe(file);
+    expect(probe.format?.format_name).toMatch(/mp4/);
+    expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    const duration = Number(probe.format?.duration);
+    expect(Math.abs(duration - 5)).toBeLessThanOrEqual(keyframeSeconds);
+    expect(Math.abs(duration - made.clip.duration_s)).toBeLessThan(0.2);
+    // Starts on a keyframe (no re-encode: copied segments begin with one).
+    const { keys } = await keyframeTimes(file);
+    expect(keys[0]).toBeLessThan(0.05);
+    expect((await listClips(clipsDir)).map((c) => c.id)).toEqual([made.clip.id]);
+    // More than the buffer holds: 409.
+    const tooLong = await clip(enc, 30, 0);
+    expect(tooLong).toMatchObject({ ok: false, status: 409 });
+    // Bounded: about bufferSeconds + one keyframe interval of segments on disk, the rest pruned.
+    const stats = (await enc.stats()).clips!;
+    expect(stats.bufferedSeconds).toBeLessThanOrEqual(6 + 2 * keyframeSeconds);
+    const runDirs = readdirSync(join(clipsDir, '.buffer'));
+    const segs = runDirs.flatMap((d) => readdirSync(join(clipsDir, '.buffer', d)).filter((f) => f.endsWith('.ts')));
+    expect(segs.length).toBeLessThanOrEqual(6 / keyframeSeconds + 3);
+    expect(await enc.supervisor.metrics()).toMatch(/ringcast_clips_segments_pruned_total\{actor="encoder"\} [1-9]/);
+    await enc.stop();
+    enc = undefined;
+    // The buffer goes with the encoder; the clip stays.
+    expect(existsSync(join(clipsDir, '.buffer'))).toBe(false);
+    expect(existsSync(file)).toBe(true);
+  });
+});
