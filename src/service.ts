@@ -7,6 +7,7 @@
  * The main thread does not listen: the gateway threads own the port (SO_REUSEPORT) and
  * forward the HTTP routes only the main thread can answer (health, metrics, admin) here.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import type { Config } from './shared/config.js';
@@ -30,6 +31,7 @@ import { registerSceneService } from './services/scene/service.js';
 import { startCapture } from './services/capture/index.js';
 import { readStreamsFile } from './services/capture/streams-file.js';
 import { encoderPreflight } from './actors/encoder/preflight.js';
+import { registerClipsService } from './services/clips/service.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -85,6 +87,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
     previewThreads: config.http.previewThreads, previewQueue: config.http.previewQueue,
   });
+  registerClipsService({ router, supervisor, requireAdmin, log, dir: join(config.dataDir, 'clips'), enabled: config.clips.enabled, bufferSeconds: config.clips.bufferSeconds });
   const capture = startCapture({ config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}) });
 
   try {

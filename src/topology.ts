@@ -190,6 +190,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       preAuth: { helloTimeoutMs: config.ingest.helloTimeoutMs, maxBytes: config.ingest.preAuthMaxBytes, maxPerAddress: config.ingest.maxPreAuthPerAddress },
       tickMs: config.aggregate.windowMs,
       experience: config.experience,
+      clipsDir: join(config.dataDir, 'clips'),
     };
     actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i)], out: [ingestRing(i)], options: gateway, standby });
   }

@@ -32,6 +32,7 @@ import {
 } from './options.js';
 import { UwsHandles, installCrashGuard } from './uws-lifecycle.js';
 import { registerOverlayFiles } from './static-files.js';
+import { registerClipFiles } from './clip-files.js';
 import { registerSceneEndpoint } from './scene-endpoint.js';
 
 export type { GatewayOptions, ExperienceOptions } from './options.js';
@@ -168,6 +169,7 @@ export default defineActor<GatewayOptions>({
       exchange.reply(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body);
     });
     registerOverlayFiles(routes);
+    if (o.clipsDir) registerClipFiles(routes, o.clipsDir);
     const scene = registerSceneEndpoint({ app, routes, handles, callMain: ctx.callMain, adminToken: o.adminToken, registry: ctx.metrics, log: ctx.log });
     routes.any('/*', (exchange) => forwardHttp(exchange, ctx.callMain, metrics, ctx.log));
 
