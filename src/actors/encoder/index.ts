@@ -25,7 +25,7 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { defineActor, type ActorContext, type ActorInstance } from '../../shared/actor.js';
 import { Gauge } from 'prom-client';
-import { registerTotalCounter } from '../../shared/metrics.js';
+import { registerTotalCounter, registerTotalsCounter } from '../../shared/metrics.js';
 import { ffmpegFeatures, listEncoders, probeHardwareEncoders, resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
 import type { SlotMeta, SlotRing } from '../../shared/slot-ring.js';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +36,7 @@ import { redactor } from './destinations.js';
 import { ClipMaker, type ClipRequest } from './clips.js';
 import { emptyHealth, type StreamHealth } from './progress.js';
 import { FfmpegRunner } from './runner.js';
+import { backoffDelay } from '../obs/backoff.js';
 
 export type { EncoderOptions } from './options.js';
 
@@ -49,6 +50,7 @@ export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   /** The audio input this run uses ('silence' after a URL failed). */
   audio: string;
   audioErrors: number;
+  destinationDrops: Record<string, number>;
   clips: ReturnType<ClipMaker['stats']> | undefined;
   running: boolean;
   pid: number | undefined;
@@ -123,6 +125,32 @@ export default defineActor<EncoderOptions>({
       audioErrors++;
       ctx.log.error({ audio: o.audio, why: why.slice(0, 300) }, 'audio input failed; the show goes on with silence');
     };
+    // A destination the tee let go (see options.ts) is brought back by restarting ffmpeg after a backoff.
+    const drops: Record<string, number> = {};
+    let dropAttempt = 0;
+    let lastDropAt = 0;
+    let reconnectTimer: NodeJS.Timeout | undefined;
+    const dropLabel = (i: number): string => {
+      const configured = o.outputs[i] ?? '';
+      return /^(twitch|youtube|x)$/i.test(configured) ? configured.toLowerCase() : `output${i}`;
+    };
+    const destinationDropped = (index: number): void => {
+      const out = outputs[index];
+      if (!out || out.kind !== 'rtmp') return;
+      const label = dropLabel(index);
+      drops[label] = (drops[label] ?? 0) + 1;
+      const now = performance.now();
+      if (now - lastDropAt > 60_000) dropAttempt = 0;
+      lastDropAt = now;
+      if (reconnectTimer || ctx.signal.aborted) return;
+      // The same backoff as a crashed ffmpeg gets: the others see a short gap at each try.
+      const delay = backoffDelay(dropAttempt++, { initialMs: o.restartInitialMs ?? 500, maxMs: o.restartMaxMs ?? 10_000 });
+      ctx.log.warn({ output: out.shown, reconnectInMs: delay }, 'a destination dropped; the others carry on, and ffmpeg restarts later to reconnect it');
+      reconnectTimer = setTimeout(() => {
+        reconnectTimer = undefined;
+        runner.recycle();
+      }, delay);
+    };
     const clips = o.clips ? new ClipMaker(o.clips, o.keyframeSeconds, o.fps, ffmpeg.path, ctx.log) : undefined;
 
     // One Buffer per slot over the shared memory, made once: writes never copy or allocate views.
@@ -148,6 +176,8 @@ export default defineActor<EncoderOptions>({
       },
       redact,
       onLogLine: (line) => {
+        const slave = /Slave muxer #(\d+) failed/.exec(line);
+        if (slave) destinationDropped(Number(slave[1]));
         // ffmpeg names the input in its error lines ("<url>: Connection refused", "... 404 Not Found").
         if (audioKind === 'url' && audio !== 'silence' && line.includes(o.audio)) audioFailed(line);
       },
@@ -176,6 +206,7 @@ export default defineActor<EncoderOptions>({
     registerEncoderMetrics(ctx.metrics, totals);
     registerTotalCounter(ctx.metrics, 'ringcast_encoder_audio_errors_total', 'Audio input failures (a URL that could not be opened or broke off); the show continues with silence', () => audioErrors);
     clips?.registerMetrics(ctx.metrics);
+    registerTotalsCounter(ctx.metrics, 'ringcast_encoder_destination_drops_total', 'RTMP destinations the tee let go while other outputs carried on (each is reconnected by a restart after a backoff), by output (destination name or output<i>)', 'output', () => drops);
     new Gauge({ name: 'ringcast_encoder_available', help: '1 when the encoder has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(1); } });
 
     // The frame being sent (slot and frame number; slot -1 = the black frame).
@@ -265,6 +296,7 @@ export default defineActor<EncoderOptions>({
         outputs: outputs.map(({ kind, shown }) => ({ kind, target: shown })),
         audio: audio === o.audio ? audioKind : 'silence (audio URL failed)',
         audioErrors,
+        destinationDrops: { ...drops },
         clips: clips?.stats(),
         running: runner.running,
         pid: runner.pid,
@@ -281,6 +313,7 @@ export default defineActor<EncoderOptions>({
         clip: (request: ClipRequest) => (clips ? clips.clip(request, runner.running) : { ok: false, status: 409, error: 'clips are off (clips.enabled is false)' }),
       },
       async stop() {
+        clearTimeout(reconnectTimer);
         await loop;
         await clips?.close();
         const result = await runner.stop(o.stopTimeoutMs ?? 5_000);

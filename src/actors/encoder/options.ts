@@ -6,11 +6,11 @@
  * and encoded ONCE, then muxed to every target. Encoding per output (one process each)
  * would multiply the dominant cost, x264 at 1080p, by the number of targets, which a
  * 2-core box cannot afford when streaming to Twitch and X at once. The price is shared
- * fate: the process restarts when a network output drops. To keep that from hurting
- * recordings, file/HLS slaves are `onfail=ignore` (a full disk does not end the stream)
- * and RTMP slaves `onfail=abort` (a dropped connection ends the process, which is how
- * the actor notices and reconnects with backoff); after a restart, file outputs get a
- * `.partN` name so the finished part is never overwritten. With a single target the
+ * fate, softened: every slave is `onfail=ignore`, so a full disk or one dropped RTMP
+ * destination does not end the others; the actor notices a dropped destination in ffmpeg's
+ * log and restarts the process after a backoff to reconnect it (the others see a gap of
+ * about a second each time). After a restart, file outputs get a `.partN` name so the
+ * finished part is never overwritten. With a single target the
  * muxer is used directly (no tee), so ffmpeg can report the output bitrate.
  */
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -209,7 +209,11 @@ export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs:
   }
   // tee slaves cannot ask for global headers themselves; flv and mp4 need SPS/PPS there.
   args.push('-flags', '+global_header', '-f', 'tee');
-  args.push(outputs.map((out) => `[${[`f=${out.format}`, ...muxerOptions(out)].join(':')}]${targetOf(out)}`).join('|'));
+  // Beside other outputs an RTMP destination that drops is let go (onfail=ignore) so the
+  // others carry on; the actor sees the tee's "Slave muxer #i failed" line and restarts
+  // ffmpeg later (with backoff) to bring it back.
+  const teeOptions = (out: OutputTarget) => muxerOptions(out).map((kv) => (out.kind === 'rtmp' && kv === 'onfail=abort' ? 'onfail=ignore' : kv));
+  args.push(outputs.map((out) => `[${[`f=${out.format}`, ...teeOptions(out)].join(':')}]${targetOf(out)}`).join('|'));
   return args;
 }
 

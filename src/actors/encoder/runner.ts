@@ -46,6 +46,8 @@ export class FfmpegRunner {
   private attempt = 0;
   private startedAt = 0;
   private stopping = false;
+  /** Set by recycle(): the coming exit was asked for. */
+  private recycling = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private restartDueAt = 0;
   private exited: Promise<void> = Promise.resolve();
@@ -128,10 +130,15 @@ export class FfmpegRunner {
     // let the next run reuse its name rather than leave a trail of empty parts.
     if ((this.parser?.health.frame ?? 0) > 0 || ranMs >= 1_000) this.part++;
     if (this.stopping) return;
-    this.o.log.warn({ code, signal, ranMs, log: log.slice(-5) }, 'ffmpeg exited unexpectedly; restarting with backoff');
-    this.o.onUnexpectedExit?.(this.lastExit);
-    if (ranMs >= HEALTHY_RUN_MS) this.attempt = 0;
-    const delay = backoffDelay(this.attempt++, { initialMs: this.o.restartInitialMs, maxMs: this.o.restartMaxMs });
+    const recycled = this.recycling;
+    this.recycling = false;
+    if (recycled) this.o.log.info({ code, ranMs }, 'ffmpeg restarted on purpose (to reconnect a dropped destination)');
+    else {
+      this.o.log.warn({ code, signal, ranMs, log: log.slice(-5) }, 'ffmpeg exited unexpectedly; restarting with backoff');
+      this.o.onUnexpectedExit?.(this.lastExit);
+    }
+    if (ranMs >= HEALTHY_RUN_MS || recycled) this.attempt = 0;
+    const delay = recycled ? 0 : backoffDelay(this.attempt++, { initialMs: this.o.restartInitialMs, maxMs: this.o.restartMaxMs });
     this.restartDueAt = performance.now() + delay;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -139,6 +146,17 @@ export class FfmpegRunner {
       this.restarts++;
       this.start();
     }, delay);
+  }
+
+  /**
+   * Ends the running ffmpeg the graceful way (SIGTERM: it finishes its files) so a new run
+   * starts at once; used to reconnect a destination the tee gave up on.
+   */
+  recycle(): void {
+    const child = this.child;
+    if (this.stopping || !child || child.exitCode !== null || child.signalCode !== null) return;
+    this.recycling = true;
+    child.kill('SIGTERM');
   }
 
   /** Close stdin, give ffmpeg `timeoutMs` to finish its outputs, then SIGKILL. */
