@@ -43,6 +43,8 @@ export const CHAT = 'chat';
 export const OBS = 'obs';
 export const RING_CHAT_IN = 'fanout.chat';
 export const RING_OBS_IN = 'fanout.obs';
+/** Overlay messages for the encoder's milestone clips (only with clips.onMilestone). */
+export const RING_ENCODER_IN = 'fanout.encoder';
 export const RING_OBS_CONTROL = 'control.obs';
 export const COMPOSITOR = 'compositor';
 export const ENCODER = 'encoder';
@@ -124,6 +126,10 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     // A few whole frames: the encoder reads them in place; a full ring drops the newest frame (counted).
     rings[RING_FRAMES] = { kind: 'slot', slots: 4, slotBytes: config.compose.width * config.compose.height * 4, mode: 'queue', policy: 'drop-newest' };
     fanoutRings.push(RING_COMPOSITOR_IN);
+    if (config.clips.enabled && config.clips.onMilestone) {
+      rings[RING_ENCODER_IN] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
+      fanoutRings.push(RING_ENCODER_IN);
+    }
   }
   // Frame capture: decoded RGB frames in a 'latest' slot ring the analysis workers read in place.
   const captureEnabled = config.capture.enabled;
@@ -243,7 +249,9 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       ...ffmpegOptions(inputs.ffmpeg),
     };
     actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: [RING_COMPOSITOR_IN], out: [RING_FRAMES], options: compositor, standby });
-    actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: [RING_FRAMES], options: encoder, standby });
+    const milestoneClips = config.clips.enabled && config.clips.onMilestone;
+    if (milestoneClips) encoder.milestoneRing = RING_ENCODER_IN;
+    actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: milestoneClips ? [RING_FRAMES, RING_ENCODER_IN] : [RING_FRAMES], options: encoder, standby });
   }
   if (captureEnabled) {
     const c = config.capture;

@@ -81,4 +81,22 @@ describe('clips API', () => {
     expect(((await r.json()) as { error: string }).error).toMatch(/no output is running/);
     expect(await (await fetch(`${base}/api/clips`)).json()).toEqual({ clips: [], count: 0 });
   });
+
+  it('clips.onMilestone: a milestone cuts a clip titled after it', async () => {
+    h = await startHarness(['--output', path.join(out, 'milestone.mp4'), '--clips-on-milestone', '--clips-buffer-seconds', '8', ...SMALL]);
+    const base = `http://127.0.0.1:${h.service.port}`;
+    await sleep(10_000);
+    const fired = await fetch(`${base}/api/admin/milestone`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'first_blood', message: 'Win rate passed 60%!' }) });
+    expect(fired.status).toBe(202);
+    const deadline = Date.now() + 30_000;
+    let clips: Array<{ title: string; duration_s: number }> = [];
+    while (Date.now() < deadline && clips.length === 0) {
+      await sleep(500);
+      clips = ((await (await fetch(`${base}/api/clips`)).json()) as { clips: typeof clips }).clips;
+    }
+    expect(clips).toHaveLength(1);
+    expect(clips[0].title).toMatch(/^Milestone: first_blood/);
+    // 8 s before (the whole buffer) + 5 s after, within a keyframe interval (2 s).
+    expect(Math.abs(clips[0].duration_s - 13), JSON.stringify(clips[0])).toBeLessThanOrEqual(2);
+  }, 90_000);
 });

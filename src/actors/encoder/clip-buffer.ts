@@ -25,6 +25,8 @@ export class ClipBuffer {
   private segments: Segment[] = [];
   private run = -1;
   private readonly pins = new Map<string, number>();
+  /** Stream times that clips waiting for their `after` part start at: nothing after them is pruned. */
+  private readonly holds = new Set<{ from: number }>();
 
   constructor(readonly dir: string, readonly bufferSeconds: number, readonly keyframeSeconds: number) {}
 
@@ -71,7 +73,8 @@ export class ClipBuffer {
   private prune(): void {
     const newest = this.newestEnd();
     // One segment more than the buffer, so a clip of bufferSeconds still finds its first keyframe.
-    const keepFrom = newest - this.bufferSeconds - this.keyframeSeconds;
+    let keepFrom = newest - this.bufferSeconds - this.keyframeSeconds;
+    for (const h of this.holds) keepFrom = Math.min(keepFrom, h.from - this.keyframeSeconds);
     while (this.segments.length > 0 && this.segments[0].end < keepFrom && !this.pins.has(this.segments[0].file)) {
       rmSync(this.segments.shift()!.file, { force: true });
       this.pruned++;
@@ -101,6 +104,13 @@ export class ClipBuffer {
     const recent = this.segments.slice(-5);
     const seconds = recent.reduce((a, s) => a + (s.end - s.start), 0);
     return seconds > 0 ? (recent.reduce((a, s) => a + s.bytes, 0) * 8) / seconds / 1000 : 0;
+  }
+
+  /** Keeps everything from stream time `from` on until `release` is called (a clip waiting for its end). */
+  hold(from: number): () => void {
+    const h = { from };
+    this.holds.add(h);
+    return () => { this.holds.delete(h); };
   }
 
   /**

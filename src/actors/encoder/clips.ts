@@ -102,6 +102,8 @@ export class ClipMaker {
     const run = this.run;
     this.pending++;
     let taken: ReturnType<ClipBuffer['take']> = [];
+    // While waiting for `after`, the buffer moves on: the start of this clip must not age out meanwhile.
+    const unhold = this.buffer.hold(from);
     try {
       // Every segment whose middle is before `to` must be complete (the list names it then).
       const deadline = Date.now() + (after + 3 * this.keyframeSeconds + 10) * 1000;
@@ -131,6 +133,7 @@ export class ClipMaker {
       this.log.error({ err: (error as Error).message }, 'clip failed');
       return { ok: false, status: 500, error: `the clip could not be made: ${(error as Error).message}` };
     } finally {
+      unhold();
       this.buffer.release(taken);
       this.pending--;
     }

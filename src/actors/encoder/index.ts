@@ -34,6 +34,8 @@ import { registerEncoderMetrics, type EncoderTotals } from './metrics.js';
 import { audioInputKind, buildFfmpegArgs, firstPart, validateEncoderOptions, type EncoderOptions, type OutputTarget } from './options.js';
 import { redactor } from './destinations.js';
 import { ClipMaker, type ClipRequest } from './clips.js';
+import { followMilestones } from './milestone-clips.js';
+import type { RecordRing } from '../../shared/record-ring.js';
 import { emptyHealth, type StreamHealth } from './progress.js';
 import { FfmpegRunner } from './runner.js';
 import { backoffDelay } from '../obs/backoff.js';
@@ -271,6 +273,11 @@ export default defineActor<EncoderOptions>({
     };
 
     runner.start();
+    const milestoneRing = o.milestoneRing ? (ctx.in[o.milestoneRing] as RecordRing | undefined) : undefined;
+    if (o.milestoneRing && !milestoneRing) throw new Error(`encoder: "${o.milestoneRing}" is not among this actor's in rings`);
+    const milestones = clips && milestoneRing
+      ? followMilestones(milestoneRing, o.clips!.bufferSeconds, (r) => clips.clip(r, runner.running), ctx.signal, ctx.log)
+      : undefined;
     const loop = (async () => {
       while (!ctx.signal.aborted) {
         const wait = clock.delayMs();
@@ -315,6 +322,7 @@ export default defineActor<EncoderOptions>({
       async stop() {
         clearTimeout(reconnectTimer);
         await loop;
+        await milestones;
         await clips?.close();
         const result = await runner.stop(o.stopTimeoutMs ?? 5_000);
         ctx.log.info({ ...result }, 'encoder stopped');

@@ -39,6 +39,8 @@ export interface EncoderOptions {
   audioVolume?: number;
   /** Instant-replay clips (absent: no segment buffer, no clips). */
   clips?: ClipOptions;
+  /** A fan-out ring of overlay messages: each milestone there cuts a clip (needs `clips`). */
+  milestoneRing?: string;
   /** Restart backoff (defaults 500 ms doubling to 10 s). */
   restartInitialMs?: number;
   restartMaxMs?: number;
