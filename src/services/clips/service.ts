@@ -41,7 +41,10 @@ export function registerClipsService(d: ClipsServiceDeps): void {
   // Chat's !clip and milestone clips: the same validation and the same answer as REST.
   d.supervisor.provide('clips.create', async (body: unknown) => {
     try {
-      return { ok: true, clip: await create(parseClipRequest(body, d.bufferSeconds)) };
+      // Chat asks for a fixed length: a shorter buffer gives what it holds.
+      const b = body as { before_s?: unknown } | null;
+      const asked = typeof b?.before_s === 'number' ? { ...b, before_s: Math.min(b.before_s, d.bufferSeconds) } : body;
+      return { ok: true, clip: await create(parseClipRequest(asked, d.bufferSeconds)) };
     } catch (error) {
       if (!(error instanceof HttpError)) d.log.error({ err: (error as Error).message }, 'clip request failed');
       return { ok: false, status: error instanceof HttpError ? error.status : 500, error: (error as Error).message };
