@@ -9,6 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildFfmpegArgs, validateEncoderOptions, type EncoderOptions } from '../src/actors/encoder/options.js';
+import { AudioSources } from '../src/actors/encoder/audio-sources.js';
+import { Redactor } from '../src/actors/encoder/destinations.js';
+import pino from 'pino';
+import { exec } from './helpers/rtmp-server.js';
+import { resolveFfmpeg } from '../src/shared/ffmpeg.js';
 import { ffprobe } from './helpers/rtmp-server.js';
 import { makeTone, startFedEncoder, volumeOf, type EncoderUnderTest } from './helpers/encoder-actor.js';
 
@@ -107,4 +112,51 @@ describe('encoder audio', () => {
     expect(out.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     expect(Number(out.format?.duration)).toBeGreaterThan(2);
   });
+
+  it('stream audio: the argument list mixes each captured stream under the show; a URL token is redacted', () => {
+    const base: EncoderOptions = { inRing: 'f', width: 320, height: 180, fps: 30, outputs: ['a.mp4'], bitrateKbps: 600, preset: 'ultrafast', keyframeSeconds: 1, encoder: 'libx264', audio: 'silence' };
+    const line = buildFfmpegArgs(base, 'libx264', validateEncoderOptions(base), 0, undefined, 'silence', ['http://h/a.m3u8', 'http://h/b.m3u8']).join(' ');
+    expect(line).toContain('-i http://h/a.m3u8');
+    expect(line).toContain('[1:a]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad[a1];[2:a]aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad[a2];[a1][a2]amix=inputs=2:duration=first:dropout_transition=0,volume=2[aout]');
+    expect(line).not.toContain('anullsrc');
+    const redactor = new Redactor();
+    const sources = new AudioSources('silence', redactor, pino({ level: 'silent' }));
+    expect(sources.setStreams([{ name: 'cam1', url: 'https://usher.example/v.m3u8?sig=abc123&token=secretish' }])).toBe(true);
+    expect(sources.setStreams([{ name: 'cam1', url: 'https://usher.example/v.m3u8?sig=abc123&token=secretish' }])).toBe(false);
+    expect(redactor.apply('https://usher.example/v.m3u8?sig=abc123&token=secretish: 403 Forbidden')).toBe('https://usher.example/v.m3u8?<redacted>: 403 Forbidden');
+    expect(() => sources.setStreams([{ name: 'x', url: 'file:///etc/passwd' }])).toThrow(/http\(s\) "url"/);
+  });
+
+  it('stream audio through the actor: a stream that serves audio is heard, one that fails is left out and counted', async () => {
+    // A captured stream stand-in: HLS (video + a tone) served over HTTP.
+    const hls = join(dir, 'hls');
+    const r = await exec(resolveFfmpeg().path, ['-hide_banner', '-y', '-f', 'lavfi', '-i', 'testsrc=size=160x90:rate=15:duration=8', '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=48000:duration=8',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '15', '-c:a', 'aac', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '0', '-hls_segment_filename', join(dir, 'hls-%03d.ts'), `${hls}.m3u8`], 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    server = createServer((req, res) => {
+      const name = (req.url ?? '').split('?')[0].slice(1);
+      if (!/^hls[-\w.]*$/.test(name)) { res.writeHead(404); res.end(); return; }
+      try { const body = readFileSync(join(dir, name)); res.writeHead(200); res.end(body); } catch { res.writeHead(404); res.end(); }
+    });
+    await new Promise<void>((ok) => server!.listen(0, '127.0.0.1', ok));
+    const port = (server.address() as { port: number }).port;
+    const file = join(dir, 'streams.mp4');
+    enc = await startFedEncoder({ outputs: [file] });
+    await sleep(1_500);
+    const set = await enc.supervisor.call('encoder', 'setStreamAudio', [[
+      { name: 'cam1', url: `http://127.0.0.1:${port}/hls.m3u8?token=abcdef123` },
+      { name: 'gone', url: `http://127.0.0.1:${port}/missing.m3u8` },
+    ]]);
+    expect(set).toEqual({ changed: true });
+    await sleep(5_000);
+    const stats = await enc.stats();
+    expect(stats.streamAudio).toEqual([{ name: 'cam1', active: true }, { name: 'gone', active: false }]);
+    expect(stats.audioErrors).toBeGreaterThanOrEqual(1);
+    expect(stats.running).toBe(true);
+    await enc.stop();
+    enc = undefined;
+    // part 0: silence before the streams were set; part 1: the run with cam1's tone.
+    expect((await volumeOf(file)).max).toBeLessThan(-80);
+    expect((await volumeOf(join(dir, 'streams.part1.mp4'))).mean).toBeGreaterThan(-30);
+  }, 60_000);
 });

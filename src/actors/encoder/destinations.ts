@@ -60,12 +60,26 @@ export function resolveDestinations(outputs: readonly string[], env: NodeJS.Proc
 }
 
 /** Replaces every secret in a text by `<redacted>`; short secrets (< 4 chars) are left alone to avoid mangling text. */
-export function redactor(secrets: readonly string[]): (text: string) => string {
-  const list = [...new Set(secrets.filter((s) => s.length >= 4))].sort((a, b) => b.length - a.length);
-  if (list.length === 0) return (text) => text;
-  return (text) => {
+export class Redactor {
+  private list: string[] = [];
+
+  constructor(secrets: readonly string[] = []) {
+    for (const secret of secrets) this.add(secret);
+  }
+
+  /** Secrets learnt later (a stream URL's token) are redacted from then on. */
+  add(secret: string): void {
+    if (secret.length < 4 || this.list.includes(secret)) return;
+    this.list = [...this.list, secret].sort((a, b) => b.length - a.length);
+  }
+
+  readonly apply = (text: string): string => {
     let s = text;
-    for (const secret of list) s = s.split(secret).join('<redacted>');
+    for (const secret of this.list) if (s.includes(secret)) s = s.split(secret).join('<redacted>');
     return s;
   };
+}
+
+export function redactor(secrets: readonly string[]): (text: string) => string {
+  return new Redactor(secrets).apply;
 }

@@ -32,7 +32,8 @@ import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:time
 import { FrameClock } from '../compositor/frame-clock.js';
 import { registerEncoderMetrics, type EncoderTotals } from './metrics.js';
 import { audioInputKind, buildFfmpegArgs, firstPart, validateEncoderOptions, type EncoderOptions, type OutputTarget } from './options.js';
-import { redactor } from './destinations.js';
+import { Redactor } from './destinations.js';
+import { AudioSources, type StreamAudio } from './audio-sources.js';
 import { ClipMaker, type ClipRequest } from './clips.js';
 import { followMilestones } from './milestone-clips.js';
 import type { RecordRing } from '../../shared/record-ring.js';
@@ -49,8 +50,10 @@ export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   ffmpeg: ResolvedBinary;
   encoder: string;
   outputs: Array<{ kind: OutputTarget['kind']; target: string }>;
-  /** The audio input this run uses ('silence' after a URL failed). */
+  /** The configured audio input's kind ('silence (audio URL failed)' after its URL failed). */
   audio: string;
+  /** Captured streams mixed in, and whether each is still used. */
+  streamAudio: Array<{ name: string; active: boolean }>;
   audioErrors: number;
   destinationDrops: Record<string, number>;
   clips: ReturnType<ClipMaker['stats']> | undefined;
@@ -93,7 +96,11 @@ function startUnavailable(ctx: ActorContext<EncoderOptions>, ring: SlotRing, rea
   ctx.log.warn({ reason }, 'encoder unavailable');
   const stats = () => ({ ...t, unavailable: `unavailable: ${reason}`, outputs: o.outputs, running: false });
   return {
-    api: { stats },
+    api: {
+      stats,
+      clip: () => ({ ok: false, status: 409, error: `no output is running: the encoder is unavailable (${reason})` }),
+      setStreamAudio: () => ({ changed: false }),
+    },
     stop() {
       clearInterval(drain);
       return stats();
@@ -115,18 +122,10 @@ export default defineActor<EncoderOptions>({
     const ffmpeg = o.ffmpeg ?? resolveFfmpeg();
     const encoderName = await chooseEncoder(o.encoder, ffmpeg.path, ctx.log);
     const features = ffmpegFeatures(ffmpeg.path);
-    const redact = redactor(Object.values(o.destinations ?? {}).map((d) => d.key));
-    // A URL audio input that fails falls back to silence (counted, logged) rather than taking the show down.
+    const redactor = new Redactor(Object.values(o.destinations ?? {}).map((d) => d.key));
+    const redact = redactor.apply;
     const audioKind = audioInputKind(o.audio);
-    let audio = o.audio;
-    let audioErrors = 0;
-    let audioErrorThisRun = false;
-    const audioFailed = (why: string): void => {
-      if (audioErrorThisRun) return;
-      audioErrorThisRun = true;
-      audioErrors++;
-      ctx.log.error({ audio: o.audio, why: why.slice(0, 300) }, 'audio input failed; the show goes on with silence');
-    };
+    const audio = new AudioSources(o.audio, redactor, ctx.log);
     // A destination the tee let go (see options.ts) is brought back by restarting ffmpeg after a backoff.
     const drops: Record<string, number> = {};
     let dropAttempt = 0;
@@ -172,24 +171,18 @@ export default defineActor<EncoderOptions>({
     const runner: FfmpegRunner = new FfmpegRunner({
       ffmpegPath: ffmpeg.path,
       argsFor: (part) => {
-        audioErrorThisRun = false;
         clips?.startRun(part, () => t.written);
-        return buildFfmpegArgs(o, encoderName, outputs, part, features, audio);
+        const inputs = audio.forRun();
+        return buildFfmpegArgs(o, encoderName, outputs, part, features, inputs.audio, inputs.streams);
       },
       redact,
       onLogLine: (line) => {
         const slave = /Slave muxer #(\d+) failed/.exec(line);
         if (slave) destinationDropped(Number(slave[1]));
         // ffmpeg names the input in its error lines ("<url>: Connection refused", "... 404 Not Found").
-        if (audioKind === 'url' && audio !== 'silence' && line.includes(o.audio)) audioFailed(line);
+        audio.onLogLine(line);
       },
-      onUnexpectedExit: (exit) => {
-        // The audio URL could not even be opened: the next run goes without it.
-        if (audioKind === 'url' && audio !== 'silence' && exit.log.some((l) => l.includes(o.audio))) {
-          audioFailed(exit.log.find((l) => l.includes(o.audio)) ?? 'exit');
-          audio = 'silence';
-        }
-      },
+      onUnexpectedExit: (exit) => audio.onExit(exit.log),
       firstPart: firstPart(outputs, ctx.incarnation, existsSync),
       log: ctx.log,
       restartInitialMs: o.restartInitialMs ?? 500,
@@ -206,7 +199,7 @@ export default defineActor<EncoderOptions>({
       return t;
     };
     registerEncoderMetrics(ctx.metrics, totals);
-    registerTotalCounter(ctx.metrics, 'ringcast_encoder_audio_errors_total', 'Audio input failures (a URL that could not be opened or broke off); the show continues with silence', () => audioErrors);
+    registerTotalCounter(ctx.metrics, 'ringcast_encoder_audio_errors_total', 'Audio input failures (a URL that could not be opened or broke off); the show continues with silence', () => audio.errors);
     clips?.registerMetrics(ctx.metrics);
     registerTotalsCounter(ctx.metrics, 'ringcast_encoder_destination_drops_total', 'RTMP destinations the tee let go while other outputs carried on (each is reconnected by a restart after a backoff), by output (destination name or output<i>)', 'output', () => drops);
     new Gauge({ name: 'ringcast_encoder_available', help: '1 when the encoder has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(1); } });
@@ -301,8 +294,8 @@ export default defineActor<EncoderOptions>({
         ffmpeg,
         encoder: encoderName,
         outputs: outputs.map(({ kind, shown }) => ({ kind, target: shown })),
-        audio: audio === o.audio ? audioKind : 'silence (audio URL failed)',
-        audioErrors,
+        ...audio.stats(),
+        audioErrors: audio.errors,
         destinationDrops: { ...drops },
         clips: clips?.stats(),
         running: runner.running,
@@ -317,6 +310,12 @@ export default defineActor<EncoderOptions>({
     return {
       api: {
         stats,
+        /** The audio of these captured streams under the show (their video layers ask for it); restarts ffmpeg when it changes. */
+        setStreamAudio: (list: StreamAudio[]) => {
+          const changed = audio.setStreams(list);
+          if (changed) runner.recycle();
+          return { changed };
+        },
         clip: (request: ClipRequest) => (clips ? clips.clip(request, runner.running) : { ok: false, status: 409, error: 'clips are off (clips.enabled is false)' }),
       },
       async stop() {

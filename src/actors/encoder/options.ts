@@ -173,7 +173,7 @@ export function partName(target: string, part: number): string {
  * The ffmpeg argument list for one run. `part` numbers the run for file names; HLS keeps
  * its playlist and appends (a discontinuity marks the restart) so players keep going.
  */
-export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs: OutputTarget[], part: number, features: Pick<FfmpegFeatures, 'statsPeriod'> = { statsPeriod: true }, audio: string = o.audio): string[] {
+export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs: OutputTarget[], part: number, features: Pick<FfmpegFeatures, 'statsPeriod'> = { statsPeriod: true }, audio: string = o.audio, streamAudio: readonly string[] = []): string[] {
   const enc = h264EncoderArgs(encoderName, { fps: o.fps, bitrateKbps: o.bitrateKbps, preset: o.preset, keyframeSeconds: o.keyframeSeconds });
   const args = [
     // -y: without it ffmpeg stops at an existing file (it cannot ask: no terminal). Which
@@ -188,9 +188,9 @@ export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs:
     // the actor drops frames instead).
     '-f', 'rawvideo', '-pix_fmt', 'rgba', '-s', `${o.width}x${o.height}`, '-framerate', String(o.fps), '-thread_queue_size', '4', '-i', 'pipe:0',
   ];
-  args.push(...audioArgs(audio, o.audioVolume ?? 1, enc.filter));
+  args.push(...audioArgs(audio, o.audioVolume ?? 1, enc.filter, streamAudio));
   args.push(...enc.codec);
-  if (audio !== 'none') args.push('-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-shortest');
+  if (audio !== 'none' || streamAudio.length > 0) args.push('-c:a', 'aac', '-b:a', '128k', '-ar', '48000', '-shortest');
   const muxerOptions = (out: OutputTarget): string[] => {
     const opts = out.kind === 'segments' ? out.options.map((kv) => (kv.startsWith('segment_list=') ? `segment_list=${join(dirname(out.target), `run-${part}`, SEGMENT_LIST)}` : kv)) : [...out.options];
     if (out.kind === 'hls' && part > 0) opts[opts.findIndex((x) => x.startsWith('hls_flags='))] += '+append_list+discont_start';
@@ -219,23 +219,40 @@ export function buildFfmpegArgs(o: EncoderOptions, encoderName: string, outputs:
   return args;
 }
 
+/** The options that make every audio input a 48 kHz stereo float stream that never ends (apad). */
+const NORMALISE = 'aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad';
+/** A network source may stall or drop: reconnect, and give up on a read after 10 s (then apad keeps silence going). */
+const NETWORK_INPUT = ['-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_delay_max', '5', '-rw_timeout', '10000000'];
+
 /**
- * Input 1 and the maps: AAC silence from lavfi, or a file / URL looped (`-stream_loop -1`)
- * at `volume`, padded with silence once it ends or fails mid-show (apad), so the show never
- * loses its audio track; `-shortest` (added by the caller) ends the output with the video.
+ * The audio inputs (from input 1 on) and the maps: AAC silence from lavfi; or a file / URL
+ * looped (`-stream_loop -1`) at `volume`; plus the audio of captured streams (live HLS URLs).
+ * Each is padded with silence once it ends or fails mid-show (apad), so the show never
+ * loses its track; several are mixed (amix scales each by 1/n while all are running, which
+ * apad guarantees, so `volume=n` afterwards gives each its own level). `-shortest` (added by
+ * the caller) ends the output with the video.
  */
-function audioArgs(audio: string, volume: number, videoFilter: string | undefined): string[] {
+function audioArgs(audio: string, volume: number, videoFilter: string | undefined, streams: readonly string[]): string[] {
   const kind = audioInputKind(audio);
   const vf = videoFilter ? ['-vf', videoFilter] : [];
-  if (kind === 'none') return ['-map', '0:v', ...vf];
-  if (kind === 'silence') return ['-f', 'lavfi', '-i', 'anullsrc=channel_layout=stereo:sample_rate=48000', '-map', '0:v', '-map', '1:a', ...vf];
-  const input = kind === 'url'
-    // A network source may stall or drop: reconnect, and give up on a read after 10 s (then apad keeps silence going).
-    ? ['-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_delay_max', '5', '-rw_timeout', '10000000', '-stream_loop', '-1', '-i', audio]
-    // file: keeps a name with ':' from being read as a protocol.
-    : ['-stream_loop', '-1', '-i', `file:${resolve(audio)}`];
-  const graph = `[1:a]volume=${volume},aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad[aout]`;
-  return [...input, '-filter_complex', graph, '-map', '0:v', '-map', '[aout]', ...vf];
+  if (streams.length === 0 && kind === 'none') return ['-map', '0:v', ...vf];
+  if (streams.length === 0 && kind === 'silence') return ['-f', 'lavfi', '-i', 'anullsrc=channel_layout=stereo:sample_rate=48000', '-map', '0:v', '-map', '1:a', ...vf];
+  const inputs: string[] = [];
+  const graph: string[] = [];
+  const labels: string[] = [];
+  const add = (input: string[], filter: string) => {
+    const n = labels.length + 1;
+    inputs.push(...input);
+    graph.push(`[${n}:a]${filter}[a${n}]`);
+    labels.push(`[a${n}]`);
+  };
+  // file: keeps a name with ':' from being read as a protocol.
+  if (kind === 'url') add([...NETWORK_INPUT, '-stream_loop', '-1', '-i', audio], `volume=${volume},${NORMALISE}`);
+  if (kind === 'file') add(['-stream_loop', '-1', '-i', `file:${resolve(audio)}`], `volume=${volume},${NORMALISE}`);
+  for (const url of streams) add([...NETWORK_INPUT, '-i', url], NORMALISE);
+  if (labels.length === 1) graph[0] = graph[0].replace(/\[a1\]$/, '[aout]');
+  else graph.push(`${labels.join('')}amix=inputs=${labels.length}:duration=first:dropout_transition=0,volume=${labels.length}[aout]`);
+  return [...inputs, '-filter_complex', graph.join(';'), '-map', '0:v', '-map', '[aout]', ...vf];
 }
 
 /**
