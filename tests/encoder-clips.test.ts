@@ -4,12 +4,12 @@
  * interval, by ffprobe), the 409 cases, the buffer and storage bounds.
  * Needs the compiled actor: run `npx tsc -p .` first.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ClipResult } from '../src/actors/encoder/clips.js';
-import { listClips } from '../src/shared/clip-library.js';
+import { enforceClipBounds, listClips } from '../src/shared/clip-library.js';
 import { ffprobe, keyframeTimes } from './helpers/rtmp-server.js';
 import { startFedEncoder, type EncoderUnderTest } from './helpers/encoder-actor.js';
 
@@ -29,7 +29,7 @@ describe('encoder clips', () => {
   it('cuts keyframe-aligned MP4s of the asked length from the buffer; too early is a 409; the buffer stays bounded', async () => {
     const clipsDir = join(dir, 'a');
     const keyframeSeconds = 1;
-    enc = await startFedEncoder({ outputs: [join(dir, 'a.mp4')], keyframeSeconds, clips: { dir: clipsDir, bufferSeconds: 6, maxCount: 10, maxBytes: 100 << 20 } });
+    enc = await startFedEncoder({ outputs: [join(dir, 'a.mp4')], keyframeSeconds, clips: { dir: clipsDir, bufferSeconds: 6, maxCount: 2, maxBytes: 100 << 20 } });
     await sleep(2_500);
     const early = await clip(enc, 5, 1);
     expect(early).toMatchObject({ ok: false, status: 409, error: expect.stringMatching(/clip buffer holds \d+\.\d s .*before_s=5 needs/) });
@@ -59,10 +59,35 @@ describe('encoder clips', () => {
     const segs = runDirs.flatMap((d) => readdirSync(join(clipsDir, '.buffer', d)).filter((f) => f.endsWith('.ts')));
     expect(segs.length).toBeLessThanOrEqual(6 / keyframeSeconds + 3);
     expect(await enc.supervisor.metrics()).toMatch(/ringcast_clips_segments_pruned_total\{actor="encoder"\} [1-9]/);
+    // Bounded storage: maxCount 2, so a third clip deletes the oldest, counted.
+    const second = await clip(enc, 2, 0, 'second');
+    const third = await clip(enc, 2, 0, 'third');
+    expect(second.ok && third.ok).toBe(true);
+    expect((await listClips(clipsDir)).map((c) => c.title)).toEqual(['second', 'third']);
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(join(clipsDir, `${made.clip.id}.json`))).toBe(false);
+    expect(await enc.supervisor.metrics()).toMatch(/ringcast_clips_deleted_total\{actor="encoder"\} 1\b/);
     await enc.stop();
     enc = undefined;
-    // The buffer goes with the encoder; the clip stays.
+    // The buffer goes with the encoder; the clips stay.
     expect(existsSync(join(clipsDir, '.buffer'))).toBe(false);
-    expect(existsSync(file)).toBe(true);
+    expect((await listClips(clipsDir)).length).toBe(2);
+  });
+
+  it('storage bound by bytes: the oldest clips go until the rest fit', async () => {
+    const d = join(dir, 'bytes');
+    mkdirSync(d);
+    const put = (id: string, at: string, bytes: number) => {
+      writeFileSync(join(d, `${id}.mp4`), Buffer.alloc(bytes));
+      writeFileSync(join(d, `${id}.json`), JSON.stringify({ id, title: id, started_at: at, duration_s: 1, bytes }));
+    };
+    put('clip-20260101-000001-aaaaaa', '2026-01-01T00:00:01.000Z', 400);
+    put('clip-20260101-000002-bbbbbb', '2026-01-01T00:00:02.000Z', 400);
+    put('clip-20260101-000003-cccccc', '2026-01-01T00:00:03.000Z', 400);
+    writeFileSync(join(d, 'notes.json'), '{}'); // not a clip: never listed, never deleted
+    expect(await enforceClipBounds(d, 10, 900)).toBe(1);
+    expect((await listClips(d)).map((c) => c.title)).toEqual(['clip-20260101-000002-bbbbbb', 'clip-20260101-000003-cccccc']);
+    expect(existsSync(join(d, 'clip-20260101-000001-aaaaaa.mp4'))).toBe(false);
+    expect(existsSync(join(d, 'notes.json'))).toBe(true);
   });
 });
