@@ -36,6 +36,8 @@ export class ClipMaker {
   private pending = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly counts = { made: 0, failed: 0, refused: 0, deleted: 0 };
+  /** Bounds are enforced one pass at a time, so two clips finishing together never count one deletion twice. */
+  private bounding: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ClipOptions, private readonly keyframeSeconds: number, private readonly fps: number, private readonly ffmpegPath: string, private readonly log: Logger) {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
@@ -126,7 +128,10 @@ export class ClipMaker {
       const clip = await cutClip({ id: newClipId(), title, startedAt, segments: taken, dir: this.o.dir, ffmpegPath: this.ffmpegPath, timeoutMs: 60_000 });
       this.counts.made++;
       this.log.info({ id: clip.id, duration_s: clip.duration_s, bytes: clip.bytes }, 'clip made');
-      this.counts.deleted += await enforceClipBounds(this.o.dir, this.o.maxCount, this.o.maxBytes);
+      this.bounding = this.bounding
+        .then(async () => { this.counts.deleted += await enforceClipBounds(this.o.dir, this.o.maxCount, this.o.maxBytes); })
+        .catch((error: unknown) => this.log.warn({ err: (error as Error).message }, 'clips: keeping the clips folder within its bounds failed'));
+      await this.bounding;
       return { ok: true, clip };
     } catch (error) {
       this.counts.failed++;
