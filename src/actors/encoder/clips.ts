@@ -87,7 +87,8 @@ export class ClipMaker {
     return { ok: false, status, error };
   }
 
-  async clip(request: ClipRequest, outputRunning: boolean): Promise<ClipResult> {
+  /** `speed`: ffmpeg's encode speed (1 = real time), to explain a buffer that fills slowly. */
+  async clip(request: ClipRequest, outputRunning: boolean, speed = 1): Promise<ClipResult> {
     if (!outputRunning || this.run < 0) return this.refuse(409, 'no output is running (ffmpeg is down or reconnecting), so there is nothing to clip');
     if (this.pending >= MAX_PENDING) return this.refuse(503, `${MAX_PENDING} clips are already being made; try again in a few seconds`);
     const { before_s: before, after_s: after } = request;
@@ -99,7 +100,9 @@ export class ClipMaker {
     const slack = this.keyframeSeconds / 2;
     if (oldest === undefined || from < oldest - slack) {
       const held = Math.max(0, now - (oldest ?? now));
-      return this.refuse(409, `the clip buffer holds ${held.toFixed(1)} s of the show so far (it restarts with the output); before_s=${before} needs ${Math.max(0, before - held).toFixed(1)} s more`);
+      // Times are the show's own (frames encoded / fps): an encoder behind real time fills the buffer slower than the clock.
+      const slow = speed > 0 && speed < 0.9 ? `; the encoder runs at ${speed.toFixed(2)}× real time, so it fills slower than the clock` : '';
+      return this.refuse(409, `the clip buffer holds ${held.toFixed(1)} s of the show so far (it restarts with the output); before_s=${before} needs ${Math.max(0, before - held).toFixed(1)} s more${slow}`);
     }
     const run = this.run;
     this.pending++;

@@ -269,7 +269,7 @@ export default defineActor<EncoderOptions>({
     const milestoneRing = o.milestoneRing ? (ctx.in[o.milestoneRing] as RecordRing | undefined) : undefined;
     if (o.milestoneRing && !milestoneRing) throw new Error(`encoder: "${o.milestoneRing}" is not among this actor's in rings`);
     const milestones = clips && milestoneRing
-      ? followMilestones(milestoneRing, o.clips!.bufferSeconds, (r) => clips.clip(r, runner.running), ctx.signal, ctx.log)
+      ? followMilestones(milestoneRing, o.clips!.bufferSeconds, (r) => clips.clip(r, runner.running, runner.health?.speed ?? 1), ctx.signal, ctx.log)
       : undefined;
     const loop = (async () => {
       while (!ctx.signal.aborted) {
@@ -316,7 +316,7 @@ export default defineActor<EncoderOptions>({
           if (changed) runner.recycle();
           return { changed };
         },
-        clip: (request: ClipRequest) => (clips ? clips.clip(request, runner.running) : { ok: false, status: 409, error: 'clips are off (clips.enabled is false)' }),
+        clip: (request: ClipRequest) => (clips ? clips.clip(request, runner.running, runner.health?.speed ?? 1) : { ok: false, status: 409, error: 'clips are off (clips.enabled is false)' }),
       },
       async stop() {
         clearTimeout(reconnectTimer);
