@@ -141,7 +141,7 @@ describe('destinations: several at once from one encode', () => {
     await server.start();
     await sleep(2_000);
     const bodies: string[] = [];
-    for (const p of ['/api/config', '/api/status', '/metrics', '/readyz', '/healthz', '/api/clips']) {
+    for (const p of ['/api/config', '/api/status', '/metrics', '/readyz', '/healthz', '/api/clips', '/api/admin/actors', '/api/control']) {
       const r = await fetch(`http://127.0.0.1:${port}${p}`, { headers: { authorization: 'Bearer admin-token-123' } });
       bodies.push(`${p} ${r.status} ${await r.text()}`);
     }
