@@ -32,6 +32,7 @@ import { startCapture } from './services/capture/index.js';
 import { readStreamsFile } from './services/capture/streams-file.js';
 import { encoderPreflight } from './actors/encoder/preflight.js';
 import { registerClipsService } from './services/clips/service.js';
+import { startStreamAudio } from './services/stream-audio/service.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -88,11 +89,13 @@ export async function startService(config: Config, log: Logger): Promise<Service
     previewThreads: config.http.previewThreads, previewQueue: config.http.previewQueue,
   });
   registerClipsService({ router, supervisor, requireAdmin, log, dir: join(config.dataDir, 'clips'), enabled: config.clips.enabled, bufferSeconds: config.clips.bufferSeconds });
+  const streamAudio = startStreamAudio({ store, supervisor, log });
   const capture = startCapture({ config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}) });
 
   try {
     await supervisor.start();
   } catch (error) {
+    streamAudio.close();
     await supervisor.stop(2_000);
     readiness.close();
     capture.close();
@@ -115,6 +118,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       log.info({ reason }, 'stopping: intake first, then drain and flush');
       notifier.stopWatchdog();
       readiness.close();
+      streamAudio.close();
       capture.stopIntake();
       await notifier.stopping(reason);
       const result = await supervisor.stop(config.shutdownDeadlineMs);

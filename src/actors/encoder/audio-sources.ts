@@ -45,7 +45,9 @@ export class AudioSources {
     if (!Array.isArray(list) || list.length > MAX_STREAM_AUDIO) throw new Error(`stream audio: an array of at most ${MAX_STREAM_AUDIO} {name, url}`);
     const next: StreamAudio[] = list.map((s: unknown) => {
       const { name, url } = (s ?? {}) as { name?: unknown; url?: unknown };
-      if (typeof name !== 'string' || name === '' || typeof url !== 'string' || !/^https?:\/\/\S+$/i.test(url)) throw new Error('stream audio: each entry needs a "name" and an http(s) "url"');
+      // An http(s) URL, or an absolute local playlist path (the built-in demo streams are files).
+      const ok = typeof url === 'string' && (/^https?:\/\/\S+$/i.test(url) || (url.startsWith('/') && url.toLowerCase().endsWith('.m3u8')));
+      if (typeof name !== 'string' || name === '' || !ok) throw new Error('stream audio: each entry needs a "name" and an http(s) "url" or an absolute .m3u8 path');
       return { name, url };
     });
     const same = next.length === this.streams.length && next.every((s, i) => s.url === this.streams[i].url && s.name === this.streams[i].name);

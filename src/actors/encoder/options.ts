@@ -249,7 +249,7 @@ function audioArgs(audio: string, volume: number, videoFilter: string | undefine
   // file: keeps a name with ':' from being read as a protocol.
   if (kind === 'url') add([...NETWORK_INPUT, '-stream_loop', '-1', '-i', audio], `volume=${volume},${NORMALISE}`);
   if (kind === 'file') add(['-stream_loop', '-1', '-i', `file:${resolve(audio)}`], `volume=${volume},${NORMALISE}`);
-  for (const url of streams) add([...NETWORK_INPUT, '-i', url], NORMALISE);
+  for (const url of streams) add(url.startsWith('/') ? ['-i', `file:${url}`] : [...NETWORK_INPUT, '-i', url], NORMALISE);
   if (labels.length === 1) graph[0] = graph[0].replace(/\[a1\]$/, '[aout]');
   else graph.push(`${labels.join('')}amix=inputs=${labels.length}:duration=first:dropout_transition=0,volume=${labels.length}[aout]`);
   return [...inputs, '-filter_complex', graph.join(';'), '-map', '0:v', '-map', '[aout]', ...vf];
