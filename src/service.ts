@@ -7,6 +7,7 @@
  * The main thread does not listen: the gateway threads own the port (SO_REUSEPORT) and
  * forward the HTTP routes only the main thread can answer (health, metrics, admin) here.
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import type { Config } from './shared/config.js';
@@ -33,6 +34,9 @@ import { registerRecordingsService } from './services/recordings/service.js';
 import { checkReplayDir } from './services/recordings/replay-dir.js';
 import { startCluster } from './services/cluster/index.js';
 import { startSharedState } from './services/cluster/shared-state.js';
+import { encoderPreflight } from './actors/encoder/preflight.js';
+import { registerClipsService } from './services/clips/service.js';
+import { startStreamAudio } from './services/stream-audio/service.js';
 
 export interface Service {
   readonly supervisor: Supervisor;
@@ -54,6 +58,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   // Files the operator named are read before anything starts: a bad path is a ConfigError.
   const streamsFile = config.capture.streamsFile ? { path: config.capture.streamsFile, text: readStreamsFile(config.capture.streamsFile) } : undefined;
   if (config.recording.replayDir !== undefined) checkReplayDir(config.recording.replayDir);
+  const encoder = encoderPreflight(config, process.env);
   ensurePrivateDir(config.dataDir, log);
   const tokens = resolveTokens(config, log);
   const port = await reservePort(config.host, config.port);
@@ -61,7 +66,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
   // must listen where its producers reconnect, not on a fresh random port.
   if (config.ingest.tcpPort === 0) config = { ...config, ingest: { ...config.ingest, tcpPort: await reservePort(config.host, 0) } };
   const ffmpeg = resolveServiceFfmpeg(config, log);
-  const topology = serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability });
+  const topology = serviceTopology(config, { tokens, port, ffmpeg: ffmpeg.availability, destinations: encoder.destinations });
   const supervisor = new Supervisor(topology, log);
   ffmpeg.register(supervisor.registry);
   const notifier: SystemdNotifier = createSystemdNotifier({ logger: log });
@@ -95,11 +100,14 @@ export async function startService(config: Config, log: Logger): Promise<Service
     width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
     previewThreads: config.http.previewThreads, previewQueue: config.http.previewQueue,
   });
+  registerClipsService({ router, supervisor, requireAdmin, log, dir: join(config.dataDir, 'clips'), enabled: config.clips.enabled, bufferSeconds: config.clips.bufferSeconds });
+  const streamAudio = startStreamAudio({ store, supervisor, log });
   const capture = startCapture({ config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}), ...(shared ? { cluster: shared.capture } : {}) });
 
   try {
     await supervisor.start();
   } catch (error) {
+    streamAudio.close();
     await supervisor.stop(2_000);
     await cluster?.close();
     readiness.close();
@@ -123,6 +131,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       log.info({ reason }, 'stopping: intake first, then drain and flush');
       notifier.stopWatchdog();
       readiness.close();
+      streamAudio.close();
       capture.stopIntake();
       await notifier.stopping(reason);
       const result = await supervisor.stop(config.shutdownDeadlineMs);

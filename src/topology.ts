@@ -31,6 +31,7 @@ import type { ChatOptions } from './actors/chat/index.js';
 import type { ObsOptions } from './actors/obs/index.js';
 import type { CompositorOptions } from './actors/compositor/index.js';
 import type { EncoderOptions } from './actors/encoder/index.js';
+import type { ResolvedDestination } from './actors/encoder/destinations.js';
 import type { CaptureActorOptions } from './actors/capture/index.js';
 import type { RecorderOptions } from './actors/recorder/index.js';
 import type { ClusterActorOptions } from './actors/cluster/index.js';
@@ -52,6 +53,8 @@ export const CHAT = 'chat';
 export const OBS = 'obs';
 export const RING_CHAT_IN = 'fanout.chat';
 export const RING_OBS_IN = 'fanout.obs';
+/** Overlay messages for the encoder's milestone clips (only with clips.onMilestone). */
+export const RING_ENCODER_IN = 'fanout.encoder';
 export const RING_OBS_CONTROL = 'control.obs';
 export const COMPOSITOR = 'compositor';
 export const ENCODER = 'encoder';
@@ -93,6 +96,8 @@ export interface TopologyInputs {
   port: number;
   /** The service's one ffmpeg decision; actors resolve their own when absent (tests). */
   ffmpeg?: FfmpegAvailability;
+  /** Named streaming destinations resolved with their stream keys (encoder preflight). */
+  destinations?: Record<string, ResolvedDestination>;
 }
 
 /** What the ffmpeg-using actors are told: the binary to run, or why there is none. */
@@ -152,6 +157,10 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     // A few whole frames: the encoder reads them in place; a full ring drops the newest frame (counted).
     rings[RING_FRAMES] = { kind: 'slot', slots: 4, slotBytes: config.compose.width * config.compose.height * 4, mode: 'queue', policy: 'drop-newest' };
     fanoutRings.push(RING_COMPOSITOR_IN);
+    if (config.clips.enabled && config.clips.onMilestone) {
+      rings[RING_ENCODER_IN] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
+      fanoutRings.push(RING_ENCODER_IN);
+    }
   }
   // Frame capture: decoded RGB frames in a 'latest' slot ring the analysis workers read in place.
   const captureEnabled = config.capture.enabled;
@@ -231,6 +240,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       tickMs: config.aggregate.windowMs,
       experience: config.experience,
       recordingsDir,
+      clipsDir: join(config.dataDir, 'clips'),
     };
     actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i), ...(clustered ? [clusterRing(i)] : [])], out: [ingestRing(i)], options: gateway, standby });
   }
@@ -279,10 +289,15 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       keyframeSeconds: config.compose.keyframeSeconds,
       encoder: config.compose.encoder,
       audio: config.compose.audio,
+      audioVolume: config.compose.audioVolume,
+      ...(inputs.destinations ? { destinations: inputs.destinations } : {}),
+      ...(config.clips.enabled ? { clips: { dir: join(config.dataDir, 'clips'), bufferSeconds: config.clips.bufferSeconds, maxCount: config.clips.maxCount, maxBytes: config.clips.maxBytes } } : {}),
       ...ffmpegOptions(inputs.ffmpeg),
     };
     actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: [RING_COMPOSITOR_IN], out: [RING_FRAMES], options: compositor, standby });
-    actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: [RING_FRAMES], options: encoder, standby });
+    const milestoneClips = config.clips.enabled && config.clips.onMilestone;
+    if (milestoneClips) encoder.milestoneRing = RING_ENCODER_IN;
+    actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: milestoneClips ? [RING_FRAMES, RING_ENCODER_IN] : [RING_FRAMES], options: encoder, standby });
   }
   if (captureEnabled) {
     const c = config.capture;

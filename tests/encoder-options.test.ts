@@ -28,7 +28,7 @@ describe('encoder options', () => {
     expect(() => validateEncoderOptions({ ...base, fps: 0 })).toThrow(/"fps" must be an integer/);
     expect(() => validateEncoderOptions({ ...base, preset: 'warp' })).toThrow(/unknown preset "warp"/);
     expect(() => validateEncoderOptions({ ...base, keyframeSeconds: 0 })).toThrow(/"keyframeSeconds"/);
-    expect(() => validateEncoderOptions({ ...base, audio: 'mic' as never })).toThrow(/"audio" must be 'silence' or 'none'/);
+    expect(() => validateEncoderOptions({ ...base, audio: '' })).toThrow(/"audio" must be 'silence', 'none', a file path or an http\(s\) URL/);
     expect(() => validateEncoderOptions({ ...base, outputs: [] })).toThrow(/"outputs" must list at least one target/);
     expect(() => validateEncoderOptions({ ...base, encoder: 'x; rm -rf' })).toThrow(/"encoder" must be 'auto' or an ffmpeg encoder name/);
   });
@@ -52,7 +52,7 @@ describe('encoder options', () => {
     const first = buildFfmpegArgs(o, 'libx264', outs, 0);
     expect(first).not.toContain('anullsrc=channel_layout=stereo:sample_rate=48000');
     expect(first.slice(-4, -1)).toEqual(['+global_header', '-f', 'tee']);
-    expect(first.at(-1)).toBe('[f=flv:onfail=abort:flvflags=no_duration_filesize]rtmp://a/live/k|[f=mp4:onfail=ignore]/rec/show.mp4|'
+    expect(first.at(-1)).toBe('[f=flv:onfail=ignore:flvflags=no_duration_filesize]rtmp://a/live/k|[f=mp4:onfail=ignore]/rec/show.mp4|'
       + '[f=hls:onfail=ignore:hls_time=2:hls_list_size=10:hls_flags=delete_segments+independent_segments]/www/live.m3u8');
     const third = buildFfmpegArgs(o, 'libx264', outs, 2);
     expect(third.at(-1)).toContain('[f=mp4:onfail=ignore]/rec/show.part2.mp4');

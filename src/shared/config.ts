@@ -187,7 +187,7 @@ export const obsSchema = z
   .strict()
   .describe('an object with keys url, password, scenes, milestoneTextInput, performanceTextInput, celebrationSeconds, performanceEveryMs');
 
-const OUTPUT_PATTERN = /^(rtmps?:\/\/\S+|srt:\/\/\S+|[^\s]+\.(mp4|mkv|flv|ts|m3u8))$/i;
+const OUTPUT_PATTERN = /^(rtmps?:\/\/\S+|srt:\/\/\S+|[^\s]+\.(mp4|mkv|flv|ts|m3u8)|twitch|youtube|x)$/i;
 
 export const composeSchema = z
   .object({
@@ -195,17 +195,33 @@ export const composeSchema = z
     height: intInRange(90, 4320, 1080),
     fps: intInRange(1, 120, 30),
     outputs: z
-      .array(z.string().regex(OUTPUT_PATTERN, 'rtmp://…, or a file ending in .mp4, .mkv, .flv, .ts or .m3u8 (local HLS)'))
+      .array(z.string().regex(OUTPUT_PATTERN, 'twitch, youtube, x, rtmp://…, or a file ending in .mp4, .mkv, .flv, .ts or .m3u8 (local HLS)'))
       .default([])
-      .describe('where the composed show goes: rtmp://… URLs and/or files (.mp4, .mkv, .flv, .ts, .m3u8 for local HLS); any output turns the compositor and encoder on'),
+      .describe('where the composed show goes: twitch, youtube, x (stream key from RINGCAST_STREAM_KEY_<NAME>), rtmp://… URLs and/or files (.mp4, .mkv, .flv, .ts, .m3u8 for local HLS); any output turns the compositor and encoder on'),
     bitrateKbps: intInRange(100, 100_000, 4500),
     preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast').describe('x264 preset: ultrafast, superfast, veryfast, faster, fast, medium'),
     keyframeSeconds: numberInRange(0.5, 10, 2, 'keyframe interval (Twitch wants 2)'),
     encoder: z.string().regex(/^(auto|libx264|h264_nvenc|h264_vaapi|h264_qsv)$/).default('auto').describe('auto (a hardware encoder when a probe says it works, else libx264), libx264, h264_nvenc, h264_vaapi, h264_qsv'),
-    audio: z.enum(['silence', 'none']).default('silence').describe('silence (AAC silence, what Twitch expects) or none'),
+    audio: z
+      .string()
+      .regex(/^(silence|none|https?:\/\/\S+|[^\s].*)$/i, "silence, none, an audio file path or an http(s) URL")
+      .default('silence')
+      .describe('silence (AAC silence, what Twitch expects), none, or an audio file path / http(s) URL looped under the show (a missing file stops the start; a failing URL falls back to silence)'),
+    audioVolume: numberInRange(0, 2, 1, 'gain of the --audio file or URL'),
   })
   .strict()
-  .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio');
+  .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio, audioVolume');
+
+export const clipsSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('keep the last bufferSeconds of the encoded show for instant-replay clips while an output runs'),
+    bufferSeconds: intInRange(4, 600, 60, 'seconds of encoded segments kept for clips (on disk, in <dataDir>/clips/.buffer)'),
+    maxCount: intInRange(1, 10_000, 100, 'clips kept in <dataDir>/clips; the oldest go first'),
+    maxBytes: intInRange(1024 * 1024, 2 ** 40, 2 * 1024 ** 3, 'bytes of clips kept in <dataDir>/clips; the oldest go first'),
+    onMilestone: z.boolean().default(false).describe('cut a clip (20 s before, 5 s after) when a milestone arrives'),
+  })
+  .strict()
+  .describe('an object with keys enabled, bufferSeconds, maxCount, maxBytes, onMilestone');
 
 export const captureSchema = z
   .object({
@@ -302,6 +318,7 @@ export const configShape = {
   twitch: twitchSchema.default({}),
   obs: obsSchema.default({}),
   compose: composeSchema.default({}),
+  clips: clipsSchema.default({}),
   capture: captureSchema.default({}),
   http: httpSchema.default({}),
   cluster: clusterSchema.default({}),
@@ -453,6 +470,12 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['compose', 'keyframeSeconds'], flag: 'keyframe-seconds', env: 'RINGCAST_KEYFRAME_SECONDS', kind: 'number' },
   { path: ['compose', 'encoder'], flag: 'encoder', env: 'RINGCAST_ENCODER', kind: 'string' },
   { path: ['compose', 'audio'], flag: 'audio', env: 'RINGCAST_AUDIO', kind: 'string' },
+  { path: ['compose', 'audioVolume'], flag: 'audio-volume', env: 'RINGCAST_AUDIO_VOLUME', kind: 'number' },
+  { path: ['clips', 'enabled'], flag: 'clips', env: 'RINGCAST_CLIPS', kind: 'boolean' },
+  { path: ['clips', 'bufferSeconds'], flag: 'clips-buffer-seconds', env: 'RINGCAST_CLIPS_BUFFER_SECONDS', kind: 'integer' },
+  { path: ['clips', 'maxCount'], flag: 'clips-max-count', env: 'RINGCAST_CLIPS_MAX_COUNT', kind: 'integer' },
+  { path: ['clips', 'maxBytes'], flag: 'clips-max-bytes', env: 'RINGCAST_CLIPS_MAX_BYTES', kind: 'integer' },
+  { path: ['clips', 'onMilestone'], flag: 'clips-on-milestone', env: 'RINGCAST_CLIPS_ON_MILESTONE', kind: 'boolean' },
   { path: ['capture', 'enabled'], flag: 'capture', env: 'RINGCAST_CAPTURE', kind: 'boolean' },
   { path: ['capture', 'interval'], flag: 'interval', env: 'RINGCAST_CAPTURE_INTERVAL', kind: 'integer' },
   { path: ['capture', 'maxConcurrent'], flag: 'max-concurrent', env: 'RINGCAST_MAX_CONCURRENT', kind: 'integer' },

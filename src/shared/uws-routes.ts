@@ -63,6 +63,13 @@ export interface Exchange {
    * through the returned stream. Undefined when already answered or aborted.
    */
   stream(status: number, headers: Readonly<Record<string, string>>): BodyStream | undefined;
+  /**
+   * Answers with a body of `totalBytes` taken from `chunks` as the client can take them
+   * (backpressure: the next chunk is read only once the last one was written), so a large
+   * file never sits in memory whole. Resolves true once all was written, false when the
+   * client went away (the source is closed then) or it was already answered.
+   */
+  streamSized(status: number, headers: Readonly<Record<string, string>>, totalBytes: number, chunks: AsyncIterable<Uint8Array>): Promise<boolean>;
 }
 
 /** A streamed reply body, with uWS's backpressure. */
@@ -302,6 +309,63 @@ class UwsExchange implements Exchange {
       else this.res.end(body, close);
     });
     return true;
+  }
+
+  async streamSized(status: number, headers: Readonly<Record<string, string>>, totalBytes: number, chunks: AsyncIterable<Uint8Array>): Promise<boolean> {
+    if (this.done) return false;
+    this.answered = true;
+    let headWritten = false;
+    const writeHead = () => {
+      if (headWritten) return;
+      headWritten = true;
+      this.res.writeStatus(statusLine(status));
+      for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() !== 'content-length') this.res.writeHeader(key, value);
+    };
+    if (totalBytes === 0) {
+      this.res.cork(() => { writeHead(); this.res.end(''); });
+      return true;
+    }
+    try {
+      for await (const chunk of chunks) {
+        if (this.aborted) return false; // leaving the loop closes the source
+        const base = this.res.getWriteOffset();
+        let ok = false;
+        let finished = false;
+        this.res.cork(() => {
+          writeHead();
+          [ok, finished] = this.res.tryEnd(chunk, totalBytes);
+        });
+        if (finished) return true;
+        if (ok) continue;
+        // Backpressure: uWS wrote part of the chunk; the rest goes out when the socket drains.
+        const drained = await new Promise<boolean>((resolve) => {
+          const onAbort = () => resolve(false);
+          this.signal.addEventListener('abort', onAbort, { once: true });
+          this.res.onWritable((offset) => {
+            let wrote = false;
+            let end = false;
+            [wrote, end] = this.res.tryEnd(chunk.subarray(offset - base), totalBytes);
+            if (wrote || end) {
+              this.signal.removeEventListener('abort', onAbort);
+              resolve(true);
+            }
+            return wrote;
+          });
+        });
+        if (!drained) return false;
+        if (this.res.getWriteOffset() >= totalBytes) return true;
+      }
+    } catch {
+      if (this.aborted) return false;
+      // The source failed before anything was sent: an error the client can read. Mid-body the
+      // status line is gone, so the only honest signal left is a closed connection.
+      if (!headWritten) this.res.cork(() => this.res.writeStatus(statusLine(500)).writeHeader('content-type', JSON_TYPE).end('{"error":"the response body could not be read"}', true));
+      else this.res.cork(() => this.res.close());
+      return false;
+    }
+    // The source ended short of totalBytes (file truncated meanwhile): the client sees a short body.
+    if (!this.aborted) this.res.cork(() => this.res.close());
+    return false;
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { Counter, Gauge } from 'prom-client';
 import { defineActor, type ActorContext } from '../../shared/actor.js';
+import { clipCommand } from './clip-command.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
 import type { RecordRing } from '../../shared/record-ring.js';
 import { LEVELS, DEFAULT_LEVEL, type Level } from '../../shared/telemetry/channels.js';
@@ -46,9 +47,9 @@ export interface ChatOptions {
 }
 
 const MAX_COMMAND_CHARS = 300;
-const KNOWN_COMMANDS = ['predict', 'explain', 'level', 'stats', 'help', 'startpredict', 'stoppredict'] as const;
+const KNOWN_COMMANDS = ['predict', 'explain', 'level', 'stats', 'help', 'startpredict', 'stoppredict', 'clip'] as const;
 type CommandName = (typeof KNOWN_COMMANDS)[number];
-const HELP = '!predict <move> (7g7f, P-7f or ７六歩) · !explain [topic] · !level [beginner|intermediate|advanced] · !stats · !help; mods: !startpredict, !stoppredict [cancel]';
+const HELP = '!predict <move> (7g7f, P-7f or ７六歩) · !explain [topic] · !level [beginner|intermediate|advanced] · !stats · !help; mods: !startpredict, !stoppredict [cancel], !clip [title]';
 
 function validate(ctx: ActorContext<ChatOptions>): { inRing: RecordRing } {
   const o = ctx.options;
@@ -234,6 +235,7 @@ export default defineActor<ChatOptions>({
     const loop = consumeLoop(inRing, handleRecord, ctx.signal, { batch: 256 });
 
     // ── commands ──
+    const clip = clipCommand(ctx.callMain);
     const levels = new Map<string, Level>();
     const levelOf = (userId: string): Level => levels.get(userId) ?? DEFAULT_LEVEL;
     const fail = (msg: IncomingChatMessage, reason: string, text: string, priority: Priority = 'normal') => {
@@ -292,6 +294,10 @@ export default defineActor<ChatOptions>({
           const r = driver.stop(msg.displayName, cancel);
           if (!r.ok) return fail(msg, 'not_running', r.error);
           return;
+        }
+        case 'clip': {
+          if (!privileged) return fail(msg, 'permission', 'only moderators and the broadcaster can make a clip');
+          return clip.run(msg.displayName, args, (text) => reply(msg, text), (reason, text) => fail(msg, reason, text));
         }
       }
     }

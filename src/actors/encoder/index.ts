@@ -25,14 +25,21 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { defineActor, type ActorContext, type ActorInstance } from '../../shared/actor.js';
 import { Gauge } from 'prom-client';
+import { registerTotalCounter, registerTotalsCounter } from '../../shared/metrics.js';
 import { ffmpegFeatures, listEncoders, probeHardwareEncoders, resolveFfmpeg, type ResolvedBinary } from '../../shared/ffmpeg.js';
 import type { SlotMeta, SlotRing } from '../../shared/slot-ring.js';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { FrameClock } from '../compositor/frame-clock.js';
 import { registerEncoderMetrics, type EncoderTotals } from './metrics.js';
-import { buildFfmpegArgs, firstPart, validateEncoderOptions, type EncoderOptions, type OutputTarget } from './options.js';
+import { audioInputKind, buildFfmpegArgs, firstPart, validateEncoderOptions, type EncoderOptions, type OutputTarget } from './options.js';
+import { Redactor } from './destinations.js';
+import { AudioSources, type StreamAudio } from './audio-sources.js';
+import { ClipMaker, type ClipRequest } from './clips.js';
+import { followMilestones } from './milestone-clips.js';
+import type { RecordRing } from '../../shared/record-ring.js';
 import { emptyHealth, type StreamHealth } from './progress.js';
 import { FfmpegRunner } from './runner.js';
+import { backoffDelay } from '../obs/backoff.js';
 
 export type { EncoderOptions } from './options.js';
 
@@ -42,7 +49,14 @@ const FRESH_GRACE = 0.5;
 export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   ffmpeg: ResolvedBinary;
   encoder: string;
-  outputs: Array<Pick<OutputTarget, 'kind' | 'target'>>;
+  outputs: Array<{ kind: OutputTarget['kind']; target: string }>;
+  /** The configured audio input's kind ('silence (audio URL failed)' after its URL failed). */
+  audio: string;
+  /** Captured streams mixed in, and whether each is still used. */
+  streamAudio: Array<{ name: string; active: boolean }>;
+  audioErrors: number;
+  destinationDrops: Record<string, number>;
+  clips: ReturnType<ClipMaker['stats']> | undefined;
   running: boolean;
   pid: number | undefined;
   ticks: number;
@@ -82,7 +96,11 @@ function startUnavailable(ctx: ActorContext<EncoderOptions>, ring: SlotRing, rea
   ctx.log.warn({ reason }, 'encoder unavailable');
   const stats = () => ({ ...t, unavailable: `unavailable: ${reason}`, outputs: o.outputs, running: false });
   return {
-    api: { stats },
+    api: {
+      stats,
+      clip: () => ({ ok: false, status: 409, error: `no output is running: the encoder is unavailable (${reason})` }),
+      setStreamAudio: () => ({ changed: false }),
+    },
     stop() {
       clearInterval(drain);
       return stats();
@@ -104,6 +122,37 @@ export default defineActor<EncoderOptions>({
     const ffmpeg = o.ffmpeg ?? resolveFfmpeg();
     const encoderName = await chooseEncoder(o.encoder, ffmpeg.path, ctx.log);
     const features = ffmpegFeatures(ffmpeg.path);
+    const redactor = new Redactor(Object.values(o.destinations ?? {}).map((d) => d.key));
+    const redact = redactor.apply;
+    const audioKind = audioInputKind(o.audio);
+    const audio = new AudioSources(o.audio, redactor, ctx.log);
+    // A destination the tee let go (see options.ts) is brought back by restarting ffmpeg after a backoff.
+    const drops: Record<string, number> = {};
+    let dropAttempt = 0;
+    let lastDropAt = 0;
+    let reconnectTimer: NodeJS.Timeout | undefined;
+    const dropLabel = (i: number): string => {
+      const configured = o.outputs[i] ?? '';
+      return /^(twitch|youtube|x)$/i.test(configured) ? configured.toLowerCase() : `output${i}`;
+    };
+    const destinationDropped = (index: number): void => {
+      const out = outputs[index];
+      if (!out || out.kind !== 'rtmp') return;
+      const label = dropLabel(index);
+      drops[label] = (drops[label] ?? 0) + 1;
+      const now = performance.now();
+      if (now - lastDropAt > 60_000) dropAttempt = 0;
+      lastDropAt = now;
+      if (reconnectTimer || ctx.signal.aborted) return;
+      // The same backoff as a crashed ffmpeg gets: the others see a short gap at each try.
+      const delay = backoffDelay(dropAttempt++, { initialMs: o.restartInitialMs ?? 500, maxMs: o.restartMaxMs ?? 10_000 });
+      ctx.log.warn({ output: out.shown, reconnectInMs: delay }, 'a destination dropped; the others carry on, and ffmpeg restarts later to reconnect it');
+      reconnectTimer = setTimeout(() => {
+        reconnectTimer = undefined;
+        runner.recycle();
+      }, delay);
+    };
+    const clips = o.clips ? new ClipMaker(o.clips, o.keyframeSeconds, o.fps, ffmpeg.path, ctx.log) : undefined;
 
     // One Buffer per slot over the shared memory, made once: writes never copy or allocate views.
     const slotBufs: Buffer[] = [];
@@ -119,9 +168,21 @@ export default defineActor<EncoderOptions>({
       superseded: 0, tornRisk: 0, badSize: 0, restarts: 0, up: false, health: undefined,
     };
     let ticks = 0;
-    const runner = new FfmpegRunner({
+    const runner: FfmpegRunner = new FfmpegRunner({
       ffmpegPath: ffmpeg.path,
-      argsFor: (part) => buildFfmpegArgs(o, encoderName, outputs, part, features),
+      argsFor: (part) => {
+        clips?.startRun(part, () => t.written);
+        const inputs = audio.forRun();
+        return buildFfmpegArgs(o, encoderName, outputs, part, features, inputs.audio, inputs.streams);
+      },
+      redact,
+      onLogLine: (line) => {
+        const slave = /Slave muxer #(\d+) failed/.exec(line);
+        if (slave) destinationDropped(Number(slave[1]));
+        // ffmpeg names the input in its error lines ("<url>: Connection refused", "... 404 Not Found").
+        audio.onLogLine(line);
+      },
+      onUnexpectedExit: (exit) => audio.onExit(exit.log),
       firstPart: firstPart(outputs, ctx.incarnation, existsSync),
       log: ctx.log,
       restartInitialMs: o.restartInitialMs ?? 500,
@@ -131,11 +192,16 @@ export default defineActor<EncoderOptions>({
       t.restarts = runner.restarts;
       t.up = runner.running;
       t.health = runner.health;
+      // Through tee ffmpeg reports no bitrate; the clip buffer's segments give it.
+      if (t.health && t.health.bitrateKbps === 0 && clips) t.health.bitrateKbps = Math.round(clips.bitrateKbps());
       t.skippedLate = clock.skipped;
       if (ring.mode === 'latest') t.superseded = ring.skipped;
       return t;
     };
     registerEncoderMetrics(ctx.metrics, totals);
+    registerTotalCounter(ctx.metrics, 'ringcast_encoder_audio_errors_total', 'Audio input failures (a URL that could not be opened or broke off); the show continues with silence', () => audio.errors);
+    clips?.registerMetrics(ctx.metrics);
+    registerTotalsCounter(ctx.metrics, 'ringcast_encoder_destination_drops_total', 'RTMP destinations the tee let go while other outputs carried on (each is reconnected by a restart after a backoff), by output (destination name or output<i>)', 'output', () => drops);
     new Gauge({ name: 'ringcast_encoder_available', help: '1 when the encoder has a usable ffmpeg', registers: [ctx.metrics], collect() { this.set(1); } });
 
     // The frame being sent (slot and frame number; slot -1 = the black frame).
@@ -200,6 +266,11 @@ export default defineActor<EncoderOptions>({
     };
 
     runner.start();
+    const milestoneRing = o.milestoneRing ? (ctx.in[o.milestoneRing] as RecordRing | undefined) : undefined;
+    if (o.milestoneRing && !milestoneRing) throw new Error(`encoder: "${o.milestoneRing}" is not among this actor's in rings`);
+    const milestones = clips && milestoneRing
+      ? followMilestones(milestoneRing, o.clips!.bufferSeconds, (r) => clips.clip(r, runner.running, runner.health?.speed ?? 1), ctx.signal, ctx.log)
+      : undefined;
     const loop = (async () => {
       while (!ctx.signal.aborted) {
         const wait = clock.delayMs();
@@ -214,7 +285,7 @@ export default defineActor<EncoderOptions>({
         }
       }
     })();
-    ctx.log.info({ encoder: encoderName, ffmpeg, outputs: o.outputs, size: `${o.width}x${o.height}`, fps: o.fps }, 'encoder started');
+    ctx.log.info({ encoder: encoderName, ffmpeg, outputs: outputs.map((x) => x.shown), audio: audioKind, size: `${o.width}x${o.height}`, fps: o.fps }, 'encoder started');
 
     const stats = (): EncoderStats => {
       const { health, ...rest } = totals();
@@ -222,7 +293,11 @@ export default defineActor<EncoderOptions>({
         ...rest,
         ffmpeg,
         encoder: encoderName,
-        outputs: outputs.map(({ kind, target }) => ({ kind, target })),
+        outputs: outputs.map(({ kind, shown }) => ({ kind, target: shown })),
+        ...audio.stats(),
+        audioErrors: audio.errors,
+        destinationDrops: { ...drops },
+        clips: clips?.stats(),
         running: runner.running,
         pid: runner.pid,
         ticks,
@@ -233,9 +308,21 @@ export default defineActor<EncoderOptions>({
     };
 
     return {
-      api: { stats },
+      api: {
+        stats,
+        /** The audio of these captured streams under the show (their video layers ask for it); restarts ffmpeg when it changes. */
+        setStreamAudio: (list: StreamAudio[]) => {
+          const changed = audio.setStreams(list);
+          if (changed) runner.recycle();
+          return { changed };
+        },
+        clip: (request: ClipRequest) => (clips ? clips.clip(request, runner.running, runner.health?.speed ?? 1) : { ok: false, status: 409, error: 'clips are off (clips.enabled is false)' }),
+      },
       async stop() {
+        clearTimeout(reconnectTimer);
         await loop;
+        await milestones;
+        await clips?.close();
         const result = await runner.stop(o.stopTimeoutMs ?? 5_000);
         ctx.log.info({ ...result }, 'encoder stopped');
         return { ...stats(), stop: result };

@@ -35,10 +35,13 @@ export class ProgressParser {
   private readonly logLines: string[] = [];
   private readonly maxLog: number;
   private readonly onReport: (h: StreamHealth) => void;
+  private readonly onLog: (line: string) => void;
 
-  constructor(onReport: (h: StreamHealth) => void = () => {}, maxLog = 20) {
+  /** `onLog` sees every log line (not progress keys) as kept, after `redact`. */
+  constructor(onReport: (h: StreamHealth) => void = () => {}, maxLog = 20, private readonly redact: (line: string) => string = (l) => l, onLog: (line: string) => void = () => {}) {
     this.onReport = onReport;
     this.maxLog = maxLog;
+    this.onLog = onLog;
   }
 
   /** Feed a chunk of stderr (may split lines anywhere). */
@@ -63,7 +66,9 @@ export class ProgressParser {
     const m = /^([a-z_0-9]+)=\s*(.*)$/.exec(line);
     if (!m) {
       if (line.trim() === '') return;
-      this.logLines.push(line);
+      const kept = this.redact(line);
+      this.onLog(kept);
+      this.logLines.push(kept);
       if (this.logLines.length > this.maxLog) this.logLines.shift();
       return;
     }

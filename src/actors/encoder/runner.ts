@@ -18,6 +18,10 @@ export interface RunnerOptions {
   restartInitialMs: number;
   restartMaxMs: number;
   onReport?: (health: StreamHealth) => void;
+  /** Applied to everything this runner logs or keeps (ffmpeg's arguments and log lines may hold a stream key). */
+  redact?: (text: string) => string;
+  /** Every ffmpeg log line (after redact). */
+  onLogLine?: (line: string) => void;
   /** Called when a run ends unexpectedly (before the restart is scheduled). */
   onUnexpectedExit?: (info: ExitReport) => void;
 }
@@ -42,6 +46,8 @@ export class FfmpegRunner {
   private attempt = 0;
   private startedAt = 0;
   private stopping = false;
+  /** Set by recycle(): the coming exit was asked for. */
+  private recycling = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private restartDueAt = 0;
   private exited: Promise<void> = Promise.resolve();
@@ -56,6 +62,11 @@ export class FfmpegRunner {
   get stdin(): NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean } | undefined {
     const c = this.child;
     return c && c.exitCode === null && c.signalCode === null && c.stdin.writable ? c.stdin : undefined;
+  }
+
+  /** The number of the current (or next) run, as passed to argsFor. */
+  get currentPart(): number {
+    return this.part;
   }
 
   get pid(): number | undefined {
@@ -81,7 +92,8 @@ export class FfmpegRunner {
   start(): void {
     if (this.stopping) return;
     const args = this.o.argsFor(this.part);
-    const parser = new ProgressParser(this.o.onReport);
+    const redact = this.o.redact ?? ((text: string) => text);
+    const parser = new ProgressParser(this.o.onReport, 20, redact, this.o.onLogLine);
     this.parser = parser;
     this.startedAt = performance.now();
     // Its own process group: a Ctrl-C in the terminal (SIGINT to the foreground group) or a
@@ -89,7 +101,7 @@ export class FfmpegRunner {
     // so the file trailer is written. If ringcast dies hard, the closed pipe ends ffmpeg too.
     const child = spawn(this.o.ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child = child;
-    this.o.log.info({ pid: child.pid, part: this.part, args: args.join(' ') }, 'ffmpeg started');
+    this.o.log.info({ pid: child.pid, part: this.part, args: redact(args.join(' ')) }, 'ffmpeg started');
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => parser.push(chunk));
     child.stdout.resume();
@@ -112,16 +124,21 @@ export class FfmpegRunner {
     if (this.child !== child) return;
     const ranMs = Math.round(performance.now() - this.startedAt);
     const log = this.parser?.log() ?? [];
-    if (error) log.push(`spawn error: ${error.message}`);
+    if (error) log.push((this.o.redact ?? ((t: string) => t))(`spawn error: ${error.message}`));
     this.lastExit = { code, signal, ranMs, log };
     // A run that never got going (RTMP refused the connection) made at most an empty file:
     // let the next run reuse its name rather than leave a trail of empty parts.
     if ((this.parser?.health.frame ?? 0) > 0 || ranMs >= 1_000) this.part++;
     if (this.stopping) return;
-    this.o.log.warn({ code, signal, ranMs, log: log.slice(-5) }, 'ffmpeg exited unexpectedly; restarting with backoff');
-    this.o.onUnexpectedExit?.(this.lastExit);
-    if (ranMs >= HEALTHY_RUN_MS) this.attempt = 0;
-    const delay = backoffDelay(this.attempt++, { initialMs: this.o.restartInitialMs, maxMs: this.o.restartMaxMs });
+    const recycled = this.recycling;
+    this.recycling = false;
+    if (recycled) this.o.log.info({ code, ranMs }, 'ffmpeg restarted on purpose (to reconnect a dropped destination)');
+    else {
+      this.o.log.warn({ code, signal, ranMs, log: log.slice(-5) }, 'ffmpeg exited unexpectedly; restarting with backoff');
+      this.o.onUnexpectedExit?.(this.lastExit);
+    }
+    if (ranMs >= HEALTHY_RUN_MS || recycled) this.attempt = 0;
+    const delay = recycled ? 0 : backoffDelay(this.attempt++, { initialMs: this.o.restartInitialMs, maxMs: this.o.restartMaxMs });
     this.restartDueAt = performance.now() + delay;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -129,6 +146,17 @@ export class FfmpegRunner {
       this.restarts++;
       this.start();
     }, delay);
+  }
+
+  /**
+   * Ends the running ffmpeg the graceful way (SIGTERM: it finishes its files) so a new run
+   * starts at once; used to reconnect a destination the tee gave up on.
+   */
+  recycle(): void {
+    const child = this.child;
+    if (this.stopping || !child || child.exitCode !== null || child.signalCode !== null) return;
+    this.recycling = true;
+    child.kill('SIGTERM');
   }
 
   /** Close stdin, give ffmpeg `timeoutMs` to finish its outputs, then SIGKILL. */

@@ -34,6 +34,7 @@ import {
 } from './options.js';
 import { UwsHandles, installCrashGuard } from './uws-lifecycle.js';
 import { registerOverlayFiles } from './static-files.js';
+import { registerClipFiles } from './clip-files.js';
 import { registerSceneEndpoint } from './scene-endpoint.js';
 import { registerRecordingsEndpoint } from './recordings-endpoint.js';
 
@@ -179,6 +180,7 @@ export default defineActor<GatewayOptions>({
     });
     registerOverlayFiles(routes);
     if (o.recordingsDir !== undefined) registerRecordingsEndpoint({ routes, dir: o.recordingsDir, metrics, log: ctx.log });
+    if (o.clipsDir) registerClipFiles(routes, o.clipsDir);
     const scene = registerSceneEndpoint({ app, routes, handles, callMain: ctx.callMain, adminToken: o.adminToken, registry: ctx.metrics, log: ctx.log });
     routes.any('/*', (exchange) => forwardHttp(exchange, ctx.callMain, metrics, ctx.log));
 

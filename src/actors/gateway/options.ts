@@ -19,6 +19,8 @@ export interface ExperienceOptions {
 }
 
 export interface GatewayOptions {
+  /** Instant-replay clips folder served at /api/clips/<id>.mp4 (absent: not served here). */
+  clipsDir?: string;
   /** Gateway number i: names the rings (`fanout.gw<i>`, `ingest.gw<i>`) and the producer id range. */
   index: number;
   host: string;
