@@ -26,7 +26,7 @@ import { provideActorUpcalls, replaySnapshotsOnRestart } from './services/actor-
 import { registerHealthService } from './services/health/service.js';
 import { resolveServiceFfmpeg } from './services/health/ffmpeg-status.js';
 import { registerControlService } from './services/control/service.js';
-import { registerSceneService } from './services/scene/service.js';
+import { registerSceneService, type SceneService } from './services/scene/service.js';
 import { startCapture } from './services/capture/index.js';
 import { readStreamsFile } from './services/capture/streams-file.js';
 
@@ -77,13 +77,20 @@ export async function startService(config: Config, log: Logger): Promise<Service
   registerControlService({ router, supervisor, requireAdmin, publish, previousRuns: previous?.runs ?? [] });
   provideActorUpcalls({ supervisor, store, router, controls });
   replaySnapshotsOnRestart(supervisor, controls, gatewayCount(config), log);
+  // Scenes bind video layers to registered streams: capture first, and a preset follows its streams.
+  let sceneService: SceneService | undefined;
+  const capture = startCapture({
+    config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}),
+    onStreamsChanged: () => sceneService?.streamsChanged(),
+  });
   // Before start: the compositor asks for the saved scene (scene.get) as it starts.
-  const sceneService = registerSceneService({
+  sceneService = registerSceneService({
     router, supervisor, store, requireAdmin, publish, log, limitCostly,
     width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
     previewThreads: config.http.previewThreads, previewQueue: config.http.previewQueue,
+    streams: () => capture.streams(),
+    ...(config.compose.scene ? { preset: config.compose.scene } : {}),
   });
-  const capture = startCapture({ config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}) });
 
   try {
     await supervisor.start();

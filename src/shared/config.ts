@@ -14,6 +14,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { restartStrategies } from '../supervisor/spec.js';
 import { RUN_NAME_PATTERN, RUN_NAME_RULE } from './telemetry/run-name.js';
+import { SCENE_PRESETS } from './scene/preset-names.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -202,9 +203,10 @@ export const composeSchema = z
     keyframeSeconds: numberInRange(0.5, 10, 2, 'keyframe interval (Twitch wants 2)'),
     encoder: z.string().regex(/^(auto|libx264|h264_nvenc|h264_vaapi|h264_qsv)$/).default('auto').describe('auto (a hardware encoder when a probe says it works, else libx264), libx264, h264_nvenc, h264_vaapi, h264_qsv'),
     audio: z.enum(['silence', 'none']).default('silence').describe('silence (AAC silence, what Twitch expects) or none'),
+    scene: z.enum(SCENE_PRESETS).optional().describe(`scene preset installed at start over the saved scene: ${SCENE_PRESETS.join(', ')} (unset: the saved scene, or training)`),
   })
   .strict()
-  .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio');
+  .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio, scene');
 
 export const captureSchema = z
   .object({
@@ -424,6 +426,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['compose', 'keyframeSeconds'], flag: 'keyframe-seconds', env: 'RINGCAST_KEYFRAME_SECONDS', kind: 'number' },
   { path: ['compose', 'encoder'], flag: 'encoder', env: 'RINGCAST_ENCODER', kind: 'string' },
   { path: ['compose', 'audio'], flag: 'audio', env: 'RINGCAST_AUDIO', kind: 'string' },
+  { path: ['compose', 'scene'], flag: 'scene', env: 'RINGCAST_SCENE', kind: 'string' },
   { path: ['capture', 'enabled'], flag: 'capture', env: 'RINGCAST_CAPTURE', kind: 'boolean' },
   { path: ['capture', 'interval'], flag: 'interval', env: 'RINGCAST_CAPTURE_INTERVAL', kind: 'integer' },
   { path: ['capture', 'maxConcurrent'], flag: 'max-concurrent', env: 'RINGCAST_MAX_CONCURRENT', kind: 'integer' },

@@ -30,12 +30,16 @@ export interface CaptureStartOptions {
   limitCostly: (req: HttpRequestContext, route: string, cost: number) => void;
   /** The streams file named at start, already read (a bad path failed before anything started). */
   streamsFile?: { path: string; text: string };
+  /** Called after the registered streams changed. */
+  onStreamsChanged?: () => void;
 }
 
 export interface CaptureHandle {
   /** Stops the demo streams (intake); `close` later writes what is left. */
   stopIntake(): void;
   close(): void;
+  /** Names of the registered, enabled streams, highest priority first. */
+  streams(): string[];
 }
 
 export function startCapture(o: CaptureStartOptions): CaptureHandle {
@@ -50,6 +54,7 @@ export function startCapture(o: CaptureStartOptions): CaptureHandle {
     historyLength: config.capture.historyLength,
     ...(o.streamsFile ? { streamsFile: o.streamsFile } : {}),
     configOverrides,
+    ...(o.onStreamsChanged ? { onStreamsChanged: o.onStreamsChanged } : {}),
     extraStatus: () => {
       const unavailable = ffmpeg.details();
       return Object.keys(unavailable).length > 0 ? { unavailable } : {};
@@ -81,5 +86,6 @@ export function startCapture(o: CaptureStartOptions): CaptureHandle {
       (demoStreams as DemoStreams | null)?.stop();
     },
     close: () => capture.close(),
+    streams: () => capture.registry.list().filter((s) => s.enabled).map((s) => s.name),
   };
 }
