@@ -111,9 +111,12 @@ function multistream(i: PresetInputs): unknown[] {
     if (w > best.w) best = { cols, rows, w, h: (w * 9) / 16 };
   }
   const tw = Math.floor(best.w), th = Math.floor(best.h);
+  // Centred in the area, so a short wall does not leave one side empty.
+  const left = 40 + Math.floor((areaW - (best.cols * tw + (best.cols - 1) * gap)) / 2);
+  const top = 105 + Math.floor((areaH - (best.rows * th + (best.rows - 1) * gap)) / 2);
   streams.forEach((s, k) => {
     const c = k % best.cols, r = Math.floor(k / best.cols);
-    layers.push(tile(`wall-${k + 1}`, s, X(40 + c * (tw + gap)), Y(105 + r * (th + gap)), X(tw), Y(th), 30, S(12)));
+    layers.push(tile(`wall-${k + 1}`, s, X(left + c * (tw + gap)), Y(top + r * (th + gap)), X(tw), Y(th), 30, S(12)));
   });
   return layers;
 }

@@ -233,8 +233,9 @@ function drawSparkline(ctx: SKRSContext2D, s: Series, x: number, y: number, w: n
     if (v > max) max = v;
   }
   const range = max - min || 1;
-  const dx = w / (s.values.length - 1); // fixed x scale: the line grows in from the left until the ring fills
-  const x0 = x + w - dx * (s.count - 1);
+  // The line spans the box from the first sample kept: a young series is not squeezed into a corner.
+  const dx = w / (s.count - 1);
+  const x0 = x;
   ctx.beginPath();
   for (let i = 0; i < s.count; i++) {
     const px = x0 + i * dx;

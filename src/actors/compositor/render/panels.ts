@@ -79,7 +79,7 @@ export function predictionLayout(w: number, h: number): { heading: TextBox; stat
   const pad = Math.min(w, h) * 0.06;
   const inner = w - pad * 2;
   const lineH = (h - pad * 2) / (2 + PREDICTION_ROWS);
-  const font = lineH * 0.62;
+  const font = lineH * 0.56;
   const box = (i: number, x: number, bw: number): TextBox => ({ x, y: pad + i * lineH + (lineH - font * 1.25) / 2, w: bw, h: font * 1.25, font });
   return {
     heading: box(0, pad, inner),
@@ -98,7 +98,7 @@ export function drawPredictionPanel(ctx: SKRSContext2D, w: number, h: number, da
   const g = (data ?? null) as { state?: unknown; ends_at?: unknown; votes?: unknown; vote_labels?: unknown; result?: { played_label?: unknown; played_move?: unknown; winners_total?: unknown } } | null;
   fillBox(ctx, l.heading, 'Predict the AI\'s move', { bold: true });
   if (!g || typeof g.state !== 'string') {
-    fillBox(ctx, l.status, 'type !predict <move> in chat', { color: FG_DIM });
+    fillBox(ctx, l.status, 'vote in chat: !predict <move>', { color: FG_DIM });
     return;
   }
   let status: string;

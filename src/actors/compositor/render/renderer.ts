@@ -43,10 +43,19 @@ function isBound(layer: Layer): boolean {
   return true;
 }
 
-/** Top moves of a move_prediction message's data: [{move: USI, prob}] best first. */
-function topMoves(data: unknown): Array<{ move: string; prob: number }> | null {
-  const list = (data as { top_moves?: unknown } | undefined)?.top_moves;
+/** Board, side to move and hands of an SFEN: what makes two positions the same (the move number does not). */
+const sfenKey = (sfen: string) => sfen.trim().split(/\s+/).slice(0, 3).join(' ');
+
+/**
+ * Top moves of a move_prediction message's data: [{move: USI, prob}] best first; none when the
+ * prediction was made for another position than the board shows (the game moved on since).
+ */
+function topMoves(data: unknown, game: unknown): Array<{ move: string; prob: number }> | null {
+  const d = data as { top_moves?: unknown; position?: unknown } | undefined;
+  const list = d?.top_moves;
   if (!Array.isArray(list)) return null;
+  const shown = (game as { sfen?: unknown } | undefined)?.sfen;
+  if (typeof d?.position === 'string' && typeof shown === 'string' && sfenKey(d.position) !== sfenKey(shown)) return null;
   const out: Array<{ move: string; prob: number }> = [];
   for (const m of list) {
     const mv = (m as { move?: unknown; usi?: unknown })?.move ?? (m as { usi?: unknown })?.usi;
@@ -382,7 +391,7 @@ export class SceneRenderer {
     if (layer.type === 'board') {
       const game = data.messages.game_state?.data as { board?: unknown; hands?: unknown } | undefined;
       const grid = asGrid((data.messages.board_heatmap?.data as { grid?: unknown } | undefined)?.grid);
-      const arrows = eff.props.arrows === false ? null : topMoves(data.messages.move_prediction?.data);
+      const arrows = eff.props.arrows === false ? null : topMoves(data.messages.move_prediction?.data, game);
       drawBoard(c, w, h, asBoard(game?.board), grid, eff.props, eff.props.hands === false ? null : asHands(game?.hands), arrows);
     } else if (layer.type === 'metrics') {
       drawMetricsPanel(c, w, h, this.histories.get(layer.id)!, eff.props, data.messages.ppo_metrics?.data);
