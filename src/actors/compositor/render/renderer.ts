@@ -26,6 +26,7 @@ import { ImageCache } from './images.js';
 import { drawMetricsPanel, MetricHistory } from './metrics-panel.js';
 import { captureSourceOf } from '../../../shared/scene/model.js';
 import { streamDisplayName } from '../../../shared/capture-frames.js';
+import { positionFromSfen } from '../../../shared/shogi/tsshogi.js';
 import {
   drawGamePanel, drawMilestoneBanner, drawPredictionPanel, fillBox, FG_DIM, freshness, milestoneShown, screenLabel, videoLayout,
 } from './panels.js';
@@ -46,16 +47,31 @@ function isBound(layer: Layer): boolean {
 /** Board, side to move and hands of an SFEN: what makes two positions the same (the move number does not). */
 const sfenKey = (sfen: string) => sfen.trim().split(/\s+/).slice(0, 3).join(' ');
 
+/** True when playing `move` (USI) from `before` gives `after` (SFENs). */
+function leadsTo(before: string, move: unknown, after: string): boolean {
+  if (typeof move !== 'string') return false;
+  try {
+    const p = positionFromSfen(before);
+    const m = p.createMoveByUSI(move);
+    return m !== null && p.doMove(m) && sfenKey(p.sfen) === sfenKey(after);
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Top moves of a move_prediction message's data: [{move: USI, prob}] best first; none when the
- * prediction was made for another position than the board shows (the game moved on since).
+ * Top moves of a move_prediction message's data: [{move: USI, prob}] best first. Drawn when the
+ * prediction was made for the position shown, or for the one before the last move (a trainer
+ * reports the move right after predicting it, so that is the usual case: the arrows then show
+ * the candidates for the move just played); a prediction for any other position is not drawn.
  */
 function topMoves(data: unknown, game: unknown): Array<{ move: string; prob: number }> | null {
   const d = data as { top_moves?: unknown; position?: unknown } | undefined;
   const list = d?.top_moves;
   if (!Array.isArray(list)) return null;
-  const shown = (game as { sfen?: unknown } | undefined)?.sfen;
-  if (typeof d?.position === 'string' && typeof shown === 'string' && sfenKey(d.position) !== sfenKey(shown)) return null;
+  const g = game as { sfen?: unknown; last_move?: unknown } | undefined;
+  const shown = g?.sfen;
+  if (typeof d?.position === 'string' && typeof shown === 'string' && sfenKey(d.position) !== sfenKey(shown) && !leadsTo(d.position, g?.last_move, shown)) return null;
   const out: Array<{ move: string; prob: number }> = [];
   for (const m of list) {
     const mv = (m as { move?: unknown; usi?: unknown })?.move ?? (m as { usi?: unknown })?.usi;
@@ -172,6 +188,7 @@ export class SceneRenderer {
   private readonly effective = new Map<string, EffectiveLayer>();
   private readonly caches = new Map<string, CacheEntry>();
   private readonly videos = new Map<string, VideoSlot>();
+  private readonly badges = new Map<string, { canvas: Canvas; ctx: SKRSContext2D; w: number; h: number; key: string }>();
   private readonly histories = new Map<string, MetricHistory>();
   private readonly images = new ImageCache();
   private readonly matrix = newMatrix();
@@ -313,7 +330,7 @@ export class SceneRenderer {
       }
     }
     // Bounded memory across edits: drop everything kept for layers that are gone.
-    for (const map of [this.effective, this.caches, this.videos, this.histories] as Map<string, unknown>[]) {
+    for (const map of [this.effective, this.caches, this.videos, this.badges, this.histories] as Map<string, unknown>[]) {
       for (const id of map.keys()) if (!ids.has(id)) map.delete(id);
     }
     for (const id of Object.keys(this.stats.layers)) if (!ids.has(id)) delete this.stats.layers[id];
@@ -456,7 +473,6 @@ export class SceneRenderer {
     const stale = frame !== undefined && now - frame.at > offlineAfterMs;
     // A result newer than the frame says the stream is offline now; an older one is history.
     const offline = stale || (state?.status === 'offline' && (!frame || state.at >= frame.at));
-    const l = videoLayout(w, h, this.minFont);
     if (frame && frame.rgba.length === frame.width * frame.height * 4) {
       this.drawFrame(layer, eff, frame);
       this.countDrawn(layer.id, stream);
@@ -465,21 +481,39 @@ export class SceneRenderer {
       ctx.fillStyle = '#141c26';
       ctx.fillRect(0, 0, w, h);
     }
-    if (offline || !frame) {
-      if (frame) {
-        ctx.fillStyle = 'rgba(8,10,14,0.62)';
-        ctx.fillRect(0, 0, w, h);
-      }
-      fillBox(ctx, l.offline, offline ? 'offline' : 'connecting…', { bold: true, color: offline ? '#ff8a80' : FG_DIM, align: 'center' });
-    }
-    ctx.fillStyle = 'rgba(8,12,18,0.78)';
-    ctx.fillRect(l.badge.x, l.badge.y, l.badge.w, l.badge.h);
     const name = typeof eff.props.label === 'string' && eff.props.label ? eff.props.label : streamDisplayName(stream);
-    fillBox(ctx, l.name, name, { bold: true });
     const label = offline ? 'offline' : !frame && !state ? 'no frame yet' : screenLabel(state?.status, state?.screen);
-    const age = frame ? ` · ${freshness(now - frame.at)}` : '';
-    const colour = offline ? '#ff8a80' : label === 'live' ? '#7ee2a8' : '#ffd166';
-    fillBox(ctx, l.state, `${label}${age}`, { color: colour, align: 'right' });
+    const text = `${label}${frame ? ` · ${freshness(now - frame.at)}` : ''}`;
+    // The badge (and the offline veil) changes at most once a second: drawn into its own bitmap
+    // then, blitted every frame (text is the costly part of a tile).
+    const mode = offline ? 2 : frame ? 1 : 0;
+    let badge = this.badges.get(layer.id);
+    const pw = Math.max(1, Math.ceil(w)), ph = Math.max(1, Math.ceil(h));
+    if (!badge || badge.w !== pw || badge.h !== ph) {
+      const canvas = createCanvas(pw, ph);
+      badge = { canvas, ctx: canvas.getContext('2d'), w: pw, h: ph, key: '' };
+      this.badges.set(layer.id, badge);
+    }
+    const key = `${mode}\u0000${name}\u0000${text}`;
+    if (badge.key !== key) {
+      badge.key = key;
+      const c = badge.ctx;
+      c.setTransform(1, 0, 0, 1, 0, 0);
+      c.clearRect(0, 0, pw, ph);
+      const l = videoLayout(w, h, this.minFont);
+      if (mode !== 1) {
+        if (frame) {
+          c.fillStyle = 'rgba(8,10,14,0.62)';
+          c.fillRect(0, 0, w, h);
+        }
+        fillBox(c, l.offline, offline ? 'offline' : 'connecting…', { bold: true, color: offline ? '#ff8a80' : FG_DIM, align: 'center' });
+      }
+      c.fillStyle = 'rgba(8,12,18,0.78)';
+      c.fillRect(l.badge.x, l.badge.y, l.badge.w, l.badge.h);
+      fillBox(c, l.name, name, { bold: true });
+      fillBox(c, l.state, text, { color: offline ? '#ff8a80' : label === 'live' ? '#7ee2a8' : '#ffd166', align: 'right' });
+    }
+    ctx.drawImage(badge.canvas, 0, 0, pw, ph, 0, 0, pw, ph);
   }
 
   private drawFrame(layer: Layer, eff: EffectiveLayer, frame: VideoFrame): void {
