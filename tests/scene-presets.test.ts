@@ -10,6 +10,7 @@ import { buildPresetScene, SCENE_PRESETS, WALL_MAX, type ScenePreset } from '../
 import { captureSourceOf, type Layer, type Scene } from '../src/shared/scene/model.js';
 import { layerTextBoxes } from '../src/actors/compositor/render/text-boxes.js';
 import { SceneRenderer } from '../src/actors/compositor/render/renderer.js';
+import { metricTitle } from '../src/actors/compositor/render/metrics-panel.js';
 
 interface Rect { x: number; y: number; w: number; h: number }
 const rectOf = (l: Layer): Rect => ({ x: l.transform.x - l.transform.anchor[0] * l.width * l.transform.scale, y: l.transform.y - l.transform.anchor[1] * l.height * l.transform.scale, w: l.width * l.transform.scale, h: l.height * l.transform.scale });
@@ -52,6 +53,12 @@ describe('scene presets at 1080p', () => {
     const scene = buildPresetScene(name, { width: 1920, height: 1080, fps: 30, streams: streams(n) });
     expect(scene.layers.length).toBeGreaterThan(3);
     checkGeometry(scene);
+  });
+
+  it('names metrics as a viewer reads them, not as raw keys', () => {
+    expect(metricTitle('ppo/kl_divergence_approx')).toBe('KL divergence approx');
+    expect(metricTitle('ppo/policy_loss')).toBe('Policy loss');
+    expect(metricTitle('win_rate')).toBe('Win rate');
   });
 
   it('scales to 720p and keeps the geometry (text >= 16 px there)', () => {
