@@ -100,3 +100,14 @@ describe('scene presets at 1080p', () => {
     }
   });
 });
+
+describe('--scene / compose.scene', () => {
+  it('names a preset; anything else is a config error naming the presets', async () => {
+    const { loadConfig, ConfigError } = await import('../src/shared/config.js');
+    expect(loadConfig(['--scene', 'multistream'], {}).compose.scene).toBe('multistream');
+    expect(loadConfig([], { RINGCAST_SCENE: 'intermission' }).compose.scene).toBe('intermission');
+    expect(loadConfig([], {}).compose.scene).toBeUndefined();
+    expect(() => loadConfig(['--scene', 'party'], {})).toThrow(ConfigError);
+    expect(() => loadConfig(['--scene', 'party'], {})).toThrow(/training.*multistream.*intermission/);
+  });
+});
