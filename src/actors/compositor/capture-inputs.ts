@@ -42,6 +42,8 @@ export class CaptureFrames {
   private readonly frames: Record<string, CapturedFrame | undefined>;
   private current: StreamBuffers | null = null;
   private took = false;
+  /** Decode time (wall-clock ms) of the frame the last onSlot took. */
+  private timestamp = 0;
 
   constructor(ring: SlotRing, width: number, height: number, frames: Record<string, CapturedFrame | undefined>) {
     if (ring.mode !== 'latest') throw new Error(`compositor: capture ring "${ring.name}" must be a latest-mode slot ring`);
@@ -90,7 +92,6 @@ export class CaptureFrames {
     this.took = true;
     this.timestamp = meta.timestamp;
   };
-  private timestamp = 0;
 
   /** Takes the newest frame of each wanted stream that appeared since the last poll. */
   poll(): void {

@@ -10,8 +10,11 @@
  * canvas pixels into the slot → publish with tag = width, timestamp = wall-clock ms.
  * The copy is the one @napi-rs/canvas forces (it exposes no view of its pixels).
  *
- * Live data: the latest overlay message per type from the fan-out ring (`inRing`), and
- * the latest frame per video source ring (`videoRings`, see live-inputs.ts).
+ * Live data: the latest overlay message per type from the fan-out ring (`inRing`) and the
+ * main thread's control ring (`controlRing`: prediction games, capture results), the latest
+ * frame per video source ring (`videoRings`, see live-inputs.ts), and the newest frame of each
+ * captured stream the scene binds, read from the capture ring (`captureRing`, see
+ * capture-inputs.ts).
  *
  * Scene: on start it asks the main thread (`scene.get`, the state store's copy) and
  * falls back to the built-in showcase when there is none; `setScene` replaces it.
