@@ -188,7 +188,7 @@ export class SceneRenderer {
   private readonly effective = new Map<string, EffectiveLayer>();
   private readonly caches = new Map<string, CacheEntry>();
   private readonly videos = new Map<string, VideoSlot>();
-  private readonly badges = new Map<string, { canvas: Canvas; ctx: SKRSContext2D; w: number; h: number; key: string }>();
+  private readonly tiles = new Map<string, { canvas: Canvas; ctx: SKRSContext2D; w: number; h: number; key: string; frame: VideoFrame | null; props: unknown }>();
   private readonly histories = new Map<string, MetricHistory>();
   private readonly images = new ImageCache();
   private readonly matrix = newMatrix();
@@ -330,7 +330,7 @@ export class SceneRenderer {
       }
     }
     // Bounded memory across edits: drop everything kept for layers that are gone.
-    for (const map of [this.effective, this.caches, this.videos, this.badges, this.histories] as Map<string, unknown>[]) {
+    for (const map of [this.effective, this.caches, this.videos, this.tiles, this.histories] as Map<string, unknown>[]) {
       for (const id of map.keys()) if (!ids.has(id)) map.delete(id);
     }
     for (const id of Object.keys(this.stats.layers)) if (!ids.has(id)) delete this.stats.layers[id];
@@ -473,33 +473,37 @@ export class SceneRenderer {
     const stale = frame !== undefined && now - frame.at > offlineAfterMs;
     // A result newer than the frame says the stream is offline now; an older one is history.
     const offline = stale || (state?.status === 'offline' && (!frame || state.at >= frame.at));
-    if (frame && frame.rgba.length === frame.width * frame.height * 4) {
-      this.drawFrame(layer, eff, frame);
-      this.countDrawn(layer.id, stream);
-    } else {
-      if (!frame) this.counters.videoMissing++;
-      ctx.fillStyle = '#141c26';
-      ctx.fillRect(0, 0, w, h);
-    }
+    const usable = frame !== undefined && frame.rgba.length === frame.width * frame.height * 4;
+    if (usable) this.countDrawn(layer.id, stream);
+    else if (!frame) this.counters.videoMissing++;
     const name = typeof eff.props.label === 'string' && eff.props.label ? eff.props.label : streamDisplayName(stream);
     const label = offline ? 'offline' : !frame && !state ? 'no frame yet' : screenLabel(state?.status, state?.screen);
     const text = `${label}${frame ? ` · ${freshness(now - frame.at)}` : ''}`;
-    // The badge (and the offline veil) changes at most once a second: drawn into its own bitmap
-    // then, blitted every frame (text is the costly part of a tile).
+    // A tile changes when its stream delivers a frame (every few seconds) or its badge text
+    // does (once a second): composed into its own bitmap then, and only blitted 1:1 in between
+    // (scaling the frame and drawing text every output frame is what a tile would cost otherwise).
     const mode = offline ? 2 : frame ? 1 : 0;
-    let badge = this.badges.get(layer.id);
+    let tile = this.tiles.get(layer.id);
     const pw = Math.max(1, Math.ceil(w)), ph = Math.max(1, Math.ceil(h));
-    if (!badge || badge.w !== pw || badge.h !== ph) {
+    if (!tile || tile.w !== pw || tile.h !== ph) {
       const canvas = createCanvas(pw, ph);
-      badge = { canvas, ctx: canvas.getContext('2d'), w: pw, h: ph, key: '' };
-      this.badges.set(layer.id, badge);
+      tile = { canvas, ctx: canvas.getContext('2d'), w: pw, h: ph, key: '', frame: null, props: null };
+      this.tiles.set(layer.id, tile);
     }
     const key = `${mode}\u0000${name}\u0000${text}`;
-    if (badge.key !== key) {
-      badge.key = key;
-      const c = badge.ctx;
+    const shown = usable ? frame : null;
+    if (tile.key !== key || tile.frame !== shown || tile.props !== eff.props) {
+      tile.key = key;
+      tile.frame = shown;
+      tile.props = eff.props;
+      const c = tile.ctx;
       c.setTransform(1, 0, 0, 1, 0, 0);
       c.clearRect(0, 0, pw, ph);
+      if (shown) this.drawFrame(layer, eff, shown, c);
+      else {
+        c.fillStyle = '#141c26';
+        c.fillRect(0, 0, w, h);
+      }
       const l = videoLayout(w, h, this.minFont);
       if (mode !== 1) {
         if (frame) {
@@ -513,11 +517,10 @@ export class SceneRenderer {
       fillBox(c, l.name, name, { bold: true });
       fillBox(c, l.state, text, { color: offline ? '#ff8a80' : label === 'live' ? '#7ee2a8' : '#ffd166', align: 'right' });
     }
-    ctx.drawImage(badge.canvas, 0, 0, pw, ph, 0, 0, pw, ph);
+    ctx.drawImage(tile.canvas, 0, 0, pw, ph, 0, 0, pw, ph);
   }
 
-  private drawFrame(layer: Layer, eff: EffectiveLayer, frame: VideoFrame): void {
-    const ctx = this.ctx;
+  private drawFrame(layer: Layer, eff: EffectiveLayer, frame: VideoFrame, ctx: SKRSContext2D = this.ctx): void {
     const w = eff.width;
     const h = eff.height;
     let slot = this.videos.get(layer.id);
