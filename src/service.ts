@@ -27,7 +27,7 @@ import { provideActorUpcalls, replaySnapshotsOnRestart } from './services/actor-
 import { registerHealthService } from './services/health/service.js';
 import { resolveServiceFfmpeg } from './services/health/ffmpeg-status.js';
 import { registerControlService } from './services/control/service.js';
-import { registerSceneService } from './services/scene/service.js';
+import { registerSceneService, type SceneService } from './services/scene/service.js';
 import { startCapture } from './services/capture/index.js';
 import { readStreamsFile } from './services/capture/streams-file.js';
 import { registerRecordingsService } from './services/recordings/service.js';
@@ -94,15 +94,23 @@ export async function startService(config: Config, log: Logger): Promise<Service
   registerRecordingsService({ router, supervisor, requireAdmin });
   provideActorUpcalls({ supervisor, store, router, controls });
   replaySnapshotsOnRestart(supervisor, controls, gatewayCount(config), log);
+  // Scenes bind video layers to registered streams: capture first, and a preset follows its streams.
+  let sceneService: SceneService | undefined;
+  const capture = startCapture({
+    config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}),
+    ...(shared ? { cluster: shared.capture } : {}),
+    onStreamsChanged: () => sceneService?.streamsChanged(),
+  });
   // Before start: the compositor asks for the saved scene (scene.get) as it starts.
-  const sceneService = registerSceneService({
+  sceneService = registerSceneService({
     router, supervisor, store, requireAdmin, publish, log, limitCostly,
     width: config.compose.width, height: config.compose.height, fps: config.compose.fps,
     previewThreads: config.http.previewThreads, previewQueue: config.http.previewQueue,
+    streams: () => capture.streams(),
+    ...(config.compose.scene ? { preset: config.compose.scene } : {}),
   });
   registerClipsService({ router, supervisor, requireAdmin, log, dir: join(config.dataDir, 'clips'), enabled: config.clips.enabled, bufferSeconds: config.clips.bufferSeconds });
   const streamAudio = startStreamAudio({ store, supervisor, log });
-  const capture = startCapture({ config, router, store, supervisor, requireAdmin, publish, ffmpeg, log, limitCostly, ...(streamsFile ? { streamsFile } : {}), ...(shared ? { cluster: shared.capture } : {}) });
 
   try {
     await supervisor.start();

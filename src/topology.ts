@@ -60,6 +60,8 @@ export const COMPOSITOR = 'compositor';
 export const ENCODER = 'encoder';
 export const RING_COMPOSITOR_IN = 'fanout.compositor';
 export const RING_FRAMES = 'frames.composite';
+/** The main thread's capture results for the compositor (each shown stream's state). */
+export const RING_COMPOSITOR_CONTROL = 'control.compositor';
 export const CAPTURE = 'capture';
 export const RING_CAPTURE_FRAMES = 'frames.capture';
 export const ingestRing = (i: number) => `ingest.gw${i}`;
@@ -77,6 +79,7 @@ export function controlRings(config: Config): Record<string, string> {
   const byActor: Record<string, string> = {};
   for (let i = 0; i < gatewayCount(config); i++) byActor[gatewayName(i)] = controlRing(i);
   if (config.obs.url !== undefined) byActor[OBS] = RING_OBS_CONTROL;
+  if (config.compose.outputs.length > 0) byActor[COMPOSITOR] = RING_COMPOSITOR_CONTROL;
   return byActor;
 }
 
@@ -156,6 +159,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     rings[RING_COMPOSITOR_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
     // A few whole frames: the encoder reads them in place; a full ring drops the newest frame (counted).
     rings[RING_FRAMES] = { kind: 'slot', slots: 4, slotBytes: config.compose.width * config.compose.height * 4, mode: 'queue', policy: 'drop-newest' };
+    rings[RING_COMPOSITOR_CONTROL] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
     fanoutRings.push(RING_COMPOSITOR_IN);
     if (config.clips.enabled && config.clips.onMilestone) {
       rings[RING_ENCODER_IN] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
@@ -277,7 +281,12 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   }
   if (composeEnabled) {
     const { width, height, fps } = config.compose;
-    const compositor: CompositorOptions = { inRing: RING_COMPOSITOR_IN, outRing: RING_FRAMES, width, height, fps };
+    // Captured streams reach the compositor straight from the capture ring (latest mode: any
+    // number of readers, in place); their states come with the main thread's capture results.
+    const compositor: CompositorOptions = {
+      inRing: RING_COMPOSITOR_IN, outRing: RING_FRAMES, width, height, fps, controlRing: RING_COMPOSITOR_CONTROL,
+      ...(captureEnabled ? { captureRing: RING_CAPTURE_FRAMES, captureWidth: config.capture.width, captureHeight: config.capture.height } : {}),
+    };
     const encoder: EncoderOptions = {
       inRing: RING_FRAMES,
       width,
@@ -294,7 +303,8 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       ...(config.clips.enabled ? { clips: { dir: join(config.dataDir, 'clips'), bufferSeconds: config.clips.bufferSeconds, maxCount: config.clips.maxCount, maxBytes: config.clips.maxBytes } } : {}),
       ...ffmpegOptions(inputs.ffmpeg),
     };
-    actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: [RING_COMPOSITOR_IN], out: [RING_FRAMES], options: compositor, standby });
+    const compositorIn = [RING_COMPOSITOR_IN, RING_COMPOSITOR_CONTROL, ...(captureEnabled ? [RING_CAPTURE_FRAMES] : [])];
+    actors.push({ name: COMPOSITOR, module: new URL('./actors/compositor/index.js', import.meta.url), in: compositorIn, out: [RING_FRAMES], options: compositor, standby });
     const milestoneClips = config.clips.enabled && config.clips.onMilestone;
     if (milestoneClips) encoder.milestoneRing = RING_ENCODER_IN;
     actors.push({ name: ENCODER, module: new URL('./actors/encoder/index.js', import.meta.url), in: milestoneClips ? [RING_FRAMES, RING_ENCODER_IN] : [RING_FRAMES], options: encoder, standby });

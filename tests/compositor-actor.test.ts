@@ -36,15 +36,15 @@ afterEach(async () => {
   running = undefined;
 });
 
-/** Black background, a red host box, a green overlay box at half opacity, a video layer fed from a ring. */
+/** Black background, a red box, a green overlay box at half opacity, a video layer fed from a ring. */
 function knownScene(hostColor = '#ff0000'): Scene {
   return {
     width: W, height: H, fps: FPS, background: '#000000', version: 7,
     layers: [
-      { id: 'host', type: 'host', z: 1, visible: true, opacity: 1, transform: { x: 20, y: 20, scale: 1, rotation: 0, anchor: [0, 0] }, width: 100, height: 60, blend: 'normal', props: { color: hostColor } },
+      { id: 'host', type: 'overlay', z: 1, visible: true, opacity: 1, transform: { x: 20, y: 20, scale: 1, rotation: 0, anchor: [0, 0] }, width: 100, height: 60, blend: 'normal', props: { color: hostColor } },
       { id: 'badge', type: 'overlay', z: 2, visible: true, opacity: 0.5, transform: { x: 200, y: 100, scale: 1, rotation: 0, anchor: [0, 0] }, width: 80, height: 50, blend: 'normal', props: { color: '#00ff00' } },
       { id: 'cam', type: 'video', z: 3, visible: true, opacity: 1, transform: { x: 160, y: 20, scale: 1, rotation: 0, anchor: [0, 0] }, width: 120, height: 60, blend: 'normal', props: { source: 'cam', fit: 'fill' } },
-      { id: 'hidden', type: 'host', z: 4, visible: false, opacity: 1, transform: { x: 0, y: 0, scale: 1, rotation: 0, anchor: [0, 0] }, width: W, height: H, blend: 'normal', props: { color: '#ffffff' } },
+      { id: 'hidden', type: 'overlay', z: 4, visible: false, opacity: 1, transform: { x: 0, y: 0, scale: 1, rotation: 0, anchor: [0, 0] }, width: W, height: H, blend: 'normal', props: { color: '#ffffff' } },
     ],
   };
 }

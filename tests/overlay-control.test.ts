@@ -133,6 +133,21 @@ describe('control page (chromium)', () => {
     expect((await overlayState(metrics)).paused).toBe(false);
   });
 
+  it('puts a scene preset on air (PUT /api/scene/preset) and shows which one is on air', async () => {
+    await control.evaluate((t) => sessionStorage.setItem('ringcast.adminToken', t), ADMIN_TOKEN); // an earlier test left a wrong one
+    await until(() => overlayState(control), (s) => s.presets !== null, 5_000, 'GET /api/scene/presets');
+    expect(await control.$$eval('#preset option', (o) => o.map((x) => (x as HTMLOptionElement).value))).toEqual(['training', 'multistream', 'intermission']);
+    await control.selectOption('#preset', 'intermission');
+    const before = (await overlayState(control)).log.length;
+    await control.click('#preset-apply');
+    const s = await until(() => overlayState(control), (st) => st.log.length > before, 5_000, 'the preset response');
+    expect(s.lastResponse).toMatchObject({ action: 'scene preset intermission', status: 200, ok: true });
+    expect(await control.textContent('#response')).toBe('scene preset intermission: done');
+    const scene = await (await fetch(`${base}/api/scene`)).json() as { layers: Array<{ id: string }> };
+    expect(scene.layers.map((l) => l.id)).toContain('headline');
+    await until(() => control.textContent('#preset-current'), (t) => t === 'on air: intermission', 5_000, 'the preset on air');
+  });
+
   it('fits a 1920×1080 screen and shows a running chat game and OBS as sentences, not JSON', async () => {
     // The chat and OBS actors need Twitch and OBS peers; their status is served here in the
     // shape GET /api/control returns it (the rest of the page talks to the real service).

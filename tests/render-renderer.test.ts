@@ -232,8 +232,8 @@ describe('SceneRenderer pixels', () => {
     expect(loss.count).toBe(4);
     expect([0, 1, 2, 3].map((i) => loss.at(i))).toEqual([3, 4, 5, 6]);
     artifact('render-metrics.png', r);
-    // panel background rgba(12,18,28,0.82) over black, in the top-right corner
-    expectColor(px(r, 298, 2), [Math.round(12 * 0.82), Math.round(18 * 0.82), Math.round(28 * 0.82), 255], 2, 'panel');
+    // panel background rgba(12,18,28,0.82) over black, at the right edge (its corners are rounded)
+    expectColor(px(r, 297, 100), [Math.round(12 * 0.82), Math.round(18 * 0.82), Math.round(28 * 0.82), 255], 2, 'panel');
     const sparkPixels = () => {
       const d = r.rgba();
       let n = 0;
@@ -316,5 +316,31 @@ describe('SceneRenderer pixels', () => {
   it('rejects a bad renderer size', () => {
     expect(() => new SceneRenderer(0, 10)).toThrow(/renderer size/);
     expect(() => new SceneRenderer(10.5, 10)).toThrow(/renderer size/);
+  });
+});
+
+describe('board arrows follow the position shown', () => {
+  const START = 'lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL b - 1';
+  const AFTER = 'lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2';
+  const blue = (r: SceneRenderer) => {
+    const d = r.rgba();
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 70 && d[i + 1] > 90 && d[i + 1] < 140 && d[i + 2] > 220) n++;
+    return n;
+  };
+  const render = (position: string, game: { sfen: string; last_move: string | null }) => {
+    const scene = sceneOf(360, 360, [{ id: 'b', type: 'board', width: 360, height: 360, props: { heatmap: false } }]);
+    const r = new SceneRenderer(360, 360);
+    r.render(scene, 0, { frames: {}, messages: {
+      game_state: { type: 'game_state', timestamp: 0, data: { ...game, board: Array.from({ length: 9 }, () => Array(9).fill('')) } },
+      move_prediction: { type: 'move_prediction', timestamp: 0, data: { position, top_moves: [{ move: '2g2f', prob: 0.6 }] } },
+    } });
+    return blue(r);
+  };
+  it('draws the top move for the position shown and for the one before the last move, not for another', () => {
+    expect(render(START, { sfen: START, last_move: null })).toBeGreaterThan(100);
+    expect(render(START, { sfen: AFTER, last_move: '7g7f' })).toBeGreaterThan(100);
+    expect(render(START, { sfen: AFTER, last_move: '2g2f' })).toBe(0); // 2g2f from START does not lead to AFTER
+    expect(render('lnsgkgsnl/1r5b1/ppppppppp/9/9/9/PPPPPPPPP/1B5R1/LNSGKGSNL w - 1', { sfen: AFTER, last_move: '7g7f' })).toBe(0);
   });
 });

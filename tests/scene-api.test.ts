@@ -116,11 +116,11 @@ describe('scene service (main-thread router)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('starts from the showcase scene at the configured size; reads need no token', async () => {
+  it('starts from the training preset at the configured size (no placeholder layers); reads need no token', async () => {
     const res = await call(r.router, 'GET', '/api/scene', { token: null });
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ width: W, height: H, fps: FPS, version: 0 });
-    expect(res.json.layers.map((l: { id: string }) => l.id)).toEqual(['board', 'metrics', 'video', 'title', 'host', 'live']);
+    expect(res.json.layers.map((l: { id: string }) => l.id)).toEqual(['board', 'game', 'metrics', 'prediction', 'title', 'live', 'milestone']);
     expect((await call(r.router, 'GET', '/api/scene/layers/board', { token: null })).json).toMatchObject({ id: 'board', type: 'board' });
     expect(r.supervisor.services.has('scene.get') && r.supervisor.services.has('scene.command')).toBe(true);
   });
@@ -131,7 +131,7 @@ describe('scene service (main-thread router)', () => {
     expect(added.json.version).toBe(1);
     // Defaults filled by the model; a layer added without z goes on top.
     const layer = (await call(r.router, 'GET', '/api/scene/layers/caption')).json;
-    expect(layer).toMatchObject({ id: 'caption', type: 'text', opacity: 1, visible: true, blend: 'normal', z: 61, transform: { x: 20, y: 280, scale: 1, rotation: 0, anchor: [0, 0] } });
+    expect(layer).toMatchObject({ id: 'caption', type: 'text', opacity: 1, visible: true, blend: 'normal', z: 71, transform: { x: 20, y: 280, scale: 1, rotation: 0, anchor: [0, 0] } });
 
     const patched = await call(r.router, 'PATCH', '/api/scene/layers/caption', { body: { opacity: 0.5, transform: { x: 40 }, props: { text: 'bye' } } });
     expect(patched.status).toBe(200);
@@ -139,7 +139,7 @@ describe('scene service (main-thread router)', () => {
     expect(after).toMatchObject({ opacity: 0.5, transform: { x: 40, y: 280 }, props: { text: 'bye', align: 'left' } });
     expect(patched.json.version).toBe(2);
 
-    const ids = ['caption', 'board', 'metrics', 'video', 'title', 'host', 'live'];
+    const ids = ['caption', 'board', 'game', 'metrics', 'prediction', 'title', 'live', 'milestone'];
     const reordered = await call(r.router, 'POST', '/api/scene/reorder', { body: { ids } });
     expect(reordered.status).toBe(200);
     expect(reordered.json.layers.map((l: { id: string }) => l.id)).toEqual(ids);
@@ -183,7 +183,7 @@ describe('scene service (main-thread router)', () => {
     ['duplicate id', 'POST', '/api/scene/layers', { ...TEXT_LAYER, id: 'board' }, 'layer.id'],
     ['bad opacity in a patch', 'PATCH', '/api/scene/layers/board', { opacity: 'half' }, 'patch.opacity'],
     ['renaming in a patch', 'PATCH', '/api/scene/layers/board', { id: 'other' }, 'patch.id'],
-    ['reorder with an unknown id', 'POST', '/api/scene/reorder', { ids: ['nope', 'board', 'metrics', 'video', 'title', 'host', 'live'] }, 'ids[0]'],
+    ['reorder with an unknown id', 'POST', '/api/scene/reorder', { ids: ['nope', 'board', 'game', 'metrics', 'prediction', 'title', 'live', 'milestone'] }, 'ids[0]'],
     ['reorder missing ids', 'POST', '/api/scene/reorder', { ids: ['board', 'metrics'] }, 'ids'],
     ['reorder without ids', 'POST', '/api/scene/reorder', {}, 'ids'],
     ['scene with a bad layer', 'PUT', '/api/scene', { layers: [TEXT_LAYER, { id: 'b', width: 1, height: 1 }] }, 'layers[1].type'],
@@ -247,7 +247,7 @@ describe('scene service (main-thread router)', () => {
     expect(await command({ id: 5, op: 'update', layer_id: 'ghost', patch: {} }, ADMIN_TOKEN)).toMatchObject({ id: 5, ok: false, status: 404 });
     const got = await command({ id: 6, op: 'get' });
     expect(got).toMatchObject({ id: 6, ok: true, scene_version: 2 });
-    expect((got.scene as Scene).layers).toHaveLength(7);
+    expect((got.scene as Scene).layers).toHaveLength(8);
   });
 });
 
@@ -442,5 +442,81 @@ describe('persistence across a restart', () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('scene presets and capture bindings (main-thread router)', () => {
+  let dir: string;
+  let store: SqliteStateStore;
+  let streams: string[];
+  const presetRig = (preset?: 'training' | 'multistream' | 'intermission'): Rig => {
+    const { logger } = capturingLogger();
+    const router = new HttpRouter(logger);
+    const supervisor = new FakeSupervisor();
+    const service = registerSceneService({
+      router, supervisor, store, requireAdmin: requireAdminFor(ADMIN_TOKEN), publish: (m) => supervisor.controls.publish(m), width: 1920, height: 1080, fps: FPS, log: logger,
+      streams: () => streams, ...(preset ? { preset } : {}),
+    });
+    return { router, supervisor, service, store };
+  };
+  const bound = (scene: Scene) => scene.layers.filter((l) => l.type === 'video').map((l) => (l.props.source as { capture: string }).capture);
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ringcast-scene-'));
+    store = new SqliteStateStore(path.join(dir, 'state.db'));
+    streams = [];
+  });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('PUT /api/scene/preset installs a preset for the registered streams (admin); an unknown name is a 400 naming the presets', async () => {
+    streams = ['alpha', 'beta', 'gamma'];
+    const r = presetRig();
+    expect(bound(r.service.current())).toEqual(['alpha']); // the training tile
+    expect((await call(r.router, 'PUT', '/api/scene/preset', { body: { name: 'multistream' }, token: null })).status).toBe(401);
+    const bad = await call(r.router, 'PUT', '/api/scene/preset', { body: { name: 'party' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/unknown scene preset "party"; presets: training, multistream, intermission/);
+    const ok = await call(r.router, 'PUT', '/api/scene/preset', { body: { name: 'multistream' } });
+    expect(ok.status).toBe(200);
+    expect(bound(ok.json)).toEqual(['alpha', 'beta', 'gamma']);
+    expect(r.supervisor.pushed.at(-1)?.version).toBe(ok.json.version);
+    expect((await call(r.router, 'GET', '/api/scene/presets', { token: null })).json).toEqual({ presets: ['training', 'multistream', 'intermission'], current: 'multistream' });
+  });
+
+  it('a video layer binds only to a registered stream: an unknown name is a 400 that names it', async () => {
+    streams = ['alpha'];
+    const r = presetRig();
+    const tile = (name: string) => ({ id: 'extra', type: 'video', width: 320, height: 180, props: { source: { capture: name } } });
+    const unknown = await call(r.router, 'POST', '/api/scene/layers', { body: tile('nobody') });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.error).toMatch(/no capture stream "nobody" is registered \(registered: "alpha"\)/);
+    expect((await call(r.router, 'POST', '/api/scene/layers', { body: tile('alpha') })).status).toBe(201);
+    const patch = await call(r.router, 'PATCH', '/api/scene/layers/extra', { body: { props: { source: { capture: 'ghost' } } } });
+    expect(patch.status).toBe(400);
+    const put = await call(r.router, 'PUT', '/api/scene', { body: { layers: [tile('ghost')] } });
+    expect(put.status).toBe(400);
+    expect(put.json.error).toMatch(/^layers\[0\]\.props\.source\.capture: no capture stream "ghost"/);
+    // A malformed binding is the model's 400.
+    expect((await call(r.router, 'POST', '/api/scene/layers', { body: { ...tile('x'), id: 'odd', props: { source: { capture: 5 } } } })).status).toBe(400);
+  });
+
+  it('an unedited preset follows the registered streams; an edited scene is left alone; --scene installs over a saved scene', async () => {
+    const r = presetRig();
+    expect(bound(r.service.current())).toEqual([]); // no stream yet: no tile at all (never an unbound one)
+    streams = ['demo1'];
+    r.service.streamsChanged();
+    await Promise.resolve();
+    expect(bound(r.service.current())).toEqual(['demo1']);
+    expect(r.supervisor.pushed.length).toBe(1);
+    expect((await call(r.router, 'PATCH', '/api/scene/layers/title', { body: { props: { text: 'my show' } } })).status).toBe(200);
+    streams = ['demo1', 'demo2'];
+    r.service.streamsChanged();
+    expect(r.service.current().layers.find((l) => l.id === 'title')?.props.text).toBe('my show');
+    // Restart with --scene intermission: the preset replaces what was saved.
+    const again = presetRig('intermission');
+    expect(again.service.current().layers.some((l) => l.id === 'headline')).toBe(true);
+    expect(again.service.current().version).toBeGreaterThan(r.service.current().version);
   });
 });

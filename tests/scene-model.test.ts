@@ -24,7 +24,7 @@ describe('parseLayer', () => {
       transform: { x: 0, y: 0, scale: 1, rotation: 0, anchor: [0, 0] },
       props: { text: 'hi', font: '48px "DejaVu Sans"', color: '#ffffff', align: 'left' },
     });
-    expect(parseLayer({ id: 'v', type: 'video', width: 10, height: 10, props: { source: 'cam' } }).props).toEqual({ source: 'cam', fit: 'contain' });
+    expect(parseLayer({ id: 'v', type: 'video', width: 10, height: 10, props: { source: 'cam' } }).props).toEqual({ source: 'cam', fit: 'contain', offlineAfterSec: 20 });
   });
 
   it('accepts every layer type with its minimal props', () => {
@@ -145,10 +145,11 @@ describe('scenes', () => {
     expect(s).toEqual(defaultShowcaseScene(1280, 720, 60)); // survives a JSON round trip (state store)
   });
 
-  it('the showcase has a board, a metrics panel, a video slot and three animated layers, scaled to the size', () => {
+  it('the showcase has a board, a metrics panel, a video slot and two animated layers (no placeholder), scaled to the size', () => {
     const s = defaultShowcaseScene(1920, 1080, 30);
     expect(s.layers.map((l) => l.type)).toEqual(expect.arrayContaining(['board', 'metrics', 'video']));
-    expect(s.layers.filter((l) => l.animations?.length)).toHaveLength(3);
+    expect(s.layers.some((l) => ['host', 'assistant', 'visualFeed'].includes(l.type))).toBe(false);
+    expect(s.layers.filter((l) => l.animations?.length)).toHaveLength(2);
     const small = defaultShowcaseScene(960, 540, 30);
     const board = (sc: Scene) => sc.layers.find((l) => l.id === 'board')!;
     expect(board(small).width).toBe(board(s).width / 2);

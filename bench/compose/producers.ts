@@ -12,6 +12,7 @@
 import { createCanvas } from '@napi-rs/canvas';
 import { SceneRenderer, type LiveData, type VideoFrame } from '../../src/actors/compositor/render/renderer.js';
 import { defaultShowcaseScene } from '../../src/shared/scene/model.js';
+import { buildPresetScene, type ScenePreset } from '../../src/shared/scene/presets.js';
 import type { FrameProducer } from './pipeline.js';
 
 const VIDEO_W = 1280;
@@ -20,13 +21,17 @@ const VIDEO_FRAMES = 4;
 
 export interface Producers { raw: FrameProducer; png: FrameProducer; describe: string }
 
-/** `video: false` leaves the video layer without a source, as the service has without capture. */
-export async function sceneProducers(width: number, height: number, fps: number, opts: { video?: boolean } = {}): Promise<Producers> {
+/**
+ * `video: false` leaves the video layer without a source, as the service has without capture.
+ * `preset`: that scene preset instead of the showcase, its stream tile fed a new 640×360 frame
+ * every 3 s (the product's capture interval), as captured frames arrive.
+ */
+export async function sceneProducers(width: number, height: number, fps: number, opts: { video?: boolean; preset?: ScenePreset } = {}): Promise<Producers> {
   const withVideo = opts.video ?? true;
-  const scene = defaultShowcaseScene(width, height, fps);
+  const scene = opts.preset ? buildPresetScene(opts.preset, { width, height, fps, streams: ['synthetic'] }) : defaultShowcaseScene(width, height, fps);
   const renderer = new SceneRenderer(width, height, { layerTiming: 'record' });
   const video = syntheticVideo();
-  const data: LiveData = { messages: {}, frames: {} };
+  const data: LiveData = { messages: {}, frames: {}, captured: {}, streams: new Map() };
   const feed = (n: number) => {
     const t = n / fps;
     const tick = (hz: number) => Math.floor(t * hz) !== Math.floor(((n - 1) / fps) * hz) || n === 0;
@@ -34,9 +39,13 @@ export async function sceneProducers(width: number, height: number, fps: number,
     if (tick(10)) data.messages.ppo_metrics = { type: 'ppo_metrics', timestamp: 0, data: metricsAt(Math.floor(t * 10)) };
     if (tick(2)) data.messages.board_heatmap = { type: 'board_heatmap', timestamp: 0, data: { grid: heatmapAt(Math.floor(t * 2)) } };
     if (tick(1)) data.messages.game_state = { type: 'game_state', timestamp: 0, data: { board: boardAt(Math.floor(t)) } };
-    if (withVideo) {
+    if (withVideo && !opts.preset) {
       const v = video[n % VIDEO_FRAMES];
       data.frames.main = { width: v.width, height: v.height, rgba: v.rgba } satisfies VideoFrame;
+    }
+    if (opts.preset && tick(1 / 3)) {
+      const v = video[Math.floor(t / 3) % VIDEO_FRAMES];
+      data.captured!.synthetic = { width: v.width, height: v.height, rgba: v.rgba, at: Date.now() };
     }
     renderer.render(scene, n, data);
   };

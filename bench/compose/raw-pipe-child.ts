@@ -16,7 +16,7 @@ const spec = JSON.parse(process.argv[2] ?? '{}') as ComposeSpec;
 async function main() {
   const o = { inRing: '', width: spec.width, height: spec.height, fps: spec.fps, outputs: [spec.output], bitrateKbps: 4500, preset: 'veryfast', keyframeSeconds: 2, encoder: 'libx264', audio: 'silence' as const };
   const args = buildFfmpegArgs(o, 'libx264', [classifyOutput(spec.output, o.keyframeSeconds)], 0).map((a) => (a === 'pipe:2' ? 'pipe:1' : a));
-  const producers = await sceneProducers(spec.width, spec.height, spec.fps, { video: false });
+  const producers = await sceneProducers(spec.width, spec.height, spec.fps, spec.preset ? { preset: spec.preset } : { video: false });
   return runPipeline({ label: `${spec.width}x${spec.height}@${spec.fps} raw pipe`, width: spec.width, height: spec.height, fps: spec.fps, durationS: spec.durationS, input: 'raw', preset: 'veryfast', output: spec.output, ffmpegArgs: args }, producers.raw);
 }
 

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ForwardedRequest, HttpRouter } from '../shared/http-router.js';
 import type { StateStore } from '../shared/state-store.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import { AGGREGATOR, controlRing, fanoutRing, gatewayName } from '../topology.js';
+import { AGGREGATOR, COMPOSITOR, RING_COMPOSITOR_CONTROL, controlRing, fanoutRing, gatewayName } from '../topology.js';
 import type { ControlRings, OverlayMessage } from './control-rings.js';
 
 export interface ActorUpcallsOptions {
@@ -38,8 +38,14 @@ export function provideActorUpcalls({ supervisor, store, router, controls }: Act
 export function replaySnapshotsOnRestart(supervisor: Supervisor, controls: ControlRings, gateways: number, log: Logger): void {
   const byName = new Map(Array.from({ length: gateways }, (_, i) => [gatewayName(i), i]));
   supervisor.on('actor-started', (actor: string, incarnation: number) => {
+    if (incarnation === 0) return;
+    // The compositor keeps each shown stream's capture state from its control ring.
+    if (actor === COMPOSITOR) {
+      controls.replay(RING_COMPOSITOR_CONTROL);
+      return;
+    }
     const i = byName.get(actor);
-    if (i === undefined || incarnation === 0) return;
+    if (i === undefined) return;
     const fromMain = controls.replay(controlRing(i));
     supervisor.call(AGGREGATOR, 'replayRetained', [fanoutRing(i)])
       .then((fromAggregator) => log.info({ gateway: actor, fromAggregator, fromMain }, 'snapshot written again for a restarted gateway'))

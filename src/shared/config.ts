@@ -14,6 +14,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { restartStrategies } from '../supervisor/spec.js';
 import { RUN_NAME_PATTERN, RUN_NAME_RULE } from './telemetry/run-name.js';
+import { SCENE_PRESETS } from './scene/preset-names.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -208,9 +209,10 @@ export const composeSchema = z
       .default('silence')
       .describe('silence (AAC silence, what Twitch expects), none, or an audio file path / http(s) URL looped under the show (a missing file stops the start; a failing URL falls back to silence)'),
     audioVolume: numberInRange(0, 2, 1, 'gain of the --audio file or URL'),
+    scene: z.enum(SCENE_PRESETS).optional().describe(`scene preset installed at start over the saved scene: ${SCENE_PRESETS.join(', ')} (unset: the saved scene, or training)`),
   })
   .strict()
-  .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio, audioVolume');
+  .describe('an object with keys width, height, fps, outputs, bitrateKbps, preset, keyframeSeconds, encoder, audio, audioVolume, scene');
 
 export const clipsSchema = z
   .object({
@@ -476,6 +478,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['clips', 'maxCount'], flag: 'clips-max-count', env: 'RINGCAST_CLIPS_MAX_COUNT', kind: 'integer' },
   { path: ['clips', 'maxBytes'], flag: 'clips-max-bytes', env: 'RINGCAST_CLIPS_MAX_BYTES', kind: 'integer' },
   { path: ['clips', 'onMilestone'], flag: 'clips-on-milestone', env: 'RINGCAST_CLIPS_ON_MILESTONE', kind: 'boolean' },
+  { path: ['compose', 'scene'], flag: 'scene', env: 'RINGCAST_SCENE', kind: 'string' },
   { path: ['capture', 'enabled'], flag: 'capture', env: 'RINGCAST_CAPTURE', kind: 'boolean' },
   { path: ['capture', 'interval'], flag: 'interval', env: 'RINGCAST_CAPTURE_INTERVAL', kind: 'integer' },
   { path: ['capture', 'maxConcurrent'], flag: 'max-concurrent', env: 'RINGCAST_MAX_CONCURRENT', kind: 'integer' },

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { SlotRing } from '../../shared/slot-ring.js';
+import { captureStreamTag } from '../../shared/capture-frames.js';
 import { CaptureScheduler, type CaptureOutcome, type SchedulerStats, type StreamStats } from './scheduler.js';
 import { parseMediaPlaylist, newestSegment, PlaylistError, type Segment } from './hls-playlist.js';
 import { resolveSource, parseSource, ResolveError, type ResolveOptions } from './twitch-resolver.js';
@@ -374,6 +375,8 @@ export class CaptureEngine {
 
     t = performance.now();
     const ring = this.o.ring;
+    // The tag says whose frame a slot holds, for readers that scan the ring (see capture-frames.ts).
+    const tag = captureStreamTag(name);
     let slot = -1;
     let frame = 0;
     try {
@@ -381,7 +384,7 @@ export class CaptureEngine {
       await pool.decode(kf.annexB, (rgb) => {
         slot = ring.acquire();
         ring.slotView(slot).set(rgb);
-        ring.publish(slot, rgb.length, 0, Date.now());
+        ring.publish(slot, rgb.length, tag, Date.now());
         frame = ring.recordsWritten;
       });
     } catch (err) {

@@ -10,8 +10,11 @@
  * canvas pixels into the slot → publish with tag = width, timestamp = wall-clock ms.
  * The copy is the one @napi-rs/canvas forces (it exposes no view of its pixels).
  *
- * Live data: the latest overlay message per type from the fan-out ring (`inRing`), and
- * the latest frame per video source ring (`videoRings`, see live-inputs.ts).
+ * Live data: the latest overlay message per type from the fan-out ring (`inRing`) and the
+ * main thread's control ring (`controlRing`: prediction games, capture results), the latest
+ * frame per video source ring (`videoRings`, see live-inputs.ts), and the newest frame of each
+ * captured stream the scene binds, read from the capture ring (`captureRing`, see
+ * capture-inputs.ts).
  *
  * Scene: on start it asks the main thread (`scene.get`, the state store's copy) and
  * falls back to the built-in showcase when there is none; `setScene` replaces it.
@@ -20,7 +23,9 @@
  */
 import { defineActor } from '../../shared/actor.js';
 import { consumeLoop } from '../../shared/consume-loop.js';
-import { defaultShowcaseScene, parseScene, type Scene } from '../../shared/scene/model.js';
+import { captureSourceOf, defaultShowcaseScene, parseScene, type Scene } from '../../shared/scene/model.js';
+import { MergedReader } from '../../shared/merged-reader.js';
+import { CaptureFrames, CaptureStates } from './capture-inputs.js';
 import type { SlotRing } from '../../shared/slot-ring.js';
 import { DEFAULT_LEVEL, LEVELS, type Level } from '../../shared/telemetry/channels.js';
 import { FrameClock, runFrameLoop } from './frame-clock.js';
@@ -41,6 +46,13 @@ export interface CompositorOptions {
   videoRings?: string[];
   /** Which explanation level's message variant to draw (default intermediate). */
   level?: Level;
+  /** The main thread's control ring (capture results: each stream's state), merged with `inRing`. */
+  controlRing?: string;
+  /** The capture actor's latest-mode RGB24 slot ring, for video layers with source {capture: name}. */
+  captureRing?: string;
+  /** Capture frame size (the capture ring's frames). */
+  captureWidth?: number;
+  captureHeight?: number;
 }
 
 export interface CompositorStats {
@@ -59,7 +71,9 @@ export interface CompositorStats {
   layerMs: Record<string, Percentiles>;
   messages: { kept: number; malformed: number; types: string[] };
   video: { frames: number; badFrames: number; torn: number; sources: string[] };
-  renderer: RendererCounters;
+  capture: { frames: number; badFrames: number; torn: number; streams: string[]; states: number };
+  /** videoDrawn as "layer\u0000source" → frames. */
+  renderer: Omit<RendererCounters, 'videoDrawn'> & { videoDrawn: Record<string, number> };
 }
 
 const SCENE_GET_TIMEOUT_MS = 3_000;
@@ -88,11 +102,24 @@ export default defineActor<CompositorOptions>({
     const frameBytes = o.width * o.height * 4;
     if (out.slotBytes < frameBytes) throw new Error(`compositor: ring "${o.outRing}" has ${out.slotBytes}-byte slots; ${o.width}x${o.height} RGBA needs ${frameBytes}`);
 
-    const live: LiveData = { messages: {}, frames: {} };
-    const overlay = new OverlayMessages(o.level ?? DEFAULT_LEVEL, ctx.log);
+    const states = new CaptureStates();
+    const live: LiveData = { messages: {}, frames: {}, captured: {}, streams: states.states };
+    const overlay = new OverlayMessages(o.level ?? DEFAULT_LEVEL, ctx.log, (data) => states.take(data));
     live.messages = overlay.messages;
     const videoSpecs = parseVideoRings(o.videoRings);
     const video = new VideoSources(videoSpecs, ctx.in, live.frames);
+    const control = o.controlRing === undefined ? undefined : fanoutRing(ctx.in, o.controlRing);
+    let captured: CaptureFrames | undefined;
+    if (o.captureRing !== undefined) {
+      const ring = ctx.in[o.captureRing] as SlotRing | undefined;
+      if (!ring || typeof (ring as { readSlot?: unknown }).readSlot !== 'function') throw new Error(`compositor: capture ring "${o.captureRing}" is not a slot ring among this actor's in rings`);
+      if (!Number.isInteger(o.captureWidth) || !Number.isInteger(o.captureHeight)) throw new Error('compositor: captureWidth and captureHeight are required with captureRing');
+      captured = new CaptureFrames(ring, o.captureWidth!, o.captureHeight!, live.captured!);
+    }
+    /** Streams the scene shows: only their frames are taken from the capture ring. */
+    const bindCaptures = (s: Scene): void => {
+      captured?.want(s.layers.map(captureSourceOf).filter((n): n is string => n !== undefined));
+    };
 
     let scene: Scene;
     try {
@@ -107,6 +134,7 @@ export default defineActor<CompositorOptions>({
       scene = defaultShowcaseScene(o.width, o.height, o.fps);
     }
 
+    bindCaptures(scene);
     const renderer = new SceneRenderer(o.width, o.height);
     const window = new RenderWindow(600);
     const clock = new FrameClock(o.fps);
@@ -120,7 +148,7 @@ export default defineActor<CompositorOptions>({
     const totals = (): CompositorTotals => ({
       rendered, skipped: clock.skipped, dropped, failed,
       messagesKept: overlay.kept, messagesMalformed: overlay.malformed,
-      videoFrames: video.newFrames, videoBadFrames: video.badFrames,
+      videoFrames: video.newFrames + (captured?.newFrames ?? 0), videoBadFrames: video.badFrames + (captured?.badFrames ?? 0),
       renderer: renderer.counters,
     });
     const histogram = registerCompositorMetrics(ctx.metrics, totals, window);
@@ -133,6 +161,8 @@ export default defineActor<CompositorOptions>({
       }
       const t0 = performance.now();
       video.poll();
+      captured?.poll();
+      live.now = Date.now();
       // The scene may run at another fps than the clock: render its time, not our index.
       const sceneFrame = scene.fps === o.fps ? frame : Math.round((frame * scene.fps) / o.fps);
       const st = renderer.render(scene, sceneFrame, live);
@@ -146,7 +176,7 @@ export default defineActor<CompositorOptions>({
       recentAt = recentAt + 1 === recent.length ? 0 : recentAt + 1;
     };
 
-    const messages = consumeLoop(fanout, overlay.onRecord, ctx.signal).catch((error: unknown) => {
+    const messages = consumeLoop(control ? new MergedReader([fanout, control]) : fanout, overlay.onRecord, ctx.signal).catch((error: unknown) => {
       ctx.log.error({ err: error }, 'compositor: fan-out consumer stopped');
       return 0;
     });
@@ -169,7 +199,8 @@ export default defineActor<CompositorOptions>({
       renderMs: window.frameMs(), layerMs: window.layerMs(),
       messages: { kept: overlay.kept, malformed: overlay.malformed, types: Object.keys(overlay.messages) },
       video: { frames: video.newFrames, badFrames: video.badFrames, torn: video.torn, sources: videoSpecs.map((s) => s.source) },
-      renderer: { ...renderer.counters },
+      capture: { frames: captured?.newFrames ?? 0, badFrames: captured?.badFrames ?? 0, torn: captured?.torn ?? 0, streams: captured?.streams ?? [], states: states.states.size },
+      renderer: { ...renderer.counters, videoDrawn: Object.fromEntries(renderer.counters.videoDrawn) },
     });
 
     return {
@@ -177,6 +208,7 @@ export default defineActor<CompositorOptions>({
         /** Replaces the scene (validated: a bad scene is refused with the field that is wrong). */
         setScene(next: unknown) {
           scene = parseScene(next);
+          bindCaptures(scene);
           window.retain(new Set(scene.layers.map((l) => l.id)));
           return { version: scene.version };
         },

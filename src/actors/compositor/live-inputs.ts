@@ -22,14 +22,17 @@ export class OverlayMessages {
   resets = 0;
   private readonly levelBit: number;
   private readonly log: Logger;
+  /** Receives capture_result data (kept per stream, not as "the latest message of its type"). */
+  private readonly onCapture: ((data: unknown) => void) | undefined;
 
-  constructor(level: Level, log: Logger) {
+  constructor(level: Level, log: Logger, onCapture?: (data: unknown) => void) {
     this.levelBit = LEVEL_BIT[level];
     this.log = log;
+    this.onCapture = onCapture;
   }
 
   /** RecordHandler for consumeLoop over the fan-out ring. */
-  readonly onRecord = (bytes: Uint8Array, offset: number, length: number): void => {
+  readonly onRecord = (bytes: Uint8Array, offset: number, length: number, _source?: number): void => {
     try {
       const rec = readFanoutRecord(bytes, offset, length);
       if (rec.type === FanoutType.Reset) {
@@ -42,6 +45,10 @@ export class OverlayMessages {
       const msg = JSON.parse(decoder.decode(bytes.subarray(rec.bodyOffset, rec.bodyOffset + rec.bodyLength))) as Partial<OverlayMessage>;
       if (typeof msg?.type !== 'string' || typeof msg.data !== 'object' || msg.data === null) {
         this.malformed++;
+        return;
+      }
+      if (msg.type === 'capture_result') {
+        this.onCapture?.(msg.data);
         return;
       }
       this.messages[msg.type] = { type: msg.type, timestamp: typeof msg.timestamp === 'number' ? msg.timestamp : rec.stamp, data: msg.data };

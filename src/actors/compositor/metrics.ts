@@ -2,7 +2,7 @@
  * Compositor metrics (`ringcast_compositor_*`). Counters are read from the actor's totals
  * at scrape time; the per-frame path only observes the render-time histogram.
  */
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { registerTotalsCounter } from '../../shared/metrics.js';
 import type { RendererCounters } from './render/renderer.js';
 import type { RenderWindow } from './render-window.js';
@@ -46,6 +46,19 @@ export function registerCompositorMetrics(registry: Registry, totals: () => Comp
         image_failure: t.renderer.imageFailures,
       };
     });
+  new Counter({
+    name: 'ringcast_compositor_video_frames_total',
+    help: 'Output frames in which a video layer drew its source\'s picture, by layer and source (a captured stream\'s name, or a video ring\'s source)',
+    labelNames: ['layer', 'source'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [key, n] of totals().renderer.videoDrawn) {
+        const cut = key.indexOf('\u0000');
+        this.inc({ layer: key.slice(0, cut), source: key.slice(cut + 1) }, n);
+      }
+    },
+  });
   new Gauge({
     name: 'ringcast_compositor_layer_render_ms',
     help: 'Median render time per layer over the last frames (ms, rasterisation included)',

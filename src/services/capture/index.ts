@@ -32,12 +32,16 @@ export interface CaptureStartOptions {
   streamsFile?: { path: string; text: string };
   /** Clustered: the registry is shared and this node captures its share. */
   cluster?: CaptureCluster;
+  /** Called after the registered streams changed. */
+  onStreamsChanged?: () => void;
 }
 
 export interface CaptureHandle {
   /** Stops the demo streams (intake); `close` later writes what is left. */
   stopIntake(): void;
   close(): void;
+  /** Names of the registered, enabled streams, highest priority first. */
+  streams(): string[];
 }
 
 export function startCapture(o: CaptureStartOptions): CaptureHandle {
@@ -53,6 +57,7 @@ export function startCapture(o: CaptureStartOptions): CaptureHandle {
     ...(o.streamsFile ? { streamsFile: o.streamsFile } : {}),
     ...(o.cluster ? { cluster: o.cluster } : {}),
     configOverrides,
+    ...(o.onStreamsChanged ? { onStreamsChanged: o.onStreamsChanged } : {}),
     extraStatus: () => {
       const unavailable = ffmpeg.details();
       return Object.keys(unavailable).length > 0 ? { unavailable } : {};
@@ -84,5 +89,6 @@ export function startCapture(o: CaptureStartOptions): CaptureHandle {
       (demoStreams as DemoStreams | null)?.stop();
     },
     close: () => capture.close(),
+    streams: () => capture.registry.list().filter((s) => s.enabled).map((s) => s.name),
   };
 }

@@ -49,6 +49,8 @@ export interface CaptureServiceOptions {
   limitCostly?: (req: HttpRequestContext, route: string, cost: number) => void;
   /** Merged into GET /api/status. */
   extraStatus?: () => Record<string, unknown>;
+  /** Called after the set of registered streams changed (scenes bound to streams follow it). */
+  onStreamsChanged?: () => void;
   /** Several nodes share the registry (the store is on Redis): this node captures its share only. */
   cluster?: CaptureCluster;
 }
@@ -160,6 +162,7 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
         }
       }
       pushToActor(what);
+      if (what === 'streams') o.onStreamsChanged?.();
     },
     ...(o.extraStatus ? { extraStatus: o.extraStatus } : {}),
     status: async () => (hasActor() ? o.supervisor.call(o.actor, 'status').catch((err: Error) => ({ error: err.message })) : { error: 'capture actor is not running' }),
@@ -222,7 +225,10 @@ export function registerCaptureService(o: CaptureServiceOptions): CaptureService
     registry,
     addStreams(names) {
       const added = registry.addMany(names).filter((r) => r.status === 'added').length;
-      if (added > 0) pushToActor('streams');
+      if (added > 0) {
+        pushToActor('streams');
+        o.onStreamsChanged?.();
+      }
     },
     flush,
     close() {

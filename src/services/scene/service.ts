@@ -18,7 +18,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { HttpError, type HttpRequestContext } from '../../shared/http-server.js';
 import type { HttpRouter } from '../../shared/http-router.js';
 import type { StateStore } from '../../shared/state-store.js';
-import { SceneError, applySceneOp, defaultShowcaseScene, parseScene, type Layer, type Scene } from '../../shared/scene/model.js';
+import { SceneError, applySceneOp, captureSourceOf, parseScene, type Layer, type Scene } from '../../shared/scene/model.js';
+import { buildPresetScene, isScenePreset, SCENE_PRESETS, type ScenePreset } from '../../shared/scene/presets.js';
 import { COMPOSITOR } from '../../topology.js';
 import type { PublishOverlay } from '../control-rings.js';
 import type { RequireAdmin } from '../admin-auth.js';
@@ -27,6 +28,9 @@ import { COST_PREVIEW } from '../../shared/rate-limit.js';
 
 export const SCENE_NS = 'scene';
 export const SCENE_KEY = 'current';
+const PRESET_KEY = 'preset';
+/** The scene a fresh service shows. */
+export const DEFAULT_PRESET: ScenePreset = 'training';
 /** Previews render on the preview pool; still, a preview is a look at the layout, not a full-size export. */
 const MAX_PREVIEW_WIDTH = 1920;
 const MIN_PREVIEW_WIDTH = 16;
@@ -56,6 +60,10 @@ export interface SceneServiceDeps {
   previewQueue?: number;
   /** Throws HttpError(429) when this client spent its budget for costly routes. */
   limitCostly?: (req: HttpRequestContext, route: string, cost: number) => void;
+  /** Registered capture streams (what a video layer may bind to), first = the training tile. */
+  streams?: () => string[];
+  /** A preset named at start (--scene): installed over whatever scene was saved. */
+  preset?: ScenePreset;
 }
 
 /** A scene operation, as the REST routes and the WS channel express it. */
@@ -74,6 +82,10 @@ export type SceneAck =
 
 export interface SceneService {
   current(): Scene;
+  /** Installs a preset built for the registered streams (PUT /api/scene/preset). */
+  usePreset(name: unknown): Promise<Scene>;
+  /** The registered streams changed: a preset nobody has edited since is rebuilt for them. */
+  streamsChanged(): void;
   /** Validates and applies one op; throws HttpError (400 with path, 404 for an unknown id). */
   apply(op: SceneOp): Promise<Scene>;
   /** Validates and installs a whole scene (PUT /api/scene). */
@@ -99,7 +111,19 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
   const versionGauge = new Gauge({ name: 'ringcast_scene_version', help: 'Version of the current scene', registers });
   const layersGauge = new Gauge({ name: 'ringcast_scene_layers', help: 'Layers in the current scene', registers });
 
+  const streams = () => deps.streams?.() ?? [];
+  const build = (name: ScenePreset) => buildPresetScene(name, { width: deps.width, height: deps.height, fps: deps.fps, streams: streams() });
+  /** Which preset the scene is and the version it had when installed (an edit makes it the user's own). */
+  let preset = store.get<{ name: ScenePreset; version: number }>(SCENE_NS, PRESET_KEY) ?? null;
   let scene = load();
+  if (deps.preset !== undefined) {
+    scene = { ...build(deps.preset), version: scene.version + 1 };
+    preset = { name: deps.preset, version: scene.version };
+    store.put(SCENE_NS, SCENE_KEY, scene);
+    store.put(SCENE_NS, PRESET_KEY, preset);
+  } else if (store.get(SCENE_NS, SCENE_KEY) === undefined) {
+    preset = { name: DEFAULT_PRESET, version: scene.version };
+  }
   versionGauge.set(scene.version);
   layersGauge.set(scene.layers.length);
 
@@ -114,10 +138,46 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
       } catch (error) {
         log.error({ err: error }, 'stored scene is not valid any more: starting from the showcase scene (the old one stays until the first change)');
         // Versions keep increasing across the swap, so clients never see one go backwards.
-        return { ...defaultShowcaseScene(deps.width, deps.height, deps.fps), version: numberOr(stored.version, 0) + 1 };
+        preset = null;
+        return { ...build(DEFAULT_PRESET), version: numberOr(stored.version, 0) + 1 };
       }
     }
-    return defaultShowcaseScene(deps.width, deps.height, deps.fps);
+    return build(DEFAULT_PRESET);
+  }
+
+  /**
+   * A layer may bind only to a registered stream. Checked for the bindings an edit introduces
+   * (not the ones already there: removing a stream must not make the whole scene uneditable).
+   */
+  function checkBindings(next: Scene, prefix: (i: number) => string): void {
+    const before = new Map(scene.layers.map((l) => [l.id, captureSourceOf(l)]));
+    let known: Set<string> | null = null;
+    next.layers.forEach((l, i) => {
+      const name = captureSourceOf(l);
+      if (name === undefined || before.get(l.id) === name) return;
+      known ??= new Set(streams());
+      if (!known.has(name)) {
+        const list = [...known].slice(0, 10).map((s) => JSON.stringify(s)).join(', ');
+        throw new HttpError(400, `${prefix(i)}: no capture stream ${JSON.stringify(name)} is registered (${known.size ? `registered: ${list}${known.size > 10 ? ', …' : ''}` : 'none is; add it with POST /api/streams'})`, { path: prefix(i) });
+      }
+    });
+  }
+
+  async function usePreset(name: unknown): Promise<Scene> {
+    if (!isScenePreset(name)) throw new HttpError(400, `unknown scene preset ${JSON.stringify(name)}; presets: ${SCENE_PRESETS.join(', ')}`, { path: 'name' });
+    const next = { ...build(name), version: scene.version + 1 };
+    preset = { name, version: next.version };
+    store.put(SCENE_NS, PRESET_KEY, preset);
+    return install(next);
+  }
+
+  function streamsChanged(): void {
+    if (preset === null || preset.version !== scene.version) return;
+    const next = { ...build(preset.name), version: scene.version + 1 };
+    if (JSON.stringify(next.layers) === JSON.stringify(scene.layers)) return;
+    preset = { name: preset.name, version: next.version };
+    store.put(SCENE_NS, PRESET_KEY, preset);
+    install(next).catch((error: Error) => log.warn({ err: error.message }, 'scene preset not rebuilt for the new streams'));
   }
 
   /** Save, push, announce. Runs for every accepted change, in that order. */
@@ -161,6 +221,7 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
     } catch (error) {
       throw asHttpError(error);
     }
+    if (op.op === 'add' || op.op === 'update') checkBindings(next, () => (op.op === 'add' ? 'layer.props.source.capture' : 'patch.props.source.capture'));
     return install(next);
   }
 
@@ -171,6 +232,7 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
     } catch (error) {
       throw asHttpError(error);
     }
+    checkBindings(next, (i) => `layers[${i}].props.source.capture`);
     return install({ ...next, version: scene.version + 1 });
   }
 
@@ -226,6 +288,12 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
   };
 
   router.get('/api/scene', () => ({ json: scene }));
+  router.get('/api/scene/presets', () => ({ json: { presets: SCENE_PRESETS, current: preset !== null && preset.version === scene.version ? preset.name : null } }));
+  router.put('/api/scene/preset', write('preset', (req) => {
+    const body = req.json<{ name?: unknown }>();
+    if (body === null || typeof body !== 'object') throw new HttpError(400, `body must be {"name": one of ${SCENE_PRESETS.join(', ')}}`, { path: 'name' });
+    return usePreset(body.name);
+  }));
   router.put('/api/scene', write('replace', (req) => replace(req.json())));
   router.post('/api/scene/layers', write('add', (req) => applyOp({ op: 'add', layer: req.json() }), 201));
   router.get('/api/scene/layers/:id', (req) => ({ json: layerOf(req.params.id) }));
@@ -255,7 +323,7 @@ export function registerSceneService(deps: SceneServiceDeps): SceneService {
   supervisor.provide('scene.get', () => scene);
   supervisor.provide('scene.command', (cmd: SceneCommand, token?: string) => command(cmd, token));
 
-  return { current: () => scene, apply: applyOp, replace, command, close: () => preview.close() };
+  return { current: () => scene, usePreset, streamsChanged, apply: applyOp, replace, command, close: () => preview.close() };
 }
 
 /**

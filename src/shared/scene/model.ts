@@ -12,18 +12,26 @@
  *   image                        { src: file path or data: URL }
  *   host, assistant, visualFeed, overlay
  *                                { src?: image (file path / data URL), color?: placeholder fill, label?: text }
- *   board                        { heatmap = true, color? board fill } — pieces from the latest `game_state`
+ *   game                         {} — "Move 96" and the side to move, from the latest `game_state`
+ *   prediction                   {} — the viewer prediction game (`prediction_game`): state, time left, top votes
+ *   milestone                    {} — a banner for 15 s after each `milestone` message, nothing otherwise
+ *   board                        { heatmap = true, arrows = true (top moves of `move_prediction`), hands = true (pieces in
+ *                                  hand in the frame margin), color? board fill } — pieces from the latest `game_state`
  *                                  message (data.board 9×9, rank a..i × file 9..1), `board_heatmap` data.grid under them
  *   metrics                      { metrics?: names to show (default, or when none of them arrive: the names
  *                                  seen, at most 6 rows), history = 120 samples, title? } — values from
  *                                  `ppo_metrics` data.values, one sample per new data.step
- *   video                        { source: name in LiveData.frames, fit = 'contain' | 'fill' | 'cover' }
+ *   video                        { source?: name in LiveData.frames | { capture: stream name }, fit = 'contain' | 'fill' |
+ *                                  'cover', label? (shown name), offlineAfterSec = 20 } — a captured stream shows its
+ *                                  newest frame, a freshness badge and its analysis label, and its last frame dimmed
+ *                                  with "offline" when the stream goes away; a video layer without a source is not drawn
+ *   host, assistant, visualFeed  placeholders: drawn only with a bound image (`src`), never as bare coloured boxes
  */
 import { createCanvas } from '@napi-rs/canvas';
 import { z } from 'zod';
 import { animationListSchema, type AnimationSpec } from '../animation/spec.js';
 
-export const LAYER_TYPES = ['host', 'assistant', 'visualFeed', 'overlay', 'board', 'metrics', 'text', 'image', 'video'] as const;
+export const LAYER_TYPES = ['host', 'assistant', 'visualFeed', 'overlay', 'board', 'metrics', 'text', 'image', 'video', 'game', 'prediction', 'milestone'] as const;
 export type LayerType = (typeof LAYER_TYPES)[number];
 
 /** Blend names as the control API spells them → canvas globalCompositeOperation. */
@@ -164,15 +172,26 @@ const PROPS_SCHEMAS: Record<LayerType, z.ZodTypeAny> = {
   assistant: placeholderProps,
   visualFeed: placeholderProps,
   overlay: placeholderProps,
-  board: z.object({ heatmap: z.boolean().default(true), color: color.optional() }).passthrough(),
+  board: z.object({ heatmap: z.boolean().default(true), arrows: z.boolean().default(true), hands: z.boolean().default(true), color: color.optional() }).passthrough(),
+  game: z.object({}).passthrough(),
+  prediction: z.object({}).passthrough(),
+  milestone: z.object({}).passthrough(),
   metrics: z
     .object({
       metrics: z.array(z.string().min(1).max(100)).max(16).optional(),
+      explanation: z.boolean().default(true),
       history: z.number().int().min(2).max(2000).default(120),
       title: z.string().max(200).optional(),
     })
     .passthrough(),
-  video: z.object({ source: z.string().min(1).max(100), fit: z.enum(['contain', 'fill', 'cover']).default('contain') }).passthrough(),
+  video: z
+    .object({
+      source: z.union([z.string().min(1).max(100), z.object({ capture: z.string().min(1).max(1000) }).strict()]).optional(),
+      fit: z.enum(['contain', 'fill', 'cover']).default('contain'),
+      label: z.string().max(100).optional(),
+      offlineAfterSec: finite.positive().max(86_400).default(20),
+    })
+    .passthrough(),
 };
 
 const layerBase = z
@@ -325,13 +344,21 @@ export function applySceneOp(scene: Scene, op: unknown): Scene {
   }
 }
 
+/** The capture stream a layer shows, if it is a video layer bound to one. */
+export function captureSourceOf(layer: Layer): string | undefined {
+  if (layer.type !== 'video') return undefined;
+  const src = layer.props.source as { capture?: unknown } | string | undefined;
+  return typeof src === 'object' && src !== null && typeof src.capture === 'string' ? src.capture : undefined;
+}
+
 export function emptyScene(width: number, height: number, fps: number): Scene {
   return parseScene({ width, height, fps, background: '#000000', layers: [], version: 0 });
 }
 
 /**
- * The showcase: shogi board with the policy heatmap, a metrics panel with sparklines, a video slot for a
- * capture/external source, and three animated layers (title slide-in, host spring pop, pulsing LIVE badge).
+ * The showcase (benchmarks and tests; the service starts from a preset, see presets.ts): shogi board with
+ * the policy heatmap, a metrics panel with sparklines, a video layer for the source "main", and two
+ * animated layers (title slide-in, pulsing LIVE badge).
  * Laid out on a 1920×1080 grid and scaled to the requested size.
  */
 export function defaultShowcaseScene(width: number, height: number, fps: number): Scene {
@@ -358,11 +385,6 @@ export function defaultShowcaseScene(width: number, height: number, fps: number)
         { kind: 'tween', property: 'transform.x', from: X(-1200), to: X(60), duration: 0.8, easing: 'easeOutBack' },
         { kind: 'tween', property: 'opacity', from: 0, to: 1, duration: 0.5, easing: 'easeOutQuad' },
       ],
-    },
-    {
-      id: 'host', type: 'host', z: 50, width: S(240), height: S(240), transform: { x: X(1740), y: Y(900), anchor: [0.5, 0.5] },
-      mask: { shape: 'circle', cx: S(120), cy: S(120), r: S(120) }, props: { color: '#2d6cdf', label: 'host' },
-      animations: [{ kind: 'spring', property: 'transform.scale', from: 0.2, to: 1, stiffness: 120, damping: 10, delay: 0.3 }],
     },
     {
       id: 'live', type: 'overlay', z: 60, width: S(140), height: S(56), transform: { x: X(1720), y: Y(60) },

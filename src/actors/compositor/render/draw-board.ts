@@ -63,6 +63,7 @@ function handText(side: Record<string, number>): string {
 export function drawBoard(
   ctx: SKRSContext2D, w: number, h: number, board: string[][] | null, grid: number[][] | null, props: Record<string, unknown>,
   hands: Hands | null = null,
+  arrows: Array<{ move: string; prob: number }> | null = null,
 ): void {
   const { x0, y0, cell } = boardGeometry(w, h);
   const side = cell * 9;
@@ -109,7 +110,7 @@ export function drawBoard(
   if (hands) {
     // Pieces in hand go in the frame margin: gote's along the top (right-aligned, as seen from gote's side),
     // sente's along the bottom.
-    ctx.font = `bold ${Math.max(6, Math.round(cell * 0.26))}px "DejaVu Sans"`;
+    ctx.font = `bold ${Math.max(6, Math.round(boardTextSize(cell)))}px "DejaVu Sans"`;
     ctx.fillStyle = LINE;
     ctx.textBaseline = 'middle';
     ctx.textAlign = 'right';
@@ -131,6 +132,7 @@ export function drawBoard(
       drawPiece(ctx, x0 + (c + 0.5) * cell, y0 + (r + 0.5) * cell, cell, gote, promoted ? `+${letter.toUpperCase()}` : letter.toUpperCase(), promoted);
     }
   }
+  if (arrows && arrows.length > 0) drawArrows(ctx, x0, y0, cell, arrows);
 }
 
 function drawPiece(ctx: SKRSContext2D, cx: number, cy: number, cell: number, gote: boolean, label: string, promoted: boolean): void {
@@ -152,5 +154,62 @@ function drawPiece(ctx: SKRSContext2D, cx: number, cy: number, cell: number, got
   ctx.stroke();
   ctx.fillStyle = promoted ? '#c0161b' : '#1a1a1a';
   ctx.fillText(label, 0, s * 0.08);
+  ctx.restore();
+}
+
+/** Text in the board's frame margin (pieces in hand): the largest that fits the margin. */
+export function boardTextSize(cell: number): number {
+  return cell * 0.32;
+}
+
+const ARROW_COLORS = ['rgba(30,110,255,0.9)', 'rgba(30,170,90,0.85)', 'rgba(150,90,220,0.8)'];
+
+/** (row, col) of a USI square like "7g": col = 9 - file, row = rank letter - 'a'; null when not one. */
+function square(file: string, rank: string): [number, number] | null {
+  const f = Number(file);
+  const r = rank.charCodeAt(0) - 97;
+  return Number.isInteger(f) && f >= 1 && f <= 9 && r >= 0 && r <= 8 ? [r, 9 - f] : null;
+}
+
+/**
+ * The model's top moves as arrows, best first and boldest: from the source square to the target
+ * (a drop, "P*5e", is a ring on the target square). Moves that are not USI are skipped.
+ */
+function drawArrows(ctx: SKRSContext2D, x0: number, y0: number, cell: number, moves: Array<{ move: string; prob: number }>): void {
+  ctx.save();
+  for (let i = moves.length - 1; i >= 0; i--) {
+    const mv = moves[i].move;
+    const colour = ARROW_COLORS[i] ?? ARROW_COLORS[2];
+    const width = cell * (i === 0 ? 0.16 : 0.11);
+    const to = mv.length >= 4 ? square(mv[2], mv[3]) : null;
+    if (!to) continue;
+    const tx = x0 + (to[1] + 0.5) * cell, ty = y0 + (to[0] + 0.5) * cell;
+    ctx.strokeStyle = colour;
+    ctx.fillStyle = colour;
+    ctx.lineWidth = width;
+    ctx.lineCap = 'round';
+    if (mv[1] === '*') {
+      ctx.beginPath();
+      ctx.arc(tx, ty, cell * 0.4, 0, Math.PI * 2);
+      ctx.stroke();
+      continue;
+    }
+    const from = square(mv[0], mv[1]);
+    if (!from) continue;
+    const fx = x0 + (from[1] + 0.5) * cell, fy = y0 + (from[0] + 0.5) * cell;
+    const angle = Math.atan2(ty - fy, tx - fx);
+    const head = cell * 0.38;
+    const ex = tx - Math.cos(angle) * head * 0.8, ey = ty - Math.sin(angle) * head * 0.8;
+    ctx.beginPath();
+    ctx.moveTo(fx, fy);
+    ctx.lineTo(ex, ey);
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(tx, ty);
+    ctx.lineTo(tx - Math.cos(angle - 0.45) * head, ty - Math.sin(angle - 0.45) * head);
+    ctx.lineTo(tx - Math.cos(angle + 0.45) * head, ty - Math.sin(angle + 0.45) * head);
+    ctx.closePath();
+    ctx.fill();
+  }
   ctx.restore();
 }

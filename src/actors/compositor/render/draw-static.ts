@@ -33,7 +33,8 @@ function drawText(ctx: SKRSContext2D, w: number, h: number, props: Record<string
   const x = align === 'left' ? 0 : align === 'center' ? w / 2 : w;
   const lines = String(props.text ?? '').split('\n');
   const lineH = h / Math.max(1, lines.length);
-  for (let i = 0; i < lines.length; i++) ctx.fillText(lines[i], x, lineH * (i + 0.5));
+  // maxWidth: a line too long for the box is narrowed, never cut off at the layer's edge.
+  for (let i = 0; i < lines.length; i++) ctx.fillText(lines[i], x, lineH * (i + 0.5), w);
 }
 
 function drawError(ctx: SKRSContext2D, w: number, h: number, message: string): void {
@@ -70,9 +71,20 @@ export function drawStatic(
   }
   if (typeof props.label === 'string' && props.label) {
     ctx.fillStyle = '#ffffff';
-    ctx.font = `bold ${Math.max(8, Math.round(Math.min(h * 0.45, 48)))}px "DejaVu Sans"`;
+    ctx.font = `bold ${Math.max(8, Math.round(placeholderLabelSize(h)))}px "DejaVu Sans"`;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
     ctx.fillText(props.label, w / 2, h / 2, w * 0.9);
   }
+}
+
+/** A placeholder's label size (the LIVE badge is an `overlay` placeholder with a label). */
+export function placeholderLabelSize(h: number): number {
+  return Math.min(h * 0.45, 48);
+}
+
+/** The px size in a CSS font string ("bold 46px …"), or 48 when it names none. */
+export function fontPx(font: string): number {
+  const m = /(\d+(?:\.\d+)?)px/.exec(font);
+  return m ? Number(m[1]) : 48;
 }
