@@ -10,12 +10,17 @@
  *   consumers           consumers connected
  *   ingest_per_s        records the producers sent per second
  *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core
+ *   producers_cpu_pct, consumers_cpu_pct  the load generators' processes, summed, % of one core
  *   mb_per_s            consumer bytes received per second
  *   deflate_*           compression of a 32-record batch, measured here (see README)
  *
  * Baseline (same run, same load, same consumers): the same records as JSON over a plain `ws`
  * server that filters per consumer in JavaScript (server-child.ts).
  * Full: 100 connections × 500/s; --quick: 20 × 100/s.
+ *
+ * For profiling (not for recorded figures): EXPERIENCE_BENCH_PROF=<dir> runs every child with
+ * `--cpu-prof` into <dir> (one profile per thread), EXPERIENCE_BENCH_ONLY=ours|baseline runs one side,
+ * EXPERIENCE_BENCH_CONNS / _RATE / _WINDOW_S override the load.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { deflateRawSync } from 'node:zlib';
@@ -32,7 +37,9 @@ class Child {
   readonly proc: ChildProcess;
   private readonly waiting: Array<(m: FromChild) => void> = [];
   constructor(script: string, args: string[]) {
-    this.proc = fork(new URL(`./experience/${script}.js`, import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const prof = process.env.EXPERIENCE_BENCH_PROF;
+    const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', `${prof}/${script}-${args[0]}`] : [];
+    this.proc = fork(new URL(`./experience/${script}.js`, import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     this.proc.on('message', (m: FromChild) => {
       if (m.type === 'failed') log(`${script} failed: ${m.error}`);
       this.waiting.shift()?.(m);
@@ -49,7 +56,7 @@ class Child {
   }
 }
 
-interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
+interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; producersCpuPct: number; consumersCpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
 
 async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number, windowMs: number): Promise<RunResult> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -73,6 +80,7 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
     const prods = rest.slice(consumerProcs.length);
     const seconds = windowMs / 1000;
     const lat = cons.flatMap((c) => c.latenciesMs ?? []);
+    const cpuPct = (w: Extract<FromChild, { type: 'window' }>) => (((w.cpuUserUs ?? 0) + (w.cpuSystemUs ?? 0)) / 1000 / (w.wallMs ?? windowMs)) * 100;
     const serverLat = cons.flatMap((c) => c.serverLatenciesMs ?? []);
     return {
       delivered: cons.reduce((a, c) => a + (c.records ?? 0), 0) / seconds,
@@ -80,7 +88,9 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
       p50: lat.length ? percentile(lat, 50) : NaN,
       p99: lat.length ? percentile(lat, 99) : NaN,
       serverP99: serverLat.length ? percentile(serverLat, 99) : NaN,
-      cpuPct: (((s.cpuUserUs ?? 0) + (s.cpuSystemUs ?? 0)) / 1000 / (s.wallMs ?? windowMs)) * 100,
+      cpuPct: cpuPct(s),
+      producersCpuPct: prods.reduce((a, p) => a + cpuPct(p), 0),
+      consumersCpuPct: cons.reduce((a, c) => a + cpuPct(c), 0),
       mbPerS: cons.reduce((a, c) => a + (c.bytes ?? 0), 0) / seconds / 2 ** 20,
       rssMb: (s.rssMaxBytes ?? 0) / 2 ** 20,
       consumers: CONSUMER_FILTERS.length,
@@ -129,25 +139,28 @@ function measureDeflate(): Record<string, number> {
 }
 
 export async function run({ quick }: BenchOptions): Promise<BenchResult> {
-  const conns = quick ? 20 : 100;
-  const rate = quick ? 100 : 500;
+  const env = process.env;
+  const conns = Number(env.EXPERIENCE_BENCH_CONNS) || (quick ? 20 : 100);
+  const rate = Number(env.EXPERIENCE_BENCH_RATE) || (quick ? 100 : 500);
   const warmupMs = quick ? 3_000 : 10_000;
-  const windowMs = quick ? 6_000 : 30_000;
+  const windowMs = (Number(env.EXPERIENCE_BENCH_WINDOW_S) || (quick ? 6 : 30)) * 1000;
+  const only = env.EXPERIENCE_BENCH_ONLY;
   log(`experience: ${conns} producers × ${rate}/s, ${CONSUMER_FILTERS.length} consumers, window ${windowMs / 1000} s`);
-  const ours = await runOnce('ours', conns, rate, warmupMs, windowMs);
+  const skipped: RunResult = { delivered: 0, ingest: 0, p50: NaN, p99: NaN, serverP99: NaN, cpuPct: 0, producersCpuPct: 0, consumersCpuPct: 0, mbPerS: 0, rssMb: 0, consumers: 0, perConsumer: [] };
+  const ours = only === 'baseline' ? skipped : await runOnce('ours', conns, rate, warmupMs, windowMs);
   log(`ours: ${JSON.stringify(ours)}`);
-  const base = await runOnce('baseline', conns, rate, warmupMs, windowMs);
+  const base = only === 'ours' ? skipped : await runOnce('baseline', conns, rate, warmupMs, windowMs);
   log(`baseline: ${JSON.stringify(base)}`);
   const deflate = measureDeflate();
   log(`deflate: ${JSON.stringify(deflate)}`);
   const figures: Record<string, number> = {
     experiences_per_s: ours.delivered, p99_ms: ours.p99, p50_ms: ours.p50, p99_to_server_send_ms: ours.serverP99, consumers: ours.consumers, ingest_per_s: ours.ingest,
-    server_cpu_pct: ours.cpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
+    server_cpu_pct: ours.cpuPct, producers_cpu_pct: ours.producersCpuPct, consumers_cpu_pct: ours.consumersCpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
     delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...deflate,
   };
   const baseline: Record<string, number> = {
     experiences_per_s: base.delivered, p99_ms: base.p99, p50_ms: base.p50, consumers: base.consumers, ingest_per_s: base.ingest,
-    server_cpu_pct: base.cpuPct, mb_per_s: base.mbPerS, server_rss_mb: base.rssMb,
+    server_cpu_pct: base.cpuPct, producers_cpu_pct: base.producersCpuPct, consumers_cpu_pct: base.consumersCpuPct, mb_per_s: base.mbPerS, server_rss_mb: base.rssMb,
     delivered_per_ingested: base.ingest > 0 ? base.delivered / base.ingest : 0,
   };
   return {
