@@ -1,7 +1,8 @@
 /**
  * The SDK WebSocket client masks its frames a word at a time: the result must be exactly RFC
  * 6455's byte-wise XOR for every length (tails of 0–3 bytes) and every key, and a real `ws`
- * server must read large masked frames back intact.
+ * server must read large masked frames back intact. Large incoming messages (collected chunk by
+ * chunk, joined once) arrive intact and in order, mixed with small ones and fragmented ones.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -10,7 +11,7 @@ import { maskInPlace, WsClient } from '../src/sdk/ws-client.js';
 const cleanup: Array<() => unknown> = [];
 afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
 
-describe('SDK WebSocket masking', () => {
+describe('SDK WebSocket client', () => {
   it('equals the byte-wise XOR for lengths 0–67 and several keys', () => {
     for (const key of [[0, 0, 0, 0], [1, 2, 3, 4], [0xff, 0x80, 0x7f, 0x01], [0xde, 0xad, 0xbe, 0xef]]) {
       for (let len = 0; len < 68; len++) {
@@ -43,5 +44,30 @@ describe('SDK WebSocket masking', () => {
     while (got.length < payloads.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(got.map((b) => b.length)).toEqual(sizes);
     for (let i = 0; i < sizes.length; i++) expect(Buffer.compare(got[i], Buffer.from(payloads[i]))).toBe(0);
+  });
+
+  it('receives large, small and fragmented server messages intact and in order', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    cleanup.push(() => wss.close());
+    await new Promise((r) => wss.once('listening', r));
+    const sizes = [3_000_001, 5, 700_000, 126, 65_536, 2_000_003];
+    const payloads = sizes.map((n) => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff)));
+    wss.on('connection', (ws) => {
+      for (const p of payloads) ws.send(p, { binary: true });
+      // One message in three fragments.
+      ws.send(payloads[0].subarray(0, 100), { binary: true, fin: false });
+      ws.send(payloads[0].subarray(100, 200_000), { fin: false });
+      ws.send(payloads[0].subarray(200_000), { fin: true });
+    });
+    const port = (wss.address() as { port: number }).port;
+    const client = new WsClient(`ws://127.0.0.1:${port}/`, { maxMessageBytes: 8 << 20 });
+    cleanup.push(() => client.close());
+    const got: Buffer[] = [];
+    client.on('message', (data: Uint8Array) => got.push(Buffer.from(data)));
+    const deadline = Date.now() + 10_000;
+    while (got.length < payloads.length + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(got.map((b) => b.length)).toEqual([...sizes, sizes[0]]);
+    for (let i = 0; i < sizes.length; i++) expect(Buffer.compare(got[i], payloads[i])).toBe(0);
+    expect(Buffer.compare(got[sizes.length], payloads[0])).toBe(0);
   });
 });
