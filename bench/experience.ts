@@ -12,6 +12,8 @@
  *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core
  *   producers_cpu_pct, consumers_cpu_pct  the load generators' processes, summed, % of one core
  *   mb_per_s            consumer bytes received per second
+ *   *_cpu_us_per_*      CPU per record of the producers (per ingested), the server and the consumers
+ *                       (per delivered); cores_for_100k_delivered: what those add up to at the bar
  *   deflate_*           compression of a 32-record batch, measured here (see README)
  *
  * Baseline (same run, same load, same consumers): the same records as JSON over a plain `ws`
@@ -45,8 +47,9 @@ class Child {
       this.waiting.shift()?.(m);
     });
   }
-  next(timeoutMs = 60_000): Promise<FromChild> {
+  next(timeoutMs = 180_000): Promise<FromChild> {
     return new Promise((resolve, reject) => {
+      // Generous: at a load average of 20+ (other work on this machine) the service takes a minute to start.
       const t = setTimeout(() => reject(new Error('child did not answer')), timeoutMs);
       this.waiting.push((m) => { clearTimeout(t); m.type === 'failed' ? reject(new Error(m.error)) : resolve(m); });
     });
@@ -153,15 +156,28 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   log(`baseline: ${JSON.stringify(base)}`);
   const deflate = measureDeflate();
   log(`deflate: ${JSON.stringify(deflate)}`);
+  // CPU per record, from each process's own cpuUsage: steadier than rates on a shared machine, and
+  // what says how many cores the bar needs at this filter mix (delivered per ingested record).
+  const perRecord = (r: RunResult) => {
+    const us = (pct: number, n: number) => (n > 0 ? (pct / 100) * 1e6 / n : NaN);
+    const producer = us(r.producersCpuPct, r.ingest);
+    const server = us(r.cpuPct, r.delivered);
+    const consumer = us(r.consumersCpuPct, r.delivered);
+    const ratio = r.ingest > 0 ? r.delivered / r.ingest : NaN;
+    return {
+      producer_cpu_us_per_record: producer, server_cpu_us_per_delivered: server, consumer_cpu_us_per_delivered: consumer,
+      cores_for_100k_delivered: ((100_000 / ratio) * producer + 100_000 * (server + consumer)) / 1e6,
+    };
+  };
   const figures: Record<string, number> = {
     experiences_per_s: ours.delivered, p99_ms: ours.p99, p50_ms: ours.p50, p99_to_server_send_ms: ours.serverP99, consumers: ours.consumers, ingest_per_s: ours.ingest,
     server_cpu_pct: ours.cpuPct, producers_cpu_pct: ours.producersCpuPct, consumers_cpu_pct: ours.consumersCpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
-    delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...deflate,
+    delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...perRecord(ours), ...deflate,
   };
   const baseline: Record<string, number> = {
     experiences_per_s: base.delivered, p99_ms: base.p99, p50_ms: base.p50, consumers: base.consumers, ingest_per_s: base.ingest,
     server_cpu_pct: base.cpuPct, producers_cpu_pct: base.producersCpuPct, consumers_cpu_pct: base.consumersCpuPct, mb_per_s: base.mbPerS, server_rss_mb: base.rssMb,
-    delivered_per_ingested: base.ingest > 0 ? base.delivered / base.ingest : 0,
+    delivered_per_ingested: base.ingest > 0 ? base.delivered / base.ingest : 0, ...perRecord(base),
   };
   return {
     figures,
