@@ -9,7 +9,7 @@
  *   p99_to_server_send_ms  producer → the gateway sending its batch (the batch head's server_time)
  *   consumers           consumers connected
  *   ingest_per_s        records the producers sent per second
- *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core
+ *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core (read from /proc)
  *   producers_cpu_pct, consumers_cpu_pct  the load generators' processes, summed, % of one core
  *   mb_per_s            consumer bytes received per second
  *   *_cpu_us_per_*      CPU per record of the producers (per ingested), the server and the consumers
@@ -25,6 +25,7 @@
  * EXPERIENCE_BENCH_CONNS / _RATE / _WINDOW_S override the load.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { encodeEvent, EventKind } from '../src/shared/telemetry/event-codec.js';
 import { percentile, sig } from './lib/stats.js';
@@ -59,6 +60,18 @@ class Child {
   }
 }
 
+/** CPU time (user + system, at Linux's 100 ticks/s) and peak RSS of a process, from /proc. */
+function procStat(pid: number): { cpuMs: number; peakRssBytes: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { cpuMs: (Number(f[11]) + Number(f[12])) * 10, peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 };
+  } catch {
+    return undefined;
+  }
+}
+
 interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; producersCpuPct: number; consumersCpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
 
 async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number, windowMs: number): Promise<RunResult> {
@@ -73,31 +86,38 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
   await Promise.all(producerProcs.map((p) => p.next()));
   try {
     await sleep(warmupMs);
-    const all = [server, ...consumerProcs, ...producerProcs];
-    for (const c of all) c.send({ type: 'begin' });
+    // The server's CPU and peak RSS are read from /proc by this process: an overloaded server
+    // (the baseline's event loop behind on JSON) could not answer in time itself.
+    const load = [...consumerProcs, ...producerProcs];
+    const s0 = procStat(server.proc.pid!);
+    const t0 = performance.now();
+    for (const c of load) c.send({ type: 'begin' });
     await sleep(windowMs);
-    const answers = all.map((c) => c.next());
-    for (const c of all) c.send({ type: 'end' });
-    const [s, ...rest] = (await Promise.all(answers)) as Array<Extract<FromChild, { type: 'window' }>>;
+    const answers = load.map((c) => c.next());
+    for (const c of load) c.send({ type: 'end' });
+    const s1 = procStat(server.proc.pid!);
+    const serverWallMs = performance.now() - t0;
+    const rest = (await Promise.all(answers)) as Array<Extract<FromChild, { type: 'window' }>>;
     const cons = rest.slice(0, consumerProcs.length);
     const prods = rest.slice(consumerProcs.length);
-    const seconds = windowMs / 1000;
+    // Each child's own window (a busy child may see 'end' late): counts over its own wall time.
+    const perS = (n: number | undefined, w: Extract<FromChild, { type: 'window' }>) => (n ?? 0) / ((w.wallMs ?? windowMs) / 1000);
     const lat = cons.flatMap((c) => c.latenciesMs ?? []);
     const cpuPct = (w: Extract<FromChild, { type: 'window' }>) => (((w.cpuUserUs ?? 0) + (w.cpuSystemUs ?? 0)) / 1000 / (w.wallMs ?? windowMs)) * 100;
     const serverLat = cons.flatMap((c) => c.serverLatenciesMs ?? []);
     return {
-      delivered: cons.reduce((a, c) => a + (c.records ?? 0), 0) / seconds,
-      ingest: prods.reduce((a, p) => a + (p.sent ?? 0), 0) / seconds,
+      delivered: cons.reduce((a, c) => a + perS(c.records, c), 0),
+      ingest: prods.reduce((a, p) => a + perS(p.sent, p), 0),
       p50: lat.length ? percentile(lat, 50) : NaN,
       p99: lat.length ? percentile(lat, 99) : NaN,
       serverP99: serverLat.length ? percentile(serverLat, 99) : NaN,
-      cpuPct: cpuPct(s),
+      cpuPct: s0 && s1 ? ((s1.cpuMs - s0.cpuMs) / serverWallMs) * 100 : NaN,
       producersCpuPct: prods.reduce((a, p) => a + cpuPct(p), 0),
       consumersCpuPct: cons.reduce((a, c) => a + cpuPct(c), 0),
-      mbPerS: cons.reduce((a, c) => a + (c.bytes ?? 0), 0) / seconds / 2 ** 20,
-      rssMb: (s.rssMaxBytes ?? 0) / 2 ** 20,
+      mbPerS: cons.reduce((a, c) => a + perS(c.bytes, c), 0) / 2 ** 20,
+      rssMb: (s1?.peakRssBytes ?? 0) / 2 ** 20,
       consumers: CONSUMER_FILTERS.length,
-      perConsumer: cons.flatMap((c) => (c.perConsumer ?? []).map((n) => n / seconds)),
+      perConsumer: cons.flatMap((c) => (c.perConsumer ?? []).map((n) => perS(n, c))),
     };
   } finally {
     for (const c of [...producerProcs, ...consumerProcs, server]) c.send({ type: 'stop' });
