@@ -172,7 +172,12 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const skipped: RunResult = { delivered: 0, ingest: 0, p50: NaN, p99: NaN, serverP99: NaN, cpuPct: 0, producersCpuPct: 0, consumersCpuPct: 0, mbPerS: 0, rssMb: 0, consumers: 0, perConsumer: [] };
   const ours = only === 'baseline' ? skipped : await runOnce('ours', conns, rate, warmupMs, windowMs);
   log(`ours: ${JSON.stringify(ours)}`);
-  const base = only === 'ours' ? skipped : await runOnce('baseline', conns, rate, warmupMs, windowMs);
+  let baseFailed: string | undefined;
+  const base = only === 'ours' ? skipped : await runOnce('baseline', conns, rate, warmupMs, windowMs).catch((error: unknown) => {
+    // The baseline failing under the load (e.g. out of heap) is a result too: say so, keep ours.
+    baseFailed = error instanceof Error ? error.message : String(error);
+    return skipped;
+  });
   log(`baseline: ${JSON.stringify(base)}`);
   const deflate = measureDeflate();
   log(`deflate: ${JSON.stringify(deflate)}`);
@@ -206,6 +211,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
       `${conns} producer connections × ${rate} experiences/s (4 processes), ${CONSUMER_FILTERS.length} consumers (2 processes), server in its own process; window ${windowMs / 1000} s after ${warmupMs / 1000} s warm-up`,
       `per-consumer delivered/s, ours: ${ours.perConsumer.map((x) => sig(x, 3)).join(', ')}; baseline: ${base.perConsumer.map((x) => sig(x, 3)).join(', ')}`,
       'the bar (>= 100,000 delivered/s) needs the full run; --quick offers far less load',
+      ...(baseFailed ? [`the baseline failed under this load: ${baseFailed}`] : []),
     ],
   };
 }
