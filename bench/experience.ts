@@ -9,15 +9,23 @@
  *   p99_to_server_send_ms  producer → the gateway sending its batch (the batch head's server_time)
  *   consumers           consumers connected
  *   ingest_per_s        records the producers sent per second
- *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core
+ *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core (read from /proc)
+ *   producers_cpu_pct, consumers_cpu_pct  the load generators' processes, summed, % of one core
  *   mb_per_s            consumer bytes received per second
+ *   *_cpu_us_per_*      CPU per record of the producers (per ingested), the server and the consumers
+ *                       (per delivered); cores_for_100k_delivered: what those add up to at the bar
  *   deflate_*           compression of a 32-record batch, measured here (see README)
  *
  * Baseline (same run, same load, same consumers): the same records as JSON over a plain `ws`
  * server that filters per consumer in JavaScript (server-child.ts).
  * Full: 100 connections × 500/s; --quick: 20 × 100/s.
+ *
+ * For profiling (not for recorded figures): EXPERIENCE_BENCH_PROF=<dir> runs every child with
+ * `--cpu-prof` into <dir> (one profile per thread), EXPERIENCE_BENCH_ONLY=ours|baseline runs one side,
+ * EXPERIENCE_BENCH_CONNS / _RATE / _WINDOW_S override the load.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { encodeEvent, EventKind } from '../src/shared/telemetry/event-codec.js';
 import { percentile, sig } from './lib/stats.js';
@@ -32,14 +40,17 @@ class Child {
   readonly proc: ChildProcess;
   private readonly waiting: Array<(m: FromChild) => void> = [];
   constructor(script: string, args: string[]) {
-    this.proc = fork(new URL(`./experience/${script}.js`, import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const prof = process.env.EXPERIENCE_BENCH_PROF;
+    const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', `${prof}/${script}-${args[0]}`] : [];
+    this.proc = fork(new URL(`./experience/${script}.js`, import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     this.proc.on('message', (m: FromChild) => {
       if (m.type === 'failed') log(`${script} failed: ${m.error}`);
       this.waiting.shift()?.(m);
     });
   }
-  next(timeoutMs = 60_000): Promise<FromChild> {
+  next(timeoutMs = 180_000): Promise<FromChild> {
     return new Promise((resolve, reject) => {
+      // Generous: at a load average of 20+ (other work on this machine) the service takes a minute to start.
       const t = setTimeout(() => reject(new Error('child did not answer')), timeoutMs);
       this.waiting.push((m) => { clearTimeout(t); m.type === 'failed' ? reject(new Error(m.error)) : resolve(m); });
     });
@@ -49,7 +60,19 @@ class Child {
   }
 }
 
-interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
+/** CPU time (user + system, at Linux's 100 ticks/s) and peak RSS of a process, from /proc. */
+function procStat(pid: number): { cpuMs: number; peakRssBytes: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { cpuMs: (Number(f[11]) + Number(f[12])) * 10, peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; producersCpuPct: number; consumersCpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
 
 async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number, windowMs: number): Promise<RunResult> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -63,28 +86,38 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
   await Promise.all(producerProcs.map((p) => p.next()));
   try {
     await sleep(warmupMs);
-    const all = [server, ...consumerProcs, ...producerProcs];
-    for (const c of all) c.send({ type: 'begin' });
+    // The server's CPU and peak RSS are read from /proc by this process: an overloaded server
+    // (the baseline's event loop behind on JSON) could not answer in time itself.
+    const load = [...consumerProcs, ...producerProcs];
+    const s0 = procStat(server.proc.pid!);
+    const t0 = performance.now();
+    for (const c of load) c.send({ type: 'begin' });
     await sleep(windowMs);
-    const answers = all.map((c) => c.next());
-    for (const c of all) c.send({ type: 'end' });
-    const [s, ...rest] = (await Promise.all(answers)) as Array<Extract<FromChild, { type: 'window' }>>;
+    const answers = load.map((c) => c.next());
+    for (const c of load) c.send({ type: 'end' });
+    const s1 = procStat(server.proc.pid!);
+    const serverWallMs = performance.now() - t0;
+    const rest = (await Promise.all(answers)) as Array<Extract<FromChild, { type: 'window' }>>;
     const cons = rest.slice(0, consumerProcs.length);
     const prods = rest.slice(consumerProcs.length);
-    const seconds = windowMs / 1000;
+    // Each child's own window (a busy child may see 'end' late): counts over its own wall time.
+    const perS = (n: number | undefined, w: Extract<FromChild, { type: 'window' }>) => (n ?? 0) / ((w.wallMs ?? windowMs) / 1000);
     const lat = cons.flatMap((c) => c.latenciesMs ?? []);
+    const cpuPct = (w: Extract<FromChild, { type: 'window' }>) => (((w.cpuUserUs ?? 0) + (w.cpuSystemUs ?? 0)) / 1000 / (w.wallMs ?? windowMs)) * 100;
     const serverLat = cons.flatMap((c) => c.serverLatenciesMs ?? []);
     return {
-      delivered: cons.reduce((a, c) => a + (c.records ?? 0), 0) / seconds,
-      ingest: prods.reduce((a, p) => a + (p.sent ?? 0), 0) / seconds,
+      delivered: cons.reduce((a, c) => a + perS(c.records, c), 0),
+      ingest: prods.reduce((a, p) => a + perS(p.sent, p), 0),
       p50: lat.length ? percentile(lat, 50) : NaN,
       p99: lat.length ? percentile(lat, 99) : NaN,
       serverP99: serverLat.length ? percentile(serverLat, 99) : NaN,
-      cpuPct: (((s.cpuUserUs ?? 0) + (s.cpuSystemUs ?? 0)) / 1000 / (s.wallMs ?? windowMs)) * 100,
-      mbPerS: cons.reduce((a, c) => a + (c.bytes ?? 0), 0) / seconds / 2 ** 20,
-      rssMb: (s.rssMaxBytes ?? 0) / 2 ** 20,
+      cpuPct: s0 && s1 ? ((s1.cpuMs - s0.cpuMs) / serverWallMs) * 100 : NaN,
+      producersCpuPct: prods.reduce((a, p) => a + cpuPct(p), 0),
+      consumersCpuPct: cons.reduce((a, c) => a + cpuPct(c), 0),
+      mbPerS: cons.reduce((a, c) => a + perS(c.bytes, c), 0) / 2 ** 20,
+      rssMb: (s1?.peakRssBytes ?? 0) / 2 ** 20,
       consumers: CONSUMER_FILTERS.length,
-      perConsumer: cons.flatMap((c) => (c.perConsumer ?? []).map((n) => n / seconds)),
+      perConsumer: cons.flatMap((c) => (c.perConsumer ?? []).map((n) => perS(n, c))),
     };
   } finally {
     for (const c of [...producerProcs, ...consumerProcs, server]) c.send({ type: 'stop' });
@@ -129,26 +162,47 @@ function measureDeflate(): Record<string, number> {
 }
 
 export async function run({ quick }: BenchOptions): Promise<BenchResult> {
-  const conns = quick ? 20 : 100;
-  const rate = quick ? 100 : 500;
+  const env = process.env;
+  const conns = Number(env.EXPERIENCE_BENCH_CONNS) || (quick ? 20 : 100);
+  const rate = Number(env.EXPERIENCE_BENCH_RATE) || (quick ? 100 : 500);
   const warmupMs = quick ? 3_000 : 10_000;
-  const windowMs = quick ? 6_000 : 30_000;
+  const windowMs = (Number(env.EXPERIENCE_BENCH_WINDOW_S) || (quick ? 6 : 30)) * 1000;
+  const only = env.EXPERIENCE_BENCH_ONLY;
   log(`experience: ${conns} producers × ${rate}/s, ${CONSUMER_FILTERS.length} consumers, window ${windowMs / 1000} s`);
-  const ours = await runOnce('ours', conns, rate, warmupMs, windowMs);
+  const skipped: RunResult = { delivered: 0, ingest: 0, p50: NaN, p99: NaN, serverP99: NaN, cpuPct: 0, producersCpuPct: 0, consumersCpuPct: 0, mbPerS: 0, rssMb: 0, consumers: 0, perConsumer: [] };
+  const ours = only === 'baseline' ? skipped : await runOnce('ours', conns, rate, warmupMs, windowMs);
   log(`ours: ${JSON.stringify(ours)}`);
-  const base = await runOnce('baseline', conns, rate, warmupMs, windowMs);
+  let baseFailed: string | undefined;
+  const base = only === 'ours' ? skipped : await runOnce('baseline', conns, rate, warmupMs, windowMs).catch((error: unknown) => {
+    // The baseline failing under the load (e.g. out of heap) is a result too: say so, keep ours.
+    baseFailed = error instanceof Error ? error.message : String(error);
+    return skipped;
+  });
   log(`baseline: ${JSON.stringify(base)}`);
   const deflate = measureDeflate();
   log(`deflate: ${JSON.stringify(deflate)}`);
+  // CPU per record, from each process's own cpuUsage: steadier than rates on a shared machine, and
+  // what says how many cores the bar needs at this filter mix (delivered per ingested record).
+  const perRecord = (r: RunResult) => {
+    const us = (pct: number, n: number) => (n > 0 ? (pct / 100) * 1e6 / n : NaN);
+    const producer = us(r.producersCpuPct, r.ingest);
+    const server = us(r.cpuPct, r.delivered);
+    const consumer = us(r.consumersCpuPct, r.delivered);
+    const ratio = r.ingest > 0 ? r.delivered / r.ingest : NaN;
+    return {
+      producer_cpu_us_per_record: producer, server_cpu_us_per_delivered: server, consumer_cpu_us_per_delivered: consumer,
+      cores_for_100k_delivered: ((100_000 / ratio) * producer + 100_000 * (server + consumer)) / 1e6,
+    };
+  };
   const figures: Record<string, number> = {
     experiences_per_s: ours.delivered, p99_ms: ours.p99, p50_ms: ours.p50, p99_to_server_send_ms: ours.serverP99, consumers: ours.consumers, ingest_per_s: ours.ingest,
-    server_cpu_pct: ours.cpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
-    delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...deflate,
+    server_cpu_pct: ours.cpuPct, producers_cpu_pct: ours.producersCpuPct, consumers_cpu_pct: ours.consumersCpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
+    delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...perRecord(ours), ...deflate,
   };
   const baseline: Record<string, number> = {
     experiences_per_s: base.delivered, p99_ms: base.p99, p50_ms: base.p50, consumers: base.consumers, ingest_per_s: base.ingest,
-    server_cpu_pct: base.cpuPct, mb_per_s: base.mbPerS, server_rss_mb: base.rssMb,
-    delivered_per_ingested: base.ingest > 0 ? base.delivered / base.ingest : 0,
+    server_cpu_pct: base.cpuPct, producers_cpu_pct: base.producersCpuPct, consumers_cpu_pct: base.consumersCpuPct, mb_per_s: base.mbPerS, server_rss_mb: base.rssMb,
+    delivered_per_ingested: base.ingest > 0 ? base.delivered / base.ingest : 0, ...perRecord(base),
   };
   return {
     figures,
@@ -157,6 +211,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
       `${conns} producer connections × ${rate} experiences/s (4 processes), ${CONSUMER_FILTERS.length} consumers (2 processes), server in its own process; window ${windowMs / 1000} s after ${warmupMs / 1000} s warm-up`,
       `per-consumer delivered/s, ours: ${ours.perConsumer.map((x) => sig(x, 3)).join(', ')}; baseline: ${base.perConsumer.map((x) => sig(x, 3)).join(', ')}`,
       'the bar (>= 100,000 delivered/s) needs the full run; --quick offers far less load',
+      ...(baseFailed ? [`the baseline failed under this load: ${baseFailed}`] : []),
     ],
   };
 }

@@ -1,6 +1,6 @@
 /** Pure pieces of the experience stream: the v2 batch codec, filter parsing and the retained window. */
 import { describe, expect, it } from 'vitest';
-import { decodeBatchV2, encodeBatchV2 } from '../src/shared/telemetry/experience-batch.js';
+import { BatchWriter, BlockArena, decodeBatchV1, decodeBatchV2, encodeBatchV1, encodeBatchV2, recordBlock } from '../src/shared/telemetry/experience-batch.js';
 import { FilterError, matchesFilter, parseFilter, PerGameCounts } from '../src/actors/gateway/experience-filter.js';
 import { RetainedWindow, type RetainedRecord } from '../src/actors/gateway/experience-window.js';
 import { defaultFilter } from '../src/actors/gateway/experience-stream.js';
@@ -21,6 +21,45 @@ describe('v2 experience batch', () => {
   it('refuses a batch whose head and body disagree', () => {
     const encoded = encodeBatchV2({ seq_first: 1, seq_last: 1, count: 2, dropped: 0, missed: 0, server_time: 0 }, [{ seq: 1, bytes: new Uint8Array(1) }]);
     expect(() => decodeBatchV2(encoded)).toThrow(/head says 2 records, body holds 1/);
+  });
+});
+
+describe('batch writer (record blocks into one reused buffer)', () => {
+  const events = [new Uint8Array([1, 2, 3]), Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff), new Uint8Array(0), new Uint8Array([9])];
+  const seqs = [1_765_000_000_000_001, 1_765_000_000_000_002, 1_765_000_000_000_005, 1_765_000_000_000_006];
+  // Events sit inside a larger buffer, as in the fan-out ring.
+  const ring = new Uint8Array(8000);
+  const arena = new BlockArena(8192);
+  const blocks = events.map((e, i) => { ring.set(e, 100 + i); return recordBlock(seqs[i], ring, 100 + i, e.byteLength, arena); });
+  const records = events.map((bytes, i) => ({ seq: seqs[i], bytes }));
+  const head = { seq_first: seqs[0], seq_last: seqs[3], count: 4, dropped: 1, missed: 2, server_time: 99 };
+
+  for (const deflate of [false, true]) {
+    it(`writes v2 byte-for-byte as encodeBatchV2 does${deflate ? ' (deflated)' : ''}, and again after a larger batch`, () => {
+      const w = new BatchWriter();
+      expect(Buffer.from(w.v2(head, blocks, deflate))).toEqual(Buffer.from(encodeBatchV2(head, records, deflate)));
+      const big = Array.from({ length: 400 }, (_, i) => recordBlock(i + 1, new Uint8Array(5000).fill(i & 0xff), 0, 5000)); // 2 MB: past the first buffer
+      const bigHead = { seq_first: 1, seq_last: 400, count: 400, dropped: 0, missed: 0, server_time: 1 };
+      const decodedBig = decodeBatchV2(w.v2(bigHead, big, deflate));
+      expect(decodedBig.records.map((r) => r.bytes[4999])).toEqual(big.map((_, i) => i & 0xff));
+      expect(Buffer.from(w.v2(head, blocks.slice(0, 2), deflate))).toEqual(Buffer.from(encodeBatchV2({ ...head }, records.slice(0, 2), deflate)));
+    });
+  }
+  it('writes v1 as encodeBatchV1 does', () => {
+    const w = new BatchWriter();
+    const out = w.v1(blocks);
+    expect(Buffer.from(out)).toEqual(Buffer.from(encodeBatchV1(events)));
+    expect(decodeBatchV1(out).map((b) => Buffer.from(b))).toEqual(events.map((e) => Buffer.from(e)));
+  });
+  it('arena blocks are own copies that never overlap; large ones get their own buffer', () => {
+    ring.fill(0xee);
+    expect(Buffer.from(blocks[1].subarray(12))).toEqual(Buffer.from(events[1])); // not a view into the ring
+    const a = new BlockArena(1024);
+    const xs = Array.from({ length: 10 }, (_, i) => a.alloc(100).fill(i));
+    xs.forEach((x, i) => expect([...new Set(x)]).toEqual([i]));
+    const huge = a.alloc(600);
+    expect(huge.byteLength).toBe(600);
+    expect(huge.byteOffset).toBe(0);
   });
 });
 

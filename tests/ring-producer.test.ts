@@ -175,6 +175,25 @@ describe('encode helpers', () => {
     expect([...packLegalMask([1, 0, 0, 0, 0, 0, 0, 1, true, false])]).toEqual([0x81, 0x01]);
   });
 
+  it('packs 0/1 byte masks (the word-at-a-time path) exactly as the plain loop does, any length, offset or stray value', () => {
+    const plain = (m: ArrayLike<number>) => { const o = new Uint8Array(Math.ceil(m.length / 8)); for (let i = 0; i < m.length; i++) if (m[i]) o[i >> 3] |= 1 << (i & 7); return [...o]; };
+    let x = 12345;
+    const rand = () => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x / 2 ** 32; };
+    for (const len of [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 13_527]) {
+      for (const byteOffset of [0, 4, 1]) { // aligned (fast path) and unaligned (plain loop)
+        const backing = new Uint8Array(len + 8);
+        const mask = backing.subarray(byteOffset, byteOffset + len);
+        for (let i = 0; i < len; i++) mask[i] = rand() < 0.3 ? 1 : 0;
+        if (len > 20) { mask[3] = 2; mask[17] = 255; } // not 0/1: still "set"
+        expect([...packLegalMask(mask)]).toEqual(plain(mask));
+        const out = new Uint8Array(Math.ceil(len / 8) + 3).fill(0xaa);
+        packLegalMask(mask, out, 3);
+        expect([...out.subarray(3)]).toEqual(plain(mask));
+        expect([...out.subarray(0, 3)]).toEqual([0xaa, 0xaa, 0xaa]);
+      }
+    }
+  });
+
   it('reuses the scratch buffer unless asked for a copy', () => {
     const a = encodeMetricsEvent({ x: 1 }, 1);
     const b = encodeMetricsEvent({ x: 2 }, 2);

@@ -62,9 +62,15 @@ async function main(): Promise<void> {
     sockets.push(ws);
   }
   await Promise.all(sockets.map((ws) => new Promise((r, j) => { ws.once('open', r); ws.once('error', j); })));
+  let cpu0 = process.cpuUsage();
+  let wall0 = performance.now();
   process.on('message', (msg: ToChild) => {
-    if (msg.type === 'begin') { measuring = true; records = 0; bytes = 0; perConsumer.fill(0); latencies.length = 0; serverLatencies.length = 0; }
-    else if (msg.type === 'end') { measuring = false; send({ type: 'window', records, bytes, latenciesMs: latencies, serverLatenciesMs: serverLatencies, perConsumer }); }
+    if (msg.type === 'begin') { measuring = true; records = 0; bytes = 0; perConsumer.fill(0); latencies.length = 0; serverLatencies.length = 0; cpu0 = process.cpuUsage(); wall0 = performance.now(); }
+    else if (msg.type === 'end') {
+      measuring = false;
+      const cpu = process.cpuUsage(cpu0);
+      send({ type: 'window', records, bytes, latenciesMs: latencies, serverLatenciesMs: serverLatencies, perConsumer, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, wallMs: performance.now() - wall0 });
+    }
     else if (msg.type === 'stop') { for (const ws of sockets) ws.terminate(); setTimeout(() => process.exit(0), 100); }
   });
   process.on('disconnect', () => process.exit(0));

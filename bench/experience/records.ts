@@ -42,12 +42,25 @@ export function makeRecord(conn: number, i: number, rand: () => number, state = 
     action = Math.floor(rand() * ACTIONS);
     mask[action] = 1;
   }
+  return { ...recordFacts(conn, i, rand), action, state, mask };
+}
+
+/** The scalar fields of record `i` of connection `conn` (what the consumers' filters look at). */
+export function recordFacts(conn: number, i: number, rand: () => number): Pick<BenchRecord, 'gameId' | 'playerId' | 'turn' | 'reward' | 'done'> {
   const turn = i % TURNS_PER_GAME;
   const done = turn === TURNS_PER_GAME - 1;
-  return {
-    gameId: `c${conn}g${Math.floor(i / TURNS_PER_GAME)}`, playerId: turn % 2 === 0 ? 'sente' : 'gote', turn, action,
-    reward: done ? (rand() < 0.5 ? 1 : -1) : 0, done, state, mask,
-  };
+  return { gameId: `c${conn}g${Math.floor(i / TURNS_PER_GAME)}`, playerId: turn % 2 === 0 ? 'sente' : 'gote', turn, reward: done ? (rand() < 0.5 ? 1 : -1) : 0, done };
+}
+
+/**
+ * Tensors prepared once per producer process and cycled through: drawing fresh random planes
+ * for every record cost the load generators more CPU than the service spends on the record, and
+ * that is not the work under test. Every record still goes through the SDK's (or the baseline's)
+ * full per-record encoding.
+ */
+export const POOL_SIZE = 64;
+export function tensorPool(conn: number, rand: () => number): BenchRecord[] {
+  return Array.from({ length: POOL_SIZE }, (_, k) => makeRecord(conn, k, rand));
 }
 
 /**
@@ -109,10 +122,17 @@ export function passes(f: JsFilter, r: { game_id: string; player_id: string; tur
 
 /** The baseline's JSON form of a record (mask as base64 of the same bitset ringcast sends). */
 export function toJson(r: BenchRecord, timestamp: number): string {
+  return jsonHead(r, timestamp) + tensorJson(r);
+}
+
+/** The scalar part of a baseline record's JSON, up to the tensors (tensorJson's text completes it). */
+export function jsonHead(r: Pick<BenchRecord, 'gameId' | 'playerId' | 'turn' | 'action' | 'reward' | 'done'>, timestamp: number): string {
+  return `{"game_id":${JSON.stringify(r.gameId)},"player_id":${JSON.stringify(r.playerId)},"turn":${r.turn},"action":${r.action},"reward":${r.reward},"done":${r.done},"timestamp":${timestamp},`;
+}
+
+/** The tensor part of a baseline record's JSON (state as a number array, mask as base64 of the bitset). */
+export function tensorJson(r: BenchRecord): string {
   const bits = new Uint8Array(Math.ceil(ACTIONS / 8));
   for (let i = 0; i < ACTIONS; i++) if (r.mask[i]) bits[i >> 3] |= 1 << (i & 7);
-  return JSON.stringify({
-    game_id: r.gameId, player_id: r.playerId, turn: r.turn, action: r.action, reward: r.reward, done: r.done, timestamp,
-    state_shape: STATE_SHAPE, state: Array.from(r.state), legal_mask: Buffer.from(bits).toString('base64'),
-  });
+  return `"state_shape":${JSON.stringify(STATE_SHAPE)},"state":${JSON.stringify(Array.from(r.state))},"legal_mask":"${Buffer.from(bits).toString('base64')}"}`;
 }

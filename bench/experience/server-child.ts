@@ -30,6 +30,8 @@ async function startOurs(port: number): Promise<() => Promise<void>> {
   };
 }
 
+const MAX_CONSUMER_BUFFERED = 64 << 20;
+
 interface BaselineConsumer { ws: WebSocket; filter: JsFilter; batch: string[]; timer?: NodeJS.Timeout }
 
 function startBaseline(port: number): Promise<() => Promise<void>> {
@@ -39,7 +41,9 @@ function startBaseline(port: number): Promise<() => Promise<void>> {
     clearTimeout(c.timer);
     c.timer = undefined;
     if (c.batch.length === 0) return;
-    c.ws.send(`[${c.batch.join(',')}]`);
+    // A consumer this far behind loses the batch (ours bounds its queue the same way): without
+    // this the server buffered without limit and ran out of heap at the full load.
+    if (c.ws.bufferedAmount < MAX_CONSUMER_BUFFERED) c.ws.send(`[${c.batch.join(',')}]`);
     c.batch = [];
   };
   wss.on('connection', (ws, req) => {

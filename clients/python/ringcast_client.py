@@ -384,7 +384,8 @@ class _Connection:
             if not chunk:
                 return None
             self.buf += chunk
-        out = bytes(self.buf[:n])
+        with memoryview(self.buf) as view:
+            out = bytes(view[:n])  # one copy (a bytearray slice would make two)
         del self.buf[:n]
         return out
 
@@ -1969,6 +1970,8 @@ def _read_message(conn, max_bytes):
         elif opcode in (0x1, 0x2) or (opcode == 0x0 and text is not None):
             if opcode != 0x0:
                 text = opcode == 0x1
+            if fin and not message:
+                return text, payload  # unfragmented: no copy (experience batches are large)
             message += payload
             if len(message) > max_bytes:
                 raise ConnectionError("server WebSocket message exceeds %d bytes" % max_bytes)

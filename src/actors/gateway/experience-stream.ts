@@ -17,7 +17,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { decodeEvent, EventKind } from '../../shared/telemetry/event-codec.js';
-import { encodeBatchV1, encodeBatchV2, decodeBatchV1 } from '../../shared/telemetry/experience-batch.js';
+import { BatchWriter, BlockArena, decodeBatchV1, encodeBatchV1, RECORD_PREFIX_BYTES, recordBlock } from '../../shared/telemetry/experience-batch.js';
 import type { GatewayMetrics, DisconnectReason } from './gateway-metrics.js';
 import { describeFilter, FilterError, matchesFilter, parseFilter, PerGameCounts, unknownFields, type ExperienceFilter } from './experience-filter.js';
 import type { ConsumerSetup } from './experience-query.js';
@@ -95,6 +95,8 @@ export class ExperienceHub {
   private readonly statusTimer: NodeJS.Timeout;
   readonly window: RetainedWindow;
   private readonly labels = new ConsumerLabels();
+  private readonly writer = new BatchWriter();
+  private readonly arena = new BlockArena();
   private readonly maxRate: number;
   private undecodable = 0;
   private localSeq = 0;
@@ -236,7 +238,9 @@ export class ExperienceHub {
     }
     this.localSeq = seq;
     const now = Date.now();
-    const rec: RetainedRecord = { seq, bytes: view.slice(), stamp, at: now, gameId: facts.gameId, playerId: facts.playerId, turn: facts.turn, reward: facts.reward, done: facts.done };
+    // The one copy out of the ring, already in wire form: batches are then plain concatenations.
+    const block = recordBlock(seq, data, offset, length, this.arena);
+    const rec: RetainedRecord = { seq, block, bytes: block.subarray(RECORD_PREFIX_BYTES), stamp, at: now, gameId: facts.gameId, playerId: facts.playerId, turn: facts.turn, reward: facts.reward, done: facts.done };
     this.window.push(rec);
     for (const ws of this.consumers) {
       const c = ws.getUserData();
@@ -342,15 +346,17 @@ export class ExperienceHub {
     this.flushQueue(ws, c);
   }
 
+  /** The batch's bytes in the shared writer: valid until the next encode, so send at once. */
   private encode(c: ExperienceConsumer, records: RetainedRecord[]): Uint8Array {
-    if (c.version === 1) return encodeBatchV1(records.map((r) => r.bytes));
+    const blocks = records.map((r) => r.block);
+    if (c.version === 1) return this.writer.v1(blocks);
     const head = {
       seq_first: records[0].seq, seq_last: records[records.length - 1].seq, count: records.length,
       dropped: c.pendingDropped, missed: c.pendingMissed, server_time: Date.now(),
     };
     c.pendingDropped = 0;
     c.pendingMissed = 0;
-    return encodeBatchV2(head, records.map((r) => ({ seq: r.seq, bytes: r.bytes })), c.deflate);
+    return this.writer.v2(head, blocks, c.deflate);
   }
 
   private flushQueue(ws: WebSocket<ExperienceConsumer>, c: ExperienceConsumer): void {

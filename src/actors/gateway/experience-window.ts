@@ -10,7 +10,9 @@ import type { ExperienceFacts } from './experience-filter.js';
 
 export interface RetainedRecord extends ExperienceFacts {
   seq: number;
-  /** The experience event bytes (an own copy, shared by every consumer's batches). */
+  /** The record's v2 wire block (seq, length, event: experience-batch.ts recordBlock), an own copy shared by every consumer's batches. */
+  block: Uint8Array;
+  /** The experience event bytes (a view into `block`). */
   bytes: Uint8Array;
   /** Receipt time at the ingest edge (ms since epoch). */
   stamp: number;

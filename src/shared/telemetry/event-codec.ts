@@ -484,13 +484,14 @@ function decodeExperience(meta: Record<string, unknown>, at: number, len: number
   const stateBytes = (shape as number[]).reduce((a, b) => a * b, 1) * 4;
   const maskLen = meta.mask_len === undefined ? 0 : reqInt(meta, 'mask_len', name, 0, 1 << 20);
   const maskBytes = Math.ceil(maskLen / 8);
-  expectPayload(name, len, stateBytes + maskBytes, `state float32 ${JSON.stringify(shape)} (${stateBytes} bytes) + legal mask bitset (${maskBytes} bytes)`);
+  if (len !== stateBytes + maskBytes) expectPayload(name, len, stateBytes + maskBytes, `state float32 ${JSON.stringify(shape)} (${stateBytes} bytes) + legal mask bitset (${maskBytes} bytes)`);
   const done = meta.done;
   if (typeof done !== 'boolean') throw new EventFormatError('experience: "done" must be true or false');
   const reward = meta.reward;
   if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new EventFormatError('experience: "reward" must be a finite number');
+  // Fields spelled out, not `...base` (see decodeMetrics): this runs for every experience record.
   return {
-    ...base,
+    timestamp: base.timestamp, offset: base.offset, length: base.length, run: base.run,
     kind: EventKind.Experience,
     gameId: reqId(meta, 'game_id', name),
     playerId: reqId(meta, 'player_id', name),
