@@ -207,7 +207,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       experience: config.experience,
       recordingsDir,
     };
-    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i)], out: [ingestRing(i)], options: gateway, standby });
+    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i)], out: [ingestRing(i)], options: gateway, standby, nativeHandles: true });
   }
   if (chatEnabled) {
     const chat: ChatOptions = {
@@ -298,6 +298,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     backoff: { initialMs: config.restart.backoffInitialMs, maxMs: config.restart.backoffMaxMs },
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     hangTimeoutMs: config.hangTimeoutMs,
+    nativeHangGraceMs: config.nativeHangGraceMs,
     logLevel: config.logLevel,
     rings,
     actors,
