@@ -12,7 +12,7 @@ import { createLogger } from './shared/logger.js';
 import { projectRoot } from './shared/runtime-path.js';
 import { startService } from './service.js';
 import { LooseSecretFileError } from './shared/private-files.js';
-import { exitProcess } from './supervisor/process-exit.js';
+import { exitAfterSupervisor, exitProcess } from './supervisor/process-exit.js';
 
 const args = process.argv.slice(2);
 // `-h` is --host (the frame processor's flag), so help is long-only.
@@ -45,14 +45,14 @@ const deadlineMs = config.shutdownDeadlineMs;
 // Node's default instant death.
 let stopSignal: NodeJS.Signals | undefined;
 let stopService: ((reason: string) => Promise<number>) | undefined;
-let stuckThreads: () => string[] = () => [];
+let liveNativeThreads: () => string[] = () => [];
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     stopSignal ??= signal;
     // Backstop: if a bug keeps stop() from finishing, still exit inside systemd's TimeoutStopSec.
     setTimeout(() => {
       log.error({ deadlineMs }, 'graceful stop overran its deadline; exiting anyway');
-      exitProcess(1, stuckThreads(), log);
+      exitProcess(1, liveNativeThreads(), log);
     }, deadlineMs + 1_500).unref();
     void stopService?.(signal);
   });
@@ -73,8 +73,8 @@ try {
 }
 stopService = service.stop;
 const { supervisor } = service;
-stuckThreads = () => supervisor.stuckThreads;
+liveNativeThreads = () => supervisor.liveNativeThreads;
 if (stopSignal) void service.stop(stopSignal);
 // A second signal, or a stop that overruns the deadline, must not leave the process hanging.
 const code = await service.done;
-exitProcess(code, supervisor.stuckThreads, log);
+await exitAfterSupervisor(code, supervisor, log);

@@ -11,10 +11,19 @@
  */
 import type { Logger } from 'pino';
 
+/** How long a stuck thread gets to leave by itself before the process ends without it. */
+export const STUCK_EXIT_WAIT_MS = 1_000;
+
+/** Exits with `code` unless an actor thread is stuck (see above); then by SIGKILL. */
 export function exitProcess(code: number, stuckThreads: readonly string[], log?: Logger): never {
   if (stuckThreads.length > 0) {
     log?.fatal({ stuck: stuckThreads, code }, 'exiting by SIGKILL: these threads are blocked holding native handles, and any other exit would abort the process');
     process.kill(process.pid, 'SIGKILL');
   }
   process.exit(code);
+}
+
+/** exitProcess, after giving the supervisor's stuck threads STUCK_EXIT_WAIT_MS to leave by themselves. */
+export async function exitAfterSupervisor(code: number, supervisor: { stuckExited(timeoutMs: number): Promise<string[]> }, log?: Logger): Promise<never> {
+  exitProcess(code, await supervisor.stuckExited(STUCK_EXIT_WAIT_MS), log);
 }

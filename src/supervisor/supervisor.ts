@@ -102,7 +102,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly escalations: Counter;
   private readonly standbyFailures: Counter<'actor'>;
   private readonly stalls: Counter<'actor'>;
-  private readonly stuck = new Set<string>();
+  /** Threads kill() could not end (native handles, loop blocked), until they exit by themselves. */
+  private readonly stuck = new Map<string, ActorHandle>();
 
   constructor(spec: SupervisorSpec, log: Logger) {
     super();
@@ -270,7 +271,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         forced.push(slot.spec.name);
         slot.status = 'stopping';
         this.intentional.add(slot.handle);
-        if (await slot.handle.kill('stop', 0) === undefined) this.stuck.add(slot.spec.name);
+        if (await slot.handle.kill('stop', 0) === undefined) this.markStuck(slot.spec.name, slot.handle);
         slot.status = 'stopped';
         continue;
       }
@@ -287,15 +288,40 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         forced.push(slot.spec.name);
         this.log.warn({ target: slot.spec.name, err: (error as Error).message }, 'actor did not stop in time; terminating its thread');
       }
-      if (await handle.kill('stop') === undefined) this.stuck.add(slot.spec.name);
+      if (await handle.kill('stop') === undefined) this.markStuck(slot.spec.name, handle);
       slot.status = 'stopped';
     }
-    return { clean: forced.length === 0, forced, stuck: [...this.stuck], finals };
+    return { clean: forced.length === 0, forced, stuck: this.stuckThreads, finals };
   }
 
-  /** Actor threads that could not be ended (native handles, blocked loop); see exitProcess. */
+  /** Actor threads that could not be ended and are still running (native handles, blocked loop); see exitProcess. */
   get stuckThreads(): string[] {
-    return [...this.stuck];
+    return [...this.stuck.keys()];
+  }
+
+  /**
+   * Waits up to `timeoutMs` for the stuck threads to exit by themselves (each has its exit
+   * request queued and leaves, sockets closed, as soon as its loop runs); the ones left.
+   */
+  async stuckExited(timeoutMs: number): Promise<string[]> {
+    if (this.stuck.size === 0) return [];
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    await Promise.race([Promise.all([...this.stuck.values()].map((h) => h.exited)), timeout]);
+    clearTimeout(timer);
+    return this.stuckThreads;
+  }
+
+  /** Threads of actors with nativeHandles still alive: any exit but SIGKILL would abort while they run. */
+  get liveNativeThreads(): string[] {
+    const names = new Set(this.stuck.keys());
+    for (const s of this.slots) if (s.spec.nativeHandles && s.handle?.alive) names.add(s.spec.name);
+    return [...names];
+  }
+
+  private markStuck(name: string, handle: ActorHandle): void {
+    this.stuck.set(name, handle);
+    void handle.exited.then(() => { if (this.stuck.get(name) === handle) this.stuck.delete(name); });
   }
 
   get escalated(): string | undefined {
