@@ -266,18 +266,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const forced: string[] = [];
     const finals: Record<string, unknown> = {};
     for (const slot of this.slots) {
-      if (slot.hung && slot.handle?.alive) {
-        // Its loop is blocked: a stop call would only eat the others' share of the deadline.
-        forced.push(slot.spec.name);
-        slot.status = 'stopping';
-        this.intentional.add(slot.handle);
-        if (await slot.handle.kill('stop', 0) === undefined) this.markStuck(slot.spec.name, slot.handle);
-        slot.status = 'stopped';
-        continue;
-      }
       const handle = slot.handle;
       clearTimeout(slot.standbyTimer);
       if (slot.standby) { this.intentional.add(slot.standby); void slot.standby.kill('stop'); slot.standby = undefined; }
+      if (slot.hung && handle?.alive) {
+        // Its loop is blocked: a stop call would only eat the others' share of the deadline.
+        forced.push(slot.spec.name);
+        slot.status = 'stopping';
+        this.intentional.add(handle);
+        if (await handle.kill('stop', 0) === undefined) this.markStuck(slot.spec.name, handle);
+        slot.status = 'stopped';
+        continue;
+      }
       if (!handle || !handle.alive) { slot.status = 'stopped'; continue; }
       slot.status = 'stopping';
       this.intentional.add(handle);
