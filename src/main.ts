@@ -2,6 +2,8 @@
  * Entry point: `node dist/src/main.js [flags]` (what `npm start` and the systemd unit run).
  * Exit codes: 0 after a graceful stop, 1 when the supervisor escalated or start failed,
  * 2 for a configuration error (the message names the key, the value and what is allowed).
+ * Killed by SIGKILL (after a fatal log line) when a gateway thread hung for good: see
+ * supervisor/process-exit.ts for why no exit code is possible then.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import { createLogger } from './shared/logger.js';
 import { projectRoot } from './shared/runtime-path.js';
 import { startService } from './service.js';
 import { LooseSecretFileError } from './shared/private-files.js';
+import { exitAfterSupervisor, exitProcess } from './supervisor/process-exit.js';
 
 const args = process.argv.slice(2);
 // `-h` is --host (the frame processor's flag), so help is long-only.
@@ -42,13 +45,14 @@ const deadlineMs = config.shutdownDeadlineMs;
 // Node's default instant death.
 let stopSignal: NodeJS.Signals | undefined;
 let stopService: ((reason: string) => Promise<number>) | undefined;
+let liveNativeThreads: () => string[] = () => [];
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     stopSignal ??= signal;
     // Backstop: if a bug keeps stop() from finishing, still exit inside systemd's TimeoutStopSec.
     setTimeout(() => {
       log.error({ deadlineMs }, 'graceful stop overran its deadline; exiting anyway');
-      process.exit(1);
+      exitProcess(1, liveNativeThreads(), log);
     }, deadlineMs + 1_500).unref();
     void stopService?.(signal);
   });
@@ -68,7 +72,9 @@ try {
   process.exit(1);
 }
 stopService = service.stop;
+const { supervisor } = service;
+liveNativeThreads = () => supervisor.liveNativeThreads;
 if (stopSignal) void service.stop(stopSignal);
 // A second signal, or a stop that overruns the deadline, must not leave the process hanging.
 const code = await service.done;
-process.exit(code);
+await exitAfterSupervisor(code, supervisor, log);

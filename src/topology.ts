@@ -246,7 +246,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
       recordingsDir,
       clipsDir: join(config.dataDir, 'clips'),
     };
-    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i), ...(clustered ? [clusterRing(i)] : [])], out: [ingestRing(i)], options: gateway, standby });
+    actors.push({ name: gatewayName(i), module: new URL('./actors/gateway/index.js', import.meta.url), in: [fanoutRing(i), controlRing(i), ...(clustered ? [clusterRing(i)] : [])], out: [ingestRing(i)], options: gateway, standby, nativeHandles: true });
   }
   if (chatEnabled) {
     const chat: ChatOptions = {
@@ -362,6 +362,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     backoff: { initialMs: config.restart.backoffInitialMs, maxMs: config.restart.backoffMaxMs },
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     hangTimeoutMs: config.hangTimeoutMs,
+    nativeHangGraceMs: config.nativeHangGraceMs,
     logLevel: config.logLevel,
     rings,
     actors,

@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       shutdownDeadlineMs: 8000,
       heartbeatIntervalMs: 250,
       hangTimeoutMs: 3000,
+      nativeHangGraceMs: 10_000,
       restart: {
         strategy: 'one_for_one',
         intensity: 5,

@@ -136,6 +136,14 @@ describe('supervisor: control plane and metrics', () => {
 
 describe('supervisor: spec validation', () => {
   const { logger } = capturingLogger();
+  it('takes the native-handle hang policy as data and names a bad value', () => {
+    const s = new Supervisor({ actors: [{ name: 'a', module: producerModule }, { name: 'g', module: producerModule, nativeHandles: true }] }, logger);
+    expect(s.spec.actors.map((a) => a.nativeHandles)).toEqual([false, true]);
+    expect(s.spec.nativeHangGraceMs).toBe(10_000);
+    expect(s.stuckThreads).toEqual([]);
+    expect(() => new Supervisor({ actors: [{ name: 'g', module: producerModule, nativeHandles: 'yes' as unknown as boolean }] }, logger)).toThrow(/actors\.0\.nativeHandles/);
+    expect(() => new Supervisor({ nativeHangGraceMs: -1, actors: [{ name: 'g', module: producerModule }] }, logger)).toThrow(/nativeHangGraceMs/);
+  });
   it('names an undeclared ring', () => {
     expect(() => new Supervisor({ actors: [{ name: 'a', module: producerModule, out: ['missing'] }] }, logger)).toThrow(SpecError);
     expect(() => new Supervisor({ actors: [{ name: 'a', module: producerModule, out: ['missing'] }] }, logger)).toThrow(/ring "missing", which is not declared/);

@@ -18,6 +18,7 @@ import { writeIngestRecord } from '../../src/shared/telemetry/ring-records.js';
 import { startService, type Service } from '../../src/service.js';
 import type { FanoutServer } from './server-types.js';
 import { ingestEvents, tickData } from './payloads.js';
+import { exitProcess, STUCK_EXIT_WAIT_MS } from '../../src/supervisor/process-exit.js';
 
 /**
  * Rings this process may write as the single producer: `ingest.demo` exists only with the
@@ -96,6 +97,9 @@ export async function startRealService(host: string, port: number, fanoutThreads
     async stop() {
       await service.stop('bench done');
       cleanup();
+      // A gateway thread still blocked under the load would abort this process on exit.
+      const stuck = await service.supervisor.stuckExited(STUCK_EXIT_WAIT_MS);
+      if (stuck.length > 0) exitProcess(0, stuck);
     },
   };
 }

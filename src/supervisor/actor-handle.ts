@@ -54,8 +54,12 @@ export class ActorHandle {
   private activated = false;
   private startedResolve?: () => void;
 
-  /** `upcalls` answers the actor's `ctx.callMain(method, ...args)`. */
-  constructor(readonly name: string, workerData: HostWorkerData, upcalls: RpcDispatch = noServices) {
+  /**
+   * `upcalls` answers the actor's `ctx.callMain(method, ...args)`. `nativeHandles`: the
+   * thread holds handles only its own JavaScript can close (uWS sockets), so it is never
+   * terminated (see kill).
+   */
+  constructor(readonly name: string, workerData: HostWorkerData, upcalls: RpcDispatch = noServices, readonly nativeHandles = false) {
     const rpc = new MessageChannel();
     const upcall = new MessageChannel();
     const boot: HostBootData = { ...workerData, rpcPort: rpc.port2, upcallPort: upcall.port2 };
@@ -131,9 +135,14 @@ export class ActorHandle {
    * Ends the thread. It is first asked to exit by itself (`process.exit` inside the worker
    * runs its 'exit' handlers), because `terminate()` runs no JavaScript at all: a thread
    * holding native handles (uWS sockets) that is terminated aborts the whole process.
-   * Only a thread that does not exit within `graceMs` (a blocked event loop) is terminated.
+   * Only a thread that does not exit within `graceMs` (a blocked event loop) is terminated,
+   * and never one with `nativeHandles`: for it no way of ending the thread from outside is
+   * safe (terminate() and even the main thread's process.exit() tear the blocked thread
+   * down with its uWS poll handles open, and Node aborts in uv_loop_close). Such a thread
+   * keeps its exit request and leaves by itself once its loop runs again; until then kill
+   * resolves `undefined` and the caller decides (the supervisor escalates).
    */
-  async kill(reason: string, graceMs = KILL_GRACE_MS): Promise<ExitInfo> {
+  async kill(reason: string, graceMs = KILL_GRACE_MS): Promise<ExitInfo | undefined> {
     if (this.isAlive) {
       this.killReason ??= reason;
       try {
@@ -145,7 +154,10 @@ export class ActorHandle {
       const graceOver = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), graceMs); });
       const outcome = await Promise.race([this.exited, graceOver]);
       clearTimeout(timer);
-      if (outcome === 'timeout' && this.isAlive) await this.worker.terminate();
+      if (outcome === 'timeout' && this.isAlive) {
+        if (this.nativeHandles) return undefined;
+        await this.worker.terminate();
+      }
     }
     return this.exited;
   }

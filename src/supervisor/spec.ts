@@ -41,6 +41,15 @@ export const actorSpecSchema = z.object({
    * the rings (worker start-up and module loading dominate restart time otherwise).
    */
   standby: z.boolean().default(false),
+  /**
+   * The thread holds native handles only its own JavaScript can close (uWS sockets): it is
+   * never terminated from outside, since that aborts the whole process. Its hang policy
+   * differs (OTP-style, as data): a heartbeat silent for hangTimeoutMs is a stall, logged
+   * and counted but left alone (a busy thread that catches up keeps its clients); silent
+   * for hangTimeoutMs + nativeHangGraceMs it is hung, and since it cannot be restarted
+   * alone the supervisor escalates (the process exits and systemd restarts it).
+   */
+  nativeHandles: z.boolean().default(false),
 }).strict();
 export type ActorSpec = z.input<typeof actorSpecSchema>;
 export type ResolvedActorSpec = z.output<typeof actorSpecSchema>;
@@ -56,6 +65,8 @@ export const supervisorSpecSchema = z.object({
   }).strict().default({}),
   heartbeatIntervalMs: z.number().int().min(10).max(60_000).default(250),
   hangTimeoutMs: z.number().int().min(50).max(600_000).default(3_000),
+  /** How much longer than hangTimeoutMs an actor with `nativeHandles` may stall before it counts as hung. */
+  nativeHangGraceMs: z.number().int().min(0).max(600_000).default(10_000),
   startTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
   /** Longest an actor's `ctx.callMain` waits for the main thread before it rejects. */
   upcallTimeoutMs: z.number().int().min(10).max(600_000).default(30_000),

@@ -51,6 +51,10 @@ interface ActorSlot {
   startedAt: number;
   lastBeat: number;
   lastBeatAt: number;
+  /** Heartbeat silent past hangTimeoutMs, for an actor with nativeHandles (see spec.ts). */
+  stalled: boolean;
+  /** Stalled past its grace too: hung for good, and not to be waited on again. */
+  hung: boolean;
 }
 
 interface RingEntry {
@@ -63,6 +67,11 @@ export interface StopResult {
   /** True when every actor finished its own stop() (drained and flushed) before the deadline. */
   clean: boolean;
   forced: string[];
+  /**
+   * Threads still running after the stop: they hold native handles and their event loop is
+   * blocked, so nothing can end them without aborting the process (exitProcess knows).
+   */
+  stuck: string[];
   /** What each actor's stop() returned: its final state, for the caller to persist. */
   finals: Record<string, unknown>;
 }
@@ -92,6 +101,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly restartSeconds: Histogram<'actor'>;
   private readonly escalations: Counter;
   private readonly standbyFailures: Counter<'actor'>;
+  private readonly stalls: Counter<'actor'>;
+  /** Threads kill() could not end (native handles, loop blocked), until they exit by themselves. */
+  private readonly stuck = new Map<string, ActorHandle>();
 
   constructor(spec: SupervisorSpec, log: Logger) {
     super();
@@ -123,6 +135,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         startedAt: 0,
         lastBeat: 0,
         lastBeatAt: 0,
+        stalled: false,
+        hung: false,
       };
     });
 
@@ -138,6 +152,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.escalations = new Counter({ name: 'ringcast_supervisor_escalations_total', help: 'Restart-intensity escalations', registers: [this.registry] });
     this.standbyFailures = new Counter({
       name: 'ringcast_standby_failures_total', help: 'Standby threads that died before they were used (each is replaced)',
+      labelNames: ['actor'], registers: [this.registry],
+    });
+    this.stalls = new Counter({
+      name: 'ringcast_actor_stalls_total', help: 'Heartbeat silences past hangTimeoutMs of actors holding native handles (left to catch up, not killed)',
       labelNames: ['actor'], registers: [this.registry],
     });
     const slots = this.slots;
@@ -251,6 +269,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const handle = slot.handle;
       clearTimeout(slot.standbyTimer);
       if (slot.standby) { this.intentional.add(slot.standby); void slot.standby.kill('stop'); slot.standby = undefined; }
+      if (slot.hung && handle?.alive) {
+        // Its loop is blocked: a stop call would only eat the others' share of the deadline.
+        forced.push(slot.spec.name);
+        slot.status = 'stopping';
+        this.intentional.add(handle);
+        if (await handle.kill('stop', 0) === undefined) this.markStuck(slot.spec.name, handle);
+        slot.status = 'stopped';
+        continue;
+      }
       if (!handle || !handle.alive) { slot.status = 'stopped'; continue; }
       slot.status = 'stopping';
       this.intentional.add(handle);
@@ -261,10 +288,40 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         forced.push(slot.spec.name);
         this.log.warn({ target: slot.spec.name, err: (error as Error).message }, 'actor did not stop in time; terminating its thread');
       }
-      await handle.kill('stop');
+      if (await handle.kill('stop') === undefined) this.markStuck(slot.spec.name, handle);
       slot.status = 'stopped';
     }
-    return { clean: forced.length === 0, forced, finals };
+    return { clean: forced.length === 0, forced, stuck: this.stuckThreads, finals };
+  }
+
+  /** Actor threads that could not be ended and are still running (native handles, blocked loop); see exitProcess. */
+  get stuckThreads(): string[] {
+    return [...this.stuck.keys()];
+  }
+
+  /**
+   * Waits up to `timeoutMs` for the stuck threads to exit by themselves (each has its exit
+   * request queued and leaves, sockets closed, as soon as its loop runs); the ones left.
+   */
+  async stuckExited(timeoutMs: number): Promise<string[]> {
+    if (this.stuck.size === 0) return [];
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    await Promise.race([Promise.all([...this.stuck.values()].map((h) => h.exited)), timeout]);
+    clearTimeout(timer);
+    return this.stuckThreads;
+  }
+
+  /** Threads of actors with nativeHandles still alive: any exit but SIGKILL would abort while they run. */
+  get liveNativeThreads(): string[] {
+    const names = new Set(this.stuck.keys());
+    for (const s of this.slots) if (s.spec.nativeHandles && s.handle?.alive) names.add(s.spec.name);
+    return [...names];
+  }
+
+  private markStuck(name: string, handle: ActorHandle): void {
+    this.stuck.set(name, handle);
+    void handle.exited.then(() => { if (this.stuck.get(name) === handle) this.stuck.delete(name); });
   }
 
   get escalated(): string | undefined {
@@ -303,7 +360,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       heartbeatIntervalMs: Math.max(5, Math.floor(this.spec.heartbeatIntervalMs / 2)),
       upcallTimeoutMs: this.spec.upcallTimeoutMs,
     };
-    return new ActorHandle(slot.spec.name, workerData, this.upcalls);
+    return new ActorHandle(slot.spec.name, workerData, this.upcalls, slot.spec.nativeHandles);
   }
 
   private ringSabs(names: string[]): Record<string, SharedArrayBuffer> {
@@ -328,6 +385,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     slot.startedAt = now;
     slot.lastBeat = slot.control.heartbeat();
     slot.lastBeatAt = now;
+    slot.stalled = false;
+    slot.hung = false;
     this.emit('actor-started', slot.spec.name, slot.incarnation);
     if (handle === usedStandby) slot.standbyBackoff.reset(); // a standby lived to be used
     if (slot.spec.standby && !this.stopping) {
@@ -371,14 +430,41 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (slot.status !== 'running' || !slot.handle) continue;
       const beat = slot.control.heartbeat();
       if (beat !== slot.lastBeat) {
+        if (slot.stalled) {
+          slot.stalled = false;
+          this.log.warn({ target: slot.spec.name, silentMs: now - slot.lastBeatAt }, 'actor caught up: heartbeat moving again after a stall');
+        }
         slot.lastBeat = beat;
         slot.lastBeatAt = now;
+      } else if (slot.spec.nativeHandles) {
+        this.checkNativeStall(slot, now - slot.lastBeatAt);
       } else if (now - slot.lastBeatAt > this.spec.hangTimeoutMs) {
         this.log.warn({ target: slot.spec.name, silentMs: now - slot.lastBeatAt }, 'actor hung: heartbeat stopped; terminating its thread');
         slot.status = 'restarting';
         void slot.handle.kill(`hang: no heartbeat for ${now - slot.lastBeatAt} ms`);
       }
     }
+  }
+
+  /**
+   * The hang policy of an actor holding native handles: it cannot be terminated (that
+   * aborts the process), and a busy thread that catches up keeps serving its clients, so a
+   * silence past hangTimeoutMs is only a stall. Past nativeHangGraceMs more it is hung:
+   * it is asked to exit (it does, with its sockets closed, if its loop ever runs again) and
+   * the supervisor escalates, because the actor cannot be restarted while it holds its rings.
+   */
+  private checkNativeStall(slot: ActorSlot, silentMs: number): void {
+    if (silentMs <= this.spec.hangTimeoutMs || slot.hung) return;
+    if (!slot.stalled) {
+      slot.stalled = true;
+      this.stalls.inc({ actor: slot.spec.name });
+      this.log.warn({ target: slot.spec.name, silentMs, graceMs: this.spec.nativeHangGraceMs }, 'actor stalled: heartbeat silent; it holds native handles, so it is left to catch up');
+      return;
+    }
+    if (silentMs <= this.spec.hangTimeoutMs + this.spec.nativeHangGraceMs) return;
+    slot.hung = true;
+    slot.status = 'restarting';
+    void this.escalate(`actor "${slot.spec.name}" hung: no heartbeat for ${silentMs} ms, and it holds native handles, so only a restart of the process can replace it`);
   }
 
   private onFailure(slot: ActorSlot, info: ExitInfo): void {
@@ -409,7 +495,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await Promise.all(affected.filter((s) => s !== slot && s.handle?.alive).map(async (s) => {
         s.status = 'restarting';
         this.intentional.add(s.handle!);
-        await s.handle!.kill(`restarted with "${slot.spec.name}" (${this.spec.strategy})`);
+        if (await s.handle!.kill(`restarted with "${slot.spec.name}" (${this.spec.strategy})`) === undefined) {
+          // It still holds its rings: starting a replacement would give them two readers.
+          s.hung = true;
+          void this.escalate(`actor "${s.spec.name}" could not be stopped for a restart with "${slot.spec.name}": its loop is blocked and it holds native handles`);
+        }
       }));
       if (delay > 0) await sleep(delay);
       for (const s of affected) {

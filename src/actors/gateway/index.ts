@@ -235,6 +235,13 @@ export default defineActor<GatewayOptions>({
       // plain process.exit() of this thread (the exit hook's path).
       api.crash = () => { setTimeout(() => { throw new Error('gateway test hook: crash'); }, 0); return 'crashing'; };
       api.exit = () => { setTimeout(() => process.exit(1), 0); return 'exiting'; };
+      // A blocked event loop (what heavy fan-out does to a busy thread): a synchronous busy
+      // wait of `ms` on a later tick, so the caller gets its answer first.
+      api.block = (ms: number) => {
+        if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) throw new RangeError(`block: ms must be an integer 0..600000, got ${String(ms)}`);
+        setTimeout(() => { const until = Date.now() + ms; while (Date.now() < until) { /* blocked on purpose */ } }, 0);
+        return 'blocking';
+      };
     }
 
     return {

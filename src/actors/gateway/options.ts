@@ -60,7 +60,7 @@ export interface GatewayOptions {
   experience: ExperienceOptions;
   /** `<dataDir>/recordings`: the recordings the events and CSV routes stream from. Absent: those routes are not served here. */
   recordingsDir?: string;
-  /** Enables the `crash()` and `hang()` RPCs (tests only). */
+  /** Enables the `crash()`, `exit()` and `block(ms)` RPCs (tests only; the service never sets it). */
   testHooks?: boolean;
   /** How often buffered amounts are checked (default 100 ms). */
   slowCheckMs?: number;

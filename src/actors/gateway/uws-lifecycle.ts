@@ -15,10 +15,11 @@
  * synchronously on any process.exit() in this thread (and after an uncaught error that
  * slipped past the handlers): closing there is still early enough (verified).
  *
- * What this cannot cover: `worker.terminate()` (the supervisor's hang-kill and
- * `Supervisor.crash`) stops JavaScript at once, without an `exit` event, so no handle
- * can be closed and the process still aborts; that needs a fix outside this thread
- * (ask the host to process.exit() first, terminate only as a last resort).
+ * What this cannot cover: `worker.terminate()` stops JavaScript at once, without an `exit`
+ * event, so no handle can be closed and the process aborts. So the gateways are marked
+ * `nativeHandles` in their actor spec and the supervisor never terminates them: it asks the
+ * thread to exit (this guard's exit hook then closes everything) and waits; a thread whose
+ * loop stays blocked escalates to a process restart instead (supervisor/process-exit.ts).
  */
 import type { TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 import type { UwsModule } from '../../shared/http-server.js';
