@@ -34,6 +34,7 @@ import { registerRecordingsService } from './services/recordings/service.js';
 import { checkReplayDir } from './services/recordings/replay-dir.js';
 import { startCluster } from './services/cluster/index.js';
 import { startSharedState } from './services/cluster/shared-state.js';
+import { controlCluster } from './services/cluster/control-sync.js';
 import { encoderPreflight } from './actors/encoder/preflight.js';
 import { registerClipsService } from './services/clips/service.js';
 import { startStreamAudio } from './services/stream-audio/service.js';
@@ -90,7 +91,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     router, supervisor, ffmpeg, rings: Object.keys(topology.rings ?? {}), demo: config.demo.enabled,
     ...(cluster ? { advisory: [{ name: 'cluster', check: () => cluster.check() }] } : {}),
   });
-  registerControlService({ router, supervisor, requireAdmin, publish, previousRuns: previous?.runs ?? [] });
+  registerControlService({
+    router, supervisor, requireAdmin, publish, previousRuns: previous?.runs ?? [],
+    ...(cluster && shared ? { cluster: controlCluster({ nodeId: cluster.nodeId, redis: cluster.redis, membership: cluster.membership, store: shared.store, leaseMs: config.cluster.leaseMs }) } : {}),
+  });
   registerRecordingsService({ router, supervisor, requireAdmin });
   provideActorUpcalls({ supervisor, store, router, controls });
   replaySnapshotsOnRestart(supervisor, controls, gatewayCount(config), log);

@@ -23,7 +23,7 @@ import { Outbox, outboxDefaults, type DropReason, type Priority } from './outbox
 import type { PredictionGameData } from './prediction-game.js';
 import { TelemetryView, type GameStateData, type MilestoneData, type MovePredictionData } from './telemetry-view.js';
 import { TmiTransport } from './tmi-transport.js';
-import { runAsSingleton, type SingletonOptions } from '../../services/cluster/singleton-lease.js';
+import { CHAT_LEASE, runAsSingleton, type SingletonOptions } from '../../services/cluster/singleton-lease.js';
 import type { ChatTransport, IncomingChatMessage, TransportState } from './transport.js';
 
 export interface ChatOptions {
@@ -333,7 +333,7 @@ export default defineActor<ChatOptions>({
     });
     // Clustered: one chat bot for the whole cluster, on the node holding its lease.
     const singleton = opts.cluster
-      ? runAsSingleton(opts.cluster, 'chat bot', log, () => void connect(), () => setImmediate(() => {
+      ? runAsSingleton(opts.cluster, CHAT_LEASE, log, () => void connect(), () => setImmediate(() => {
         throw new Error('chat: this node no longer holds the cluster\'s chat bot lease; restarting to contest it again');
       }))
       : (void connect(), undefined);

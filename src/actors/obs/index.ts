@@ -32,7 +32,7 @@ import { MergedReader } from '../../shared/merged-reader.js';
 import { channelId, LEVEL_BIT } from '../../shared/telemetry/channels.js';
 import { FanoutType, readFanoutRecord } from '../../shared/telemetry/ring-records.js';
 import { ObsConnection } from './connection.js';
-import { runAsSingleton, type SingletonOptions } from '../../services/cluster/singleton-lease.js';
+import { OBS_LEASE, runAsSingleton, type SingletonOptions } from '../../services/cluster/singleton-lease.js';
 import { Director, SCENE_PRESETS, type SceneNames } from './director.js';
 import { createObsMetrics } from './metrics.js';
 import { PerformanceTracker } from './performance.js';
@@ -190,7 +190,7 @@ export default defineActor<ObsOptions>({
     });
     // Clustered: one OBS director for the whole cluster, on the node holding its lease.
     const singleton = o.cluster
-      ? runAsSingleton(o.cluster, 'OBS director', ctx.log, () => connection.start(), () => setImmediate(() => {
+      ? runAsSingleton(o.cluster, OBS_LEASE, ctx.log, () => connection.start(), () => setImmediate(() => {
         throw new Error('obs: this node no longer holds the cluster\'s OBS director lease; restarting to contest it again');
       }))
       : (connection.start(), undefined);

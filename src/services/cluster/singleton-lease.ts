@@ -12,6 +12,10 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Leases, type LeaseGrant } from './run-lease.js';
 
+/** The leases of the actors that run once per cluster (key `ringcast:lease:<name>`). */
+export const CHAT_LEASE = 'chat bot';
+export const OBS_LEASE = 'OBS director';
+
 export class SingletonLease extends EventEmitter {
   private readonly leases: Leases;
   private grant: LeaseGrant | undefined;
