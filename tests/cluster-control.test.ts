@@ -47,8 +47,8 @@ describeWithRedis('the control page acts cluster-wide (real redis-server, node p
     ]);
     return { name, run, port: await listeningPort(run, 30_000) };
   };
-  const control = (node: Node, body: unknown) => fetch(`http://127.0.0.1:${node.port}/api/control`, {
-    method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  const control = (node: Node, body: unknown, headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${node.port}/api/control`, {
+    method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
   });
   let nodes: Node[];
 
@@ -87,6 +87,20 @@ describeWithRedis('the control page acts cluster-wide (real redis-server, node p
     const again = await control(other, { action: 'prediction_start' });
     expect(again.status).toBe(409);
     expect((await again.json() as { error: string }).error).toMatch(/already/);
+
+    // A request one node already passed on is acted on where it lands, never passed again:
+    // the other node has no game to stop, though the bot's node has one.
+    const passed = await control(other, { action: 'prediction_stop' }, { 'x-ringcast-forwarded-by': holder.name });
+    expect(passed.status).toBe(409);
+    expect((await passed.json() as { error: string }).error).toMatch(/no prediction game is running/);
+    const stopped = await control(other, { action: 'prediction_stop', cancel: true });
+    expect(stopped.status).toBe(200);
+    await irc.waitForPrivmsg(/^Prediction game cancelled: stopped by control/, 10_000);
+
+    // No node runs an OBS director: the answer names the lease nobody holds.
+    const scene = await control(other, { action: 'scene', preset: 'overview' });
+    expect(scene.status).toBe(503);
+    expect((await scene.json() as { error: string }).error).toMatch(/lease ringcast:lease:OBS director, and no node holds it/);
   });
 
   it('a level set on one node reaches the other node\'s viewers, and a node started later announces it', async () => {

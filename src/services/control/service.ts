@@ -117,7 +117,7 @@ export function registerControlService(o: ControlServiceOptions): void {
     if (!cluster || req.headers[FORWARDED_HEADER] !== undefined) return undefined;
     const where = await cluster.where(lease);
     if (where.at === 'self') return undefined;
-    if (where.at === 'none') throw new HttpError(503, `${what} runs on the node holding the lease ${where.lease}, and ${where.why}; try again shortly`);
+    if (where.at === 'none') throw new HttpError(503, `${what} runs on the node holding the lease ${where.lease}, and ${where.why} (is ${lease === CHAT_LEASE ? '--twitch-channel' : '--obs-url'} set on a live node?)`);
     const token = bearerToken(req.headers, req.query);
     try {
       const reply = await cluster.forward(where.url, '/api/control', token === undefined ? {} : { authorization: `Bearer ${token}` }, req.body);
