@@ -54,7 +54,8 @@ export function controlCluster(d: ControlClusterDeps): ControlCluster {
       const lease = leases.key(name);
       let holder;
       try {
-        holder = await leases.holder(name);
+        // Bounded: a Redis that stops answering must not hold the operator's request.
+        holder = await Promise.race([leases.holder(name), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer in 2 s')), 2_000).unref())]);
       } catch (error) {
         return { at: 'none', lease, why: `Redis did not answer (${(error as Error).message})` };
       }
