@@ -10,7 +10,7 @@ import type { RingStats } from '../src/shared/ring-stats.js';
 
 function setup(o: { ffmpeg?: Partial<FfmpegStatus> } = {}) {
   let now = 1_000_000;
-  const counters: Record<string, { in: number; dropped: number }> = { 'ingest.net': { in: 0, dropped: 0 }, 'fanout.gw0': { in: 0, dropped: 0 } };
+  const counters: Record<string, { in: number; dropped: number }> = { 'ingest.net': { in: 0, dropped: 0 }, 'fanout.gw0': { in: 0, dropped: 0 }, 'record.events': { in: 0, dropped: 0 } };
   const actors: Record<string, string> = { ingest: 'running', aggregator: 'running' };
   let producers = 0;
   const supervisor: ReadinessSource = {
@@ -31,7 +31,7 @@ function setup(o: { ffmpeg?: Partial<FfmpegStatus> } = {}) {
   const r = new Readiness({
     supervisor, ffmpeg, rings: Object.keys(counters), now: () => now,
     producers: [{ ring: 'ingest.net', connected: async () => producers }],
-    dropWindowMs: 30_000, staleAfterMs: 30_000,
+    dropWindowMs: 30_000, staleAfterMs: 30_000, warnRings: ['record.events'],
   });
   return {
     r, counters, actors,
@@ -46,6 +46,20 @@ describe('readiness', () => {
     const report = await t.r.check();
     t.r.close();
     expect(report).toMatchObject({ ready: true, failing: [], checks: { ffmpeg: { ok: true, detail: '5.1 (system)' }, data: { ok: true, detail: 'no producer connected' } } });
+  });
+
+  it('drops in a warn ring (the recorder behind) are a warning, not unreadiness, for the drop window', async () => {
+    const t = setup();
+    t.r.resetBaseline();
+    t.counters['record.events'].dropped = 7;
+    t.advance(1_000);
+    const report = await t.r.check();
+    expect(report.ready).toBe(true);
+    expect(report.checks.rings.ok).toBe(true);
+    expect(report.warnings).toEqual(['record.events dropping (7 dropped in all): its reader is behind']);
+    t.advance(31_000);
+    expect((await t.r.check()).warnings).toEqual([]);
+    t.r.close();
   });
 
   it('a ring that drops fails "rings" until the drop window has passed; drops before the baseline do not count', async () => {

@@ -32,6 +32,12 @@ export interface ReadinessOptions {
   /** Problems worth an operator's eye that do not make the instance unready (a full recordings disk). */
   warnings?: () => Promise<string[]>;
   /**
+   * Rings whose drops are a warning, not unreadiness: losing their records costs nothing a
+   * viewer or producer sees (the recorder's copy of each event), so a slow disk must not take
+   * the instance out of a load balancer.
+   */
+  warnRings?: string[];
+  /**
    * Checks that make the instance degraded, not unready: it still serves what it can (a cluster
    * node without Redis serves its local viewers), so a load balancer must not take it out.
    */
@@ -103,7 +109,10 @@ export class Readiness {
       : { ok: true, detail: this.o.ffmpeg.availability.ok ? `${this.o.ffmpeg.availability.ffmpeg.version} (${this.o.ffmpeg.availability.ffmpeg.source})` : 'not needed' };
 
     const window = this.o.dropWindowMs ?? DROP_WINDOW_MS;
-    const dropping = [...this.drops].filter(([, d]) => now - d.lastAt < window).map(([ring, d]) => `${ring} (${d.total} dropped)`);
+    const warnRings = new Set(this.o.warnRings ?? []);
+    const recent = [...this.drops].filter(([, d]) => now - d.lastAt < window);
+    const dropping = recent.filter(([ring]) => !warnRings.has(ring)).map(([ring, d]) => `${ring} (${d.total} dropped)`);
+    const ringWarnings = recent.filter(([ring]) => warnRings.has(ring)).map(([ring, d]) => `${ring} dropping (${d.total} dropped in all): its reader is behind`);
     checks.rings = { ok: dropping.length === 0, detail: dropping.length === 0 ? `no drops in the last ${window / 1000} s` : `dropping: ${dropping.join(', ')}` };
 
     const staleAfter = this.o.staleAfterMs ?? STALE_AFTER_MS;
@@ -120,7 +129,7 @@ export class Readiness {
     checks.data = { ok: stale.length === 0, detail: stale.length > 0 ? stale.join('; ') : connected === 0 ? 'no producer connected' : `fresh (${connected} producer(s))` };
 
     const failing = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
-    const warnings = this.o.warnings ? await this.o.warnings().catch((error: Error) => [`warnings unavailable: ${error.message}`]) : [];
+    const warnings = [...ringWarnings, ...(this.o.warnings ? await this.o.warnings().catch((error: Error) => [`warnings unavailable: ${error.message}`]) : [])];
     if (!this.o.advisory || this.o.advisory.length === 0) return { ready: failing.length === 0, failing, checks, warnings };
     const degraded: string[] = [];
     for (const a of this.o.advisory) {

@@ -7,7 +7,7 @@ import type { HttpRouter } from '../../shared/http-router.js';
 import { METRICS_CONTENT_TYPE } from '../../shared/http-server.js';
 import type { Supervisor } from '../../supervisor/supervisor.js';
 import type { IngestStats } from '../../actors/ingest/index.js';
-import { DEMO_TRAINER, INGEST, RECORDER, RING_DEMO, RING_NET } from '../../topology.js';
+import { DEMO_TRAINER, INGEST, RECORDER, RING_DEMO, RING_NET, RING_RECORD } from '../../topology.js';
 import type { FfmpegStatus } from './ffmpeg-status.js';
 import { Readiness, type ReadinessOptions } from './readiness.js';
 
@@ -31,7 +31,7 @@ export function registerHealthService(o: HealthServiceOptions): Readiness {
     return { status: report.ok ? 200 : 503, json: Object.keys(details).length > 0 ? { ...report, details } : report };
   });
   const readiness = new Readiness({
-    supervisor, ffmpeg, rings: o.rings, ...(o.advisory ? { advisory: o.advisory } : {}),
+    supervisor, ffmpeg, rings: o.rings, ...(o.advisory ? { advisory: o.advisory } : {}), warnRings: [RING_RECORD],
     producers: [
       { ring: RING_NET, connected: async () => (supervisor.actorNames().includes(INGEST) ? ((await supervisor.call(INGEST, 'stats', [], 1_000)) as IngestStats).transports.reduce((n, t) => n + t.connections, 0) : 0) },
       ...(o.demo ? [{ ring: RING_DEMO, connected: async () => (supervisor.health().actors[DEMO_TRAINER] === 'running' ? 1 : 0) }] : []),
