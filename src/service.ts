@@ -33,6 +33,7 @@ import { readStreamsFile } from './services/capture/streams-file.js';
 import { registerRecordingsService } from './services/recordings/service.js';
 import { checkReplayDir } from './services/recordings/replay-dir.js';
 import { startCluster } from './services/cluster/index.js';
+import { clusterTokens } from './services/cluster/cluster-tokens.js';
 import { startSharedState } from './services/cluster/shared-state.js';
 import { controlCluster } from './services/cluster/control-sync.js';
 import { encoderPreflight } from './actors/encoder/preflight.js';
@@ -61,7 +62,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
   if (config.recording.replayDir !== undefined) checkReplayDir(config.recording.replayDir);
   const encoder = encoderPreflight(config, process.env);
   ensurePrivateDir(config.dataDir, log);
-  const tokens = resolveTokens(config, log);
+  // Clustered, tokens left unset in config are shared through Redis (one set for every node).
+  const tokens = await clusterTokens(config, resolveTokens(config, log), log);
   const port = await reservePort(config.host, config.port);
   // A producer port of 0 is resolved once here: an ingest actor restarted after a crash
   // must listen where its producers reconnect, not on a fresh random port.
