@@ -10,10 +10,10 @@
  * 2. With real PyTorch (Debian's python3-torch under /usr/bin/python3; CI installs it), the
  *    dataset against the real service, alone and in a DataLoader with two worker processes.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pythonClientDir, repoRoot, runPython, type PythonResult } from './helpers/python.js';
+import { repoRoot, runPython, type PythonResult } from './helpers/python.js';
 import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
 
 const standin = path.join(repoRoot, 'tests', 'fixtures', 'torch-standin');
@@ -26,16 +26,7 @@ function withStandin(code: string, args: string[] = []): Promise<PythonResult> {
 
 /** Debian's python3 (where python3-torch installs) with the client on PYTHONPATH. */
 function debianPython(code: string, args: string[], timeoutMs = 90_000): Promise<PythonResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', ['-c', code, ...args], { cwd: repoRoot, env: { ...process.env, PYTHONPATH: pythonClientDir, PYTHONDONTWRITEBYTECODE: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+  return runPython(['-c', code, ...args], { timeoutMs, python: '/usr/bin/python3' });
 }
 
 const lastJson = (r: PythonResult) => JSON.parse(r.stdout.trim().split('\n').pop()!);

@@ -4,6 +4,7 @@
  * starts with that recording as the only producer; small size bounds are held and counted,
  * and an unreachable total bound is a /readyz warning, not a failure.
  */
+import { sumSeries } from './helpers/metrics-scrape.js';
 import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -19,15 +20,7 @@ const T0 = Date.UTC(2026, 0, 2);
 
 afterEach(() => cleanupMainProcesses());
 
-function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
+const metricValue = sumSeries;
 
 describe('recordings in the real process', () => {
   it('survive SIGKILL: a torn tail is cut on the next start (counted, logged) and everything before it is kept', async () => {

@@ -2,7 +2,11 @@
 
 /** Sum of every series of `name` whose labels include `labels`. */
 export async function metricSum(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return sumSeries(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), name, labels);
+}
+
+/** Sum of every series of `name` in an exposition text whose labels include `labels`. */
+export function sumSeries(text: string, name: string, labels: Record<string, string> = {}): number {
   let total = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;

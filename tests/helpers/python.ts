@@ -13,9 +13,9 @@ export const pythonClientDir = path.join(repoRoot, 'clients', 'python');
 export interface PythonResult { code: number | null; stdout: string; stderr: string }
 
 /** `python3 <args>` with `input` on stdin; killed after `timeoutMs`. Resolves with its exit code and output. */
-export function runPython(args: string[], { input = '', timeoutMs = 25_000 }: { input?: string; timeoutMs?: number } = {}): Promise<PythonResult> {
+export function runPython(args: string[], { input = '', timeoutMs = 25_000, python = 'python3' }: { input?: string; timeoutMs?: number; python?: string } = {}): Promise<PythonResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', args, { cwd: repoRoot, env: { ...process.env, PYTHONPATH: pythonClientDir, PYTHONDONTWRITEBYTECODE: '1' } });
+    const child = spawn(python, args, { cwd: repoRoot, env: { ...process.env, PYTHONPATH: pythonClientDir, PYTHONDONTWRITEBYTECODE: '1' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
