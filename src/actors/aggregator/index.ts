@@ -138,9 +138,9 @@ export default defineActor<AggregatorOptions>({
       labelNames: ['outcome'], registers: [ctx.metrics],
     });
     for (const o of ['live', 'filed', 'duplicate', 'behind', 'hidden']) lateTotal.inc({ outcome: o }, 0);
-    // Same family as the relay's own drops: a dashboard sums the reasons across actors.
-    const relayDropped = new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (fenced: a run this node no longer holds the lease of)', labelNames: ['reason'], registers: [ctx.metrics] });
-    if (opts.relayRing !== undefined) relayDropped.inc({ reason: 'fenced' }, 0);
+    // Same family as the relay's own drops: a dashboard sums the reasons across actors. Clustered only.
+    const relayDropped = opts.relayRing === undefined ? undefined : new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (fenced: a run this node no longer holds the lease of)', labelNames: ['reason'], registers: [ctx.metrics] });
+    relayDropped?.inc({ reason: 'fenced' }, 0);
     const runs = new Map<string, RunState>();
     // Set once the handlers exist, when clustered: routes each run's events to the node that owns the run.
     let ownership: RunOwnership | undefined;
@@ -235,7 +235,7 @@ export default defineActor<AggregatorOptions>({
       const run = opts.relayRing === undefined ? undefined : runOfKey(key);
       const fenced = run !== undefined && ownership !== undefined && !ownership.holds(run);
       for (const out of outRings) {
-        if (fenced && out.name === opts.relayRing) { relayDropped.inc({ reason: 'fenced' }, variants.length); continue; }
+        if (fenced && out.name === opts.relayRing) { relayDropped?.inc({ reason: 'fenced' }, variants.length); continue; }
         for (const v of variants) {
           // Published by the caller's flushAll(): one atomic store per ring per window.
           account(writeFanoutRecord(out.ring, { type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp, body: v.body }, false), type, out.name);
