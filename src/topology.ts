@@ -193,7 +193,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     milestones: config.aggregate.milestones,
     ...(recording ? { recordRing: RING_RECORD } : {}),
     unrecordedRings: [RING_REPLAY],
-    ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port), leaseMs: config.cluster.leaseMs } } : {}),
+    ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port), leaseMs: config.cluster.leaseMs }, relayRing: RING_CLUSTER_OUT } : {}),
   };
   const ingest: IngestOptions = {
     ring: RING_NET,

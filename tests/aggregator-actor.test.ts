@@ -63,6 +63,10 @@ async function start(overrides: Partial<AggregatorOptions> = {}) {
 }
 
 describe('aggregator actor', () => {
+  it('refuses a relay ring without cluster mode: only an owner of a run may publish it to the other nodes', async () => {
+    await expect(start({ relayRing: 'fanout.x' })).rejects.toThrow(/options\.relayRing \("fanout\.x"\) must be one of options\.outRings, and options\.cluster must be set/);
+  });
+
   it('turns ingest records into ppo_metrics per level, milestones at once, experience forwarded as is', async () => {
     const { supervisor, send, waitFor, seen } = await start();
     const values = { 'ppo/kl_divergence_approx': 0.0042, 'ppo/clip_fraction': 0.03, 'ppo/policy_loss': 0.731, my_custom: 12.5 };

@@ -2,10 +2,12 @@
  * Run ownership across real nodes (`node dist/src/main.js` processes) sharing a real
  * redis-server: a producer on a node that does not own the run reaches the owner; SIGKILL
  * of the owner hands the run to another node within the lease with no milestone lost; an
- * owner paused (SIGSTOP) past its lease has its writes refused when it wakes (fencing).
+ * owner paused (SIGSTOP) past its lease has its writes refused when it wakes (fencing), and
+ * what it aggregated after waking reaches no other node's viewers.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
 import { cleanupMainProcesses, listeningPort, runMain, tempDir, type MainRun } from './helpers/main-process.js';
 import { pollUntil } from './helpers/poll.js';
@@ -16,10 +18,10 @@ const LEASE_MS = 1500;
 
 interface Node { name: string; run: MainRun; port: number }
 
-async function startNode(redis: string, name: string): Promise<Node> {
+async function startNode(redis: string, name: string, extra: string[] = []): Promise<Node> {
   const run = runMain([
     '--port', '0', '--data-dir', tempDir('ringcast-cluster-'), '--no-demo', '--fanout-threads', '1',
-    '--redis', redis, '--node-id', name, '--cluster-lease-ms', String(LEASE_MS), '--ingest-token', TOKEN,
+    '--redis', redis, '--node-id', name, '--cluster-lease-ms', String(LEASE_MS), '--ingest-token', TOKEN, ...extra,
   ]);
   return { name, run, port: await listeningPort(run, 30_000) };
 }
@@ -44,6 +46,25 @@ async function metricValue(node: Node, name: string, label = ''): Promise<number
     if (m[1].includes('actor="aggregator"') && m[1].includes(label)) return Number(m[2]);
   }
   return NaN;
+}
+
+/** A browser overlay on one node: every message it receives, parsed. */
+class Viewer {
+  readonly messages: Array<{ type: string; data?: { run?: string; step?: number } }> = [];
+  private readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  constructor(port: number, subscription: Record<string, unknown>) {
+    this.ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    this.ws.on('message', (d) => this.messages.push(JSON.parse(String(d)) as never));
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => { this.ws.send(JSON.stringify(subscription)); resolve(); });
+      this.ws.once('error', reject);
+    });
+  }
+  metricSteps(run: string, from = 0): number[] {
+    return this.messages.slice(from).filter((m) => m.type === 'ppo_metrics' && m.data?.run === run).map((m) => m.data!.step!);
+  }
+  close(): void { this.ws.close(); }
 }
 
 describeWithRedis('run ownership across node processes (real redis-server)', () => {
@@ -98,13 +119,18 @@ describeWithRedis('run ownership across node processes (real redis-server)', () 
   });
 
   it('SIGSTOP of the owner past its lease: after SIGCONT its writes are refused and it hands the run over', async () => {
-    const [a, b] = await Promise.all([startNode(server.url, 'node-a'), startNode(server.url, 'node-b')]);
+    // A long window, so A is paused with a window of news not yet published (see below).
+    const slow = ['--window-ms', '1000'];
+    const [a, b] = await Promise.all([startNode(server.url, 'node-a', slow), startNode(server.url, 'node-b', slow)]);
     await post(a, 'r2', metrics(0));
     await pollUntil('node-a to own r2', 10_000, async () => ((await holder('r2')) === 'node-a' ? true : undefined), () => holder('r2'));
     await post(b, 'r2', metrics(1));
     await pollUntil('A to commit r2', 10_000, async () => ((await redis.get('ringcast:run:r2:snapshot:writer')) === 'node-a|1' ? true : undefined));
     expect(await metricValue(a, 'ringcast_cluster_fenced_writes_refused_total')).toBe(0);
 
+    // A applies step 500 as the owner and is paused before its window closes: it wakes with that
+    // news to publish, its lease long gone.
+    await post(a, 'r2', metrics(500));
     a.run.child.kill('SIGSTOP');
     // B keeps receiving the run's events, and takes the run once A's lease is out.
     let step = 2;
@@ -113,6 +139,13 @@ describeWithRedis('run ownership across node processes (real redis-server)', () 
       return (await holder('r2')) === 'node-b' ? true : undefined;
     }, () => holder('r2'), 200);
     await pollUntil('B to commit r2', 10_000, async () => ((await redis.get('ringcast:run:r2:snapshot:writer')) === 'node-b|2' ? true : undefined));
+    // A viewer on the new owner's node: from now on it must hear about the run from B only.
+    const viewer = new Viewer(b.port, { channels: ['metrics'], max_fps: 60 });
+    await viewer.opened;
+    // Past whatever snapshot it was greeted with (A published the run as its owner until the stop).
+    await post(b, 'r2', metrics(100));
+    await pollUntil('B\'s viewer to see step 100', 10_000, async () => (viewer.metricSteps('r2').includes(100) ? true : undefined), async () => viewer.metricSteps('r2'));
+    const seen = viewer.messages.length;
     // A producer still connected to A: its event waits in A's socket while A sleeps.
     const late = post(a, 'r2', metrics(1000));
     a.run.child.kill('SIGCONT');
@@ -132,6 +165,12 @@ describeWithRedis('run ownership across node processes (real redis-server)', () 
       const text = await (await fetch(`http://127.0.0.1:${b.port}/api/state`)).json() as { runs: Record<string, { step: number }> };
       return text.runs.r2?.step === 2000 ? true : undefined;
     });
+    await pollUntil('B\'s viewer to see step 2000', 10_000, async () => (viewer.metricSteps('r2').includes(2000) ? true : undefined), async () => viewer.metricSteps('r2'));
+    viewer.close();
+    // What A published after waking, from its stale state of the run (steps 0, 1 and 500), must
+    // not reach B's viewers through the relay: A published it as the owner it no longer was.
+    expect(viewer.metricSteps('r2', seen).filter((step) => step < 2 || step === 500)).toEqual([]);
+    expect(await metricValue(a, 'ringcast_cluster_relay_dropped_total', 'reason="fenced"')).toBeGreaterThanOrEqual(1);
   });
 
   it('Redis restarted empty: the owner takes its run\'s lease again and keeps the run\'s state', async () => {

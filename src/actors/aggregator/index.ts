@@ -34,6 +34,7 @@ import { RunState, type DropReason, type LateOutcome, type RunSettings } from '.
 import { runSnapshot, runSummary, type RunSummary } from './snapshot.js';
 import { RunOwnership, type RunOwnershipOptions } from './run-ownership.js';
 import { encodeRun } from './run-persist.js';
+import { runOfKey } from '../../shared/cluster-history.js';
 
 export interface AggregatorOptions {
   /** Ingest rings (records per ring-records.ts writeIngestRecord layout). */
@@ -64,6 +65,11 @@ export interface AggregatorOptions {
    * the others forward its events there (run-ownership.ts). Absent: every run is local.
    */
   cluster?: RunOwnershipOptions;
+  /**
+   * Cluster mode: the out ring the cluster relay publishes to the other nodes. A run's records
+   * go there only while this node holds the run's lease (RunOwnership.holds).
+   */
+  relayRing?: string;
 }
 
 /** Most runs tracked at once; the least recently seen is evicted (and counted) beyond this. */
@@ -97,6 +103,7 @@ function validate(ctx: ActorContext<AggregatorOptions>): AggregatorOptions {
     if (!(o[k] > 0 && o[k] <= 1)) throw new RangeError(`${who}: options.${k} must be in (0, 1] (got ${String(o[k])})`);
   }
   if (o.recordRing !== undefined && !(ctx.out[o.recordRing] instanceof RecordRing)) throw new Error(`${who}: options.recordRing names "${o.recordRing}", which is not one of its out record rings`);
+  if (o.relayRing !== undefined && (o.cluster === undefined || !o.outRings.includes(o.relayRing))) throw new Error(`${who}: options.relayRing ("${o.relayRing}") must be one of options.outRings, and options.cluster must be set`);
   checkThresholds(o.health);
   checkRules(o.milestones);
   if (o.cluster !== undefined) {
@@ -131,6 +138,9 @@ export default defineActor<AggregatorOptions>({
       labelNames: ['outcome'], registers: [ctx.metrics],
     });
     for (const o of ['live', 'filed', 'duplicate', 'behind', 'hidden']) lateTotal.inc({ outcome: o }, 0);
+    // Same family as the relay's own drops: a dashboard sums the reasons across actors. Clustered only.
+    const relayDropped = opts.relayRing === undefined ? undefined : new Counter({ name: 'ringcast_cluster_relay_dropped_total', help: 'Records not relayed, by reason (fenced: a run this node no longer holds the lease of)', labelNames: ['reason'], registers: [ctx.metrics] });
+    relayDropped?.inc({ reason: 'fenced' }, 0);
     const runs = new Map<string, RunState>();
     // Set once the handlers exist, when clustered: routes each run's events to the node that owns the run.
     let ownership: RunOwnership | undefined;
@@ -221,7 +231,11 @@ export default defineActor<AggregatorOptions>({
       if (flags & FanoutFlag.Retain) {
         for (const v of variants) retain(key, v.levelMask, encodeFanoutRecord({ type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp, body: v.body }));
       }
+      // A run this node no longer holds stays off the relay: the owner speaks for it to the other nodes.
+      const run = opts.relayRing === undefined ? undefined : runOfKey(key);
+      const fenced = run !== undefined && ownership !== undefined && !ownership.holds(run);
       for (const out of outRings) {
+        if (fenced && out.name === opts.relayRing) { relayDropped?.inc({ reason: 'fenced' }, variants.length); continue; }
         for (const v of variants) {
           // Published by the caller's flushAll(): one atomic store per ring per window.
           account(writeFanoutRecord(out.ring, { type: FanoutType.Update, channel: ch, levelMask: v.levelMask, flags, key, stamp, body: v.body }, false), type, out.name);

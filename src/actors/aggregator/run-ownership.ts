@@ -118,6 +118,16 @@ export class RunOwnership {
     return [...this.runs].filter(([, e]) => e.state === 'owned').map(([run]) => run);
   }
 
+  /**
+   * True while this node may speak for the run: it owns it and its lease has not run out by
+   * this node's clock. A node that was paused past its lease still thinks it owns the run
+   * until its next commit is refused; what it aggregated meanwhile must not reach other nodes.
+   */
+  holds(run: string): boolean {
+    const e = this.runs.get(run);
+    return e?.state === 'owned' && Date.now() <= e.validUntil;
+  }
+
   stats(): Record<string, unknown> {
     return { owned: this.owned(), forwarded: this.streams.forwarded, refusedFull: this.streams.refusedFull, fencedRefused: this.fenced.refused, inFlight: this.inFlight };
   }
