@@ -277,13 +277,27 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     await admin.del('ringcast:retained', 'ringcast:history:r1:meta');
   });
 
-  it('a SIGKILLed node leaves /api/cluster on the others within the node timeout', async () => {
+  it('a SIGKILLed node leaves /api/cluster on the others within the node timeout; a producer on a survivor still reaches the other', async () => {
     const killedAt = Date.now();
     nodes.c.run.child.kill('SIGKILL');
     await pollUntil('C gone from A and B', 10_000, async () => (!(await listed(nodes.a)).includes('node-c') && !(await listed(nodes.b)).includes('node-c') ? true : undefined), () => listed(nodes.a), 50);
     // The heartbeat key outlives the last beat by at most the timeout; allow the box's load on top.
     expect(Date.now() - killedAt).toBeLessThan(TIMEOUT_MS + 1000);
     expect((await listed(nodes.a)).sort()).toEqual(['node-a', 'node-b']);
+    // The survivors carry on: a producer on B reaches a viewer on A.
+    const onA = viewer(nodes.a, { channels: ['milestones'] });
+    const script = [
+      'import sys',
+      'from ringcast_client import StreamingHook',
+      'hook = StreamingHook(sys.argv[1], token=sys.argv[2], run="after-kill")',
+      'hook.emit_milestone("after_kill", message="from B after C died")',
+      'hook.flush(5)',
+      'hook.close()',
+    ].join('\n');
+    const r = await runPython(['-c', script, `ws://127.0.0.1:${nodes.b.port}/ingest`, TOKEN]);
+    expect(r.code, r.stderr).toBe(0);
+    await pollUntil('the milestone made on B after the kill, on A', 10_000, () => (onA.milestones().some((m) => m.run === 'after-kill') ? true : undefined), () => onA.names());
+    expect(onA.milestones().find((m) => m.run === 'after-kill')).toMatchObject({ data: { name: 'after_kill', message: 'from B after C died' } });
   });
 });
 
