@@ -14,6 +14,8 @@ export interface ClipInfo {
   started_at: string;
   duration_s: number;
   bytes: number;
+  /** When the clip was cut (ISO 8601, ms): orders clips that start at the same moment. */
+  made_at?: string;
 }
 
 /** A clip id: also the file's base name, so nothing else can be asked for by id. */
@@ -47,7 +49,9 @@ export async function listClips(dir: string): Promise<ClipInfo[]> {
       // half-deleted or foreign: not a clip
     }
   }
-  return clips.sort((a, b) => (a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : a.id.localeCompare(b.id)));
+  // Two clips asked for back to back can start on the same segment: then the one cut first is older.
+  const order = (c: ClipInfo) => `${c.started_at}|${c.made_at ?? ''}|${c.id}`;
+  return clips.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
 }
 
 /** Deletes the oldest clips until at most maxCount and maxBytes remain; returns how many went. */

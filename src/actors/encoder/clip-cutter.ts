@@ -53,6 +53,7 @@ export async function cutClip(r: CutRequest): Promise<ClipInfo> {
       started_at: r.startedAt.toISOString(),
       duration_s: Math.round(r.segments.reduce((a, s) => a + (s.end - s.start), 0) * 1000) / 1000,
       bytes: (await stat(clipFile(r.dir, r.id))).size,
+      made_at: new Date().toISOString(),
     };
     // Written last: a clip is listed only once its file is complete.
     await writeFile(clipInfoFile(r.dir, r.id), JSON.stringify(info), { mode: 0o600 });
