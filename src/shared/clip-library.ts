@@ -49,8 +49,9 @@ export async function listClips(dir: string): Promise<ClipInfo[]> {
       // half-deleted or foreign: not a clip
     }
   }
-  // Two clips asked for back to back can start on the same segment: then the one cut first is older.
-  const order = (c: ClipInfo) => `${c.started_at}|${c.made_at ?? ''}|${c.id}`;
+  // Oldest = cut first: two clips asked for back to back can start on the same segment, or (their
+  // starts placed by encoded time on a box that encodes slower than real time) in either order.
+  const order = (c: ClipInfo) => `${c.made_at ?? c.started_at}|${c.started_at}|${c.id}`;
   return clips.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
 }
 
