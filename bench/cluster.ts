@@ -47,6 +47,7 @@ import type { ClusterActorOptions, ClusterRelayStats } from '../src/actors/clust
 import { percentile } from './lib/stats.js';
 import { measureCapture, measureTakeover } from './lib/cluster-nodes.js';
 import type { BenchOptions, BenchResult } from './lib/types.js';
+import { reservePort } from '../src/shared/reserve-port.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // <root>/dist/bench
 const RELAY = path.resolve(here, '..', 'src', 'actors', 'cluster', 'index.js');
@@ -59,16 +60,9 @@ const nowMs = () => performance.timeOrigin + performance.now();
 const say = (s: string) => process.stderr.write(`  ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as net.AddressInfo; s.close(() => resolve(port)); });
-  });
-}
 
 async function startRedis(): Promise<{ url: string; child: ChildProcess; dir: string; cpuMs: () => number }> {
-  const port = await freePort();
+  const port = await reservePort('127.0.0.1', 0);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ringcast-bench-redis-'));
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
   await new Promise((resolve, reject) => { child.once('error', reject); child.once('spawn', resolve); });

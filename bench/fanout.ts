@@ -52,7 +52,6 @@
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -62,6 +61,7 @@ import type { FromLoadgen, FromServer, LoadgenConnected, LoadgenJob, LoadgenResu
 import { MESSAGES_PER_TICK, SUBSCRIBED_CHANNELS, SUBSCRIPTION, SUBSCRIPTION_DELTA, TICK_HZ, TICK_MS, wallMs } from './fanout/payloads.js';
 import { Probe, writeTemplates } from './fanout/probe.js';
 import { CHANNEL_MESSAGE_TYPES } from '../src/shared/telemetry/channels.js';
+import { reservePort } from '../src/shared/reserve-port.js';
 
 const SERVER_SCRIPT = new URL('./fanout/server-child.js', import.meta.url);
 const LOADGEN_SCRIPT = new URL('./fanout/loadgen-worker.js', import.meta.url);
@@ -242,16 +242,6 @@ function machineBusyMs(): number {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -353,7 +343,7 @@ function variantOf(kind: ServerKind, delta: boolean, deflate: boolean): string {
 async function runPoint(kind: ServerKind, clients: number, p: Plan, ctx: RunContext, delta = false, deflate = false): Promise<Point> {
   const subscription = delta ? SUBSCRIPTION_DELTA : SUBSCRIPTION;
   const types = delta ? DELTA_DELIVERY_TYPES : DELIVERY_TYPES;
-  const port = await freePort();
+  const port = await reservePort('127.0.0.1', 0);
   const args = [kind, HOST, String(port), String(FANOUT_THREADS), kind !== 'ours' ? ctx.templatesFile ?? '' : '', deflate ? 'shared' : 'off'];
   const child = SERVER_CPUS
     ? spawn('taskset', ['-c', SERVER_CPUS, process.execPath, fileURLToPath(SERVER_SCRIPT), ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })

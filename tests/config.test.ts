@@ -87,7 +87,7 @@ describe('loadConfig', () => {
 
   it('names the key, the value and the source for a non-numeric port', () => {
     expect(loadError(['--port', 'nope']).message).toBe(
-      'invalid config: port = "nope" (from --port): expected an integer 0–65535',
+      'invalid config: port = "nope" (from --port): expected an integer 0–65535 (HTTP and WebSocket port; 0 picks a free port below the kernel ephemeral range)',
     );
   });
 

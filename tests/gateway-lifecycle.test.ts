@@ -2,7 +2,8 @@ import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, message, overlay, INGEST_TOKEN, startGateways, TestClient, until, type GatewayCluster } from './fixtures/gateway-harness.js';
+import { message, overlay, INGEST_TOKEN, startGateways, TestClient, until, type GatewayCluster } from './fixtures/gateway-harness.js';
+import { reservePort } from '../src/shared/reserve-port.js';
 
 let gw: GatewayCluster | undefined;
 afterEach(async () => {
@@ -60,7 +61,7 @@ describe('gateway lifecycle', () => {
   });
 
   it('fails to start with a clear error when the port is taken by a non-shared socket', async () => {
-    const port = await freePort();
+    const port = await reservePort('127.0.0.1', 0);
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
     try {

@@ -77,7 +77,7 @@ export const authSchema = z
 
 export const ingestSchema = z
   .object({
-    tcpPort: intInRange(-1, 65535, 8081, 'TCP port for length-prefixed producer frames; 0 picks a free port, -1 disables'),
+    tcpPort: intInRange(-1, 65535, 8081, 'TCP port for length-prefixed producer frames; 0 picks a free port below the kernel ephemeral range, -1 disables'),
     // Optional because its default depends on dataDir; filled in below.
     unixPath: z.string().optional().describe('Unix socket path for producers; "" disables (default <dataDir>/ingest.sock)'),
     maxFrameBytes: intInRange(1024, 256 * 1024 * 1024, 16 * 1024 * 1024, 'largest producer frame accepted'),
@@ -297,7 +297,7 @@ export const recordingSchema = z
 
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
-  port: intInRange(0, 65535, 8080),
+  port: intInRange(0, 65535, 8080, 'HTTP and WebSocket port; 0 picks a free port below the kernel ephemeral range'),
   logLevel: z.enum(LOG_LEVELS).default('info').describe(`one of ${LOG_LEVELS.join(', ')}`),
   dataDir: z.string().min(1).default('./data').describe('a non-empty directory path'),
   // Optional in the input because its default depends on dataDir; filled in below.

@@ -13,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe } from 'vitest';
+import { reservePort } from '../../src/shared/reserve-port.js';
 
 const BINARY = process.env.RINGCAST_TEST_REDIS_SERVER ?? 'redis-server';
 
@@ -36,16 +37,6 @@ export function describeWithRedis(name: string, body: () => void): void {
   describe.skip(name, body);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPing(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -87,7 +78,7 @@ export class RedisServer {
   /** Starts (or restarts, on the same port) the server and waits until it answers PING. */
   async start(): Promise<this> {
     if (this.child) throw new Error('redis-server already running');
-    if (this.port === 0) this.port = await freePort();
+    if (this.port === 0) this.port = await reservePort('127.0.0.1', 0);
     const args = [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
       '--appendonly', this.options.appendonly ? 'yes' : 'no', '--protected-mode', 'no', '--loglevel', 'warning',

@@ -7,10 +7,11 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/shared/ffmpeg.js';
+import { reservePort } from '../../src/shared/reserve-port.js';
 
 export const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx';
 export const RTMP_MODULE = process.env.NGINX_RTMP_MODULE ?? '/usr/lib/nginx/modules/ngx_rtmp_module.so';
@@ -23,16 +24,6 @@ export function rtmpServerKind(): RtmpServerKind {
   return 'node-media-server';
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -56,7 +47,7 @@ export interface RtmpServer {
 
 export async function startRtmpServer(kind: RtmpServerKind = rtmpServerKind()): Promise<RtmpServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ringcast-rtmp-'));
-  const port = await freePort();
+  const port = await reservePort('127.0.0.1', 0);
   const spawnServer = kind === 'nginx' ? nginxCommand(dir, port) : nodeMediaServerCommand(dir, port);
   let child: ChildProcess | undefined;
   const start = async () => {
