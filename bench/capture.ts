@@ -29,7 +29,6 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,6 +44,7 @@ import { loadTemplateSet } from '../src/actors/capture/analysis/templates.js';
 import { chan, chanIndex } from './capture/names.js';
 import { DeadlineTracker } from './capture/deadlines.js';
 import { readMarker } from './lib/live-hls.js';
+import { liveProcCpu, procRssBytes } from './lib/proc.js';
 
 const W = 640;
 const H = 360;
@@ -105,23 +105,6 @@ async function stopServer(s: Server): Promise<{ cpuMs: number }> {
   return JSON.parse(await done) as { cpuMs: number };
 }
 
-/** utime+stime and cutime+cstime of a process (this one by default), ms. */
-function procCpu(pid: number | 'self' = 'self'): { self: number; children: number } {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return { self: (Number(x[11]) + Number(x[12])) * 10, children: (Number(x[13]) + Number(x[14])) * 10 };
-}
-
-function rssOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Does this W x H RGB frame carry the marker of `stream`'s content? */
@@ -166,7 +149,7 @@ async function measureOurs(server: Server, k: number, quality: '480p' | '720p60'
   engine.setStreams(streams.map((name) => ({ name, priority: 50 })));
   await sleep(INTERVAL_MS + 1000);
   const s0 = engine.stats();
-  const g0 = procCpu(server.pid);
+  const g0 = liveProcCpu(server.pid);
   const c0 = process.cpuUsage();
   const d0 = engine.stats().decoderCpuMs;
   measuring = true;
@@ -174,11 +157,11 @@ async function measureOurs(server: Server, k: number, quality: '480p' | '720p60'
   const t0 = performance.now();
   while (performance.now() - t0 < windowS * 1000) {
     await sleep(1000);
-    rss = Math.max(rss, process.memoryUsage().rss + decoderPids(engine).reduce((n, pid) => n + rssOf(pid), 0));
+    rss = Math.max(rss, process.memoryUsage().rss + decoderPids(engine).reduce((n, pid) => n + (procRssBytes(pid) ?? 0), 0));
   }
   measuring = false;
   const t1 = performance.now();
-  const g1 = procCpu(server.pid);
+  const g1 = liveProcCpu(server.pid);
   const s1 = engine.stats();
   const c1 = process.cpuUsage(c0);
   const cpuMs = (c1.user + c1.system) / 1000 + (s1.decoderCpuMs - d0);
@@ -194,7 +177,7 @@ async function measureOurs(server: Server, k: number, quality: '480p' | '720p60'
     engineMissedPct: attempts + missed > 0 ? (missed / (attempts + missed)) * 100 : 0,
     wrongFrames,
     unverified,
-    loadgenCpuPct: ((g1.self - g0.self) / (t1 - t0)) * 100,
+    loadgenCpuPct: ((g1.cpuMs - g0.cpuMs) / (t1 - t0)) * 100,
     captures,
     capturesPerS: captures / wallS,
     errors,
@@ -252,8 +235,8 @@ async function measureNaive(server: Server, k: number, windowS: number): Promise
   const tick = setInterval(() => { for (const n of sched.due()) one(n); }, 10);
   await sleep(INTERVAL_MS + 1000);
   const s0 = sched.stats();
-  const p0 = procCpu();
-  const g0 = procCpu(server.pid);
+  const p0 = liveProcCpu();
+  const g0 = liveProcCpu(server.pid);
   measuring = true;
   const t0 = performance.now();
   let rss = 0;
@@ -263,14 +246,14 @@ async function measureNaive(server: Server, k: number, windowS: number): Promise
   }
   measuring = false;
   const t1 = performance.now();
-  const g1 = procCpu(server.pid);
+  const g1 = liveProcCpu(server.pid);
   const s1 = sched.stats();
   stopped = true;
   clearInterval(tick);
   const wallS = (performance.now() - t0) / 1000;
   // Children's CPU lands in cutime when they are reaped: wait for the stragglers.
   for (let i = 0; i < 200 && live > 0; i++) await sleep(50);
-  const p1 = procCpu();
+  const p1 = liveProcCpu();
   const captures = s1.captures - s0.captures;
   const attempts = s1.attempts - s0.attempts;
   const missed = s1.missed - s0.missed;
@@ -281,11 +264,11 @@ async function measureNaive(server: Server, k: number, windowS: number): Promise
     engineMissedPct: attempts + missed > 0 ? (missed / (attempts + missed)) * 100 : 0,
     wrongFrames,
     unverified: 0,
-    loadgenCpuPct: ((g1.self - g0.self) / (t1 - t0)) * 100,
+    loadgenCpuPct: ((g1.cpuMs - g0.cpuMs) / (t1 - t0)) * 100,
     captures,
     capturesPerS: captures / wallS,
     errors,
-    cpuMsPerCapture: counted > 0 ? (p1.self - p0.self + p1.children - p0.children) / counted : Infinity,
+    cpuMsPerCapture: counted > 0 ? (p1.cpuMs - p0.cpuMs + p1.childrenCpuMs - p0.childrenCpuMs) / counted : Infinity,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     bytesPerCapture: NaN,

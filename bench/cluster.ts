@@ -33,7 +33,7 @@
  *   takeover_s, capture_<n>node(s)_*    whole node processes: see bench/lib/cluster-nodes.ts
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +48,7 @@ import { percentile } from './lib/stats.js';
 import { measureCapture, measureTakeover } from './lib/cluster-nodes.js';
 import type { BenchOptions, BenchResult } from './lib/types.js';
 import { reservePort } from '../src/shared/reserve-port.js';
+import { procCpu } from './lib/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // <root>/dist/bench
 const RELAY = path.resolve(here, '..', 'src', 'actors', 'cluster', 'index.js');
@@ -74,13 +75,7 @@ async function startRedis(): Promise<{ url: string; child: ChildProcess; dir: st
     if (ok) break;
     await sleep(50);
   }
-  const ticks = 100; // USER_HZ on Linux
-  const cpuMs = () => {
-    try {
-      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return ((Number(f[11]) + Number(f[12])) / ticks) * 1000;
-    } catch { return NaN; }
-  };
+  const cpuMs = () => procCpu(child.pid!)?.cpuMs ?? NaN;
   return { url: `redis://127.0.0.1:${port}`, child, dir, cpuMs };
 }
 

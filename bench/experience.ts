@@ -25,13 +25,13 @@
  * EXPERIENCE_BENCH_CONNS / _RATE / _WINDOW_S override the load.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { encodeEvent, EventKind } from '../src/shared/telemetry/event-codec.js';
 import { percentile, sig } from './lib/stats.js';
 import type { BenchOptions, BenchResult } from './lib/types.js';
 import type { FromChild, Impl, ToChild } from './experience/ipc.js';
 import { ACTIONS, CONSUMER_FILTERS, makeRecord, rng, STATE_SHAPE } from './experience/records.js';
+import { procCpu, procPeakRssBytes } from './lib/proc.js';
 
 const log = (s: string) => process.stderr.write(`  ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,18 +60,6 @@ class Child {
   }
 }
 
-/** CPU time (user + system, at Linux's 100 ticks/s) and peak RSS of a process, from /proc. */
-function procStat(pid: number): { cpuMs: number; peakRssBytes: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { cpuMs: (Number(f[11]) + Number(f[12])) * 10, peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0 };
-  } catch {
-    return undefined;
-  }
-}
-
 interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; producersCpuPct: number; consumersCpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
 
 async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number, windowMs: number): Promise<RunResult> {
@@ -89,13 +77,14 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
     // The server's CPU and peak RSS are read from /proc by this process: an overloaded server
     // (the baseline's event loop behind on JSON) could not answer in time itself.
     const load = [...consumerProcs, ...producerProcs];
-    const s0 = procStat(server.proc.pid!);
+    const s0 = procCpu(server.proc.pid!);
     const t0 = performance.now();
     for (const c of load) c.send({ type: 'begin' });
     await sleep(windowMs);
     const answers = load.map((c) => c.next());
     for (const c of load) c.send({ type: 'end' });
-    const s1 = procStat(server.proc.pid!);
+    const s1 = procCpu(server.proc.pid!);
+    const peakRss = procPeakRssBytes(server.proc.pid!);
     const serverWallMs = performance.now() - t0;
     const rest = (await Promise.all(answers)) as Array<Extract<FromChild, { type: 'window' }>>;
     const cons = rest.slice(0, consumerProcs.length);
@@ -115,7 +104,7 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
       producersCpuPct: prods.reduce((a, p) => a + cpuPct(p), 0),
       consumersCpuPct: cons.reduce((a, c) => a + cpuPct(c), 0),
       mbPerS: cons.reduce((a, c) => a + perS(c.bytes, c), 0) / 2 ** 20,
-      rssMb: (s1?.peakRssBytes ?? 0) / 2 ** 20,
+      rssMb: (peakRss ?? 0) / 2 ** 20,
       consumers: CONSUMER_FILTERS.length,
       perConsumer: cons.flatMap((c) => (c.perConsumer ?? []).map((n) => perS(n, c))),
     };

@@ -16,9 +16,10 @@
  * (process.cpuUsage, /proc/<pid>/stat utime+stime) and peak RSS (sampled; ffmpeg's VmHWM).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { resolveFfmpeg } from '../../src/shared/ffmpeg.js';
 import { percentile } from '../lib/stats.js';
+import { procCpu, procPeakRssBytes } from '../lib/proc.js';
 
 export interface FrameProducer {
   /** Renders frame n and returns the bytes to write (raw RGBA or one PNG); fresh bytes each call (they sit in the pipe). */
@@ -61,28 +62,6 @@ export interface RunResult {
   rssOursMb: number;
   rssFfmpegMb: number;
   outputBytes: number;
-}
-
-const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat times are in these ticks.
-
-function procCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name (which may contain spaces).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14, 15)
-  } catch {
-    return undefined;
-  }
-}
-
-function procPeakRssMb(pid: number): number | undefined {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export async function runPipeline(spec: RunSpec, producer: FrameProducer): Promise<RunResult> {
@@ -128,8 +107,11 @@ export async function runPipeline(spec: RunSpec, producer: FrameProducer): Promi
   let rssFf = 0;
   const sample = () => {
     rssOurs = Math.max(rssOurs, process.memoryUsage().rss);
-    ffCpu = procCpuSeconds(pid) ?? ffCpu;
-    rssFf = procPeakRssMb(pid) ?? rssFf;
+    // Once ffmpeg has exited /proc has nothing: keep the last reading.
+    const cpu = procCpu(pid);
+    if (cpu) ffCpu = cpu.cpuMs / 1000;
+    const peak = procPeakRssBytes(pid);
+    if (peak !== undefined) rssFf = peak / 2 ** 20;
   };
   const sampler = setInterval(sample, 250);
   const written = () => { pending--; };

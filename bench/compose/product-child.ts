@@ -11,7 +11,7 @@
  *
  * Sends one IPC message, { type: 'result', result: ProductResult }, and exits.
  */
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import pino from 'pino';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { CompositorOptions, CompositorStats } from '../../src/actors/compositor/index.js';
@@ -20,6 +20,7 @@ import type { CaptureActorOptions, CaptureRecord } from '../../src/actors/captur
 import { ControlRings } from '../../src/services/control-rings.js';
 import type { RecordRing } from '../../src/shared/record-ring.js';
 import { buildPresetScene, type ScenePreset } from '../../src/shared/scene/presets.js';
+import { liveProcCpu, procPeakRssBytes } from '../lib/proc.js';
 
 export interface ComposeSpec {
   width: number; height: number; fps: number; durationS: number; output: string;
@@ -61,15 +62,6 @@ const CONTROL = 'control.compositor';
 const CAPTURE = 'frames.capture';
 const CW = 640, CH = 360;
 
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(x[11]) + Number(x[12])) / 100;
-}
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<ProductResult> {
@@ -127,7 +119,7 @@ async function main(): Promise<ProductResult> {
     const ffPid = e0.pid;
     if (ffPid === undefined) throw new Error('encoder has no ffmpeg running after warm-up');
     const cpu0 = process.cpuUsage();
-    const ff0 = cpuSeconds(ffPid);
+    const ff0 = liveProcCpu(ffPid).cpuMs / 1000;
     const t0 = performance.now();
     let rss = process.memoryUsage().rss;
     while (performance.now() - t0 < spec.durationS * 1000) {
@@ -139,8 +131,8 @@ async function main(): Promise<ProductResult> {
     const dec1 = await decoderCpu();
     const wall = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const ffCpu = cpuSeconds(ffPid) - ff0;
-    const ffRss = peakRssMb(ffPid);
+    const ffCpu = liveProcCpu(ffPid).cpuMs / 1000 - ff0;
+    const ffRss = (procPeakRssBytes(ffPid) ?? NaN) / 2 ** 20;
     return {
       ticks: e1.ticks - e0.ticks,
       fresh: e1.fresh - e0.fresh,

@@ -9,8 +9,9 @@
  *   node dist/bench/compose/xstack-child.js '{"streams":[...9 playlists],"durationS":10,"output":"/tmp/x.mp4"}'
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { h264EncoderArgs, resolveFfmpeg } from '../../src/shared/ffmpeg.js';
+import { liveProcCpu, procPeakRssBytes } from '../lib/proc.js';
 
 export interface XstackSpec { streams: string[]; durationS: number; output: string }
 export interface XstackResult {
@@ -28,15 +29,6 @@ const WARMUP_S = 4;
 const FPS = 30;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(x[11]) + Number(x[12])) / 100;
-}
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 /** xstack layout of a cols×rows grid of equal tiles. */
 function layout(n: number, cols: number): string {
@@ -75,10 +67,10 @@ async function main(): Promise<XstackResult> {
     for (let i = 0; i < 200 && frames === 0 && ff.exitCode === null; i++) await sleep(100);
     if (ff.exitCode !== null) throw new Error(`ffmpeg exited early (${ff.exitCode}): ${stderr}`);
     await sleep(WARMUP_S * 1000);
-    const f0 = frames, c0 = cpuSeconds(ff.pid!), t0 = performance.now();
+    const f0 = frames, c0 = liveProcCpu(ff.pid!).cpuMs / 1000, t0 = performance.now();
     await sleep(spec.durationS * 1000);
-    const f1 = frames, c1 = cpuSeconds(ff.pid!), wall = (performance.now() - t0) / 1000;
-    const rss = peakRssMb(ff.pid!);
+    const f1 = frames, c1 = liveProcCpu(ff.pid!).cpuMs / 1000, wall = (performance.now() - t0) / 1000;
+    const rss = (procPeakRssBytes(ff.pid!) ?? NaN) / 2 ** 20;
     const out = f1 - f0, expected = Math.round(wall * FPS);
     return {
       frames: out, expected, droppedPct: expected > 0 ? Math.max(0, (100 * (expected - out)) / expected) : NaN,

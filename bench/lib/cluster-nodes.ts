@@ -11,12 +11,13 @@
  * for 1 node (no Redis: the single-node path) and 3 nodes sharing the streams.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeMetricsEvent } from '../../src/sdk/encode.js';
 import { encodeSegments, startLiveHls } from './live-hls.js';
+import { procCpu } from './proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // <root>/dist/bench/lib
 const MAIN = path.resolve(here, '..', '..', 'src', 'main.js');
@@ -109,11 +110,10 @@ function treeCpuMs(root: number): number {
   const cpu = new Map<number, number>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      const f = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1].split(' ');
-      parent.set(Number(name), Number(f[1]));
-      cpu.set(Number(name), ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100) * 1000);
-    } catch { /* gone meanwhile */ }
+    const stat = procCpu(Number(name));
+    if (!stat) continue; // gone meanwhile
+    parent.set(Number(name), stat.ppid);
+    cpu.set(Number(name), stat.cpuMs + stat.childrenCpuMs);
   }
   let total = 0;
   for (const [pid, ms] of cpu) {
