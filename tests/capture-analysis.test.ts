@@ -241,15 +241,19 @@ describe('template matching', () => {
   it('prints the cost of analyzeFrame for 640x360 with 2 regions x 5 cells x 10 templates', async () => {
     const f = await gameFrame(3, HUD_A);
     for (let i = 0; i < 20; i++) analyzeFrame(f, templates); // warm up the JIT
+    // The fastest of 10 batches of 10: a busy machine preempts some batches, rarely all.
     const n = 100;
-    const t0 = performance.now();
     let last: FrameAnalysis | undefined;
-    for (let i = 0; i < n; i++) last = analyzeFrame(f, templates);
-    const ms = (performance.now() - t0) / n;
+    let ms = Infinity;
+    for (let batch = 0; batch < 10; batch++) {
+      const t0 = performance.now();
+      for (let i = 0; i < n / 10; i++) last = analyzeFrame(f, templates);
+      ms = Math.min(ms, (performance.now() - t0) / (n / 10));
+    }
     const t1 = performance.now();
     for (let i = 0; i < n; i++) { perceptualHash(f); tinyThumb(f); lumaStats(f); }
     const featMs = (performance.now() - t1) / n;
-    console.log(`analyzeFrame 640x360, 2 regions x 5 cells x 10 templates + 1 offline image: ${ms.toFixed(2)} ms/frame `
+    console.log(`analyzeFrame 640x360, 2 regions x 5 cells x 10 templates + 1 offline image: ${ms.toFixed(2)} ms/frame (best batch) `
       + `(self-reported ${last!.ms.toFixed(2)} ms); pHash + thumb + luma alone (separate passes): ${featMs.toFixed(2)} ms`);
     expect(last!.ms).toBeGreaterThan(0);
     // Generous bound (shared 2-core machine): a regression to per-pixel allocation or a

@@ -118,7 +118,11 @@ describeWithRedis('cluster: three nodes on one Redis', () => {
     expect(onB.milestones().every((m) => m.run === 'r1' && typeof m.epoch === 'string')).toBe(true);
     // Metrics made on A reach B's and C's viewers as well, the same updates in the same order.
     const steps = (v: Viewer) => v.messages.filter((m) => m.type === 'ppo_metrics').map((m) => m.data?.step);
-    for (const v of [onA, onB, onC]) await pollUntil('metrics up to step 50', 10_000, () => (steps(v).includes(50) ? true : undefined), () => steps(v));
+    // On a timeout, say which viewer and what it got: [step, series mode, stamp offset] per message.
+    const seen = (v: Viewer) => v.messages.filter((m) => m.type === 'ppo_metrics').map((m) => [m.data?.step, m.data?.series, (m as { offset?: unknown }).offset]);
+    for (const [name, v] of [['A', onA], ['B', onB], ['C', onC]] as const) {
+      await pollUntil(`metrics up to step 50 on ${name}'s viewer`, 10_000, () => (steps(v).includes(50) ? true : undefined), () => seen(v));
+    }
     expect(steps(onB)).toEqual(steps(onA));
     expect(steps(onC)).toEqual(steps(onA));
   });

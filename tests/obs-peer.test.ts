@@ -219,9 +219,11 @@ describe('ObsConnection and Director against the peer', () => {
 
   it('a hung OBS: requests time out, the breaker opens and fails the next ones at once', async () => {
     const p = await peer({});
-    const { conn } = connect(p.url, undefined);
+    const { conn, director } = connect(p.url, undefined);
     conn.start();
-    await until(() => conn.connected, 3_000, 'connected');
+    // The director reads the program scene on connect: that request must be answered
+    // before OBS hangs, or its timeout is one more failure towards the breaker.
+    await until(() => conn.connected && director.programScene !== null, 3_000, 'connected');
     p.hang = true;
     for (let i = 0; i < 3; i++) await expect(conn.request('GetVersion')).rejects.toThrow('did not answer GetVersion within 500 ms');
     expect(conn.status().breaker).toBe('open');
@@ -236,9 +238,9 @@ describe('ObsConnection and Director against the peer', () => {
 
   it('the queue is bounded: a full queue drops the oldest non-essential request first', async () => {
     const p = await peer({});
-    const { conn, registry } = connect(p.url, undefined, { ...fast, requestTimeoutMs: 2_000 });
+    const { conn, registry, director } = connect(p.url, undefined, { ...fast, requestTimeoutMs: 2_000 });
     conn.start();
-    await until(() => conn.connected, 3_000, 'connected');
+    await until(() => conn.connected && director.programScene !== null, 3_000, 'connected');
     p.hang = true;
     const results: Array<Promise<string>> = [];
     const track = (pr: Promise<unknown>) => results.push(pr.then(() => 'ok', (e: Error) => e.message));
