@@ -2,7 +2,8 @@
  * The run-ownership coordinator the aggregator uses, driven directly against a real
  * redis-server with a recording stand-in for the aggregator: the first node to see a run
  * owns it and applies what reached its own stream, another node's events reach the owner,
- * a clean close releases the leases, and an evicted run's lease is given up at once.
+ * a clean close releases the leases, and an evicted run's lease is given up at once; a node
+ * taking a run applies its events in the order they came, first sight or takeover.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -72,5 +73,47 @@ describeWithRedis('run ownership coordinator (real redis-server)', () => {
     }
     // A clean close releases what B held.
     expect(await redis.get('ringcast:lease:r')).toBeNull();
+  });
+
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const events = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `e-${from + i}`);
+  /** Routes e-from … e-(to-1) as the aggregator does: applied at once when routed locally. */
+  async function produce(n: ReturnType<typeof node>, run: string, from: number, to: number): Promise<void> {
+    for (let i = from; i < to; i++) {
+      if (n.ownership.route(run, Buffer.from(`e-${i}`))) n.applied.push(`e-${i}`);
+      if (i % 5 === 0) await sleep(1); // a trainer's pace: the acquisition completes mid-stream
+    }
+  }
+
+  it('first sight: the events that came while the run was being taken are applied before the later ones, in order', async () => {
+    const a = node(server.url, 'node-a');
+    try {
+      await produce(a, 'ordered', 0, 400);
+      await pollUntil('all 400 applied', 5000, () => (a.applied.length >= 400 ? true : undefined), () => a.applied.length, 20);
+      expect(a.applied).toEqual(events(0, 400));
+    } finally {
+      await a.ownership.close();
+    }
+  });
+
+  it('takeover: the new owner applies what the old one left, then its own earlier forwards, then its new events, in order', async () => {
+    const a = node(server.url, 'node-a');
+    const b = node(server.url, 'node-b');
+    try {
+      b.ownership.route('taken', Buffer.from('b-start'));
+      await pollUntil('B to own the run', 5000, () => (b.ownership.owned().includes('taken') ? true : undefined), undefined, 20);
+      await produce(a, 'taken', 0, 100); // forwarded to B
+      await pollUntil('B to apply A\'s first 100', 5000, () => (b.applied.length >= 101 ? true : undefined), () => b.applied.length, 20);
+      // B commits what it applied (acknowledged and deleted from the stream), so nothing is replayed.
+      await pollUntil('B\'s commit', 5000, async () => ((await redis.xlen('ringcast:run:taken:in')) === 0 ? true : undefined), undefined, 20);
+      b.ownership.release('taken'); // evicted on B: A takes over while it keeps producing
+      await produce(a, 'taken', 100, 400);
+      await pollUntil('A to own the run and apply the rest', 5000, () => (a.applied.at(-1) === 'e-399' ? true : undefined), () => a.applied.slice(-3), 20);
+      expect(b.applied).toEqual(['b-start', ...events(0, 100)]);
+      expect(a.applied).toEqual(events(100, 400));
+    } finally {
+      await a.ownership.close();
+      await b.ownership.close();
+    }
   });
 });

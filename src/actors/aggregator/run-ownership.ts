@@ -8,9 +8,11 @@
  * lease has run out (the owner died or was cut off).
  *
  * Taking a run over: acquire → restore the last snapshot the previous owner committed →
- * claim and apply what it had read but not committed → apply new stream entries. While that
- * is in progress the node's own events for the run keep going through the stream, so they
- * are applied after the backlog, in order.
+ * claim and apply what it had read but not committed → apply what is still unread in the
+ * stream (this node's own earlier forwards among it) → apply the node's own events that
+ * arrived meanwhile, which were held back (bounded) rather than forwarded. Only then do its
+ * events go straight to the aggregator: an event must never overtake an earlier one of the
+ * same run still on its way through Redis.
  *
  * The owner commits once per window (and at least every leaseMs/3): snapshot + the stream
  * entries it includes acknowledged + lease extended, in one fenced script. Locally applied
@@ -50,11 +52,14 @@ export interface RunOwnershipHooks {
 
 type RunEntry =
   | { state: 'remote'; lastForwardAt: number; lastTryAt: number }
-  | { state: 'acquiring'; lastForwardAt: number }
+  | { state: 'acquiring'; lastForwardAt: number; held: Buffer[]; heldBytes: number }
   | { state: 'owned'; grant: LeaseGrant; ids: string[]; dirty: boolean; committing: boolean; failing: boolean; lastCommitAt: number; validUntil: number; lastForwardAt: number };
 
 export const DEFAULT_STREAM_MAX_LEN = 100_000;
 const DEFAULT_MAX_IN_FLIGHT = 20_000;
+/** Own events held back while a run is being acquired (a few ms, or a Redis timeout at worst). */
+const MAX_HELD_EVENTS = 20_000;
+const MAX_HELD_BYTES = 64 * 2 ** 20;
 /** A forwarder keeps contesting a silent owner's lease this long after it last forwarded an event. */
 const CONTEST_FOR_LEASES = 10;
 
@@ -65,6 +70,8 @@ export class RunOwnership {
   private readonly streams: RunStreams;
   private readonly fenced: FencedWriter;
   private readonly runs = new Map<string, RunEntry>();
+  /** Per run, the last forward this node issued (settles, never rejects): a new owner waits for it. */
+  private readonly lastForwards = new Map<string, Promise<void>>();
   private inFlight = 0;
   private closed = false;
   private readonly tick: NodeJS.Timeout;
@@ -141,47 +148,74 @@ export class RunOwnership {
     let entry = this.runs.get(run);
     if (entry?.state === 'owned') return true;
     if (!entry) {
-      entry = { state: 'remote', lastForwardAt: now, lastTryAt: 0 };
-      this.runs.set(run, entry);
+      // First sight: try to take the run at once, holding its events until that is decided.
+      this.runs.set(run, { state: 'remote', lastForwardAt: now, lastTryAt: 0 });
+      this.tryAcquire(run);
+      entry = this.runs.get(run)!;
     }
     entry.lastForwardAt = now;
+    if (entry.state === 'acquiring') {
+      this.hold(entry, record);
+      return false;
+    }
     this.forward(run, record);
     if (entry.state === 'remote' && now - entry.lastTryAt >= this.opts.leaseMs / 4) this.tryAcquire(run);
     return false;
+  }
+
+  private hold(entry: Extract<RunEntry, { state: 'acquiring' }>, record: Uint8Array): void {
+    if (entry.held.length >= MAX_HELD_EVENTS || entry.heldBytes + record.byteLength > MAX_HELD_BYTES) {
+      this.m.forwardDrops.inc({ reason: 'backlog' });
+      return;
+    }
+    entry.held.push(Buffer.from(record)); // the ring's memory is reused once the handler returns
+    entry.heldBytes += record.byteLength;
   }
 
   private forward(run: string, record: Uint8Array): void {
     if (this.inFlight >= this.maxInFlight) { this.m.forwardDrops.inc({ reason: 'backlog' }); return; }
     this.inFlight++;
     const copy = Buffer.from(record); // the ring's memory is reused once the handler returns
-    this.streams.forward(run, copy).then(
+    const settled: Promise<void> = this.streams.forward(run, copy).then(
       (ok) => { if (ok) this.m.forwarded.inc(); else this.m.forwardDrops.inc({ reason: 'stream_full' }); },
       (error: Error) => { this.m.forwardDrops.inc({ reason: 'error' }); this.warn({ run, err: error.message }, 'run ownership: could not forward an event to the run\'s owner'); },
-    ).finally(() => { this.inFlight--; });
+    ).finally(() => {
+      this.inFlight--;
+      if (this.lastForwards.get(run) === settled) this.lastForwards.delete(run);
+    });
+    this.lastForwards.set(run, settled);
   }
 
   private tryAcquire(run: string): void {
     const entry = this.runs.get(run);
     if (!entry || entry.state !== 'remote' || this.closed) return;
     entry.lastTryAt = Date.now();
-    this.runs.set(run, { state: 'acquiring', lastForwardAt: entry.lastForwardAt });
+    this.runs.set(run, { state: 'acquiring', lastForwardAt: entry.lastForwardAt, held: [], heldBytes: 0 });
     void this.acquire(run).catch((error: Error) => {
       this.warn({ run, err: error.message }, 'run ownership: taking the run failed; will retry');
-      const e = this.runs.get(run);
-      if (e?.state === 'acquiring') this.runs.set(run, { state: 'remote', lastForwardAt: e.lastForwardAt, lastTryAt: Date.now() });
+      this.backToRemote(run);
     });
+  }
+
+  /** Not the owner after all: what was held back goes to the owner, in order, after what went before. */
+  private backToRemote(run: string): void {
+    const e = this.runs.get(run);
+    if (e?.state !== 'acquiring') return;
+    this.runs.set(run, { state: 'remote', lastForwardAt: e.lastForwardAt, lastTryAt: Date.now() });
+    for (const record of e.held) this.forward(run, record);
   }
 
   private async acquire(run: string): Promise<void> {
     const grant = await this.leases.acquire(run);
-    const entry = this.runs.get(run);
     if (!grant || this.closed) {
-      if (entry?.state === 'acquiring') this.runs.set(run, { state: 'remote', lastForwardAt: entry.lastForwardAt, lastTryAt: Date.now() });
+      this.backToRemote(run);
       if (grant) await this.leases.release(grant);
       return;
     }
     const acquiredAt = Date.now();
     try {
+      // This node's earlier forwards must be in the stream before it reads the stream dry.
+      await this.lastForwards.get(run);
       await this.streams.ensureGroup(run);
       const text = await this.streams.snapshot(run);
       let snapshot: PersistedRun | undefined;
@@ -194,15 +228,21 @@ export class RunOwnership {
       }
       this.hooks.adopt(run, snapshot);
       if (snapshot) this.m.gap.observe(Math.max(0, acquiredAt - snapshot.lastSeenMs) / 1000);
+      // Oldest first: what the previous owner had read, then what nobody has read yet.
       const claimed = await this.streams.claimPending(run);
-      const owned: RunEntry = { state: 'owned', grant, ids: [], dirty: true, committing: false, failing: false, lastCommitAt: acquiredAt, validUntil: acquiredAt + this.opts.leaseMs, lastForwardAt: entry?.lastForwardAt ?? acquiredAt };
+      const unread = await this.streams.readNow(run);
+      const entry = this.runs.get(run);
+      if (entry?.state !== 'acquiring' || this.closed) throw new Error('the run was released or the node is stopping');
+      const owned: RunEntry = { state: 'owned', grant, ids: [], dirty: true, committing: false, failing: false, lastCommitAt: acquiredAt, validUntil: acquiredAt + this.opts.leaseMs, lastForwardAt: entry.lastForwardAt };
       this.runs.set(run, owned);
       this.applyEntries(owned, claimed);
+      this.applyEntries(owned, unread);
+      for (const record of entry.held) this.hooks.apply(record);
       this.m.replayed.inc(claimed.length);
       this.m.takeovers.inc();
-      this.log.info({ run, token: grant.token, restored: snapshot !== undefined, claimed: claimed.length, ms: Date.now() - acquiredAt }, 'run ownership: this node now owns the run');
+      this.log.info({ run, token: grant.token, restored: snapshot !== undefined, claimed: claimed.length, unread: unread.length, held: entry.held.length, ms: Date.now() - acquiredAt }, 'run ownership: this node now owns the run');
     } catch (error) {
-      this.runs.set(run, { state: 'remote', lastForwardAt: entry?.lastForwardAt ?? acquiredAt, lastTryAt: Date.now() });
+      this.backToRemote(run);
       this.hooks.drop(run);
       await this.leases.release(grant).catch(() => undefined);
       throw error;
@@ -349,6 +389,7 @@ export class RunOwnership {
   /** Gives up a run this node owns (evicted: too many runs): its lease is released, its entry forgotten. */
   release(run: string): void {
     const e = this.runs.get(run);
+    this.backToRemote(run); // held events still reach whoever owns the run
     this.runs.delete(run);
     if (e?.state !== 'owned') return;
     this.leases.release(e.grant).catch((error: Error) => this.warn({ run, err: error.message }, 'run ownership: releasing an evicted run failed; its lease will expire'));

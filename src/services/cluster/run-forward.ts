@@ -126,6 +126,22 @@ export class RunStreams {
     return out;
   }
 
+  /** Every entry of one run's stream not yet read by any owner, oldest first, without waiting. */
+  async readNow(run: string, count = 1000, maxRounds = 1000): Promise<ForwardedEntry[]> {
+    const key = this.streamKey(run);
+    const out: ForwardedEntry[] = [];
+    for (let round = 0; round < maxRounds; round++) {
+      const reply = (await this.redis.callBuffer('XREADGROUP', 'GROUP', OWNER_GROUP, this.nodeId, 'COUNT', count, 'STREAMS', key, '>')) as Array<[Buffer, Array<[Buffer, Buffer[]] | null>]> | null;
+      const entries = reply?.[0]?.[1] ?? [];
+      for (const entry of entries) {
+        const parsed = entry && parseEntry(run, entry);
+        if (parsed) out.push(parsed);
+      }
+      if (entries.length < count) break;
+    }
+    return out;
+  }
+
   /** The last aggregate snapshot of a run (JSON text), or undefined. */
   async snapshot(run: string): Promise<string | undefined> {
     return (await this.redis.get(this.snapshotKey(run))) ?? undefined;
