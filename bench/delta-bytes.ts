@@ -12,8 +12,8 @@
  *
  *   node dist/bench/delta-bytes.js [demo|bench|both] [measureSeconds=10]
  *
- * Prints one JSON object per feed: per type, messages per second and bytes per message of the
- * full and the delta client, and the totals per client per second.
+ * Prints, as the last line of stdout, one JSON object: per feed, per type, messages per second
+ * and bytes per message of the full and the delta client, and bytes_per_sec (per client).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -109,6 +109,7 @@ if (/delta-bytes\.js$/.test(process.argv[1] ?? '')) {
   const feeds: Feed[] = which === 'both' ? ['demo', 'bench'] : [which as Feed];
   const out: Record<string, unknown> = {};
   for (const f of feeds) out[f] = await measureFeed(f, seconds);
-  console.log(JSON.stringify(out, null, 1));
+  // One line, last: the service's own log lines may come before it on stdout.
+  console.log(JSON.stringify(out));
   process.exit(0);
 }
