@@ -10,7 +10,7 @@
  *          the ingest ring as the fan-out bench does): every tick a fresh random heatmap, new
  *          top-move probabilities and new metric values, the worst case for deltas.
  *
- *   node dist/bench/delta-bytes.js [demo|bench|both] [measureSeconds=10]
+ *   node dist/bench/delta-bytes.js [demo|bench|both] [measureSeconds=10] [level=intermediate]
  *
  * Prints, as the last line of stdout, one JSON object: per feed, per type, messages per second
  * and bytes per message of the full and the delta client, and bytes_per_sec (per client).
@@ -25,6 +25,7 @@ import { startService, type Service } from '../src/service.js';
 import type { RecordRing } from '../src/shared/record-ring.js';
 import { writeIngestRecord } from '../src/shared/telemetry/ring-records.js';
 import { ingestEvents, tickData, SUBSCRIBED_CHANNELS, CLIENT_LEVEL, TICK_MS } from './fanout/payloads.js';
+import { LEVELS, type Level } from '../src/shared/telemetry/channels.js';
 
 type Feed = 'demo' | 'bench';
 
@@ -46,11 +47,11 @@ class Counting {
     });
   }
 
-  static async open(port: number, delta: boolean): Promise<Counting> {
+  static async open(port: number, delta: boolean, level: Level): Promise<Counting> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     const c = new Counting(ws);
     await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-    ws.send(JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level: CLIENT_LEVEL, max_fps: 10, ...(delta ? { delta: true } : {}) }));
+    ws.send(JSON.stringify({ channels: [...SUBSCRIBED_CHANNELS], level, max_fps: 10, ...(delta ? { delta: true } : {}) }));
     return c;
   }
 
@@ -68,7 +69,7 @@ class Counting {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function measureFeed(feed: Feed, measureSeconds: number, warmupSeconds = 12): Promise<{ full: Record<string, unknown>; delta: Record<string, unknown> }> {
+export async function measureFeed(feed: Feed, measureSeconds: number, level: Level = CLIENT_LEVEL, warmupSeconds = 12): Promise<{ full: Record<string, unknown>; delta: Record<string, unknown> }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ringcast-delta-bytes-'));
   const config = loadConfig([feed === 'demo' ? '--demo' : '--no-demo', '--port', '0', '--fanout-threads', '1', '--log-level', 'warn',
     '--ingest-tcp-port=-1', '--ingest-unix-path=', '--data-dir', dataDir], {});
@@ -86,8 +87,8 @@ export async function measureFeed(feed: Feed, measureSeconds: number, warmupSeco
       for (let i = 0; i < config.aggregate.seriesPoints; i++) write();
       timer = setInterval(write, TICK_MS);
     }
-    const full = await Counting.open(service.port, false);
-    const delta = await Counting.open(service.port, true);
+    const full = await Counting.open(service.port, false, level);
+    const delta = await Counting.open(service.port, true, level);
     // The demo's series fill in over 10 s (10 updates/s, 100 points kept): measure full-size messages.
     await sleep(warmupSeconds * 1000);
     full.counting = delta.counting = true;
@@ -106,9 +107,14 @@ export async function measureFeed(feed: Feed, measureSeconds: number, warmupSeco
 if (/delta-bytes\.js$/.test(process.argv[1] ?? '')) {
   const which = process.argv[2] ?? 'both';
   const seconds = Number(process.argv[3] ?? 10);
+  const level = (process.argv[4] ?? CLIENT_LEVEL) as Level;
+  if (!['demo', 'bench', 'both'].includes(which) || !(seconds > 0) || !LEVELS.includes(level)) {
+    console.error(`usage: node dist/bench/delta-bytes.js [demo|bench|both] [measureSeconds > 0] [${LEVELS.join('|')}]`);
+    process.exit(2);
+  }
   const feeds: Feed[] = which === 'both' ? ['demo', 'bench'] : [which as Feed];
   const out: Record<string, unknown> = {};
-  for (const f of feeds) out[f] = await measureFeed(f, seconds);
+  for (const f of feeds) out[f] = await measureFeed(f, seconds, level);
   // One line, last: the service's own log lines may come before it on stdout.
   console.log(JSON.stringify(out));
   process.exit(0);
