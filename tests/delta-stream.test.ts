@@ -130,6 +130,9 @@ describe('json delta', () => {
     // A new or dropped key: patched by name.
     expect(diffJson({ a: 1 }, { a: 1, b: 2 })).toEqual({ o: { b: 2 } });
     expect(diffJson({ a: 1, b: 2 }, { a: 1 })).toEqual({ d: ['b'] });
+    // Same count, other names (one an Object.prototype name): by name too.
+    const renamed = diffJson({ x: 1 }, { toString: 2 });
+    expect(applyPatch({ x: 1 }, JSON.parse(JSON.stringify(renamed)))).toEqual({ toString: 2 });
   });
 });
 

@@ -142,7 +142,7 @@ function isReplacement(p: Patch): boolean {
 function diffObject(a: Record<string, Json>, b: Record<string, Json>): Patch {
   const names = Object.keys(a).sort();
   const bNames = Object.keys(b);
-  if (bNames.length === names.length && bNames.every((k) => k in a)) return diffByPosition(a, b, names);
+  if (bNames.length === names.length && bNames.every((k) => Object.hasOwn(a, k))) return diffByPosition(a, b, names);
   const o: Record<string, Json> = {};
   const d: string[] = [];
   for (const k of Object.keys(b)) {
