@@ -10,7 +10,7 @@
  *   - `{"k": [at, P, at, P, …]}`: an object with the same keys as `a`, patched by position:
  *     `at` is an index into a's keys in sorted order (code-unit order, so insertion order on
  *     either side does not matter), or `[from, to]` for keys from..to that all take the
- *     replacement P; keys not named unchanged. Key names are most of a small patch's bytes;
+ *     replacement P; keys not named unchanged. (Key names were most of a small patch's bytes.)
  *   - `{"s": n, "t": len, "i": [[idx, P]…], "+": [v…]}`: an array: drop the first n elements
  *     (a sliding series), cut to len, patch elements idx of that, append the `+` values.
  *     Every field optional;
@@ -134,11 +134,6 @@ function tokenEdits(ta: string[], tb: string[], offset: number): Json[] {
   return edits;
 }
 
-/** A patch that sets its value whatever was there before (so one may stand for several keys). */
-function isReplacement(p: Patch): boolean {
-  return !isObject(p) || '=' in p;
-}
-
 function diffObject(a: Record<string, Json>, b: Record<string, Json>): Patch {
   const names = Object.keys(a).sort();
   const bNames = Object.keys(b);
@@ -156,7 +151,11 @@ function diffObject(a: Record<string, Json>, b: Record<string, Json>): Patch {
   return patch;
 }
 
-/** Same keys: `{"k": [...]}`, runs of neighbouring keys that take the same replacement merged into one range. */
+/**
+ * Same keys: `{"k": [...]}`. Neighbouring keys that take the same new number, string, boolean
+ * or null (a window's latest, mean, min and max over one point) share one range entry; relative
+ * patches are never shared (each applies to its own old value).
+ */
 function diffByPosition(a: Record<string, Json>, b: Record<string, Json>, names: string[]): Patch {
   const k: Json[] = [];
   let runFrom = -1;
@@ -171,7 +170,7 @@ function diffByPosition(a: Record<string, Json>, b: Record<string, Json>, names:
   for (let i = 0; i < names.length; i++) {
     const p = diffJson(a[names[i]], b[names[i]]);
     if (p === undefined) { flush(); continue; }
-    const json = isReplacement(p) ? JSON.stringify(p) : '';
+    const json = p === null || typeof p !== 'object' ? JSON.stringify(p) : '';
     if (runFrom >= 0 && json !== '' && json === runJson && runTo === i - 1) { runTo = i; continue; }
     flush();
     runFrom = runTo = i;
