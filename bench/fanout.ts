@@ -48,6 +48,17 @@
  * inflates each message to read it and counts its bytes on the wire). The `ws` servers run
  * at RINGCAST_BENCH_FANOUT_BASELINE_COUNTS (default 1000,2500,5000). Every point reports
  * bytes per client per second.
+ *
+ * The feed above is the worst case for deltas: every tick a fresh random heatmap, new top-move
+ * probabilities and new values for every metric. Both modes therefore also measure the bytes
+ * on the demo trainer's feed (figures `full_bytes_per_client_per_sec_demo_feed`,
+ * `delta_bytes_per_client_per_sec_demo_feed`, and per message type in the notes): the real
+ * service with `--demo` (slowly evolving SE attention, a new series point per update, a move
+ * every third of a second, at the demo's default rates) and one full and one delta client with
+ * the same subscription, in a child process after the points (bench/delta-bytes.ts; bytes per
+ * client do not depend on the client count: every message is serialised once for all). It
+ * waits 12 s first (the demo's series fill up) and counts for
+ * RINGCAST_BENCH_FANOUT_DEMO_FEED_SECONDS (default 10; 0 = not measured).
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +75,13 @@ import { CHANNEL_MESSAGE_TYPES } from '../src/shared/telemetry/channels.js';
 import { reservePort } from '../src/shared/reserve-port.js';
 
 const SERVER_SCRIPT = new URL('./fanout/server-child.js', import.meta.url);
+const DEMO_FEED_SCRIPT = new URL('./delta-bytes.js', import.meta.url);
+const DEMO_FEED_SECONDS = (() => {
+  const text = process.env.RINGCAST_BENCH_FANOUT_DEMO_FEED_SECONDS ?? '10';
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 600) throw new Error(`RINGCAST_BENCH_FANOUT_DEMO_FEED_SECONDS=${JSON.stringify(text)}: expected an integer 0–600`);
+  return n;
+})();
 const LOADGEN_SCRIPT = new URL('./fanout/loadgen-worker.js', import.meta.url);
 const HOST = '127.0.0.1';
 // Gateway threads of the service under test; RINGCAST_BENCH_FANOUT_SERVER_THREADS overrides (1–16).
@@ -302,6 +320,42 @@ async function stopWorkers(workers: Worker[]): Promise<void> {
   }));
 }
 
+interface TypeBytes { per_sec: number; bytes_per_message: number }
+type ClientBytes = Record<string, TypeBytes | number>;
+
+/**
+ * Bytes per client per second on the demo trainer's feed, full and delta subscription (a child
+ * process runs the service with --demo and one client of each; see the header). Adds figures
+ * and notes; a failure becomes a note, not a lost run.
+ */
+async function demoFeedBytes(figures: Record<string, number>, notes: string[]): Promise<void> {
+  if (DEMO_FEED_SECONDS === 0) { notes.push('demo feed not measured (RINGCAST_BENCH_FANOUT_DEMO_FEED_SECONDS=0)'); return; }
+  process.stderr.write(`fanout: demo feed, 1 full + 1 delta client, ${DEMO_FEED_SECONDS} s ...`);
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [fileURLToPath(DEMO_FEED_SCRIPT), 'demo', String(DEMO_FEED_SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (b: Buffer) => { text += String(b); });
+      const timer = setTimeout(() => child.kill('SIGKILL'), (DEMO_FEED_SECONDS + 90) * 1000);
+      child.on('error', reject);
+      child.on('exit', (code, signal) => { clearTimeout(timer); if (code === 0) resolve(text); else reject(new Error(`delta-bytes exited (code ${code}, signal ${signal})`)); });
+    });
+    const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{"demo":'));
+    if (!line) throw new Error(`delta-bytes printed no result (${JSON.stringify(out.slice(-200))})`);
+    const { demo } = JSON.parse(line) as { demo: { full: ClientBytes; delta: ClientBytes } };
+    for (const mode of ['full', 'delta'] as const) {
+      const r = demo[mode];
+      figures[`${mode}_bytes_per_client_per_sec_demo_feed`] = r.bytes_per_sec as number;
+      const types = Object.entries(r).filter((e): e is [string, TypeBytes] => typeof e[1] === 'object');
+      notes.push(`demo feed, ${mode} subscription: ${f1((r.bytes_per_sec as number) / 1000)} KB/client/s; ${types.map(([t, v]) => `${t} ${v.per_sec}/s × ${v.bytes_per_message} B`).join(', ')}`);
+    }
+    process.stderr.write(` full ${f1(figures.full_bytes_per_client_per_sec_demo_feed / 1000)}, delta ${f1(figures.delta_bytes_per_client_per_sec_demo_feed / 1000)} KB/client/s\n`);
+  } catch (error) {
+    process.stderr.write(' failed\n');
+    notes.push(`demo feed not measured: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 /** RINGCAST_BENCH_FANOUT_DELTA=compare: ours with full and with delta subscriptions, side by side at each count. */
 async function compareDelta(p: Plan, ctx: RunContext, notes: string[]): Promise<BenchResult> {
   const figures: Record<string, number> = {};
@@ -325,6 +379,7 @@ async function compareDelta(p: Plan, ctx: RunContext, notes: string[]): Promise<
     }
   }
   rmSync(ctx.tmpDir, { recursive: true, force: true });
+  await demoFeedBytes(figures, notes);
   notes.push(`ours only (no ws or uws-raw baselines: they have no delta mode), level intermediate, channels ${SUBSCRIBED_CHANNELS.join(', ')}, max_fps 10; each point ${p.warmupMs} ms warm-up, ${p.measureMs} ms window; load generator on the same machine`);
   for (const k of Object.keys(figures)) figures[k] = sig(figures[k]);
   return { figures, notes, series };
@@ -646,6 +701,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     const held = vs.filter((x) => x.holds);
     figures[`${name}_clients_at_p99_50ms`] = held.length ? Math.max(...held.map((x) => x.clients)) : 0;
   }
+  await demoFeedBytes(figures, notes);
   const baseHolding = base.filter((b) => b.holds);
   figures.baseline_clients_at_p99_50ms = baseHolding.length ? Math.max(...baseHolding.map((b) => b.clients)) : 0;
 

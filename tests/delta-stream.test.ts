@@ -19,16 +19,18 @@ const dec = new TextDecoder();
 function nextState(prev: State | undefined, rnd: () => number, step: number): State {
   const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
   const num = () => (rnd() < 0.1 ? pick([0, -1, 1e-9, 123456.789]) : Number((rnd() * 10 - 5).toPrecision(1 + Math.floor(rnd() * 6))));
-  const p = (prev ?? {}) as { metrics?: Record<string, { steps: number[]; smoothed: number[]; mean: number }>; weights?: (number[] | null)[]; top?: { move: string; prob: number }[]; text?: string; extra?: unknown };
-  const metrics: Record<string, { steps: number[]; smoothed: number[]; mean: number }> = {};
+  const p = (prev ?? {}) as { metrics?: Record<string, { steps: number[]; smoothed: number[]; mean: number; latest: number; min: number; max: number }>; weights?: (number[] | null)[]; top?: { move: string; prob: number }[]; text?: string; extra?: unknown };
+  const metrics: Record<string, { steps: number[]; smoothed: number[]; mean: number; latest: number; min: number; max: number }> = {};
   for (const name of ['kl', 'loss', 'entropy', 'reward']) {
     if (rnd() < 0.05) continue; // a metric that vanishes for a window
-    const m = p.metrics?.[name] ?? { steps: [], smoothed: [], mean: 0 };
+    const m = p.metrics?.[name] ?? { steps: [], smoothed: [], mean: 0, latest: 0, min: 0, max: 0 };
     const add = Math.floor(rnd() * 4);
     const steps = [...m.steps, ...Array.from({ length: add }, (_, i) => step * 10 + i)];
     const smoothed = [...m.smoothed, ...Array.from({ length: add }, num)];
     const keep = 20;
-    metrics[name] = { steps: steps.slice(-keep), smoothed: smoothed.slice(-keep), mean: rnd() < 0.5 ? m.mean : num() };
+    // Window statistics: often one point, so latest, mean, min and max are one value.
+    const v = rnd() < 0.5 ? m.mean : num();
+    metrics[name] = { steps: steps.slice(-keep), smoothed: smoothed.slice(-keep), mean: v, latest: v, min: rnd() < 0.7 ? v : num(), max: v };
   }
   const rows = rnd() < 0.05 ? 2 + Math.floor(rnd() * 3) : (p.weights?.length ?? 3);
   const weights = Array.from({ length: rows }, (_, b) => {
@@ -58,9 +60,21 @@ function explanation(prev: string | undefined, rnd: () => number, num: () => num
   return tokens.join(' ');
 }
 
+/** A deep copy whose objects hold their keys in a random order (as a receiver's may, after patches added keys). */
+function reordered(x: unknown, rnd: () => number): unknown {
+  if (Array.isArray(x)) return x.map((v) => reordered(v, rnd));
+  if (x === null || typeof x !== 'object') return x;
+  const entries = Object.entries(x as Record<string, unknown>);
+  for (let i = entries.length - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [entries[i], entries[j]] = [entries[j], entries[i]]; }
+  return Object.fromEntries(entries.map(([k, v]) => [k, reordered(v, rnd)]));
+}
+
 describe('json delta', () => {
   it('applyPatch(a, diffJson(a, b)) is b, for random sequences (1000 steps, 5 seeds)', () => {
     let edited = 0;
+    let positional = 0;
+    let ranges = 0;
+    let pushed = 0;
     for (let seed = 1; seed <= 5; seed++) {
       const rnd = prng(seed);
       let a: State | undefined;
@@ -70,22 +84,55 @@ describe('json delta', () => {
         // What travels is JSON text: the patch must survive it.
         const wire = patch === undefined ? undefined : JSON.parse(JSON.stringify(patch));
         if (JSON.stringify(patch ?? null).includes('"x":[')) edited++;
-        const rebuilt = wire === undefined ? a : applyPatch(a === undefined ? undefined : structuredClone(a), wire);
+        // The receiver's objects may hold their keys in another order (keys added by earlier patches).
+        const rebuilt = wire === undefined ? a : applyPatch(a === undefined ? undefined : reordered(a, rnd), wire);
         expect(rebuilt).toEqual(b);
+        const ops = JSON.stringify(patch ?? null);
+        if (ops.includes('"k":[')) positional++;
+        if (/"k":\[(?:[^\[\]]|\[[^\[\]]*\])*\[\d+,\d+\]/.test(ops)) ranges++;
+        if (ops.includes('"p":[')) pushed++;
         a = b;
       }
     }
     // The texts went out as edits often enough for the property to cover them.
     expect(edited).toBeGreaterThan(500);
+    // ...and so did positional object patches, shared replacements and full sliding series.
+    expect(positional).toBeGreaterThan(500);
+    expect(ranges).toBeGreaterThan(100);
+    expect(pushed).toBeGreaterThan(100);
   });
 
-  it('a sliding series is sent as shift + append, not resent', () => {
+  it('a sliding series is sent as its new points (full) or shift + append (growing), not resent', () => {
     const a = { s: Array.from({ length: 100 }, (_, i) => i + 0.5) };
     const b = { s: [...a.s.slice(3), 1, 2, 3] };
-    expect(diffJson(a, b)).toEqual({ o: { s: { s: 3, '+': [1, 2, 3] } } });
-    expect(applyPatch(a, { o: { s: { s: 3, '+': [1, 2, 3] } } })).toEqual(b);
+    expect(diffJson(a, b)).toEqual({ k: [0, { p: [1, 2, 3] }] });
+    expect(applyPatch(a, { k: [0, { p: [1, 2, 3] }] })).toEqual(b);
     // Applying never changes what the page already holds.
     expect(a.s).toHaveLength(100);
+    const c = { s: [...a.s.slice(1), 1, 2] }; // slid by one, grew by one
+    expect(diffJson(a, c)).toEqual({ k: [0, { s: 1, '+': [1, 2] }] });
+    expect(applyPatch(a, diffJson(a, c))).toEqual(c);
+  });
+
+  it('an object with the same keys is patched by position in sorted key order; neighbours with one new value share it', () => {
+    const a = { step: 1, m: { latest: 0.5, mean: 0.5, min: 0.5, max: 0.5, count: 1, trend: 0.1 } };
+    const b = { step: 2, m: { latest: 0.7, mean: 0.7, min: 0.7, max: 0.7, count: 1, trend: 0.1 } };
+    // m's keys sorted: count, latest, max, mean, min, trend: latest..min are 1..4.
+    expect(diffJson(a, b)).toEqual({ k: [0, { k: [[1, 4], 0.7] }, 1, 2] });
+    expect(applyPatch(a, diffJson(a, b))).toEqual(b);
+    // Insertion order on the receiving side does not matter: the positions are over sorted keys.
+    const held = { step: 1, m: { trend: 0.1, count: 1, min: 0.5, max: 0.5, mean: 0.5, latest: 0.5 } };
+    expect(applyPatch(held, diffJson(a, b))).toEqual(b);
+    // A relative patch is never shared: each key gets its own.
+    const x = { p: { q: 1, r: 2 }, s: { q: 1, r: 2 } };
+    const y = { p: { q: 1, r: 3 }, s: { q: 1, r: 3 } };
+    expect(diffJson(x, y)).toEqual({ k: [0, { k: [1, 3] }, 1, { k: [1, 3] }] });
+    // A new or dropped key: patched by name.
+    expect(diffJson({ a: 1 }, { a: 1, b: 2 })).toEqual({ o: { b: 2 } });
+    expect(diffJson({ a: 1, b: 2 }, { a: 1 })).toEqual({ d: ['b'] });
+    // Same count, other names (one an Object.prototype name): by name too.
+    const renamed = diffJson({ x: 1 }, { toString: 2 });
+    expect(applyPatch({ x: 1 }, JSON.parse(JSON.stringify(renamed)))).toEqual({ toString: 2 });
   });
 });
 
@@ -98,26 +145,26 @@ describe('compact patches', () => {
   it('a long text with a few changed numbers goes out as edits of those words only', () => {
     const a = { explanation: 'Step 413696. Health: learning. KL 0.0111 with clip fraction 0.0736 shows the policy is still moving noticeably each update. Policy loss 0.0615 is flat.' };
     const b = { explanation: a.explanation.replace('413696.', '417792.').replace('0.0736', '0.0801') };
-    const patch = diffJson(a, b) as { o: { explanation: { x: unknown[] } } };
-    expect(patch).toEqual({ o: { explanation: { x: [5, 7, '417792.', 60, 6, '0.0801'] } } });
+    const patch = diffJson(a, b);
+    expect(patch).toEqual({ k: [0, { x: [5, 7, '417792.', 60, 6, '0.0801'] }] });
     expect(applyPatch(a, patch)).toEqual(b);
     expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length / 2);
   });
 
   it('a short or wholly different text is replaced, not edited', () => {
-    expect(diffJson({ t: 'learning' }, { t: 'healthy' })).toEqual({ o: { t: 'healthy' } });
+    expect(diffJson({ t: 'learning' }, { t: 'healthy' })).toEqual({ k: [0, 'healthy'] });
     const a = 'alpha beta gamma delta epsilon zeta eta theta';
     const b = 'one two three four five six seven eight nine';
-    expect(diffJson({ t: a }, { t: b })).toEqual({ o: { t: b } });
+    expect(diffJson({ t: a }, { t: b })).toEqual({ k: [0, b] });
   });
 
   it('an array is patched element by element only where that is shorter than the array', () => {
     // Two of three cells changed: [[0,4],[2,6]] as "i" is longer than [4,2,6].
-    expect(diffJson({ row: [1, 2, 3] }, { row: [4, 2, 6] })).toEqual({ o: { row: [4, 2, 6] } });
+    expect(diffJson({ row: [1, 2, 3] }, { row: [4, 2, 6] })).toEqual({ k: [0, [4, 2, 6]] });
     // One changed field in one of two long elements: the element patch is shorter.
     const a = { top: [{ move: '7g7f', prob: 0.5 }, { move: '2g2f', prob: 0.3 }] };
     const c = { top: [{ move: '7g7f', prob: 0.51 }, { move: '2g2f', prob: 0.3 }] };
-    expect(diffJson(a, c)).toEqual({ o: { top: { i: [[0, { o: { prob: 0.51 } }]] } } });
+    expect(diffJson(a, c)).toEqual({ k: [0, { i: [[0, { k: [1, 0.51] }]] }] });
   });
 });
 
@@ -181,7 +228,7 @@ describe('delta stream with gaps and reconnects', () => {
     expect(held.accept(JSON.parse(dec.decode(fan.full('k', v(1, 1))))).message).toEqual({ type: 't', timestamp: 1, data: { x: 1, keep: 'same'.repeat(40) } });
     const d2 = JSON.parse(dec.decode(fan.update('k', v(1, 1), v(2, 2))));
     const d3 = JSON.parse(dec.decode(fan.update('k', v(2, 2), v(3, 3))));
-    expect(d3).toMatchObject({ type: 'delta', key: 'k', base: 2, seq: 3, patch: { o: { x: 3 } } });
+    expect(d3).toMatchObject({ type: 'delta', key: 'k', base: 2, seq: 3, patch: { k: [1, 3] } }); // keys sorted: keep, x
     // The type is the held message's: the delta does not repeat it.
     expect(d3).not.toHaveProperty('of');
     expect(d2).toBeDefined();

@@ -1,9 +1,10 @@
 /**
  * The overlay pages drawn from deltas match those drawn from full messages: the `metrics`
  * page (and `board` and `predictions`: heatmap cells, bars, an explanation whose numbers
- * change) opened twice in chromium, once as the pages run by default (delta subscription)
- * and once with `?delta=0` (full messages), fed the same scripted run through the real
- * service; once the run stops, the two pages' pixels are compared.
+ * change; the board at advanced with its SE strips) opened twice in chromium, once as the
+ * pages run by default (delta subscription) and once with `?delta=0` (full messages), fed the
+ * same scripted run through the real service; once the run stops, the two pages' pixels are
+ * compared. The metrics run outlasts the kept series (100 points), so its series slide too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -13,6 +14,8 @@ import { launchBrowser, screenshot, withTestFlag } from './helpers/browser.js';
 import { drawnState, overlayState, until } from './helpers/overlay-pages.js';
 
 const STEPS = 40;
+/** Past the 100 points a series keeps: the last ones slide (a delta carries only the new points). */
+const METRIC_STEPS = 110;
 
 describe('overlay pages: deltas draw what full messages draw', () => {
   let h: Harness;
@@ -34,15 +37,16 @@ describe('overlay pages: deltas draw what full messages draw', () => {
   });
 
   /** Opens the page in test mode (as openPage does), counting the delta frames it receives from the start. */
-  const open = async (query: string, name = 'metrics'): Promise<{ page: Page; frames: { deltas: number; total: number; textEdits: number } }> => {
+  const open = async (query: string, name = 'metrics'): Promise<{ page: Page; frames: { deltas: number; total: number; textEdits: number; pushes: number } }> => {
     const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
     page.on('pageerror', (error) => { throw error; });
-    const frames = { deltas: 0, total: 0, textEdits: 0 };
+    const frames = { deltas: 0, total: 0, textEdits: 0, pushes: 0 };
     page.on('websocket', (ws) => ws.on('framereceived', (f) => {
       frames.total++;
       const text = String(f.payload);
       if (text.startsWith('{"type":"delta"')) frames.deltas++;
       if (text.includes('"x":[')) frames.textEdits++;
+      if (text.includes('"p":[')) frames.pushes++;
     }));
     await page.goto(withTestFlag(`${base}/overlay/${name}${query}`));
     await until(() => page.evaluate(() => document.getElementById('status')!.dataset.state), (s) => s === 'open', 10_000, 'the page to connect');
@@ -53,26 +57,28 @@ describe('overlay pages: deltas draw what full messages draw', () => {
     const { page: deltaPage, frames: deltaFrames } = await open('?run=pix');
     const { page: fullPage, frames: fullFrames } = await open('?run=pix&delta=0');
     // A run with curves that move every window, one step per 100 ms window.
-    for (let step = 1; step <= STEPS; step++) {
+    for (let step = 1; step <= METRIC_STEPS; step++) {
       producer.emitPpoMetrics({ 'ppo/policy_loss': 2 - 0.013 * step + 0.1 * Math.sin(step), 'ppo/entropy': 3 + Math.cos(step / 3), 'ppo/kl_divergence_approx': 0.004 + 0.001 * (step % 5), 'ppo/clip_fraction': 0.05, win_rate: 0.2 + 0.01 * step }, step);
       await new Promise((r) => setTimeout(r, 100));
     }
     for (const page of [deltaPage, fullPage]) {
-      await until(() => overlayState(page), (s) => s.drawn?.step === STEPS && s.step === STEPS, 10_000, `step ${STEPS} drawn`);
+      await until(() => overlayState(page), (s) => s.drawn?.step === METRIC_STEPS && s.step === METRIC_STEPS, 10_000, `step ${METRIC_STEPS} drawn`);
     }
     await new Promise((r) => setTimeout(r, 500)); // any easing settles
     const [a, b] = [await deltaPage.screenshot(), await fullPage.screenshot()];
     if (!a.equals(b)) { await screenshot(deltaPage, 'metrics-from-deltas'); await screenshot(fullPage, 'metrics-from-full'); }
     // The delta page really drew from deltas (most of its updates), the other from full messages only.
-    expect(deltaFrames.deltas).toBeGreaterThan(STEPS / 2);
+    expect(deltaFrames.deltas).toBeGreaterThan(METRIC_STEPS / 2);
     expect(fullFrames.deltas).toBe(0);
-    expect(fullFrames.total).toBeGreaterThan(STEPS / 2);
-    expect((await overlayState(deltaPage)).cards['ppo/policy_loss'].smooth.steps.at(-1)).toBe(STEPS);
+    expect(fullFrames.total).toBeGreaterThan(METRIC_STEPS / 2);
+    // Once the series were full, each delta carried the new points only.
+    expect(deltaFrames.pushes).toBeGreaterThan((METRIC_STEPS - 100) / 2);
+    expect((await overlayState(deltaPage)).cards['ppo/policy_loss'].smooth.steps.at(-1)).toBe(METRIC_STEPS);
     expect(a.equals(b)).toBe(true);
     await Promise.all([deltaPage.close(), fullPage.close()]);
   }, 60_000);
 
-  it('board and predictions pages (intermediate): identical pixels from deltas and from full messages', async () => {
+  it('board and predictions pages (intermediate), board with SE strips (advanced): identical pixels from deltas and from full messages', async () => {
     const SFEN = 'lnsgkgsnl/1r5b1/ppppppppp/9/9/2P6/PP1PPPPPP/1B5R1/LNSGKGSNL w - 2';
     const MOVES = ['7g7f', '3c3d', '2g2f', '8c8d', '6i7h'];
     const pages = [];
@@ -80,6 +86,8 @@ describe('overlay pages: deltas draw what full messages draw', () => {
       pages.push({ name, ...(await open('?run=pix2', name)), full: false });
       pages.push({ name, ...(await open('?run=pix2&delta=0', name)), full: true });
     }
+    pages.push({ name: 'board-advanced', ...(await open('?run=pix2&level=advanced', 'board')), full: false });
+    pages.push({ name: 'board-advanced', ...(await open('?run=pix2&level=advanced&delta=0', 'board')), full: true });
     const run = createProducer(`tcp://127.0.0.1:${h.tcpPort}`, { token: INGEST_TOKEN, run: 'pix2' });
     try {
       run.emitGameState({ gameId: 'g', sfen: SFEN, moves: ['7g7f'], lastMove: '7g7f', moveCount: 1 });
@@ -91,16 +99,24 @@ describe('overlay pages: deltas draw what full messages draw', () => {
         run.emitBoardHeatmap(grid, step);
         const top = MOVES.map((move, i) => ({ move, prob: Math.round((0.5 / (i + 1)) * (1 + 0.3 * Math.sin(step + i)) * 1e4) / 1e4 }));
         run.emitPredictions(top, SFEN, Math.sin(step / 4), step);
+        // SE gates drifting slowly, as a trainer's do: few cells move at the strips' precision.
+        run.cacheAttentionWeights(Array.from({ length: 4 }, (_, b) => Array.from({ length: 32 }, (_, c) => 1 / (1 + Math.exp(-2 * Math.sin(c / 5 + b + step / 20))))), undefined, step);
         last = top[0];
         await new Promise((r) => setTimeout(r, 100));
       }
       for (const p of pages) {
-        await until(() => drawnState<{ bars?: { move: string; prob: number }[]; heatmapCells?: unknown[]; draws: number }>(p.page), (d) => p.name === 'board' ? (d.heatmapCells?.length ?? 0) > 0 : d.bars?.[0]?.prob === last.prob, 10_000, `${p.name} drawn to the last step`);
+        await until(() => drawnState<{ bars?: { move: string; prob: number }[]; heatmapCells?: unknown[]; se?: { blocks: number } | null; draws: number }>(p.page),
+          (d) => (p.name === 'board-advanced' ? d.se?.blocks === 4 : true) && (p.name.startsWith('board') ? (d.heatmapCells?.length ?? 0) > 0 : d.bars?.[0]?.prob === last.prob), 10_000, `${p.name} drawn to the last step`);
       }
       await new Promise((r) => setTimeout(r, 800)); // easing and the last window settle
-      for (const name of ['board', 'predictions']) {
+      for (const name of ['board', 'predictions', 'board-advanced']) {
         const [d, f] = [pages.find((p) => p.name === name && !p.full)!, pages.find((p) => p.name === name && p.full)!];
-        const [a, b] = [await d.page.screenshot(), await f.page.screenshot()];
+        // Both pages hold the last step by now; on a loaded machine one may still be a frame behind drawing it.
+        let [a, b] = [await d.page.screenshot(), await f.page.screenshot()];
+        for (const end = Date.now() + 5_000; !a.equals(b) && Date.now() < end;) {
+          await new Promise((r) => setTimeout(r, 250));
+          [a, b] = [await d.page.screenshot(), await f.page.screenshot()];
+        }
         if (!a.equals(b)) { await screenshot(d.page, `${name}-from-deltas`); await screenshot(f.page, `${name}-from-full`); }
         expect(d.frames.deltas, `${name} page got deltas`).toBeGreaterThan(STEPS / 2);
         // The explanation went out as edits of the words that changed, and was rebuilt from them.

@@ -115,6 +115,12 @@ describe('/ws delta subscriptions', () => {
     const [n, deltaBytes] = live.byKind.get('delta/ppo_metrics')!;
     const fullPpo = JSON.stringify(snapshot.find((m) => m.type === 'ppo_metrics')).length;
     expect(deltaBytes / n).toBeLessThan(fullPpo / 3);
+    // The demo's SE attention evolves slowly: at the precision the summaries show, a delta names the few numbers that moved.
+    const [ns, seDeltaBytes] = live.byKind.get('delta/se_attention')!;
+    const fullSe = JSON.stringify(snapshot.find((m) => m.type === 'se_attention')).length;
+    expect(seDeltaBytes / ns).toBeLessThan(fullSe / 5);
+    // In all (snapshot and resync included), the delta client read well under what the full client did.
+    expect(live.bytes).toBeLessThan(fullBytes * 0.6);
     console.log(JSON.stringify([...live.byKind]));
     console.log(`5 s at intermediate: full ${fullBytes} B, delta ${live.bytes} B (${live.deltas} deltas, ${live.fulls} full, ${live.resyncs} resyncs)`);
     for (const c of [live, slow]) c.ws.terminate();

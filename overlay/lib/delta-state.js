@@ -19,10 +19,27 @@ export function applyPatch(value, patch) {
     return out;
   }
   if ('x' in patch) return editString(typeof value === 'string' ? value : '', patch.x);
+  if ('k' in patch) return patchByPosition(value, patch.k);
+  if ('p' in patch) {
+    // A full sliding series: the new points in, as many old ones out.
+    const out = (Array.isArray(value) ? value : []).concat(patch.p);
+    return out.slice(out.length - (Array.isArray(value) ? value.length : patch.p.length));
+  }
   let out = Array.isArray(value) ? value.slice(patch.s ?? 0) : [];
   if (patch.t !== undefined) out.length = patch.t;
   for (const [i, p] of patch.i ?? []) out[i] = applyPatch(out[i], p);
   if (patch['+']) out = out.concat(patch['+']);
+  return out;
+}
+
+/** `[at, patch, …]`: `at` indexes the object's keys in sorted order, or is `[from, to]` (one replacement for each of those keys). */
+function patchByPosition(value, k) {
+  const out = isObject(value) ? { ...value } : {};
+  const names = Object.keys(out).sort();
+  for (let j = 0; j + 1 < k.length; j += 2) {
+    const [from, to] = Array.isArray(k[j]) ? k[j] : [k[j], k[j]];
+    for (let i = from; i <= to; i++) out[names[i]] = applyPatch(out[names[i]], k[j + 1]);
+  }
   return out;
 }
 

@@ -45,6 +45,29 @@ export function round4(x: number): number {
   return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(4));
 }
 
+/**
+ * Attention as each level shows it. SE gates are sigmoid outputs in [0, 1]: the advanced
+ * strips draw them on a 0–1 colour scale of 255 steps, so steps of 1/500 are finer than a
+ * pixel shows; the beginner and intermediate summaries are read as numbers, two decimals.
+ * Values outside [0, 1] (not gates: the scale is the trainer's) keep 3 significant digits.
+ * Coarser numbers also change less often between windows, which is what a delta carries.
+ */
+export function gateStrip(x: number): number {
+  return x >= 0 && x <= 1 ? Math.round(x * 500) / 500 : sig3(x);
+}
+
+export function gateLabel(x: number): number {
+  return x >= 0 && x <= 1 ? Math.round(x * 100) / 100 : sig3(x);
+}
+
+/**
+ * Board heatmap cells: drawn as colour and opacity relative to the grid's largest cell (255
+ * steps), so 3 significant digits (0.5 % of the cell) are below what a pixel shows.
+ */
+export function sig3(x: number): number {
+  return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(3));
+}
+
 /** Window statistics of a metric that has not had a full window yet are null, not NaN (JSON has no NaN). */
 function orNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
@@ -147,9 +170,9 @@ export function seAttentionData(run: RunState): LevelData {
   const a = run.attention;
   const head = { run: run.run, step: a.step ?? run.step, blocks: a.blocks, channels: a.channels };
   return {
-    beginner: { ...head, summary: a.summaries(SUMMARY_TOP_CHANNELS.beginner, round4) },
-    intermediate: { ...head, summary: a.summaries(SUMMARY_TOP_CHANNELS.intermediate, round4) },
-    advanced: { ...head, weights: a.rows(round4) },
+    beginner: { ...head, summary: a.summaries(SUMMARY_TOP_CHANNELS.beginner, gateLabel) },
+    intermediate: { ...head, summary: a.summaries(SUMMARY_TOP_CHANNELS.intermediate, gateLabel) },
+    advanced: { ...head, weights: a.rows(gateStrip) },
   };
 }
 
@@ -161,7 +184,7 @@ export function boardHeatmapData(run: RunState, focusCount: number): LevelData {
       step: h.step ?? run.step,
       source: h.source,
       detail: h.detail,
-      grid: toRows(h.grid, round4),
+      grid: toRows(h.grid, sig3),
       focus: focusSquares(h.grid, focusCount),
     },
   };

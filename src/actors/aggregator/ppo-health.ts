@@ -49,12 +49,17 @@ export function assessHealth(latest: ReadonlyMap<string, number>, t: HealthThres
     return { ...base, status: 'unknown', reason: 'no KL divergence metric received (this trainer does not report one, e.g. Keisei gen 2), so policy-update size cannot be judged' };
   }
   const clipNote = clip === null ? ' (no clip fraction received; judged on KL alone)' : '';
+  // The reason is read, not computed with: 4 significant digits, as the numbers beside it
+  // (a full double here would also make every window's text differ for delta clients).
+  const shown = (x: number | null) => (x === null || !Number.isFinite(x) || x === 0 ? x : Number(x.toPrecision(4)));
+  const klText = shown(kl);
+  const clipText = shown(clip);
   if (kl < t.klHealthy && (clip === null || clip < t.clipHealthy)) {
-    return { ...base, status: 'healthy', reason: `KL ${kl} < ${t.klHealthy}${clip === null ? '' : ` and clip fraction ${clip} < ${t.clipHealthy}`}${clipNote}` };
+    return { ...base, status: 'healthy', reason: `KL ${klText} < ${t.klHealthy}${clip === null ? '' : ` and clip fraction ${clipText} < ${t.clipHealthy}`}${clipNote}` };
   }
   if (kl < t.klLearning) {
-    const why = kl >= t.klHealthy ? `KL ${kl} is between ${t.klHealthy} and ${t.klLearning}` : `KL ${kl} < ${t.klHealthy} but clip fraction ${clip} >= ${t.clipHealthy}`;
+    const why = kl >= t.klHealthy ? `KL ${klText} is between ${t.klHealthy} and ${t.klLearning}` : `KL ${klText} < ${t.klHealthy} but clip fraction ${clipText} >= ${t.clipHealthy}`;
     return { ...base, status: 'learning', reason: `${why}${clipNote}` };
   }
-  return { ...base, status: 'exploring', reason: `KL ${kl} >= ${t.klLearning}${clipNote}` };
+  return { ...base, status: 'exploring', reason: `KL ${klText} >= ${t.klLearning}${clipNote}` };
 }

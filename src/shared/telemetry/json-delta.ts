@@ -7,9 +7,14 @@
  *   - `{"=": v}`: `b` is v (replacement of an object, or of anything by an object);
  *   - `{"o": {k: P_k}, "d": [k…]}`: an object patched key by key (P_k applied to a[k], or to
  *     undefined for a new key), keys in `d` deleted; keys in neither unchanged;
+ *   - `{"k": [at, P, at, P, …]}`: an object with the same keys as `a`, patched by position:
+ *     `at` is an index into a's keys in sorted order (code-unit order, so insertion order on
+ *     either side does not matter), or `[from, to]` for keys from..to that all take the
+ *     replacement P; keys not named unchanged. (Key names were most of a small patch's bytes.)
  *   - `{"s": n, "t": len, "i": [[idx, P]…], "+": [v…]}`: an array: drop the first n elements
  *     (a sliding series), cut to len, patch elements idx of that, append the `+` values.
  *     Every field optional;
+ *   - `{"p": [v…]}`: a full sliding series: append the values and drop as many from the front;
  *   - `{"x": [at, del, "ins", …]}`: a string edited in place: at offset `at` of the old string
  *     (offsets ascending, all of the old string), `del` characters replaced by `ins`.
  * Where a patch of an array or a string would not be shorter than the value, the value is
@@ -130,6 +135,9 @@ function tokenEdits(ta: string[], tb: string[], offset: number): Json[] {
 }
 
 function diffObject(a: Record<string, Json>, b: Record<string, Json>): Patch {
+  const names = Object.keys(a).sort();
+  const bNames = Object.keys(b);
+  if (bNames.length === names.length && bNames.every((k) => Object.hasOwn(a, k))) return diffByPosition(a, b, names);
   const o: Record<string, Json> = {};
   const d: string[] = [];
   for (const k of Object.keys(b)) {
@@ -141,6 +149,36 @@ function diffObject(a: Record<string, Json>, b: Record<string, Json>): Patch {
   if (Object.keys(o).length > 0) patch.o = o;
   if (d.length > 0) patch.d = d;
   return patch;
+}
+
+/**
+ * Same keys: `{"k": [...]}`. Neighbouring keys that take the same new number, string, boolean
+ * or null (a window's latest, mean, min and max over one point) share one range entry; relative
+ * patches are never shared (each applies to its own old value).
+ */
+function diffByPosition(a: Record<string, Json>, b: Record<string, Json>, names: string[]): Patch {
+  const k: Json[] = [];
+  let runFrom = -1;
+  let runTo = -1;
+  let runPatch: Patch = null;
+  let runJson = '';
+  const flush = () => {
+    if (runFrom < 0) return;
+    k.push(runFrom === runTo ? runFrom : [runFrom, runTo], runPatch);
+    runFrom = -1;
+  };
+  for (let i = 0; i < names.length; i++) {
+    const p = diffJson(a[names[i]], b[names[i]]);
+    if (p === undefined) { flush(); continue; }
+    const json = p === null || typeof p !== 'object' ? JSON.stringify(p) : '';
+    if (runFrom >= 0 && json !== '' && json === runJson && runTo === i - 1) { runTo = i; continue; }
+    flush();
+    runFrom = runTo = i;
+    runPatch = p;
+    runJson = json;
+  }
+  flush();
+  return { k };
 }
 
 /** How far `b` is `a` slid forward: the least n with a[n..] a prefix of b (n = a.length when none). */
@@ -159,6 +197,8 @@ function diffArray(a: Json[], b: Json[]): Patch {
   // A sliding window (series): shift and append, nothing else.
   const n = slide(a, b);
   if (n < a.length) {
+    // A full series slid by as many points as it gained: the points alone.
+    if (n > 0 && b.length === a.length) return smaller({ p: b.slice(a.length - n) }, b);
     const patch: Record<string, Json> = {};
     if (n > 0) patch.s = n;
     if (b.length > a.length - n) patch['+'] = b.slice(a.length - n);
