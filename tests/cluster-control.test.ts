@@ -83,6 +83,15 @@ describeWithRedis('the control page acts cluster-wide (real redis-server, node p
     const announced = await irc.waitFor(() => irc.privmsgs.find((p) => p.text.startsWith('Prediction game!')), 10_000, 'the prediction game announced in chat');
     expect(announced.channel).toBe('#controlchan');
 
+    // The control page on either node shows the bot as its node runs it: in the channel, the game running.
+    const status = async (node: Node) => (await (await fetch(`http://127.0.0.1:${node.port}/api/control`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { chat: Record<string, unknown>; obs: unknown };
+    for (const node of [other, holder]) {
+      const seen = await status(node);
+      expect(seen.chat).toMatchObject({ node: holder.name, connected: true, channel: 'controlchan' });
+      expect(seen.chat.game).toMatchObject({ state: 'collecting' });
+      expect(seen.obs).toBeNull(); // no node runs an OBS director
+    }
+
     // A second start is refused by the bot's game, and the refusal comes back through the other node.
     const again = await control(other, { action: 'prediction_start' });
     expect(again.status).toBe(409);

@@ -53,6 +53,12 @@ describe('control page summaries', () => {
     expect(obsLines({ connected: false, reconnectInMs: 2500, lastError: 'ECONNREFUSED', celebrations: null })).toEqual(['not connected, retrying in 3 s · ECONNREFUSED']);
   });
 
+  it('clustered: names the node the chat bot or OBS director runs on', () => {
+    expect(chatLines(chat({ node: 'node-b' }), NOW).at(-1)).toBe('runs on node node-b');
+    expect(obsLines({ connected: false, node: 'node-a' })).toEqual(['not connected', 'runs on node node-a']);
+    expect(chatLines(chat(), NOW).some((l) => l.startsWith('runs on'))).toBe(false);
+  });
+
   it('a response is one line, not the server JSON', () => {
     expect(responseLine('pause', { ok: true, control: { level: 'advanced', paused: true, scene: null } })).toBe('pause: done · level advanced · overlays paused');
     expect(responseLine('prediction_start', { ok: true, result: { ok: true, game: game() } }, NOW)).toMatch(/^prediction_start: done · voting open, 20 s left/);

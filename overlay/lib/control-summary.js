@@ -51,6 +51,7 @@ export function chatLines(chat, now = Date.now()) {
   const q = chat.queue ?? {};
   const dropped = Object.values(q.dropped ?? {}).reduce((a, n) => a + (Number.isFinite(n) ? n : 0), 0);
   lines.push(`${plural(g.started ?? 0, 'game')} started, ${g.finished ?? 0} finished · replies: ${q.sent ?? 0} sent, ${q.length ?? 0} queued, ${dropped} dropped`);
+  if (chat.node) lines.push(`runs on node ${chat.node}`);
   return lines;
 }
 
@@ -64,6 +65,7 @@ export function obsLines(obs) {
   else lines.push(`not connected${obs.reconnectInMs != null ? `, retrying in ${Math.ceil(obs.reconnectInMs / 1000)} s` : ''}${obs.lastError ? ` · ${obs.lastError}` : ''}`);
   const c = obs.celebrations;
   if (c && typeof c === 'object') lines.push(`celebrations: ${c.active ? `"${humanName(c.active.name)}" on air now` : 'none on air'}, ${c.pending ?? 0} waiting, ${c.shown ?? 0} shown${c.dropped ? `, ${c.dropped} dropped` : ''}`);
+  if (obs.node) lines.push(`runs on node ${obs.node}`);
   return lines;
 }
 

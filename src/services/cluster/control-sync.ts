@@ -25,8 +25,8 @@ export interface ControlCluster {
   readonly nodeId: string;
   /** Where the actor that holds the lease `name` runs now. */
   where(name: string): Promise<SingletonWhere>;
-  /** Passes a control call to another node; resolves with its status and JSON body. */
-  forward(url: string, path: string, headers: Record<string, string>, body: Uint8Array): Promise<{ status: number; json: unknown }>;
+  /** Passes a control call to another node (a GET without a body); resolves with its status and JSON body. */
+  forward(url: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<{ status: number; json: unknown }>;
   /** The shared control state (undefined until anyone set it). */
   load(): unknown;
   save(state: unknown): void;
@@ -67,9 +67,9 @@ export function controlCluster(d: ControlClusterDeps): ControlCluster {
     },
     async forward(url, path, headers, body) {
       const res = await fetch(new URL(path, url), {
-        method: 'POST',
-        headers: { ...headers, [FORWARDED_HEADER]: d.nodeId, 'content-type': 'application/json' },
-        body,
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { ...headers, [FORWARDED_HEADER]: d.nodeId, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body }),
         signal: AbortSignal.timeout(timeoutMs),
       });
       const text = await res.text();

@@ -137,9 +137,29 @@ export function registerControlService(o: ControlServiceOptions): void {
       throw new HttpError(409, (error as Error).message);
     }
   };
+  /**
+   * A once-per-cluster actor's status as the node running it sees it (clustered: the lease
+   * holder's, asked once over HTTP and marked with its node), else this node's own.
+   */
+  const singletonStatus = async (req: HttpRequestContext, name: string, lease: string, field: 'chat' | 'obs'): Promise<unknown> => {
+    if (!cluster || req.headers[FORWARDED_HEADER] !== undefined) return actorStatus(name);
+    const where = await cluster.where(lease);
+    if (where.at === 'self') return { ...(await actorStatus(name) ?? {}), node: cluster.nodeId };
+    if (where.at === 'none') return actorStatus(name); // nobody holds it: what this node knows
+    const token = bearerToken(req.headers, req.query);
+    try {
+      const reply = await cluster.forward(where.url, '/api/control', token === undefined ? {} : { authorization: `Bearer ${token}` });
+      const status = reply.status === 200 ? (reply.json as Record<string, unknown> | null)?.[field] : undefined;
+      if (status === null || typeof status !== 'object') return { error: `node ${where.node} answered ${reply.status} without a ${field} status`, node: where.node };
+      return { ...status, node: where.node };
+    } catch (error) {
+      return { error: `runs on node ${where.node} (${where.url}), which did not answer: ${(error as Error).message}`, node: where.node };
+    }
+  };
   router.get('/api/control', async (req) => {
     requireAdmin(req.headers, req.query);
-    return { json: { ...control, chat: await actorStatus(CHAT), obs: await actorStatus(OBS) } };
+    const [chat, obs] = await Promise.all([singletonStatus(req, CHAT, CHAT_LEASE, 'chat'), singletonStatus(req, OBS, OBS_LEASE, 'obs')]);
+    return { json: { ...control, chat, obs } };
   });
   router.post('/api/control', async (req) => {
     requireAdmin(req.headers, req.query);
