@@ -191,7 +191,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     burstPoints: config.aggregate.burstPoints,
     health: config.aggregate.health,
     milestones: config.aggregate.milestones,
-    ...(recording ? { recordRing: RING_RECORD } : {}),
+    ...(recording ? { recordRing: RING_RECORD, recordExperience: config.recording.experience } : {}),
     unrecordedRings: [RING_REPLAY],
     ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port), leaseMs: config.cluster.leaseMs }, relayRing: RING_CLUSTER_OUT } : {}),
   };

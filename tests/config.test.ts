@@ -57,7 +57,7 @@ describe('loadConfig', () => {
       clips: { enabled: true, bufferSeconds: 60, maxCount: 100, maxBytes: 2 * 1024 ** 3, onMilestone: false },
       http: { rateLimitPerMin: 600, rateLimitBurst: 100, previewThreads: 1, previewQueue: 4 },
       cluster: { heartbeatMs: 1000, nodeTimeoutMs: 5000, leaseMs: 3000, captureWeight: 1 },
-      recording: { enabled: true, segmentBytes: 8 * 1024 * 1024, maxBytesPerRun: 512 * 1024 * 1024, maxBytesTotal: 4096 * 1024 * 1024, maxAgeHours: 168, maxReplays: 4, replaySpeed: 1 },
+      recording: { enabled: true, experience: false, segmentBytes: 8 * 1024 * 1024, maxBytesPerRun: 512 * 1024 * 1024, maxBytesTotal: 4096 * 1024 * 1024, maxAgeHours: 168, maxReplays: 4, replaySpeed: 1 },
     });
   });
 

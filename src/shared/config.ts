@@ -284,6 +284,7 @@ const MiB = 1024 * 1024;
 export const recordingSchema = z
   .object({
     enabled: z.boolean().default(true).describe('true or false (record every accepted event under <dataDir>/recordings/<run>/)'),
+    experience: z.boolean().default(false).describe('true or false (record experience events too; off: the bulk RL stream stays out of recordings)'),
     segmentBytes: intInRange(64 * 1024, 1024 * MiB, 8 * MiB, 'a segment file is closed and a new one started past this size'),
     maxBytesPerRun: intInRange(64 * 1024, 2 ** 50, 512 * MiB, "a run's oldest segments are deleted past this"),
     maxBytesTotal: intInRange(64 * 1024, 2 ** 50, 4096 * MiB, 'the oldest segments of any run are deleted past this'),
@@ -293,7 +294,7 @@ export const recordingSchema = z
     replaySpeed: numberInRange(0.1, 1000, 1, 'with --replay: playback speed, 1 = as recorded'),
   })
   .strict()
-  .describe('an object with keys enabled, segmentBytes, maxBytesPerRun, maxBytesTotal, maxAgeHours, maxReplays, replayDir, replaySpeed');
+  .describe('an object with keys enabled, experience, segmentBytes, maxBytesPerRun, maxBytesTotal, maxAgeHours, maxReplays, replayDir, replaySpeed');
 
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
@@ -510,6 +511,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['cluster', 'leaseMs'], flag: 'cluster-lease-ms', env: 'RINGCAST_CLUSTER_LEASE_MS', kind: 'integer' },
   { path: ['cluster', 'captureWeight'], flag: 'cluster-capture-weight', env: 'RINGCAST_CLUSTER_CAPTURE_WEIGHT', kind: 'integer' },
   { path: ['recording', 'enabled'], flag: 'recording', env: 'RINGCAST_RECORDING_ENABLED', kind: 'boolean' },
+  { path: ['recording', 'experience'], flag: 'recording-experience', env: 'RINGCAST_RECORDING_EXPERIENCE', kind: 'boolean' },
   { path: ['recording', 'segmentBytes'], flag: 'recording-segment-bytes', env: 'RINGCAST_RECORDING_SEGMENT_BYTES', kind: 'integer' },
   { path: ['recording', 'maxBytesPerRun'], flag: 'recording-max-bytes-per-run', env: 'RINGCAST_RECORDING_MAX_BYTES_PER_RUN', kind: 'integer' },
   { path: ['recording', 'maxBytesTotal'], flag: 'recording-max-bytes-total', env: 'RINGCAST_RECORDING_MAX_BYTES_TOTAL', kind: 'integer' },

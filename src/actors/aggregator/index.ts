@@ -58,6 +58,12 @@ export interface AggregatorOptions {
    * the event's resolved run name). Absent: nothing is recorded.
    */
   recordRing?: string;
+  /**
+   * Record experience events too. Off by default: experience is the bulk stream (16 KB a record
+   * at thousands a second), more than a disk takes, and it would push the runs' telemetry history
+   * out of the recordings' byte bounds; consumers resume from the gateways' retained window instead.
+   */
+  recordExperience?: boolean;
   /** Input rings whose events are not recorded (the replay ring: those are recordings already). */
   unrecordedRings?: string[];
   /**
@@ -324,7 +330,7 @@ export default defineActor<AggregatorOptions>({
         if (data[rec.eventOffset + 1] === EventKind.Experience) {
           kind = 'experience';
           forwardExperience(data, rec.eventOffset, rec.eventLength, rec.receivedAt);
-          if (recorded) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
+          if (recorded && opts.recordExperience === true) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
         } else {
           event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
           // A recording keeps a spooled event's `late` mark byte for byte; played back, the
