@@ -96,7 +96,9 @@ export class ExperienceHub {
   readonly window: RetainedWindow;
   private readonly labels = new ConsumerLabels();
   private readonly writer = new BatchWriter();
-  private readonly arena = new BlockArena();
+  /** Record blocks, their chunks written over once no retained or queued record is in them. */
+  private readonly arena = new BlockArena(undefined, (newestMark) => newestMark < this.oldestHeldMark());
+  private arrivals = 0;
   private readonly maxRate: number;
   private undecodable = 0;
   private localSeq = 0;
@@ -210,7 +212,7 @@ export class ExperienceHub {
     const first = this.window.first();
     const last = this.window.last();
     return {
-      consumers: this.consumers.size, batchesSent: sent, batchesDropped: dropped, undecodable: this.undecodable,
+      consumers: this.consumers.size, batchesSent: sent, batchesDropped: dropped, undecodable: this.undecodable, arenaChunks: this.arena.chunks,
       window: { records: this.window.size, bytes: this.window.bytes, firstSeq: first?.seq ?? null, lastSeq: last?.seq ?? null },
     };
   }
@@ -239,8 +241,9 @@ export class ExperienceHub {
     this.localSeq = seq;
     const now = Date.now();
     // The one copy out of the ring, already in wire form: batches are then plain concatenations.
-    const block = recordBlock(seq, data, offset, length, this.arena);
-    const rec: RetainedRecord = { seq, block, bytes: block.subarray(RECORD_PREFIX_BYTES), stamp, at: now, gameId: facts.gameId, playerId: facts.playerId, turn: facts.turn, reward: facts.reward, done: facts.done };
+    const mark = ++this.arrivals;
+    const block = recordBlock(seq, data, offset, length, this.arena, mark);
+    const rec: RetainedRecord = { seq, mark, block, bytes: block.subarray(RECORD_PREFIX_BYTES), stamp, at: now, gameId: facts.gameId, playerId: facts.playerId, turn: facts.turn, reward: facts.reward, done: facts.done };
     this.window.push(rec);
     for (const ws of this.consumers) {
       const c = ws.getUserData();
@@ -258,6 +261,18 @@ export class ExperienceHub {
       if (c.batchTimer) clearTimeout(c.batchTimer);
       if (c.retryTimer) clearTimeout(c.retryTimer);
     }
+  }
+
+  /** The oldest record anything still refers to: the retained window's first, or one batched or queued for a consumer. */
+  private oldestHeldMark(): number {
+    let oldest = this.window.first()?.mark ?? Infinity;
+    for (const ws of this.consumers) {
+      const c = ws.getUserData();
+      // Batches are queued in arrival order, and records in each: the queue's first is its oldest.
+      const m = c.queue[0]?.records[0]?.mark ?? c.batch[0]?.mark;
+      if (m !== undefined && m < oldest) oldest = m;
+    }
+    return oldest;
   }
 
   private burst(c: ExperienceConsumer): number {
