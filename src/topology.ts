@@ -126,7 +126,9 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   const ingestRings = [RING_NET, RING_MAIN];
   for (let i = 0; i < gateways; i++) {
     rings[ingestRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
-    rings[fanoutRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    // Sized for the experience stream (16 KB records at thousands a second): a gateway thread
+    // the OS leaves unscheduled for a moment must not miss what arrived meanwhile.
+    rings[fanoutRing(i)] = { kind: 'record', capacityBytes: config.experience.ringBytes, policy: 'drop-newest' };
     rings[controlRing(i)] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
     ingestRings.push(ingestRing(i));
   }

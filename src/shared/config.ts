@@ -146,9 +146,10 @@ export const experienceSchema = z
     retainBytes: intInRange(0, 2 ** 40, 64 * 1024 * 1024, 'bytes of experience records each gateway thread retains for start=earliest and resume'),
     retainMs: intInRange(0, 86_400_000, 60_000, 'retained experience records older than this are dropped'),
     maxRate: intInRange(0, 10_000_000, 0, 'records per second one consumer may receive; 0 = no limit'),
+    ringBytes: intInRange(1024 * 1024, 1024 * 1024 * 1024, 32 * 1024 * 1024, "bytes of each gateway thread's fan-out ring: experience records arriving while it is full are missed by that thread's consumers"),
   })
   .strict()
-  .describe('an object with keys batchSize, timeoutMs, queueBatches, retainBytes, retainMs, maxRate');
+  .describe('an object with keys batchSize, timeoutMs, queueBatches, retainBytes, retainMs, maxRate, ringBytes');
 
 export const twitchSchema = z
   .object({
@@ -455,6 +456,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['experience', 'retainBytes'], flag: 'experience-retain-bytes', env: 'RINGCAST_EXPERIENCE_RETAIN_BYTES', kind: 'integer' },
   { path: ['experience', 'retainMs'], flag: 'experience-retain-ms', env: 'RINGCAST_EXPERIENCE_RETAIN_MS', kind: 'integer' },
   { path: ['experience', 'maxRate'], flag: 'experience-max-rate', env: 'RINGCAST_EXPERIENCE_MAX_RATE', kind: 'integer' },
+  { path: ['experience', 'ringBytes'], flag: 'experience-ring-bytes', env: 'RINGCAST_EXPERIENCE_RING_BYTES', kind: 'integer' },
   { path: ['twitch', 'channel'], flag: 'twitch-channel', env: 'RINGCAST_TWITCH_CHANNEL', kind: 'string' },
   { path: ['twitch', 'server'], flag: 'twitch-server', env: 'RINGCAST_TWITCH_SERVER', kind: 'string' },
   { path: ['twitch', 'username'], flag: 'twitch-username', env: 'RINGCAST_TWITCH_USERNAME', kind: 'string' },
