@@ -197,10 +197,14 @@ export default defineActor<AggregatorOptions>({
     }
 
     // ── output ──
+    // The experience stream's counters, bound once: a label look-up per record showed in profiles.
+    const experienceMessages = messagesTotal.labels({ type: 'experience' });
+    const experienceEvents = eventsTotal.labels({ kind: 'experience' });
     function account(ok: boolean, type: string, ring: string): void {
       if (ok) {
         counts.messages++;
-        messagesTotal.inc({ type });
+        if (type === 'experience') experienceMessages.inc();
+        else messagesTotal.inc({ type });
       } else {
         counts.fanoutDrops++;
         fanoutDrops.inc({ ring });
@@ -274,12 +278,14 @@ export default defineActor<AggregatorOptions>({
     // windows consumers resume from) agrees on them. Seeded from the clock in microseconds so a
     // restarted aggregator continues above its predecessor (below 1 M records/s on average).
     let experienceSeq = Date.now() * 1000;
+    const keyEncoder = new TextEncoder();
     function forwardExperience(source: Uint8Array, offset: number, length: number, receivedAt: number): void {
       const body = source.subarray(offset, offset + length);
       const key = String(++experienceSeq);
+      const keyBytes = keyEncoder.encode(key);
       for (const out of outRings) {
         // Stamped with the receipt time: experience latency is measured from the ingest edge.
-        account(writeFanoutRecord(out.ring, { type: FanoutType.Experience, channel: 0, levelMask: 7, flags: 0, key, stamp: receivedAt, body }), 'experience', out.name);
+        account(writeFanoutRecord(out.ring, { type: FanoutType.Experience, channel: 0, levelMask: 7, flags: 0, key, stamp: receivedAt, body }, true, keyBytes), 'experience', out.name);
       }
     }
 
@@ -349,7 +355,8 @@ export default defineActor<AggregatorOptions>({
       }
       counts.events++;
       counts.byKind[kind]++;
-      eventsTotal.inc({ kind });
+      if (kind === 'experience') experienceEvents.inc();
+      else eventsTotal.inc({ kind });
       if (event === undefined) return;
       // Transport events make no run anywhere; the rest go to the run's owner when it is another node.
       if (ownership && !routed && kind !== 'other' && !ownership.route(runName, data.subarray(offset, offset + length))) return;
