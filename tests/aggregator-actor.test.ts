@@ -7,7 +7,7 @@ import pino from 'pino';
 import { Supervisor } from '../src/supervisor/supervisor.js';
 import type { RecordRing } from '../src/shared/record-ring.js';
 import { EventKind, encodeEvent, encodeMetrics, float32Bytes } from '../src/shared/telemetry/event-codec.js';
-import { FanoutFlag, FanoutType, readFanoutRecord, readIngestRecord, writeIngestRecord } from '../src/shared/telemetry/ring-records.js';
+import { FanoutFlag, FanoutType, INGEST_HEADER_BYTES, readFanoutRecord, readIngestRecord, writeIngestRecord } from '../src/shared/telemetry/ring-records.js';
 import { channelId } from '../src/shared/telemetry/channels.js';
 import { MAX_RUNS, type AggregatorOptions } from '../src/actors/aggregator/index.js';
 import type { RunSummary } from '../src/actors/aggregator/snapshot.js';
@@ -111,6 +111,10 @@ describe('aggregator actor', () => {
     // The key carries the record's sequence number, given here once for every gateway.
     expect(fwd).toMatchObject({ channel: 0, levelMask: 7, flags: 0, key: expect.stringMatching(/^\d+$/) });
     expect([...fwd.body]).toEqual([...exp]);
+    // The key is zero-padded so the body lands at the ingest event's address mod 8 (shared-buffer
+    // copies run word by word only between equally aligned ends); the number is the same.
+    const ingestEventAt = supervisor.ring<RecordRing>('ingest.x').data.byteOffset + INGEST_HEADER_BYTES + 'run-a'.length; // reserve() offsets are 8-aligned
+    expect((supervisor.ring<RecordRing>('fanout.x').data.byteOffset + (fwd as Out & { bodyOffset: number }).bodyOffset - ingestEventAt) & 7).toBe(0);
     send('run-a', exp);
     const next = await waitFor((o) => o.type === FanoutType.Experience && o.key !== fwd.key, 'a second experience');
     expect(Number(next.key)).toBe(Number(fwd.key) + 1);

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { decodeEvent, encodeEvent, EventKind, float32Bytes, type ExperienceEvent } from '../src/shared/telemetry/event-codec.js';
-import { BlockArena, decodeBatchV2 } from '../src/shared/telemetry/experience-batch.js';
+import { BlockArena, decodeBatchV2, RECORD_PREFIX_BYTES, recordBlock } from '../src/shared/telemetry/experience-batch.js';
 import { createGatewayMetrics } from '../src/actors/gateway/gateway-metrics.js';
 import { ExperienceHub, parseExperienceQuery, type ExperienceConsumer } from '../src/actors/gateway/experience-stream.js';
 
@@ -46,16 +46,34 @@ describe('experience hub: record blocks', () => {
   it('an arena reuses its oldest full chunk only when told nothing refers to it', () => {
     let releasedBelow = 0;
     const a = new BlockArena(1024, (newest) => newest < releasedBelow);
-    const blocks = Array.from({ length: 30 }, (_, i) => a.alloc(100, i + 1).fill(i + 1)); // 10 a chunk: 3 chunks
+    const blocks = Array.from({ length: 30 }, (_, i) => a.alloc(96, i + 1).fill(i + 1)); // 10 a chunk: 3 chunks
     expect(a.chunks).toBe(3);
     blocks.forEach((b, i) => expect(new Set(b)).toEqual(new Set([i + 1])));
     releasedBelow = 11; // blocks 1–10 (the first chunk) released
-    const next = Array.from({ length: 20 }, (_, i) => a.alloc(100, 31 + i).fill(31 + i));
+    const next = Array.from({ length: 20 }, (_, i) => a.alloc(96, 31 + i).fill(31 + i));
     // The first chunk was written over; the second and third (still held) were not: a fresh one was made.
     expect(a.chunks).toBe(4);
     blocks.slice(10).forEach((b, i) => expect(new Set(b)).toEqual(new Set([i + 11])));
     next.forEach((b, i) => expect(new Set(b)).toEqual(new Set([31 + i])));
     expect(blocks[0].buffer === next[0].buffer || blocks[0].buffer === next[10].buffer).toBe(true);
+  });
+
+  it("a record's event lands at its source's address mod 8 (shared-buffer copies run word by word only then)", () => {
+    const a = new BlockArena(1 << 16);
+    for (let phase = 0; phase < 8; phase++) {
+      const b = a.alloc(33, 0, phase);
+      expect((b.byteOffset - phase) & 7).toBe(0);
+    }
+    // The source: a shared ring's data region, as the gateway reads it.
+    const ring = new Uint8Array(new SharedArrayBuffer(4096), 24, 4000);
+    const event = Uint8Array.from({ length: 301 }, (_, i) => (i * 13) & 0xff);
+    for (let offset = 0; offset < 16; offset++) {
+      ring.set(event, offset);
+      const block = recordBlock(offset + 1, ring, offset, event.byteLength, a);
+      expect((block.byteOffset + RECORD_PREFIX_BYTES - (ring.byteOffset + offset)) & 7).toBe(0);
+      expect([...block.subarray(RECORD_PREFIX_BYTES)]).toEqual([...event]);
+      expect(new DataView(block.buffer, block.byteOffset).getFloat64(0, true)).toBe(offset + 1);
+    }
   });
 
   it('a consumer held back while the stream moves on still gets its queued batches intact; block memory stays bounded', () => {

@@ -68,9 +68,18 @@ export class BlockArena {
     this.chunk = new Uint8Array(chunkBytes);
   }
 
-  alloc(bytes: number, mark = 0): Uint8Array {
+  /**
+   * A block of `bytes`. `phase` (0–7): the block starts at an address ≡ phase (mod 8), up to 7
+   * bytes skipped for it, so a copy into it from an equally aligned source runs word by word.
+   */
+  alloc(bytes: number, mark = 0, phase = 0): Uint8Array {
     if (bytes > this.chunkBytes >>> 2) return new Uint8Array(bytes);
-    if (this.used + bytes > this.chunkBytes) this.nextChunk();
+    let at = this.used + ((phase - this.used) & 7);
+    if (at + bytes > this.chunkBytes) {
+      this.nextChunk();
+      at = phase & 7;
+    }
+    this.used = at;
     const block = this.chunk.subarray(this.used, this.used + bytes);
     this.used += bytes;
     if (mark > this.newest) this.newest = mark;
@@ -95,7 +104,9 @@ export class BlockArena {
 
 /** A record as it goes on the wire in a v2 batch (f64 seq, u32 length, the event): an own copy of `source[offset, offset + length)`. */
 export function recordBlock(seq: number, source: Uint8Array, offset: number, length: number, arena?: BlockArena, mark = 0): Uint8Array {
-  const block = arena ? arena.alloc(RECORD_PREFIX_BYTES + length, mark) : new Uint8Array(RECORD_PREFIX_BYTES + length);
+  // The event lands at the source's offset mod 8: a copy out of a shared ring runs word by word only then.
+  const phase = (source.byteOffset + offset - RECORD_PREFIX_BYTES) & 7;
+  const block = arena ? arena.alloc(RECORD_PREFIX_BYTES + length, mark, phase) : new Uint8Array(RECORD_PREFIX_BYTES + length);
   const view = new DataView(block.buffer, block.byteOffset, RECORD_PREFIX_BYTES);
   view.setFloat64(0, seq, true);
   view.setUint32(8, length, true);
