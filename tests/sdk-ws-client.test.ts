@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { maskInPlace, WsClient } from '../src/sdk/ws-client.js';
+import { maskInPlace, nextMaskKey, WsClient } from '../src/sdk/ws-client.js';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
@@ -24,6 +24,12 @@ describe('SDK WebSocket client', () => {
         expect([...new Uint8Array(buf, 0, 8)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]); // nothing before the payload touched
       }
     }
+  });
+
+  it('every frame gets a fresh mask key, also across refills of the random pool', () => {
+    const keys = Array.from({ length: 1000 }, () => nextMaskKey(Buffer.alloc(4)).readUInt32LE(0)); // the pool holds 256 keys
+    // 1000 random 32-bit keys: a repeat has a chance of about 1 in 10,000.
+    expect(new Set(keys).size).toBeGreaterThanOrEqual(999);
   });
 
   it('a ws server reads masked frames of every header size back intact', async () => {

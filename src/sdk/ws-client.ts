@@ -334,7 +334,7 @@ export class WsClient extends EventEmitter {
       out[1] = 0x80 | 127;
       out.writeBigUInt64BE(BigInt(len), 2);
     }
-    const mask = randomFillSync(this.maskKey);
+    const mask = nextMaskKey(this.maskKey);
     mask.copy(out, headerLen);
     const at = headerLen + 4;
     let p = at;
@@ -345,6 +345,22 @@ export class WsClient extends EventEmitter {
     maskInPlace(backing, pad + at, len, mask);
     this.socket.write(out);
   }
+}
+
+// Mask keys come from a pool of crypto-random bytes refilled 1 KiB at a time: one call into
+// OpenSSL per frame cost a producer sending thousands of small frames a second a few per cent.
+const maskPool = Buffer.alloc(1024);
+let maskPoolAt = maskPool.length;
+
+/** The next 4 random bytes of the pool, copied into `key`. */
+export function nextMaskKey(key: Buffer): Buffer {
+  if (maskPoolAt + 4 > maskPool.length) {
+    randomFillSync(maskPool);
+    maskPoolAt = 0;
+  }
+  maskPool.copy(key, 0, maskPoolAt, maskPoolAt + 4);
+  maskPoolAt += 4;
+  return key;
 }
 
 /** XOR `len` bytes of `buf` from the 4-aligned offset `at` with the 4-byte key (RFC 6455 masking). */
