@@ -2,8 +2,10 @@
  * The gateway's experience hub on stand-in sockets (no threads, no network), where what a
  * consumer's socket accepts can be held back: record blocks are recycled only once nothing
  * refers to them (a queued batch is sent intact however far the stream has moved on), and the
- * block memory stays bounded by the window and the queues.
+ * block memory stays bounded by the window and the queues. Consumers with equal filters share
+ * their batches' bytes (written, and deflated, once), without a record more or less for anyone.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { decodeEvent, encodeEvent, EventKind, float32Bytes, type ExperienceEvent } from '../src/shared/telemetry/event-codec.js';
@@ -33,6 +35,7 @@ function consumer(hub: ExperienceHub, query: Record<string, string>): FakeSocket
   return { ws, sent, setBuffered: (n) => { buffered = n; } };
 }
 
+const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const turnsOf = (sent: Uint8Array[]) => sent.flatMap((b) => decodeBatchV2(b).records.map((r) => {
   const ev = decodeEvent(r.bytes) as ExperienceEvent;
   // The whole state must be the record's own turn.
@@ -42,7 +45,7 @@ const turnsOf = (sent: Uint8Array[]) => sent.flatMap((b) => decodeBatchV2(b).rec
   return ev.turn;
 }));
 
-describe('experience hub: record blocks', () => {
+describe('experience hub', () => {
   it('an arena reuses its oldest full chunk only when told nothing refers to it', () => {
     let releasedBelow = 0;
     const a = new BlockArena(1024, (newest) => newest < releasedBelow);
@@ -105,6 +108,68 @@ describe('experience hub: record blocks', () => {
       const full = Math.floor(3000 / 32) * 32;
       expect(slowTurns).toEqual(Array.from({ length: 256 }, (_, i) => full - 256 + i));
       expect(turnsOf(fast.sent)).toEqual(Array.from({ length: 1500 }, (_, i) => 2 * i + 1).slice(0, Math.floor(1500 / 32) * 32));
+    } finally {
+      hub.stop();
+    }
+  });
+
+  it('consumers with equal filters get byte-identical batches, written once; different filters get their own', () => {
+    const hub = new ExperienceHub({ queueBatches: 64, softLimitBytes: 1 << 30, hardLimitBytes: 1 << 31, statusEveryMs: 60_000, metrics: createGatewayMetrics(new Registry()) });
+    try {
+      const events = Array.from({ length: 400 }, (_, t) => event(t));
+      let seq = 7_000_000;
+      const feed = (from: number, to: number) => { for (let t = from; t < to; t++) hub.onExperience(events[t], 0, events[t].byteLength, String(++seq)); };
+      const a = consumer(hub, { consumer: 'a', players: 'gote', batch_size: '8' });
+      const other = consumer(hub, { consumer: 'other', players: 'sente', batch_size: '8' });
+      feed(0, 21); // a has sent one batch of 8 gote records and holds 2 of its second
+      const b = consumer(hub, { consumer: 'b', players: 'gote', batch_size: '8' }); // joins mid-batch
+      const deflatedA = consumer(hub, { consumer: 'da', compress: 'deflate', batch_size: '16' });
+      const deflatedB = consumer(hub, { consumer: 'db', compress: 'deflate', batch_size: '16' });
+      feed(21, 400);
+      const gote = (from: number) => Array.from({ length: 200 }, (_, i) => 2 * i + 1).filter((t) => t >= from);
+      // Nobody loses or gains a record: b from its join on, a and the other filter throughout.
+      expect(turnsOf(a.sent)).toEqual(gote(0));
+      expect(turnsOf(b.sent)).toEqual(gote(21));
+      expect(turnsOf(other.sent)).toEqual(Array.from({ length: 200 }, (_, i) => 2 * i));
+      // b's first batch ended where a's second did (2 + 6 records); from then on the very same bytes.
+      expect(decodeBatchV2(b.sent[0]).head.count).toBe(6);
+      const aRest = a.sent.slice(2).map(digest);
+      expect(b.sent.slice(1).map(digest)).toEqual(aRest);
+      expect(aRest.length).toBeGreaterThan(20);
+      // Different filters: never the same bytes.
+      const otherBytes = new Set(other.sent.map(digest));
+      expect(a.sent.some((x) => otherBytes.has(digest(x)))).toBe(false);
+      // Deflated twins (joined together): identical, and deflated once per batch.
+      expect(deflatedB.sent.map(digest)).toEqual(deflatedA.sent.map(digest));
+      expect(deflatedA.sent.length).toBe(Math.floor((400 - 21) / 16)); // joined after 21 records; a partial batch waits
+      expect(decodeBatchV2(deflatedA.sent[0]).records.length).toBe(16);
+      expect(hub.stats().sharedBatches).toBe(aRest.length + deflatedB.sent.length);
+    } finally {
+      hub.stop();
+    }
+  });
+
+  it('a twin that lost records gets its own batch (its head says so); sampling and per-game caps never share', () => {
+    const hub = new ExperienceHub({ queueBatches: 1, softLimitBytes: 1 << 20, hardLimitBytes: 1 << 30, statusEveryMs: 60_000, metrics: createGatewayMetrics(new Registry()) });
+    try {
+      const events = Array.from({ length: 64 }, (_, t) => event(t));
+      let seq = 9_000_000;
+      const feed = (from: number, to: number) => { for (let t = from; t < to; t++) hub.onExperience(events[t], 0, events[t].byteLength, String(++seq)); };
+      const a = consumer(hub, { consumer: 'a', batch_size: '8' });
+      const b = consumer(hub, { consumer: 'b', batch_size: '8' });
+      const sampled = [consumer(hub, { consumer: 's1', batch_size: '8', sample_rate: '0.999' }), consumer(hub, { consumer: 's2', batch_size: '8', sample_rate: '0.999' })];
+      b.setBuffered(2 << 20); // held: its queue of one batch overflows, the oldest dropped
+      feed(0, 32);
+      b.setBuffered(0);
+      hub.drain(b.ws);
+      feed(32, 40);
+      const headsB = b.sent.map((x) => decodeBatchV2(x).head);
+      expect(headsB.map((h) => h.dropped)).toEqual([24, 0]);
+      expect(digest(b.sent[0])).not.toBe(digest(a.sent[3])); // same records, but b's head counts its drops
+      expect(turnsOf([b.sent[0]])).toEqual(turnsOf([a.sent[3]]));
+      expect(digest(b.sent[1])).toBe(digest(a.sent[4]));
+      expect(hub.stats().sharedBatches).toBe(1);
+      expect(sampled.every((s) => s.sent.length > 0)).toBe(true);
     } finally {
       hub.stop();
     }
