@@ -8,6 +8,10 @@
  *   p99_ms / p50_ms     producer → consumer latency (each record's producer timestamp)
  *   p99_to_server_send_ms  producer → the gateway sending its batch (the batch head's server_time)
  *   consumers           consumers connected
+ *   dropped_per_s       records the gateway dropped for a consumer (its queue full, its rate limit), summed
+ *   missed_per_s        sequence numbers a consumer skipped that its gateway thread never had (fan-out ring overrun)
+ *   fanout_ring_drops_per_s  experience records the aggregator could not write into a gateway thread's full fan-out ring
+ *   ingest_ring_drops_per_s  events a gateway could not write into its full ingest ring (the producer got an Error event)
  *   ingest_per_s        records the producers sent per second
  *   server_cpu_pct      server process CPU (user + sys) over the window, % of one core (read from /proc)
  *   producers_cpu_pct, consumers_cpu_pct  the load generators' processes, summed, % of one core
@@ -60,7 +64,7 @@ class Child {
   }
 }
 
-interface RunResult { delivered: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; producersCpuPct: number; consumersCpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
+interface RunResult { delivered: number; dropped: number; missed: number; fanoutRingDrops: number; ingestRingDrops: number; ingest: number; p50: number; p99: number; serverP99: number; cpuPct: number; producersCpuPct: number; consumersCpuPct: number; mbPerS: number; rssMb: number; consumers: number; perConsumer: number[] }
 
 async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number, windowMs: number): Promise<RunResult> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
@@ -80,9 +84,13 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
     const s0 = procCpu(server.proc.pid!);
     const t0 = performance.now();
     for (const c of load) c.send({ type: 'begin' });
+    server.send({ type: 'begin' });
     await sleep(windowMs);
     const answers = load.map((c) => c.next());
     for (const c of load) c.send({ type: 'end' });
+    // Ring drops only (its CPU is read from /proc above): a late answer costs the figure, not the run.
+    const serverAnswer = server.next(30_000).catch(() => undefined) as Promise<Extract<FromChild, { type: 'window' }> | undefined>;
+    server.send({ type: 'end' });
     const s1 = procCpu(server.proc.pid!);
     const peakRss = procPeakRssBytes(server.proc.pid!);
     const serverWallMs = performance.now() - t0;
@@ -94,8 +102,14 @@ async function runOnce(impl: Impl, conns: number, rate: number, warmupMs: number
     const lat = cons.flatMap((c) => c.latenciesMs ?? []);
     const cpuPct = (w: Extract<FromChild, { type: 'window' }>) => (((w.cpuUserUs ?? 0) + (w.cpuSystemUs ?? 0)) / 1000 / (w.wallMs ?? windowMs)) * 100;
     const serverLat = cons.flatMap((c) => c.serverLatenciesMs ?? []);
+    const drops = impl === 'ours' ? (await serverAnswer)?.ringDrops : undefined;
+    const ringDropsPerS = (prefix: string) => (drops ? Object.entries(drops).filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0) / (serverWallMs / 1000) : NaN);
     return {
       delivered: cons.reduce((a, c) => a + perS(c.records, c), 0),
+      dropped: cons.reduce((a, c) => a + perS(c.dropped, c), 0),
+      missed: cons.reduce((a, c) => a + perS(c.missed, c), 0),
+      fanoutRingDrops: ringDropsPerS('fanout.'),
+      ingestRingDrops: ringDropsPerS('ingest.'),
       ingest: prods.reduce((a, p) => a + perS(p.sent, p), 0),
       p50: lat.length ? percentile(lat, 50) : NaN,
       p99: lat.length ? percentile(lat, 99) : NaN,
@@ -158,7 +172,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
   const windowMs = (Number(env.EXPERIENCE_BENCH_WINDOW_S) || (quick ? 6 : 30)) * 1000;
   const only = env.EXPERIENCE_BENCH_ONLY;
   log(`experience: ${conns} producers × ${rate}/s, ${CONSUMER_FILTERS.length} consumers, window ${windowMs / 1000} s`);
-  const skipped: RunResult = { delivered: 0, ingest: 0, p50: NaN, p99: NaN, serverP99: NaN, cpuPct: 0, producersCpuPct: 0, consumersCpuPct: 0, mbPerS: 0, rssMb: 0, consumers: 0, perConsumer: [] };
+  const skipped: RunResult = { delivered: 0, dropped: 0, missed: 0, fanoutRingDrops: NaN, ingestRingDrops: NaN, ingest: 0, p50: NaN, p99: NaN, serverP99: NaN, cpuPct: 0, producersCpuPct: 0, consumersCpuPct: 0, mbPerS: 0, rssMb: 0, consumers: 0, perConsumer: [] };
   const ours = only === 'baseline' ? skipped : await runOnce('ours', conns, rate, warmupMs, windowMs);
   log(`ours: ${JSON.stringify(ours)}`);
   let baseFailed: string | undefined;
@@ -184,7 +198,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     };
   };
   const figures: Record<string, number> = {
-    experiences_per_s: ours.delivered, p99_ms: ours.p99, p50_ms: ours.p50, p99_to_server_send_ms: ours.serverP99, consumers: ours.consumers, ingest_per_s: ours.ingest,
+    experiences_per_s: ours.delivered, dropped_per_s: ours.dropped, missed_per_s: ours.missed, fanout_ring_drops_per_s: ours.fanoutRingDrops, ingest_ring_drops_per_s: ours.ingestRingDrops, p99_ms: ours.p99, p50_ms: ours.p50, p99_to_server_send_ms: ours.serverP99, consumers: ours.consumers, ingest_per_s: ours.ingest,
     server_cpu_pct: ours.cpuPct, producers_cpu_pct: ours.producersCpuPct, consumers_cpu_pct: ours.consumersCpuPct, mb_per_s: ours.mbPerS, server_rss_mb: ours.rssMb,
     delivered_per_ingested: ours.ingest > 0 ? ours.delivered / ours.ingest : 0, ...perRecord(ours), ...deflate,
   };

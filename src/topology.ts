@@ -126,7 +126,9 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   const ingestRings = [RING_NET, RING_MAIN];
   for (let i = 0; i < gateways; i++) {
     rings[ingestRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
-    rings[fanoutRing(i)] = { kind: 'record', capacityBytes: 8 * MiB, policy: 'drop-newest' };
+    // Sized for the experience stream (16 KB records at thousands a second): a gateway thread
+    // the OS leaves unscheduled for a moment must not miss what arrived meanwhile.
+    rings[fanoutRing(i)] = { kind: 'record', capacityBytes: config.experience.ringBytes, policy: 'drop-newest' };
     rings[controlRing(i)] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
     ingestRings.push(ingestRing(i));
   }
@@ -191,7 +193,7 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
     burstPoints: config.aggregate.burstPoints,
     health: config.aggregate.health,
     milestones: config.aggregate.milestones,
-    ...(recording ? { recordRing: RING_RECORD } : {}),
+    ...(recording ? { recordRing: RING_RECORD, recordExperience: config.recording.experience } : {}),
     unrecordedRings: [RING_REPLAY],
     ...(config.cluster.redis ? { cluster: { redis: config.cluster.redis, nodeId: clusterNodeId(config, inputs.port), leaseMs: config.cluster.leaseMs }, relayRing: RING_CLUSTER_OUT } : {}),
   };

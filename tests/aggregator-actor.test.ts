@@ -7,7 +7,7 @@ import pino from 'pino';
 import { Supervisor } from '../src/supervisor/supervisor.js';
 import type { RecordRing } from '../src/shared/record-ring.js';
 import { EventKind, encodeEvent, encodeMetrics, float32Bytes } from '../src/shared/telemetry/event-codec.js';
-import { FanoutFlag, FanoutType, readFanoutRecord, writeIngestRecord } from '../src/shared/telemetry/ring-records.js';
+import { FanoutFlag, FanoutType, INGEST_HEADER_BYTES, readFanoutRecord, readIngestRecord, writeIngestRecord } from '../src/shared/telemetry/ring-records.js';
 import { channelId } from '../src/shared/telemetry/channels.js';
 import { MAX_RUNS, type AggregatorOptions } from '../src/actors/aggregator/index.js';
 import type { RunSummary } from '../src/actors/aggregator/snapshot.js';
@@ -29,10 +29,12 @@ afterEach(async () => {
 });
 
 async function start(overrides: Partial<AggregatorOptions> = {}) {
+  // A record ring (the recorder's tap) when the options name one.
+  const recordRing = overrides.recordRing;
   const supervisor = new Supervisor({
     heartbeatIntervalMs: 50, hangTimeoutMs: 2_000, logLevel: 'error',
-    rings: { 'ingest.x': { kind: 'record', capacityBytes: 1 << 20 }, 'fanout.x': { kind: 'record', capacityBytes: 1 << 22 } },
-    actors: [{ name: 'aggregator', module: new URL('../src/actors/aggregator/index.ts', import.meta.url), in: ['ingest.x'], out: ['fanout.x'], options: { ...options, ...overrides } }],
+    rings: { 'ingest.x': { kind: 'record', capacityBytes: 1 << 20 }, 'fanout.x': { kind: 'record', capacityBytes: 1 << 22 }, ...(recordRing ? { [recordRing]: { kind: 'record' as const, capacityBytes: 1 << 20 } } : {}) },
+    actors: [{ name: 'aggregator', module: new URL('../src/actors/aggregator/index.ts', import.meta.url), in: ['ingest.x'], out: recordRing ? ['fanout.x', recordRing] : ['fanout.x'], options: { ...options, ...overrides } }],
   }, pino({ level: 'warn' }));
   running = supervisor;
   await supervisor.start();
@@ -109,12 +111,45 @@ describe('aggregator actor', () => {
     // The key carries the record's sequence number, given here once for every gateway.
     expect(fwd).toMatchObject({ channel: 0, levelMask: 7, flags: 0, key: expect.stringMatching(/^\d+$/) });
     expect([...fwd.body]).toEqual([...exp]);
+    // The key is zero-padded so the body lands at the ingest event's address mod 8 (shared-buffer
+    // copies run word by word only between equally aligned ends); the number is the same.
+    const ingestEventAt = supervisor.ring<RecordRing>('ingest.x').data.byteOffset + INGEST_HEADER_BYTES + 'run-a'.length; // reserve() offsets are 8-aligned
+    expect((supervisor.ring<RecordRing>('fanout.x').data.byteOffset + (fwd as Out & { bodyOffset: number }).bodyOffset - ingestEventAt) & 7).toBe(0);
     send('run-a', exp);
     const next = await waitFor((o) => o.type === FanoutType.Experience && o.key !== fwd.key, 'a second experience');
     expect(Number(next.key)).toBe(Number(fwd.key) + 1);
 
     const runs = (await supervisor.call('aggregator', 'runs')) as RunSummary[];
     expect(runs).toEqual([expect.objectContaining({ run: 'run-a', step: 1234, events: 2, metrics: Object.keys(values), games: 0 })]);
+  });
+
+  it('keeps experience out of the record ring unless recordExperience is set; telemetry is recorded either way', async () => {
+    const exp = encodeEvent(EventKind.Experience, { game_id: 'g', player_id: 'p', turn: 1, action: 5, reward: 0, done: false, state_shape: [2] }, float32Bytes([1, 2]));
+    const recordedKinds = async (recordExperience: boolean | undefined): Promise<number[]> => {
+      const { supervisor, send, waitFor } = await start({ recordRing: 'record.x', ...(recordExperience === undefined ? {} : { recordExperience }) });
+      send('run-r', exp);
+      send('run-r', encodeMetrics(5, { policy_loss: 1 }));
+      // The metrics event is handled after the experience one: once its update is out, both were.
+      await waitFor((o) => o.type === FanoutType.Experience, 'experience');
+      await waitFor((o) => o.msg?.type === 'ppo_metrics', 'ppo_metrics');
+      const kinds: number[] = [];
+      const deadline = Date.now() + 2_000;
+      // The record ring is flushed at the aggregator's window: wait for the metrics event's copy.
+      while (!kinds.includes(EventKind.Metrics) && Date.now() < deadline) {
+        supervisor.ring<RecordRing>('record.x').poll((data, offset, length) => {
+          const rec = readIngestRecord(data, offset, length);
+          expect(rec.run).toBe('run-r');
+          kinds.push(data[rec.eventOffset + 1]);
+        });
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await supervisor.stop(3_000);
+      running = undefined;
+      return kinds;
+    };
+    expect(await recordedKinds(undefined)).toEqual([EventKind.Metrics]);
+    expect(await recordedKinds(false)).toEqual([EventKind.Metrics]);
+    expect(await recordedKinds(true)).toEqual([EventKind.Experience, EventKind.Metrics]);
   });
 
   it('gen-2 metrics on the default run, a bad record skipped and counted, state over RPC', async () => {

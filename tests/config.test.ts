@@ -49,7 +49,7 @@ describe('loadConfig', () => {
       ingest: { tcpPort: 8081, unixPath: join('./data', 'ingest.sock'), maxFrameBytes: 16 * 1024 * 1024, maxConnections: 1024, helloTimeoutMs: 5000, preAuthMaxBytes: 64 * 1024, maxPreAuthPerAddress: 64 },
       fanout: { threads: 0, softLimitBytes: 256 * 1024, hardLimitBytes: 8 * 1024 * 1024, maxFps: 60, maxClients: 50_000, snapshotIntervalMs: 1000, compression: 'off' },
       aggregate: expect.objectContaining({ windowMs: 100, health: { klHealthy: 0.01, clipHealthy: 0.1, klLearning: 0.05 } }),
-      experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64, retainBytes: 64 * 1024 * 1024, retainMs: 60_000, maxRate: 0 },
+      experience: { batchSize: 32, timeoutMs: 100, queueBatches: 64, retainBytes: 64 * 1024 * 1024, retainMs: 60_000, maxRate: 0, ringBytes: 32 * 1024 * 1024 },
       twitch: expect.objectContaining({ username: 'ringcast_bot', predictionSeconds: 30, moderator: false }),
       obs: expect.objectContaining({ celebrationSeconds: 8, scenes: expect.objectContaining({ overview: 'Overview' }) }),
       capture: { enabled: true, width: 640, height: 360, decoders: 0, decoderSyncEvery: 8, analysisThreads: 1, slots: 48, historyLength: 50, fetchTimeoutMs: 5000, offlineRecheckMs: 30000, demoStreams: 3 },
@@ -57,7 +57,7 @@ describe('loadConfig', () => {
       clips: { enabled: true, bufferSeconds: 60, maxCount: 100, maxBytes: 2 * 1024 ** 3, onMilestone: false },
       http: { rateLimitPerMin: 600, rateLimitBurst: 100, previewThreads: 1, previewQueue: 4 },
       cluster: { heartbeatMs: 1000, nodeTimeoutMs: 5000, leaseMs: 3000, captureWeight: 1 },
-      recording: { enabled: true, segmentBytes: 8 * 1024 * 1024, maxBytesPerRun: 512 * 1024 * 1024, maxBytesTotal: 4096 * 1024 * 1024, maxAgeHours: 168, maxReplays: 4, replaySpeed: 1 },
+      recording: { enabled: true, experience: false, segmentBytes: 8 * 1024 * 1024, maxBytesPerRun: 512 * 1024 * 1024, maxBytesTotal: 4096 * 1024 * 1024, maxAgeHours: 168, maxReplays: 4, replaySpeed: 1 },
     });
   });
 

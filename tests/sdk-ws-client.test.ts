@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { maskInPlace, WsClient } from '../src/sdk/ws-client.js';
+import { maskInPlace, nextMaskKey, WsClient } from '../src/sdk/ws-client.js';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
@@ -24,6 +24,12 @@ describe('SDK WebSocket client', () => {
         expect([...new Uint8Array(buf, 0, 8)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]); // nothing before the payload touched
       }
     }
+  });
+
+  it('every frame gets a fresh mask key, also across refills of the random pool', () => {
+    const keys = Array.from({ length: 1000 }, () => nextMaskKey(Buffer.alloc(4)).readUInt32LE(0)); // the pool holds 256 keys
+    // 1000 random 32-bit keys: a repeat has a chance of about 1 in 10,000.
+    expect(new Set(keys).size).toBeGreaterThanOrEqual(999);
   });
 
   it('a ws server reads masked frames of every header size back intact', async () => {
@@ -44,6 +50,32 @@ describe('SDK WebSocket client', () => {
     while (got.length < payloads.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(got.map((b) => b.length)).toEqual(sizes);
     for (let i = 0; i < sizes.length; i++) expect(Buffer.compare(got[i], Buffer.from(payloads[i]))).toBe(0);
+  });
+
+  it('sendParts: the parts arrive as one message, their concatenation, at every header size', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    cleanup.push(() => wss.close());
+    await new Promise((r) => wss.once('listening', r));
+    const got: Buffer[] = [];
+    wss.on('connection', (ws) => ws.on('message', (d: Buffer) => got.push(Buffer.from(d))));
+    const port = (wss.address() as { port: number }).port;
+    const client = new WsClient(`ws://127.0.0.1:${port}/`, { maxMessageBytes: 1 << 20 });
+    cleanup.push(() => client.close());
+    await new Promise((r, j) => { client.once('open', r); client.once('error', j); });
+    const part = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 29 + seed) & 0xff);
+    // Odd part sizes (the mask runs over the joined payload, not per part); totals of 7-, 16- and 64-bit lengths;
+    // a part that is a view into a larger buffer at an odd offset.
+    const messages = [
+      [part(1, 1), part(2, 2), part(0, 3), part(7, 4)],
+      [part(100, 5), part(26, 6)],
+      [part(65_535, 7), part(1, 8)],
+      [part(16_711, 9), new Uint8Array(part(50_003, 10).buffer, 3, 50_000), part(3, 11)],
+    ];
+    for (const m of messages) expect(client.sendParts(m)).toBe(true);
+    const deadline = Date.now() + 5_000;
+    while (got.length < messages.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(got.length).toBe(messages.length);
+    for (let i = 0; i < messages.length; i++) expect(Buffer.compare(got[i], Buffer.concat(messages[i]))).toBe(0);
   });
 
   it('receives large, small and fragmented server messages intact and in order', async () => {

@@ -19,6 +19,9 @@ async function main(): Promise<void> {
   let measuring = false;
   let records = 0;
   let bytes = 0;
+  // ours only: what the gateway told each batch this consumer lost (its queue or rate limit; sequence gaps)
+  let dropped = 0;
+  let missed = 0;
   const perConsumer = new Array<number>(count).fill(0);
   const latencies: number[] = [];
   // ours only: producer timestamp → the gateway sending the batch (its head's server_time)
@@ -38,7 +41,10 @@ async function main(): Promise<void> {
         if (!isBinary) return;
         // v2 batch: head, then per record f64 seq, u32 length, event (its f64 producer timestamp at offset 8).
         const headLen = data.readUInt32LE(4);
-        const serverTime = (JSON.parse(data.toString('utf8', 8, 8 + headLen)) as { server_time: number }).server_time;
+        const head = JSON.parse(data.toString('utf8', 8, 8 + headLen)) as { server_time: number; dropped: number; missed: number };
+        const serverTime = head.server_time;
+        dropped += head.dropped;
+        missed += head.missed;
         let p = 8 + headLen;
         let n = 0;
         while (p < data.length) {
@@ -65,11 +71,11 @@ async function main(): Promise<void> {
   let cpu0 = process.cpuUsage();
   let wall0 = performance.now();
   process.on('message', (msg: ToChild) => {
-    if (msg.type === 'begin') { measuring = true; records = 0; bytes = 0; perConsumer.fill(0); latencies.length = 0; serverLatencies.length = 0; cpu0 = process.cpuUsage(); wall0 = performance.now(); }
+    if (msg.type === 'begin') { measuring = true; records = 0; bytes = 0; dropped = 0; missed = 0; perConsumer.fill(0); latencies.length = 0; serverLatencies.length = 0; cpu0 = process.cpuUsage(); wall0 = performance.now(); }
     else if (msg.type === 'end') {
       measuring = false;
       const cpu = process.cpuUsage(cpu0);
-      send({ type: 'window', records, bytes, latenciesMs: latencies, serverLatenciesMs: serverLatencies, perConsumer, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, wallMs: performance.now() - wall0 });
+      send({ type: 'window', records, bytes, dropped, missed, latenciesMs: latencies, serverLatenciesMs: serverLatencies, perConsumer, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, wallMs: performance.now() - wall0 });
     }
     else if (msg.type === 'stop') { for (const ws of sockets) ws.terminate(); setTimeout(() => process.exit(0), 100); }
   });

@@ -14,16 +14,28 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { startService } from '../../src/service.js';
+import type { RecordRing } from '../../src/shared/record-ring.js';
 import { BENCH_TOKEN, send, type ToChild } from './ipc.js';
 import { jsFilter, passes, type JsFilter } from './records.js';
 
 
+
+/** Records each of the service's rings refused so far (drop-newest: the ring was full), by ring name. */
+let ringDrops: () => Record<string, number> = () => ({});
 
 async function startOurs(port: number): Promise<() => Promise<void>> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ringcast-bench-exp-'));
   const config = loadConfig(['--no-demo', '--port', String(port), '--fanout-threads', '2', '--log-level', 'warn', '--ingest-tcp-port=-1', '--ingest-unix-path=',
     '--data-dir', dataDir, '--ingest-token', BENCH_TOKEN, '--admin-token', 'bench-admin-token'], {});
   const service = await startService(config, createLogger(config.logLevel));
+  ringDrops = () => {
+    const out: Record<string, number> = {};
+    for (const name of ['ingest.gw0', 'ingest.gw1', 'fanout.gw0', 'fanout.gw1']) {
+      const drops = (service.supervisor.ring(name) as RecordRing).stats().drops;
+      out[name] = Object.values(drops).reduce((a, b) => a + b, 0);
+    }
+    return out;
+  };
   return async () => {
     await service.stop('bench done');
     rmSync(dataDir, { recursive: true, force: true });
@@ -98,17 +110,20 @@ async function main(): Promise<void> {
   let cpu0: NodeJS.CpuUsage | undefined;
   let wall0 = 0;
   let rssMax = 0;
+  let drops0: Record<string, number> = {};
   let sampler: NodeJS.Timeout | undefined;
   process.on('message', (msg: ToChild) => {
     if (msg.type === 'begin') {
       cpu0 = process.cpuUsage();
       wall0 = performance.now();
       rssMax = process.memoryUsage.rss();
+      drops0 = ringDrops();
       sampler = setInterval(() => { rssMax = Math.max(rssMax, process.memoryUsage.rss()); }, 250);
     } else if (msg.type === 'end') {
       clearInterval(sampler);
       const cpu = process.cpuUsage(cpu0);
-      send({ type: 'window', cpuUserUs: cpu.user, cpuSystemUs: cpu.system, wallMs: performance.now() - wall0, rssMaxBytes: rssMax });
+      const drops = Object.fromEntries(Object.entries(ringDrops()).map(([k, v]) => [k, v - (drops0[k] ?? 0)]));
+      send({ type: 'window', cpuUserUs: cpu.user, cpuSystemUs: cpu.system, wallMs: performance.now() - wall0, rssMaxBytes: rssMax, ringDrops: drops });
     } else if (msg.type === 'stop') {
       void stop().finally(() => process.exit(0));
     }

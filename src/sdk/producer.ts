@@ -133,12 +133,15 @@ export interface NetworkProducerStats extends ProducerStats {
 
 type Target = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'ws'; url: URL };
 
-/** A connected transport. Frames are built with 4 bytes of room in front for the stream length prefix. */
+/** A connected transport. */
 interface Link {
   readonly ready: boolean;
   readonly buffered: number;
-  /** `framed` = 4 spare bytes + the frame (one or more events). */
-  send(framed: Uint8Array): void;
+  /**
+   * One frame of `events` (`bytes` in all), written straight into the transport's own framing
+   * (a length prefix, a masked WebSocket frame): no joined copy of the batch first.
+   */
+  send(events: readonly Uint8Array[], bytes: number): void;
   end(): void;
   destroy(): void;
 }
@@ -210,8 +213,11 @@ function streamLink(target: Extract<Target, { kind: 'tcp' | 'unix' }>, h: LinkHa
   return {
     get ready() { return ready && socket.writable; },
     get buffered() { return socket.writableLength; },
-    send(framed) {
-      new DataView(framed.buffer, framed.byteOffset, 4).setUint32(0, framed.byteLength - 4, true);
+    send(events, bytes) {
+      const framed = new Uint8Array(4 + bytes);
+      new DataView(framed.buffer).setUint32(0, bytes, true);
+      let p = 4;
+      for (const e of events) { framed.set(e, p); p += e.byteLength; }
       socket.write(framed);
     },
     end: () => socket.end(),
@@ -232,7 +238,7 @@ function wsLink(url: URL, token: string, h: LinkHandlers, timeoutMs: number): Li
   return {
     get ready() { return ws.isOpen; },
     get buffered() { return ws.bufferedAmount; },
-    send: (framed) => { ws.send(framed.subarray(4)); },
+    send: (events) => { ws.sendParts(events); },
     end: () => ws.close(1000, 'producer closing'),
     destroy: () => ws.terminate(),
   };
@@ -451,9 +457,7 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
         bytes += entry.bytes.byteLength;
         this.m?.sent.inc({ kind: entry.tag });
       }
-      const framed = new Uint8Array(4 + bytes);
-      let p = 4;
-      for (const e of batch) { framed.set(e.bytes, p); p += e.bytes.byteLength; }
+      const events = batch.map((e) => e.bytes);
       this.sent += batch.length;
       if (tracking) {
         if (this.unacked.length === 0) this.ackProgressAt = Date.now();
@@ -461,7 +465,7 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
         this.unackedEvents += batch.length;
       }
       batch.length = 0;
-      link.send(framed);
+      link.send(events, bytes);
     }
     // The gaps between live frames: spooled events, rate-limited, once the hello is answered.
     while (this.spool && this.queue.length === 0 && this.frameAcks !== undefined && link.buffered < writeBufferBytes
@@ -497,16 +501,13 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
     this.spoolTokens -= n;
     const behind = spool.pending - spool.inflight;
     const events = batch.events.map((e, i) => markLate(e, behind + n - i - 1));
-    const framed = new Uint8Array(4 + events.reduce((a, e) => a + e.byteLength, 0));
-    let p = 4;
-    for (const e of events) { framed.set(e, p); p += e.byteLength; }
     if (tracking) {
       if (this.unacked.length === 0) this.ackProgressAt = Date.now();
       this.unacked.push({ frame: ++this.framesSent, entries: [], spool: { segment: batch.segment, end: batch.end, count: n } });
     } else {
       this.commitSpooled(batch.segment, batch.end, n); // a server without acks: written is all we can know
     }
-    link.send(framed);
+    link.send(events, events.reduce((a, e) => a + e.byteLength, 0));
     return true;
   }
 
@@ -596,9 +597,7 @@ export class NetworkProducer extends EventProducer implements TelemetryProducer 
         this.openedAt = Date.now();
         this.offline = false;
         // The hello is always the first frame on a connection.
-        const framed = new Uint8Array(4 + this.hello.byteLength);
-        framed.set(this.hello, 4);
-        link!.send(framed);
+        link!.send([this.hello], this.hello.byteLength);
         this.flush();
         this.noteState();
       },

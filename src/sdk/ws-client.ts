@@ -101,6 +101,16 @@ export class WsClient extends EventEmitter {
     return true;
   }
 
+  /**
+   * Sends the concatenation of `parts` as one message, written straight into the masked frame:
+   * a producer's batch of events costs one copy instead of a join and then the frame's copy.
+   */
+  sendParts(parts: readonly Uint8Array[], binary = true): boolean {
+    if (this.state !== 'open') return false;
+    this.writeFrame(binary ? OP_BINARY : OP_TEXT, parts);
+    return true;
+  }
+
   ping(data: Uint8Array = new Uint8Array(0)): void {
     if (this.state === 'open') this.writeFrame(OP_PING, data);
   }
@@ -304,8 +314,10 @@ export class WsClient extends EventEmitter {
   }
 
   /** Client frames are always masked (RFC 6455 §5.3), with a fresh random key per frame. */
-  private writeFrame(opcode: number, data: Uint8Array): void {
-    const len = data.byteLength;
+  private writeFrame(opcode: number, data: Uint8Array | readonly Uint8Array[]): void {
+    const parts = data instanceof Uint8Array ? [data] : data;
+    let len = 0;
+    for (const part of parts) len += part.byteLength;
     const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
     // The payload starts on a 4-byte boundary of its own ArrayBuffer so it can be masked a word
     // at a time (a byte loop cost a producer most of its CPU on large experience frames).
@@ -322,13 +334,33 @@ export class WsClient extends EventEmitter {
       out[1] = 0x80 | 127;
       out.writeBigUInt64BE(BigInt(len), 2);
     }
-    const mask = randomFillSync(this.maskKey);
+    const mask = nextMaskKey(this.maskKey);
     mask.copy(out, headerLen);
     const at = headerLen + 4;
-    out.set(data, at);
+    let p = at;
+    for (const part of parts) {
+      out.set(part, p);
+      p += part.byteLength;
+    }
     maskInPlace(backing, pad + at, len, mask);
     this.socket.write(out);
   }
+}
+
+// Mask keys come from a pool of crypto-random bytes refilled 1 KiB at a time: one call into
+// OpenSSL per frame cost a producer sending thousands of small frames a second a few per cent.
+const maskPool = Buffer.alloc(1024);
+let maskPoolAt = maskPool.length;
+
+/** The next 4 random bytes of the pool, copied into `key`. */
+export function nextMaskKey(key: Buffer): Buffer {
+  if (maskPoolAt + 4 > maskPool.length) {
+    randomFillSync(maskPool);
+    maskPoolAt = 0;
+  }
+  maskPool.copy(key, 0, maskPoolAt, maskPoolAt + 4);
+  maskPoolAt += 4;
+  return key;
 }
 
 /** XOR `len` bytes of `buf` from the 4-aligned offset `at` with the 4-byte key (RFC 6455 masking). */

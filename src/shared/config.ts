@@ -146,9 +146,10 @@ export const experienceSchema = z
     retainBytes: intInRange(0, 2 ** 40, 64 * 1024 * 1024, 'bytes of experience records each gateway thread retains for start=earliest and resume'),
     retainMs: intInRange(0, 86_400_000, 60_000, 'retained experience records older than this are dropped'),
     maxRate: intInRange(0, 10_000_000, 0, 'records per second one consumer may receive; 0 = no limit'),
+    ringBytes: intInRange(1024 * 1024, 1024 * 1024 * 1024, 32 * 1024 * 1024, "bytes of each gateway thread's fan-out ring: experience records arriving while it is full are missed by that thread's consumers"),
   })
   .strict()
-  .describe('an object with keys batchSize, timeoutMs, queueBatches, retainBytes, retainMs, maxRate');
+  .describe('an object with keys batchSize, timeoutMs, queueBatches, retainBytes, retainMs, maxRate, ringBytes');
 
 export const twitchSchema = z
   .object({
@@ -284,6 +285,7 @@ const MiB = 1024 * 1024;
 export const recordingSchema = z
   .object({
     enabled: z.boolean().default(true).describe('true or false (record every accepted event under <dataDir>/recordings/<run>/)'),
+    experience: z.boolean().default(false).describe('true or false (record experience events too; off: the bulk RL stream stays out of recordings)'),
     segmentBytes: intInRange(64 * 1024, 1024 * MiB, 8 * MiB, 'a segment file is closed and a new one started past this size'),
     maxBytesPerRun: intInRange(64 * 1024, 2 ** 50, 512 * MiB, "a run's oldest segments are deleted past this"),
     maxBytesTotal: intInRange(64 * 1024, 2 ** 50, 4096 * MiB, 'the oldest segments of any run are deleted past this'),
@@ -293,7 +295,7 @@ export const recordingSchema = z
     replaySpeed: numberInRange(0.1, 1000, 1, 'with --replay: playback speed, 1 = as recorded'),
   })
   .strict()
-  .describe('an object with keys enabled, segmentBytes, maxBytesPerRun, maxBytesTotal, maxAgeHours, maxReplays, replayDir, replaySpeed');
+  .describe('an object with keys enabled, experience, segmentBytes, maxBytesPerRun, maxBytesTotal, maxAgeHours, maxReplays, replayDir, replaySpeed');
 
 export const configShape = {
   host: z.string().min(1).default('127.0.0.1').describe('a non-empty host name or IP address'),
@@ -454,6 +456,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['experience', 'retainBytes'], flag: 'experience-retain-bytes', env: 'RINGCAST_EXPERIENCE_RETAIN_BYTES', kind: 'integer' },
   { path: ['experience', 'retainMs'], flag: 'experience-retain-ms', env: 'RINGCAST_EXPERIENCE_RETAIN_MS', kind: 'integer' },
   { path: ['experience', 'maxRate'], flag: 'experience-max-rate', env: 'RINGCAST_EXPERIENCE_MAX_RATE', kind: 'integer' },
+  { path: ['experience', 'ringBytes'], flag: 'experience-ring-bytes', env: 'RINGCAST_EXPERIENCE_RING_BYTES', kind: 'integer' },
   { path: ['twitch', 'channel'], flag: 'twitch-channel', env: 'RINGCAST_TWITCH_CHANNEL', kind: 'string' },
   { path: ['twitch', 'server'], flag: 'twitch-server', env: 'RINGCAST_TWITCH_SERVER', kind: 'string' },
   { path: ['twitch', 'username'], flag: 'twitch-username', env: 'RINGCAST_TWITCH_USERNAME', kind: 'string' },
@@ -510,6 +513,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   { path: ['cluster', 'leaseMs'], flag: 'cluster-lease-ms', env: 'RINGCAST_CLUSTER_LEASE_MS', kind: 'integer' },
   { path: ['cluster', 'captureWeight'], flag: 'cluster-capture-weight', env: 'RINGCAST_CLUSTER_CAPTURE_WEIGHT', kind: 'integer' },
   { path: ['recording', 'enabled'], flag: 'recording', env: 'RINGCAST_RECORDING_ENABLED', kind: 'boolean' },
+  { path: ['recording', 'experience'], flag: 'recording-experience', env: 'RINGCAST_RECORDING_EXPERIENCE', kind: 'boolean' },
   { path: ['recording', 'segmentBytes'], flag: 'recording-segment-bytes', env: 'RINGCAST_RECORDING_SEGMENT_BYTES', kind: 'integer' },
   { path: ['recording', 'maxBytesPerRun'], flag: 'recording-max-bytes-per-run', env: 'RINGCAST_RECORDING_MAX_BYTES_PER_RUN', kind: 'integer' },
   { path: ['recording', 'maxBytesTotal'], flag: 'recording-max-bytes-total', env: 'RINGCAST_RECORDING_MAX_BYTES_TOTAL', kind: 'integer' },

@@ -23,7 +23,7 @@ import { consumeLoop } from '../../shared/consume-loop.js';
 import { RecordRing } from '../../shared/record-ring.js';
 import { CHANNELS, channelId, type Channel } from '../../shared/telemetry/channels.js';
 import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, TELEMETRY_KINDS, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
-import { encodeFanoutRecord, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord, writeIngestRecord } from '../../shared/telemetry/ring-records.js';
+import { encodeFanoutRecord, FANOUT_HEADER_BYTES, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord, writeIngestRecord } from '../../shared/telemetry/ring-records.js';
 import {
   boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, snapshotKey, type LevelData,
 } from './messages.js';
@@ -58,6 +58,12 @@ export interface AggregatorOptions {
    * the event's resolved run name). Absent: nothing is recorded.
    */
   recordRing?: string;
+  /**
+   * Record experience events too. Off by default: experience is the bulk stream (16 KB a record
+   * at thousands a second), more than a disk takes, and it would push the runs' telemetry history
+   * out of the recordings' byte bounds; consumers resume from the gateways' retained window instead.
+   */
+  recordExperience?: boolean;
   /** Input rings whose events are not recorded (the replay ring: those are recordings already). */
   unrecordedRings?: string[];
   /**
@@ -191,10 +197,14 @@ export default defineActor<AggregatorOptions>({
     }
 
     // ── output ──
+    // The experience stream's counters, bound once: a label look-up per record showed in profiles.
+    const experienceMessages = messagesTotal.labels({ type: 'experience' });
+    const experienceEvents = eventsTotal.labels({ kind: 'experience' });
     function account(ok: boolean, type: string, ring: string): void {
       if (ok) {
         counts.messages++;
-        messagesTotal.inc({ type });
+        if (type === 'experience') experienceMessages.inc();
+        else messagesTotal.inc({ type });
       } else {
         counts.fanoutDrops++;
         fanoutDrops.inc({ ring });
@@ -268,12 +278,23 @@ export default defineActor<AggregatorOptions>({
     // windows consumers resume from) agrees on them. Seeded from the clock in microseconds so a
     // restarted aggregator continues above its predecessor (below 1 M records/s on average).
     let experienceSeq = Date.now() * 1000;
+    const keyEncoder = new TextEncoder();
+    const ZERO = 0x30;
+    const keyScratch = new Uint8Array(32);
     function forwardExperience(source: Uint8Array, offset: number, length: number, receivedAt: number): void {
       const body = source.subarray(offset, offset + length);
       const key = String(++experienceSeq);
+      const digits = keyEncoder.encodeInto(key, keyScratch.subarray(8)).written;
       for (const out of outRings) {
+        // The key is left-padded with zeros (the same number) so the body lands at the source's
+        // offset mod 8: V8 copies between shared buffers a word at a time only when both ends
+        // are equally aligned, byte by byte otherwise (several times slower for 16 KB records).
+        const dst = out.ring.data.byteOffset + FANOUT_HEADER_BYTES + digits; // reserve() hands out 8-aligned offsets
+        const pad = (source.byteOffset + offset - dst) & 7;
+        keyScratch.fill(ZERO, 8 - pad, 8);
+        const keyBytes = keyScratch.subarray(8 - pad, 8 + digits);
         // Stamped with the receipt time: experience latency is measured from the ingest edge.
-        account(writeFanoutRecord(out.ring, { type: FanoutType.Experience, channel: 0, levelMask: 7, flags: 0, key, stamp: receivedAt, body }), 'experience', out.name);
+        account(writeFanoutRecord(out.ring, { type: FanoutType.Experience, channel: 0, levelMask: 7, flags: 0, key, stamp: receivedAt, body }, true, keyBytes), 'experience', out.name);
       }
     }
 
@@ -324,7 +345,7 @@ export default defineActor<AggregatorOptions>({
         if (data[rec.eventOffset + 1] === EventKind.Experience) {
           kind = 'experience';
           forwardExperience(data, rec.eventOffset, rec.eventLength, rec.receivedAt);
-          if (recorded) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
+          if (recorded && opts.recordExperience === true) record(rec, rec.run || DEFAULT_RUN, data, rec.eventOffset, rec.eventLength);
         } else {
           event = decodeEvent(data.subarray(rec.eventOffset, rec.eventOffset + rec.eventLength));
           // A recording keeps a spooled event's `late` mark byte for byte; played back, the
@@ -343,7 +364,8 @@ export default defineActor<AggregatorOptions>({
       }
       counts.events++;
       counts.byKind[kind]++;
-      eventsTotal.inc({ kind });
+      if (kind === 'experience') experienceEvents.inc();
+      else eventsTotal.inc({ kind });
       if (event === undefined) return;
       // Transport events make no run anywhere; the rest go to the run's owner when it is another node.
       if (ownership && !routed && kind !== 'other' && !ownership.route(runName, data.subarray(offset, offset + length))) return;

@@ -23,6 +23,7 @@ import { describeFilter, FilterError, matchesFilter, parseFilter, PerGameCounts,
 import type { ConsumerSetup } from './experience-query.js';
 import { RetainedWindow, type RetainedRecord } from './experience-window.js';
 import { ConsumerLabels } from './experience-metrics.js';
+import { SharedBatches, batchSignature } from './experience-shared.js';
 
 export type { ExperienceFilter } from './experience-filter.js';
 export { defaultFilter, parseExperienceQuery, type ConsumerSetup, type ParsedFilter, type StartAt } from './experience-query.js';
@@ -47,6 +48,12 @@ export interface ExperienceConsumer {
   catchingUp: boolean;
   batch: RetainedRecord[];
   batchTimer?: NodeJS.Timeout;
+  /** When the batch being filled goes out at the latest (ms since epoch; set with its first record). */
+  batchDueAt: number;
+  /** Set when joining consumers with the same filter: this first batch ends where theirs does. */
+  align?: { records: number; dueAt: number };
+  /** Consumers with equal signatures get byte-identical batches once aligned (see SharedBatches). */
+  signature?: string;
   retryTimer?: NodeJS.Timeout;
   /** Finished batches waiting for the socket, oldest first. */
   queue: QueuedBatch[];
@@ -96,7 +103,10 @@ export class ExperienceHub {
   readonly window: RetainedWindow;
   private readonly labels = new ConsumerLabels();
   private readonly writer = new BatchWriter();
-  private readonly arena = new BlockArena();
+  /** Record blocks, their chunks written over once no retained or queued record is in them. */
+  private readonly arena = new BlockArena(undefined, (newestMark) => newestMark < this.oldestHeldMark());
+  private readonly shared = new SharedBatches();
+  private arrivals = 0;
   private readonly maxRate: number;
   private undecodable = 0;
   private localSeq = 0;
@@ -115,7 +125,7 @@ export class ExperienceHub {
     const c: ExperienceConsumer = {
       endpoint: 'experience', id: `gw${this.o.index ?? 0}-${this.nextId++}`, label: this.labels.take(setup.name),
       version: setup.version, deflate: setup.deflate, filter, cursor: NaN, catchingUp: false,
-      batch: [], queue: [], perGame: new PerGameCounts(), tokens: 0, tokensAt: Date.now(),
+      batch: [], batchDueAt: 0, queue: [], perGame: new PerGameCounts(), tokens: 0, tokensAt: Date.now(),
       sent: 0, sentRecords: 0, dropped: 0, droppedRecords: 0, filtered: 0, missed: 0, bytes: 0, pendingDropped: 0, pendingMissed: 0,
       reported: { delivered: 0, filtered: 0, dropped: 0, missed: 0, bytes: 0 }, closed: false,
     };
@@ -132,6 +142,7 @@ export class ExperienceHub {
 
   open(ws: WebSocket<ExperienceConsumer>): void {
     this.consumers.add(ws);
+    this.join(ws.getUserData());
     this.o.metrics.clients.inc({ endpoint: 'experience' });
     this.pump(ws, ws.getUserData());
   }
@@ -139,6 +150,8 @@ export class ExperienceHub {
   close(ws: WebSocket<ExperienceConsumer>): void {
     const c = ws.getUserData();
     c.closed = true;
+    this.shared.leave(c.signature);
+    c.signature = undefined;
     if (c.batchTimer) clearTimeout(c.batchTimer);
     if (c.retryTimer) clearTimeout(c.retryTimer);
     this.report(c);
@@ -191,6 +204,10 @@ export class ExperienceHub {
       }
       c.perGame.clear();
       c.tokens = Math.min(c.tokens, this.burst(c));
+      this.shared.leave(c.signature);
+      c.signature = undefined;
+      c.align = undefined;
+      this.join(c);
       // Records already batched passed the old filter; the new one applies from the next record on.
       if (c.batch.length >= c.filter.batchSize) this.finishBatch(ws, c);
       ws.send(JSON.stringify({ type: 'configured', ...(m.id !== undefined ? { id: m.id } : {}), filters: describeFilter(c.filter), cursor: Number.isNaN(c.cursor) ? null : c.cursor }), false);
@@ -210,7 +227,8 @@ export class ExperienceHub {
     const first = this.window.first();
     const last = this.window.last();
     return {
-      consumers: this.consumers.size, batchesSent: sent, batchesDropped: dropped, undecodable: this.undecodable,
+      consumers: this.consumers.size, batchesSent: sent, batchesDropped: dropped, undecodable: this.undecodable, arenaChunks: this.arena.chunks,
+      sharedBatches: this.shared.hits,
       window: { records: this.window.size, bytes: this.window.bytes, firstSeq: first?.seq ?? null, lastSeq: last?.seq ?? null },
     };
   }
@@ -239,8 +257,9 @@ export class ExperienceHub {
     this.localSeq = seq;
     const now = Date.now();
     // The one copy out of the ring, already in wire form: batches are then plain concatenations.
-    const block = recordBlock(seq, data, offset, length, this.arena);
-    const rec: RetainedRecord = { seq, block, bytes: block.subarray(RECORD_PREFIX_BYTES), stamp, at: now, gameId: facts.gameId, playerId: facts.playerId, turn: facts.turn, reward: facts.reward, done: facts.done };
+    const mark = ++this.arrivals;
+    const block = recordBlock(seq, data, offset, length, this.arena, mark);
+    const rec: RetainedRecord = { seq, mark, block, bytes: block.subarray(RECORD_PREFIX_BYTES), stamp, at: now, gameId: facts.gameId, playerId: facts.playerId, turn: facts.turn, reward: facts.reward, done: facts.done };
     this.window.push(rec);
     for (const ws of this.consumers) {
       const c = ws.getUserData();
@@ -258,6 +277,18 @@ export class ExperienceHub {
       if (c.batchTimer) clearTimeout(c.batchTimer);
       if (c.retryTimer) clearTimeout(c.retryTimer);
     }
+  }
+
+  /** The oldest record anything still refers to: the retained window's first, or one batched or queued for a consumer. */
+  private oldestHeldMark(): number {
+    let oldest = this.window.first()?.mark ?? Infinity;
+    for (const ws of this.consumers) {
+      const c = ws.getUserData();
+      // Batches are queued in arrival order, and records in each: the queue's first is its oldest.
+      const m = c.queue[0]?.records[0]?.mark ?? c.batch[0]?.mark;
+      if (m !== undefined && m < oldest) oldest = m;
+    }
+    return oldest;
   }
 
   private burst(c: ExperienceConsumer): number {
@@ -303,8 +334,12 @@ export class ExperienceHub {
     }
     c.cursor = rec.seq + 1;
     c.batch.push(rec);
-    if (c.batch.length >= f.batchSize) this.finishBatch(ws, c);
-    else if (c.batch.length === 1) c.batchTimer = setTimeout(() => this.finishBatch(ws, c), f.timeoutMs);
+    if (c.batch.length >= (c.align?.records ?? f.batchSize)) this.finishBatch(ws, c);
+    else if (c.batch.length === 1) {
+      const now = Date.now();
+      c.batchDueAt = c.align?.dueAt ?? now + f.timeoutMs;
+      c.batchTimer = setTimeout(() => this.finishBatch(ws, c), Math.max(0, c.batchDueAt - now));
+    }
     return true;
   }
 
@@ -332,6 +367,7 @@ export class ExperienceHub {
   private finishBatch(ws: WebSocket<ExperienceConsumer>, c: ExperienceConsumer): void {
     if (c.batchTimer) clearTimeout(c.batchTimer);
     c.batchTimer = undefined;
+    c.align = undefined;
     if (c.closed || c.batch.length === 0) return;
     c.queue.push({ records: c.batch });
     c.batch = [];
@@ -348,15 +384,40 @@ export class ExperienceHub {
 
   /** The batch's bytes in the shared writer: valid until the next encode, so send at once. */
   private encode(c: ExperienceConsumer, records: RetainedRecord[]): Uint8Array {
-    const blocks = records.map((r) => r.block);
-    if (c.version === 1) return this.writer.v1(blocks);
-    const head = {
-      seq_first: records[0].seq, seq_last: records[records.length - 1].seq, count: records.length,
-      dropped: c.pendingDropped, missed: c.pendingMissed, server_time: Date.now(),
-    };
+    const { pendingDropped: dropped, pendingMissed: missed } = c;
     c.pendingDropped = 0;
     c.pendingMissed = 0;
-    return this.writer.v2(head, blocks, c.deflate);
+    // Another consumer with the same filters and format may just have had this very batch.
+    const sharing = this.shared.sharing(c.signature);
+    if (sharing) {
+      const hit = this.shared.find(c.signature!, records, dropped, missed);
+      if (hit) return hit;
+    }
+    const blocks = records.map((r) => r.block);
+    const bytes = c.version === 1 ? this.writer.v1(blocks) : this.writer.v2({
+      seq_first: records[0].seq, seq_last: records[records.length - 1].seq, count: records.length,
+      dropped, missed, server_time: Date.now(),
+    }, blocks, c.deflate);
+    if (sharing) this.shared.keep(c.signature!, records, dropped, missed, bytes);
+    return bytes;
+  }
+
+  /**
+   * Join the consumers with equal filters and format (when its filters hold no per-consumer state).
+   * A live consumer whose batch is empty ends its first batch where another member's batch
+   * ends (by count and by time): from then on their batches are the same records.
+   */
+  private join(c: ExperienceConsumer): void {
+    c.signature = batchSignature(c.version, c.deflate, c.filter);
+    if (c.signature === undefined) return;
+    this.shared.join(c.signature);
+    if (c.catchingUp || c.batch.length > 0) return;
+    for (const ws of this.consumers) {
+      const other = ws.getUserData();
+      if (other === c || other.closed || other.catchingUp || other.signature !== c.signature) continue;
+      if (other.batch.length > 0) c.align = { records: (other.align?.records ?? other.filter.batchSize) - other.batch.length, dueAt: other.batchDueAt };
+      return;
+    }
   }
 
   private flushQueue(ws: WebSocket<ExperienceConsumer>, c: ExperienceConsumer): void {

@@ -10,6 +10,8 @@ import type { ExperienceFacts } from './experience-filter.js';
 
 export interface RetainedRecord extends ExperienceFacts {
   seq: number;
+  /** Arrival number on this thread (only grows, whatever the sequence numbering does): what the block arena recycles by. */
+  mark: number;
   /** The record's v2 wire block (seq, length, event: experience-batch.ts recordBlock), an own copy shared by every consumer's batches. */
   block: Uint8Array;
   /** The experience event bytes (a view into `block`). */

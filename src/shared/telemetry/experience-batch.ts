@@ -47,33 +47,66 @@ export const RECORD_PREFIX_BYTES = 12;
 
 /**
  * Carves record blocks out of large chunks: one allocation per 4 MiB instead of one zero-filled
- * ArrayBuffer (and its GC bookkeeping) per 16 KB record. A chunk is freed once nothing refers to
- * any block in it; the retained window drops records oldest first, so chunks go in order and at
- * most about one chunk more than the window is held.
+ * ArrayBuffer (and its GC bookkeeping) per 16 KB record.
+ *
+ * Chunks are recycled: each remembers the newest `mark` (an arrival number that only grows) it
+ * holds a block of, and a full chunk is written over again once `released(mark)` says nothing
+ * refers to a block up to that mark any more. Without it the stream allocated (and the GC swept,
+ * and the kernel zero-filled and faulted in) its own size in fresh chunks every few seconds.
+ * Without `released`, chunks are only freed by the GC once nothing refers to them.
  */
 export class BlockArena {
   private chunk: Uint8Array;
   private used = 0;
+  private newest = -Infinity;
+  /** Full chunks, oldest first, with the newest mark each holds. */
+  private readonly full: Array<{ chunk: Uint8Array; newest: number }> = [];
+  /** Chunks allocated in all (recycled ones are not counted again). */
+  chunks = 1;
 
-  constructor(private readonly chunkBytes = 4 << 20) {
+  constructor(private readonly chunkBytes = 4 << 20, private readonly released?: (newestMark: number) => boolean) {
     this.chunk = new Uint8Array(chunkBytes);
   }
 
-  alloc(bytes: number): Uint8Array {
+  /**
+   * A block of `bytes`. `phase` (0–7): the block starts at an address ≡ phase (mod 8), up to 7
+   * bytes skipped for it, so a copy into it from an equally aligned source runs word by word.
+   */
+  alloc(bytes: number, mark = 0, phase = 0): Uint8Array {
     if (bytes > this.chunkBytes >>> 2) return new Uint8Array(bytes);
-    if (this.used + bytes > this.chunkBytes) {
-      this.chunk = new Uint8Array(this.chunkBytes);
-      this.used = 0;
+    let at = this.used + ((phase - this.used) & 7);
+    if (at + bytes > this.chunkBytes) {
+      this.nextChunk();
+      at = phase & 7;
     }
+    this.used = at;
     const block = this.chunk.subarray(this.used, this.used + bytes);
     this.used += bytes;
+    if (mark > this.newest) this.newest = mark;
     return block;
+  }
+
+  private nextChunk(): void {
+    if (this.released) this.full.push({ chunk: this.chunk, newest: this.newest });
+    const oldest = this.full[0];
+    if (oldest !== undefined && this.released!(oldest.newest)) {
+      this.full.shift();
+      this.chunk = oldest.chunk;
+    } else {
+      // Under a bound (the retained window, the consumers' queues) the full list stops growing.
+      this.chunk = new Uint8Array(this.chunkBytes);
+      this.chunks++;
+    }
+    this.used = 0;
+    this.newest = -Infinity;
   }
 }
 
 /** A record as it goes on the wire in a v2 batch (f64 seq, u32 length, the event): an own copy of `source[offset, offset + length)`. */
-export function recordBlock(seq: number, source: Uint8Array, offset: number, length: number, arena?: BlockArena): Uint8Array {
-  const block = arena ? arena.alloc(RECORD_PREFIX_BYTES + length) : new Uint8Array(RECORD_PREFIX_BYTES + length);
+export function recordBlock(seq: number, source: Uint8Array, offset: number, length: number, arena?: BlockArena, mark = 0): Uint8Array {
+  // The event lands at the source's offset mod 8: a copy out of a shared ring runs word by word only then.
+  const phase = (source.byteOffset + offset - RECORD_PREFIX_BYTES) & 7;
+  const block = arena ? arena.alloc(RECORD_PREFIX_BYTES + length, mark, phase) : new Uint8Array(RECORD_PREFIX_BYTES + length);
   const view = new DataView(block.buffer, block.byteOffset, RECORD_PREFIX_BYTES);
   view.setFloat64(0, seq, true);
   view.setUint32(8, length, true);

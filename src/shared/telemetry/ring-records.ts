@@ -136,8 +136,8 @@ export interface FanoutRecordInput extends FanoutRecordHead {
   body: Uint8Array;
 }
 
-export function writeFanoutRecord(ring: RecordRing, input: FanoutRecordInput, publish = true): boolean {
-  const keyBytes = encoder.encode(input.key);
+/** `keyBytes`: the key already encoded (a record written into several rings encodes it once). */
+export function writeFanoutRecord(ring: RecordRing, input: FanoutRecordInput, publish = true, keyBytes = encoder.encode(input.key)): boolean {
   const at = ring.reserve(FANOUT_HEADER_BYTES + keyBytes.byteLength + input.body.byteLength);
   if (at < 0) return false;
   fillFanoutRecord(ring.data, dataViewOf(ring), at, input, keyBytes);
