@@ -169,8 +169,15 @@ describe('metrics page: deltas draw what full messages draw on a server that kee
     await h?.close();
   });
 
-  it('--series-points 20: the delta page draws the same 60 points as the page fed window tails', async () => {
+  it('--series-points 20: the delta page draws the same 60 points as the page fed window tails (metrics page and the showcase\'s metrics panel)', async () => {
     const base = `http://127.0.0.1:${h.service.port}`;
-    await compareMetricsPages((query, name) => openCounting(browser, base, query, name), producer, 'kept20', 60, 20);
-  }, 60_000);
+    const open: Opener = (query, name) => openCounting(browser, base, query, name);
+    const showcase = [await open('?run=kept20', 'showcase'), await open('?run=kept20&delta=0', 'showcase')];
+    await compareMetricsPages(open, producer, 'kept20', 60, 20);
+    type Drawn = { metrics: { cards: { name: string; points: number }[] } | null };
+    const points = async (page: Page) => (await drawnState<Drawn>(page)).metrics?.cards.find((c) => c.name === 'ppo/policy_loss')?.points;
+    for (const { page } of showcase) await until(() => points(page), (n) => n === 60, 10_000, 'the showcase metrics panel to hold the run\'s 60 points');
+    expect(showcase[0].frames.deltas).toBeGreaterThan(30);
+    await Promise.all(showcase.map((p) => p.page.close()));
+  }, 90_000);
 });
