@@ -122,12 +122,12 @@ describe('overlay pages: deltas draw what full messages draw', () => {
         run.emitPredictions(top, SFEN, Math.sin(step / 4), step);
         // SE gates drifting slowly, as a trainer's do: few cells move at the strips' precision.
         run.cacheAttentionWeights(Array.from({ length: 4 }, (_, b) => Array.from({ length: 32 }, (_, c) => 1 / (1 + Math.exp(-2 * Math.sin(c / 5 + b + step / 20))))), undefined, step);
-        last = top[0];
+        last = top[0]; // drawn in thousandths (README, Numbers)
         await new Promise((r) => setTimeout(r, 100));
       }
       for (const p of pages) {
         await until(() => drawnState<{ bars?: { move: string; prob: number }[]; heatmapCells?: unknown[]; se?: { blocks: number } | null; draws: number }>(p.page),
-          (d) => (p.name === 'board-advanced' ? d.se?.blocks === 4 : true) && (p.name.startsWith('board') ? (d.heatmapCells?.length ?? 0) > 0 : d.bars?.[0]?.prob === last.prob), 10_000, `${p.name} drawn to the last step`);
+          (d) => (p.name === 'board-advanced' ? d.se?.blocks === 4 : true) && (p.name.startsWith('board') ? (d.heatmapCells?.length ?? 0) > 0 : d.bars?.[0]?.prob === Math.round(last.prob * 1000) / 1000), 10_000, `${p.name} drawn to the last step`);
       }
       await new Promise((r) => setTimeout(r, 800)); // easing and the last window settle
       for (const name of ['board', 'predictions', 'board-advanced']) {
