@@ -43,8 +43,12 @@ describe('aggregator run state and messages', () => {
     expect(m[4].data.values.loss).toBe(1.98765432198);
     expect(m[4].data.metrics.loss.series).toEqual([0.123456789123, 1.98765432198]);
     expect(m[4].data.metrics.loss.latest).toBe(1.988);
-    expect(m[2].data.metrics.loss.mean).toBe(Number(((0.123456789123 + 1.98765432198) / 2).toPrecision(4)));
-    for (const x of [...m[2].data.metrics.loss.smoothed, m[1].data.metrics.loss.min, m[1].data.metrics.loss.max, m[1].data.metrics.loss.trend]) expect(digits(x)).toBeLessThanOrEqual(4);
+    expect(m[4].data.metrics.loss.mean).toBe(Number(((0.123456789123 + 1.98765432198) / 2).toPrecision(4)));
+    for (const x of [...m[2].data.metrics.loss.smoothed, m[1].data.metrics.loss.min, m[1].data.metrics.loss.max, m[4].data.metrics.loss.trend]) expect(digits(x)).toBeLessThanOrEqual(4);
+    // Trends are drawn as arrows only (beginner, intermediate): 2 significant digits.
+    for (const x of [m[1].data.metrics.loss.trend, m[2].data.metrics.loss.trend]) expect(digits(x)).toBeLessThanOrEqual(2);
+    // Intermediate: the chart and the trend; the value is in `values`, no window statistics.
+    expect(Object.keys(m[2].data.metrics.loss).sort()).toEqual(['smoothed', 'steps', 'trend']);
     const weights = Array.from({ length: 2 * 8 }, (_, i) => (i * 7919 % 13) / 13 + 1e-7);
     r.applyAttention(dec(encodeEvent(EventKind.SeAttention, { blocks: 2, channels: 8 }, float32Bytes(weights))), 3);
     const a = byLevel(seAttentionData(r));

@@ -47,7 +47,7 @@ function nextState(prev: State | undefined, rnd: () => number, step: number): St
 
 /** An explanation-like text: mostly the last one with a few numbers or words changed, sometimes new. */
 function explanation(prev: string | undefined, rnd: () => number, num: () => number): string {
-  const words = ['Step', 'KL', 'is', 'falling', 'flat', ' ', '  ', '\n', 'étape', '価値', '(41%),', '+0.363', ''];
+  const words = ['Step', 'KL', 'is', 'falling', 'flat', ' ', '  ', '\n', 'étape', '価値', '(41%),', '+0.363', '', '/', '//', 'ln/1b/9', 'ppo/kl', '/x'];
   if (prev === undefined || rnd() < 0.1) return Array.from({ length: Math.floor(rnd() * 40) }, () => (rnd() < 0.5 ? String(num()) : words[Math.floor(rnd() * words.length)])).join(rnd() < 0.8 ? ' ' : '');
   const tokens = prev.split(' ');
   for (let k = Math.floor(rnd() * 4); k > 0 && tokens.length > 0; k--) {
@@ -149,6 +149,15 @@ describe('compact patches', () => {
     expect(patch).toEqual({ k: [0, { x: [5, 7, '417792.', 60, 6, '0.0801'] }] });
     expect(applyPatch(a, patch)).toEqual(b);
     expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length / 2);
+  });
+
+  it('an SFEN position goes out as edits of the ranks that changed', () => {
+    const a = { position: 'bnsk3+N1/lr7/4g1g1l/pppppppp1/6P2/3B4p/PP1PPP1PP/1SR3GNL/L2K1G2S b Snp 1' };
+    const b = { position: 'bnsk3+N1/lr7/4g1g1l/ppRppppp1/6P2/3B4p/PP1PPP1PP/1S4GNL/L2K1G2S w SPnp 1' };
+    const patch = diffJson(a, b);
+    expect(patch).toEqual({ k: [0, { x: [20, 9, 'ppRppppp1', 49, 7, '1S4GNL', 65, 1, 'w', 67, 3, 'SPnp'] }] });
+    expect(applyPatch(a, patch)).toEqual(b);
+    expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length * 0.8);
   });
 
   it('a short or wholly different text is replaced, not edited', () => {

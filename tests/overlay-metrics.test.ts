@@ -94,6 +94,21 @@ describe('overlay/lib/sparkline.js Series', () => {
     s.replace([8, 9, 10, 1, 2], [8, 9, 10, 1, 2]);
     expect(s.steps).toEqual([1, 2]);
   });
+
+  it('merge() keeps held points older than a shorter server series, takes the server\'s from its first step, caps at capacity', async () => {
+    const Series = await load();
+    const s = new Series(6) as SeriesLike & { merge(steps: unknown[], values: unknown[]): void };
+    s.merge([1, 2, 3], [1, 2, 3]);
+    s.merge([2, 3, 4], [2, 3, 4]); // a server keeping 3 points, one window later
+    s.merge([3, 4, 5], [3, 4, 5]);
+    expect([s.steps, s.values]).toEqual([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]);
+    // A late point filed among the server's points (and a value the server changed) is taken in.
+    s.merge([3, 3.5, 4, 5, 6], [3, 3.5, 40, 5, 6]);
+    expect([s.steps, s.values]).toEqual([[2, 3, 3.5, 4, 5, 6], [2, 3, 3.5, 40, 5, 6]]); // step 1 past the capacity
+    // A series that steps back inside (the run restarted) replaces what was held.
+    s.merge([6, 1, 2], [6, 1, 2]);
+    expect(s.steps).toEqual([1, 2]);
+  });
 });
 
 describe('metrics overlay page (chromium)', () => {

@@ -136,11 +136,17 @@ export function createMetricsPanelView(parent, rect, { theme, count = 4 }) {
       for (const [name, m] of Object.entries(d.metrics)) {
         if (!m || typeof m !== 'object') continue;
         const c = card(name);
-        if (Number.isFinite(m.latest)) c.latest = m.latest;
         c.trend = Number.isFinite(m.trend) ? m.trend : c.trend;
+        // The trainer's value (intermediate messages carry no rounded `latest` beside it).
         const v = Number.isFinite(d.values?.[name]) ? d.values[name] : m.latest;
-        if (Array.isArray(m.steps) && Array.isArray(m.smoothed) && d.series === 'full') c.series.replace(m.steps, m.smoothed);
-        else if (typeof d.step === 'number' && Number.isFinite(v)) c.series.append(d.step, v);
+        if (Number.isFinite(v)) c.latest = v;
+        // The smoothed series where the level carries one (a whole series merged, a window's
+        // tail appended: a page fed deltas and one fed tails hold the same points), else the
+        // trainer's value, one point per message.
+        if (Array.isArray(m.steps) && Array.isArray(m.smoothed)) {
+          if (d.series === 'full') c.series.merge(m.steps, m.smoothed);
+          else for (let i = 0; i < m.steps.length; i++) c.series.append(m.steps[i], m.smoothed[i]);
+        } else if (typeof d.step === 'number' && Number.isFinite(v)) c.series.append(d.step, v);
       }
       repaint.mark();
       return true;

@@ -55,6 +55,32 @@ export class Series {
     }
   }
 
+  /**
+   * Takes in a full series from the server without losing older points this page holds: the
+   * server keeps `seriesPoints` per metric, the page up to its own capacity, so a page fed
+   * whole series (a delta subscription, a catching-up run) draws what a page fed window
+   * tails draws. The server's points are the truth from their first step on (late points
+   * filed among them included); held points before it stay. A series that steps back
+   * inside (the run restarted) replaces everything, as replace() does.
+   */
+  merge(steps, values) {
+    const held = { steps: this.steps, values: this.values };
+    this.replace(steps, values);
+    const n = Math.min(steps.length, values.length);
+    let restarted = false;
+    for (let i = 1; i < n && !restarted; i++) restarted = steps[i] <= steps[i - 1];
+    if (restarted || held.steps.length === 0) return;
+    if (this.steps.length === 0) { this.steps = held.steps; this.values = held.values; return; }
+    let before = 0;
+    while (before < held.steps.length && held.steps[before] < this.steps[0]) before++;
+    this.steps = [...held.steps.slice(0, before), ...this.steps];
+    this.values = [...held.values.slice(0, before), ...this.values];
+    if (this.steps.length > this.capacity) {
+      this.steps.splice(0, this.steps.length - this.capacity);
+      this.values.splice(0, this.values.length - this.capacity);
+    }
+  }
+
   clear() {
     this.steps = [];
     this.values = [];

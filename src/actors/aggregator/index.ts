@@ -25,7 +25,7 @@ import { CHANNELS, channelId, type Channel } from '../../shared/telemetry/channe
 import { EVENT_HEADER_BYTES, EVENT_KIND_NAMES, EVENT_MAGIC, EventKind, TELEMETRY_KINDS, decodeEvent, type TelemetryEvent } from '../../shared/telemetry/event-codec.js';
 import { encodeFanoutRecord, FANOUT_HEADER_BYTES, FanoutFlag, FanoutType, readIngestRecord, writeFanoutRecord, writeIngestRecord } from '../../shared/telemetry/ring-records.js';
 import {
-  boardHeatmapData, encode, gameStateData, milestoneData, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, snapshotKey, type LevelData,
+  boardHeatmapData, encode, gameStateData, metricsExplanations, milestoneData, movePredictionData, ppoMetricsData, ppoMetricsTails, seAttentionData, snapshotKey, type LevelData,
 } from './messages.js';
 import { BurstBudget } from './metric-window.js';
 import { checkRules, type Milestone, type MilestoneRules } from './milestones.js';
@@ -395,10 +395,13 @@ export default defineActor<AggregatorOptions>({
             // Points filed late (a producer's spool) are only in the full series: it goes live too
             // now and then while catching up, so open charts fill in (run.takeFullLive).
             const fullFlags = run.takeFullLive(now) ? FanoutFlag.Retain : FanoutFlag.Retain | FanoutFlag.NoLive;
-            write('ppo_metrics', 'metrics', key, fullFlags, ppoMetricsData(run, opts.health), now, stamp);
+            // One explanation per level for the window's messages: its numbers refresh at a reading pace.
+            const said = metricsExplanations(run, opts.health);
+            const texts = { beginner: run.explanations.next('beginner', said.beginner, now), intermediate: run.explanations.next('intermediate', said.intermediate, now), advanced: run.explanations.next('advanced', said.advanced, now) };
+            write('ppo_metrics', 'metrics', key, fullFlags, ppoMetricsData(run, opts.health, texts), now, stamp);
             // Every point of the window, in parts of at most seriesPoints per metric. Beginner
             // views carry no points, so only the last part is written for them.
-            const tails = ppoMetricsTails(run, opts.health, opts.seriesPoints);
+            const tails = ppoMetricsTails(run, opts.health, opts.seriesPoints, texts);
             tails.forEach((tail, i) => write('ppo_metrics', 'metrics', key, FanoutFlag.LiveOnly, tail, now, stamp, i === tails.length - 1 ? 7 : 6));
           }
           if (d.attention && run.attention.blocks > 0) write('se_attention', 'attention', snapshotKey('se_attention', run.run), FanoutFlag.Retain, seAttentionData(run), now, stampOf(run, 'attention', now));

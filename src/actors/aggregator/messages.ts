@@ -68,6 +68,15 @@ export function sig3(x: number): number {
   return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(3));
 }
 
+/**
+ * A trend as the pages show it: an arrow (rising, falling, or flat under a 2 % change across
+ * the chart), never a number, so 2 significant digits move the threshold by a few percent of
+ * itself at most; a trend that drifts slowly then stays the same from window to window.
+ */
+export function sig2(x: number): number {
+  return x === 0 || !Number.isFinite(x) ? x : Number(x.toPrecision(2));
+}
+
 /** Window statistics of a metric that has not had a full window yet are null, not NaN (JSON has no NaN). */
 function orNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
@@ -94,21 +103,34 @@ interface Points { steps: number[]; smoothed: number[]; series: number[] }
 function metricViews(s: MetricSummary, points: Points, dropped: number): Record<Level, Record<string, unknown>> {
   // Everything here is presentation, rounded to what a chart or a label can show; the exact
   // numbers the trainer sent are in `values` and (advanced) the raw `series`.
-  const beginner = { latest: round4(s.latest), mean: shown(s.mean), min: shown(s.min), max: shown(s.max), trend: round4(s.trend), count: s.count };
-  const intermediate = { ...beginner, smoothed: points.smoothed.map(round4), steps: points.steps, ...(dropped > 0 ? { dropped } : {}) };
-  return { beginner, intermediate, advanced: { ...intermediate, series: points.series } };
+  const stats = { latest: round4(s.latest), mean: shown(s.mean), min: shown(s.min), max: shown(s.max) };
+  const chart = { smoothed: points.smoothed.map(round4), steps: points.steps, ...(dropped > 0 ? { dropped } : {}) };
+  // Intermediate views draw the chart, the value (from `values`) and a trend arrow, with
+  // statistics over the series they hold: the window's statistics would be bytes nobody draws.
+  return {
+    beginner: { ...stats, trend: sig2(s.trend), count: s.count },
+    intermediate: { trend: sig2(s.trend), ...chart },
+    advanced: { ...stats, trend: round4(s.trend), count: s.count, ...chart, series: points.series },
+  };
 }
 
 const slicePoints = (p: Points, from: number, to: number): Points => ({ steps: p.steps.slice(from, to), smoothed: p.smoothed.slice(from, to), series: p.series.slice(from, to) });
 
+/** The explanation of a run's metrics at each level, as the numbers stand now. */
+export type Explanations = Readonly<Record<Level, string>>;
+
+export function metricsExplanations(run: RunState, thresholds: HealthThresholds, summaries = run.metricSummaries()): Explanations {
+  const input = { step: run.step, health: run.health, thresholds, metrics: summaries };
+  return { beginner: explainMetrics('beginner', input), intermediate: explainMetrics('intermediate', input), advanced: explainMetrics('advanced', input) };
+}
+
 function metricsMessage(
   run: RunState, thresholds: HealthThresholds, summaries: Map<string, MetricSummary>,
   pointsOf: (name: string, s: MetricSummary) => { points: Points; dropped: number }, mode: SeriesMode, extra: Record<string, number>,
-  asOfPart = false,
+  explanations: Explanations, asOfPart = false,
 ): LevelData {
   const values: Record<string, number> = {};
   for (const [name, v] of run.values) values[name] = v;
-  const explainInput = { step: run.step, health: run.health, thresholds, metrics: summaries };
   const byLevel = { beginner: {} as Record<string, unknown>, intermediate: {} as Record<string, unknown>, advanced: {} as Record<string, unknown> };
   for (const [name, s] of summaries) {
     const { points, dropped } = pointsOf(name, s);
@@ -123,13 +145,17 @@ function metricsMessage(
   // While a producer's spool drains: `catching_up` and its backlog (events still to come), so
   // overlays can say so instead of showing the filed history as if it were live.
   const catching = run.catchingUp ? { catching_up: true, backlog: run.backlog } : {};
-  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, ...catching, ...extra, values, metrics: byLevel[level], health, explanation: explainMetrics(level, explainInput) });
+  const forLevel = (level: Level) => ({ run: run.run, step: run.step, series: mode, ...catching, ...extra, values, metrics: byLevel[level], health, explanation: explanations[level] });
   return { beginner: forLevel('beginner'), intermediate: forLevel('intermediate'), advanced: forLevel('advanced') };
 }
 
-/** The retained message: every metric's whole kept series. */
-export function ppoMetricsData(run: RunState, thresholds: HealthThresholds): LevelData {
-  return metricsMessage(run, thresholds, run.metricSummaries(), (_, s) => ({ points: s, dropped: 0 }), 'full', {});
+/**
+ * The retained message: every metric's whole kept series. `explanations` (default: as the
+ * numbers stand) lets a window's messages share the texts it decided to send.
+ */
+export function ppoMetricsData(run: RunState, thresholds: HealthThresholds, explanations?: Explanations): LevelData {
+  const summaries = run.metricSummaries();
+  return metricsMessage(run, thresholds, summaries, (_, s) => ({ points: s, dropped: 0 }), 'full', {}, explanations ?? metricsExplanations(run, thresholds, summaries));
 }
 
 /**
@@ -140,8 +166,9 @@ export function ppoMetricsData(run: RunState, thresholds: HealthThresholds): Lev
  * its last point; the last part carries `dropped_points`
  * (and each metric its `dropped`) when the burst budget could not keep everything.
  */
-export function ppoMetricsTails(run: RunState, thresholds: HealthThresholds, partPoints: number): LevelData[] {
+export function ppoMetricsTails(run: RunState, thresholds: HealthThresholds, partPoints: number, explanations?: Explanations): LevelData[] {
   const summaries = run.metricSummaries();
+  const texts = explanations ?? metricsExplanations(run, thresholds, summaries);
   const windows = new Map([...run.metrics].map(([name, w]) => [name, w.windowPoints()]));
   let longest = 0;
   let dropped = 0;
@@ -155,7 +182,7 @@ export function ppoMetricsTails(run: RunState, thresholds: HealthThresholds, par
     out.push(metricsMessage(run, thresholds, summaries, (name) => {
       const w = windows.get(name)!;
       return { points: slicePoints(w, part * partPoints, (part + 1) * partPoints), dropped: last ? w.dropped : 0 };
-    }, 'tail', extra, !last));
+    }, 'tail', extra, texts, !last));
   }
   return out;
 }
@@ -190,6 +217,14 @@ export function boardHeatmapData(run: RunState, focusCount: number): LevelData {
   };
 }
 
+/**
+ * Probabilities and the value estimate as the pages draw them: labels of 0.1 % and two
+ * decimals, bars a few hundred pixels long, so a thousandth is below both.
+ */
+export function thousandths(x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x;
+}
+
 export function movePredictionData(run: RunState): LevelData {
   const p = run.prediction!;
   // The position parsed once here, so overlays can compare it with the board they show without an SFEN parser of their own.
@@ -197,8 +232,8 @@ export function movePredictionData(run: RunState): LevelData {
   const forLevel = (level: Level) => ({
     run: run.run,
     step: p.step ?? run.step,
-    top_moves: p.topMoves.map((m) => ({ ...m, prob: round4(m.prob) })),
-    value: p.value === null || p.value === undefined ? p.value : round4(p.value),
+    top_moves: p.topMoves.map((m) => ({ ...m, prob: thousandths(m.prob) })),
+    value: p.value === null || p.value === undefined ? p.value : thousandths(p.value),
     position: p.position,
     position_board: positionBoard,
     explanation: explainPrediction(level, { topMoves: p.topMoves, value: p.value ?? undefined }),

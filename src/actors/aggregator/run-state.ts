@@ -14,6 +14,7 @@ import type {
   BoardHeatmapEvent, GameStateEvent, MetricsEvent, MilestoneEvent, PolicyEvent, SeAttentionEvent, TopMove,
 } from '../../shared/telemetry/event-codec.js';
 import { AttentionState } from './attention.js';
+import { ExplanationHold } from './explanation-hold.js';
 import { heatmapFromKeiseiV1, heatmapFromTopMoves } from './heatmap-from-policy.js';
 import { BurstBudget, MetricWindow, type MetricSummary, type PersistedMetricWindow } from './metric-window.js';
 import { MilestoneDetector, type Milestone, type MilestoneRules, type PersistedDetector, type WindowMetric } from './milestones.js';
@@ -26,6 +27,8 @@ export const MAX_RECENT_MILESTONES = 32;
 export const LATE_QUIET_MS = 3000;
 /** While catching up, the full series (with the filed points) goes to live clients at most this often. */
 export const CATCHUP_FULL_LIVE_MS = 1000;
+/** How long an explanation stands before a change of its numbers alone replaces it (explanation-hold.ts). */
+export const EXPLANATION_HOLD_MS = 1000;
 
 /**
  * What became of a late event (`meta.late`, from a producer's offline spool), counted per outcome:
@@ -133,6 +136,8 @@ export class RunState {
   events = 0;
   /** The trainer's latest step (from metrics events, else any event that names one). */
   step = 0;
+  /** The metrics explanations last sent, per level (numbers refresh at a reading pace). */
+  readonly explanations = new ExplanationHold(EXPLANATION_HOLD_MS);
   readonly metrics = new Map<string, MetricWindow>();
   /** name → latest value exactly as sent. */
   readonly values = new Map<string, number>();

@@ -113,7 +113,7 @@ function metricLine(name: string, m: MetricView | undefined, raw: number | undef
   return `${name} ${fmt(latest)} [min ${fmt(m?.min)} max ${fmt(m?.max)} mean ${fmt(m?.mean)} slope ${fmt(m?.trend)}/step n=${fmt(m?.count)}]`;
 }
 
-function numbers(topic: Topic, data: PpoMetricsData | undefined, level: Level): string[] {
+function numbers(topic: Topic, data: PpoMetricsData | undefined, level: Level, stats?: PpoMetricsData): string[] {
   if (!data) return [];
   const names = new Set([...Object.keys(data.values ?? {}), ...Object.keys(data.metrics ?? {})]);
   const found: string[] = [];
@@ -122,7 +122,14 @@ function numbers(topic: Topic, data: PpoMetricsData | undefined, level: Level): 
     if (name) found.push(name);
   }
   if (topic.pattern) for (const n of names) if (topic.pattern.test(n)) found.push(n);
-  return found.map((n) => metricLine(n, data.metrics?.[n], data.values?.[n], level));
+  // Intermediate messages carry no window statistics (their pages draw the series' own): the
+  // mean comes from the advanced message of the same run, when the view holds one.
+  const withStats = (n: string): MetricView | undefined => {
+    const m = data.metrics?.[n];
+    const s = stats && stats.run === data.run ? stats.metrics?.[n] : undefined;
+    return m && m.mean === undefined && s ? { ...s, ...m } : m;
+  };
+  return found.map((n) => metricLine(n, withStats(n), data.values?.[n], level));
 }
 
 export type ExplainResult = { ok: true; text: string } | { ok: false; error: string };
@@ -144,12 +151,12 @@ export function explain(topicArg: string | undefined, level: Level, view: Teleme
   } else if (name === 'attention') {
     parts.push(view.heatmapFocus.length > 0 ? `Hot squares now: ${view.heatmapFocus.join(', ')}.` : 'No heatmap data yet.');
   } else if (name === 'value') {
-    const lines = numbers(topic, data, level);
+    const lines = numbers(topic, data, level, view.metrics.advanced);
     const v = view.prediction?.value;
     parts.push(typeof v === 'number' ? `Current value estimate ${v >= 0 ? '+' : ''}${fmt(v)} for the side to move.` : 'No value estimate yet.');
     if (lines.length > 0) parts.push(`${lines.join('; ')}.`);
   } else {
-    const lines = numbers(topic, data, level);
+    const lines = numbers(topic, data, level, view.metrics.advanced);
     parts.push(lines.length > 0 ? `Now: ${lines.join('; ')}.` : 'This trainer has not sent that number yet.');
   }
   return { ok: true, text: parts.join(' ') };

@@ -63,8 +63,11 @@ function smaller(patch: Patch, b: Json): Patch {
   return JSON.stringify(patch).length < JSON.stringify(b).length ? patch : b;
 }
 
-/** Words and the runs of spaces between them: explanations change a number here and there. */
-const TOKEN = /\s+|[^\s]+/g;
+/**
+ * Words, the runs of spaces between them, and slashes: explanations change a number here and
+ * there, an SFEN position a rank or two between its slashes.
+ */
+const TOKEN = /\s+|\/|[^\s/]+/g;
 /** Token pairs an LCS may compare (the table is made once per publish; texts are a few hundred characters). */
 const MAX_LCS_CELLS = 40_000;
 /** Strings shorter than this are replaced: an edit list would not be shorter. */
@@ -88,12 +91,15 @@ function diffString(a: string, b: string): Patch {
   return smaller({ x: edits }, b);
 }
 
-/** True where a token starts (a change of space / not space, or either end). */
+/** True where a token starts (a change of space / not space, either side of a slash, or either end). */
 function isEdge(s: string, i: number): boolean {
   if (i <= 0 || i >= s.length) return true;
   const space = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
-  return space(s.charCodeAt(i - 1)) !== space(s.charCodeAt(i));
+  const a = s.charCodeAt(i - 1);
+  const b = s.charCodeAt(i);
+  return a === SLASH || b === SLASH || space(a) !== space(b);
 }
+const SLASH = 0x2f;
 
 /** Flat edit list [at, del, ins, …] turning tokens ta into tb (offsets into the whole old string). */
 function tokenEdits(ta: string[], tb: string[], offset: number): Json[] {
