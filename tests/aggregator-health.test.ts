@@ -14,6 +14,30 @@ describe('aggregator PPO health', () => {
     expect(assessHealth(m({ 'ppo/kl_divergence_approx': 0.05, 'ppo/clip_fraction': 0.05 }), T).status).toBe('exploring');
   });
 
+  it('a KL hovering at a threshold keeps the last status within 10 %, and the reason says so', () => {
+    const kl = (v: number, clip = 0.05) => m({ 'ppo/kl_divergence_approx': v, 'ppo/clip_fraction': clip });
+    // Around klLearning (0.05): 0.049 / 0.052 / 0.047 would flip every window without a previous status.
+    let status = assessHealth(kl(0.049), T).status;
+    expect(status).toBe('learning');
+    for (const v of [0.052, 0.047, 0.054, 0.046]) {
+      const h = assessHealth(kl(v), T, status);
+      expect(h.status).toBe('learning');
+      if (v >= 0.05) expect(h.reason).toMatch(/within 10 % of the threshold: still learning$/);
+      status = h.status;
+    }
+    expect(assessHealth(kl(0.056), T, 'learning').status).toBe('exploring'); // past the margin
+    expect(assessHealth(kl(0.046), T, 'exploring').status).toBe('exploring');
+    expect(assessHealth(kl(0.044), T, 'exploring').status).toBe('learning');
+    // Around klHealthy (0.01) and the clip threshold (0.1).
+    expect(assessHealth(kl(0.0105), T, 'healthy').status).toBe('healthy');
+    expect(assessHealth(kl(0.0112), T, 'healthy').status).toBe('learning');
+    expect(assessHealth(kl(0.005, 0.105), T, 'healthy').status).toBe('healthy');
+    expect(assessHealth(kl(0.0095), T, 'learning').status).toBe('learning');
+    expect(assessHealth(kl(0.0085), T, 'learning').status).toBe('healthy');
+    // Without KL there is nothing to hold on to.
+    expect(assessHealth(m({ 'ppo/clip_fraction': 0.05 }), T, 'learning').status).toBe('unknown');
+  });
+
   it('thresholds are configurable', () => {
     const values = m({ 'ppo/kl_divergence_approx': 0.03, 'ppo/clip_fraction': 0.15 });
     expect(assessHealth(values, T).status).toBe('learning');

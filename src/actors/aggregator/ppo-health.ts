@@ -5,6 +5,10 @@
  *   KL < klLearning                        → learning  (the policy is still moving noticeably)
  *   otherwise                              → exploring (large updates; unstable or early)
  *
+ * Hysteresis: given the previous window's status, a value within HEALTH_MARGIN (10 %) of a
+ * threshold keeps that status, so a KL hovering at a threshold does not flip the health
+ * colour (and its explanation) from window to window.
+ *
  * A trainer that sends no KL (Keisei gen 2 reports losses, entropy and gradient norm only)
  * gets status "unknown" with a reason, never a guess. Without a clip fraction (gen 1 omits
  * it for an empty batch) the verdict rests on KL alone, and the reason says so.
@@ -38,8 +42,31 @@ export function checkThresholds(t: HealthThresholds): void {
   if (t.klHealthy > t.klLearning) throw new RangeError(`health.klHealthy (${t.klHealthy}) must not exceed health.klLearning (${t.klLearning})`);
 }
 
-/** `latest` maps metric name → its latest value. */
-export function assessHealth(latest: ReadonlyMap<string, number>, t: HealthThresholds): PpoHealth {
+/** How far past a threshold a value must go to leave the previous window's status. */
+export const HEALTH_MARGIN = 0.1;
+
+/** Whether `previous` still holds for these values with the margin in its favour. */
+function stillHolds(previous: HealthStatus, kl: number, clip: number | null, t: HealthThresholds): boolean {
+  const up = 1 + HEALTH_MARGIN;
+  const down = 1 - HEALTH_MARGIN;
+  const clearlyHealthy = kl < t.klHealthy * down && (clip === null || clip < t.clipHealthy * down);
+  switch (previous) {
+    case 'healthy': return kl < t.klHealthy * up && (clip === null || clip < t.clipHealthy * up);
+    case 'learning': return kl < t.klLearning * up && !clearlyHealthy;
+    case 'exploring': return kl >= t.klLearning * down;
+    default: return false;
+  }
+}
+
+/** `latest` maps metric name → its latest value; `previous` is the last window's status. */
+export function assessHealth(latest: ReadonlyMap<string, number>, t: HealthThresholds, previous?: HealthStatus): PpoHealth {
+  const verdict = judge(latest, t);
+  if (previous === undefined || verdict.status === previous || verdict.status === 'unknown' || verdict.kl === null) return verdict;
+  if (!stillHolds(previous, verdict.kl, verdict.clip_fraction, t)) return verdict;
+  return { ...verdict, status: previous, reason: `${verdict.reason}, within ${HEALTH_MARGIN * 100} % of the threshold: still ${previous}` };
+}
+
+function judge(latest: ReadonlyMap<string, number>, t: HealthThresholds): PpoHealth {
   const klName = findRole(latest.keys(), 'kl');
   const clipName = findRole(latest.keys(), 'clip');
   const kl = klName === undefined ? null : latest.get(klName)!;

@@ -346,7 +346,7 @@ export class RunState {
       if (dropped > 0) this.onDrop('burst_points', dropped);
       window.set(name, { latest: w.latest, trend: w.trend(), count, points: Math.min(w.total, w.capacity) });
     }
-    this.health = assessHealth(this.values, this.settings.health);
+    this.health = assessHealth(this.values, this.settings.health, this.health.status);
     // Rules only ever see windows with live data: filed history must not fire (or re-fire) them.
     return live ? this.milestones.onWindow(window, this.step) : [];
   }
