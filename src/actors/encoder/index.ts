@@ -6,7 +6,9 @@
  * stdin — the newest frame in the ring, or the last one again when nothing new arrived
  * (a black frame before the first; a tick with nothing new first waits up to half a
  * period for a frame about to land), so ffmpeg sees a steady cadence and timestamps
- * frame n at n/fps. Frames are written from the ring's shared memory in place (one
+ * frame n at n/fps. The clock keeps itself in phase with the producer's frames
+ * (phase-lock.ts): the median frame lands half a period before the tick, so render and
+ * scheduling jitter of up to a period late or half a period early costs no frame. Frames are written from the ring's shared memory in place (one
  * Buffer view per slot, made once); nothing is copied in JS.
  *
  * Backpressure: a tick whose previous frame is still not fully taken by the pipe
@@ -39,6 +41,7 @@ import { followMilestones } from './milestone-clips.js';
 import type { RecordRing } from '../../shared/record-ring.js';
 import { emptyHealth, type StreamHealth } from './progress.js';
 import { FfmpegRunner } from './runner.js';
+import { PhaseLock } from './phase-lock.js';
 import { backoffDelay } from '../obs/backoff.js';
 
 export type { EncoderOptions } from './options.js';
@@ -60,6 +63,8 @@ export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   running: boolean;
   pid: number | undefined;
   ticks: number;
+  /** The frame clock's phase lock on the producer's frames (phase-lock.ts). */
+  phase: ReturnType<PhaseLock['stats']>;
   reconnectInMs: number | null;
   health: StreamHealth;
   lastExit: { code: number | null; signal: string | null; ranMs: number; log: string[] } | undefined;
@@ -207,6 +212,7 @@ export default defineActor<EncoderOptions>({
     // The frame being sent (slot and frame number; slot -1 = the black frame).
     let curSlot = -1;
     let curFrame = 0;
+    let curStamp = 0;
     let inFlightSlot = -1;
     let inFlightFrame = 0;
     let got = false;
@@ -222,6 +228,7 @@ export default defineActor<EncoderOptions>({
       got = true;
       curSlot = meta.slot;
       curFrame = meta.frame;
+      curStamp = meta.timestamp;
     };
     const fetchNewest = (): boolean => {
       got = false;
@@ -240,13 +247,16 @@ export default defineActor<EncoderOptions>({
 
     const clock = new FrameClock(o.fps);
     const graceMs = clock.periodMs * FRESH_GRACE;
+    const phase = new PhaseLock(clock.periodMs);
     const tick = async (): Promise<void> => {
       ticks++;
+      const tickAt = Date.now();
       let fresh = fetchNewest();
       // Two frame clocks (producer's and ours) at the same rate but another phase: a frame
       // due "now" may land a moment after our tick. Waiting a little for it beats sending a
       // duplicate now and superseding that frame at the next tick.
       if (!fresh && curSlot >= 0 && await ring.waitReadableAsync(graceMs)) fresh = fetchNewest();
+      if (fresh) clock.shift(phase.observe(tickAt - curStamp));
       const stdin = runner.stdin;
       if (!stdin) {
         t.droppedOffline++;
@@ -301,6 +311,7 @@ export default defineActor<EncoderOptions>({
         running: runner.running,
         pid: runner.pid,
         ticks,
+        phase: phase.stats(),
         reconnectInMs: runner.reconnectInMs(),
         health: { ...(health ?? emptyHealth()) },
         lastExit: runner.lastExit,
