@@ -67,7 +67,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     const frames = r.fresh + r.duplicated;
     return frames > 0 ? ((r.cpuOursCores + r.cpuFfmpegCores + r.cpuDecodersCores) * durationS) / frames : Infinity;
   };
-  const describe = (label: string, r: ProductResult) => console.error(`${label}: ${r.fresh}/${r.ticks} fresh (dup ${r.duplicated}, encoder dropped ${r.encoderDropped}; compositor skipped ${r.compositorSkipped}, ring full ${r.compositorDropped}), render p50 ${r.renderP50Ms} p99 ${r.renderP99Ms} ms, cpu ${r.cpuOursCores.toFixed(2)}+${r.cpuFfmpegCores.toFixed(2)}+${r.cpuDecodersCores.toFixed(2)} cores, rss ${r.rssOursMb.toFixed(0)}+${r.rssFfmpegMb.toFixed(0)} MB, captures ${r.captures}, capture frames taken ${r.captureFrames}`);
+  const describe = (label: string, r: ProductResult) => console.error(`${label}: ${r.fresh}/${r.ticks} fresh (dup ${r.duplicated}, encoder dropped ${r.encoderDropped}: backpressure ${r.encoderByReason.droppedBackpressure}, offline ${r.encoderByReason.droppedOffline}, late ${r.encoderByReason.skippedLate}, superseded ${r.encoderByReason.superseded}; compositor skipped ${r.compositorSkipped}, ring full ${r.compositorDropped}), render p50 ${r.renderP50Ms} p99 ${r.renderP99Ms} ms, cpu ${r.cpuOursCores.toFixed(2)}+${r.cpuFfmpegCores.toFixed(2)}+${r.cpuDecodersCores.toFixed(2)} cores, rss ${r.rssOursMb.toFixed(0)}+${r.rssFfmpegMb.toFixed(0)} MB, captures ${r.captures}, capture frames taken ${r.captureFrames}`);
   try {
     // training at 1080p30: ours vs the raw pipe
     const ours = await inChild<ProductResult>('./compose/product-child.js', spec('training', 'training'), limit);

@@ -35,6 +35,8 @@ export interface ProductResult {
   fresh: number;
   duplicated: number;
   encoderDropped: number;
+  /** The encoder's non-fresh ticks and lost frames by reason (its frame counters over the window). */
+  encoderByReason: { duplicated: number; droppedBackpressure: number; droppedOffline: number; skippedLate: number; superseded: number };
   /** Compositor frames not rendered in the window: late (skipped), ring full (dropped), failed. */
   compositorSkipped: number;
   compositorDropped: number;
@@ -146,6 +148,13 @@ async function main(): Promise<ProductResult> {
       fresh: e1.fresh - e0.fresh,
       duplicated: e1.duplicated - e0.duplicated,
       encoderDropped: (e1.droppedBackpressure - e0.droppedBackpressure) + (e1.droppedOffline - e0.droppedOffline) + (e1.skippedLate - e0.skippedLate) + (e1.superseded - e0.superseded),
+      encoderByReason: {
+        duplicated: e1.duplicated - e0.duplicated,
+        droppedBackpressure: e1.droppedBackpressure - e0.droppedBackpressure,
+        droppedOffline: e1.droppedOffline - e0.droppedOffline,
+        skippedLate: e1.skippedLate - e0.skippedLate,
+        superseded: e1.superseded - e0.superseded,
+      },
       compositorSkipped: c1.skipped - c0.skipped,
       compositorDropped: c1.dropped - c0.dropped,
       compositorFailed: c1.failed - c0.failed,
