@@ -8,8 +8,9 @@
  * period for a frame about to land), so ffmpeg sees a steady cadence and timestamps
  * frame n at n/fps. The clock keeps itself in phase with the producer's frames
  * (phase-lock.ts): the median frame lands half a period before the tick, so render and
- * scheduling jitter of up to a period late or half a period early costs no frame. Frames are written from the ring's shared memory in place (one
- * Buffer view per slot, made once); nothing is copied in JS.
+ * scheduling jitter of up to a period late or half a period early costs no frame.
+ * Frames are written from the ring's shared memory in place (one Buffer view per slot,
+ * made once); nothing is copied in JS.
  *
  * Backpressure: up to MAX_PENDING_FRAMES frames may wait in the pipe, so a stall of
  * about a frame period in ffmpeg (x264's lookahead, a pipe write the scheduler held up)
