@@ -193,9 +193,10 @@ describe('encoder actor → file', () => {
   }, 30_000);
 
   it('ffmpeg stalled for about one frame period → no frame dropped (two may wait in the pipe); a long stall still drops and counts', async () => {
-    // 320x180 RGBA = 230 kB a frame: more than the 64 kB pipe holds, so a frame written while
-    // ffmpeg is stopped stays pending until it runs again.
-    const { publish, stats } = await startEncoder({ outputs: [join(dir, 'short-stall.mkv')], audio: 'none', encoder: 'libx264' });
+    // 640x360 RGBA = 922 kB a frame: more than the kernel buffers of ffmpeg's stdin hold (a
+    // Unix socket pair, ~400 kB; a 320x180 frame would fit), so a frame written while ffmpeg
+    // is stopped stays pending until it runs again.
+    const { publish, stats } = await startEncoder({ outputs: [join(dir, 'short-stall.mkv')], width: 640, height: 360, audio: 'none', encoder: 'libx264' });
     let publishing = true;
     const producer = (async () => {
       for (let i = 0; publishing; i++) {
