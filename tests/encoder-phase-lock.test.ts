@@ -157,6 +157,12 @@ describe('encoder actor: frame clock in phase with the producer', () => {
     // A tick held up past two periods ignores its lead; the rest are used.
     expect(judged.observed).toBeGreaterThan(judged.ticks * 0.8);
     expect(judged.duplicated).toBeLessThanOrEqual(2 + excused);
+    // The lock shows in the metrics: recent frames published before their tick, on average
+    // (the late third pulls the mean below the half period the median sits at).
+    const lead = /ringcast_encoder_frame_lead_ms\{actor="encoder"\} (-?[\d.e+-]+)/.exec(await supervisor.metrics());
+    expect(lead).not.toBeNull();
+    expect(Number(lead![1])).toBeGreaterThan(0);
+    expect(Number(lead![1])).toBeLessThan(T);
     expect(judged.superseded).toBeLessThanOrEqual(2 + excused);
   }, 60_000);
 });

@@ -252,6 +252,12 @@ export default defineActor<EncoderOptions>({
     const clock = new FrameClock(o.fps);
     const graceMs = clock.periodMs * FRESH_GRACE;
     const phase = new PhaseLock(clock.periodMs);
+    new Gauge({
+      name: 'ringcast_encoder_frame_lead_ms',
+      help: 'Smoothed time from a frame\'s publish to the tick that sends it (the phase lock holds it near half a frame period; negative: frames come after the tick)',
+      registers: [ctx.metrics],
+      collect() { this.set(Number.isNaN(phase.leadMs) ? 0 : phase.leadMs); },
+    });
     const tick = async (): Promise<void> => {
       ticks++;
       const tickAt = Date.now();
