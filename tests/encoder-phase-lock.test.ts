@@ -58,12 +58,28 @@ describe('PhaseLock', () => {
   };
 
   it('moves the clock in small steps until the median frame lands half a period before the tick', () => {
-    // Frames land 3 ms after the tick at first (they would be taken in the grace wait).
-    const { lock, leads } = settle(() => 3, 60);
-    expect(leads[0]).toBeCloseTo(-3, 6);
+    // Frames land 8 ms before the tick at first.
+    const { lock, leads } = settle(() => -8, 60);
+    expect(leads[0]).toBeCloseTo(8, 6);
     for (let i = 1; i < leads.length; i++) expect(Math.abs(leads[i] - leads[i - 1])).toBeLessThanOrEqual(lock.stepMs + 1e-9);
     expect(leads.at(-1)!).toBeCloseTo(T / 2, 3);
-    expect(lock.shiftedMs).toBeCloseTo(T / 2 + 3, 3);
+    expect(lock.shiftedMs).toBeCloseTo(T / 2 - 8, 3);
+  });
+
+  it('steers to the nearer of two ticks: frames landing just after the tick move to the next one, not a whole half period on', () => {
+    // Frames land 3 ms after the tick (taken in its wait): the target is 13.7 ms earlier
+    // (then the next tick takes them half a period before it), not 19.7 ms later.
+    const lock = new PhaseLock(T);
+    let shift = 0;
+    let lead = 0;
+    for (let n = 0; n < 60; n++) {
+      // The tick takes the frame published before it, or in the half period after it.
+      lead = ((shift - 3 + T / 2) % T + T) % T - T / 2;
+      shift += lock.observe(lead);
+    }
+    expect(shift).toBeLessThan(0);
+    expect(shift).toBeGreaterThan(-T / 2);
+    expect(Math.abs(lead - T / 2) < 1 || Math.abs(lead + T / 2) < 1).toBe(true);
   });
 
   it('settles on the median, so a minority of late frames does not drag it', () => {
@@ -73,12 +89,31 @@ describe('PhaseLock', () => {
     for (const lead of onTime) expect(Math.abs(lead - T / 2)).toBeLessThanOrEqual(T / 32 + 1e-9);
   });
 
+  it('keeps the net shift within a period: a producer slower than fps cannot slow the cadence, it costs a tick now and then', () => {
+    // The producer's period is 1 % longer: its frames land later each tick, the lock follows,
+    // and each time the net shift would pass a period it goes back a whole one.
+    const lock = new PhaseLock(T);
+    let shift = 0;
+    let k = 0;
+    for (let n = 0; n < 1_000; n++) {
+      // The frame sent at tick n is the newest published by then.
+      const tick = n * T + shift;
+      while ((k + 1) * T * 1.01 <= tick) k++;
+      shift += lock.observe(tick - k * T * 1.01);
+      expect(Math.abs(lock.shiftedMs)).toBeLessThanOrEqual(T + 1e-9);
+    }
+    // ~10 periods of drift over 1000 frames: about ten wraps, and the clock stays on the wall clock.
+    expect(lock.wrapped).toBeGreaterThanOrEqual(8);
+    expect(lock.wrapped).toBeLessThanOrEqual(12);
+    expect(Math.abs(shift)).toBeLessThanOrEqual(T + 1e-9);
+  });
+
   it('ignores leads more than two periods off (another producer\'s stamps, a clock step)', () => {
     const lock = new PhaseLock(T);
     expect(lock.observe(5_000)).toBe(0);
     expect(lock.observe(Number.NaN)).toBe(0);
     expect(lock.observe(-100)).toBe(0);
-    expect(lock.stats()).toMatchObject({ observed: 0, ignored: 3, shiftedMs: 0, leadMs: null });
+    expect(lock.stats()).toMatchObject({ observed: 0, ignored: 3, shiftedMs: 0, wrapped: 0, leadMs: null });
   });
 });
 
@@ -137,11 +172,13 @@ describe('encoder actor: frame clock in phase with the producer', () => {
     // the frames it held up are excused instead.
     type Window = { ticks: number; duplicated: number; superseded: number; observed: number; boxLate: number; skippedLate: number };
     const windows: Window[] = [];
+    let last = await stats();
     for (let w = 0; w < 6; w++) {
       const a = await stats();
       const late0 = boxLate;
       await sleep(3_500);
       const b = await stats();
+      last = b;
       windows.push({
         ticks: b.ticks - a.ticks, duplicated: b.duplicated - a.duplicated, superseded: b.superseded - a.superseded,
         observed: b.phase.observed - a.phase.observed, boxLate: boxLate - late0, skippedLate: b.skippedLate - a.skippedLate,
@@ -164,5 +201,9 @@ describe('encoder actor: frame clock in phase with the producer', () => {
     expect(Number(lead![1])).toBeGreaterThan(0);
     expect(Number(lead![1])).toBeLessThan(T);
     expect(judged.superseded).toBeLessThanOrEqual(2 + excused);
+    // The slower producer did not slow the cadence: the clock went back a period each time
+    // its net shift passed one (every ~3.3 s here), so it stays within a period of the wall clock.
+    expect(last.phase.wrapped).toBeGreaterThanOrEqual(1);
+    expect(Math.abs(last.phase.shiftedMs)).toBeLessThanOrEqual(T + 0.01);
   }, 60_000);
 });

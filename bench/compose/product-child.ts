@@ -37,6 +37,8 @@ export interface ProductResult {
   encoderDropped: number;
   /** The encoder's non-fresh ticks and lost frames by reason (its frame counters over the window). */
   encoderByReason: { duplicated: number; droppedBackpressure: number; droppedOffline: number; skippedLate: number; superseded: number };
+  /** The encoder's phase lock at the end (smoothed lead of frames before their tick, ms; leads used / ignored). */
+  encoderPhase: EncoderStats['phase'];
   /** Compositor frames not rendered in the window: late (skipped), ring full (dropped), failed. */
   compositorSkipped: number;
   compositorDropped: number;
@@ -155,6 +157,7 @@ async function main(): Promise<ProductResult> {
         skippedLate: e1.skippedLate - e0.skippedLate,
         superseded: e1.superseded - e0.superseded,
       },
+      encoderPhase: e1.phase,
       compositorSkipped: c1.skipped - c0.skipped,
       compositorDropped: c1.dropped - c0.dropped,
       compositorFailed: c1.failed - c0.failed,

@@ -15,7 +15,15 @@
  * lead and a late outlier moves it no more than an on-time frame. With the median frame
  * published half a period before the tick, a frame may come up to a whole period late (half
  * before the tick, half during the wait) or half a period early before it is lost; render
- * times are skewed late, so that is the side with the margin.
+ * times are skewed late, so that is the side with the margin. Leads a period apart are the
+ * same phase (taken by one tick or the next), so the lock steers to the nearer one: never
+ * more than half a period from where it is.
+ *
+ * Every shift later is a tick that comes later, so an unbounded lock would slow the cadence
+ * below fps whenever the producer runs slower (an overloaded compositor, another clock) and
+ * the stream would fall behind the wall clock. The net shift is therefore kept within one
+ * period either way: past it, the lock moves the clock back a whole period (the same phase,
+ * one tick more or fewer: the frame a slower producer never made), counted as `wrapped`.
  *
  * Stamps are Date.now() at publish (the compositor's). A lead further off than two periods
  * (another producer's stamps, a clock step) is ignored.
@@ -36,8 +44,10 @@ export class PhaseLock {
   ignored = 0;
   /** Smoothed lead of recent frames (for stats), ms. */
   leadMs = Number.NaN;
-  /** Net clock movement so far, ms (negative: ticks moved earlier). */
+  /** Net clock movement so far, ms (negative: ticks moved earlier); within one period either way. */
   shiftedMs = 0;
+  /** Times the net shift passed a period and was brought back by one (a tick more or fewer). */
+  wrapped = 0;
 
   constructor(periodMs: number, o: PhaseLockOptions = {}) {
     if (!(periodMs > 0)) throw new RangeError(`PhaseLock: periodMs must be > 0 (got ${String(periodMs)})`);
@@ -57,16 +67,25 @@ export class PhaseLock {
     }
     this.observed++;
     this.leadMs = Number.isNaN(this.leadMs) ? leadMs : this.leadMs + (leadMs - this.leadMs) / 16;
-    const error = leadMs - this.targetLeadMs;
+    let error = leadMs - this.targetLeadMs;
+    if (error < -this.periodMs / 2) error += this.periodMs;
+    else if (error >= this.periodMs / 2) error -= this.periodMs;
     if (error === 0) return 0;
     // Published too long before the tick → tick earlier; too close to (or after) it → later.
-    const shift = error > 0 ? -Math.min(this.stepMs, error) : Math.min(this.stepMs, -error);
+    let shift = error > 0 ? -Math.min(this.stepMs, error) : Math.min(this.stepMs, -error);
+    if (this.shiftedMs + shift > this.periodMs) {
+      shift -= this.periodMs;
+      this.wrapped++;
+    } else if (this.shiftedMs + shift < -this.periodMs) {
+      shift += this.periodMs;
+      this.wrapped++;
+    }
     this.shiftedMs += shift;
     return shift;
   }
 
-  stats(): { targetLeadMs: number; leadMs: number | null; shiftedMs: number; observed: number; ignored: number } {
+  stats(): { targetLeadMs: number; leadMs: number | null; shiftedMs: number; wrapped: number; observed: number; ignored: number } {
     const round = (x: number) => Math.round(x * 100) / 100;
-    return { targetLeadMs: round(this.targetLeadMs), leadMs: Number.isNaN(this.leadMs) ? null : round(this.leadMs), shiftedMs: round(this.shiftedMs), observed: this.observed, ignored: this.ignored };
+    return { targetLeadMs: round(this.targetLeadMs), leadMs: Number.isNaN(this.leadMs) ? null : round(this.leadMs), shiftedMs: round(this.shiftedMs), wrapped: this.wrapped, observed: this.observed, ignored: this.ignored };
   }
 }
