@@ -258,6 +258,8 @@ export default defineActor<EncoderOptions>({
       registers: [ctx.metrics],
       collect() { this.set(Number.isNaN(phase.leadMs) ? 0 : phase.leadMs); },
     });
+    // The tick the phase lock added by moving the clock back a period (phase-lock.ts).
+    let extraTick = false;
     const tick = async (): Promise<void> => {
       ticks++;
       const tickAt = Date.now();
@@ -265,8 +267,13 @@ export default defineActor<EncoderOptions>({
       // Two frame clocks (producer's and ours) at the same rate but another phase: a frame
       // due "now" may land a moment after our tick. Waiting a little for it beats sending a
       // duplicate now and superseding that frame at the next tick.
-      if (!fresh && curSlot >= 0 && await ring.waitReadableAsync(graceMs)) fresh = fetchNewest();
-      if (fresh) clock.shift(phase.observe(tickAt - curStamp));
+      if (!fresh && curSlot >= 0 && !extraTick && await ring.waitReadableAsync(graceMs)) fresh = fetchNewest();
+      extraTick = false;
+      if (fresh) {
+        const shift = phase.observe(tickAt - curStamp);
+        clock.shift(shift);
+        extraTick = shift < -clock.periodMs / 2;
+      }
       const stdin = runner.stdin;
       if (!stdin) {
         t.droppedOffline++;

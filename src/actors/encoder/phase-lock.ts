@@ -15,15 +15,17 @@
  * lead and a late outlier moves it no more than an on-time frame. With the median frame
  * published half a period before the tick, a frame may come up to a whole period late (half
  * before the tick, half during the wait) or half a period early before it is lost; render
- * times are skewed late, so that is the side with the margin. Leads a period apart are the
- * same phase (taken by one tick or the next), so the lock steers to the nearer one: never
- * more than half a period from where it is.
+ * times are skewed late, so that is the side with the margin. A frame taken during the wait
+ * (negative lead) always moves the clock later, never earlier past the end of the wait: that
+ * way lies a lost frame.
  *
  * Every shift later is a tick that comes later, so an unbounded lock would slow the cadence
  * below fps whenever the producer runs slower (an overloaded compositor, another clock) and
- * the stream would fall behind the wall clock. The net shift is therefore kept within one
- * period either way: past it, the lock moves the clock back a whole period (the same phase,
- * one tick more or fewer: the frame a slower producer never made), counted as `wrapped`.
+ * the stream would fall behind the wall clock. The net shift is therefore kept within one and
+ * a half periods either way: past that, the lock moves the clock back a whole period (the
+ * same phase, one tick more or fewer: the frame a slower producer never made, or one a faster
+ * one made too many), counted as `wrapped`. The extra tick of a move earlier must send its
+ * duplicate at once: waiting would take the next frame early, at the very end of the wait.
  *
  * Stamps are Date.now() at publish (the compositor's). A lead further off than two periods
  * (another producer's stamps, a clock step) is ignored.
@@ -44,7 +46,7 @@ export class PhaseLock {
   ignored = 0;
   /** Smoothed lead of recent frames (for stats), ms. */
   leadMs = Number.NaN;
-  /** Net clock movement so far, ms (negative: ticks moved earlier); within one period either way. */
+  /** Net clock movement so far, ms (negative: ticks moved earlier); within 1.5 periods either way. */
   shiftedMs = 0;
   /** Times the net shift passed a period and was brought back by one (a tick more or fewer). */
   wrapped = 0;
@@ -58,7 +60,8 @@ export class PhaseLock {
 
   /**
    * The frame sent at this tick was published `leadMs` before the tick (negative: after).
-   * Returns how far to move the clock (ms; negative = earlier ticks), 0 for an implausible lead.
+   * Returns how far to move the clock (ms; negative = earlier ticks), 0 for an implausible lead;
+   * a whole period earlier or later when the net shift went back (see above).
    */
   observe(leadMs: number): number {
     if (!Number.isFinite(leadMs) || Math.abs(leadMs) > 2 * this.periodMs) {
@@ -67,16 +70,15 @@ export class PhaseLock {
     }
     this.observed++;
     this.leadMs = Number.isNaN(this.leadMs) ? leadMs : this.leadMs + (leadMs - this.leadMs) / 16;
-    let error = leadMs - this.targetLeadMs;
-    if (error < -this.periodMs / 2) error += this.periodMs;
-    else if (error >= this.periodMs / 2) error -= this.periodMs;
+    const error = leadMs - this.targetLeadMs;
     if (error === 0) return 0;
     // Published too long before the tick → tick earlier; too close to (or after) it → later.
     let shift = error > 0 ? -Math.min(this.stepMs, error) : Math.min(this.stepMs, -error);
-    if (this.shiftedMs + shift > this.periodMs) {
+    const bound = 1.5 * this.periodMs;
+    if (this.shiftedMs + shift > bound) {
       shift -= this.periodMs;
       this.wrapped++;
-    } else if (this.shiftedMs + shift < -this.periodMs) {
+    } else if (this.shiftedMs + shift < -bound) {
       shift += this.periodMs;
       this.wrapped++;
     }
