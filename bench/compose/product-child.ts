@@ -36,6 +36,10 @@ export interface ProductResult {
   fresh: number;
   duplicated: number;
   encoderDropped: number;
+  /** The encoder's non-fresh ticks and lost frames by reason (its frame counters over the window). */
+  encoderByReason: { duplicated: number; droppedBackpressure: number; droppedOffline: number; skippedLate: number; superseded: number };
+  /** The encoder's phase lock at the end (smoothed lead of frames before their tick, ms; leads used / ignored). */
+  encoderPhase: EncoderStats['phase'];
   /** Compositor frames not rendered in the window: late (skipped), ring full (dropped), failed. */
   compositorSkipped: number;
   compositorDropped: number;
@@ -138,6 +142,14 @@ async function main(): Promise<ProductResult> {
       fresh: e1.fresh - e0.fresh,
       duplicated: e1.duplicated - e0.duplicated,
       encoderDropped: (e1.droppedBackpressure - e0.droppedBackpressure) + (e1.droppedOffline - e0.droppedOffline) + (e1.skippedLate - e0.skippedLate) + (e1.superseded - e0.superseded),
+      encoderByReason: {
+        duplicated: e1.duplicated - e0.duplicated,
+        droppedBackpressure: e1.droppedBackpressure - e0.droppedBackpressure,
+        droppedOffline: e1.droppedOffline - e0.droppedOffline,
+        skippedLate: e1.skippedLate - e0.skippedLate,
+        superseded: e1.superseded - e0.superseded,
+      },
+      encoderPhase: e1.phase,
       compositorSkipped: c1.skipped - c0.skipped,
       compositorDropped: c1.dropped - c0.dropped,
       compositorFailed: c1.failed - c0.failed,

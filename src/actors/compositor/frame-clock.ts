@@ -11,7 +11,8 @@ import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:time
 export class FrameClock {
   readonly fps: number;
   readonly periodMs: number;
-  readonly startMs: number;
+  /** Time of frame 0; moved only by shift(). */
+  startMs: number;
   /** Index of the next frame to hand out. */
   next = 0;
   /** Frames whose time passed while the caller was busy or late. */
@@ -39,6 +40,14 @@ export class FrameClock {
       this.next = due;
     }
     return this.next++;
+  }
+
+  /**
+   * Moves the whole schedule by `ms` (positive: later). For a consumer that keeps its ticks
+   * in phase with another clock's frames; small steps, or a step earlier can count a skip.
+   */
+  shift(ms: number): void {
+    this.startMs += ms;
   }
 
   /** Presentation time of frame `n` in seconds from the clock's start. */

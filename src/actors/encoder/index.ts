@@ -6,17 +6,23 @@
  * stdin — the newest frame in the ring, or the last one again when nothing new arrived
  * (a black frame before the first; a tick with nothing new first waits up to half a
  * period for a frame about to land), so ffmpeg sees a steady cadence and timestamps
- * frame n at n/fps. Frames are written from the ring's shared memory in place (one
- * Buffer view per slot, made once); nothing is copied in JS.
+ * frame n at n/fps. The clock keeps itself in phase with the producer's frames
+ * (phase-lock.ts): the median frame lands half a period before the tick, so render and
+ * scheduling jitter of up to a period late or half a period early costs no frame.
+ * Frames are written from the ring's shared memory in place (one Buffer view per slot,
+ * made once); nothing is copied in JS.
  *
- * Backpressure: a tick whose previous frame is still not fully taken by the pipe
- * (stdin.writableLength > 0) drops its frame and counts it (as offline while a fresh
- * ffmpeg has not taken its first frame yet). At most one frame is ever
- * pending, so memory stays bounded however far ffmpeg falls behind; ffmpeg's own input
- * queue is capped at 4 frames by -thread_queue_size.
+ * Backpressure: up to MAX_PENDING_FRAMES frames may wait in the pipe, so a stall of
+ * about a frame period in ffmpeg (x264's lookahead, a pipe write the scheduler held up)
+ * costs no frame. A tick that finds that many still not fully taken by the pipe drops
+ * its frame and counts it (as offline while a fresh ffmpeg has not taken its first frame
+ * yet). Pending frames are views of the ring's slots, not copies, so memory stays bounded
+ * (nothing is allocated) however far ffmpeg falls behind; ffmpeg's own input queue is
+ * capped at 4 frames by -thread_queue_size.
  *
  * The in-place write has one hazard: while ffmpeg is slow, the producer may come round
- * to the slot being written. The stream stays valid (byte counts do not change) but the
+ * to the slot being written (a frame's slot is reused slots-count frames later, whether
+ * one or two frames wait). The stream stays valid (byte counts do not change) but the
  * picture may mix two frames; such writes are counted as `tornRisk`.
  *
  * RPC: `stats()`. Metrics: metrics.ts.
@@ -39,12 +45,15 @@ import { followMilestones } from './milestone-clips.js';
 import type { RecordRing } from '../../shared/record-ring.js';
 import { emptyHealth, type StreamHealth } from './progress.js';
 import { FfmpegRunner } from './runner.js';
+import { PhaseLock } from './phase-lock.js';
 import { backoffDelay } from '../obs/backoff.js';
 
 export type { EncoderOptions } from './options.js';
 
 /** How long (fraction of a frame period) a tick waits for a frame that is about to land. */
 const FRESH_GRACE = 0.5;
+/** Frames that may wait in ffmpeg's stdin before a tick drops its frame (bounded: views of ring slots). */
+const MAX_PENDING_FRAMES = 2;
 
 export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   ffmpeg: ResolvedBinary;
@@ -60,6 +69,8 @@ export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   running: boolean;
   pid: number | undefined;
   ticks: number;
+  /** The frame clock's phase lock on the producer's frames (phase-lock.ts). */
+  phase: ReturnType<PhaseLock['stats']>;
   reconnectInMs: number | null;
   health: StreamHealth;
   lastExit: { code: number | null; signal: string | null; ranMs: number; log: string[] } | undefined;
@@ -207,8 +218,7 @@ export default defineActor<EncoderOptions>({
     // The frame being sent (slot and frame number; slot -1 = the black frame).
     let curSlot = -1;
     let curFrame = 0;
-    let inFlightSlot = -1;
-    let inFlightFrame = 0;
+    let curStamp = 0;
     let got = false;
     // Until a run's first frame is fully taken, ffmpeg is still starting (x264 init takes
     // ~100 ms): a full pipe then means "not ready", counted as offline, not as falling behind.
@@ -222,6 +232,7 @@ export default defineActor<EncoderOptions>({
       got = true;
       curSlot = meta.slot;
       curFrame = meta.frame;
+      curStamp = meta.timestamp;
     };
     const fetchNewest = (): boolean => {
       got = false;
@@ -229,30 +240,47 @@ export default defineActor<EncoderOptions>({
       else ring.poll(onFrame);
       return got;
     };
-    // One write in flight at a time (we never write while bytes are pending), so one callback suffices.
-    const onWritten = (error?: Error | null): void => {
+    // Called when a frame has been fully handed to the pipe; `frame` 0 = the black frame.
+    const onWritten = (error: Error | null | undefined, frame: number): void => {
       if (error) return;
       acceptedPid = runner.pid;
-      if (inFlightSlot < 0) return;
+      if (frame === 0) return;
       // Frame f sits in slot f mod N; the producer reaches that slot again at frame f + N.
-      if (ring.recordsWritten + 1 >= inFlightFrame + ring.slots) t.tornRisk++;
+      if (ring.recordsWritten + 1 >= frame + ring.slots) t.tornRisk++;
     };
 
     const clock = new FrameClock(o.fps);
     const graceMs = clock.periodMs * FRESH_GRACE;
+    const phase = new PhaseLock(clock.periodMs);
+    new Gauge({
+      name: 'ringcast_encoder_frame_lead_ms',
+      help: 'Smoothed time from a frame\'s publish to the tick that sends it (the phase lock holds it near half a frame period; negative: frames come after the tick)',
+      registers: [ctx.metrics],
+      collect() { this.set(Number.isNaN(phase.leadMs) ? 0 : phase.leadMs); },
+    });
+    // The tick the phase lock added by moving the clock back a period (phase-lock.ts).
+    let extraTick = false;
     const tick = async (): Promise<void> => {
       ticks++;
+      const tickAt = Date.now();
       let fresh = fetchNewest();
       // Two frame clocks (producer's and ours) at the same rate but another phase: a frame
       // due "now" may land a moment after our tick. Waiting a little for it beats sending a
       // duplicate now and superseding that frame at the next tick.
-      if (!fresh && curSlot >= 0 && await ring.waitReadableAsync(graceMs)) fresh = fetchNewest();
+      if (!fresh && curSlot >= 0 && !extraTick && await ring.waitReadableAsync(graceMs)) fresh = fetchNewest();
+      extraTick = false;
+      if (fresh) {
+        const shift = phase.observe(tickAt - curStamp);
+        clock.shift(shift);
+        extraTick = shift < -clock.periodMs / 2;
+      }
       const stdin = runner.stdin;
       if (!stdin) {
         t.droppedOffline++;
         return;
       }
-      if (stdin.writableLength > 0) {
+      // Bytes not yet taken by the pipe, in frames (a partly taken one counts whole).
+      if (stdin.writableLength > (MAX_PENDING_FRAMES - 1) * frameBytes) {
         if (acceptedPid === runner.pid) t.droppedBackpressure++;
         else t.droppedOffline++;
         return;
@@ -260,9 +288,8 @@ export default defineActor<EncoderOptions>({
       if (fresh) t.fresh++;
       else t.duplicated++;
       t.written++;
-      inFlightSlot = curSlot;
-      inFlightFrame = curFrame;
-      stdin.write(curSlot >= 0 ? slotBufs[curSlot] : black, onWritten);
+      const frame = curSlot >= 0 ? curFrame : 0;
+      stdin.write(curSlot >= 0 ? slotBufs[curSlot] : black, (error) => onWritten(error, frame));
     };
 
     runner.start();
@@ -301,6 +328,7 @@ export default defineActor<EncoderOptions>({
         running: runner.running,
         pid: runner.pid,
         ticks,
+        phase: phase.stats(),
         reconnectInMs: runner.reconnectInMs(),
         health: { ...(health ?? emptyHealth()) },
         lastExit: runner.lastExit,
