@@ -11,6 +11,21 @@ import { maskInPlace, nextMaskKey, WsClient } from '../src/sdk/ws-client.js';
 const cleanup: Array<() => unknown> = [];
 afterEach(() => { for (const f of cleanup.splice(0).reverse()) f(); });
 
+
+/** A `ws` server that records every message it receives, and an SDK client connected to it. */
+async function clientToRecordingServer(): Promise<{ client: WsClient; got: Buffer[] }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  cleanup.push(() => wss.close());
+  await new Promise((r) => wss.once('listening', r));
+  const got: Buffer[] = [];
+  wss.on('connection', (ws) => ws.on('message', (d: Buffer) => got.push(Buffer.from(d))));
+  const port = (wss.address() as { port: number }).port;
+  const client = new WsClient(`ws://127.0.0.1:${port}/`, { maxMessageBytes: 1 << 20 });
+  cleanup.push(() => client.close());
+  await new Promise((r, j) => { client.once('open', r); client.once('error', j); });
+  return { client, got };
+}
+
 describe('SDK WebSocket client', () => {
   it('equals the byte-wise XOR for lengths 0–67 and several keys', () => {
     for (const key of [[0, 0, 0, 0], [1, 2, 3, 4], [0xff, 0x80, 0x7f, 0x01], [0xde, 0xad, 0xbe, 0xef]]) {
@@ -33,15 +48,7 @@ describe('SDK WebSocket client', () => {
   });
 
   it('a ws server reads masked frames of every header size back intact', async () => {
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    cleanup.push(() => wss.close());
-    await new Promise((r) => wss.once('listening', r));
-    const got: Buffer[] = [];
-    wss.on('connection', (ws) => ws.on('message', (d: Buffer) => got.push(Buffer.from(d))));
-    const port = (wss.address() as { port: number }).port;
-    const client = new WsClient(`ws://127.0.0.1:${port}/`, { maxMessageBytes: 1 << 20 });
-    cleanup.push(() => client.close());
-    await new Promise((r, j) => { client.once('open', r); client.once('error', j); });
+    const { client, got } = await clientToRecordingServer();
     // 125 (7-bit length), 126 and 65535 (16-bit), 65536 and 300001 (64-bit; odd tail).
     const sizes = [1, 3, 125, 126, 65_535, 65_536, 300_001];
     const payloads = sizes.map((n) => Uint8Array.from({ length: n }, (_, i) => (i * 131 + n) & 0xff));
@@ -53,15 +60,7 @@ describe('SDK WebSocket client', () => {
   });
 
   it('sendParts: the parts arrive as one message, their concatenation, at every header size', async () => {
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    cleanup.push(() => wss.close());
-    await new Promise((r) => wss.once('listening', r));
-    const got: Buffer[] = [];
-    wss.on('connection', (ws) => ws.on('message', (d: Buffer) => got.push(Buffer.from(d))));
-    const port = (wss.address() as { port: number }).port;
-    const client = new WsClient(`ws://127.0.0.1:${port}/`, { maxMessageBytes: 1 << 20 });
-    cleanup.push(() => client.close());
-    await new Promise((r, j) => { client.once('open', r); client.once('error', j); });
+    const { client, got } = await clientToRecordingServer();
     const part = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 29 + seed) & 0xff);
     // Odd part sizes (the mask runs over the joined payload, not per part); totals of 7-, 16- and 64-bit lengths;
     // a part that is a view into a larger buffer at an odd offset.
