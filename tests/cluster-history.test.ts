@@ -4,27 +4,19 @@
  * wrong epoch, a trimmed or lost history and planted values are answered "gone", never thrown;
  * the keys expire after the run's last message.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { HISTORY_TTL_MS, appendHistory, historyKey, historyMetaKey, readHistory } from '../src/shared/cluster-history.js';
-import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
+import { describeWithRedis, useRedisServer } from './helpers/redis-server.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const log = pino({ level: 'silent' });
 const up = { up: true };
 
 describeWithRedis('cluster history on a real Redis', () => {
-  const server = new RedisServer();
   let redis: Redis;
-  beforeAll(async () => {
-    await server.start();
-    redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server.dispose();
-  });
+  const server = useRedisServer((client) => { redis = client; });
 
   it('appends with offsets from 1, recovers exactly what came after since at the client\'s level', async () => {
     const first = await appendHistory(redis, 'run-a', 4, [{ levelMask: 1, body: enc('{"type":"milestone","n":1,"lv":"b"}') }, { levelMask: 6, body: enc('{"type":"milestone","n":1,"lv":"ia"}') }], 'epochA');

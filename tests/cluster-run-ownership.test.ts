@@ -5,11 +5,11 @@
  * a clean close releases the leases, and an evicted run's lease is given up at once; a node
  * taking a run applies its events in the order they came, first sight or takeover.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
+import { describeWithRedis, useRedisServer } from './helpers/redis-server.js';
 import { pollUntil } from './helpers/poll.js';
 import { RunOwnership, type RunOwnershipHooks } from '../src/actors/aggregator/run-ownership.js';
 
@@ -30,16 +30,8 @@ function node(url: string, nodeId: string) {
 }
 
 describeWithRedis('run ownership coordinator (real redis-server)', () => {
-  const server = new RedisServer();
   let redis: Redis;
-  beforeAll(async () => {
-    await server.start();
-    redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.dispose();
-  });
+  const server = useRedisServer((client) => { redis = client; });
 
   it('first sight takes the run; another node\'s events reach the owner; eviction and close release the leases', async () => {
     const a = node(server.url, 'node-a');

@@ -5,10 +5,10 @@
  * owner paused (SIGSTOP) past its lease has its writes refused when it wakes (fencing), and
  * what it aggregated after waking reaches no other node's viewers.
  */
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
+import { describeWithRedis, useRedisServer } from './helpers/redis-server.js';
 import { cleanupMainProcesses, listeningPort, runMain, tempDir, type MainRun } from './helpers/main-process.js';
 import { pollUntil } from './helpers/poll.js';
 import { encodeMetricsEvent, encodeMilestoneEvent } from '../src/sdk/encode.js';
@@ -68,20 +68,12 @@ class Viewer {
 }
 
 describeWithRedis('run ownership across node processes (real redis-server)', () => {
-  const server = new RedisServer();
   let redis: Redis;
+  const server = useRedisServer((client) => { redis = client; });
   const holder = async (run: string) => (await redis.get(`ringcast:lease:${run}`))?.split('|')[0];
-  beforeAll(async () => {
-    await server.start();
-    redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-  });
   afterEach(async () => {
     cleanupMainProcesses();
     await redis.flushall();
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await server.dispose();
   });
 
   it('SIGKILL of the owner: another node owns the run within the lease, and no milestone is lost', async () => {

@@ -6,22 +6,16 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { describeWithRedis, RedisServer } from './helpers/redis-server.js';
+import { describeWithRedis, useRedisServer } from './helpers/redis-server.js';
 import { cleanupMainProcesses, listeningPort, runMain, tempDir } from './helpers/main-process.js';
 
 describeWithRedis('cluster tokens (real redis-server, node processes)', () => {
-  const server = new RedisServer();
   let redis: Redis;
-  beforeAll(async () => {
-    await server.start();
-    redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-  });
+  const server = useRedisServer((client) => { redis = client; });
   afterAll(async () => {
     cleanupMainProcesses();
-    redis.disconnect();
-    await server.dispose();
   });
 
   const start = async (name: string, extra: string[] = []) => {

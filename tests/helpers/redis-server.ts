@@ -12,7 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { describe } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { reservePort } from '../../src/shared/reserve-port.js';
 
 const BINARY = process.env.RINGCAST_TEST_REDIS_SERVER ?? 'redis-server';
@@ -127,4 +128,24 @@ export class RedisServer {
 
 export async function startRedisServer(options?: RedisServerOptions): Promise<RedisServer> {
   return new RedisServer(options).start();
+}
+
+/**
+ * A redis-server for the enclosing describe: started before its tests (a client on it handed
+ * to `onClient`), the client disconnected and the server disposed after them. Called first
+ * in a describe, its teardown runs after the describe's own afterAll hooks.
+ */
+export function useRedisServer(onClient: (client: Redis) => void): RedisServer {
+  const server = new RedisServer();
+  let client: Redis | undefined;
+  beforeAll(async () => {
+    await server.start();
+    client = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    onClient(client);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await server.dispose();
+  });
+  return server;
 }
