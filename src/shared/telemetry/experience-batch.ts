@@ -173,12 +173,7 @@ export class BatchWriter {
       out = this.room(total);
       out.set(body, at);
     }
-    const hv = new DataView(out.buffer, out.byteOffset, 8);
-    hv.setUint8(0, BATCH_V2_MAGIC);
-    hv.setUint8(1, 2);
-    hv.setUint16(2, deflate ? BATCH_FLAG_DEFLATE : 0, true);
-    hv.setUint32(4, headBytes.byteLength, true);
-    out.set(headBytes, 8);
+    writeBatchV2Header(out, headBytes, deflate);
     return out.subarray(0, total);
   }
 }
@@ -233,13 +228,18 @@ export function encodeBatchV2(head: BatchHead, records: readonly BatchRecord[], 
     packed.set(body, at);
     out = packed;
   }
+  writeBatchV2Header(out, headBytes, deflate);
+  return out;
+}
+
+/** The 8-byte v2 header (magic, version, flags, head length) and the JSON head after it. */
+function writeBatchV2Header(out: Uint8Array, headBytes: Uint8Array, deflate: boolean): void {
   const hv = new DataView(out.buffer, out.byteOffset, 8);
   hv.setUint8(0, BATCH_V2_MAGIC);
   hv.setUint8(1, 2);
   hv.setUint16(2, deflate ? BATCH_FLAG_DEFLATE : 0, true);
   hv.setUint32(4, headBytes.byteLength, true);
   out.set(headBytes, 8);
-  return out;
 }
 
 export function decodeBatchV2(bytes: Uint8Array): { head: BatchHead; records: BatchRecord[] } {
