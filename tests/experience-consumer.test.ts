@@ -5,18 +5,14 @@
  * resume without gap or duplicate across a reconnect to another gateway thread, and every
  * filter validation error naming its field.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ExperienceConsumer, ExperienceRefusedError, type ExperienceBatch } from '../src/sdk/index.js';
-import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
+import { INGEST_TOKEN, useDemoExperienceService, type Harness } from './helpers/service-harness.js';
 
 let h: Harness;
 let url: string;
-beforeAll(async () => {
-  h = await startHarness(['--demo', '--demo-streams', '0', '--demo-moves-per-sec', '200', '--demo-steps-per-sec', '20']);
-  url = `ws://127.0.0.1:${h.service.port}/experience`;
-}, 60_000);
-afterAll(async () => { await h?.close(); });
+useDemoExperienceService((started, experienceUrl) => { h = started; url = experienceUrl; });
 
 async function take(c: ExperienceConsumer, n: number, timeoutMs = 15_000): Promise<ExperienceBatch[]> {
   const out: ExperienceBatch[] = [];

@@ -7,17 +7,13 @@
  */
 import path from 'node:path';
 import { pythonClientDir as clientDir, runPython, type PythonResult } from './helpers/python.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
+import { describe, expect, it } from 'vitest';
+import { INGEST_TOKEN, useDemoExperienceService, type Harness } from './helpers/service-harness.js';
 
 
 let h: Harness;
 let url: string;
-beforeAll(async () => {
-  h = await startHarness(['--demo', '--demo-streams', '0', '--demo-moves-per-sec', '200', '--demo-steps-per-sec', '20']);
-  url = `ws://127.0.0.1:${h.service.port}/experience`;
-}, 60_000);
-afterAll(async () => { await h?.close(); });
+useDemoExperienceService((started, experienceUrl) => { h = started; url = experienceUrl; });
 
 function python(code: string, args: string[], noNumpy: boolean, timeoutMs = 60_000): Promise<PythonResult> {
   const prelude = noNumpy ? 'import sys; sys.modules["numpy"] = None\n' : '';

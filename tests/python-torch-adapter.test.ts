@@ -12,9 +12,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { repoRoot, runPython, type PythonResult } from './helpers/python.js';
-import { INGEST_TOKEN, startHarness, type Harness } from './helpers/service-harness.js';
+import { INGEST_TOKEN, useDemoExperienceService, type Harness } from './helpers/service-harness.js';
 
 const standin = path.join(repoRoot, 'tests', 'fixtures', 'torch-standin');
 
@@ -165,11 +165,7 @@ describe('ringcast_torch with a stand-in torch', () => {
 describe('ringcast_torch against the service', () => {
   let h: Harness;
   let url: string;
-  beforeAll(async () => {
-    h = await startHarness(['--demo', '--demo-streams', '0', '--demo-moves-per-sec', '200', '--demo-steps-per-sec', '20']);
-    url = `ws://127.0.0.1:${h.service.port}/experience`;
-  }, 60_000);
-  afterAll(async () => { await h?.close(); });
+  useDemoExperienceService((started, experienceUrl) => { h = started; url = experienceUrl; });
 
   it('stand-in torch: a batch of the demo experience as [8, 46, 9, 9] states and >= 13,527-action masks', async () => {
     const r = await withStandin(LIVE, [url, INGEST_TOKEN]);

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/shared/config.js';
 import { startService, type Service } from '../../src/service.js';
@@ -35,6 +36,20 @@ export async function startHarness(extraArgs: string[] = []): Promise<Harness> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The service with the demo trainer emitting Keisei-sized experience at a brisk pace, started
+ * before the enclosing describe's (or file's) tests and closed after them; `onStarted` gets it
+ * and its `/experience` URL.
+ */
+export function useDemoExperienceService(onStarted: (h: Harness, experienceUrl: string) => void): void {
+  let h: Harness | undefined;
+  beforeAll(async () => {
+    h = await startHarness(['--demo', '--demo-streams', '0', '--demo-moves-per-sec', '200', '--demo-steps-per-sec', '20']);
+    onStarted(h, `ws://127.0.0.1:${h.service.port}/experience`);
+  }, 60_000);
+  afterAll(async () => { await h?.close(); });
 }
 
 export interface WsMessage { type: string; timestamp?: number; data?: Record<string, unknown> & { [k: string]: unknown }; [k: string]: unknown }
