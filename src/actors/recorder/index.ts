@@ -166,7 +166,8 @@ export default defineActor<RecorderOptions>({
     const stopReplay = (which: { id?: string; run?: string }): string[] => {
       const stopped: string[] = [];
       for (const r of replays.values()) {
-        if (r.state !== 'running') continue;
+        // One already asked to stop was stopped by that request, not by this one.
+        if (r.state !== 'running' || r.stopRequested) continue;
         if ((which.id !== undefined && r.id === which.id) || (which.run !== undefined && r.request.run === which.run)) {
           r.stop();
           stopped.push(r.id);

@@ -74,6 +74,11 @@ export class Replay {
     );
   }
 
+  /** Asked to stop; its state stays `running` until the replay loop notices. */
+  get stopRequested(): boolean {
+    return this.abort.signal.aborted;
+  }
+
   stop(): void {
     this.abort.abort();
   }
