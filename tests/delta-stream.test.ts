@@ -124,8 +124,9 @@ describe('json delta', () => {
     const held = { step: 1, m: { trend: 0.1, count: 1, min: 0.5, max: 0.5, mean: 0.5, latest: 0.5 } };
     expect(applyPatch(held, diffJson(a, b))).toEqual(b);
     // A relative patch is never shared: each key gets its own.
-    const x = { p: { q: 1, r: 2 }, s: { q: 1, r: 2 } };
-    const y = { p: { q: 1, r: 3 }, s: { q: 1, r: 3 } };
+    // (Children with other fields, so they are no table: see the column tests.)
+    const x = { p: { q: 1, r: 2 }, s: { q: 1, r: 2, z: 0 } };
+    const y = { p: { q: 1, r: 3 }, s: { q: 1, r: 3, z: 0 } };
     expect(diffJson(x, y)).toEqual({ k: [0, { k: [1, 3] }, 1, { k: [1, 3] }] });
     // A new or dropped key: patched by name.
     expect(diffJson({ a: 1 }, { a: 1, b: 2 })).toEqual({ o: { b: 2 } });
@@ -133,6 +134,95 @@ describe('json delta', () => {
     // Same count, other names (one an Object.prototype name): by name too.
     const renamed = diffJson({ x: 1 }, { toString: 2 });
     expect(applyPatch({ x: 1 }, JSON.parse(JSON.stringify(renamed)))).toEqual({ toString: 2 });
+  });
+});
+
+/**
+ * Objects of like objects (metrics: series that each take one point, a trend, a count), with
+ * every kind of change a column could carry or not: one point onto every series, a sliding
+ * series, a replaced value, a child that did not change, a field or child that comes or goes.
+ */
+function nextTable(prev: Record<string, Record<string, unknown>> | undefined, rnd: () => number, step: number): Record<string, Record<string, unknown>> {
+  const num = () => Number((rnd() * 10 - 5).toPrecision(1 + Math.floor(rnd() * 4)));
+  const names = ['a', 'b', 'c', 'd', 'e'].slice(0, 1 + Math.floor(rnd() * 5));
+  const out: Record<string, Record<string, unknown>> = {};
+  // One way of changing per field for every child most of the time (a column), mixed otherwise.
+  const mode = () => Math.floor(rnd() * 5);
+  const shared = { series: mode(), steps: mode(), trend: mode() };
+  const sameStep = rnd() < 0.7;
+  const names2 = prev && rnd() < 0.9 ? Object.keys(prev) : names;
+  for (const name of names2) {
+    const p = prev?.[name] ?? { series: [], steps: [], trend: 0, tag: 'x' };
+    const m = (f: keyof typeof shared) => (rnd() < 0.85 ? shared[f] : mode());
+    const grow = (xs: unknown[], how: number, v: () => unknown): unknown => {
+      if (how === 0) return xs; // unchanged
+      if (how === 1) return [...xs, v()]; // one point more
+      if (how === 2) return xs.length > 0 ? [...xs.slice(1), v()] : [v()]; // slid by one
+      if (how === 3) return [...xs, v(), v()].slice(-6); // two more, kept to 6
+      return rnd() < 0.5 ? num() : { nested: num() }; // not an array any more
+    };
+    const series = Array.isArray(p.series) ? p.series : [];
+    const steps = Array.isArray(p.steps) ? p.steps : [];
+    const row: Record<string, unknown> = {
+      series: grow(series, m('series'), num),
+      steps: grow(steps, m('steps'), () => (sameStep ? step : step + Math.floor(rnd() * 3))),
+      trend: m('trend') === 0 ? p.trend : rnd() < 0.2 ? [num()] : num(),
+    };
+    if (p.tag !== undefined && rnd() >= 0.03) row.tag = p.tag; // (else a field that goes)
+    if (rnd() < 0.03) row.extra = num(); // or comes
+    out[name] = row;
+  }
+  if (rnd() < 0.05) out.z = { other: 1 }; // a child unlike the others
+  return JSON.parse(JSON.stringify(out)); // a state as it arrives: JSON (a field taken from a child that lacks it is absent)
+}
+
+describe('column patches', () => {
+  it('applyPatch(a, diffJson(a, b)) is b for random objects of like objects (2000 steps, 5 seeds); tables are used often', () => {
+    let tables = 0;
+    let sharedValues = 0;
+    const ops = new Set<string>();
+    for (let seed = 21; seed <= 25; seed++) {
+      const rnd = prng(seed);
+      let a: Record<string, Record<string, unknown>> | undefined;
+      for (let i = 0; i < 2000; i++) {
+        const b = nextTable(a, rnd, i);
+        const state = { run: 'r', metrics: b };
+        const before = a === undefined ? undefined : { run: 'r', metrics: a };
+        const patch = diffJson(before as never, state as never);
+        const wire = patch === undefined ? undefined : JSON.parse(JSON.stringify(patch));
+        const rebuilt = wire === undefined ? before : applyPatch(before === undefined ? undefined : reordered(before, rnd), wire);
+        expect(rebuilt).toEqual(state);
+        const c = (wire as { k?: unknown[] } | undefined)?.k?.[1] as { c?: unknown[][] } | undefined;
+        if (c?.c) {
+          tables++;
+          for (const col of c.c[0] as unknown[][]) { ops.add(String(col[1])); if (col.length === 3) sharedValues++; }
+        }
+        a = b;
+      }
+    }
+    expect(tables).toBeGreaterThan(1000); // of 10,000 (the rest: mixed changes, where a table would not be shorter)
+    expect(sharedValues).toBeGreaterThan(500);
+    expect([...ops].sort()).toEqual(['+', '=', 'p']);
+  });
+
+  it('metrics that each take one point and a new trend go out as one row of values per metric; a value every metric shares goes once', () => {
+    const series = (n: number, at: number) => Array.from({ length: n }, (_, i) => at + i);
+    const a = { kl: { smoothed: series(100, 0), steps: series(100, 500), trend: 0.1 }, loss: { smoothed: series(100, 7), steps: series(100, 500), trend: -0.2 }, games: { smoothed: Array(100).fill(0), steps: series(100, 500), trend: 0 } };
+    const b = {
+      kl: { smoothed: [...a.kl.smoothed.slice(1), 0.5], steps: series(100, 501), trend: 0.11 },
+      loss: { smoothed: [...a.loss.smoothed.slice(1), 0.25], steps: series(100, 501), trend: -0.2 },
+      games: { smoothed: a.games.smoothed, steps: series(100, 501), trend: 0 }, // nothing new but its step
+    };
+    // Children sorted: games, kl, loss; fields sorted: smoothed, steps, trend.
+    const patch = diffJson(a, b);
+    expect(patch).toEqual({ c: [[[0, 'p'], [1, 'p', 600], [2, '=']], 0, 0, 0.5, 0.11, 0.25, -0.2] });
+    expect(applyPatch(a, patch)).toEqual(b);
+    // Growing series: "+".
+    const g = { x: { s: [1], t: 1 }, y: { s: [2], t: 2 } };
+    expect(diffJson(g, { x: { s: [1, 3], t: 1 }, y: { s: [2, 4], t: 2 } })).toEqual({ c: [[[0, '+']], 3, 4] });
+    // Applying never changes what the page already holds.
+    expect(a.kl.smoothed).toHaveLength(100);
+    expect(a.kl.smoothed[99]).toBe(99);
   });
 });
 

@@ -32,7 +32,8 @@ async function openCounting(browser: Browser, base: string, query: string, name 
     const text = String(f.payload);
     if (text.startsWith('{"type":"delta"')) frames.deltas++;
     if (text.includes('"x":[')) frames.textEdits++;
-    if (text.includes('"p":[')) frames.pushes++;
+    // New points onto full series: `{"p": [v]}`, or a `"p"` column of a table (one point onto each metric's series).
+    if (/"p":\[|\[\d+,"p"/.test(text)) frames.pushes++;
   }));
   await page.goto(withTestFlag(`${base}/overlay/${name}${query}`));
   await until(() => page.evaluate(() => document.getElementById('status')!.dataset.state), (s) => s === 'open', 10_000, 'the page to connect');

@@ -20,6 +20,7 @@ export function applyPatch(value, patch) {
   }
   if ('x' in patch) return editString(typeof value === 'string' ? value : '', patch.x);
   if ('k' in patch) return patchByPosition(value, patch.k);
+  if ('c' in patch) return patchColumns(value, patch.c);
   if ('p' in patch) {
     // A full sliding series: the new points in, as many old ones out.
     const out = (Array.isArray(value) ? value : []).concat(patch.p);
@@ -39,6 +40,28 @@ function patchByPosition(value, k) {
   for (let j = 0; j + 1 < k.length; j += 2) {
     const [from, to] = Array.isArray(k[j]) ? k[j] : [k[j], k[j]];
     for (let i = from; i <= to; i++) out[names[i]] = applyPatch(out[names[i]], k[j + 1]);
+  }
+  return out;
+}
+
+/**
+ * `[cols, v…]`: every child (keys sorted) takes every column `[at, op]` (or `[at, op, v]`, one v
+ * for all) on its field `at` (its keys sorted): `+` appends v, `p` appends v and drops the
+ * first element, `=` sets v. The values without their own come row by row, a child at a time.
+ */
+function patchColumns(value, [cols, ...values]) {
+  const out = isObject(value) ? { ...value } : {};
+  let next = 0;
+  for (const name of Object.keys(out).sort()) {
+    const child = isObject(out[name]) ? { ...out[name] } : {};
+    const fields = Object.keys(child).sort();
+    for (const [at, op, ...own] of cols) {
+      const v = own.length > 0 ? own[0] : values[next++];
+      const f = fields[at];
+      const held = Array.isArray(child[f]) ? child[f] : [];
+      child[f] = op === '=' ? v : (op === 'p' ? held.slice(1) : held).concat([v]);
+    }
+    out[name] = child;
   }
   return out;
 }

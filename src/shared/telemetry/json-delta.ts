@@ -16,7 +16,13 @@
  *     Every field optional;
  *   - `{"p": [v…]}`: a full sliding series: append the values and drop as many from the front;
  *   - `{"x": [at, del, "ins", …]}`: a string edited in place: at offset `at` of the old string
- *     (offsets ascending, all of the old string), `del` characters replaced by `ins`.
+ *     (offsets ascending, all of the old string), `del` characters replaced by `ins`;
+ *   - `{"c": [cols, v…]}`: an object with the same keys as `a`, every child an object with the
+ *     same fields, patched as a table: `cols` is `[[at, op], …]` or `[at, op, v]`, `at` indexing
+ *     the children's fields in sorted order, op `"+"` (append v to that array), `"p"` (append v
+ *     and drop the first element) or `"="` (set it to v). Then the values, row by row: for each
+ *     child in sorted key order, one v per column that has none of its own (`[at, op, v]`: the
+ *     same v for every child). Every child takes every column.
  * Where a patch of an array or a string would not be shorter than the value, the value is
  * sent instead. The diff is made once per published message, never per client.
  */
@@ -143,7 +149,11 @@ function tokenEdits(ta: string[], tb: string[], offset: number): Json[] {
 function diffObject(a: Record<string, Json>, b: Record<string, Json>): Patch {
   const names = Object.keys(a).sort();
   const bNames = Object.keys(b);
-  if (bNames.length === names.length && bNames.every((k) => Object.hasOwn(a, k))) return diffByPosition(a, b, names);
+  if (bNames.length === names.length && bNames.every((k) => Object.hasOwn(a, k))) {
+    const byPosition = diffByPosition(a, b, names);
+    const table = diffColumns(a, b, names);
+    return table !== undefined && JSON.stringify(table).length < JSON.stringify(byPosition).length ? table : byPosition;
+  }
   const o: Record<string, Json> = {};
   const d: string[] = [];
   for (const k of Object.keys(b)) {
@@ -223,4 +233,59 @@ function diffArray(a: Json[], b: Json[]): Patch {
   if (b.length > keep) patch['+'] = b.slice(keep);
   // Replacing is shorter when most elements changed.
   return smaller(patch, b);
+}
+
+/** The sorted keys of an object whose children are all objects with these same keys (in `a` and `b`), else undefined. */
+function childFields(a: Record<string, Json>, b: Record<string, Json>, names: string[]): string[] | undefined {
+  let fields: string[] | undefined;
+  for (const name of names) {
+    for (const child of [a[name], b[name]]) {
+      if (!isObject(child)) return undefined;
+      const keys = Object.keys(child).sort();
+      if (fields === undefined) fields = keys;
+      else if (keys.length !== fields.length || keys.some((k, i) => k !== fields![i])) return undefined;
+    }
+  }
+  return fields;
+}
+
+/** True where `b` is `a` with `v` appended (and, sliding, its first element dropped). */
+function pushedOne(a: Json, b: Json, sliding: boolean): boolean {
+  if (!Array.isArray(a) || !Array.isArray(b)) return false;
+  const drop = sliding ? 1 : 0;
+  if (b.length !== a.length + 1 - drop || (sliding && a.length === 0)) return false;
+  for (let i = 0; i + 1 < b.length; i++) if (!jsonEqual(a[i + drop], b[i])) return false;
+  return true;
+}
+
+/**
+ * Same keys, every child an object with the same fields: `{"c": [cols, v…]}`, one column per
+ * field that changed in some child, the same operation in every child (metrics that each push
+ * one point onto the same series and take a new trend). Only the values travel, a row per
+ * child; a column whose value is the same in every child carries it once.
+ */
+function diffColumns(a: Record<string, Json>, b: Record<string, Json>, names: string[]): Patch | undefined {
+  if (names.length === 0) return undefined;
+  const fields = childFields(a, b, names);
+  if (!fields) return undefined;
+  const child = (o: Record<string, Json>, name: string) => o[name] as Record<string, Json>;
+  const cols: Json[][] = [];
+  const columnValues: Json[][] = [];
+  for (let f = 0; f < fields.length; f++) {
+    const field = fields[f];
+    if (names.every((n) => jsonEqual(child(a, n)[field], child(b, n)[field]))) continue;
+    const op = names.every((n) => pushedOne(child(a, n)[field], child(b, n)[field], false)) ? '+'
+      : names.every((n) => pushedOne(child(a, n)[field], child(b, n)[field], true)) ? 'p' : '=';
+    const values = names.map((n) => {
+      const v = child(b, n)[field];
+      return op === '=' ? v : (v as Json[])[(v as Json[]).length - 1];
+    });
+    const first = JSON.stringify(values[0]);
+    if (values.every((v) => JSON.stringify(v) === first)) cols.push([f, op, values[0]]);
+    else { cols.push([f, op]); columnValues.push(values); }
+  }
+  if (cols.length === 0) return undefined;
+  const table: Json[] = [cols];
+  for (let row = 0; row < names.length; row++) for (const values of columnValues) table.push(values[row]);
+  return { c: table };
 }
