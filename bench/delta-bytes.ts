@@ -33,13 +33,18 @@ interface Tally { messages: number; bytes: number }
 
 class Counting {
   readonly byType = new Map<string, Tally>();
+  /** Message type by the version this client holds (a delta names its base version, not its key). */
+  private readonly typeAt = new Map<number, string>();
   counting = false;
   constructor(readonly ws: WebSocket) {
     ws.on('message', (raw) => {
-      if (!this.counting) return;
       const text = String(raw);
-      const msg = JSON.parse(text) as { type: string; key?: string };
-      const type = msg.type === 'delta' ? `${String(msg.key).split(':')[0]} (delta)` : msg.type;
+      const msg = JSON.parse(text) as { type: string; key?: string; base?: number; seq?: number };
+      const held = msg.type === 'delta' ? this.typeAt.get(msg.base ?? -1) : msg.type;
+      if (msg.type === 'delta') this.typeAt.delete(msg.base ?? -1);
+      if (typeof msg.seq === 'number' && held !== undefined) this.typeAt.set(msg.seq, held);
+      if (!this.counting) return;
+      const type = msg.type === 'delta' ? `${held ?? 'unknown'} (delta)` : msg.type;
       const t = this.byType.get(type) ?? { messages: 0, bytes: 0 };
       t.messages++;
       t.bytes += Buffer.byteLength(text);

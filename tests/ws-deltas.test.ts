@@ -29,7 +29,8 @@ class DeltaClient {
       const text = String(raw);
       this.bytes += Buffer.byteLength(text);
       const msg = JSON.parse(text) as WsMessage;
-      const kind = msg.type === 'delta' ? `delta/${String(msg.key).split(':')[0]}` : `${msg.type}/`;
+      // A delta names no key: the key is the one held at its base version.
+      const kind = msg.type === 'delta' ? `delta/${String(this.held.keyOf(msg)).split(':')[0]}` : `${msg.type}/`;
       const b = this.byKind.get(kind) ?? [0, 0];
       this.byKind.set(kind, [b[0] + 1, b[1] + Buffer.byteLength(text)]);
       if (msg.type === 'delta') {

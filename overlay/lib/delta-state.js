@@ -47,7 +47,8 @@ function patchByPosition(value, k) {
 /**
  * `[cols, v…]`: every child (keys sorted) takes every column `[at, op]` (or `[at, op, v]`, one v
  * for all) on its field `at` (its keys sorted): `+` appends v, `p` appends v and drops the
- * first element, `=` sets v. The values without their own come row by row, a child at a time.
+ * first element, `+n` / `pn` the same with the n values in v, `=` sets v. The values without
+ * their own come row by row, a child at a time.
  */
 function patchColumns(value, [cols, ...values]) {
   const out = isObject(value) ? { ...value } : {};
@@ -59,7 +60,9 @@ function patchColumns(value, [cols, ...values]) {
       const v = own.length > 0 ? own[0] : values[next++];
       const f = fields[at];
       const held = Array.isArray(child[f]) ? child[f] : [];
-      child[f] = op === '=' ? v : (op === 'p' ? held.slice(1) : held).concat([v]);
+      const n = op.length > 1 ? Number(op.slice(1)) : 1;
+      const points = n === 1 ? [v] : v;
+      child[f] = op === '=' ? v : (op[0] === 'p' ? held.slice(n) : held).concat(points);
     }
     out[name] = child;
   }
@@ -79,34 +82,51 @@ function editString(text, edits) {
 
 /**
  * The messages of one connection, keyed as the server keys them. A full message with a
- * `key` and `seq` replaces that key's state; a delta applies only on the exact `seq` it was
- * made from (`base`), otherwise the key waits for a full message and a resync is asked for.
+ * `key` and `seq` replaces that key's state; a delta applies to the key held at exactly the
+ * version it was made from (`base`: versions are unique across keys, so `base` names the key
+ * too); a delta that follows nothing held means a message was lost, and a resync is asked for.
  */
 export function deltaState() {
   const keys = new Map(); // key → { seq, message }
+  const bySeq = new Map(); // seq → key held at that version
+  const hold = (key, seq, message) => {
+    const was = keys.get(key);
+    if (was) bySeq.delete(was.seq);
+    keys.set(key, { seq, message });
+    bySeq.set(seq, key);
+  };
+  const drop = (key) => {
+    const was = keys.get(key);
+    if (was) bySeq.delete(was.seq);
+    keys.delete(key);
+  };
   return {
     accept(msg) {
       if (msg?.type === 'delta') {
-        const held = keys.get(msg.key);
+        // Older servers name the key (and the type, in `of`); the key's version must still match.
+        const key = typeof msg.key === 'string' ? msg.key : bySeq.get(msg.base);
+        const held = key === undefined ? undefined : keys.get(key);
         if (!held || held.seq !== msg.base) {
-          keys.delete(msg.key);
+          if (key !== undefined) drop(key);
           return { message: null, resync: true };
         }
-        // The type is the held message's (a delta never changes it); older servers also name it in `of`.
+        // The type is the held message's (a delta never changes it).
         const message = { type: msg.of ?? held.message.type, timestamp: msg.timestamp, data: applyPatch(held.message.data, msg.patch) };
-        keys.set(msg.key, { seq: msg.seq, message });
+        hold(key, msg.seq, message);
         return { message, resync: false };
       }
       if (msg && typeof msg.key === 'string' && typeof msg.seq === 'number') {
         const message = { type: msg.type, timestamp: msg.timestamp, data: msg.data };
-        keys.set(msg.key, { seq: msg.seq, message });
+        hold(msg.key, msg.seq, message);
         return { message, resync: false };
       }
       return { message: msg, resync: false };
     },
     /** A reconnect: nothing held is current any more (the server sends full state again). */
-    clear() { keys.clear(); },
+    clear() { keys.clear(); bySeq.clear(); },
     /** Current full message of every key (what a full subscriber's latest messages are). */
     messages() { return new Map([...keys].map(([k, v]) => [k, v.message])); },
+    /** The key of the message a delta rebuilds (undefined when it follows nothing held). */
+    keyOf(delta) { return typeof delta?.key === 'string' ? delta.key : bySeq.get(delta?.base); },
   };
 }

@@ -20,7 +20,8 @@
  *   - `{"c": [cols, v…]}`: an object with the same keys as `a`, every child an object with the
  *     same fields, patched as a table: `cols` is `[[at, op], …]` or `[at, op, v]`, `at` indexing
  *     the children's fields in sorted order, op `"+"` (append v to that array), `"p"` (append v
- *     and drop the first element) or `"="` (set it to v). Then the values, row by row: for each
+ *     and drop the first element), `"+n"` / `"pn"` (the same with the n values of the array v)
+ *     or `"="` (set it to v). Then the values, row by row: for each
  *     child in sorted key order, one v per column that has none of its own (`[at, op, v]`: the
  *     same v for every child). Every child takes every column.
  * Where a patch of an array or a string would not be shorter than the value, the value is
@@ -249,19 +250,28 @@ function childFields(a: Record<string, Json>, b: Record<string, Json>, names: st
   return fields;
 }
 
-/** True where `b` is `a` with `v` appended (and, sliding, its first element dropped). */
-function pushedOne(a: Json, b: Json, sliding: boolean): boolean {
-  if (!Array.isArray(a) || !Array.isArray(b)) return false;
-  const drop = sliding ? 1 : 0;
-  if (b.length !== a.length + 1 - drop || (sliding && a.length === 0)) return false;
-  for (let i = 0; i + 1 < b.length; i++) if (!jsonEqual(a[i + drop], b[i])) return false;
+/** True where `b` is `a` with n values appended (and, sliding, as many dropped from its front). */
+function pushed(a: Json, b: Json, n: number, sliding: boolean): boolean {
+  if (!Array.isArray(a) || !Array.isArray(b) || n < 1) return false;
+  const drop = sliding ? n : 0;
+  if (b.length !== a.length + n - drop || drop > a.length) return false;
+  for (let i = 0; i < b.length - n; i++) if (!jsonEqual(a[i + drop], b[i])) return false;
   return true;
+}
+
+/** How many points every child's series gained (growing) or slid by (sliding), if the same in all; else 0. */
+function pushCount(pairs: Array<[Json, Json]>, sliding: boolean): number {
+  const changed = pairs.find(([a, b]) => !jsonEqual(a, b));
+  if (!changed || !Array.isArray(changed[0]) || !Array.isArray(changed[1])) return 0;
+  const [a, b] = changed as [Json[], Json[]];
+  const n = sliding ? (a.length === b.length ? slide(a, b) : 0) : b.length - a.length;
+  return n >= 1 && pairs.every(([x, y]) => pushed(x, y, n, sliding)) ? n : 0;
 }
 
 /**
  * Same keys, every child an object with the same fields: `{"c": [cols, v…]}`, one column per
  * field that changed in some child, the same operation in every child (metrics that each push
- * one point onto the same series and take a new trend). Only the values travel, a row per
+ * the same number of points onto their series and take a new trend). Only the values travel, a row per
  * child; a column whose value is the same in every child carries it once.
  */
 function diffColumns(a: Record<string, Json>, b: Record<string, Json>, names: string[]): Patch | undefined {
@@ -274,12 +284,13 @@ function diffColumns(a: Record<string, Json>, b: Record<string, Json>, names: st
   for (let f = 0; f < fields.length; f++) {
     const field = fields[f];
     if (names.every((n) => jsonEqual(child(a, n)[field], child(b, n)[field]))) continue;
-    const op = names.every((n) => pushedOne(child(a, n)[field], child(b, n)[field], false)) ? '+'
-      : names.every((n) => pushedOne(child(a, n)[field], child(b, n)[field], true)) ? 'p' : '=';
-    const values = names.map((n) => {
-      const v = child(b, n)[field];
-      return op === '=' ? v : (v as Json[])[(v as Json[]).length - 1];
-    });
+    const pairs = names.map((n): [Json, Json] => [child(a, n)[field], child(b, n)[field]]);
+    const grew = pushCount(pairs, false);
+    const slid = grew > 0 ? 0 : pushCount(pairs, true);
+    const count = grew || slid;
+    // One point is the value itself, several an array of them ("+3": three appended).
+    const op = (grew ? '+' : slid ? 'p' : '=') + (count > 1 ? String(count) : '');
+    const values = pairs.map(([, v]) => (count === 0 ? v : count === 1 ? (v as Json[])[(v as Json[]).length - 1] : (v as Json[]).slice(-count)));
     const first = JSON.stringify(values[0]);
     if (values.every((v) => JSON.stringify(v) === first)) cols.push([f, op, values[0]]);
     else { cols.push([f, op]); columnValues.push(values); }
