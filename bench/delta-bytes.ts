@@ -39,10 +39,13 @@ class Counting {
   constructor(readonly ws: WebSocket) {
     ws.on('message', (raw) => {
       const text = String(raw);
-      const msg = JSON.parse(text) as { type: string; key?: string; base?: number; seq?: number };
-      const held = msg.type === 'delta' ? this.typeAt.get(msg.base ?? -1) : msg.type;
-      if (msg.type === 'delta') this.typeAt.delete(msg.base ?? -1);
-      if (typeof msg.seq === 'number' && held !== undefined) this.typeAt.set(msg.seq, held);
+      const msg = JSON.parse(text) as { type: string; seq?: number; s?: number; b?: number };
+      // A delta: version s, made from version s - b.
+      const base = msg.type === 'delta' ? (msg.s ?? 0) - (msg.b ?? 0) : -1;
+      const held = msg.type === 'delta' ? this.typeAt.get(base) : msg.type;
+      this.typeAt.delete(base);
+      const seq = msg.type === 'delta' ? msg.s : msg.seq;
+      if (typeof seq === 'number' && held !== undefined) this.typeAt.set(seq, held);
       if (!this.counting) return;
       const type = msg.type === 'delta' ? `${held ?? 'unknown'} (delta)` : msg.type;
       const t = this.byType.get(type) ?? { messages: 0, bytes: 0 };

@@ -75,6 +75,7 @@ describe('json delta', () => {
     let positional = 0;
     let ranges = 0;
     let pushed = 0;
+    let rows = 0;
     for (let seed = 1; seed <= 5; seed++) {
       const rnd = prng(seed);
       let a: State | undefined;
@@ -91,6 +92,7 @@ describe('json delta', () => {
         if (ops.includes('"k":[')) positional++;
         if (/"k":\[(?:[^\[\]]|\[[^\[\]]*\])*\[\d+,\d+\]/.test(ops)) ranges++;
         if (ops.includes('"p":[')) pushed++;
+        if (ops.includes('"r":[')) rows++;
         a = b;
       }
     }
@@ -100,6 +102,8 @@ describe('json delta', () => {
     expect(positional).toBeGreaterThan(500);
     expect(ranges).toBeGreaterThan(100);
     expect(pushed).toBeGreaterThan(100);
+    // ...and top lists replaced as rows.
+    expect(rows).toBeGreaterThan(100);
   });
 
   it('a sliding series is sent as its new points (full) or shift + append (growing), not resent', () => {
@@ -273,6 +277,20 @@ describe('compact patches', () => {
     const c = { top: [{ move: '7g7f', prob: 0.51 }, { move: '2g2f', prob: 0.3 }] };
     expect(diffJson(a, c)).toEqual({ k: [0, { i: [[0, { k: [1, 0.51] }]] }] });
   });
+
+  it('a list of like objects that changed throughout goes out as rows: the field names once, then the values', () => {
+    const a = { top: [{ move: '7g7f', prob: 0.5 }, { move: '2g2f', prob: 0.3 }, { move: '3c3d', prob: 0.1 }] };
+    const b = { top: [{ move: '2g2f', prob: 0.45 }, { move: '7g7f', prob: 0.35 }, { move: '8c8d', prob: 0.05 }] };
+    const patch = diffJson(a, b);
+    expect(patch).toEqual({ k: [0, { r: [['move', 'prob'], '2g2f', 0.45, '7g7f', 0.35, '8c8d', 0.05] }] });
+    expect(applyPatch(a, JSON.parse(JSON.stringify(patch)))).toEqual(b);
+    // Not like objects (other keys), or objects without keys: the value itself.
+    const mixed = [{ move: 'a', prob: 1 }, { move: 'b', p: 2 }, { move: 'c', prob: 3 }];
+    expect(diffJson({ top: [] }, { top: mixed })).toEqual({ k: [0, mixed] });
+    const empty = [{}, {}, {}, {}, {}, {}];
+    expect(diffJson({ top: [1] }, { top: empty })).toEqual({ k: [0, empty] });
+    expect(applyPatch(undefined, { r: [[]] })).toEqual([]);
+  });
 });
 
 describe('delta stream with gaps and reconnects', () => {
@@ -335,7 +353,9 @@ describe('delta stream with gaps and reconnects', () => {
     expect(held.accept(JSON.parse(dec.decode(fan.full('k', v(1, 1))))).message).toEqual({ type: 't', timestamp: 1, data: { x: 1, keep: 'same'.repeat(40) } });
     const d2 = JSON.parse(dec.decode(fan.update('k', v(1, 1), v(2, 2))));
     const d3 = JSON.parse(dec.decode(fan.update('k', v(2, 2), v(3, 3))));
-    expect(d3).toEqual({ type: 'delta', timestamp: 3, base: 2, seq: 3, patch: { k: [1, 3] } }); // keys sorted: keep, x
+    // Version 3 (s), made from the version 1 (b) back; the patch (p): keys sorted: keep, x.
+    expect(d3).toEqual({ type: 'delta', timestamp: 3, s: 3, b: 1, p: { k: [1, 3] } });
+    expect(Object.keys(d3).slice(0, 2)).toEqual(['type', 'timestamp']); // what load generators sniff, first
     // The type is the held message's and the key the one held at `base`: the delta repeats neither.
     expect(d3).not.toHaveProperty('of');
     expect(d3).not.toHaveProperty('key');

@@ -21,6 +21,7 @@ export function applyPatch(value, patch) {
   if ('x' in patch) return editString(typeof value === 'string' ? value : '', patch.x);
   if ('k' in patch) return patchByPosition(value, patch.k);
   if ('c' in patch) return patchColumns(value, patch.c);
+  if ('r' in patch) return fromRows(patch.r);
   if ('p' in patch) {
     // A full sliding series: the new points in, as many old ones out.
     const out = (Array.isArray(value) ? value : []).concat(patch.p);
@@ -69,6 +70,16 @@ function patchColumns(value, [cols, ...values]) {
   return out;
 }
 
+/** `[names, v…]`: an array of objects with the keys `names`, their values one element after another. */
+function fromRows([names, ...values]) {
+  const out = [];
+  if (!Array.isArray(names) || names.length === 0) return out;
+  for (let at = 0; at + names.length <= values.length; at += names.length) {
+    out.push(Object.fromEntries(names.map((name, i) => [name, values[at + i]])));
+  }
+  return out;
+}
+
 /** A string edit list [at, del, ins, …]: offsets ascending into the old string. */
 function editString(text, edits) {
   let out = '';
@@ -80,11 +91,16 @@ function editString(text, edits) {
   return out + text.slice(pos);
 }
 
+/** A delta's versions: `{s, b, p}` (base s − b), or older servers' `{seq, base, patch}`. */
+function versions(delta) {
+  return typeof delta?.s === 'number' ? { base: delta.s - delta.b, seq: delta.s, patch: delta.p } : { base: delta?.base, seq: delta?.seq, patch: delta?.patch };
+}
+
 /**
  * The messages of one connection, keyed as the server keys them. A full message with a
  * `key` and `seq` replaces that key's state; a delta applies to the key held at exactly the
- * version it was made from (`base`: versions are unique across keys, so `base` names the key
- * too); a delta that follows nothing held means a message was lost, and a resync is asked for.
+ * version it was made from (its base: versions are unique across keys, so the base names the
+ * key too); a delta that follows nothing held means a message was lost, and a resync is asked for.
  */
 export function deltaState() {
   const keys = new Map(); // key → { seq, message }
@@ -104,15 +120,16 @@ export function deltaState() {
     accept(msg) {
       if (msg?.type === 'delta') {
         // Older servers name the key (and the type, in `of`); the key's version must still match.
-        const key = typeof msg.key === 'string' ? msg.key : bySeq.get(msg.base);
+        const { base, seq, patch } = versions(msg);
+        const key = typeof msg.key === 'string' ? msg.key : bySeq.get(base);
         const held = key === undefined ? undefined : keys.get(key);
-        if (!held || held.seq !== msg.base) {
+        if (!held || held.seq !== base) {
           if (key !== undefined) drop(key);
           return { message: null, resync: true };
         }
         // The type is the held message's (a delta never changes it).
-        const message = { type: msg.of ?? held.message.type, timestamp: msg.timestamp, data: applyPatch(held.message.data, msg.patch) };
-        hold(key, msg.seq, message);
+        const message = { type: msg.of ?? held.message.type, timestamp: msg.timestamp, data: applyPatch(held.message.data, patch) };
+        hold(key, seq, message);
         return { message, resync: false };
       }
       if (msg && typeof msg.key === 'string' && typeof msg.seq === 'number') {
@@ -127,6 +144,6 @@ export function deltaState() {
     /** Current full message of every key (what a full subscriber's latest messages are). */
     messages() { return new Map([...keys].map(([k, v]) => [k, v.message])); },
     /** The key of the message a delta rebuilds (undefined when it follows nothing held). */
-    keyOf(delta) { return typeof delta?.key === 'string' ? delta.key : bySeq.get(delta?.base); },
+    keyOf(delta) { return typeof delta?.key === 'string' ? delta.key : bySeq.get(versions(delta).base); },
   };
 }

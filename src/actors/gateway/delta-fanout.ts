@@ -3,10 +3,10 @@
  * of a key is published once as what changed since the version that topic last carried.
  *
  * Versions are the latest-message store's sequence numbers (global and monotonic, so a key
- * dropped and re-created never repeats one). A delta names the version it was made from
- * (`base`) and the one it makes (`seq`); a client holding anything else asks for a full
+ * dropped and re-created never repeats one). A delta names the version it makes (`s`) and the
+ * one it was made from (the base, `s` − `b`); a client holding anything else asks for a full
  * state. A delta never changes the message type (a full message goes out instead), so it
- * does not repeat it: the client has it from the version it holds; nor its key, which `base`
+ * does not repeat it: the client has it from the version it holds; nor its key, which the base
  * names (versions are unique across keys). Conflated tiers remember
  * the version they last published per key and level, and the state a delta client of such
  * a tier is sent is that version, so the tier's next delta follows it.
@@ -80,8 +80,9 @@ export class DeltaFanout {
     const b = this.parse(to.bytes);
     if (!a || !b || a.type !== b.type) return this.countFull(full);
     const patch = diffJson(a.data, b.data) ?? { o: {} };
-    // No key: `base` is a store version, unique across keys, so it names the key the client holds.
-    const delta = encoder.encode(JSON.stringify({ type: 'delta', timestamp: b.timestamp, base: from.seq, seq: to.seq, patch }));
+    // `s` the version made, `b` how far back the base is (a few, where the versions run to millions), `p` the patch.
+    // No key: the base is a store version, unique across keys, so it names the key the client holds.
+    const delta = encoder.encode(JSON.stringify({ type: 'delta', timestamp: b.timestamp, s: to.seq, b: to.seq - from.seq, p: patch }));
     if (delta.byteLength >= full.byteLength) return this.countFull(full);
     this.counts.deltas++;
     this.onUpdate('delta');

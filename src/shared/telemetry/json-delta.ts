@@ -21,11 +21,14 @@
  *     same fields, patched as a table: `cols` is `[[at, op], …]` or `[at, op, v]`, `at` indexing
  *     the children's fields in sorted order, op `"+"` (append v to that array), `"p"` (append v
  *     and drop the first element), `"+n"` / `"pn"` (the same with the n values of the array v)
- *     or `"="` (set it to v). Then the values, row by row: for each
- *     child in sorted key order, one v per column that has none of its own (`[at, op, v]`: the
- *     same v for every child). Every child takes every column.
+ *     or `"="` (set it to v). Then the values, row by row: for each child in sorted key order,
+ *     one v per column that has none of its own (`[at, op, v]`: the same v for every child).
+ *     Every child takes every column;
+ *   - `{"r": [names, v…]}`: an array of objects, each with the (one or more) keys `names`,
+ *     replacing the value: the values of each element in turn, in the order of `names`.
  * Where a patch of an array or a string would not be shorter than the value, the value is
- * sent instead. The diff is made once per published message, never per client.
+ * sent instead (as rows where that is shorter). The diff is made once per published message,
+ * never per client.
  */
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type Patch = Json;
@@ -53,7 +56,26 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 
 /** A replacement patch for `b`. */
 function replace(b: Json): Patch {
-  return isObject(b) ? { '=': b } : b;
+  return isObject(b) ? { '=': b } : Array.isArray(b) ? asRows(b) : b;
+}
+
+/**
+ * An array of like objects (top moves, top channels) as `{"r": [names, v…]}` when that is
+ * shorter: the field names once, then each element's values in that order. Else the array.
+ */
+function asRows(b: Json[]): Patch {
+  const first = b[0];
+  if (b.length < 2 || !isObject(first)) return b;
+  const names = Object.keys(first);
+  if (names.length === 0) return b; // rows of nothing would not say how many
+  const rows: Json[] = [names];
+  for (const e of b) {
+    if (!isObject(e)) return b;
+    const keys = Object.keys(e);
+    if (keys.length !== names.length || !names.every((k) => Object.hasOwn(e, k))) return b;
+    for (const k of names) rows.push(e[k]);
+  }
+  return smaller({ r: rows }, b);
 }
 
 /** The patch from `a` to `b`, or undefined when they are equal. */
@@ -65,8 +87,8 @@ export function diffJson(a: Json | undefined, b: Json): Patch | undefined {
   return replace(b);
 }
 
-/** The patch if its JSON is shorter than the value's, else the value (both go out as JSON). */
-function smaller(patch: Patch, b: Json): Patch {
+/** The patch if its JSON is shorter than the value's (or its rows'), else that (both go out as JSON). */
+function smaller(patch: Patch, b: Patch): Patch {
   return JSON.stringify(patch).length < JSON.stringify(b).length ? patch : b;
 }
 
@@ -215,7 +237,7 @@ function diffArray(a: Json[], b: Json[]): Patch {
   const n = slide(a, b);
   if (n < a.length) {
     // A full series slid by as many points as it gained: the points alone.
-    if (n > 0 && b.length === a.length) return smaller({ p: b.slice(a.length - n) }, b);
+    if (n > 0 && b.length === a.length) return smaller({ p: b.slice(a.length - n) }, asRows(b));
     const patch: Record<string, Json> = {};
     if (n > 0) patch.s = n;
     if (b.length > a.length - n) patch['+'] = b.slice(a.length - n);
@@ -233,7 +255,7 @@ function diffArray(a: Json[], b: Json[]): Patch {
   if (changes.length > 0) patch.i = changes;
   if (b.length > keep) patch['+'] = b.slice(keep);
   // Replacing is shorter when most elements changed.
-  return smaller(patch, b);
+  return smaller(patch, asRows(b));
 }
 
 /** The sorted keys of an object whose children are all objects with these same keys (in `a` and `b`), else undefined. */
