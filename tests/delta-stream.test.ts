@@ -257,9 +257,22 @@ describe('compact patches', () => {
     const a = { position: 'bnsk3+N1/lr7/4g1g1l/pppppppp1/6P2/3B4p/PP1PPP1PP/1SR3GNL/L2K1G2S b Snp 1' };
     const b = { position: 'bnsk3+N1/lr7/4g1g1l/ppRppppp1/6P2/3B4p/PP1PPP1PP/1S4GNL/L2K1G2S w SPnp 1' };
     const patch = diffJson(a, b);
-    expect(patch).toEqual({ k: [0, { x: [20, 9, 'ppRppppp1', 49, 7, '1S4GNL', 65, 1, 'w', 67, 3, 'SPnp'] }] });
+    // (The side to move and the hands, one space apart, go as one edit: shorter than two.)
+    expect(patch).toEqual({ k: [0, { x: [20, 9, 'ppRppppp1', 49, 7, '1S4GNL', 65, 5, 'w SPnp'] }] });
     expect(applyPatch(a, patch)).toEqual(b);
     expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length * 0.8);
+  });
+
+  it('a rewritten sentence goes out as one edit, not one per word between the words it shares with the old one', () => {
+    const a = { explanation: 'Step 15. Health: exploring. KL 0.0586 is at or above 0.05: updates are large, so training may be unstable. Policy loss 0.13 is falling (improving). Value loss 0.692 is rising. Entropy 4.35 is flat.' };
+    const b = { explanation: 'Step 18. Health: learning. KL 0.0416 with clip fraction 0.237 shows the policy is still moving noticeably each update. Policy loss 0.128 is falling (improving). Value loss 0.681 is rising. Entropy 4.34 is flat.' };
+    const patch = diffJson(a, b) as { k: [number, { x: (number | string)[] }] };
+    expect(applyPatch(a, JSON.parse(JSON.stringify(patch)))).toEqual(b);
+    const edits = patch.k[1].x;
+    // The step, the health word with the KL sentence, then each changed number on its own.
+    expect(edits).toEqual([5, 3, '18.', 17, 89, 'learning. KL 0.0416 with clip fraction 0.237 shows the policy is still moving noticeably each update.', 119, 4, '0.128', 159, 5, '0.681', 184, 4, '4.34']);
+    // Shorter than the text it rebuilds (one edit per shared word was not).
+    expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length * 0.9);
   });
 
   it('a short or wholly different text is replaced, not edited', () => {

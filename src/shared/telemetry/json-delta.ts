@@ -116,8 +116,34 @@ function diffString(a: string, b: string): Patch {
   const ta = a.slice(head, a.length - tail).match(TOKEN) ?? [];
   const tb = b.slice(head, b.length - tail).match(TOKEN) ?? [];
   if (ta.length * tb.length > MAX_LCS_CELLS) return b;
-  const edits = tokenEdits(ta, tb, head);
+  const edits = mergeNearEdits(a, tokenEdits(ta, tb, head));
   return smaller({ x: edits }, b);
+}
+
+/**
+ * Two edits with a little unchanged text between them as one, where that is shorter: a
+ * rewritten sentence shares words ("is", "the") with the old one, and an edit per piece
+ * between them costs more than the shared words.
+ */
+function mergeNearEdits(a: string, edits: Json[]): Json[] {
+  const out: Json[] = [];
+  for (let k = 0; k + 2 < edits.length; k += 3) {
+    const [at, del, ins] = [edits[k] as number, edits[k + 1] as number, edits[k + 2] as string];
+    const n = out.length;
+    if (n > 0) {
+      const [pAt, pDel, pIns] = [out[n - 3] as number, out[n - 2] as number, out[n - 1] as string];
+      const gap = a.slice(pAt + pDel, at);
+      // Apart: `,at,del,"ins"`; together: the gap's text inside one string.
+      const apart = String(at).length + String(del).length + 5;
+      if (JSON.stringify(gap).length - 2 < apart) {
+        out[n - 2] = pDel + gap.length + del;
+        out[n - 1] = pIns + gap + ins;
+        continue;
+      }
+    }
+    out.push(at, del, ins);
+  }
+  return out;
 }
 
 /** True where a token starts (a change of space / not space, either side of a slash, or either end). */
