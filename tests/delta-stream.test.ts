@@ -369,7 +369,7 @@ describe('delta stream with gaps and reconnects', () => {
     // Version 3 (s), made from the version 1 (b) back; the patch (p): keys sorted: keep, x.
     expect(d3).toEqual({ type: 'delta', timestamp: 3, s: 3, b: 1, p: { k: [1, 3] } });
     expect(Object.keys(d3).slice(0, 2)).toEqual(['type', 'timestamp']); // what load generators sniff, first
-    // The type is the held message's and the key the one held at `base`: the delta repeats neither.
+    // The type is the held message's and the key the one held at its base (s − b): the delta repeats neither.
     expect(d3).not.toHaveProperty('of');
     expect(d3).not.toHaveProperty('key');
     expect(d2).toBeDefined();
