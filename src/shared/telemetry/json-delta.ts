@@ -319,8 +319,8 @@ function pushCount(pairs: Array<[Json, Json]>, sliding: boolean): number {
 /**
  * Same keys, every child an object with the same fields: `{"c": [cols, v…]}`, one column per
  * field that changed in some child, the same operation in every child (metrics that each push
- * the same number of points onto their series and take a new trend). Only the values travel, a row per
- * child; a column whose value is the same in every child carries it once.
+ * the same number of points onto their series and take a new trend). Only the values travel,
+ * a row per child; a column whose value is the same in every child carries it once.
  */
 function diffColumns(a: Record<string, Json>, b: Record<string, Json>, names: string[]): Patch | undefined {
   if (names.length === 0) return undefined;
