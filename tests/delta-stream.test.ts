@@ -275,6 +275,24 @@ describe('compact patches', () => {
     expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length * 0.9);
   });
 
+  it('a text too long to compare word by word whose numbers changed goes out as edits of those numbers; with words added, whole', () => {
+    const metrics = ['ppo/policy_loss', 'ppo/value_loss', 'ppo/entropy', 'games_played', 'ppo/clip_fraction', 'ppo/kl_divergence_approx', 'ppo/learning_rate'];
+    const text = (step: number, v: (i: number) => number) => `step ${step}; health learning: KL ${v(9)} is between 0.01 and 0.05; ` +
+      metrics.map((m, i) => `${m} ${v(i)}, window mean ${v(i)} [${v(i)}, ${v(i)}], slope ${v(i + 20)}/step over 100 points (falling)`).join('; ') + '.';
+    const a = { explanation: text(186, (i) => Number((0.1 + i / 7).toPrecision(3))) };
+    const b = { explanation: text(187, (i) => (i === 2 || i > 8 ? Number((0.1 + i / 7).toPrecision(3)) + 0.001 : Number((0.1 + i / 7).toPrecision(3)))) };
+    const tokens = a.explanation.match(/\s+|\/|[^\s/]+/g)!.length;
+    expect(tokens * tokens).toBeGreaterThan(40_000); // past the word-by-word table's size
+    const patch = diffJson(a, b) as { k: [number, { x: (number | string)[] }] };
+    expect(applyPatch(a, JSON.parse(JSON.stringify(patch)))).toEqual(b);
+    // The step, KL, entropy's four numbers and the seven slopes, neighbours merged: a fraction of the text.
+    expect(patch.k[1].x.length / 3).toBeLessThanOrEqual(10);
+    expect(JSON.stringify(patch).length).toBeLessThan(JSON.stringify(b).length / 3);
+    // A word more, so no word-for-word pairing: replaced (no table that large is made).
+    const c = { explanation: `${b.explanation} More.` .replace('health', 'health is') };
+    expect(diffJson(a, c)).toEqual({ k: [0, c.explanation] });
+  });
+
   it('a short or wholly different text is replaced, not edited', () => {
     expect(diffJson({ t: 'learning' }, { t: 'healthy' })).toEqual({ k: [0, 'healthy'] });
     const a = 'alpha beta gamma delta epsilon zeta eta theta';

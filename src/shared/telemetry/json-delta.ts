@@ -115,9 +115,22 @@ function diffString(a: string, b: string): Patch {
   while (tail > 0 && !isEdge(a, a.length - tail)) tail--;
   const ta = a.slice(head, a.length - tail).match(TOKEN) ?? [];
   const tb = b.slice(head, b.length - tail).match(TOKEN) ?? [];
-  if (ta.length * tb.length > MAX_LCS_CELLS) return b;
-  const edits = mergeNearEdits(a, tokenEdits(ta, tb, head));
-  return smaller({ x: edits }, b);
+  // Same number of tokens (a long text whose numbers changed): token i becomes token i, no table.
+  const inPlace = ta.length === tb.length ? { x: mergeNearEdits(a, pairedEdits(ta, tb, head)) } : undefined;
+  if (ta.length * tb.length > MAX_LCS_CELLS) return inPlace ? smaller(inPlace, b) : b;
+  const edits: Patch = { x: mergeNearEdits(a, tokenEdits(ta, tb, head)) };
+  return smaller(inPlace ? smaller(inPlace, edits) : edits, b);
+}
+
+/** Edit list [at, del, ins, …] replacing each token of ta by the token of tb at the same place. */
+function pairedEdits(ta: string[], tb: string[], offset: number): Json[] {
+  const edits: Json[] = [];
+  let at = offset;
+  for (let i = 0; i < ta.length; i++) {
+    if (ta[i] !== tb[i]) edits.push(at, ta[i].length, tb[i]);
+    at += ta[i].length;
+  }
+  return edits;
 }
 
 /**
