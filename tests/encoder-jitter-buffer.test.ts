@@ -19,6 +19,8 @@ import { PhaseLock } from '../src/actors/encoder/phase-lock.js';
 import { FrameClock } from '../src/actors/compositor/frame-clock.js';
 import type { SlotRing } from '../src/shared/slot-ring.js';
 import { Supervisor } from '../src/supervisor/supervisor.js';
+import { loadConfig } from '../src/shared/config.js';
+import { RING_FRAMES, serviceTopology } from '../src/topology.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-jitter-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -119,10 +121,10 @@ describe('encoder actor: a jitter buffer absorbs frames scattered over more than
       inRing: 'frames', width, height, fps: 30, bitrateKbps: 400, preset: 'ultrafast', keyframeSeconds: 1, encoder: 'libx264', audio: 'none',
       outputs: [join(dir, 'jitter.mkv')],
     };
-    // The product's frame ring: 4 slots, queue mode, drop-newest (src/topology.ts).
+    // The product's frame ring: 5 slots, queue mode, drop-newest (src/topology.ts).
     const supervisor = new Supervisor({
       heartbeatIntervalMs: 100, hangTimeoutMs: 5_000, startTimeoutMs: 20_000, logLevel: 'error',
-      rings: { frames: { kind: 'slot', slots: 4, slotBytes: frameBytes, mode: 'queue', policy: 'drop-newest' } },
+      rings: { frames: { kind: 'slot', slots: 5, slotBytes: frameBytes, mode: 'queue', policy: 'drop-newest' } },
       actors: [{ name: 'encoder', module: new URL('../src/actors/encoder/index.ts', import.meta.url), in: ['frames'], options }],
     }, pino({ level: 'warn' }));
     running = supervisor;
@@ -199,4 +201,59 @@ describe('encoder actor: a jitter buffer absorbs frames scattered over more than
     expect(Number(lead![1])).toBeGreaterThan(0.75 * T);
     expect(Number(lead![1])).toBeLessThan(2 * T);
   }, 70_000);
+});
+
+describe('the product\'s frame ring with the jitter buffer', () => {
+  it('keeps the margin an in-place write had: ffmpeg stalled for under two periods, no frame\'s slot is rewritten while ffmpeg reads it', async () => {
+    const tokens = { ingestToken: 'ingest-token-123', adminToken: 'admin-token-123' };
+    const spec = serviceTopology(loadConfig(['--no-demo', '--no-capture', '--output', join(dir, 'x.mp4'), '--compose-width', '640', '--compose-height', '360'], {}), { tokens, port: 1 });
+    const frames = spec.rings![RING_FRAMES] as { kind: 'slot'; slots: number; slotBytes: number; mode: 'queue'; policy: 'drop-newest' };
+    expect(frames).toMatchObject({ kind: 'slot', mode: 'queue', policy: 'drop-newest', slotBytes: 640 * 360 * 4 });
+    const width = 640, height = 360, frameBytes = width * height * 4;
+    // 922 kB frames: more than ffmpeg's stdin buffers hold, so a frame written while ffmpeg is
+    // stopped stays pending (its slot in use) until it runs again.
+    const options: EncoderOptions = {
+      inRing: 'frames', width, height, fps: 30, bitrateKbps: 400, preset: 'ultrafast', keyframeSeconds: 1, encoder: 'libx264', audio: 'none',
+      outputs: [join(dir, 'stall.mkv')],
+    };
+    const supervisor = new Supervisor({
+      heartbeatIntervalMs: 100, hangTimeoutMs: 5_000, startTimeoutMs: 20_000, logLevel: 'error',
+      rings: { frames },
+      actors: [{ name: 'encoder', module: new URL('../src/actors/encoder/index.ts', import.meta.url), in: ['frames'], options }],
+    }, pino({ level: 'warn' }));
+    running = supervisor;
+    await supervisor.start();
+    const ring = supervisor.ring<SlotRing>('frames');
+    const stats = async () => (await supervisor.call('encoder', 'stats')) as EncoderStats;
+    for (let i = 0; i < 100 && !(await stats()).running; i++) await new Promise((r) => setTimeout(r, 100));
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let producing = true;
+    const t0 = performance.now();
+    const producer = (async () => {
+      for (let k = 0; producing; k++) {
+        const wait = t0 + k * T - performance.now();
+        if (wait > 0) await sleep(wait);
+        const slot = ring.acquire();
+        if (slot < 0) continue;
+        ring.slotI32(slot).fill((255 << 24) | ((k * 5) & 255), 0, width * height);
+        ring.publish(slot, frameBytes, width, Date.now());
+      }
+    })();
+    await sleep(2_000);
+    const pid = (await stats()).pid!;
+    const before = await stats();
+    for (let n = 0; n < 10; n++) {
+      const s0 = performance.now();
+      process.kill(pid, 'SIGSTOP');
+      while (performance.now() - s0 < 55) { /* stall */ }
+      process.kill(pid, 'SIGCONT');
+      await sleep(400);
+    }
+    const after = await stats();
+    producing = false;
+    await producer;
+    console.log(JSON.stringify({ slots: frames.slots, torn: after.tornRisk - before.tornRisk, dropped: after.droppedBackpressure - before.droppedBackpressure, written: after.written - before.written }));
+    expect(after.written - before.written).toBeGreaterThan(100);
+    expect(after.tornRisk - before.tornRisk).toBe(0);
+  }, 60_000);
 });

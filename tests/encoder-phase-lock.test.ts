@@ -101,10 +101,10 @@ describe('encoder actor: frame clock in phase with the producer', () => {
       inRing: 'frames', width, height, fps: 30, bitrateKbps: 400, preset: 'ultrafast', keyframeSeconds: 1, encoder: 'libx264', audio: 'none',
       outputs: [join(dir, 'phase.mkv')],
     };
-    // The product's frame ring: 4 slots, queue mode, drop-newest (src/topology.ts).
+    // The product's frame ring: 5 slots, queue mode, drop-newest (src/topology.ts).
     const supervisor = new Supervisor({
       heartbeatIntervalMs: 100, hangTimeoutMs: 5_000, startTimeoutMs: 20_000, logLevel: 'error',
-      rings: { frames: { kind: 'slot', slots: 4, slotBytes: frameBytes, mode: 'queue', policy: 'drop-newest' } },
+      rings: { frames: { kind: 'slot', slots: 5, slotBytes: frameBytes, mode: 'queue', policy: 'drop-newest' } },
       actors: [{ name: 'encoder', module: new URL('../src/actors/encoder/index.ts', import.meta.url), in: ['frames'], options }],
     }, pino({ level: 'warn' }));
     running = supervisor;
