@@ -8,9 +8,9 @@
  * ffmpeg sees a steady cadence and timestamps frame n at n/fps. Which frame: from a queue-
  * mode ring (the product's), the oldest queued one, through a jitter buffer of one frame
  * (jitter-buffer.ts: one period of latency, and a frame up to two periods late, with the
- * wait, or any amount early still makes its tick); from a latest-mode ring, the newest. The clock keeps
- * itself in phase with the producer's frames (phase-lock.ts): the median frame lands the
- * buffer plus half a period before the tick that sends it.
+ * wait, or any amount early still makes its tick); from a latest-mode ring, the newest.
+ * The clock keeps itself in phase with the producer's frames (phase-lock.ts): the median
+ * frame lands the buffer plus half a period before the tick that sends it.
  * Frames are written from the ring's shared memory in place (one Buffer view per slot,
  * made once); nothing is copied in JS.
  *
