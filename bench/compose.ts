@@ -4,7 +4,7 @@
  * the same run, each in a process of its own (one at a time, so they do not share the CPU):
  *
  *   training   ours: the `training` preset (board, PPO panel, prediction game, one captured-
- *              stream tile) — feed actor → compositor actor → 4-slot frame ring → encoder actor →
+ *              stream tile) — feed actor → compositor actor → 5-slot frame ring → encoder actor →
  *              ffmpeg with the product's arguments and AAC silence, the capture actor capturing
  *              the 9 streams every 3 s into its RGB ring (bench/compose/product-child.ts);
  *              baseline: a Node process rendering the same preset with the same renderer and
@@ -67,7 +67,7 @@ export async function run({ quick }: BenchOptions): Promise<BenchResult> {
     const frames = r.fresh + r.duplicated;
     return frames > 0 ? ((r.cpuOursCores + r.cpuFfmpegCores + r.cpuDecodersCores) * durationS) / frames : Infinity;
   };
-  const describe = (label: string, r: ProductResult) => console.error(`${label}: ${r.fresh}/${r.ticks} fresh (dup ${r.duplicated}, encoder dropped ${r.encoderDropped}: backpressure ${r.encoderByReason.droppedBackpressure}, offline ${r.encoderByReason.droppedOffline}, late ${r.encoderByReason.skippedLate}, superseded ${r.encoderByReason.superseded}, frame lead ${r.encoderPhase.leadMs} ms of ${r.encoderPhase.targetLeadMs} (${r.encoderPhase.observed} used, ${r.encoderPhase.ignored} ignored); compositor skipped ${r.compositorSkipped}, ring full ${r.compositorDropped}), render p50 ${r.renderP50Ms} p99 ${r.renderP99Ms} ms, cpu ${r.cpuOursCores.toFixed(2)}+${r.cpuFfmpegCores.toFixed(2)}+${r.cpuDecodersCores.toFixed(2)} cores, rss ${r.rssOursMb.toFixed(0)}+${r.rssFfmpegMb.toFixed(0)} MB, captures ${r.captures}, capture frames taken ${r.captureFrames}`);
+  const describe = (label: string, r: ProductResult) => console.error(`${label}: ${r.fresh}/${r.ticks} fresh (dup ${r.duplicated}, encoder dropped ${r.encoderDropped}: backpressure ${r.encoderByReason.droppedBackpressure}, offline ${r.encoderByReason.droppedOffline}, late ${r.encoderByReason.skippedLate}, superseded ${r.encoderByReason.superseded}, frame lead ${r.encoderPhase.leadMs} ms of ${r.encoderPhase.targetLeadMs} (${r.encoderPhase.observed} used, ${r.encoderPhase.ignored} ignored), jitter buffer ${r.encoderJitter ? `${r.encoderJitter.frames} frame (passed over since start: ${r.encoderJitter.passedFull} full, ${r.encoderJitter.passedBacklog} backlog)` : 'none'}, torn risk ${r.tornRisk}; compositor skipped ${r.compositorSkipped}, ring full ${r.compositorDropped}), render p50 ${r.renderP50Ms} p99 ${r.renderP99Ms} ms, cpu ${r.cpuOursCores.toFixed(2)}+${r.cpuFfmpegCores.toFixed(2)}+${r.cpuDecodersCores.toFixed(2)} cores, rss ${r.rssOursMb.toFixed(0)}+${r.rssFfmpegMb.toFixed(0)} MB, captures ${r.captures}, capture frames taken ${r.captureFrames}`);
   try {
     // training at 1080p30: ours vs the raw pipe
     const ours = await inChild<ProductResult>('./compose/product-child.js', spec('training', 'training'), limit);

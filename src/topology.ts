@@ -160,7 +160,10 @@ export function serviceTopology(config: Config, inputs: TopologyInputs): Supervi
   if (composeEnabled) {
     rings[RING_COMPOSITOR_IN] = { kind: 'record', capacityBytes: 4 * MiB, policy: 'drop-newest' };
     // A few whole frames: the encoder reads them in place; a full ring drops the newest frame (counted).
-    rings[RING_FRAMES] = { kind: 'slot', slots: 4, slotBytes: config.compose.width * config.compose.height * 4, mode: 'queue', policy: 'drop-newest' };
+    // Five: the encoder's jitter buffer keeps a frame queued, so a slot comes round to the
+    // compositor a frame sooner after the encoder took it; the fifth keeps the margin a frame
+    // has to be read by ffmpeg before its slot is rewritten (counted as torn risk) what it was.
+    rings[RING_FRAMES] = { kind: 'slot', slots: 5, slotBytes: config.compose.width * config.compose.height * 4, mode: 'queue', policy: 'drop-newest' };
     rings[RING_COMPOSITOR_CONTROL] = { kind: 'record', capacityBytes: 1 * MiB, policy: 'drop-newest' };
     fanoutRings.push(RING_COMPOSITOR_IN);
     if (config.clips.enabled && config.clips.onMilestone) {

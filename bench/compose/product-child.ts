@@ -1,6 +1,6 @@
 /**
  * The compose benchmark's product path, in a process of its own: the compositor actor renders
- * a scene preset into the frame slot ring (4 slots, drop-newest, as src/topology.ts sets it
+ * a scene preset into the frame slot ring (5 slots, drop-newest, as src/topology.ts sets it
  * up) and the encoder actor feeds ffmpeg with the product's arguments and audio. A feed actor
  * stands in for the aggregator's overlay messages. With `streams`, the capture actor captures
  * those live HLS playlists into its RGB ring (its decoders, its analysis worker, the product's
@@ -40,6 +40,12 @@ export interface ProductResult {
   encoderByReason: { duplicated: number; droppedBackpressure: number; droppedOffline: number; skippedLate: number; superseded: number };
   /** The encoder's phase lock at the end (smoothed lead of frames before their tick, ms; leads used / ignored). */
   encoderPhase: EncoderStats['phase'];
+  /** The encoder's jitter buffer at the end (frames passed over since start), null without one. */
+  encoderJitter: EncoderStats['jitter'];
+  /** Frames whose slot the compositor may have rewritten before ffmpeg had read it, in the window. */
+  tornRisk: number;
+  /** Render p99 per layer (ms) over the compositor's last 600 frames: what the slow renders spend their time on. */
+  layerP99Ms: Record<string, number>;
   /** Compositor frames not rendered in the window: late (skipped), ring full (dropped), failed. */
   compositorSkipped: number;
   compositorDropped: number;
@@ -85,7 +91,7 @@ async function main(): Promise<ProductResult> {
     rings: {
       [OVERLAYS]: { kind: 'record', capacityBytes: 4 << 20, policy: 'drop-newest' },
       [CONTROL]: { kind: 'record', capacityBytes: 1 << 20, policy: 'drop-newest' },
-      [FRAMES]: { kind: 'slot', slots: 4, slotBytes: width * height * 4, mode: 'queue', policy: 'drop-newest' },
+      [FRAMES]: { kind: 'slot', slots: 5, slotBytes: width * height * 4, mode: 'queue', policy: 'drop-newest' },
       ...(capturing ? { [CAPTURE]: { kind: 'slot' as const, slots: 48, slotBytes: CW * CH * 3, mode: 'latest' as const } } : {}),
     },
     actors: [
@@ -150,6 +156,9 @@ async function main(): Promise<ProductResult> {
         superseded: e1.superseded - e0.superseded,
       },
       encoderPhase: e1.phase,
+      encoderJitter: e1.jitter ?? null,
+      tornRisk: e1.tornRisk - e0.tornRisk,
+      layerP99Ms: Object.fromEntries(Object.entries(c1.layerMs).map(([id, p]) => [id, Number(p.p99.toFixed(2))])),
       compositorSkipped: c1.skipped - c0.skipped,
       compositorDropped: c1.dropped - c0.dropped,
       compositorFailed: c1.failed - c0.failed,

@@ -2,7 +2,10 @@
  * A frame clock: frame N is due at start + N / fps, computed from the start every time,
  * so timer lateness never accumulates into drift. When the caller is more than a whole
  * frame late it skips ahead to the newest due frame and counts what it skipped, instead
- * of rendering a burst of stale frames to catch up.
+ * of rendering a burst of stale frames to catch up. A caller whose consumer buffers frames
+ * (the compositor feeding the encoder's jitter buffer) may allow `catchUpFrames` more: frames
+ * up to that many periods past due are still handed out, back to back, and only older ones
+ * are skipped, since a late frame the buffer absorbs is better than a frame never made.
  *
  * Used by the compositor (render cadence) and the encoder (feed cadence).
  */
@@ -17,10 +20,14 @@ export class FrameClock {
   next = 0;
   /** Frames whose time passed while the caller was busy or late. */
   skipped = 0;
+  /** Frames past due that take() still hands out before it skips (0: skip as soon as a whole frame late). */
+  readonly catchUpFrames: number;
   private readonly now: () => number;
 
-  constructor(fps: number, now: () => number = () => performance.now()) {
+  constructor(fps: number, now: () => number = () => performance.now(), catchUpFrames = 0) {
     if (!(fps > 0 && fps <= 240)) throw new RangeError(`FrameClock: fps must be in (0, 240] (got ${String(fps)})`);
+    if (!Number.isInteger(catchUpFrames) || catchUpFrames < 0) throw new RangeError(`FrameClock: catchUpFrames must be an integer >= 0 (got ${String(catchUpFrames)})`);
+    this.catchUpFrames = catchUpFrames;
     this.fps = fps;
     this.periodMs = 1000 / fps;
     this.now = now;
@@ -32,9 +39,9 @@ export class FrameClock {
     return this.startMs + this.next * this.periodMs - this.now();
   }
 
-  /** Takes the frame to produce now, skipping ahead (counted) if a whole frame late. */
+  /** Takes the frame to produce now, skipping ahead (counted) if a whole frame late (plus catchUpFrames). */
   take(): number {
-    const due = Math.floor((this.now() - this.startMs) / this.periodMs);
+    const due = Math.floor((this.now() - this.startMs) / this.periodMs) - this.catchUpFrames;
     if (due > this.next) {
       this.skipped += due - this.next;
       this.next = due;

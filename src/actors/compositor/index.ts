@@ -1,9 +1,11 @@
 /**
  * Compositor actor: renders the live scene at `fps` into a slot ring of RGBA frames.
  *
- * Cadence: a frame clock (frame N at start + N/fps; when late it skips ahead and counts
- * the skipped frames, it never drifts). Frame N is rendered at scene time N/fps, so a
- * frame's pixels depend only on (scene, N, live data): reproducible.
+ * Cadence: a frame clock (frame N at start + N/fps; when more than CATCH_UP_FRAMES + 1
+ * periods late it skips ahead and counts the skipped frames, it never drifts; a frame up
+ * to that late is still rendered, at once: the encoder's jitter buffer absorbs it). Frame N
+ * is rendered at scene time N/fps, so a frame's pixels depend only on (scene, N, live
+ * data): reproducible.
  *
  * Per frame: acquire a slot (a full ring under drop-newest refuses: the frame is counted
  * as dropped and not rendered at all) → pick up new video frames → render → copy the
@@ -77,6 +79,12 @@ export interface CompositorStats {
 }
 
 const SCENE_GET_TIMEOUT_MS = 3_000;
+/**
+ * Frames rendered late rather than skipped: the encoder buffers one frame (its jitter buffer),
+ * so a frame up to a period behind its schedule still makes its tick; one further behind would
+ * not, and rendering it would only delay the next.
+ */
+const CATCH_UP_FRAMES = 1;
 
 function validate(o: CompositorOptions): void {
   if (o === null || typeof o !== 'object') throw new Error('compositor: options object required');
@@ -137,7 +145,7 @@ export default defineActor<CompositorOptions>({
     bindCaptures(scene);
     const renderer = new SceneRenderer(o.width, o.height);
     const window = new RenderWindow(600);
-    const clock = new FrameClock(o.fps);
+    const clock = new FrameClock(o.fps, undefined, CATCH_UP_FRAMES);
     let rendered = 0;
     let dropped = 0;
     let failed = 0;

@@ -3,12 +3,14 @@
  * silence) to RTMP, files and/or local HLS (see options.ts for why one tee process).
  *
  * Feeding: a frame clock ticks at `fps`; each tick writes exactly one frame to ffmpeg's
- * stdin — the newest frame in the ring, or the last one again when nothing new arrived
- * (a black frame before the first; a tick with nothing new first waits up to half a
- * period for a frame about to land), so ffmpeg sees a steady cadence and timestamps
- * frame n at n/fps. The clock keeps itself in phase with the producer's frames
- * (phase-lock.ts): the median frame lands half a period before the tick, so render and
- * scheduling jitter of up to a period late or half a period early costs no frame.
+ * stdin, or the last one again when nothing new arrived (a black frame before the first;
+ * a tick with nothing new first waits up to half a period for a frame about to land), so
+ * ffmpeg sees a steady cadence and timestamps frame n at n/fps. Which frame: from a queue-
+ * mode ring (the product's), the oldest queued one, through a jitter buffer of one frame
+ * (jitter-buffer.ts: one period of latency, and a frame up to two periods late, with the
+ * wait, or any amount early still makes its tick); from a latest-mode ring, the newest.
+ * The clock keeps itself in phase with the producer's frames (phase-lock.ts): the median
+ * frame lands the buffer plus half a period before the tick that sends it.
  * Frames are written from the ring's shared memory in place (one Buffer view per slot,
  * made once); nothing is copied in JS.
  *
@@ -46,6 +48,7 @@ import type { RecordRing } from '../../shared/record-ring.js';
 import { emptyHealth, type StreamHealth } from './progress.js';
 import { FfmpegRunner } from './runner.js';
 import { PhaseLock } from './phase-lock.js';
+import { JitterBuffer } from './jitter-buffer.js';
 import { backoffDelay } from '../obs/backoff.js';
 
 export type { EncoderOptions } from './options.js';
@@ -54,6 +57,8 @@ export type { EncoderOptions } from './options.js';
 const FRESH_GRACE = 0.5;
 /** Frames that may wait in ffmpeg's stdin before a tick drops its frame (bounded: views of ring slots). */
 const MAX_PENDING_FRAMES = 2;
+/** Whole frames of jitter buffer for a queue-mode ring (each costs a period of latency). */
+const JITTER_BUFFER_FRAMES = 1;
 
 export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   ffmpeg: ResolvedBinary;
@@ -71,6 +76,8 @@ export interface EncoderStats extends Omit<EncoderTotals, 'health'> {
   ticks: number;
   /** The frame clock's phase lock on the producer's frames (phase-lock.ts). */
   phase: ReturnType<PhaseLock['stats']>;
+  /** The jitter buffer of a queue-mode ring (jitter-buffer.ts); null for a latest-mode ring (newest frame wins). */
+  jitter: ReturnType<JitterBuffer['stats']> | null;
   reconnectInMs: number | null;
   health: StreamHealth;
   lastExit: { code: number | null; signal: string | null; ranMs: number; log: string[] } | undefined;
@@ -228,7 +235,7 @@ export default defineActor<EncoderOptions>({
         t.badSize++;
         return;
       }
-      if (got) t.superseded++; // queue mode: an older queued frame replaced by a newer one
+      if (got) t.superseded++; // queue mode: a frame taken but passed over for a newer one
       got = true;
       curSlot = meta.slot;
       curFrame = meta.frame;
@@ -236,10 +243,16 @@ export default defineActor<EncoderOptions>({
     };
     const fetchNewest = (): boolean => {
       got = false;
-      if (ring.mode === 'latest') ring.readLatest(onFrame);
-      else ring.poll(onFrame);
+      ring.readLatest(onFrame);
       return got;
     };
+    // Queue mode: the oldest frame (one a tick); a frame of the wrong size is counted and passed.
+    const fetchOldest = (): boolean => {
+      got = false;
+      while (!got && ring.poll(onFrame, 1) > 0) { /* next */ }
+      return got;
+    };
+    const fetch = ring.mode === 'latest' ? fetchNewest : fetchOldest;
     // Called when a frame has been fully handed to the pipe; `frame` 0 = the black frame.
     const onWritten = (error: Error | null | undefined, frame: number): void => {
       if (error) return;
@@ -251,10 +264,11 @@ export default defineActor<EncoderOptions>({
 
     const clock = new FrameClock(o.fps);
     const graceMs = clock.periodMs * FRESH_GRACE;
-    const phase = new PhaseLock(clock.periodMs);
+    const jitter = ring.mode === 'queue' ? new JitterBuffer(clock.periodMs, { frames: JITTER_BUFFER_FRAMES }) : undefined;
+    const phase = new PhaseLock(clock.periodMs, jitter ? { targetLeadMs: jitter.targetLeadMs } : {});
     new Gauge({
       name: 'ringcast_encoder_frame_lead_ms',
-      help: 'Smoothed time from a frame\'s publish to the tick that sends it (the phase lock holds it near half a frame period; negative: frames come after the tick)',
+      help: 'Smoothed time from a frame\'s publish to the tick that sends it (the phase lock holds it near the jitter buffer plus half a frame period; negative: frames come after the tick)',
       registers: [ctx.metrics],
       collect() { this.set(Number.isNaN(phase.leadMs) ? 0 : phase.leadMs); },
     });
@@ -263,13 +277,18 @@ export default defineActor<EncoderOptions>({
     const tick = async (): Promise<void> => {
       ticks++;
       const tickAt = Date.now();
-      let fresh = fetchNewest();
+      // The tick the lock added stands for the frame a slower producer never made: with a
+      // jitter buffer it sends a duplicate and leaves the queue alone (taking a frame would
+      // make every later frame a period early).
+      let fresh = extraTick && jitter ? false : fetch();
       // Two frame clocks (producer's and ours) at the same rate but another phase: a frame
       // due "now" may land a moment after our tick. Waiting a little for it beats sending a
       // duplicate now and superseding that frame at the next tick.
-      if (!fresh && curSlot >= 0 && !extraTick && await ring.waitReadableAsync(graceMs)) fresh = fetchNewest();
+      if (!fresh && curSlot >= 0 && !extraTick && await ring.waitReadableAsync(graceMs)) fresh = fetch();
       extraTick = false;
       if (fresh) {
+        // A backlog (the late frame of a duplicate tick, frames of skipped ticks) is passed over, counted.
+        if (jitter) for (let n = jitter.passOver(tickAt - curStamp, ring.available()); n > 0; n--) ring.poll(onFrame, 1);
         const shift = phase.observe(tickAt - curStamp);
         clock.shift(shift);
         extraTick = shift < -clock.periodMs / 2;
@@ -329,6 +348,7 @@ export default defineActor<EncoderOptions>({
         pid: runner.pid,
         ticks,
         phase: phase.stats(),
+        jitter: jitter?.stats() ?? null,
         reconnectInMs: runner.reconnectInMs(),
         health: { ...(health ?? emptyHealth()) },
         lastExit: runner.lastExit,

@@ -27,8 +27,10 @@
  * one made too many), counted as `wrapped`. The extra tick of a move earlier must send its
  * duplicate at once: waiting would take the next frame early, at the very end of the wait.
  *
- * Stamps are Date.now() at publish (the compositor's). A lead further off than two periods
- * (another producer's stamps, a clock step) is ignored.
+ * Stamps are Date.now() at publish (the compositor's). A lead more than 2.5 periods below the
+ * target or 1.5 above it (for the default target: two periods either way of the tick; another
+ * producer's stamps, a clock step) is ignored. A consumer with a jitter buffer (jitter-buffer.ts)
+ * sets the target a whole number of periods further from the tick.
  */
 export interface PhaseLockOptions {
   /** Lead to settle on (default half a period). */
@@ -64,7 +66,7 @@ export class PhaseLock {
    * a whole period earlier or later when the net shift went back (see above).
    */
   observe(leadMs: number): number {
-    if (!Number.isFinite(leadMs) || Math.abs(leadMs) > 2 * this.periodMs) {
+    if (!Number.isFinite(leadMs) || leadMs < this.targetLeadMs - 2.5 * this.periodMs || leadMs > this.targetLeadMs + 1.5 * this.periodMs) {
       this.ignored++;
       return 0;
     }
