@@ -10,17 +10,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { EncoderStats } from '../src/actors/encoder/index.js';
-import type { EncoderOptions } from '../src/actors/encoder/options.js';
 import { JitterBuffer } from '../src/actors/encoder/jitter-buffer.js';
 import { PhaseLock } from '../src/actors/encoder/phase-lock.js';
 import { FrameClock } from '../src/actors/compositor/frame-clock.js';
-import type { SlotRing } from '../src/shared/slot-ring.js';
-import { Supervisor } from '../src/supervisor/supervisor.js';
+import type { Supervisor } from '../src/supervisor/supervisor.js';
 import { loadConfig } from '../src/shared/config.js';
 import { RING_FRAMES, serviceTopology } from '../src/topology.js';
+import { startEncoderOnRing, type SlotRingSpec } from './helpers/encoder-on-ring.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-jitter-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -116,22 +113,9 @@ describe('FrameClock catch-up', () => {
 
 describe('encoder actor: a jitter buffer absorbs frames scattered over more than a period', () => {
   it('frames landing anywhere in a window of 1.3 periods: no duplicate ticks, nothing superseded, one period of latency', async () => {
-    const width = 320, height = 180, frameBytes = width * height * 4;
-    const options: EncoderOptions = {
-      inRing: 'frames', width, height, fps: 30, bitrateKbps: 400, preset: 'ultrafast', keyframeSeconds: 1, encoder: 'libx264', audio: 'none',
-      outputs: [join(dir, 'jitter.mkv')],
-    };
-    // The product's frame ring: 5 slots, queue mode, drop-newest (src/topology.ts).
-    const supervisor = new Supervisor({
-      heartbeatIntervalMs: 100, hangTimeoutMs: 5_000, startTimeoutMs: 20_000, logLevel: 'error',
-      rings: { frames: { kind: 'slot', slots: 5, slotBytes: frameBytes, mode: 'queue', policy: 'drop-newest' } },
-      actors: [{ name: 'encoder', module: new URL('../src/actors/encoder/index.ts', import.meta.url), in: ['frames'], options }],
-    }, pino({ level: 'warn' }));
-    running = supervisor;
-    await supervisor.start();
-    const ring = supervisor.ring<SlotRing>('frames');
-    const stats = async () => (await supervisor.call('encoder', 'stats')) as EncoderStats;
-    for (let i = 0; i < 100 && !(await stats()).running; i++) await new Promise((r) => setTimeout(r, 100));
+    const width = 320, height = 180;
+    // The product's frame ring shape: 5 slots, queue mode, drop-newest (src/topology.ts).
+    const { supervisor, stats, publish } = await startEncoderOnRing({ output: join(dir, 'jitter.mkv'), width, height, started: (s) => { running = s; } });
 
     // A producer at the encoder's rate, stamping frames with Date.now() at publish, each frame
     // landing 0 to 1.3 periods after its slot (a fixed pseudo-random sequence): ±0.65 of a
@@ -156,10 +140,7 @@ describe('encoder actor: a jitter buffer absorbs frames scattered over more than
         const wait = due - performance.now() - 2;
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         while (performance.now() < due) { /* the last 2 ms: land on time */ }
-        const slot = ring.acquire();
-        if (slot < 0) continue;
-        ring.slotI32(slot).fill((255 << 24) | ((k * 5) & 255), 0, width * height);
-        ring.publish(slot, frameBytes, width, Date.now());
+        if (!publish(k)) continue;
         published++;
         if (performance.now() - due > 20) boxLate++;
       }
@@ -207,25 +188,11 @@ describe('the product\'s frame ring with the jitter buffer', () => {
   it('keeps the margin an in-place write had: ffmpeg stalled for under two periods, no frame\'s slot is rewritten while ffmpeg reads it', async () => {
     const tokens = { ingestToken: 'ingest-token-123', adminToken: 'admin-token-123' };
     const spec = serviceTopology(loadConfig(['--no-demo', '--no-capture', '--output', join(dir, 'x.mp4'), '--compose-width', '640', '--compose-height', '360'], {}), { tokens, port: 1 });
-    const frames = spec.rings![RING_FRAMES] as { kind: 'slot'; slots: number; slotBytes: number; mode: 'queue'; policy: 'drop-newest' };
+    const frames = spec.rings![RING_FRAMES] as SlotRingSpec;
     expect(frames).toMatchObject({ kind: 'slot', mode: 'queue', policy: 'drop-newest', slotBytes: 640 * 360 * 4 });
-    const width = 640, height = 360, frameBytes = width * height * 4;
     // 922 kB frames: more than ffmpeg's stdin buffers hold, so a frame written while ffmpeg is
     // stopped stays pending (its slot in use) until it runs again.
-    const options: EncoderOptions = {
-      inRing: 'frames', width, height, fps: 30, bitrateKbps: 400, preset: 'ultrafast', keyframeSeconds: 1, encoder: 'libx264', audio: 'none',
-      outputs: [join(dir, 'stall.mkv')],
-    };
-    const supervisor = new Supervisor({
-      heartbeatIntervalMs: 100, hangTimeoutMs: 5_000, startTimeoutMs: 20_000, logLevel: 'error',
-      rings: { frames },
-      actors: [{ name: 'encoder', module: new URL('../src/actors/encoder/index.ts', import.meta.url), in: ['frames'], options }],
-    }, pino({ level: 'warn' }));
-    running = supervisor;
-    await supervisor.start();
-    const ring = supervisor.ring<SlotRing>('frames');
-    const stats = async () => (await supervisor.call('encoder', 'stats')) as EncoderStats;
-    for (let i = 0; i < 100 && !(await stats()).running; i++) await new Promise((r) => setTimeout(r, 100));
+    const { stats, publish } = await startEncoderOnRing({ output: join(dir, 'stall.mkv'), width: 640, height: 360, ring: frames, started: (s) => { running = s; } });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     let producing = true;
     const t0 = performance.now();
@@ -233,10 +200,7 @@ describe('the product\'s frame ring with the jitter buffer', () => {
       for (let k = 0; producing; k++) {
         const wait = t0 + k * T - performance.now();
         if (wait > 0) await sleep(wait);
-        const slot = ring.acquire();
-        if (slot < 0) continue;
-        ring.slotI32(slot).fill((255 << 24) | ((k * 5) & 255), 0, width * height);
-        ring.publish(slot, frameBytes, width, Date.now());
+        if (!publish(k)) continue;
       }
     })();
     await sleep(2_000);

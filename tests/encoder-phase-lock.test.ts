@@ -6,14 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { EncoderStats } from '../src/actors/encoder/index.js';
-import type { EncoderOptions } from '../src/actors/encoder/options.js';
 import { PhaseLock } from '../src/actors/encoder/phase-lock.js';
 import { FrameClock } from '../src/actors/compositor/frame-clock.js';
-import type { SlotRing } from '../src/shared/slot-ring.js';
-import { Supervisor } from '../src/supervisor/supervisor.js';
+import type { Supervisor } from '../src/supervisor/supervisor.js';
+import { startEncoderOnRing } from './helpers/encoder-on-ring.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-phase-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,22 +93,9 @@ describe('PhaseLock', () => {
 
 describe('encoder actor: frame clock in phase with the producer', () => {
   it('frames landing with a period of jitter, at every phase between the clocks: no duplicate ticks, nothing superseded', async () => {
-    const width = 320, height = 180, frameBytes = width * height * 4;
-    const options: EncoderOptions = {
-      inRing: 'frames', width, height, fps: 30, bitrateKbps: 400, preset: 'ultrafast', keyframeSeconds: 1, encoder: 'libx264', audio: 'none',
-      outputs: [join(dir, 'phase.mkv')],
-    };
-    // The product's frame ring: 5 slots, queue mode, drop-newest (src/topology.ts).
-    const supervisor = new Supervisor({
-      heartbeatIntervalMs: 100, hangTimeoutMs: 5_000, startTimeoutMs: 20_000, logLevel: 'error',
-      rings: { frames: { kind: 'slot', slots: 5, slotBytes: frameBytes, mode: 'queue', policy: 'drop-newest' } },
-      actors: [{ name: 'encoder', module: new URL('../src/actors/encoder/index.ts', import.meta.url), in: ['frames'], options }],
-    }, pino({ level: 'warn' }));
-    running = supervisor;
-    await supervisor.start();
-    const ring = supervisor.ring<SlotRing>('frames');
-    const stats = async () => (await supervisor.call('encoder', 'stats')) as EncoderStats;
-    for (let i = 0; i < 100 && !(await stats()).running; i++) await new Promise((r) => setTimeout(r, 100));
+    const width = 320, height = 180;
+    // The product's frame ring shape: 5 slots, queue mode, drop-newest (src/topology.ts).
+    const { supervisor, stats, publish } = await startEncoderOnRing({ output: join(dir, 'phase.mkv'), width, height, started: (s) => { running = s; } });
 
     // A producer like the compositor, stamping frames with Date.now() at publish, but harder
     // on the encoder: every third frame lands 0.7 of a period late, and its period is 0.5 %
@@ -134,10 +118,7 @@ describe('encoder actor: frame clock in phase with the producer', () => {
         const wait = due - performance.now() - 2;
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         while (performance.now() < due) { /* the last 2 ms: land on time */ }
-        const slot = ring.acquire();
-        if (slot < 0) continue;
-        ring.slotI32(slot).fill((255 << 24) | ((k * 5) & 255), 0, width * height);
-        ring.publish(slot, frameBytes, width, Date.now());
+        if (!publish(k)) continue;
         published++;
         if (performance.now() - due > (late ? 8 : 30)) boxLate++;
       }
