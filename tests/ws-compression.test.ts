@@ -24,9 +24,16 @@ async function connect(port: number, deflate: boolean): Promise<Reader> {
   return { ws, texts, wire: () => socket.bytesRead };
 }
 
-/** Messages both readers got, by type and stamp (they may start a window apart). */
+/**
+ * Messages both readers got, by type, stamp and series form (they may start a window apart: a
+ * reader that subscribed just after a window's publish gets that window as its snapshot, with
+ * the whole series, where the other got it as a live update with the series' tail).
+ */
 function common(a: string[], b: string[]): Array<[string, string]> {
-  const key = (t: string) => { const m = JSON.parse(t) as { type: string; timestamp?: number }; return `${m.type}@${m.timestamp}`; };
+  const key = (t: string) => {
+    const m = JSON.parse(t) as { type: string; timestamp?: number; data?: { series?: string } };
+    return `${m.type}@${m.timestamp}@${m.data?.series ?? ''}`;
+  };
   const stamped = (t: string) => typeof (JSON.parse(t) as { timestamp?: unknown }).timestamp === 'number';
   const bm = new Map(b.filter(stamped).map((t) => [key(t), t]));
   return a.filter((t) => stamped(t) && bm.has(key(t))).map((t) => [t, bm.get(key(t))!]);
